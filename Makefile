@@ -1,0 +1,38 @@
+# tokex developer commands. `make help` lists them.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+
+.DEFAULT_GOAL := help
+.PHONY: help install run demo test lint typecheck unit bench bench-peers clean
+
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP) ## create .venv and install tokex with its dev extras
+
+run: $(STAMP) ## run tokex on the built-in demo
+	$(VENV)/bin/tokex demo
+
+lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+unit: $(STAMP) ## pytest only (unit, property, integration)
+	$(VENV)/bin/pytest
+
+test: lint unit ## the whole suite: lint, types, unit + property + integration tests
+
+bench: $(STAMP) ## engine benchmarks on every workload and the peers; writes bench/results/
+	$(PY) -m bench all
+
+clean: ## remove the venv and caches
+	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info

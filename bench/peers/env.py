@@ -1,0 +1,277 @@
+"""Virtualenvs for the peer engines: one per peer, with a pinned package from PyPI.
+
+Contract
+--------
+:func:`ensure_env` returns the path of a Python interpreter inside
+``bench/.peers/<peer>/`` that can ``import`` the peer's module at exactly the
+pinned version. It builds that venv the first time (with the Python version
+the peer needs, then ``pip install --quiet <dist>==<version>``) and afterwards
+reuses it as long as the pinned version still imports under the right Python.
+A venv that fails that check is deleted and rebuilt. Anything missing (a
+suitable Python, the ``venv`` module, the package on PyPI) raises
+:class:`PeerEnvError` naming what is missing and what was tried.
+
+Only POSIX venv layouts (``bin/python``) are supported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = [
+    "PEERS_ROOT",
+    "PEER_SPECS",
+    "PeerEnvError",
+    "PeerSpec",
+    "ensure_env",
+    "env_python",
+    "find_python",
+    "get_spec",
+    "probe_python",
+    "python_candidates",
+    "version_key",
+]
+
+#: Where the peer venvs live (git-ignored): ``bench/.peers/<peer>/``.
+PEERS_ROOT: Path = Path(__file__).resolve().parent.parent / ".peers"
+
+_PROBE_TIMEOUT_S = 30.0
+_INSTALL_TIMEOUT_S = 900.0
+_STDERR_TAIL = 4000
+
+
+class PeerEnvError(RuntimeError):
+    """A peer's venv could not be found, built or verified."""
+
+
+@dataclass(frozen=True, slots=True)
+class PeerSpec:
+    """How to build and drive one peer.
+
+    ``python`` is the ``(major, minor)`` the venv must run; ``None`` means the
+    interpreter running the harness (the one tokex itself is measured on).
+    ``runner`` is the runner script's file name inside ``bench/peers/``.
+    """
+
+    name: str
+    distribution: str
+    version: str
+    module: str
+    python: tuple[int, int] | None
+    runner: str
+
+    @property
+    def requirement(self) -> str:
+        """The pip requirement pinning the exact version, e.g. ``fastlob==0.0.24``."""
+        return f"{self.distribution}=={self.version}"
+
+
+PEER_SPECS: dict[str, PeerSpec] = {
+    "matching-engine": PeerSpec(
+        name="matching-engine",
+        distribution="matching-engine",
+        version="0.1.1",
+        module="matching_engine",
+        python=(3, 12),  # requires-python >= 3.12
+        runner="runner_matching_engine.py",
+    ),
+    "fastlob": PeerSpec(
+        name="fastlob",
+        distribution="fastlob",
+        version="0.0.24",
+        module="fastlob",
+        python=None,  # requires-python >= 3.10: run it on the harness's own Python
+        runner="runner_fastlob.py",
+    ),
+}
+
+
+def get_spec(peer: str) -> PeerSpec:
+    """The spec of ``peer``; :class:`PeerEnvError` listing the known peers if unknown."""
+    try:
+        return PEER_SPECS[peer]
+    except KeyError:
+        known = ", ".join(sorted(PEER_SPECS))
+        raise PeerEnvError(f"unknown peer {peer!r}; known peers: {known}") from None
+
+
+def version_key(name: str) -> tuple[int, int, int, int]:
+    """Sort key for a pyenv version directory name such as ``3.12.1`` or ``3.12.0rc1``.
+
+    ``(major, minor, micro, final)``: higher is newer, and a final release
+    (nothing after the numbers) sorts above a pre-release with the same numbers.
+    Names that do not start with ``N.N`` sort lowest.
+    """
+    m = re.match(r"(\d+)\.(\d+)(?:\.(\d+))?", name)
+    if m is None:
+        return (-1, -1, -1, -1)
+    major, minor, micro = int(m[1]), int(m[2]), int(m[3] or 0)
+    return (major, minor, micro, 1 if m.end() == len(name) else 0)
+
+
+def python_candidates(
+    version: tuple[int, int], *, path: str | None = None, pyenv_root: Path | None = None
+) -> list[Path]:
+    """Interpreters that may be Python ``version``, most preferred first.
+
+    First ``pythonX.Y`` found on ``path`` (default: ``$PATH``), then every
+    ``<pyenv_root>/versions/X.Y*/bin/pythonX.Y`` (default root: ``$PYENV_ROOT``
+    or ``~/.pyenv``), highest version first. Candidates are not run here: a
+    pyenv shim on ``PATH`` may exist and still fail, so callers probe them
+    (see :func:`find_python`).
+    """
+    major, minor = version
+    exe = f"python{major}.{minor}"
+    found: list[Path] = []
+    on_path = shutil.which(exe, path=path)
+    if on_path is not None:
+        found.append(Path(on_path))
+    if pyenv_root is None:
+        pyenv_root = Path(os.environ.get("PYENV_ROOT") or Path.home() / ".pyenv")
+    versions = pyenv_root / "versions"
+    if versions.is_dir():
+        dirs = [
+            d
+            for d in versions.iterdir()
+            if version_key(d.name)[:2] == (major, minor) and (d / "bin" / exe).is_file()
+        ]
+        dirs.sort(key=lambda d: version_key(d.name), reverse=True)
+        found.extend(d / "bin" / exe for d in dirs if d / "bin" / exe not in found)
+    return found
+
+
+def probe_python(exe: Path) -> tuple[int, int, int] | None:
+    """Run ``exe`` and return its ``(major, minor, micro)``, or ``None`` if it does not run."""
+    code = "import sys; print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        proc = subprocess.run(
+            [str(exe), "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.fullmatch(r"(\d+)\.(\d+)\.(\d+)", proc.stdout.strip())
+    if proc.returncode != 0 or m is None:
+        return None
+    return (int(m[1]), int(m[2]), int(m[3]))
+
+
+def find_python(
+    version: tuple[int, int], *, path: str | None = None, pyenv_root: Path | None = None
+) -> Path:
+    """The first candidate of :func:`python_candidates` that really runs as Python ``version``.
+
+    Raises :class:`PeerEnvError` listing every candidate tried when none does.
+    """
+    candidates = python_candidates(version, path=path, pyenv_root=pyenv_root)
+    for exe in candidates:
+        got = probe_python(exe)
+        if got is not None and got[:2] == version:
+            return exe
+    wanted = f"{version[0]}.{version[1]}"
+    tried = ", ".join(str(c) for c in candidates) or "none found"
+    raise PeerEnvError(
+        f"Python {wanted} is required but no working interpreter was found "
+        f"(looked for python{wanted} on PATH and in $PYENV_ROOT/versions/{wanted}*; "
+        f"tried: {tried}). Install it, e.g. `pyenv install {wanted}`."
+    )
+
+
+def env_python(peer: str, root: Path = PEERS_ROOT) -> Path:
+    """Where the interpreter of ``peer``'s venv is (whether or not it exists yet)."""
+    return root / get_spec(peer).name / "bin" / "python"
+
+
+def _env_ok(python: Path, spec: PeerSpec, want: tuple[int, int]) -> bool:
+    """Whether ``python`` runs as ``want`` and imports the pinned version of the peer."""
+    if not python.exists():
+        return False
+    code = (
+        "import sys, importlib.metadata as md\n"
+        f"import {spec.module}\n"
+        f"print('%d.%d' % sys.version_info[:2], md.version({spec.distribution!r}))\n"
+    )
+    try:
+        proc = subprocess.run(
+            [str(python), "-c", code],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return proc.returncode == 0 and proc.stdout.split() == [
+        f"{want[0]}.{want[1]}",
+        spec.version,
+    ]
+
+
+def _run(cmd: list[str], what: str) -> None:
+    try:
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_S, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise PeerEnvError(f"{what} failed: {exc}") from exc
+    if proc.returncode != 0:
+        output = (proc.stderr.strip() or proc.stdout.strip())[-_STDERR_TAIL:]
+        raise PeerEnvError(
+            f"{what} failed (exit {proc.returncode}): {' '.join(cmd)}\n{output or '(no output)'}"
+        )
+
+
+def ensure_env(peer: str, root: Path = PEERS_ROOT) -> Path:
+    """Return the Python of ``peer``'s venv, building the venv first if needed.
+
+    Idempotent: an existing venv under ``root/<peer>`` is reused when it runs
+    the required Python and imports exactly the pinned version; otherwise it is
+    removed and rebuilt (``python -m venv``, then a quiet ``pip install`` of
+    the pinned requirement from PyPI). Raises :class:`PeerEnvError` for an
+    unknown peer, a missing Python, or a failed venv creation or install.
+    """
+    spec = get_spec(peer)
+    want = spec.python if spec.python is not None else sys.version_info[:2]
+    python = env_python(peer, root)
+    if _env_ok(python, spec, want):
+        return python
+
+    if spec.python is not None:
+        base = find_python(spec.python)
+    else:
+        base = Path(getattr(sys, "_base_executable", None) or sys.executable)
+    venv_dir = python.parent.parent
+    if venv_dir.exists():
+        shutil.rmtree(venv_dir)
+    venv_dir.parent.mkdir(parents=True, exist_ok=True)
+    _run(
+        [str(base), "-m", "venv", str(venv_dir)],
+        f"creating the venv for {peer} with {base} (is the venv module installed?)",
+    )
+    _run(
+        [
+            str(python),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            spec.requirement,
+        ],
+        f"installing {spec.requirement} from PyPI into {venv_dir}",
+    )
+    if not _env_ok(python, spec, want):
+        raise PeerEnvError(
+            f"{venv_dir} was built but `import {spec.module}` at version {spec.version} "
+            f"under Python {want[0]}.{want[1]} still fails"
+        )
+    return python

@@ -1,0 +1,215 @@
+"""The order book of one instrument: price levels best first, FIFO within a level.
+
+Layout
+------
+Each side keys its levels so that the best level has the smallest key: the
+price for asks, the negated price for bids. "Does this level cross a limit"
+is then ``key <= limit_key`` on both sides and the matcher never branches on
+side inside its loop.
+
+* ``levels``: ``dict[key, Level]``: O(1) lookup of a level by price.
+* ``heap``: a binary heap (``heapq``, in C) of level keys, smallest first,
+  so the best price is ``heap[0]``. A level that empties while it is not at
+  the top is not dug out of the heap; its key is put in ``stale`` and dropped
+  when it surfaces (or reused if the price comes back first). Every key is in
+  the heap at most once: ``set(heap) == set(levels) | stale``, disjoint.
+* A level's queue is a ``deque`` of :class:`~engine.order.Order`. Cancel does
+  not search the queue: it zeroes the order's ``shown`` (a tombstone) and
+  fixes the level's totals; the matcher pops tombstones when they reach the
+  head. A queue is compacted once tombstones outnumber live orders, so the
+  memory a tombstone holds is bounded and the cost is amortised O(1).
+
+Why not a sorted list and a linked list: ``heapq`` and ``deque`` run in C and
+need no back pointers, so orders hold no reference cycles and can be
+``gc=False`` structs; a sorted container or intrusive list costs several
+Python-level operations per insert and delete on the hot path.
+
+=====================================  ==================
+Operation                              Complexity
+=====================================  ==================
+Add to an existing level               O(1)
+Add at a new price level               O(log L)
+Cancel                                 O(1) amortised
+Best price                             O(1) amortised
+Fill against the head of best level    O(1) amortised
+Top ``n`` levels (depth)               O(L log n)
+=====================================  ==================
+
+``L`` is the number of price levels on one side.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterator
+from heapq import heapify, heappop, heappush, nsmallest
+
+from engine.order import Order
+
+__all__ = ["COMPACT_SLACK", "BookSide", "Level", "OrderBook"]
+
+# A queue is rebuilt without its tombstones when it holds more than twice its
+# live orders plus this slack (the slack keeps small levels from compacting
+# on every cancel).
+COMPACT_SLACK = 16
+
+
+class Level:
+    """All resting orders at one price, in time priority.
+
+    ``qty`` is the visible quantity (what depth shows) and ``count`` the
+    number of live orders; both exclude tombstones.
+    """
+
+    __slots__ = ("count", "price", "qty", "queue")
+
+    def __init__(self, price: int) -> None:
+        self.price = price
+        self.qty = 0
+        self.count = 0
+        self.queue: deque[Order] = deque()
+
+    def live(self) -> Iterator[Order]:
+        """The live orders, oldest first. O(queue length)."""
+        for order in self.queue:
+            if order.shown:
+                yield order
+
+    def compact(self) -> None:
+        """Drop every tombstone from the queue, in place. O(queue length)."""
+        queue = self.queue
+        live = [o for o in queue if o.shown]
+        queue.clear()
+        queue.extend(live)
+
+
+class BookSide:
+    """One side of a book. See the module docstring for keys and the heap."""
+
+    __slots__ = ("heap", "levels", "side", "sign", "stale")
+
+    def __init__(self, side: str) -> None:
+        self.side = side
+        self.sign = -1 if side == "buy" else 1
+        self.levels: dict[int, Level] = {}
+        self.heap: list[int] = []
+        self.stale: set[int] = set()
+
+    def add(self, order: Order) -> None:
+        """Append ``order`` to the back of its price level. O(1), or O(log L) for a new level."""
+        key = order.price * self.sign
+        level = self.levels.get(key)
+        if level is None:
+            level = self.levels[key] = Level(order.price)
+            if key in self.stale:
+                self.stale.discard(key)
+            else:
+                heappush(self.heap, key)
+        level.queue.append(order)
+        level.qty += order.shown
+        level.count += 1
+
+    def remove(self, order: Order) -> None:
+        """Take a live order out of its level, leaving a tombstone. Amortised O(1).
+
+        Zeroes ``order.shown``: read the order's leaves before calling.
+        """
+        key = order.price * self.sign
+        level = self.levels[key]
+        level.qty -= order.shown
+        order.shown = 0
+        level.count -= 1
+        if level.count == 0:
+            self.drop_level(key)
+        elif len(level.queue) > 2 * level.count + COMPACT_SLACK:
+            level.compact()
+
+    def drop_level(self, key: int) -> None:
+        """Forget an empty level; its heap entry goes stale (or is popped if on top)."""
+        del self.levels[key]
+        heap = self.heap
+        if heap[0] == key:
+            heappop(heap)
+        else:
+            self.stale.add(key)
+            if len(self.stale) > len(self.levels) + COMPACT_SLACK:
+                heap[:] = self.levels
+                heapify(heap)
+                self.stale.clear()
+
+    def best(self) -> Level | None:
+        """The best level, or None if the side is empty. Amortised O(1)."""
+        heap = self.heap
+        stale = self.stale
+        while heap:
+            key = heap[0]
+            if key in stale:
+                stale.discard(key)
+                heappop(heap)
+                continue
+            return self.levels[key]
+        return None
+
+    def best_price(self) -> int | None:
+        """The best price in ticks, or None."""
+        level = self.best()
+        return None if level is None else level.price
+
+    def keys_best_first(self, n: int | None = None) -> list[int]:
+        """Level keys best first, all of them or the top ``n``. O(L log L) or O(L log n)."""
+        if n is None:
+            return sorted(self.levels)
+        return nsmallest(n, self.levels)
+
+    def levels_best_first(self, n: int | None = None) -> list[Level]:
+        """Levels best first, all of them or the top ``n``."""
+        levels = self.levels
+        return [levels[k] for k in self.keys_best_first(n)]
+
+    def depth(self, n: int | None = None) -> list[tuple[int, int]]:
+        """``(price, visible qty)`` per level, best first (hidden quantity never shows)."""
+        return [(lvl.price, lvl.qty) for lvl in self.levels_best_first(n)]
+
+    def orders(self) -> Iterator[Order]:
+        """Live orders in priority order: best level first, oldest first."""
+        for level in self.levels_best_first():
+            yield from level.live()
+
+    def __len__(self) -> int:
+        return sum(level.count for level in self.levels.values())
+
+
+class OrderBook:
+    """Both sides of one instrument's book plus its last trade price.
+
+    Knows nothing of accounts' money or of matching rules; the engine does
+    the matching on these structures.
+    """
+
+    __slots__ = ("asks", "bids", "last_price", "symbol")
+
+    def __init__(self, symbol: str) -> None:
+        self.symbol = symbol
+        self.bids = BookSide("buy")
+        self.asks = BookSide("sell")
+        self.last_price: int | None = None
+
+    def side(self, side: str) -> BookSide:
+        """The side an order of ``side`` rests on."""
+        return self.bids if side == "buy" else self.asks
+
+    def opposite(self, side: str) -> BookSide:
+        """The side an order of ``side`` trades against."""
+        return self.asks if side == "buy" else self.bids
+
+    def best_bid(self) -> int | None:
+        """Best bid price in ticks, or None."""
+        return self.bids.best_price()
+
+    def best_ask(self) -> int | None:
+        """Best ask price in ticks, or None."""
+        return self.asks.best_price()
+
+    def depth(self, n: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """``(bids, asks)`` as ``(price, visible qty)`` lists, best first."""
+        return self.bids.depth(n), self.asks.depth(n)

@@ -1,0 +1,268 @@
+"""Commands: everything that can change the engine's state, as immutable data.
+
+Every command carries the ``seq`` and ``ts`` the sequencer stamped on it
+(``ts`` in integer nanoseconds since the Unix epoch, UTC). The engine derives
+every id from them (a new order's id is its command's ``seq``), so replaying
+the same commands always rebuilds the same state.
+
+Commands are frozen ``msgspec`` structs in one tagged union (:data:`Command`),
+so the journal and the wire encode and decode them with no hand-written
+serializer. Prices are integer ticks and quantities integer lots of the
+instrument named by ``symbol``.
+"""
+
+from __future__ import annotations
+
+from typing import Literal, get_args
+
+import msgspec
+
+__all__ = [
+    "MARKET_KINDS",
+    "ORDER_TYPES",
+    "STOP_KINDS",
+    "STP_TYPES",
+    "TIME_IN_FORCE",
+    "AmendOrder",
+    "CancelAll",
+    "CancelOrder",
+    "Command",
+    "CommandError",
+    "ExpireOrders",
+    "NewOrder",
+    "OrderType",
+    "ReplaceOrder",
+    "Side",
+    "StpType",
+    "TimeInForce",
+]
+
+Side = Literal["buy", "sell"]
+OrderType = Literal[
+    "limit",
+    "market",
+    "iceberg",
+    "stop-loss",
+    "stop-loss-limit",
+    "take-profit",
+    "take-profit-limit",
+]
+TimeInForce = Literal["gtc", "ioc", "fok", "gtd", "day"]
+StpType = Literal["cancel_newest", "cancel_oldest", "cancel_both"]
+
+ORDER_TYPES: frozenset[str] = frozenset(get_args(OrderType))
+TIME_IN_FORCE: frozenset[str] = frozenset(get_args(TimeInForce))
+STP_TYPES: frozenset[str] = frozenset(get_args(StpType))
+# Order types that trade at any price up to their protection price.
+MARKET_KINDS: frozenset[str] = frozenset({"market", "stop-loss", "take-profit"})
+STOP_KINDS: frozenset[str] = frozenset(
+    {"stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit"}
+)
+_MAX = (1 << 63) - 1
+
+
+class CommandError(ValueError):
+    """A command's fields break a rule of its own (no engine state needed to see it).
+
+    Raised when the command is built or decoded, so a malformed command never
+    reaches the sequencer or the journal. ``field`` is the wire name of the
+    field at fault.
+    """
+
+    def __init__(self, field: str, value: object, rule: str) -> None:
+        super().__init__(f"{field} {value!r}: {rule}")
+        self.field = field
+        self.value = value
+        self.rule = rule
+
+
+def _positive(field: str, value: int | None) -> None:
+    if value is not None and not 0 < value <= _MAX:
+        raise CommandError(field, value, "must be a positive 64-bit integer")
+
+
+def _one_of(field: str, value: object, allowed: frozenset[str]) -> None:
+    if value not in allowed:
+        raise CommandError(field, value, f"must be one of {', '.join(sorted(allowed))}")
+
+
+class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
+    """Place an order. Its order id will be ``seq``.
+
+    ``price`` is the limit price for limit, iceberg and the ``-limit`` stop
+    kinds. For ``market``, ``stop-loss`` and ``take-profit`` it is the
+    protection price: the worst price the order may trade at (``None``: no
+    cap); what would execute beyond it is cancelled with reason
+    ``price_band``. ``expire_ts`` is required for ``gtd`` and ``day`` (the
+    edge computes a DAY order's end of trading day). ``display_qty`` is the
+    visible slice of an iceberg; ``trigger_price`` the trigger of a stop.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str
+    side: Side
+    qty: int
+    price: int | None = None
+    order_type: OrderType = "limit"
+    tif: TimeInForce = "gtc"
+    expire_ts: int | None = None
+    post_only: bool = False
+    display_qty: int | None = None
+    trigger_price: int | None = None
+    cl_ord_id: str | None = None
+    userref: int | None = None
+    stp: StpType = "cancel_newest"
+
+    def __post_init__(self) -> None:
+        _one_of("side", self.side, _SIDES)
+        kind = self.order_type
+        _one_of("order_type", kind, ORDER_TYPES)
+        tif = self.tif
+        _one_of("time_in_force", tif, TIME_IN_FORCE)
+        _one_of("stp_type", self.stp, STP_TYPES)
+        _positive("order_qty", self.qty)
+        _positive("limit_price", self.price)
+        market = kind in MARKET_KINDS
+        if self.price is None and not market:
+            raise CommandError("limit_price", None, f"required for {kind} orders")
+        if kind in STOP_KINDS:
+            if self.trigger_price is None:
+                raise CommandError("triggers", None, f"a trigger price is required for {kind}")
+            _positive("triggers", self.trigger_price)
+        elif self.trigger_price is not None:
+            raise CommandError("triggers", self.trigger_price, f"not allowed for {kind} orders")
+        display = self.display_qty
+        if kind == "iceberg":
+            if display is None or not 0 < display < self.qty:
+                raise CommandError("display_qty", display, "must be above 0 and below order_qty")
+            if tif == "ioc" or tif == "fok":
+                raise CommandError("time_in_force", tif, "an iceberg must be able to rest")
+        elif display is not None:
+            raise CommandError("display_qty", display, "only for iceberg orders")
+        if tif == "gtd" or tif == "day":
+            if self.expire_ts is None:
+                raise CommandError("expire_time", None, f"required for {tif} orders")
+            if self.expire_ts <= self.ts:
+                raise CommandError("expire_time", self.expire_ts, "must be in the future")
+            if kind == "market":
+                raise CommandError("time_in_force", tif, "a market order cannot rest")
+        elif self.expire_ts is not None:
+            raise CommandError("expire_time", self.expire_ts, "only for gtd and day orders")
+        if self.post_only and (market or kind in STOP_KINDS or tif == "ioc" or tif == "fok"):
+            raise CommandError("post_only", True, "only for limit and iceberg orders that rest")
+
+
+class CancelOrder(msgspec.Struct, frozen=True, gc=False, tag="cancel_order"):
+    """Cancel the account's open orders named by exactly one of the three ids.
+
+    ``userref`` cancels every open order of the account carrying it.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    order_id: int | None = None
+    cl_ord_id: str | None = None
+    userref: int | None = None
+
+    def __post_init__(self) -> None:
+        named = (self.order_id is not None) + (self.cl_ord_id is not None)
+        if named + (self.userref is not None) != 1:
+            raise CommandError(
+                "order_id", self.order_id, "give exactly one of order_id, cl_ord_id, order_userref"
+            )
+
+
+class AmendOrder(msgspec.Struct, frozen=True, gc=False, tag="amend_order"):
+    """Change an open order in place; the order keeps its id.
+
+    ``qty`` is the new total order quantity (filled part included). A lower
+    quantity at the same price keeps queue priority; a price change or a
+    higher quantity loses it. ``post_only`` makes a price change that would
+    take liquidity fail instead.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    order_id: int | None = None
+    cl_ord_id: str | None = None
+    qty: int | None = None
+    price: int | None = None
+    display_qty: int | None = None
+    trigger_price: int | None = None
+    post_only: bool = False
+
+    def __post_init__(self) -> None:
+        _one_id(self.order_id, self.cl_ord_id)
+        _positive("order_qty", self.qty)
+        _positive("limit_price", self.price)
+        _positive("display_qty", self.display_qty)
+        _positive("triggers", self.trigger_price)
+
+
+class ReplaceOrder(msgspec.Struct, frozen=True, gc=False, tag="replace_order"):
+    """Cancel-and-replace (edit): the open order is cancelled, a new one placed.
+
+    The new order gets id ``seq`` and new time priority. ``qty`` is the total
+    quantity as in FIX: the new order's quantity is ``qty`` minus what the old
+    one had filled, so an edit can never over-fill. Unset fields keep the old
+    order's values.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    order_id: int | None = None
+    cl_ord_id: str | None = None
+    qty: int | None = None
+    price: int | None = None
+    display_qty: int | None = None
+    trigger_price: int | None = None
+    post_only: bool | None = None
+    new_cl_ord_id: str | None = None
+    userref: int | None = None
+
+    def __post_init__(self) -> None:
+        _one_id(self.order_id, self.cl_ord_id)
+        _positive("order_qty", self.qty)
+        _positive("limit_price", self.price)
+        _positive("display_qty", self.display_qty)
+        _positive("triggers", self.trigger_price)
+
+
+class CancelAll(msgspec.Struct, frozen=True, gc=False, tag="cancel_all"):
+    """Cancel every open order of ``account``, or only those in ``symbol``.
+
+    ``reason`` is what the cancels report: ``user`` for a request; the
+    dead man's switch, kill switch and session rules use their own words.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str | None = None
+    reason: str = "user"
+
+
+class ExpireOrders(msgspec.Struct, frozen=True, gc=False, tag="expire_orders"):
+    """Time has reached ``ts``: expire every GTD or DAY order due at or before it.
+
+    The sequencer sends it at the instant reported by ``Engine.next_expiry``.
+    """
+
+    seq: int
+    ts: int
+
+
+_SIDES = frozenset({"buy", "sell"})
+
+
+def _one_id(order_id: int | None, cl_ord_id: str | None) -> None:
+    if (order_id is None) == (cl_ord_id is None):
+        raise CommandError("order_id", order_id, "give exactly one of order_id and cl_ord_id")
+
+
+Command = NewOrder | CancelOrder | AmendOrder | ReplaceOrder | CancelAll | ExpireOrders

@@ -1,0 +1,199 @@
+"""Events: what a command did, in the order it happened.
+
+Each event carries the ``seq`` and ``ts`` of the command that caused it, so a
+consumer lines events up with the journal. The list returned for one command
+is its complete effect: nothing in the books changes that is not in it.
+Quantities are lots, prices ticks. ``leaves`` is what is still open of an
+order after the event (visible plus hidden).
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = [
+    "CANCEL_REASONS",
+    "REJECT_REASONS",
+    "Event",
+    "IcebergRefilled",
+    "OrderAccepted",
+    "OrderAmended",
+    "OrderCancelled",
+    "OrderExpired",
+    "OrderRejected",
+    "OrderTriggered",
+    "TradeExecuted",
+]
+
+# Why an open order stopped being open without filling (the WebSocket
+# ``reason`` words). ``replaced`` marks the old half of a cancel-and-replace.
+CANCEL_REASONS = frozenset(
+    {
+        "user",
+        "ioc_remainder",
+        "fok_unfillable",
+        "self_trade",
+        "price_band",
+        "corporate_action",
+        "dead_man_switch",
+        "kill_switch",
+        "halted",
+        "replaced",
+    }
+)
+
+# Why a command was refused with no change to any state.
+REJECT_REASONS = frozenset(
+    {
+        "invalid_arguments",
+        "unknown_symbol",
+        "unknown_order",
+        "duplicate_cl_ord_id",
+        "post_only",
+    }
+)
+
+
+class OrderAccepted(msgspec.Struct, frozen=True, gc=False, tag="order_accepted"):
+    """A new order passed every check. Fills, if any, follow as their own events.
+
+    ``replaces`` is the order id this one replaced (cancel-and-replace).
+    """
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    tif: str
+    qty: int
+    price: int | None
+    display_qty: int | None = None
+    trigger_price: int | None = None
+    expire_ts: int | None = None
+    post_only: bool = False
+    cl_ord_id: str | None = None
+    userref: int | None = None
+    replaces: int | None = None
+
+
+class OrderRejected(msgspec.Struct, frozen=True, gc=False, tag="order_rejected"):
+    """A command was refused and changed nothing.
+
+    ``reason`` is one of :data:`REJECT_REASONS`; ``text`` names the field,
+    value and rule for ``invalid_arguments``. ``order_id`` is the order the
+    command named (for cancels and amends) or would have created.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    reason: str
+    text: str = ""
+    order_id: int | None = None
+    cl_ord_id: str | None = None
+
+
+class TradeExecuted(msgspec.Struct, frozen=True, gc=False, tag="trade"):
+    """A fill between the incoming (taker) order and a resting (maker) one.
+
+    Always at the maker's price. ``taker_side`` is the taker's side.
+    """
+
+    seq: int
+    ts: int
+    trade_id: int
+    symbol: str
+    price: int
+    qty: int
+    taker_side: str
+    taker_order_id: int
+    taker_account: str
+    taker_leaves: int
+    maker_order_id: int
+    maker_account: str
+    maker_leaves: int
+
+
+class OrderCancelled(msgspec.Struct, frozen=True, gc=False, tag="order_cancelled"):
+    """An open order (or an incoming order's remainder) was cancelled.
+
+    ``leaves`` is the quantity that was open and is now cancelled.
+    """
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    leaves: int
+    reason: str
+
+
+class OrderExpired(msgspec.Struct, frozen=True, gc=False, tag="order_expired"):
+    """A GTD or DAY order reached its expiry time with ``leaves`` still open."""
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    leaves: int
+
+
+class OrderAmended(msgspec.Struct, frozen=True, gc=False, tag="order_amended"):
+    """An open order was changed in place.
+
+    ``priority_kept`` is False when the change sent it to the back of the
+    queue (price change or quantity increase).
+    """
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    qty: int
+    price: int
+    leaves: int
+    display_qty: int | None
+    trigger_price: int | None
+    priority_kept: bool
+
+
+class OrderTriggered(msgspec.Struct, frozen=True, gc=False, tag="order_triggered"):
+    """A stop's trigger was reached by ``last_price``; it now enters the book."""
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    trigger_price: int
+    last_price: int
+
+
+class IcebergRefilled(msgspec.Struct, frozen=True, gc=False, tag="iceberg_refilled"):
+    """An iceberg's slice was used up; a new one of ``shown`` went to the back."""
+
+    seq: int
+    ts: int
+    order_id: int
+    account: str
+    symbol: str
+    shown: int
+    hidden: int
+
+
+Event = (
+    OrderAccepted
+    | OrderRejected
+    | TradeExecuted
+    | OrderCancelled
+    | OrderExpired
+    | OrderAmended
+    | OrderTriggered
+    | IcebergRefilled
+)

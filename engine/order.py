@@ -1,0 +1,53 @@
+"""The engine's record of one open order."""
+
+from __future__ import annotations
+
+import msgspec
+
+__all__ = ["Order"]
+
+
+class Order(msgspec.Struct, gc=False):
+    """An open order: resting in a book, or an untriggered stop.
+
+    Mutable on purpose: fills decrement ``shown`` in place. ``shown`` is the
+    visible quantity (the whole remainder for a plain order, the current slice
+    for an iceberg) and ``hidden`` the iceberg's reserve, so the order's leaves
+    quantity is ``shown + hidden``. An order whose ``shown`` is 0 while it
+    still sits in a level's queue is a tombstone (cancelled, filled or moved
+    by an amend) and is skipped; see :mod:`engine.book`.
+
+    ``gc=False`` is safe: an order refers only to strings and integers, never
+    to another container, so it can be part of no reference cycle. With a
+    million resting orders this keeps them out of every garbage collection.
+    """
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    price: int
+    """Limit price in ticks; for market stops the protection price, 0 if none."""
+    qty: int
+    """Total order quantity in lots, filled part included."""
+    shown: int
+    hidden: int = 0
+    filled: int = 0
+    order_type: str = "limit"
+    tif: str = "gtc"
+    display_qty: int = 0
+    expire_ts: int | None = None
+    post_only: bool = False
+    trigger_price: int = 0
+    cl_ord_id: str | None = None
+    userref: int | None = None
+    stp: str = "cancel_newest"
+    priority: int = 0
+    """Queue position stamp: strictly increasing along every level's queue."""
+    stop: bool = False
+    """True while the order is an untriggered stop, held out of the book."""
+
+    @property
+    def leaves(self) -> int:
+        """Quantity still open: visible plus hidden."""
+        return self.shown + self.hidden

@@ -1,0 +1,146 @@
+"""Whole-engine state: a canonical fingerprint and the invariant checker.
+
+Kept apart from the matching code: neither is on the hot path, and both read
+the engine's structures without changing anything a command could observe.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import msgspec
+
+from engine.book import BookSide, OrderBook
+from engine.instrument import Instrument
+from engine.order import Order
+from engine.stops import StopBook, rises_to_trigger
+
+__all__ = ["EngineStateMixin", "InvariantError"]
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+class InvariantError(AssertionError):
+    """The engine's state broke an invariant: a bug, never a user error."""
+
+
+class EngineStateMixin:
+    """State fingerprint and invariants for :class:`engine.engine.Engine`."""
+
+    __slots__ = ()
+
+    instruments: dict[str, Instrument]
+    books: dict[str, OrderBook]
+    stops: dict[str, StopBook]
+    orders: dict[int, Order]
+    by_account: dict[str, dict[int, Order]]
+    by_clid: dict[tuple[str, str], Order]
+    last_seq: int
+    next_trade_id: int
+    next_priority: int
+
+    def canonical_state(self) -> list[object]:
+        """The state as plain data in a canonical order (queue order included).
+
+        Two engines with equal canonical state react identically to any
+        future command. O(orders log levels).
+        """
+        books: list[object] = []
+        for symbol in sorted(self.books):
+            book = self.books[symbol]
+            stops = sorted(
+                (o for o in self.orders.values() if o.stop and o.symbol == symbol),
+                key=_order_id,
+            )
+            books.append(
+                [
+                    symbol,
+                    book.last_price,
+                    [msgspec.structs.astuple(o) for o in book.bids.orders()],
+                    [msgspec.structs.astuple(o) for o in book.asks.orders()],
+                    [msgspec.structs.astuple(o) for o in stops],
+                ]
+            )
+        return [self.last_seq, self.next_trade_id, self.next_priority, books]
+
+    def state_hash(self) -> str:
+        """A hex fingerprint of :meth:`canonical_state` (BLAKE2b, 32 bytes)."""
+        return hashlib.blake2b(_encode(self.canonical_state()), digest_size=32).hexdigest()
+
+    def check_invariants(self) -> None:
+        """Raise :class:`InvariantError` if any structural invariant is broken.
+
+        Checks: no book is crossed; every level's totals equal its live
+        orders; queues are in strictly increasing priority (FIFO); the heap
+        holds each level key once; every open order is in exactly one place
+        (its level or its stop book) and in every index that names it.
+        O(orders + queue tombstones).
+        """
+        seen: dict[int, Order] = {}
+        for symbol, book in self.books.items():
+            bid, ask = book.best_bid(), book.best_ask()
+            _check(bid is None or ask is None or bid < ask, f"{symbol}: crossed {bid} >= {ask}")
+            for side in (book.bids, book.asks):
+                self._check_side(symbol, side, seen)
+        for order in self.orders.values():
+            if order.stop:
+                _check(order.order_id not in seen, f"stop {order.order_id} also rests")
+                _check(order.shown == order.qty - order.filled, f"stop {order.order_id} qty")
+                _check(_stop_watched(self.stops[order.symbol], order), f"stop {order.order_id}")
+                seen[order.order_id] = order
+        _check(seen.keys() == self.orders.keys(), "order index differs from the books")
+        for order_id, order in seen.items():
+            _check(self.orders[order_id] is order, f"order {order_id}: index holds another record")
+        flat = {i: o for acct in self.by_account.values() for i, o in acct.items()}
+        _check(flat == self.orders, "account index differs from the order index")
+        for (account, clid), order in self.by_clid.items():
+            _check(
+                self.orders.get(order.order_id) is order
+                and order.account == account
+                and order.cl_ord_id == clid,
+                f"cl_ord_id index entry {account}/{clid} is stale",
+            )
+        named = sum(1 for o in self.orders.values() if o.cl_ord_id is not None)
+        _check(named == len(self.by_clid), "cl_ord_id index misses orders")
+
+    def _check_side(self, symbol: str, side: BookSide, seen: dict[int, Order]) -> None:
+        heap_keys = list(side.heap)
+        _check(len(heap_keys) == len(set(heap_keys)), f"{symbol} {side.side}: duplicate heap keys")
+        _check(
+            set(heap_keys) == side.levels.keys() | side.stale
+            and not (side.levels.keys() & side.stale),
+            f"{symbol} {side.side}: heap does not match levels and stale keys",
+        )
+        for key, level in side.levels.items():
+            _check(key == level.price * side.sign, f"{symbol}: level key {key} for {level.price}")
+            live = list(level.live())
+            where = f"{symbol} {side.side} {level.price}"
+            _check(level.count == len(live) > 0, f"{where}: count {level.count}")
+            _check(level.qty == sum(o.shown for o in live), f"{where}: qty {level.qty}")
+            last_priority = 0
+            for o in live:
+                _check(o.priority > last_priority, f"{where}: order {o.order_id} out of FIFO")
+                last_priority = o.priority
+                _check(o.side == side.side and o.price == level.price, f"order {o.order_id}")
+                _check(not o.stop and o.symbol == symbol, f"order {o.order_id}: misplaced")
+                _check(o.hidden >= 0 and o.filled >= 0, f"order {o.order_id}: negative qty")
+                _check(o.shown + o.hidden + o.filled == o.qty, f"order {o.order_id}: qty sum")
+                _check(o.hidden == 0 or 0 < o.shown <= o.display_qty, f"iceberg {o.order_id}")
+                _check(o.order_id not in seen, f"order {o.order_id} rests twice")
+                seen[o.order_id] = o
+
+
+def _order_id(order: Order) -> int:
+    return order.order_id
+
+
+def _stop_watched(stops: StopBook, order: Order) -> bool:
+    if rises_to_trigger(order.order_type, order.side):
+        entry = (order.trigger_price, order.priority, order.order_id)
+        return entry in stops.rising
+    return (-order.trigger_price, order.priority, order.order_id) in stops.falling
+
+
+def _check(ok: bool, what: str) -> None:
+    if not ok:
+        raise InvariantError(what)

@@ -1,0 +1,1 @@
+"""tokex gateway package."""

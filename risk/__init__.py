@@ -1,0 +1,1 @@
+"""tokex risk package."""

@@ -13,10 +13,10 @@ self-trade prevention are in docs/MATCHING.md; the code below follows it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from heapq import heappop, heappush
+from heapq import heappop
 from typing import Any
 
-from engine.book import COMPACT_SLACK, BookSide, OrderBook
+from engine.book import COMPACT_SLACK, OrderBook
 from engine.commands import (
     MARKET_KINDS,
     STOP_KINDS,
@@ -30,24 +30,17 @@ from engine.commands import (
 )
 from engine.events import (
     Event,
-    IcebergRefilled,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
-    OrderTriggered,
-    TradeExecuted,
 )
 from engine.instrument import Instrument
+from engine.matching import Matcher, crosses
 from engine.order import Order
-from engine.state import EngineStateMixin
-from engine.stops import StopBook
 
 __all__ = ["Engine", "SequenceError"]
-
-# A limit key no level key can exceed: a market order with no protection price.
-_NO_LIMIT = 1 << 62
 
 
 class SequenceError(ValueError):
@@ -63,37 +56,13 @@ class _Invalid(Exception):
         self.text = text
 
 
-class Engine(EngineStateMixin):
-    """All books of one engine shard, the open-order indexes and the id counters.
+class Engine(Matcher):
+    """All books of one engine shard: call :meth:`process` with each command in order."""
 
-    Call :meth:`process` with each command in sequence order.
-    """
-
-    __slots__ = (
-        "_handlers",
-        "books",
-        "by_account",
-        "by_clid",
-        "expiries",
-        "instruments",
-        "last_seq",
-        "next_priority",
-        "next_trade_id",
-        "orders",
-        "stops",
-    )
+    __slots__ = ("_handlers",)
 
     def __init__(self, instruments: Iterable[Instrument]) -> None:
-        self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
-        self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.instruments}
-        self.stops: dict[str, StopBook] = {s: StopBook() for s in self.instruments}
-        self.orders: dict[int, Order] = {}
-        self.by_account: dict[str, dict[int, Order]] = {}
-        self.by_clid: dict[tuple[str, str], Order] = {}
-        self.expiries: list[tuple[int, int]] = []
-        self.last_seq = 0
-        self.next_trade_id = 1
-        self.next_priority = 1
+        super().__init__(instruments)
         self._handlers: dict[type, Callable[[Any], list[Event]]] = {
             NewOrder: self._on_new_order,
             CancelOrder: self._on_cancel,
@@ -221,344 +190,8 @@ class Engine(EngineStateMixin):
                 raise _Invalid("duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open")
         if c.post_only:
             assert c.price is not None
-            if _crosses(book.opposite(c.side), c.price):
+            if crosses(book.opposite(c.side), c.price):
                 raise _Invalid("post_only", "post_only: order would take liquidity")
-
-    def _place(
-        self, c: NewOrder, book: OrderBook, events: list[Event], replaces: int | None
-    ) -> None:
-        """Accept a checked new order: match it, rest it or park it as a stop."""
-        order_id = c.seq
-        seq = c.seq
-        ts = c.ts
-        kind = c.order_type
-        events.append(
-            OrderAccepted(
-                seq,
-                ts,
-                order_id,
-                c.account,
-                c.symbol,
-                c.side,
-                kind,
-                c.tif,
-                c.qty,
-                c.price,
-                c.display_qty,
-                c.trigger_price,
-                c.expire_ts,
-                c.post_only,
-                c.cl_ord_id,
-                c.userref,
-                replaces,
-            )
-        )
-        order = Order(
-            order_id,
-            c.account,
-            c.symbol,
-            c.side,
-            c.price or 0,
-            c.qty,
-            c.qty,
-            0,
-            0,
-            kind,
-            c.tif,
-            c.display_qty or 0,
-            c.expire_ts,
-            c.post_only,
-            c.trigger_price or 0,
-            c.cl_ord_id,
-            c.userref,
-            c.stp,
-        )
-        if kind in STOP_KINDS:
-            order.stop = True
-            order.priority = self.next_priority
-            self.next_priority += 1
-            self._index(order)
-            self.stops[c.symbol].push(order)
-            if book.last_price is not None:
-                self._run_stops(book, events, seq, ts)
-            return
-        last = book.last_price
-        self._execute(order, book, events, seq, ts, False)
-        if book.last_price != last:
-            self._run_stops(book, events, seq, ts)
-
-    # --------------------------------------------------------------- matching
-
-    def _execute(
-        self, order: Order, book: OrderBook, events: list[Event], seq: int, ts: int, indexed: bool
-    ) -> None:
-        """Trade ``order`` (leaves in ``order.shown``) against the book, then rest or cancel.
-
-        ``indexed`` says whether the order is already in the open-order
-        indexes (a triggered stop or an amended order) or not (a new one).
-        """
-        opp = book.opposite(order.side)
-        market = order.order_type in MARKET_KINDS
-        price = order.price
-        limit_key = _NO_LIMIT if market and not price else price * opp.sign
-        remaining = order.shown
-        tif = order.tif
-        if tif == "fok" and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
-            order.shown = 0
-            events.append(
-                OrderCancelled(
-                    seq,
-                    ts,
-                    order.order_id,
-                    order.account,
-                    order.symbol,
-                    remaining,
-                    "fok_unfillable",
-                )
-            )
-            if indexed:
-                self._forget(order)
-            return
-        remaining = self._match(order, book, opp, limit_key, remaining, events, seq, ts)
-        if remaining < 0:  # self-trade prevention cancelled the rest of the order
-            order.shown = 0
-            if indexed:
-                self._forget(order)
-            return
-        if not remaining:
-            order.shown = 0
-            if indexed:
-                self._forget(order)
-            return
-        if market or tif == "ioc" or tif == "fok":
-            order.shown = 0
-            reason = "ioc_remainder"
-            if market and opp.best() is not None:
-                reason = "price_band"
-            events.append(
-                OrderCancelled(
-                    seq, ts, order.order_id, order.account, order.symbol, remaining, reason
-                )
-            )
-            if indexed:
-                self._forget(order)
-            return
-        order.filled = order.qty - remaining
-        display = order.display_qty
-        if display and remaining > display:
-            order.shown = display
-            order.hidden = remaining - display
-        else:
-            order.shown = remaining
-            order.hidden = 0
-        order.priority = self.next_priority
-        self.next_priority += 1
-        book.side(order.side).add(order)
-        if not indexed:
-            self._index(order)
-
-    def _match(
-        self,
-        taker: Order,
-        book: OrderBook,
-        opp: BookSide,
-        limit_key: int,
-        remaining: int,
-        events: list[Event],
-        seq: int,
-        ts: int,
-    ) -> int:
-        """Cross the taker against ``opp``; return what is left, or -1 if STP cancelled it.
-
-        Always takes the head of the best level: price priority from the heap,
-        time priority from the queue. Emits trades, iceberg refills and
-        self-trade cancels as they happen.
-        """
-        levels = opp.levels
-        heap = opp.heap
-        stale = opp.stale
-        account = taker.account
-        taker_id = taker.order_id
-        side = taker.side
-        symbol = taker.symbol
-        trade_id = self.next_trade_id
-        append = events.append
-        price = 0
-        while remaining and heap:
-            key = heap[0]
-            if key in stale:
-                stale.discard(key)
-                heappop(heap)
-                continue
-            if key > limit_key:
-                break
-            level = levels[key]
-            queue = level.queue
-            price = level.price
-            while True:
-                maker = queue[0]
-                shown = maker.shown
-                if not shown:
-                    queue.popleft()
-                    continue
-                if maker.account == account:
-                    stp = taker.stp
-                    if stp != "cancel_newest":
-                        self._cancel_open(maker, "self_trade", events, seq, ts)
-                    if stp != "cancel_oldest":
-                        append(
-                            OrderCancelled(
-                                seq, ts, taker_id, account, symbol, remaining, "self_trade"
-                            )
-                        )
-                        remaining = -1
-                        break
-                    if key not in levels:
-                        break
-                    continue
-                if remaining < shown:
-                    fill = remaining
-                    shown -= remaining
-                    remaining = 0
-                else:
-                    fill = shown
-                    remaining -= shown
-                    shown = 0
-                maker.shown = shown
-                maker.filled += fill
-                level.qty -= fill
-                append(
-                    TradeExecuted(
-                        seq,
-                        ts,
-                        trade_id,
-                        symbol,
-                        price,
-                        fill,
-                        side,
-                        taker_id,
-                        account,
-                        remaining,
-                        maker.order_id,
-                        maker.account,
-                        shown + maker.hidden,
-                    )
-                )
-                trade_id += 1
-                book.last_price = price
-                if not shown:
-                    queue.popleft()
-                    hidden = maker.hidden
-                    if hidden:
-                        slice_ = maker.display_qty if hidden > maker.display_qty else hidden
-                        maker.hidden = hidden - slice_
-                        maker.shown = slice_
-                        maker.priority = self.next_priority
-                        self.next_priority += 1
-                        queue.append(maker)
-                        level.qty += slice_
-                        append(
-                            IcebergRefilled(
-                                seq,
-                                ts,
-                                maker.order_id,
-                                maker.account,
-                                symbol,
-                                slice_,
-                                maker.hidden,
-                            )
-                        )
-                    else:
-                        level.count -= 1
-                        self._forget(maker)
-                        if not level.count:
-                            opp.drop_level(key)
-                            break
-                if not remaining:
-                    break
-            if remaining < 0:
-                break
-        self.next_trade_id = trade_id
-        return remaining
-
-    def _run_stops(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
-        """Trigger every stop the last trade price has reached, until none is due."""
-        stops = self.stops[book.symbol]
-        while stops:
-            last = book.last_price
-            if last is None:
-                return
-            due = stops.pop_due(last, self.orders)
-            if not due:
-                return
-            for order in due:
-                order.stop = False
-                events.append(
-                    OrderTriggered(
-                        seq,
-                        ts,
-                        order.order_id,
-                        order.account,
-                        order.symbol,
-                        order.trigger_price,
-                        last,
-                    )
-                )
-                self._execute(order, book, events, seq, ts, True)
-
-    # ------------------------------------------------------------ bookkeeping
-
-    def _index(self, order: Order) -> None:
-        """Enter an order into the open-order indexes (id, account, cl_ord_id, expiry)."""
-        order_id = order.order_id
-        self.orders[order_id] = order
-        acct = self.by_account.get(order.account)
-        if acct is None:
-            acct = self.by_account[order.account] = {}
-        acct[order_id] = order
-        if order.cl_ord_id is not None:
-            self.by_clid[(order.account, order.cl_ord_id)] = order
-        if order.expire_ts is not None:
-            heappush(self.expiries, (order.expire_ts, order_id))
-
-    def _forget(self, order: Order) -> None:
-        """Remove a no-longer-open order from the indexes. Expiry entries go stale."""
-        order_id = order.order_id
-        del self.orders[order_id]
-        del self.by_account[order.account][order_id]
-        if order.cl_ord_id is not None:
-            del self.by_clid[(order.account, order.cl_ord_id)]
-
-    def _unbook(self, order: Order) -> int:
-        """Take an open order out of its book or stop book and the indexes; return its leaves."""
-        leaves = order.shown + order.hidden
-        if order.stop:
-            order.stop = False
-            order.shown = 0
-        else:
-            self.books[order.symbol].side(order.side).remove(order)
-        order.hidden = 0
-        self._forget(order)
-        return leaves
-
-    def _cancel_open(
-        self, order: Order, reason: str, events: list[Event], seq: int, ts: int
-    ) -> None:
-        leaves = self._unbook(order)
-        events.append(
-            OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
-        )
-
-    def _find(self, account: str, order_id: int | None, cl_ord_id: str | None) -> Order | None:
-        """The account's open order by id or cl_ord_id; None if unknown or someone else's."""
-        if order_id is not None:
-            order = self.orders.get(order_id)
-            if order is None or order.account != account:
-                return None
-            return order
-        if cl_ord_id is not None:
-            return self.by_clid.get((account, cl_ord_id))
-        return None
 
     # ---------------------------------------------------------------- cancels
 
@@ -683,7 +316,7 @@ class Engine(EngineStateMixin):
             order.display_qty = display
             events.append(self._amended(c, order, True))
             return events
-        if (c.post_only or order.post_only) and _crosses(book.opposite(order.side), price):
+        if (c.post_only or order.post_only) and crosses(book.opposite(order.side), price):
             raise _Invalid("post_only", "post_only: the amended order would take liquidity")
         book.side(order.side).remove(order)
         moved = Order(
@@ -777,40 +410,6 @@ class Engine(EngineStateMixin):
         self._cancel_open(old, "replaced", events, c.seq, c.ts)
         self._place(new, self.books[old.symbol], events, old.order_id)
         return events
-
-
-def _crosses(opp: BookSide, price: int) -> bool:
-    """Whether an order at ``price`` would take liquidity from side ``opp``."""
-    best = opp.best()
-    return best is not None and best.price * opp.sign <= price * opp.sign
-
-
-def _fok_fillable(opp: BookSide, limit_key: int, qty: int, account: str, stp: str) -> bool:
-    """Whether a fill-or-kill taker of ``qty`` would fill completely now. Reads only.
-
-    A dry run of the matcher over every level within the limit: own orders
-    stop the taker (cancel_newest, cancel_both) or vanish (cancel_oldest),
-    and iceberg slices refill to the back, exactly as matching would do.
-    """
-    need = qty
-    levels = opp.levels
-    for key in sorted(k for k in levels if k <= limit_key):
-        queue = [(o.account, o.shown, o.hidden, o.display_qty) for o in levels[key].live()]
-        i = 0
-        while i < len(queue):
-            acct, shown, hidden, display = queue[i]
-            i += 1
-            if acct == account:
-                if stp != "cancel_oldest":
-                    return False
-                continue
-            if need <= shown:
-                return True
-            need -= shown
-            if hidden:
-                slice_ = display if hidden > display else hidden
-                queue.append((acct, slice_, hidden - slice_, display))
-    return False
 
 
 def _reject(

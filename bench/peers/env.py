@@ -65,6 +65,8 @@ class PeerSpec:
     module: str
     python: tuple[int, int] | None
     runner: str
+    extra: tuple[str, ...] = ()
+    """Further pip requirements installed beside the pinned one."""
 
     @property
     def requirement(self) -> str:
@@ -88,6 +90,18 @@ PEER_SPECS: dict[str, PeerSpec] = {
         module="fastlob",
         python=None,  # requires-python >= 3.10: run it on the harness's own Python
         runner="runner_fastlob.py",
+    ),
+    # tokex itself on the Python the matching-engine peer needs, so a ratio can
+    # also be read at equal interpreter versions. The venv holds tokex's
+    # runtime dependencies; the runner imports tokex from this checkout.
+    "tokex-py3.12": PeerSpec(
+        name="tokex-py3.12",
+        distribution="msgspec",
+        version="0.22.0",
+        module="msgspec",
+        python=(3, 12),
+        runner="runner_tokex.py",
+        extra=("sortedcontainers>=2.4", "hdrhistogram>=0.10"),
     ),
 }
 
@@ -266,6 +280,7 @@ def ensure_env(peer: str, root: Path = PEERS_ROOT) -> Path:
             "--quiet",
             "--disable-pip-version-check",
             spec.requirement,
+            *spec.extra,
         ],
         f"installing {spec.requirement} from PyPI into {venv_dir}",
     )

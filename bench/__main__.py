@@ -1,0 +1,5 @@
+"""Entry point of ``python -m bench``; see :mod:`bench.cli`."""
+
+from bench.cli import main
+
+main()

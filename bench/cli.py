@@ -1,0 +1,232 @@
+"""``python -m bench``: the benchmark harness's command line.
+
+* ``engine --workload NAME --commands N [--runs R] [--json OUT]``: tokex's
+  engine in-process (no I/O), throughput and latency percentiles.
+* ``peers [--commands N] [--runs R] [--json OUT]``: the same peer-flow ops
+  through tokex and the peers (each in its own venv where it needs one),
+  run in interleaved rounds so drifting machine load hits all of them alike;
+  prints the ratios.
+* ``all``: every engine workload plus the peers, JSON into ``bench/results/``
+  and the table into README.md between its benchmark markers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from bench.measure import machine, measure_engine
+from bench.peers.run import PEERS, run_peer
+from bench.workloads import WORKLOADS, bench_instrument, to_commands
+from engine.engine import Engine
+
+__all__ = ["main"]
+
+RESULTS = Path(__file__).resolve().parent / "results"
+README = Path(__file__).resolve().parent.parent / "README.md"
+_BEGIN = "<!-- bench:begin -->"
+_END = "<!-- bench:end -->"
+
+
+def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[str, Any]:
+    if workload not in WORKLOADS:
+        known = ", ".join(sorted(WORKLOADS))
+        raise SystemExit(f"--workload {workload!r}: unknown; known workloads: {known}")
+    ops = WORKLOADS[workload](commands, seed)
+    report = measure_engine(lambda: Engine([bench_instrument()]), to_commands(ops), runs, workload)
+    report["seed"] = seed
+    return report
+
+
+def _write_json(path: Path | None, report: dict[str, Any]) -> None:
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+def _fmt_rate(x: float) -> str:
+    return f"{x / 1000:,.0f}k"
+
+
+def _print_engine(report: dict[str, Any]) -> None:
+    lat = report["latency_ns"]
+    lo, hi = report["throughput_range"]
+    print(
+        f"{report['workload']}: {report['commands']:,} commands x {report['runs']} runs on "
+        f"Python {report['python']}\n"
+        f"  throughput {_fmt_rate(report['throughput_cmd_s'])} cmd/s "
+        f"(range {_fmt_rate(lo)}-{_fmt_rate(hi)})\n"
+        f"  latency p50 {lat['p50']:,} ns  p99 {lat['p99']:,} ns  "
+        f"p99.9 {lat['p999']:,} ns  max {lat['max']:,} ns"
+    )
+
+
+def _cmd_engine(args: argparse.Namespace) -> None:
+    report = _engine_report(args.workload, args.commands, args.runs, args.seed)
+    _print_engine(report)
+    _write_json(args.json, report)
+
+
+def _peers_report(commands: int, runs: int, seed: int, with_py312: bool) -> dict[str, Any]:
+    ops = WORKLOADS["peer-flow"](commands, seed)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    ops_path = RESULTS / "peer-flow-ops.json.tmp"
+    ops_path.write_text(json.dumps({"workload": "peer-flow", "ops": ops}), encoding="utf-8")
+    cmds = to_commands(ops)
+    others = [*PEERS, "tokex-py3.12"] if with_py312 else list(PEERS)
+    rates: dict[str, list[float]] = {"tokex": []}
+    rates.update({p: [] for p in others})
+    latency: dict[str, Any] = {}
+    info: dict[str, dict[str, Any]] = {}
+    try:
+        for round_ in range(runs):
+            last = round_ == runs - 1
+            own = measure_engine(lambda: Engine([bench_instrument()]), cmds, 1, "peer-flow")
+            rates["tokex"].append(own["throughput_cmd_s"])
+            if last:
+                latency["tokex"] = own["latency_ns"]
+                info["tokex"] = {"python": own["python"], "version": "checkout"}
+            for peer in others:
+                rep = run_peer(peer, ops_path, 1, latency=last)
+                rates[peer].extend(float(x) for x in rep["throughput_cmd_s"])  # type: ignore[attr-defined]
+                if last:
+                    latency[peer] = rep["latency_ns"]
+                    info[peer] = {"python": rep["python"], "version": rep["version"]}
+            print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
+    finally:
+        ops_path.unlink(missing_ok=True)
+    table = {}
+    for name, xs in rates.items():
+        table[name] = {
+            **info[name],
+            "throughput_cmd_s": round(statistics.median(xs)),
+            "throughput_range": [round(min(xs)), round(max(xs))],
+            "latency_ns": latency[name],
+        }
+    base = table["tokex"]["throughput_cmd_s"]
+    ratios = {p: round(base / table[p]["throughput_cmd_s"], 2) for p in others}
+    return {
+        "workload": "peer-flow",
+        "commands": commands,
+        "runs": runs,
+        "seed": seed,
+        "engines": table,
+        "tokex_ratio": ratios,
+        "python": platform.python_version(),
+        "machine": machine(),
+    }
+
+
+def _print_peers(report: dict[str, Any]) -> None:
+    print(
+        f"peer-flow: {report['commands']:,} commands, {report['runs']} interleaved rounds, "
+        f"{report['machine']}"
+    )
+    print(f"  {'engine':<18}{'python':<9}{'median cmd/s':>14}{'range':>18}{'p99 ns':>10}  ratio")
+    for name, row in report["engines"].items():
+        lo, hi = row["throughput_range"]
+        ratio = report["tokex_ratio"].get(name)
+        p99 = row["latency_ns"]["p99"] if row["latency_ns"] else 0
+        print(
+            f"  {name:<18}{row['python']:<9}{_fmt_rate(row['throughput_cmd_s']):>14}"
+            f"{_fmt_rate(lo) + '-' + _fmt_rate(hi):>18}{p99:>10,}  "
+            + (f"tokex is {ratio}x" if ratio is not None else "")
+        )
+
+
+def _cmd_peers(args: argparse.Namespace) -> None:
+    report = _peers_report(args.commands, args.runs, args.seed, not args.no_py312)
+    _print_peers(report)
+    _write_json(args.json, report)
+
+
+def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]) -> str:
+    """The README's benchmark section body, in markdown."""
+    lines = [
+        f"Machine: {peers['machine']}. Medians of {peers['runs']} runs, range in brackets.",
+        "",
+        "| workload | engine | Python | throughput (cmd/s) | p50 | p99 | p99.9 |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for rep in engine_reports:
+        lat = rep["latency_ns"]
+        lo, hi = rep["throughput_range"]
+        lines.append(
+            f"| {rep['workload']} | tokex | {rep['python']} | {rep['throughput_cmd_s']:,} "
+            f"[{lo:,}-{hi:,}] | {lat['p50']:,} ns | {lat['p99']:,} ns | {lat['p999']:,} ns |"
+        )
+    for name, row in peers["engines"].items():
+        lat = row["latency_ns"]
+        lo, hi = row["throughput_range"]
+        lines.append(
+            f"| peer-flow (side by side) | {name} | {row['python']} | "
+            f"{row['throughput_cmd_s']:,} [{lo:,}-{hi:,}] | {lat['p50']:,} ns | "
+            f"{lat['p99']:,} ns | {lat['p999']:,} ns |"
+        )
+    lines.append("")
+    for peer, ratio in peers["tokex_ratio"].items():
+        lines.append(f"- tokex / {peer}: **{ratio}x** on peer-flow, same run.")
+    return "\n".join(lines)
+
+
+def _update_readme(body: str) -> None:
+    text = README.read_text(encoding="utf-8")
+    if _BEGIN not in text or _END not in text:
+        raise SystemExit(f"{README}: markers {_BEGIN} / {_END} not found")
+    head, rest = text.split(_BEGIN, 1)
+    _, tail = rest.split(_END, 1)
+    README.write_text(f"{head}{_BEGIN}\n{body}\n{_END}{tail}", encoding="utf-8")
+
+
+def _cmd_all(args: argparse.Namespace) -> None:
+    reports = []
+    for workload in WORKLOADS:
+        rep = _engine_report(workload, args.commands, args.runs, args.seed)
+        _print_engine(rep)
+        _write_json(RESULTS / f"engine-{workload}.json", rep)
+        reports.append(rep)
+    peers = _peers_report(args.commands, args.runs, args.seed, True)
+    _print_peers(peers)
+    _write_json(RESULTS / "peers.json", peers)
+    if not args.no_readme:
+        _update_readme(readme_table(reports, peers))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Parse ``argv`` and run one benchmark command."""
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+
+    def common(p: argparse.ArgumentParser, commands: int, runs: int) -> None:
+        p.add_argument("--commands", type=int, default=commands, help="commands per run")
+        p.add_argument("--runs", type=int, default=runs, help="timed runs (median reported)")
+        p.add_argument("--seed", type=int, default=1, help="workload seed")
+
+    p_engine = sub.add_parser("engine", help="tokex's engine in-process on one workload")
+    p_engine.add_argument("--workload", required=True, help="|".join(WORKLOADS))
+    p_engine.add_argument("--json", type=Path, help="write the report here")
+    common(p_engine, 200_000, 5)
+    p_engine.set_defaults(func=_cmd_engine)
+
+    p_peers = sub.add_parser("peers", help="tokex and the peers on the same peer-flow ops")
+    p_peers.add_argument("--json", type=Path, help="write the report here")
+    p_peers.add_argument("--no-py312", action="store_true", help="skip tokex on Python 3.12")
+    common(p_peers, 200_000, 5)
+    p_peers.set_defaults(func=_cmd_peers)
+
+    p_all = sub.add_parser("all", help="every workload and the peers; results and README")
+    p_all.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    common(p_all, 200_000, 5)
+    p_all.set_defaults(func=_cmd_all)
+
+    args = parser.parse_args(argv)
+    if args.commands < 1 or args.runs < 1:
+        parser.error("--commands and --runs must be at least 1")
+    args.func(args)

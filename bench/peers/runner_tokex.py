@@ -1,0 +1,48 @@
+"""Run tokex's own engine on an ops file, as the peer runners do, in another interpreter.
+
+Usage::
+
+    python runner_tokex.py OPS_JSON [--runs R] [--latency]
+
+Runs inside a venv that has tokex's runtime dependencies; tokex is imported
+from the checkout this file lives in. Prints the same JSON report as the peer
+runners (``peer`` is ``tokex-pyX.Y``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from bench.measure import measure_engine
+from bench.workloads import bench_instrument, to_commands
+from engine.engine import Engine
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("ops")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--latency", action="store_true")
+    args = parser.parse_args()
+    with open(args.ops, encoding="utf-8") as f:
+        doc = json.load(f)
+    commands = to_commands(doc["ops"])
+    report = measure_engine(
+        lambda: Engine([bench_instrument()]), commands, args.runs, doc.get("workload", "?")
+    )
+    major, minor = sys.version_info[:2]
+    report["peer"] = f"tokex-py{major}.{minor}"
+    report["version"] = "checkout"
+    report["python"] = platform.python_version()
+    report["throughput_cmd_s"] = report.pop("throughput_runs")
+    print(json.dumps(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -11,7 +11,7 @@ from collections import Counter
 from dataclasses import dataclass
 from decimal import Decimal
 
-from engine.commands import CancelOrder, Command, NewOrder
+from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
 from engine.instrument import Instrument
@@ -54,7 +54,7 @@ def demo_flow(count: int, seed: int) -> list[Command]:
             commands.append(CancelOrder(seq, ts, owner, order_id))
             continue
         inst = rng.choice(DEMO_INSTRUMENTS)
-        side = "buy" if rng.random() < 0.5 else "sell"
+        side: Side = "buy" if rng.random() < 0.5 else "sell"
         qty = rng.randint(1, 500) * 100  # 0.01 to 5 shares, in 0.0001 lots
         offset = rng.randint(-20, 200)  # ticks away from the reference, passive side
         ref = inst.reference_price

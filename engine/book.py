@@ -48,25 +48,26 @@ from engine.order import Order
 
 __all__ = ["COMPACT_SLACK", "BookSide", "Level", "OrderBook"]
 
-# A queue is rebuilt without its tombstones when it holds more than twice its
-# live orders plus this slack (the slack keeps small levels from compacting
-# on every cancel).
+# A queue is rebuilt without its tombstones once they are more than half of
+# it and more than this slack (which keeps small levels from compacting on
+# every cancel).
 COMPACT_SLACK = 16
 
 
 class Level:
     """All resting orders at one price, in time priority.
 
-    ``qty`` is the visible quantity (what depth shows) and ``count`` the
-    number of live orders; both exclude tombstones.
+    ``qty`` is the visible quantity of the live orders (what depth shows).
+    Every live order shows at least one lot, so the level is empty exactly
+    when ``qty`` is 0. ``dead`` counts the tombstones still in ``queue``.
     """
 
-    __slots__ = ("count", "price", "qty", "queue")
+    __slots__ = ("dead", "price", "qty", "queue")
 
     def __init__(self, price: int) -> None:
         self.price = price
         self.qty = 0
-        self.count = 0
+        self.dead = 0
         self.queue: deque[Order] = deque()
 
     def live(self) -> Iterator[Order]:
@@ -81,6 +82,7 @@ class Level:
         live = [o for o in queue if o.shown]
         queue.clear()
         queue.extend(live)
+        self.dead = 0
 
 
 class BookSide:
@@ -107,7 +109,6 @@ class BookSide:
                 heappush(self.heap, key)
         level.queue.append(order)
         level.qty += order.shown
-        level.count += 1
 
     def remove(self, order: Order) -> None:
         """Take a live order out of its level, leaving a tombstone. Amortised O(1).
@@ -118,11 +119,12 @@ class BookSide:
         level = self.levels[key]
         level.qty -= order.shown
         order.shown = 0
-        level.count -= 1
-        if level.count == 0:
+        if not level.qty:
             self.drop_level(key)
-        elif len(level.queue) > 2 * level.count + COMPACT_SLACK:
-            level.compact()
+        else:
+            level.dead += 1
+            if level.dead > COMPACT_SLACK and 2 * level.dead > len(level.queue):
+                level.compact()
 
     def drop_level(self, key: int) -> None:
         """Forget an empty level; its heap entry goes stale (or is popped if on top)."""
@@ -176,7 +178,7 @@ class BookSide:
             yield from level.live()
 
     def __len__(self) -> int:
-        return sum(level.count for level in self.levels.values())
+        return sum(1 for level in self.levels.values() for _ in level.live())
 
 
 class OrderBook:

@@ -24,6 +24,7 @@ from engine.commands import (
     CancelAll,
     CancelOrder,
     Command,
+    CommandError,
     ExpireOrders,
     NewOrder,
     ReplaceOrder,
@@ -37,7 +38,7 @@ from engine.events import (
     OrderRejected,
 )
 from engine.instrument import Instrument
-from engine.matching import Matcher, crosses
+from engine.matching import PRIORITY_SHIFT, Matcher, crosses
 from engine.order import Order
 
 __all__ = ["Engine", "SequenceError"]
@@ -85,6 +86,8 @@ class Engine(Matcher):
             raise SequenceError(f"seq {seq} is not after {self.last_seq}")
         self.last_seq = seq
         if type(c) is not NewOrder:
+            if type(c) is CancelOrder:
+                return self._on_cancel(c)
             return self._handlers[type(c)](c)
         book = self.books.get(c.symbol)
         if (
@@ -96,45 +99,45 @@ class Engine(Matcher):
             or c.userref is not None
         ):
             return self._on_new_order(c)
-        # The plain GTC limit order, most of all traffic: the same steps as
-        # _place and _execute, inlined, and a resting order added in place.
+        # The plain GTC limit order, most of all traffic: the steps of _place
+        # and _execute inlined, and a non-crossing order added in place.
+        account = c.account
+        side = c.side
+        qty = c.qty
+        price: int = c.price  # type: ignore[assignment]  # a limit order has one
         ts = c.ts
-        price = c.price
-        assert price is not None
         events: list[Event] = [
-            OrderAccepted(seq, ts, seq, c.account, c.symbol, c.side, "limit", "gtc", c.qty, price)
+            OrderAccepted(seq, ts, seq, account, c.symbol, side, "limit", "gtc", qty, price)
         ]
-        order = Order(seq, c.account, c.symbol, c.side, price, c.qty, c.qty)
-        if c.side == "buy":
+        order = Order(seq, account, c.symbol, side, price, qty, qty, c.stp)
+        if side == "buy":
             opp = book.asks
             own = book.bids
-            limit_key = price
+            key = price
         else:
             opp = book.bids
             own = book.asks
-            limit_key = -price
+            key = -price
         heap = opp.heap
-        if heap and heap[0] <= limit_key:
+        if heap and heap[0] <= key:
             last = book.last_price
             self._execute(order, book, events, seq, ts, False)
             if book.last_price != last and self.stops[c.symbol]:
                 self._run_stops(book, events, seq, ts)
             return events
-        order.priority = self.next_priority
-        self.next_priority += 1
-        key = price * own.sign
-        level = own.levels.get(key)
+        order.priority = seq << PRIORITY_SHIFT
+        level = own.levels.get(-key)
         if level is None:
             own.add(order)
         else:
             level.queue.append(order)
-            level.qty += c.qty
-            level.count += 1
+            level.qty += qty
         self.orders[seq] = order
-        acct = self.by_account.get(c.account)
+        acct = self.by_account.get(account)
         if acct is None:
-            acct = self.by_account[c.account] = {}
-        acct[seq] = order
+            self.by_account[account] = {seq: order}
+        else:
+            acct[seq] = order
         return events
 
     def next_expiry(self) -> int | None:
@@ -209,17 +212,19 @@ class Engine(Matcher):
             # and _forget without the calls.
             shown = order.shown
             leaves = shown + order.hidden
-            side = self.books[order.symbol].side(order.side)
+            book = self.books[order.symbol]
+            side = book.bids if order.side == "buy" else book.asks
             key = order.price * side.sign
             level = side.levels[key]
             level.qty -= shown
             order.shown = 0
             order.hidden = 0
-            level.count -= 1
-            if not level.count:
+            if not level.qty:
                 side.drop_level(key)
-            elif len(level.queue) > 2 * level.count + COMPACT_SLACK:
-                level.compact()
+            else:
+                level.dead += 1
+                if level.dead > COMPACT_SLACK and 2 * level.dead > len(level.queue):
+                    level.compact()
             del self.orders[order_id]
             del self.by_account[c.account][order_id]
             if order.cl_ord_id is not None:
@@ -289,20 +294,22 @@ class Engine(Matcher):
             raise _Invalid(
                 "invalid_arguments", f"display_qty {display}: must be above 0 and below order_qty"
             )
-        if c.trigger_price is not None and (order.order_type not in STOP_KINDS or trigger <= 0):
-            raise _Invalid("invalid_arguments", f"triggers {trigger}: not a valid trigger here")
+        if c.trigger_price is not None and not order.stop:
+            raise _Invalid(
+                "invalid_arguments", f"triggers {trigger}: only a waiting stop has a trigger"
+            )
         book = self.books[order.symbol]
         leaves = qty - order.filled
         seq, ts = c.seq, c.ts
         events: list[Event] = []
         if order.stop:
             order.qty, order.price, order.shown, order.display_qty = qty, price, leaves, display
-            if trigger != order.trigger_price:
+            kept = trigger == order.trigger_price
+            if not kept:
                 order.trigger_price = trigger
-                order.priority = self.next_priority
-                self.next_priority += 1
+                order.priority = self.stamp(c.seq)
                 self.stops[order.symbol].push(order)
-            events.append(self._amended(c, order, True))
+            events.append(self._amended(c, order, kept))
             self._run_stops(book, events, seq, ts)
             return events
         shown_now = order.shown
@@ -327,17 +334,16 @@ class Engine(Matcher):
             price,
             qty,
             leaves,
-            0,
-            order.filled,
-            order.order_type,
-            order.tif,
-            display,
-            order.expire_ts,
-            order.post_only or c.post_only,
-            order.trigger_price,
-            order.cl_ord_id,
-            order.userref,
             order.stp,
+            filled=order.filled,
+            order_type=order.order_type,
+            tif=order.tif,
+            display_qty=display,
+            expire_ts=order.expire_ts,
+            post_only=order.post_only or c.post_only,
+            trigger_price=order.trigger_price,
+            cl_ord_id=order.cl_ord_id,
+            userref=order.userref,
         )
         self._reindex(moved)
         events.append(self._amended(c, moved, False))
@@ -384,24 +390,38 @@ class Engine(Matcher):
                     old.cl_ord_id,
                 )
             ]
-        new = NewOrder(
-            c.seq,
-            c.ts,
-            old.account,
-            old.symbol,
-            old.side,  # type: ignore[arg-type]
-            qty - old.filled,
-            (old.price or None) if c.price is None else c.price,
-            old.order_type,  # type: ignore[arg-type]
-            old.tif,  # type: ignore[arg-type]
-            old.expire_ts,
-            old.post_only if c.post_only is None else c.post_only,
-            (old.display_qty or None) if c.display_qty is None else c.display_qty,
-            (old.trigger_price or None) if c.trigger_price is None else c.trigger_price,
-            old.cl_ord_id if c.new_cl_ord_id is None else c.new_cl_ord_id,
-            old.userref if c.userref is None else c.userref,
-            old.stp,  # type: ignore[arg-type]
-        )
+        new_qty = qty - old.filled
+        kind = old.order_type
+        display = (old.display_qty or None) if c.display_qty is None else c.display_qty
+        trigger = (old.trigger_price or None) if c.trigger_price is None else c.trigger_price
+        if kind in STOP_KINDS and not old.stop and c.trigger_price is None:
+            # A stop-limit that has triggered rests as a limit order; its
+            # replacement is that limit order, not a new waiting stop.
+            kind, trigger = "limit", None
+        if kind == "iceberg" and c.display_qty is None and display and display >= new_qty:
+            # Fills have left less than one slice: the replacement shows it all.
+            kind, display = "limit", None
+        try:
+            new = NewOrder(
+                c.seq,
+                c.ts,
+                old.account,
+                old.symbol,
+                old.side,  # type: ignore[arg-type]
+                new_qty,
+                (old.price or None) if c.price is None else c.price,
+                kind,  # type: ignore[arg-type]
+                old.tif,  # type: ignore[arg-type]
+                old.expire_ts,
+                old.post_only if c.post_only is None else c.post_only,
+                display,
+                trigger,
+                old.cl_ord_id if c.new_cl_ord_id is None else c.new_cl_ord_id,
+                old.userref if c.userref is None else c.userref,
+                old.stp,  # type: ignore[arg-type]
+            )
+        except CommandError as e:
+            return [_reject(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
         try:
             self._check_new(new, self.books[old.symbol], old)
         except _Invalid as e:

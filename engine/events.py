@@ -84,7 +84,8 @@ class OrderRejected(msgspec.Struct, frozen=True, gc=False, tag="order_rejected")
 
     ``reason`` is one of :data:`REJECT_REASONS`; ``text`` names the field,
     value and rule for ``invalid_arguments``. ``order_id`` is the order the
-    command named (for cancels and amends) or would have created.
+    command named (cancels, amends, replaces); None for a rejected new order,
+    which created nothing.
     """
 
     seq: int

@@ -10,6 +10,7 @@ rounded on the way in.
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
 
 import msgspec
@@ -35,10 +36,19 @@ class GridError(ValueError):
         self.rule = rule
 
 
+# Plain ASCII decimal text, as JSON writes numbers: no underscores, no
+# non-ASCII digits, no "NaN" or "Infinity" (all of which Decimal accepts).
+_DECIMAL_TEXT = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+
+_NON_FINITE = frozenset({"nan", "snan", "inf", "infinity"})
+
+
 def to_decimal(field: str, value: object) -> Decimal:
     """Read a wire or config value as an exact Decimal.
 
-    Accepts ``int``, ``Decimal`` and decimal strings. A ``float`` is accepted
+    Accepts ``int``, ``Decimal`` and plain ASCII decimal strings (an optional
+    sign, digits with at most one ``.``, an optional exponent; surrounding
+    whitespace ignored). A ``float`` is accepted
     only through its shortest repr (what a JSON decoder gave for ``189.25``),
     never its binary expansion, so ``0.1`` means one tenth. ``bool``, NaN,
     infinities and anything else raise :class:`GridError`.
@@ -52,10 +62,12 @@ def to_decimal(field: str, value: object) -> Decimal:
     elif isinstance(value, float):
         d = Decimal(repr(value))
     elif isinstance(value, str):
-        try:
-            d = Decimal(value.strip())
-        except InvalidOperation:
-            raise GridError(field, value, "must be a decimal number") from None
+        text = value.strip()
+        if not _DECIMAL_TEXT.fullmatch(text):
+            if text.lstrip("+-").lower() in _NON_FINITE:
+                raise GridError(field, value, "must be a finite number")
+            raise GridError(field, value, "must be a decimal number")
+        d = Decimal(text)
     else:
         raise GridError(field, value, "must be a number")
     if not d.is_finite():

@@ -25,10 +25,16 @@ from engine.order import Order
 from engine.state import EngineStateMixin
 from engine.stops import StopBook
 
-__all__ = ["NO_LIMIT", "Matcher", "crosses"]
+__all__ = ["NO_LIMIT", "PRIORITY_SHIFT", "Matcher", "crosses"]
 
 # A limit key no level key can exceed: a market order with no protection price.
 NO_LIMIT = 1 << 62
+
+# Queue priority stamps: an order joining a queue during command ``seq`` gets
+# ``seq << PRIORITY_SHIFT`` plus how many stamps that command already gave.
+# Stamps thus increase in the order orders join queues, and the plain-limit
+# fast path stamps with a shift alone, without touching a counter.
+PRIORITY_SHIFT = 32
 
 
 class Matcher(EngineStateMixin):
@@ -58,6 +64,14 @@ class Matcher(EngineStateMixin):
         self.last_seq = 0
         self.next_trade_id = 1
         self.next_priority = 1
+
+    def stamp(self, seq: int) -> int:
+        """The next queue priority stamp for an order joining a queue in command ``seq``."""
+        stamp = seq << PRIORITY_SHIFT
+        if stamp < self.next_priority:
+            stamp = self.next_priority
+        self.next_priority = stamp + 1
+        return stamp
 
     def _place(
         self, c: NewOrder, book: OrderBook, events: list[Event], replaces: int | None
@@ -96,22 +110,19 @@ class Matcher(EngineStateMixin):
             c.price or 0,
             c.qty,
             c.qty,
-            0,
-            0,
-            kind,
-            c.tif,
-            c.display_qty or 0,
-            c.expire_ts,
-            c.post_only,
-            c.trigger_price or 0,
-            c.cl_ord_id,
-            c.userref,
             c.stp,
+            order_type=kind,
+            tif=c.tif,
+            display_qty=c.display_qty or 0,
+            expire_ts=c.expire_ts,
+            post_only=c.post_only,
+            trigger_price=c.trigger_price or 0,
+            cl_ord_id=c.cl_ord_id,
+            userref=c.userref,
         )
         if kind in STOP_KINDS:
             order.stop = True
-            order.priority = self.next_priority
-            self.next_priority += 1
+            order.priority = self.stamp(seq)
             self._index(order)
             self.stops[c.symbol].push(order)
             if book.last_price is not None:
@@ -186,8 +197,7 @@ class Matcher(EngineStateMixin):
         else:
             order.shown = remaining
             order.hidden = 0
-        order.priority = self.next_priority
-        self.next_priority += 1
+        order.priority = self.stamp(seq)
         book.side(order.side).add(order)
         if not indexed:
             self._index(order)
@@ -235,6 +245,7 @@ class Matcher(EngineStateMixin):
                 shown = maker.shown
                 if not shown:
                     queue.popleft()
+                    level.dead -= 1
                     continue
                 if maker.account == account:
                     stp = taker.stp
@@ -288,8 +299,7 @@ class Matcher(EngineStateMixin):
                         slice_ = maker.display_qty if hidden > maker.display_qty else hidden
                         maker.hidden = hidden - slice_
                         maker.shown = slice_
-                        maker.priority = self.next_priority
-                        self.next_priority += 1
+                        maker.priority = self.stamp(seq)
                         queue.append(maker)
                         level.qty += slice_
                         append(
@@ -304,9 +314,8 @@ class Matcher(EngineStateMixin):
                             )
                         )
                     else:
-                        level.count -= 1
                         self._forget(maker)
-                        if not level.count:
+                        if not level.qty:
                             opp.drop_level(key)
                             break
                 if not remaining:

@@ -31,6 +31,7 @@ class Order(msgspec.Struct, gc=False):
     qty: int
     """Total order quantity in lots, filled part included."""
     shown: int
+    stp: str = "cancel_newest"
     hidden: int = 0
     filled: int = 0
     order_type: str = "limit"
@@ -41,7 +42,6 @@ class Order(msgspec.Struct, gc=False):
     trigger_price: int = 0
     cl_ord_id: str | None = None
     userref: int | None = None
-    stp: str = "cancel_newest"
     priority: int = 0
     """Queue position stamp: strictly increasing along every level's queue."""
     stop: bool = False

@@ -115,7 +115,8 @@ class EngineStateMixin:
             _check(key == level.price * side.sign, f"{symbol}: level key {key} for {level.price}")
             live = list(level.live())
             where = f"{symbol} {side.side} {level.price}"
-            _check(level.count == len(live) > 0, f"{where}: count {level.count}")
+            _check(len(live) > 0, f"{where}: empty level kept")
+            _check(level.dead == len(level.queue) - len(live), f"{where}: dead {level.dead}")
             _check(level.qty == sum(o.shown for o in live), f"{where}: qty {level.qty}")
             last_priority = 0
             for o in live:

@@ -107,8 +107,8 @@ def test_find_python_with_no_candidate_says_so(tmp_path: Path) -> None:
 
 
 def test_peer_specs_cover_the_peers_and_their_runners() -> None:
-    assert set(PEERS) == set(PEER_SPECS)
-    for peer in PEERS:
+    assert set(PEERS) < set(PEER_SPECS)
+    for peer in PEER_SPECS:
         spec = get_spec(peer)
         assert spec.requirement == f"{spec.distribution}=={spec.version}"
         assert runner_path(peer).is_file()

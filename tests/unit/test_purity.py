@@ -34,6 +34,7 @@ ALLOWED_TOP_LEVEL = {
     "operator",
     "sortedcontainers",
     "typing",
+    "re",
     "zlib",  # checksums
     "engine",
     "risk",

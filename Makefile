@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run demo test lint typecheck unit bench bench-peers clean
+.PHONY: help install run test lint unit bench bench-micro clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -33,6 +33,9 @@ test: lint unit ## the whole suite: lint, types, unit + property + integration t
 
 bench: $(STAMP) ## engine benchmarks on every workload and the peers; writes bench/results/
 	$(PY) -m bench all
+
+bench-micro: $(STAMP) ## pytest-benchmark micro-benchmarks of the hot functions
+	$(VENV)/bin/pytest bench/micro -q -p no:cacheprovider
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info

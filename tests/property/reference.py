@@ -5,7 +5,9 @@ resting records, sorted by (price priority, time priority) every time it is
 read; time priority is a global counter stamped whenever an order joins the
 back of a queue. Open orders are found by scanning lists. Fill-or-kill is
 decided by matching on a deep copy and looking at what is left. Slow on
-purpose: the only goal is to be easy to check by reading.
+purpose: the only goal is to be easy to check by reading. Where the rulebook
+leaves room, it takes the engine's reading (said where it does), and it
+writes the engine's words for reject texts.
 
 It takes the same commands as :class:`engine.engine.Engine` and returns the
 same event objects, field for field, so a test can compare the two after
@@ -48,21 +50,8 @@ __all__ = ["Rec", "Reference", "View", "engine_view", "reference_view"]
 MARKET = frozenset({"market", "stop-loss", "take-profit"})
 STOPS = frozenset({"stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit"})
 # What a new order, its OrderAccepted and its record share (all but the id and stp).
-_ORDER_FIELDS = (
-    "account",
-    "symbol",
-    "side",
-    "order_type",
-    "tif",
-    "price",
-    "qty",
-    "trigger_price",
-    "display_qty",
-    "expire_ts",
-    "post_only",
-    "cl_ord_id",
-    "userref",
-)
+_ORDER_FIELDS = ("account", "symbol", "side", "order_type", "tif", "price", "qty", "trigger_price")
+_ORDER_FIELDS += ("display_qty", "expire_ts", "post_only", "cl_ord_id", "userref")
 
 # Per symbol: (bids, asks, waiting stops, last price, details of every open order).
 View = dict[str, tuple[Any, ...]]
@@ -141,12 +130,10 @@ class Reference:
         return min(times, default=None)
 
     def _find(self, account: str, order_id: int | None, cl_ord_id: str | None) -> Rec | None:
+        """The account's open order with ``order_id``, or if that is None with ``cl_ord_id``."""
         for o in self.open_orders():
-            if o.account != account:
-                continue
-            if (order_id is not None and o.order_id == order_id) or (
-                order_id is None and cl_ord_id is not None and o.cl_ord_id == cl_ord_id
-            ):
+            named = o.order_id == order_id if order_id is not None else o.cl_ord_id == cl_ord_id
+            if o.account == account and named:
                 return o
         return None
 
@@ -176,7 +163,7 @@ class Reference:
                     self._remove(o, c.reason)
         else:
             assert isinstance(c, ExpireOrders)
-            due = [o for o in self.open_orders() if (o.expire_ts or c.ts + 1) <= c.ts]
+            due = [o for o in self.open_orders() if o.expire_ts and o.expire_ts <= c.ts]
             for o in sorted(due, key=lambda o: (o.expire_ts, o.order_id)):
                 self._take_out(o)
                 self._emit(OrderExpired, o.order_id, o.account, o.symbol, o.leaves)
@@ -260,20 +247,9 @@ class Reference:
             m.filled += fill
             m.visible -= fill
             price = m.price or 0
-            self._emit(
-                TradeExecuted,
-                self.trade_id,
-                t.symbol,
-                price,
-                fill,
-                t.side,
-                t.order_id,
-                t.account,
-                t.leaves,
-                m.order_id,
-                m.account,
-                m.leaves,
-            )
+            taker = (t.side, t.order_id, t.account, t.leaves)
+            maker = (m.order_id, m.account, m.leaves)
+            self._emit(TradeExecuted, self.trade_id, t.symbol, price, fill, *taker, *maker)
             self.trade_id += 1
             self.last[t.symbol] = price
             if m.visible == 0 and m.hidden > 0:
@@ -315,7 +291,13 @@ class Reference:
         self.book.append(t)
 
     def _run_stops(self, symbol: str) -> None:
-        """Trigger every due stop, oldest acceptance first, until none is due."""
+        """Trigger every due stop, oldest acceptance first, until none is due.
+
+        Read as the engine does where the rulebook leaves room: stops are checked
+        against the last price once an incoming order is done (not at each of its
+        fills), and every stop due at that price is triggered, reporting that
+        price, even if an earlier one of them has moved the price since.
+        """
         while (last := self.last[symbol]) is not None:
             due = [s for s in self.stops if s.symbol == symbol and _due(s, last)]
             if not due:
@@ -365,16 +347,16 @@ class Reference:
             o.order_type != "iceberg" or not 0 < c.display_qty < qty
         ):
             text = f"display_qty {display}: must be above 0 and below order_qty"
-        elif c.trigger_price is not None and o.order_type not in STOPS:
-            text = f"triggers {trigger}: not a valid trigger here"
+        elif c.trigger_price is not None and o not in self.stops:
+            text = f"triggers {trigger}: only a waiting stop has a trigger"
         if text is not None:
             self._reject(c, "invalid_arguments", text, o.order_id, o.cl_ord_id)
         elif o in self.stops:
-            o.qty, o.price, o.display_qty = qty, price, display
-            if trigger != o.trigger_price:
-                o.trigger_price = trigger
+            kept = trigger == o.trigger_price
+            o.qty, o.price, o.display_qty, o.trigger_price = qty, price, display, trigger
+            if not kept:
                 o.time = self._tick()  # a new trigger counts as a new acceptance
-            self._amended(o, True)
+            self._amended(o, kept)
             self._run_stops(o.symbol)
         elif price == o.price and leaves <= o.leaves:
             # Nothing grows: the order keeps its place; the hidden reserve shrinks first.
@@ -395,18 +377,8 @@ class Reference:
             self._run_stops(o.symbol)
 
     def _amended(self, o: Rec, kept: bool) -> None:
-        self._emit(
-            OrderAmended,
-            o.order_id,
-            o.account,
-            o.symbol,
-            o.qty,
-            o.price or 0,
-            o.leaves,
-            o.display_qty,
-            o.trigger_price,
-            kept,
-        )
+        now = (o.qty, o.price or 0, o.leaves, o.display_qty, o.trigger_price, kept)
+        self._emit(OrderAmended, o.order_id, o.account, o.symbol, *now)
 
     def _replace(self, c: ReplaceOrder) -> None:
         old = self._find(c.account, c.order_id, c.cl_ord_id)
@@ -421,6 +393,13 @@ class Reference:
         fields = {f: getattr(old, f) for f in _ORDER_FIELDS}  # unset fields: copied
         fields["stp"] = old.stp
         fields["qty"] = qty - old.filled
+        # A triggered stop-limit is replaced by a limit; with a new trigger given, the
+        # engine re-arms it as a stop (the rulebook does not say).
+        if old.order_type in STOPS and old not in self.stops and c.trigger_price is None:
+            fields["order_type"], fields["trigger_price"] = "limit", None
+        inherited = old.display_qty if c.display_qty is None else None
+        if old.order_type == "iceberg" and inherited is not None and inherited >= fields["qty"]:
+            fields["order_type"], fields["display_qty"] = "limit", None  # under one slice left
         changes = {
             "price": c.price,
             "post_only": c.post_only,

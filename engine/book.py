@@ -188,13 +188,27 @@ class OrderBook:
     the matching on these structures.
     """
 
-    __slots__ = ("asks", "bids", "last_price", "symbol")
+    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.bids = BookSide("buy")
         self.asks = BookSide("sell")
         self.last_price: int | None = None
+        # The lowest and highest trade price printed since stops were last
+        # checked (None: nothing printed). Stops trigger on any print that
+        # reaches them, not only on the last one.
+        self.lo: int | None = None
+        self.hi: int | None = None
+
+    def note_prints(self, a: int, b: int) -> None:
+        """Widen the range of prints not yet checked against stops to cover ``a`` and ``b``."""
+        if a > b:
+            a, b = b, a
+        if self.lo is None or a < self.lo:
+            self.lo = a
+        if self.hi is None or b > self.hi:
+            self.hi = b
 
     def side(self, side: str) -> BookSide:
         """The side an order of ``side`` rests on."""

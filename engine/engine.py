@@ -120,9 +120,8 @@ class Engine(Matcher):
             key = -price
         heap = opp.heap
         if heap and heap[0] <= key:
-            last = book.last_price
             self._execute(order, book, events, seq, ts, False)
-            if book.last_price != last and self.stops[c.symbol]:
+            if book.lo is not None:
                 self._run_stops(book, events, seq, ts)
             return events
         order.priority = seq << PRIORITY_SHIFT
@@ -290,9 +289,12 @@ class Engine(Matcher):
             )
         if price <= 0 and (c.price is not None or order.order_type not in MARKET_KINDS):
             raise _Invalid("invalid_arguments", f"limit_price {price}: must be positive")
-        if c.display_qty is not None and (order.order_type != "iceberg" or not 0 < display < qty):
+        if c.display_qty is not None and (
+            order.order_type != "iceberg" or not 0 < display < qty - order.filled
+        ):
             raise _Invalid(
-                "invalid_arguments", f"display_qty {display}: must be above 0 and below order_qty"
+                "invalid_arguments",
+                f"display_qty {display}: must be above 0 and below the open quantity",
             )
         if c.trigger_price is not None and not order.stop:
             raise _Invalid(
@@ -310,7 +312,10 @@ class Engine(Matcher):
                 order.priority = self.stamp(c.seq)
                 self.stops[order.symbol].push(order)
             events.append(self._amended(c, order, kept))
-            self._run_stops(book, events, seq, ts)
+            if not kept and book.last_price is not None:
+                # A new trigger already reached by the last trade price fires at once.
+                book.note_prints(book.last_price, book.last_price)
+                self._run_stops(book, events, seq, ts)
             return events
         shown_now = order.shown
         if price == order.price and leaves <= shown_now + order.hidden:
@@ -347,9 +352,8 @@ class Engine(Matcher):
         )
         self._reindex(moved)
         events.append(self._amended(c, moved, False))
-        last = book.last_price
         self._execute(moved, book, events, seq, ts, True)
-        if book.last_price != last:
+        if book.lo is not None:
             self._run_stops(book, events, seq, ts)
         return events
 
@@ -361,7 +365,7 @@ class Engine(Matcher):
             order.account,
             order.symbol,
             order.qty,
-            order.price,
+            order.price or None,
             order.shown + order.hidden,
             order.display_qty or None,
             order.trigger_price or None,
@@ -394,9 +398,12 @@ class Engine(Matcher):
         kind = old.order_type
         display = (old.display_qty or None) if c.display_qty is None else c.display_qty
         trigger = (old.trigger_price or None) if c.trigger_price is None else c.trigger_price
-        if kind in STOP_KINDS and not old.stop and c.trigger_price is None:
+        if kind in STOP_KINDS and not old.stop:
             # A stop-limit that has triggered rests as a limit order; its
             # replacement is that limit order, not a new waiting stop.
+            if c.trigger_price is not None:
+                text = f"triggers {c.trigger_price}: only a waiting stop has a trigger"
+                return [_reject(c, "invalid_arguments", text, old.order_id, old.cl_ord_id)]
             kind, trigger = "limit", None
         if kind == "iceberg" and c.display_qty is None and display and display >= new_qty:
             # Fills have left less than one slice: the replacement shows it all.

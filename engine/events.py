@@ -157,7 +157,7 @@ class OrderAmended(msgspec.Struct, frozen=True, gc=False, tag="order_amended"):
     account: str
     symbol: str
     qty: int
-    price: int
+    price: int | None
     leaves: int
     display_qty: int | None
     trigger_price: int | None

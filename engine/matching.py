@@ -126,11 +126,12 @@ class Matcher(EngineStateMixin):
             self._index(order)
             self.stops[c.symbol].push(order)
             if book.last_price is not None:
+                # Already reached by the last trade price: it triggers at once.
+                book.note_prints(book.last_price, book.last_price)
                 self._run_stops(book, events, seq, ts)
             return
-        last = book.last_price
         self._execute(order, book, events, seq, ts, False)
-        if book.last_price != last:
+        if book.lo is not None:
             self._run_stops(book, events, seq, ts)
 
     # --------------------------------------------------------------- matching
@@ -226,7 +227,8 @@ class Matcher(EngineStateMixin):
         taker_id = taker.order_id
         side = taker.side
         symbol = taker.symbol
-        trade_id = self.next_trade_id
+        first_trade = trade_id = self.next_trade_id
+        first_price = last_price = 0
         append = events.append
         price = 0
         while remaining and heap:
@@ -291,7 +293,9 @@ class Matcher(EngineStateMixin):
                     )
                 )
                 trade_id += 1
-                book.last_price = price
+                last_price = price
+                if not first_price:
+                    first_price = price
                 if not shown:
                     queue.popleft()
                     hidden = maker.hidden
@@ -322,20 +326,26 @@ class Matcher(EngineStateMixin):
                     break
             if remaining < 0:
                 break
-        self.next_trade_id = trade_id
+        if trade_id != first_trade:
+            self.next_trade_id = trade_id
+            book.last_price = last_price
+            book.note_prints(first_price, last_price)
         return remaining
 
     def _run_stops(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
-        """Trigger every stop the last trade price has reached, until none is due."""
+        """Trigger every stop the prints since the last check reached, until none is due.
+
+        Resets the book's unchecked print range; call it after anything that
+        may have traded. Triggered stops execute in acceptance order; their
+        own prints are checked in the next round.
+        """
         stops = self.stops[book.symbol]
-        while stops:
-            last = book.last_price
-            if last is None:
+        low, high = book.lo, book.hi
+        while low is not None and high is not None:
+            book.lo = book.hi = None
+            if not stops:
                 return
-            due = stops.pop_due(last, self.orders)
-            if not due:
-                return
-            for order in due:
+            for order in stops.pop_due(low, high, self.orders):
                 order.stop = False
                 events.append(
                     OrderTriggered(
@@ -345,10 +355,11 @@ class Matcher(EngineStateMixin):
                         order.account,
                         order.symbol,
                         order.trigger_price,
-                        last,
+                        book.last_price or 0,
                     )
                 )
                 self._execute(order, book, events, seq, ts, True)
+            low, high = book.lo, book.hi
 
     # ------------------------------------------------------------ bookkeeping
 

@@ -37,7 +37,6 @@ class EngineStateMixin:
     by_clid: dict[tuple[str, str], Order]
     last_seq: int
     next_trade_id: int
-    next_priority: int
 
     def canonical_state(self) -> list[object]:
         """The state as plain data in a canonical order (queue order included).
@@ -61,7 +60,9 @@ class EngineStateMixin:
                     [msgspec.structs.astuple(o) for o in stops],
                 ]
             )
-        return [self.last_seq, self.next_trade_id, self.next_priority, books]
+        # next_priority is left out: it only orders stamps within one command
+        # (see Matcher.stamp), so it carries nothing into the next one.
+        return [self.last_seq, self.next_trade_id, books]
 
     def state_hash(self) -> str:
         """A hex fingerprint of :meth:`canonical_state` (BLAKE2b, 32 bytes)."""

@@ -53,21 +53,23 @@ class StopBook:
         else:
             heappush(self.falling, (-order.trigger_price, order.priority, order.order_id))
 
-    def pop_due(self, last: int, orders: dict[int, Order]) -> list[Order]:
-        """Remove and return every live stop that ``last`` triggers, in priority order.
+    def pop_due(self, low: int, high: int, orders: dict[int, Order]) -> list[Order]:
+        """Remove and return every live stop that prints from ``low`` to ``high`` trigger.
 
-        ``orders`` is the engine's open-order index, used to tell live entries
-        from stale ones. O(k log n) for k popped entries.
+        A rising stop is due if ``high`` reached its trigger, a falling one if
+        ``low`` did. Returned in priority (acceptance) order. ``orders`` is the
+        engine's open-order index, used to tell live entries from stale ones.
+        O(k log n) for k popped entries.
         """
         due: list[Order] = []
         rising = self.rising
-        while rising and rising[0][0] <= last:
+        while rising and rising[0][0] <= high:
             _, stamp, order_id = heappop(rising)
             order = orders.get(order_id)
             if order is not None and order.stop and order.priority == stamp:
                 due.append(order)
         falling = self.falling
-        while falling and -falling[0][0] >= last:
+        while falling and -falling[0][0] >= low:
             _, stamp, order_id = heappop(falling)
             order = orders.get(order_id)
             if order is not None and order.stop and order.priority == stamp:

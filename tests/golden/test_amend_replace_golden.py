@@ -164,7 +164,7 @@ def test_amend_iceberg_display_qty() -> None:
             4,
             "a",
             "invalid_arguments",
-            "display_qty 10: must be above 0 and below order_qty",
+            "display_qty 10: must be above 0 and below the open quantity",
             order_id=1,
         )
     ]
@@ -173,7 +173,7 @@ def test_amend_iceberg_display_qty() -> None:
             5,
             "b",
             "invalid_arguments",
-            "display_qty 1: must be above 0 and below order_qty",
+            "display_qty 1: must be above 0 and below the open quantity",
             order_id=2,
         )
     ]

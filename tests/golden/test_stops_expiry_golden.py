@@ -15,6 +15,7 @@ from tests.golden.test_matching_golden import (
     cancelled,
     depth,
     expired,
+    rejected,
     trade,
     triggered,
 )
@@ -142,7 +143,6 @@ def test_amended_trigger_counts_as_a_new_acceptance() -> None:
     d.new("t", "sell", 1, order_type="stop-loss", trigger_price=95)  # 5
     [event] = d.amend("s", order_id=4, trigger_price=96, qty=2)
     assert isinstance(event, OrderAmended)
-    # priority_kept is not asserted here: see the report (stop amends always say True).
     assert (event.seq, event.order_id, event.qty, event.leaves, event.trigger_price) == (
         6,
         4,
@@ -150,11 +150,13 @@ def test_amended_trigger_counts_as_a_new_acceptance() -> None:
         2,
         96,
     )
+    assert event.priority_kept is False  # a new trigger is a new acceptance
     assert print_trade(d, 95) == [
         *printed(8, 2, 95),
         triggered(8, 5, "t", 95, 95),
         trade(8, 3, 90, 1, "sell", taker=(5, "t", 0), maker=(1, "L", 9)),
-        triggered(8, 4, "s", 96, 95),
+        # Due at the 95 print too; it fires after t, when the last price is t's 90.
+        triggered(8, 4, "s", 96, 90),
         trade(8, 4, 90, 2, "sell", taker=(4, "s", 0), maker=(1, "L", 7)),
     ]
 
@@ -264,3 +266,38 @@ def test_replacing_a_triggered_stop_limit_keeps_it_in_the_book() -> None:
     events = d.replace("s", order_id=3, price=97)
     assert events[0] == cancelled(6, 3, "s", 2, "replaced")
     assert depth(d) == ([(97, 2)], [])
+
+
+def test_a_stop_reached_by_any_print_of_a_sweep_triggers() -> None:
+    """A sweep prints 100 then 102: a sell stop at 100 was reached, though the last is 102."""
+    d = Driver()
+    d.new("L", "buy", 5, 90)  # 1: where the triggered stop will sell
+    print_trade(d, 101)  # 2, 3: last 101
+    d.new("s", "sell", 1, order_type="stop-loss", trigger_price=100)  # 4: not yet due
+    d.new("a", "sell", 1, 100)  # 5
+    d.new("b", "sell", 1, 102)  # 6
+    assert d.new("t", "buy", 2, 102) == [
+        accepted(7, "t", "buy", 2, 102),
+        trade(7, 2, 100, 1, "buy", taker=(7, "t", 1), maker=(5, "a", 0)),
+        trade(7, 3, 102, 1, "buy", taker=(7, "t", 0), maker=(6, "b", 0)),
+        triggered(7, 4, "s", 100, 102),
+        trade(7, 4, 90, 1, "sell", taker=(4, "s", 0), maker=(1, "L", 4)),
+    ]
+
+
+def test_replacing_a_triggered_stop_limit_with_a_trigger_is_rejected() -> None:
+    d = Driver()
+    print_trade(d, 100)  # 1, 2
+    d.new("s", "buy", 2, 98, order_type="stop-loss-limit", trigger_price=100)  # 3: fires, rests
+    assert not d.engine.orders[3].stop
+    before = d.engine.canonical_state()
+    assert d.replace("s", order_id=3, price=97, trigger_price=99) == [
+        rejected(
+            4,
+            "s",
+            "invalid_arguments",
+            "triggers 99: only a waiting stop has a trigger",
+            order_id=3,
+        )
+    ]
+    assert d.engine.canonical_state()[1:] == before[1:]

@@ -93,10 +93,11 @@ def _reaches(side: str, limit: int | None, price: int) -> bool:
     return price <= limit if side == "buy" else price >= limit
 
 
-def _due(stop: Rec, last: int) -> bool:
+def _due(stop: Rec, low: int, high: int) -> bool:
+    """Whether some print between ``low`` and ``high`` reached the stop's trigger."""
     assert stop.trigger_price is not None
     rising = stop.order_type.startswith("stop-loss") == (stop.side == "buy")
-    return last >= stop.trigger_price if rising else last <= stop.trigger_price
+    return high >= stop.trigger_price if rising else low <= stop.trigger_price
 
 
 class Reference:
@@ -104,6 +105,8 @@ class Reference:
 
     def __init__(self, symbols: list[str]) -> None:
         self.last: dict[str, int | None] = dict.fromkeys(symbols)
+        # Every trade price printed since stops were last checked, per symbol.
+        self.prints: dict[str, list[int]] = {s: [] for s in symbols}
         self.book: list[Rec] = []  # resting orders of every symbol, in no order
         self.stops: list[Rec] = []  # untriggered stops of every symbol, in no order
         self.trade_id = 1
@@ -219,6 +222,9 @@ class Reference:
         if c.order_type in STOPS:
             o.time = self._tick()
             self.stops.append(o)
+            last = self.last[c.symbol]
+            if last is not None:  # a trigger the last price already reached fires at once
+                self.prints[c.symbol].append(last)
         else:
             self._execute(o)
         self._run_stops(c.symbol)
@@ -252,6 +258,7 @@ class Reference:
             self._emit(TradeExecuted, self.trade_id, t.symbol, price, fill, *taker, *maker)
             self.trade_id += 1
             self.last[t.symbol] = price
+            self.prints[t.symbol].append(price)
             if m.visible == 0 and m.hidden > 0:
                 assert m.display_qty is not None
                 m.visible = min(m.display_qty, m.hidden)
@@ -293,17 +300,18 @@ class Reference:
     def _run_stops(self, symbol: str) -> None:
         """Trigger every due stop, oldest acceptance first, until none is due.
 
-        Read as the engine does where the rulebook leaves room: stops are checked
-        against the last price once an incoming order is done (not at each of its
-        fills), and every stop due at that price is triggered, reporting that
-        price, even if an earlier one of them has moved the price since.
+        A stop is due when any trade printed since the last check reached its
+        trigger (not only the last one); due stops fire in acceptance order, and
+        the prints of their executions are checked in the next round.
         """
-        while (last := self.last[symbol]) is not None:
-            due = [s for s in self.stops if s.symbol == symbol and _due(s, last)]
-            if not due:
-                return
+        while prints := self.prints[symbol]:
+            low, high = min(prints), max(prints)
+            prints.clear()
+            due = [s for s in self.stops if s.symbol == symbol and _due(s, low, high)]
             for s in sorted(due, key=lambda s: s.time):
                 self.stops.remove(s)
+                last = self.last[symbol]
+                assert last is not None
                 self._emit(OrderTriggered, s.order_id, s.account, symbol, s.trigger_price, last)
                 self._execute(s)
 
@@ -344,9 +352,9 @@ class Reference:
         if qty <= o.filled:
             text = f"order_qty {qty}: at or below the filled {o.filled}"
         elif c.display_qty is not None and (
-            o.order_type != "iceberg" or not 0 < c.display_qty < qty
+            o.order_type != "iceberg" or not 0 < c.display_qty < leaves
         ):
-            text = f"display_qty {display}: must be above 0 and below order_qty"
+            text = f"display_qty {display}: must be above 0 and below the open quantity"
         elif c.trigger_price is not None and o not in self.stops:
             text = f"triggers {trigger}: only a waiting stop has a trigger"
         if text is not None:
@@ -354,10 +362,13 @@ class Reference:
         elif o in self.stops:
             kept = trigger == o.trigger_price
             o.qty, o.price, o.display_qty, o.trigger_price = qty, price, display, trigger
+            self._amended(o, kept)
+            last = self.last[o.symbol]
             if not kept:
                 o.time = self._tick()  # a new trigger counts as a new acceptance
-            self._amended(o, kept)
-            self._run_stops(o.symbol)
+                if last is not None:  # and fires at once if the last price reached it
+                    self.prints[o.symbol].append(last)
+                    self._run_stops(o.symbol)
         elif price == o.price and leaves <= o.leaves:
             # Nothing grows: the order keeps its place; the hidden reserve shrinks first.
             o.qty, o.display_qty = qty, display
@@ -377,7 +388,7 @@ class Reference:
             self._run_stops(o.symbol)
 
     def _amended(self, o: Rec, kept: bool) -> None:
-        now = (o.qty, o.price or 0, o.leaves, o.display_qty, o.trigger_price, kept)
+        now = (o.qty, o.price, o.leaves, o.display_qty, o.trigger_price, kept)
         self._emit(OrderAmended, o.order_id, o.account, o.symbol, *now)
 
     def _replace(self, c: ReplaceOrder) -> None:
@@ -393,9 +404,12 @@ class Reference:
         fields = {f: getattr(old, f) for f in _ORDER_FIELDS}  # unset fields: copied
         fields["stp"] = old.stp
         fields["qty"] = qty - old.filled
-        # A triggered stop-limit is replaced by a limit; with a new trigger given, the
-        # engine re-arms it as a stop (the rulebook does not say).
-        if old.order_type in STOPS and old not in self.stops and c.trigger_price is None:
+        # A triggered stop-limit is replaced by a limit; giving it a trigger is an error.
+        if old.order_type in STOPS and old not in self.stops:
+            if c.trigger_price is not None:
+                text = f"triggers {c.trigger_price}: only a waiting stop has a trigger"
+                self._reject(c, "invalid_arguments", text, old.order_id, old.cl_ord_id)
+                return
             fields["order_type"], fields["trigger_price"] = "limit", None
         inherited = old.display_qty if c.display_qty is None else None
         if old.order_type == "iceberg" and inherited is not None and inherited >= fields["qty"]:

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from bench.workloads import BENCH_SYMBOL, bench_instrument
-from engine.commands import CancelOrder, Command, NewOrder
+from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
 
@@ -24,7 +24,7 @@ def _loaded() -> tuple[Engine, count[int]]:
     engine = Engine([bench_instrument()])
     seq = count(1)
     for i in range(10_000):
-        side = "buy" if i % 2 else "sell"
+        side: Side = "buy" if i % 2 else "sell"
         price = MID - 1 - i % 100 if side == "buy" else MID + 1 + i % 100
         engine.process(NewOrder(next(seq), 0, f"a{i % 97}", BENCH_SYMBOL, side, 10, price))
     return engine, seq

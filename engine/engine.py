@@ -106,9 +106,7 @@ class Engine(Matcher):
         qty = c.qty
         price: int = c.price  # type: ignore[assignment]  # a limit order has one
         ts = c.ts
-        events: list[Event] = [
-            OrderAccepted(seq, ts, seq, account, c.symbol, side, "limit", "gtc", qty, price)
-        ]
+        events: list[Event] = [OrderAccepted(seq, ts, seq, c)]
         order = Order(seq, account, c.symbol, side, price, qty, qty, c.stp)
         if side == "buy":
             opp = book.asks

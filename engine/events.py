@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import msgspec
 
+from engine.commands import NewOrder
+
 __all__ = [
     "CANCEL_REASONS",
     "REJECT_REASONS",
@@ -57,25 +59,15 @@ REJECT_REASONS = frozenset(
 class OrderAccepted(msgspec.Struct, frozen=True, gc=False, tag="order_accepted"):
     """A new order passed every check. Fills, if any, follow as their own events.
 
-    ``replaces`` is the order id this one replaced (cancel-and-replace).
+    ``order`` is the order as placed: the command itself, or for a
+    cancel-and-replace the new order the engine built from it. ``order_id``
+    is its id; ``replaces`` the order id it replaced, if any.
     """
 
     seq: int
     ts: int
     order_id: int
-    account: str
-    symbol: str
-    side: str
-    order_type: str
-    tif: str
-    qty: int
-    price: int | None
-    display_qty: int | None = None
-    trigger_price: int | None = None
-    expire_ts: int | None = None
-    post_only: bool = False
-    cl_ord_id: str | None = None
-    userref: int | None = None
+    order: NewOrder
     replaces: int | None = None
 
 

@@ -81,27 +81,7 @@ class Matcher(EngineStateMixin):
         seq = c.seq
         ts = c.ts
         kind = c.order_type
-        events.append(
-            OrderAccepted(
-                seq,
-                ts,
-                order_id,
-                c.account,
-                c.symbol,
-                c.side,
-                kind,
-                c.tif,
-                c.qty,
-                c.price,
-                c.display_qty,
-                c.trigger_price,
-                c.expire_ts,
-                c.post_only,
-                c.cl_ord_id,
-                c.userref,
-                replaces,
-            )
-        )
+        events.append(OrderAccepted(seq, ts, order_id, c, replaces))
         order = Order(
             order_id,
             c.account,

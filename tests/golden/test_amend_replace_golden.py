@@ -203,7 +203,17 @@ def test_replace_loses_priority_and_copies_unset_fields() -> None:
     assert d.replace("a", order_id=1, new_cl_ord_id="n") == [
         cancelled(3, 1, "a", 5, "replaced"),
         accepted(
-            3, "a", "sell", 5, 100, tif="gtd", expire_ts=10**6, cl_ord_id="n", userref=3, replaces=1
+            3,
+            "a",
+            "sell",
+            5,
+            100,
+            tif="gtd",
+            expire_ts=10**6,
+            cl_ord_id="n",
+            userref=3,
+            stp="cancel_both",
+            replaces=1,
         ),
     ]
     assert d.new("c", "buy", 6, 100) == [
@@ -274,7 +284,8 @@ def test_replace_partly_filled_iceberg_does_not_raise() -> None:
     cancelled, accepted_ = events
     assert isinstance(cancelled, OrderCancelled) and cancelled.reason == "replaced"
     assert isinstance(accepted_, OrderAccepted)
-    assert (accepted_.order_type, accepted_.qty, accepted_.price, accepted_.display_qty) == (
+    new = accepted_.order
+    assert (new.order_type, new.qty, new.price, new.display_qty) == (
         "limit",
         3,
         101,

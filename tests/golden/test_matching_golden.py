@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from engine.commands import StpType
+from engine.commands import NewOrder, StpType
 from engine.events import (
     Event,
     IcebergRefilled,
@@ -48,11 +48,12 @@ def accepted(
     symbol: str = S,
     order_type: str = "limit",
     tif: str = "gtc",
+    replaces: int | None = None,
     **extra: Any,
 ) -> OrderAccepted:
-    return OrderAccepted(
-        seq, ts(seq), seq, account, symbol, side, order_type, tif, qty, price, **extra
-    )
+    """The acceptance of the order the command with ``seq`` placed (``extra``: its fields)."""
+    order = NewOrder(seq, ts(seq), account, symbol, side, qty, price, order_type, tif, **extra)  # type: ignore[arg-type]
+    return OrderAccepted(seq, ts(seq), seq, order, replaces)
 
 
 def trade(
@@ -252,7 +253,7 @@ def test_stp_cancel_oldest_cancels_the_resting_order_and_continues(
     d.new("a", "sell", 5, 100)
     d.new("c", "sell", 4, 100)
     assert d.new("a", "buy", 10, 100, stp="cancel_oldest", **extra) == [
-        accepted(4, "a", "buy", 10, 100, **extra),
+        accepted(4, "a", "buy", 10, 100, stp="cancel_oldest", **extra),
         trade(4, 1, 99, 3, "buy", taker=(4, "a", 7), maker=(1, "b", 0)),
         cancelled(4, 2, "a", 5, "self_trade"),
         trade(4, 2, 100, 4, "buy", taker=(4, "a", 3), maker=(3, "c", 0)),
@@ -267,7 +268,7 @@ def test_stp_cancel_both_cancels_resting_then_incoming(extra: dict[str, Any]) ->
     d.new("a", "sell", 5, 100)
     d.new("c", "sell", 4, 100)
     assert d.new("a", "buy", 10, 100, stp="cancel_both", **extra) == [
-        accepted(4, "a", "buy", 10, 100, **extra),
+        accepted(4, "a", "buy", 10, 100, stp="cancel_both", **extra),
         trade(4, 1, 99, 3, "buy", taker=(4, "a", 7), maker=(1, "b", 0)),
         cancelled(4, 2, "a", 5, "self_trade"),
         cancelled(4, 4, "a", 7, "self_trade"),
@@ -281,7 +282,7 @@ def test_stp_cancel_oldest_on_the_sell_side(extra: dict[str, Any]) -> None:
     d.new("a", "buy", 5, 100)
     d.new("b", "buy", 5, 100)
     assert d.new("a", "sell", 8, 100, stp="cancel_oldest", **extra) == [
-        accepted(3, "a", "sell", 8, 100, **extra),
+        accepted(3, "a", "sell", 8, 100, stp="cancel_oldest", **extra),
         cancelled(3, 1, "a", 5, "self_trade"),
         trade(3, 1, 100, 5, "sell", taker=(3, "a", 3), maker=(2, "b", 0)),
     ]
@@ -350,7 +351,7 @@ def test_fok_unfillable_because_of_self_trade_prevention(stp: StpType) -> None:
     d.new("a", "sell", 5, 100)
     d.new("c", "sell", 5, 100)
     assert d.new("a", "buy", 10, 100, tif="fok", stp=stp) == [
-        accepted(4, "a", "buy", 10, 100, tif="fok"),
+        accepted(4, "a", "buy", 10, 100, tif="fok", stp=stp),
         cancelled(4, 4, "a", 10, "fok_unfillable"),
     ]
     assert depth(d) == ([], [(100, 15)])
@@ -363,7 +364,7 @@ def test_fok_with_cancel_oldest_skips_own_orders_and_fills() -> None:
     d.new("a", "sell", 5, 100)
     d.new("c", "sell", 5, 100)
     assert d.new("a", "buy", 10, 100, tif="fok", stp="cancel_oldest") == [
-        accepted(4, "a", "buy", 10, 100, tif="fok"),
+        accepted(4, "a", "buy", 10, 100, tif="fok", stp="cancel_oldest"),
         trade(4, 1, 100, 5, "buy", taker=(4, "a", 5), maker=(1, "b", 0)),
         cancelled(4, 2, "a", 5, "self_trade"),
         trade(4, 2, 100, 5, "buy", taker=(4, "a", 0), maker=(3, "c", 0)),

@@ -217,7 +217,7 @@ class Reference:
 
     def _place(self, c: NewOrder, replaces: int | None) -> None:
         fields = {f: getattr(c, f) for f in _ORDER_FIELDS}
-        self._emit(OrderAccepted, c.seq, replaces=replaces, **fields)
+        self._emit(OrderAccepted, c.seq, c, replaces)
         o = Rec(c.seq, **fields, stp=c.stp)
         if c.order_type in STOPS:
             o.time = self._tick()

@@ -135,7 +135,7 @@ class Harness:
         for ev in want:
             if isinstance(ev, OrderAccepted):
                 self.ids.append(ev.order_id)
-                self.owner[ev.order_id] = ev.account
+                self.owner[ev.order_id] = ev.order.account
 
     def explain(self, cmd: Command, got: list[Event], want: list[Event]) -> str:
         lines = [f"  {c!r}" for c, _ in self.log[-60:]]

@@ -323,11 +323,20 @@ COMMANDS: list[Command] = [
 ]
 
 EVENTS: list[Event] = [
-    OrderAccepted(1, 1_000, 1, "a", S, "buy", "limit", "gtc", 5, 100),
+    OrderAccepted(1, 1_000, 1, NewOrder(1, 1_000, "a", S, "buy", 5, 100)),
     OrderAccepted(
-        2, 2_000, 2, "a", S, "sell", "iceberg", "gtd", 9, 100, 3, None, 9_000, True, "c", 4, 1
+        2,
+        2_000,
+        2,
+        NewOrder(2, 2_000, "a", S, "sell", 9, 100, "iceberg", "gtd", 9_000, True, 3, None, "c", 4),
+        1,
     ),
-    OrderAccepted(3, 3_000, 3, "b", S, "buy", "stop-loss", "gtc", 5, None, trigger_price=90),
+    OrderAccepted(
+        3,
+        3_000,
+        3,
+        NewOrder(3, 3_000, "b", S, "buy", 5, None, "stop-loss", trigger_price=90),
+    ),
     OrderRejected(4, 4_000, "a", "post_only", "post_only: order would take liquidity", 4, "c"),
     OrderRejected(5, 5_000, "a", "unknown_order"),
     TradeExecuted(6, 6_000, 1, S, 100, 2, "buy", 6, "b", 0, 2, "a", 7),

@@ -21,14 +21,18 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
-from bench.peers.run import PEERS, run_peer
+from bench.peers.run import PEERS, run_peer, run_runner
 from bench.workloads import WORKLOADS, bench_instrument, to_commands
 from engine.engine import Engine
 
 __all__ = ["main"]
 
 RESULTS = Path(__file__).resolve().parent / "results"
+TOKEX_RUNNER = Path(__file__).resolve().parent / "peers" / "runner_tokex.py"
+# tokex on the harness's own Python, named as its runner names itself.
+TOKEX = f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}"
 README = Path(__file__).resolve().parent.parent / "README.md"
 _BEGIN = "<!-- bench:begin -->"
 _END = "<!-- bench:end -->"
@@ -38,8 +42,10 @@ def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[s
     if workload not in WORKLOADS:
         known = ", ".join(sorted(WORKLOADS))
         raise SystemExit(f"--workload {workload!r}: unknown; known workloads: {known}")
-    ops = WORKLOADS[workload](commands, seed)
-    report = measure_engine(lambda: Engine([bench_instrument()]), to_commands(ops), runs, workload)
+    # Only the commands stay alive while measuring: they are gc=False structs,
+    # so the harness adds nothing to the engine's garbage collections.
+    cmds = to_commands(WORKLOADS[workload](commands, seed))
+    report = measure_engine(lambda: Engine([bench_instrument()]), cmds, runs, workload)
     report["seed"] = seed
     return report
 
@@ -74,31 +80,51 @@ def _cmd_engine(args: argparse.Namespace) -> None:
     _write_json(args.json, report)
 
 
-def _peers_report(commands: int, runs: int, seed: int, with_py312: bool) -> dict[str, Any]:
+def _instruction_counts(engines: list[str], commands: int, seed: int) -> dict[str, int]:
+    """Instructions per command of each engine on ``commands`` peer-flow ops (callgrind)."""
+    ops_path = RESULTS / "peer-flow-count-ops.json.tmp"
+    ops = WORKLOADS["peer-flow"](commands, seed)
+    ops_path.write_text(json.dumps({"workload": "peer-flow", "ops": ops}), encoding="utf-8")
+    try:
+        counts = {}
+        for name in engines:
+            counts[name] = instructions_per_command(name, ops_path, commands)
+            print(f"{name}: {counts[name]:,} instructions/command", file=sys.stderr)
+        return counts
+    finally:
+        ops_path.unlink(missing_ok=True)
+
+
+def _peers_report(
+    commands: int, runs: int, seed: int, with_py312: bool, count: int
+) -> dict[str, Any]:
     ops = WORKLOADS["peer-flow"](commands, seed)
     RESULTS.mkdir(parents=True, exist_ok=True)
     ops_path = RESULTS / "peer-flow-ops.json.tmp"
     ops_path.write_text(json.dumps({"workload": "peer-flow", "ops": ops}), encoding="utf-8")
-    cmds = to_commands(ops)
-    others = [*PEERS, "tokex-py3.12"] if with_py312 else list(PEERS)
-    rates: dict[str, list[float]] = {"tokex": []}
-    rates.update({p: [] for p in others})
+    # tokex runs in a fresh process of its own, as every peer does, so no
+    # engine shares a heap (and garbage collections) with the harness.
+    own = TOKEX
+    others = (
+        [*PEERS, "tokex-py3.12"] if with_py312 and sys.version_info[:2] != (3, 12) else [*PEERS]
+    )
+    rates: dict[str, list[float]] = {name: [] for name in (own, *others)}
     latency: dict[str, Any] = {}
     info: dict[str, dict[str, Any]] = {}
     try:
         for round_ in range(runs):
             last = round_ == runs - 1
-            own = measure_engine(lambda: Engine([bench_instrument()]), cmds, 1, "peer-flow")
-            rates["tokex"].append(own["throughput_cmd_s"])
-            if last:
-                latency["tokex"] = own["latency_ns"]
-                info["tokex"] = {"python": own["python"], "version": "checkout"}
-            for peer in others:
-                rep = run_peer(peer, ops_path, 1, latency=last)
-                rates[peer].extend(float(x) for x in rep["throughput_cmd_s"])  # type: ignore[attr-defined]
+            for name in rates:
+                if name == own:
+                    rep = run_runner(
+                        own, Path(sys.executable), TOKEX_RUNNER, ops_path, 1, latency=last
+                    )
+                else:
+                    rep = run_peer(name, ops_path, 1, latency=last)
+                rates[name].extend(float(x) for x in rep["throughput_cmd_s"])  # type: ignore[attr-defined]
                 if last:
-                    latency[peer] = rep["latency_ns"]
-                    info[peer] = {"python": rep["python"], "version": rep["version"]}
+                    latency[name] = rep["latency_ns"]
+                    info[name] = {"python": rep["python"], "version": rep["version"]}
             print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
     finally:
         ops_path.unlink(missing_ok=True)
@@ -110,8 +136,16 @@ def _peers_report(commands: int, runs: int, seed: int, with_py312: bool) -> dict
             "throughput_range": [round(min(xs)), round(max(xs))],
             "latency_ns": latency[name],
         }
-    base = table["tokex"]["throughput_cmd_s"]
+    base = table[own]["throughput_cmd_s"]
     ratios = {p: round(base / table[p]["throughput_cmd_s"], 2) for p in others}
+    instructions: dict[str, Any] = {}
+    if count and valgrind_available():
+        per = _instruction_counts([own, *others], count, seed)
+        instructions = {
+            "commands": count,
+            "per_command": per,
+            "tokex_ratio": {p: round(per[p] / per[own], 2) for p in others},
+        }
     return {
         "workload": "peer-flow",
         "commands": commands,
@@ -119,6 +153,7 @@ def _peers_report(commands: int, runs: int, seed: int, with_py312: bool) -> dict
         "seed": seed,
         "engines": table,
         "tokex_ratio": ratios,
+        "instructions": instructions,
         "python": platform.python_version(),
         "machine": machine(),
     }
@@ -139,10 +174,19 @@ def _print_peers(report: dict[str, Any]) -> None:
             f"{_fmt_rate(lo) + '-' + _fmt_rate(hi):>18}{p99:>10,}  "
             + (f"tokex is {ratio}x" if ratio is not None else "")
         )
+    instr = report.get("instructions")
+    if instr:
+        print(f"  instructions per command (callgrind, {instr['commands']:,} commands):")
+        for name, n in instr["per_command"].items():
+            ratio = instr["tokex_ratio"].get(name)
+            tail = f"  tokex uses {ratio}x fewer" if ratio is not None else ""
+            print(f"  {name:<18}{n:>10,}{tail}")
 
 
 def _cmd_peers(args: argparse.Namespace) -> None:
-    report = _peers_report(args.commands, args.runs, args.seed, not args.no_py312)
+    report = _peers_report(
+        args.commands, args.runs, args.seed, not args.no_py312, args.instructions
+    )
     _print_peers(report)
     _write_json(args.json, report)
 
@@ -172,7 +216,20 @@ def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]
         )
     lines.append("")
     for peer, ratio in peers["tokex_ratio"].items():
-        lines.append(f"- tokex / {peer}: **{ratio}x** on peer-flow, same run.")
+        lines.append(f"- tokex / {peer}: **{ratio}x** throughput on peer-flow, same run.")
+    instr = peers.get("instructions")
+    if instr:
+        lines += [
+            "",
+            f"Machine instructions per command on peer-flow ({instr['commands']:,} commands, "
+            "callgrind; steady where wall-clock time is not):",
+            "",
+            "| engine | instructions/command | tokex uses fewer by |",
+            "|---|---|---|",
+        ]
+        for name, n in instr["per_command"].items():
+            ratio = instr["tokex_ratio"].get(name)
+            lines.append(f"| {name} | {n:,} | {f'{ratio}x' if ratio else '-'} |")
     return "\n".join(lines)
 
 
@@ -192,7 +249,7 @@ def _cmd_all(args: argparse.Namespace) -> None:
         _print_engine(rep)
         _write_json(RESULTS / f"engine-{workload}.json", rep)
         reports.append(rep)
-    peers = _peers_report(args.commands, args.runs, args.seed, True)
+    peers = _peers_report(args.commands, args.runs, args.seed, True, args.instructions)
     _print_peers(peers)
     _write_json(RESULTS / "peers.json", peers)
     if not args.no_readme:
@@ -218,11 +275,18 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_peers = sub.add_parser("peers", help="tokex and the peers on the same peer-flow ops")
     p_peers.add_argument("--json", type=Path, help="write the report here")
     p_peers.add_argument("--no-py312", action="store_true", help="skip tokex on Python 3.12")
+    p_peers.add_argument(
+        "--instructions",
+        type=int,
+        default=30_000,
+        help="commands for the callgrind instruction count (0: skip; needs valgrind)",
+    )
     common(p_peers, 200_000, 5)
     p_peers.set_defaults(func=_cmd_peers)
 
     p_all = sub.add_parser("all", help="every workload and the peers; results and README")
     p_all.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    p_all.add_argument("--instructions", type=int, default=30_000, help="see peers")
     common(p_all, 200_000, 5)
     p_all.set_defaults(func=_cmd_all)
 

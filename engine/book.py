@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from heapq import heapify, heappop, heappush, nsmallest
 
 from engine.order import Order
+from engine.stops import StopBook
 
 __all__ = ["COMPACT_SLACK", "BookSide", "Level", "OrderBook"]
 
@@ -182,18 +183,19 @@ class BookSide:
 
 
 class OrderBook:
-    """Both sides of one instrument's book plus its last trade price.
+    """Both sides of one instrument's book, its waiting stops and its last trade price.
 
     Knows nothing of accounts' money or of matching rules; the engine does
     the matching on these structures.
     """
 
-    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "symbol")
+    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "stops", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         self.bids = BookSide("buy")
         self.asks = BookSide("sell")
+        self.stops = StopBook()
         self.last_price: int | None = None
         # The lowest and highest trade price printed since stops were last
         # checked (None: nothing printed). Stops trigger on any print that

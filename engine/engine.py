@@ -90,24 +90,24 @@ class Engine(Matcher):
                 return self._on_cancel(c)
             return self._handlers[type(c)](c)
         book = self.books.get(c.symbol)
-        if (
-            book is None
-            or c.order_type != "limit"
-            or c.tif != "gtc"
-            or c.post_only
-            or c.cl_ord_id is not None
-            or c.userref is not None
-        ):
+        if book is None or c.order_type != "limit" or c.tif != "gtc" or c.post_only:
             return self._on_new_order(c)
-        # The plain GTC limit order, most of all traffic: the steps of _place
-        # and _execute inlined, and a non-crossing order added in place.
+        # The plain GTC limit order, most of all traffic: the steps of
+        # _check_new, _place and _execute inlined, and a non-crossing order
+        # added in place.
         account = c.account
+        clid = c.cl_ord_id
+        if clid is not None and (account, clid) in self.by_clid:
+            text = f"cl_ord_id {clid!r}: already open"
+            return [OrderRejected(seq, c.ts, account, "duplicate_cl_ord_id", text, None, clid)]
         side = c.side
         qty = c.qty
         price: int = c.price  # type: ignore[assignment]  # a limit order has one
         ts = c.ts
         events: list[Event] = [OrderAccepted(seq, ts, seq, c)]
-        order = Order(seq, account, c.symbol, side, price, qty, qty, c.stp)
+        order = Order(
+            seq, account, c.symbol, side, price, qty, qty, c.stp, 0, 0, False, clid, c.userref
+        )
         if side == "buy":
             opp = book.asks
             own = book.bids
@@ -135,6 +135,8 @@ class Engine(Matcher):
             self.by_account[account] = {seq: order}
         else:
             acct[seq] = order
+        if clid is not None:
+            self.by_clid[(account, clid)] = order
         return events
 
     def next_expiry(self) -> int | None:
@@ -308,7 +310,7 @@ class Engine(Matcher):
             if not kept:
                 order.trigger_price = trigger
                 order.priority = self.stamp(c.seq)
-                self.stops[order.symbol].push(order)
+                book.stops.push(order)
             events.append(self._amended(c, order, kept))
             if not kept and book.last_price is not None:
                 # A new trigger already reached by the last trade price fires at once.

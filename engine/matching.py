@@ -23,7 +23,6 @@ from engine.events import (
 from engine.instrument import Instrument
 from engine.order import Order
 from engine.state import EngineStateMixin
-from engine.stops import StopBook
 
 __all__ = ["NO_LIMIT", "PRIORITY_SHIFT", "Matcher", "crosses"]
 
@@ -50,13 +49,11 @@ class Matcher(EngineStateMixin):
         "next_priority",
         "next_trade_id",
         "orders",
-        "stops",
     )
 
     def __init__(self, instruments: Iterable[Instrument]) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.instruments}
-        self.stops: dict[str, StopBook] = {s: StopBook() for s in self.instruments}
         self.orders: dict[int, Order] = {}
         self.by_account: dict[str, dict[int, Order]] = {}
         self.by_clid: dict[tuple[str, str], Order] = {}
@@ -91,20 +88,24 @@ class Matcher(EngineStateMixin):
             c.qty,
             c.qty,
             c.stp,
-            order_type=kind,
-            tif=c.tif,
-            display_qty=c.display_qty or 0,
-            expire_ts=c.expire_ts,
-            post_only=c.post_only,
-            trigger_price=c.trigger_price or 0,
-            cl_ord_id=c.cl_ord_id,
-            userref=c.userref,
+            0,
+            0,
+            False,
+            c.cl_ord_id,
+            c.userref,
+            0,
+            kind,
+            c.tif,
+            c.display_qty or 0,
+            c.expire_ts,
+            c.post_only,
+            c.trigger_price or 0,
         )
         if kind in STOP_KINDS:
             order.stop = True
             order.priority = self.stamp(seq)
             self._index(order)
-            self.stops[c.symbol].push(order)
+            book.stops.push(order)
             if book.last_price is not None:
                 # Already reached by the last trade price: it triggers at once.
                 book.note_prints(book.last_price, book.last_price)
@@ -124,7 +125,7 @@ class Matcher(EngineStateMixin):
         ``indexed`` says whether the order is already in the open-order
         indexes (a triggered stop or an amended order) or not (a new one).
         """
-        opp = book.opposite(order.side)
+        opp = book.asks if order.side == "buy" else book.bids
         market = order.order_type in MARKET_KINDS
         price = order.price
         limit_key = NO_LIMIT if market and not price else price * opp.sign
@@ -207,6 +208,8 @@ class Matcher(EngineStateMixin):
         taker_id = taker.order_id
         side = taker.side
         symbol = taker.symbol
+        orders = self.orders
+        by_account = self.by_account
         first_trade = trade_id = self.next_trade_id
         first_price = last_price = 0
         append = events.append
@@ -298,7 +301,12 @@ class Matcher(EngineStateMixin):
                             )
                         )
                     else:
-                        self._forget(maker)
+                        # Filled: out of the indexes (_forget, inlined).
+                        maker_id = maker.order_id
+                        del orders[maker_id]
+                        del by_account[maker.account][maker_id]
+                        if maker.cl_ord_id is not None:
+                            del self.by_clid[(maker.account, maker.cl_ord_id)]
                         if not level.qty:
                             opp.drop_level(key)
                             break
@@ -309,7 +317,10 @@ class Matcher(EngineStateMixin):
         if trade_id != first_trade:
             self.next_trade_id = trade_id
             book.last_price = last_price
-            book.note_prints(first_price, last_price)
+            stops = book.stops
+            if stops.rising or stops.falling:
+                # Only a book with waiting stops needs its prints checked.
+                book.note_prints(first_price, last_price)
         return remaining
 
     def _run_stops(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
@@ -319,7 +330,7 @@ class Matcher(EngineStateMixin):
         may have traded. Triggered stops execute in acceptance order; their
         own prints are checked in the next round.
         """
-        stops = self.stops[book.symbol]
+        stops = book.stops
         low, high = book.lo, book.hi
         while low is not None and high is not None:
             book.lo = book.hi = None

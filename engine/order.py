@@ -22,6 +22,8 @@ class Order(msgspec.Struct, gc=False):
     million resting orders this keeps them out of every garbage collection.
     """
 
+    # Field order follows use: the first two cache lines hold what matching,
+    # cancels and the indexes touch; the rest is read rarely.
     order_id: int
     account: str
     symbol: str
@@ -34,18 +36,18 @@ class Order(msgspec.Struct, gc=False):
     stp: str = "cancel_newest"
     hidden: int = 0
     filled: int = 0
+    stop: bool = False
+    """True while the order is an untriggered stop, held out of the book."""
+    cl_ord_id: str | None = None
+    userref: int | None = None
+    priority: int = 0
+    """Queue position stamp: strictly increasing along every level's queue."""
     order_type: str = "limit"
     tif: str = "gtc"
     display_qty: int = 0
     expire_ts: int | None = None
     post_only: bool = False
     trigger_price: int = 0
-    cl_ord_id: str | None = None
-    userref: int | None = None
-    priority: int = 0
-    """Queue position stamp: strictly increasing along every level's queue."""
-    stop: bool = False
-    """True while the order is an untriggered stop, held out of the book."""
 
     @property
     def leaves(self) -> int:

@@ -31,7 +31,6 @@ class EngineStateMixin:
 
     instruments: dict[str, Instrument]
     books: dict[str, OrderBook]
-    stops: dict[str, StopBook]
     orders: dict[int, Order]
     by_account: dict[str, dict[int, Order]]
     by_clid: dict[tuple[str, str], Order]
@@ -87,7 +86,8 @@ class EngineStateMixin:
             if order.stop:
                 _check(order.order_id not in seen, f"stop {order.order_id} also rests")
                 _check(order.shown == order.qty - order.filled, f"stop {order.order_id} qty")
-                _check(_stop_watched(self.stops[order.symbol], order), f"stop {order.order_id}")
+                stops = self.books[order.symbol].stops
+                _check(_stop_watched(stops, order), f"stop {order.order_id}")
                 seen[order.order_id] = order
         _check(seen.keys() == self.orders.keys(), "order index differs from the books")
         for order_id, order in seen.items():

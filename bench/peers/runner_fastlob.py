@@ -207,12 +207,21 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("ops_json")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--latency", action="store_true")
+    ap.add_argument(
+        "--count-mode",
+        choices=("setup", "once"),
+        help="for instruction counting: only build the commands, or build and run them once",
+    )
     args = ap.parse_args(argv)
     if args.runs < 1:
         raise SystemExit("--runs must be >= 1")
 
     logging.disable(logging.CRITICAL)
     cmds = convert(load_ops(args.ops_json))
+    if args.count_mode is not None:
+        if args.count_mode == "once":
+            timed_run(cmds)
+        return 0
     n = len(cmds)
     throughput = []
     for _ in range(args.runs):

@@ -29,13 +29,23 @@ def main() -> None:
     parser.add_argument("ops")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--latency", action="store_true")
+    parser.add_argument(
+        "--count-mode",
+        choices=("setup", "once"),
+        help="for instruction counting: only build the commands, or build and run them once",
+    )
     args = parser.parse_args()
     with open(args.ops, encoding="utf-8") as f:
         doc = json.load(f)
-    commands = to_commands(doc["ops"])
-    report = measure_engine(
-        lambda: Engine([bench_instrument()]), commands, args.runs, doc.get("workload", "?")
-    )
+    workload = doc.get("workload", "?")
+    commands = to_commands(doc.pop("ops"))
+    if args.count_mode is not None:
+        if args.count_mode == "once":
+            engine = Engine([bench_instrument()])
+            for c in commands:
+                engine.process(c)
+        return
+    report = measure_engine(lambda: Engine([bench_instrument()]), commands, args.runs, workload)
     major, minor = sys.version_info[:2]
     report["peer"] = f"tokex-py{major}.{minor}"
     report["version"] = "checkout"

@@ -1,0 +1,74 @@
+"""Machine instructions per command, counted by valgrind's callgrind.
+
+Wall-clock throughput on a shared machine moves by tens of percent from run
+to run; an instruction count does not (same binary, same input, same count).
+It is no substitute for time (cache misses and the CPU's parallelism are not
+in it) but it is a steady second view of the same ratio.
+
+Each engine's runner runs twice under callgrind on the same ops file: once
+only building its commands (``--count-mode setup``), once building and
+running them (``--count-mode once``). The difference divided by the number of
+commands is the engine's cost per command. ``PYTHONHASHSEED=0`` keeps dict
+layouts, and so the counts, repeatable.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from bench.peers.env import ensure_env
+from bench.peers.run import runner_path
+
+__all__ = ["instructions_per_command", "valgrind_available"]
+
+_REFS = re.compile(r"I\s+refs:\s+([\d,]+)")
+_TOKEX_RUNNER = Path(__file__).resolve().parent / "peers" / "runner_tokex.py"
+
+
+def valgrind_available() -> bool:
+    """Whether ``valgrind`` is on PATH (Debian package ``valgrind``)."""
+    return shutil.which("valgrind") is not None
+
+
+def _count(python: Path, runner: Path, ops: Path, mode: str) -> int:
+    env = dict(os.environ, PYTHONHASHSEED="0")
+    proc = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            str(python),
+            str(runner),
+            str(ops),
+            "--count-mode",
+            mode,
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=False,
+    )
+    match = _REFS.search(proc.stderr)
+    if proc.returncode != 0 or match is None:
+        raise RuntimeError(f"callgrind of {runner.name} ({mode}) failed:\n{proc.stderr[-2000:]}")
+    return int(match.group(1).replace(",", ""))
+
+
+def instructions_per_command(engine: str, ops: Path, commands: int) -> int:
+    """Instructions per command of ``engine`` on ``ops``.
+
+    ``engine`` is a peer name, or ``tokex-pyX.Y`` for tokex on the harness's
+    own Python.
+    """
+    if engine == f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}":
+        python, runner = Path(sys.executable), _TOKEX_RUNNER
+    else:
+        python, runner = ensure_env(engine), runner_path(engine)
+    setup = _count(python, runner, ops, "setup")
+    once = _count(python, runner, ops, "once")
+    return round((once - setup) / commands)

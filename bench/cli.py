@@ -95,6 +95,13 @@ def _instruction_counts(engines: list[str], commands: int, seed: int) -> dict[st
         ops_path.unlink(missing_ok=True)
 
 
+def _same_python_tokex(peer: str, table: dict[str, Any], own: str) -> str:
+    """The tokex entry measured on the same Python version as ``peer``, else ``own``."""
+    major_minor = ".".join(str(table[peer]["python"]).split(".")[:2])
+    candidate = f"tokex-py{major_minor}"
+    return candidate if candidate in table else own
+
+
 def _peers_report(
     commands: int, runs: int, seed: int, with_py312: bool, count: int
 ) -> dict[str, Any]:
@@ -136,15 +143,27 @@ def _peers_report(
             "throughput_range": [round(min(xs)), round(max(xs))],
             "latency_ns": latency[name],
         }
-    base = table[own]["throughput_cmd_s"]
-    ratios = {p: round(base / table[p]["throughput_cmd_s"], 2) for p in others}
+    # Each peer is compared with tokex on the same Python version when that
+    # was measured (tokex-py3.12 for matching-engine), else with the harness's.
+    partner = {
+        p: _same_python_tokex(p, table, own) for p in others if p.startswith("tokex") is False
+    }
+    ratios = {
+        p: {
+            "tokex": t,
+            "ratio": round(table[t]["throughput_cmd_s"] / table[p]["throughput_cmd_s"], 2),
+        }
+        for p, t in partner.items()
+    }
     instructions: dict[str, Any] = {}
     if count and valgrind_available():
         per = _instruction_counts([own, *others], count, seed)
         instructions = {
             "commands": count,
             "per_command": per,
-            "tokex_ratio": {p: round(per[p] / per[own], 2) for p in others},
+            "tokex_ratio": {
+                p: {"tokex": t, "ratio": round(per[p] / per[t], 2)} for p, t in partner.items()
+            },
         }
     return {
         "workload": "peer-flow",
@@ -167,19 +186,19 @@ def _print_peers(report: dict[str, Any]) -> None:
     print(f"  {'engine':<18}{'python':<9}{'median cmd/s':>14}{'range':>18}{'p99 ns':>10}  ratio")
     for name, row in report["engines"].items():
         lo, hi = row["throughput_range"]
-        ratio = report["tokex_ratio"].get(name)
+        pair = report["tokex_ratio"].get(name)
         p99 = row["latency_ns"]["p99"] if row["latency_ns"] else 0
         print(
             f"  {name:<18}{row['python']:<9}{_fmt_rate(row['throughput_cmd_s']):>14}"
             f"{_fmt_rate(lo) + '-' + _fmt_rate(hi):>18}{p99:>10,}  "
-            + (f"tokex is {ratio}x" if ratio is not None else "")
+            + (f"{pair['tokex']} is {pair['ratio']}x" if pair else "")
         )
     instr = report.get("instructions")
     if instr:
         print(f"  instructions per command (callgrind, {instr['commands']:,} commands):")
         for name, n in instr["per_command"].items():
-            ratio = instr["tokex_ratio"].get(name)
-            tail = f"  tokex uses {ratio}x fewer" if ratio is not None else ""
+            pair = instr["tokex_ratio"].get(name)
+            tail = f"  {pair['tokex']} uses {pair['ratio']}x fewer" if pair else ""
             print(f"  {name:<18}{n:>10,}{tail}")
 
 
@@ -215,8 +234,12 @@ def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]
             f"{lat['p99']:,} ns | {lat['p999']:,} ns |"
         )
     lines.append("")
-    for peer, ratio in peers["tokex_ratio"].items():
-        lines.append(f"- tokex / {peer}: **{ratio}x** throughput on peer-flow, same run.")
+    for peer, pair in peers["tokex_ratio"].items():
+        python = peers["engines"][peer]["python"]
+        lines.append(
+            f"- {pair['tokex']} / {peer} (Python {python} both): **{pair['ratio']}x** "
+            "throughput on peer-flow, same run."
+        )
     instr = peers.get("instructions")
     if instr:
         lines += [
@@ -224,12 +247,13 @@ def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]
             f"Machine instructions per command on peer-flow ({instr['commands']:,} commands, "
             "callgrind; steady where wall-clock time is not):",
             "",
-            "| engine | instructions/command | tokex uses fewer by |",
+            "| engine | instructions/command | tokex on the same Python uses fewer by |",
             "|---|---|---|",
         ]
         for name, n in instr["per_command"].items():
-            ratio = instr["tokex_ratio"].get(name)
-            lines.append(f"| {name} | {n:,} | {f'{ratio}x' if ratio else '-'} |")
+            pair = instr["tokex_ratio"].get(name)
+            fewer = f"{pair['ratio']}x" if pair else "-"
+            lines.append(f"| {name} | {n:,} | {fewer} |")
     return "\n".join(lines)
 
 

@@ -25,16 +25,21 @@ __all__ = [
     "TIME_IN_FORCE",
     "AmendOrder",
     "CancelAll",
+    "CancelAllAfter",
     "CancelOrder",
     "Command",
     "CommandError",
-    "ExpireOrders",
+    "Deposit",
     "NewOrder",
     "OrderType",
     "ReplaceOrder",
+    "RunTimers",
+    "SetKillSwitch",
+    "SetReferencePrice",
     "Side",
     "StpType",
     "TimeInForce",
+    "Withdraw",
 ]
 
 Side = Literal["buy", "sell"]
@@ -96,6 +101,8 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
     ``price_band``. ``expire_ts`` is required for ``gtd`` and ``day`` (the
     edge computes a DAY order's end of trading day). ``display_qty`` is the
     visible slice of an iceberg; ``trigger_price`` the trigger of a stop.
+    ``cash_qty`` sizes a market buy by what it may spend, in quote units,
+    fees included; ``qty`` is then the most it may buy.
     """
 
     seq: int
@@ -114,9 +121,14 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
     cl_ord_id: str | None = None
     userref: int | None = None
     stp: StpType = "cancel_newest"
+    cash_qty: int | None = None
 
     def __post_init__(self) -> None:
         _one_of("side", self.side, _SIDES)
+        if self.cash_qty is not None:
+            _positive("cash_order_qty", self.cash_qty)
+            if self.order_type != "market" or self.side != "buy":
+                raise CommandError("cash_order_qty", self.cash_qty, "only for market buy orders")
         kind = self.order_type
         _one_of("order_type", kind, ORDER_TYPES)
         tif = self.tif
@@ -247,10 +259,11 @@ class CancelAll(msgspec.Struct, frozen=True, gc=False, tag="cancel_all"):
     reason: str = "user"
 
 
-class ExpireOrders(msgspec.Struct, frozen=True, gc=False, tag="expire_orders"):
-    """Time has reached ``ts``: expire every GTD or DAY order due at or before it.
+class RunTimers(msgspec.Struct, frozen=True, gc=False, tag="run_timers"):
+    """Time has reached ``ts``: run every timer due at or before it.
 
-    The sequencer sends it at the instant reported by ``Engine.next_expiry``.
+    Expires GTD and DAY orders and fires dead man's switches. The sequencer
+    sends it at the instant reported by ``Engine.next_timer``.
     """
 
     seq: int
@@ -265,4 +278,74 @@ def _one_id(order_id: int | None, cl_ord_id: str | None) -> None:
         raise CommandError("order_id", order_id, "give exactly one of order_id and cl_ord_id")
 
 
-Command = NewOrder | CancelOrder | AmendOrder | ReplaceOrder | CancelAll | ExpireOrders
+class Deposit(msgspec.Struct, frozen=True, gc=False, tag="deposit"):
+    """Operator: credit ``amount`` units of ``asset`` to ``account``."""
+
+    seq: int
+    ts: int
+    account: str
+    asset: str
+    amount: int
+
+
+class Withdraw(msgspec.Struct, frozen=True, gc=False, tag="withdraw"):
+    """Operator: debit ``amount`` units of ``asset``; held funds cannot be taken."""
+
+    seq: int
+    ts: int
+    account: str
+    asset: str
+    amount: int
+
+
+class SetKillSwitch(msgspec.Struct, frozen=True, gc=False, tag="kill_switch"):
+    """Operator: on, cancel all of ``account``'s orders and refuse new ones; off, lift it."""
+
+    seq: int
+    ts: int
+    account: str
+    enabled: bool
+
+
+class SetReferencePrice(msgspec.Struct, frozen=True, gc=False, tag="set_reference_price"):
+    """Operator: the reference price of ``symbol`` (ticks) that price bands are set from."""
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str
+    price: int
+
+    def __post_init__(self) -> None:
+        _positive("price", self.price)
+
+
+class CancelAllAfter(msgspec.Struct, frozen=True, gc=False, tag="cancel_all_orders_after"):
+    """Dead man's switch: cancel all of ``account``'s orders at ``ts + timeout_ns``.
+
+    Each call moves the deadline; ``timeout_ns`` 0 disarms it.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    timeout_ns: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.timeout_ns < 86_400 * 10**9:
+            raise CommandError("timeout", self.timeout_ns, "must be at least 0 and below 86400 s")
+
+
+Command = (
+    NewOrder
+    | CancelOrder
+    | AmendOrder
+    | ReplaceOrder
+    | CancelAll
+    | RunTimers
+    | Deposit
+    | Withdraw
+    | SetKillSwitch
+    | SetReferencePrice
+    | CancelAllAfter
+)

@@ -16,26 +16,39 @@ from collections.abc import Callable, Iterable
 from heapq import heappop
 from typing import Any
 
+from risk.accounts import Account
+from risk.risk import Risk
+
 from engine.book import COMPACT_SLACK, OrderBook
 from engine.commands import (
     MARKET_KINDS,
     STOP_KINDS,
     AmendOrder,
     CancelAll,
+    CancelAllAfter,
     CancelOrder,
     Command,
     CommandError,
-    ExpireOrders,
+    Deposit,
     NewOrder,
     ReplaceOrder,
+    RunTimers,
+    SetKillSwitch,
+    SetReferencePrice,
+    Withdraw,
 )
 from engine.events import (
+    DeadManSwitchSet,
     Event,
+    FundsDeposited,
+    FundsWithdrawn,
+    KillSwitchSet,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
+    ReferencePriceSet,
 )
 from engine.instrument import Instrument
 from engine.matching import PRIORITY_SHIFT, Matcher, crosses
@@ -62,15 +75,20 @@ class Engine(Matcher):
 
     __slots__ = ("_handlers",)
 
-    def __init__(self, instruments: Iterable[Instrument]) -> None:
-        super().__init__(instruments)
+    def __init__(self, instruments: Iterable[Instrument], risk: Risk | None = None) -> None:
+        super().__init__(instruments, risk)
         self._handlers: dict[type, Callable[[Any], list[Event]]] = {
             NewOrder: self._on_new_order,
             CancelOrder: self._on_cancel,
             AmendOrder: self._on_amend,
             ReplaceOrder: self._on_replace,
             CancelAll: self._on_cancel_all,
-            ExpireOrders: self._on_expire,
+            RunTimers: self._on_timers,
+            Deposit: self._on_deposit,
+            Withdraw: self._on_withdraw,
+            SetKillSwitch: self._on_kill_switch,
+            SetReferencePrice: self._on_reference,
+            CancelAllAfter: self._on_cancel_all_after,
         }
 
     # ------------------------------------------------------------------ entry
@@ -97,17 +115,25 @@ class Engine(Matcher):
         # added in place.
         account = c.account
         clid = c.cl_ord_id
-        if clid is not None and (account, clid) in self.by_clid:
-            text = f"cl_ord_id {clid!r}: already open"
-            return [OrderRejected(seq, c.ts, account, "duplicate_cl_ord_id", text, None, clid)]
+        duplicate = clid is not None and (account, clid) in self.by_clid
         side = c.side
         qty = c.qty
         price: int = c.price  # type: ignore[assignment]  # a limit order has one
         ts = c.ts
-        events: list[Event] = [OrderAccepted(seq, ts, seq, c)]
         order = Order(
             seq, account, c.symbol, side, price, qty, qty, c.stp, 0, 0, False, clid, c.userref
         )
+        risk = self.risk
+        if risk is not None:
+            mine = self.by_account.get(account)
+            refusal = risk.admit(c, order, len(mine) if mine else 0, duplicate)
+            if refusal is not None:
+                return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+            risk.reserve(order)
+        elif duplicate:
+            text = f"cl_ord_id {clid!r}: already open"
+            return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+        events: list[Event] = [OrderAccepted(seq, ts, seq, c)]
         if side == "buy":
             opp = book.asks
             own = book.bids
@@ -139,61 +165,69 @@ class Engine(Matcher):
             self.by_clid[(account, clid)] = order
         return events
 
-    def next_expiry(self) -> int | None:
-        """The earliest time an open GTD or DAY order expires, or None.
+    def next_timer(self) -> int | None:
+        """The earliest instant a timer is due (an expiry or a dead man's switch), or None.
 
-        The sequencer sends :class:`ExpireOrders` at that instant.
+        The sequencer sends :class:`RunTimers` at that instant.
         """
         heap = self.expiries
         orders = self.orders
+        due = None
         while heap:
             expire_ts, order_id = heap[0]
             order = orders.get(order_id)
             if order is not None and order.expire_ts == expire_ts:
-                return expire_ts
+                due = expire_ts
+                break
             heappop(heap)
-        return None
+        if self.risk is not None:
+            for acct in self.risk.accounts.values():
+                deadline = acct.dms_deadline
+                if deadline is not None and (due is None or deadline < due):
+                    due = deadline
+        return due
 
     # -------------------------------------------------------------- new order
 
     def _on_new_order(self, c: NewOrder) -> list[Event]:
         book = self.books.get(c.symbol)
         if book is None:
+            text = f"symbol {c.symbol!r}: not listed"
             return [
-                OrderRejected(
-                    c.seq,
-                    c.ts,
-                    c.account,
-                    "unknown_symbol",
-                    f"symbol {c.symbol!r}: not listed",
-                    None,
-                    c.cl_ord_id,
-                )
+                OrderRejected(c.seq, c.ts, c.account, "unknown_symbol", text, None, c.cl_ord_id)
             ]
-        try:
-            self._check_new(c, book, None)
-        except _Invalid as e:
-            return [_reject(c, e.reason, e.text, None)]
+        order = _record(c)
+        refusal = self._admit(c, order, book, None)
+        if refusal is not None:
+            return [_reject(c, refusal[0], refusal[1], None)]
         events: list[Event] = []
-        self._place(c, book, events, None)
+        self._place(c, order, book, events, None)
         return events
 
-    def _check_new(self, c: NewOrder, book: OrderBook, replacing: Order | None) -> None:
-        """Raise :class:`_Invalid` if a new order breaks a rule that needs engine state.
+    def _admit(
+        self, c: NewOrder, order: Order, book: OrderBook, replacing: Order | None
+    ) -> tuple[str, str] | None:
+        """Every check a new order faces, in the rulebook's order; changes nothing.
 
         The command checked its own fields when it was built. ``replacing`` is
-        the order a cancel-and-replace is about to cancel: its cl_ord_id does
-        not count as a duplicate. Changes nothing.
+        the order a cancel-and-replace is about to cancel: its cl_ord_id is not
+        a duplicate and it does not count against the open-order limit.
         """
         clid = c.cl_ord_id
-        if clid is not None:
-            holder = self.by_clid.get((c.account, clid))
-            if holder is not None and holder is not replacing:
-                raise _Invalid("duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open")
+        holder = None if clid is None else self.by_clid.get((c.account, clid))
+        duplicate = holder is not None and holder is not replacing
+        if self.risk is not None:
+            mine = len(self.by_account.get(c.account, ())) - (replacing is not None)
+            refusal = self.risk.admit(c, order, mine, duplicate)
+            if refusal is not None:
+                return refusal
+        elif duplicate:
+            return "duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open"
         if c.post_only:
             assert c.price is not None
             if crosses(book.opposite(c.side), c.price):
-                raise _Invalid("post_only", "post_only: order would take liquidity")
+                return "post_only", "post_only: order would take liquidity"
+        return None
 
     # ---------------------------------------------------------------- cancels
 
@@ -211,6 +245,8 @@ class Engine(Matcher):
             # and _forget without the calls.
             shown = order.shown
             leaves = shown + order.hidden
+            if self.risk is not None:
+                self.risk.release(order)
             book = self.books[order.symbol]
             side = book.bids if order.side == "buy" else book.asks
             key = order.price * side.sign
@@ -245,15 +281,11 @@ class Engine(Matcher):
 
     def _on_cancel_all(self, c: CancelAll) -> list[Event]:
         events: list[Event] = []
-        acct = self.by_account.get(c.account)
-        if acct:
-            symbol = c.symbol
-            targets = [o for o in acct.values() if symbol is None or o.symbol == symbol]
-            for order in targets:
-                self._cancel_open(order, c.reason, events, c.seq, c.ts)
+        self._cancel_account(c.account, c.symbol, c.reason, events, c.seq, c.ts)
         return events
 
-    def _on_expire(self, c: ExpireOrders) -> list[Event]:
+    def _on_timers(self, c: RunTimers) -> list[Event]:
+        """Expire due GTD and DAY orders, then fire due dead man's switches."""
         events: list[Event] = []
         heap = self.expiries
         orders = self.orders
@@ -265,7 +297,79 @@ class Engine(Matcher):
                 continue
             leaves = self._unbook(order)
             events.append(OrderExpired(c.seq, ts, order_id, order.account, order.symbol, leaves))
+        if self.risk is not None:
+            for acct in sorted(self.risk.accounts.values(), key=_account_id):
+                if acct.dms_deadline is not None and acct.dms_deadline <= ts:
+                    acct.dms_deadline = None
+                    events.append(DeadManSwitchSet(c.seq, ts, acct.id, None))
+                    self._cancel_account(acct.id, None, "dead_man_switch", events, c.seq, ts)
         return events
+
+    def _cancel_account(
+        self,
+        account: str,
+        symbol: str | None,
+        reason: str,
+        events: list[Event],
+        seq: int,
+        ts: int,
+    ) -> None:
+        """Cancel the account's open orders (in one symbol, or all), oldest first."""
+        mine = self.by_account.get(account)
+        if mine:
+            for order in [o for o in mine.values() if symbol is None or o.symbol == symbol]:
+                self._cancel_open(order, reason, events, seq, ts)
+
+    # --------------------------------------------------------------- operator
+
+    def _on_deposit(self, c: Deposit) -> list[Event]:
+        risk = self._need_risk(c)
+        refusal = risk.deposit(c.account, c.asset, c.amount)
+        if refusal is not None:
+            return [OrderRejected(c.seq, c.ts, c.account, *refusal)]
+        balance = risk.accounts[c.account].balance[c.asset]
+        return [FundsDeposited(c.seq, c.ts, c.account, c.asset, c.amount, balance)]
+
+    def _on_withdraw(self, c: Withdraw) -> list[Event]:
+        risk = self._need_risk(c)
+        refusal = risk.withdraw(c.account, c.asset, c.amount)
+        if refusal is not None:
+            return [OrderRejected(c.seq, c.ts, c.account, *refusal)]
+        balance = risk.accounts[c.account].balance[c.asset]
+        return [FundsWithdrawn(c.seq, c.ts, c.account, c.asset, c.amount, balance)]
+
+    def _on_kill_switch(self, c: SetKillSwitch) -> list[Event]:
+        acct = self._need_risk(c).accounts.get(c.account)
+        if acct is None:
+            text = f"account {c.account!r}: not known"
+            return [OrderRejected(c.seq, c.ts, c.account, "unknown_account", text)]
+        acct.killed = c.enabled
+        events: list[Event] = [KillSwitchSet(c.seq, c.ts, c.account, c.enabled)]
+        if c.enabled:
+            self._cancel_account(c.account, None, "kill_switch", events, c.seq, c.ts)
+        return events
+
+    def _on_reference(self, c: SetReferencePrice) -> list[Event]:
+        risk = self._need_risk(c)
+        if c.symbol not in self.books:
+            text = f"symbol {c.symbol!r}: not listed"
+            return [OrderRejected(c.seq, c.ts, c.account, "unknown_symbol", text)]
+        risk.set_reference(c.symbol, c.price)
+        low, high = risk.bands[c.symbol]
+        return [ReferencePriceSet(c.seq, c.ts, c.symbol, c.price, low, high)]
+
+    def _on_cancel_all_after(self, c: CancelAllAfter) -> list[Event]:
+        acct = self._need_risk(c).accounts.get(c.account)
+        if acct is None:
+            text = f"account {c.account!r}: not known"
+            return [OrderRejected(c.seq, c.ts, c.account, "unknown_account", text)]
+        acct.dms_deadline = c.ts + c.timeout_ns if c.timeout_ns else None
+        return [DeadManSwitchSet(c.seq, c.ts, c.account, acct.dms_deadline)]
+
+    def _need_risk(self, c: Command) -> Risk:
+        if self.risk is None:
+            raise TypeError(f"{type(c).__name__} needs an engine with pre-trade risk")
+        return self.risk
 
     # ----------------------------------------------------------------- amends
 
@@ -303,8 +407,21 @@ class Engine(Matcher):
         book = self.books[order.symbol]
         leaves = qty - order.filled
         seq, ts = c.seq, c.ts
+        risk = self.risk
+        if risk is not None:
+            inst = self.instruments[order.symbol]
+            if qty > inst.qty_max:
+                raise _Invalid(
+                    "invalid_arguments", f"order_qty {qty}: above qty_max {inst.qty_max}"
+                )
+            if price != order.price and not order.stop and order.order_type not in MARKET_KINDS:
+                band = risk.band_check(order.symbol, order.side, price)
+                if band is not None:
+                    raise _Invalid(*band)
         events: list[Event] = []
         if order.stop:
+            if risk is not None:
+                _refuse(risk.rehold(order, price, leaves))
             order.qty, order.price, order.shown, order.display_qty = qty, price, leaves, display
             kept = trigger == order.trigger_price
             if not kept:
@@ -322,6 +439,8 @@ class Engine(Matcher):
             # Nothing grows: the order keeps its place. The hidden reserve
             # shrinks first; a smaller display applies to the current slice.
             new_shown = min(shown_now, leaves, display) if display else leaves
+            if risk is not None:
+                _refuse(risk.rehold(order, price, leaves))  # smaller: never refused
             own = book.side(order.side)
             own.levels[price * own.sign].qty += new_shown - shown_now
             order.qty, order.shown, order.hidden = qty, new_shown, leaves - new_shown
@@ -330,6 +449,8 @@ class Engine(Matcher):
             return events
         if (c.post_only or order.post_only) and crosses(book.opposite(order.side), price):
             raise _Invalid("post_only", "post_only: the amended order would take liquidity")
+        if risk is not None:
+            _refuse(risk.rehold(order, price, leaves))
         book.side(order.side).remove(order)
         moved = Order(
             order.order_id,
@@ -349,7 +470,12 @@ class Engine(Matcher):
             trigger_price=order.trigger_price,
             cl_ord_id=order.cl_ord_id,
             userref=order.userref,
+            hold=order.hold,
+            cost=order.cost,
+            fee=order.fee,
+            cash_qty=order.cash_qty,
         )
+        order.hold = 0  # the new record holds it now
         self._reindex(moved)
         events.append(self._amended(c, moved, False))
         self._execute(moved, book, events, seq, ts, True)
@@ -429,13 +555,22 @@ class Engine(Matcher):
             )
         except CommandError as e:
             return [_reject(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
-        try:
-            self._check_new(new, self.books[old.symbol], old)
-        except _Invalid as e:
-            return [_reject(c, e.reason, e.text, old.order_id, old.cl_ord_id)]
+        book = self.books[old.symbol]
+        order = _record(new)
+        # The new order may use what the old one holds: check it with the old
+        # hold given back, and take it back if the replace is refused.
+        held = old.hold
+        if self.risk is not None:
+            self.risk.release(old)
+        refusal = self._admit(new, order, book, old)
+        if refusal is not None:
+            if self.risk is not None:
+                old.hold = held
+                self.risk.reserve(old)
+            return [_reject(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
         events: list[Event] = []
         self._cancel_open(old, "replaced", events, c.seq, c.ts)
-        self._place(new, self.books[old.symbol], events, old.order_id)
+        self._place(new, order, book, events, old.order_id)
         return events
 
 
@@ -454,4 +589,41 @@ def _reject(
         text,
         order_id,
         c.cl_ord_id if cl_ord_id is None else cl_ord_id,
+    )
+
+
+def _refuse(refusal: tuple[str, str] | None) -> None:
+    """Raise a risk refusal as an :class:`_Invalid`."""
+    if refusal is not None:
+        raise _Invalid(*refusal)
+
+
+def _account_id(acct: Account) -> str:
+    return acct.id
+
+
+def _record(c: NewOrder) -> Order:
+    """The engine's record of the order ``c`` places (its id is the command's seq)."""
+    return Order(
+        c.seq,
+        c.account,
+        c.symbol,
+        c.side,
+        c.price or 0,
+        c.qty,
+        c.qty,
+        c.stp,
+        0,
+        0,
+        False,
+        c.cl_ord_id,
+        c.userref,
+        0,
+        c.order_type,
+        c.tif,
+        c.display_qty or 0,
+        c.expire_ts,
+        c.post_only,
+        c.trigger_price or 0,
+        cash_qty=c.cash_qty or 0,
     )

@@ -16,14 +16,19 @@ from engine.commands import NewOrder
 __all__ = [
     "CANCEL_REASONS",
     "REJECT_REASONS",
+    "DeadManSwitchSet",
     "Event",
+    "FundsDeposited",
+    "FundsWithdrawn",
     "IcebergRefilled",
+    "KillSwitchSet",
     "OrderAccepted",
     "OrderAmended",
     "OrderCancelled",
     "OrderExpired",
     "OrderRejected",
     "OrderTriggered",
+    "ReferencePriceSet",
     "TradeExecuted",
 ]
 
@@ -50,8 +55,17 @@ REJECT_REASONS = frozenset(
         "invalid_arguments",
         "unknown_symbol",
         "unknown_order",
+        "unknown_account",
         "duplicate_cl_ord_id",
         "post_only",
+        # pre-trade risk
+        "account_disabled",
+        "order_minimum",
+        "cost_minimum",
+        "price_band",
+        "max_notional",
+        "orders_limit",
+        "insufficient_funds",
     }
 )
 
@@ -92,7 +106,10 @@ class OrderRejected(msgspec.Struct, frozen=True, gc=False, tag="order_rejected")
 class TradeExecuted(msgspec.Struct, frozen=True, gc=False, tag="trade"):
     """A fill between the incoming (taker) order and a resting (maker) one.
 
-    Always at the maker's price. ``taker_side`` is the taker's side.
+    Always at the maker's price. ``taker_side`` is the taker's side. With
+    pre-trade risk the money is on the event too: the quote amount and each
+    side's fee, rounded cumulatively per order in the venue's favour (so a
+    fee can be -1 on one fill; see risk/money.py).
     """
 
     seq: int
@@ -108,6 +125,12 @@ class TradeExecuted(msgspec.Struct, frozen=True, gc=False, tag="trade"):
     maker_order_id: int
     maker_account: str
     maker_leaves: int
+    quote_qty: int = 0
+    """Quote units moved from buyer to seller (0 when the engine runs without risk)."""
+    taker_fee: int = 0
+    """Quote units the taker paid the fee account for this fill."""
+    maker_fee: int = 0
+    """Quote units the maker paid the fee account for this fill."""
 
 
 class OrderCancelled(msgspec.Struct, frozen=True, gc=False, tag="order_cancelled"):
@@ -180,6 +203,57 @@ class IcebergRefilled(msgspec.Struct, frozen=True, gc=False, tag="iceberg_refill
     hidden: int
 
 
+class FundsDeposited(msgspec.Struct, frozen=True, gc=False, tag="deposit"):
+    """Operator credited ``amount`` units of ``asset``; ``balance`` is the new balance."""
+
+    seq: int
+    ts: int
+    account: str
+    asset: str
+    amount: int
+    balance: int
+
+
+class FundsWithdrawn(msgspec.Struct, frozen=True, gc=False, tag="withdrawal"):
+    """Operator debited ``amount`` units of ``asset``; ``balance`` is the new balance."""
+
+    seq: int
+    ts: int
+    account: str
+    asset: str
+    amount: int
+    balance: int
+
+
+class KillSwitchSet(msgspec.Struct, frozen=True, gc=False, tag="kill_switch"):
+    """The kill switch of ``account`` is now ``enabled`` (cancels follow when turned on)."""
+
+    seq: int
+    ts: int
+    account: str
+    enabled: bool
+
+
+class ReferencePriceSet(msgspec.Struct, frozen=True, gc=False, tag="reference_price"):
+    """``symbol``'s reference price is now ``price``; its band is ``low`` to ``high``."""
+
+    seq: int
+    ts: int
+    symbol: str
+    price: int
+    low: int
+    high: int
+
+
+class DeadManSwitchSet(msgspec.Struct, frozen=True, gc=False, tag="dead_man_switch"):
+    """``account``'s orders will all be cancelled at ``deadline`` (None: disarmed)."""
+
+    seq: int
+    ts: int
+    account: str
+    deadline: int | None
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -189,4 +263,9 @@ Event = (
     | OrderAmended
     | OrderTriggered
     | IcebergRefilled
+    | FundsDeposited
+    | FundsWithdrawn
+    | KillSwitchSet
+    | ReferencePriceSet
+    | DeadManSwitchSet
 )

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from heapq import heappop, heappush
 
+from risk.risk import Risk
+
 from engine.book import BookSide, OrderBook
 from engine.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from engine.events import (
@@ -49,9 +51,10 @@ class Matcher(EngineStateMixin):
         "next_priority",
         "next_trade_id",
         "orders",
+        "risk",
     )
 
-    def __init__(self, instruments: Iterable[Instrument]) -> None:
+    def __init__(self, instruments: Iterable[Instrument], risk: Risk | None = None) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.instruments}
         self.orders: dict[int, Order] = {}
@@ -61,6 +64,9 @@ class Matcher(EngineStateMixin):
         self.last_seq = 0
         self.next_trade_id = 1
         self.next_priority = 1
+        # Pre-trade risk (balances, holds, fees, checks); None runs the
+        # matching rules alone, as the matching tests do.
+        self.risk = risk
 
     def stamp(self, seq: int) -> int:
         """The next queue priority stamp for an order joining a queue in command ``seq``."""
@@ -71,37 +77,20 @@ class Matcher(EngineStateMixin):
         return stamp
 
     def _place(
-        self, c: NewOrder, book: OrderBook, events: list[Event], replaces: int | None
+        self,
+        c: NewOrder,
+        order: Order,
+        book: OrderBook,
+        events: list[Event],
+        replaces: int | None,
     ) -> None:
-        """Accept a checked new order: match it, rest it or park it as a stop."""
-        order_id = c.seq
+        """Accept a checked new order: take its hold, match it, rest it or park it as a stop."""
         seq = c.seq
         ts = c.ts
-        kind = c.order_type
-        events.append(OrderAccepted(seq, ts, order_id, c, replaces))
-        order = Order(
-            order_id,
-            c.account,
-            c.symbol,
-            c.side,
-            c.price or 0,
-            c.qty,
-            c.qty,
-            c.stp,
-            0,
-            0,
-            False,
-            c.cl_ord_id,
-            c.userref,
-            0,
-            kind,
-            c.tif,
-            c.display_qty or 0,
-            c.expire_ts,
-            c.post_only,
-            c.trigger_price or 0,
-        )
-        if kind in STOP_KINDS:
+        events.append(OrderAccepted(seq, ts, seq, c, replaces))
+        if self.risk is not None:
+            self.risk.reserve(order)
+        if order.order_type in STOP_KINDS:
             order.stop = True
             order.priority = self.stamp(seq)
             self._index(order)
@@ -124,6 +113,7 @@ class Matcher(EngineStateMixin):
 
         ``indexed`` says whether the order is already in the open-order
         indexes (a triggered stop or an amended order) or not (a new one).
+        An order that does not rest gives back what it still holds.
         """
         opp = book.asks if order.side == "buy" else book.bids
         market = order.order_type in MARKET_KINDS
@@ -131,43 +121,40 @@ class Matcher(EngineStateMixin):
         limit_key = NO_LIMIT if market and not price else price * opp.sign
         remaining = order.shown
         tif = order.tif
-        if tif == "fok" and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
-            order.shown = 0
-            events.append(
-                OrderCancelled(
-                    seq,
-                    ts,
-                    order.order_id,
-                    order.account,
-                    order.symbol,
-                    remaining,
-                    "fok_unfillable",
+        reason = None
+        if order.cash_qty and self.risk is not None:
+            # A market buy sized by what it may spend: as many lots as the
+            # fills it would get (a dry run) can pay for, fees included.
+            fills = _preview(opp, limit_key, remaining, order.account, order.stp)
+            sized = self.risk.affordable(order, fills)
+            if sized:
+                order.shown = remaining = sized
+            else:
+                reason = "ioc_remainder"  # nothing affordable: all of it is cancelled
+        if reason is not None:
+            pass
+        elif tif == "fok" and not _fok_fillable(
+            opp, limit_key, remaining, order.account, order.stp
+        ):
+            reason = "fok_unfillable"
+        else:
+            remaining = self._match(order, book, opp, limit_key, remaining, events, seq, ts)
+            if remaining > 0 and (market or tif == "ioc" or tif == "fok"):
+                reason = "ioc_remainder"
+                if market and opp.best() is not None:
+                    reason = "price_band"
+        if reason is not None or remaining <= 0:
+            # Done without resting: filled, cancelled by self-trade prevention
+            # (remaining -1, the cancel already emitted) or cancelled here.
+            if reason is not None:
+                events.append(
+                    OrderCancelled(
+                        seq, ts, order.order_id, order.account, order.symbol, remaining, reason
+                    )
                 )
-            )
-            if indexed:
-                self._forget(order)
-            return
-        remaining = self._match(order, book, opp, limit_key, remaining, events, seq, ts)
-        if remaining < 0:  # self-trade prevention cancelled the rest of the order
             order.shown = 0
-            if indexed:
-                self._forget(order)
-            return
-        if not remaining:
-            order.shown = 0
-            if indexed:
-                self._forget(order)
-            return
-        if market or tif == "ioc" or tif == "fok":
-            order.shown = 0
-            reason = "ioc_remainder"
-            if market and opp.best() is not None:
-                reason = "price_band"
-            events.append(
-                OrderCancelled(
-                    seq, ts, order.order_id, order.account, order.symbol, remaining, reason
-                )
-            )
+            if self.risk is not None:
+                self.risk.release(order)
             if indexed:
                 self._forget(order)
             return
@@ -212,6 +199,7 @@ class Matcher(EngineStateMixin):
         by_account = self.by_account
         first_trade = trade_id = self.next_trade_id
         first_price = last_price = 0
+        settle = None if self.risk is None else self.risk.fill
         append = events.append
         price = 0
         while remaining and heap:
@@ -258,6 +246,10 @@ class Matcher(EngineStateMixin):
                 maker.shown = shown
                 maker.filled += fill
                 level.qty -= fill
+                if settle is None:
+                    quote = taker_fee = maker_fee = 0
+                else:
+                    quote, taker_fee, maker_fee = settle(taker, maker, price, fill, remaining)
                 append(
                     TradeExecuted(
                         seq,
@@ -273,6 +265,9 @@ class Matcher(EngineStateMixin):
                         maker.order_id,
                         maker.account,
                         shown + maker.hidden,
+                        quote,
+                        taker_fee,
+                        maker_fee,
                     )
                 )
                 trade_id += 1
@@ -301,7 +296,10 @@ class Matcher(EngineStateMixin):
                             )
                         )
                     else:
-                        # Filled: out of the indexes (_forget, inlined).
+                        # Filled: give back any hold left (price improvement,
+                        # rounding) and leave the indexes (_forget, inlined).
+                        if settle is not None and maker.hold:
+                            self.risk.release(maker)  # type: ignore[union-attr]
                         maker_id = maker.order_id
                         del orders[maker_id]
                         del by_account[maker.account][maker_id]
@@ -336,6 +334,7 @@ class Matcher(EngineStateMixin):
             book.lo = book.hi = None
             if not stops:
                 return
+            risk = self.risk
             for order in stops.pop_due(low, high, self.orders):
                 order.stop = False
                 events.append(
@@ -349,6 +348,13 @@ class Matcher(EngineStateMixin):
                         book.last_price or 0,
                     )
                 )
+                if risk is not None:
+                    # It enters the book now: the band applies as to a new order.
+                    if order.order_type in MARKET_KINDS:
+                        risk.cap_market(order)
+                    elif risk.band_check(order.symbol, order.side, order.price) is not None:
+                        self._close(order, "price_band", events, seq, ts)
+                        continue
                 self._execute(order, book, events, seq, ts, True)
             low, high = book.lo, book.hi
 
@@ -378,6 +384,8 @@ class Matcher(EngineStateMixin):
     def _unbook(self, order: Order) -> int:
         """Take an open order out of its book or stop book and the indexes; return its leaves."""
         leaves = order.shown + order.hidden
+        if self.risk is not None:
+            self.risk.release(order)
         if order.stop:
             order.stop = False
             order.shown = 0
@@ -386,6 +394,17 @@ class Matcher(EngineStateMixin):
         order.hidden = 0
         self._forget(order)
         return leaves
+
+    def _close(self, order: Order, reason: str, events: list[Event], seq: int, ts: int) -> None:
+        """Cancel an open order that is in neither a book nor a stop book (just triggered)."""
+        leaves = order.shown + order.hidden
+        order.shown = order.hidden = 0
+        if self.risk is not None:
+            self.risk.release(order)
+        self._forget(order)
+        events.append(
+            OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
+        )
 
     def _cancel_open(
         self, order: Order, reason: str, events: list[Event], seq: int, ts: int
@@ -413,29 +432,41 @@ def crosses(opp: BookSide, price: int) -> bool:
     return best is not None and best.price * opp.sign <= price * opp.sign
 
 
-def _fok_fillable(opp: BookSide, limit_key: int, qty: int, account: str, stp: str) -> bool:
-    """Whether a fill-or-kill taker of ``qty`` would fill completely now. Reads only.
+def _preview(
+    opp: BookSide, limit_key: int, qty: int, account: str, stp: str
+) -> list[tuple[int, int]]:
+    """The fills an incoming order of ``qty`` would get now, as (price, lots). Reads only.
 
     A dry run of the matcher over every level within the limit: own orders
     stop the taker (cancel_newest, cancel_both) or vanish (cancel_oldest),
     and iceberg slices refill to the back, exactly as matching would do.
+    O(levels log levels + orders touched).
     """
+    fills: list[tuple[int, int]] = []
     need = qty
     levels = opp.levels
     for key in sorted(k for k in levels if k <= limit_key):
-        queue = [(o.account, o.shown, o.hidden, o.display_qty) for o in levels[key].live()]
+        level = levels[key]
+        queue = [(o.account, o.shown, o.hidden, o.display_qty) for o in level.live()]
         i = 0
         while i < len(queue):
             acct, shown, hidden, display = queue[i]
             i += 1
             if acct == account:
                 if stp != "cancel_oldest":
-                    return False
+                    return fills
                 continue
-            if need <= shown:
-                return True
-            need -= shown
+            take = need if need < shown else shown
+            fills.append((level.price, take))
+            need -= take
+            if not need:
+                return fills
             if hidden:
                 slice_ = display if hidden > display else hidden
                 queue.append((acct, slice_, hidden - slice_, display))
-    return False
+    return fills
+
+
+def _fok_fillable(opp: BookSide, limit_key: int, qty: int, account: str, stp: str) -> bool:
+    """Whether a fill-or-kill taker of ``qty`` would fill completely now. Reads only."""
+    return sum(lots for _, lots in _preview(opp, limit_key, qty, account, stp)) == qty

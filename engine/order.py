@@ -48,6 +48,15 @@ class Order(msgspec.Struct, gc=False):
     expire_ts: int | None = None
     post_only: bool = False
     trigger_price: int = 0
+    # Money, owned by pre-trade risk (risk/): the book never reads these.
+    hold: int = 0
+    """Units held for the order: quote for a buy, base for a sell."""
+    cost: int = 0
+    """Sum of price x qty (ticks x lots) over its fills."""
+    fee: int = 0
+    """Sum of price x qty x fee bps over its fills."""
+    cash_qty: int = 0
+    """A market buy sized by quote amount: the budget in quote units (0: none)."""
 
     @property
     def leaves(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import msgspec
+from risk.risk import Risk
 
 from engine.book import BookSide, OrderBook
 from engine.instrument import Instrument
@@ -36,6 +37,7 @@ class EngineStateMixin:
     by_clid: dict[tuple[str, str], Order]
     last_seq: int
     next_trade_id: int
+    risk: Risk | None
 
     def canonical_state(self) -> list[object]:
         """The state as plain data in a canonical order (queue order included).
@@ -61,7 +63,8 @@ class EngineStateMixin:
             )
         # next_priority is left out: it only orders stamps within one command
         # (see Matcher.stamp), so it carries nothing into the next one.
-        return [self.last_seq, self.next_trade_id, books]
+        money = None if self.risk is None else self.risk.canonical_state()
+        return [self.last_seq, self.next_trade_id, books, money]
 
     def state_hash(self) -> str:
         """A hex fingerprint of :meth:`canonical_state` (BLAKE2b, 32 bytes)."""
@@ -73,8 +76,9 @@ class EngineStateMixin:
         Checks: no book is crossed; every level's totals equal its live
         orders; queues are in strictly increasing priority (FIFO); the heap
         holds each level key once; every open order is in exactly one place
-        (its level or its stop book) and in every index that names it.
-        O(orders + queue tombstones).
+        (its level or its stop book) and in every index that names it; with
+        risk, assets conserved and holds equal to open orders' needs.
+        O(orders + queue tombstones + accounts x assets).
         """
         seen: dict[int, Order] = {}
         for symbol, book in self.books.items():
@@ -103,6 +107,8 @@ class EngineStateMixin:
             )
         named = sum(1 for o in self.orders.values() if o.cl_ord_id is not None)
         _check(named == len(self.by_clid), "cl_ord_id index misses orders")
+        if self.risk is not None:
+            self.risk.check_invariants(self.orders.values())
 
     def _check_side(self, symbol: str, side: BookSide, seen: dict[int, Order]) -> None:
         heap_keys = list(side.heap)

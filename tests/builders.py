@@ -8,15 +8,23 @@ from typing import Any
 from engine.commands import (
     AmendOrder,
     CancelAll,
+    CancelAllAfter,
     CancelOrder,
     Command,
-    ExpireOrders,
+    Deposit,
     NewOrder,
     ReplaceOrder,
+    RunTimers,
+    SetKillSwitch,
+    SetReferencePrice,
+    Withdraw,
 )
 from engine.engine import Engine
 from engine.events import Event
 from engine.instrument import Instrument
+from risk.accounts import AccountSpec, FeeTier
+from risk.money import Asset
+from risk.risk import Risk
 
 SYMBOL = "AAPLx/USD"
 
@@ -35,15 +43,32 @@ def instrument(symbol: str = SYMBOL, **overrides: Any) -> Instrument:
     return Instrument(**fields)
 
 
+ASSETS = (Asset("USD", 2), Asset("AAPLx", 8), Asset("TSLAx", 8), Asset("SPYx", 8))
+TIER = FeeTier("default", maker_bps=10, taker_bps=25)
+
+
+def risk_for(
+    instruments: list[Instrument],
+    accounts: tuple[str, ...] = ("a", "b", "c"),
+    tier: FeeTier = TIER,
+    **limits: Any,
+) -> Risk:
+    """Pre-trade risk over the test assets: the accounts on ``tier``, no balances yet."""
+    specs = [AccountSpec(id=a, fee_tier=tier, **limits) for a in accounts]
+    return Risk(ASSETS, instruments, specs, fee_account="fees")
+
+
 class Driver:
     """Feeds commands to an engine, stamping ``seq`` 1, 2, 3... and ``ts`` = seq * 1000.
 
     Each method builds one command, applies it, and returns its events.
     ``next_seq`` is the seq (and so the order id) the next command gets.
+    With ``risk`` the engine runs pre-trade risk (see :func:`risk_for`).
     """
 
-    def __init__(self, *symbols: str) -> None:
-        self.engine = Engine([instrument(s) for s in (symbols or (SYMBOL,))])
+    def __init__(self, *symbols: str, risk: Risk | None = None, **inst: Any) -> None:
+        instruments = [instrument(s, **inst) for s in (symbols or (SYMBOL,))]
+        self.engine = Engine(instruments, risk)
         self.next_seq = 1
         self.log: list[Command] = []
 
@@ -88,4 +113,24 @@ class Driver:
 
     def expire(self, ts: int) -> list[Event]:
         seq, _ = self._stamp()
-        return self.apply(ExpireOrders(seq, ts))
+        return self.apply(RunTimers(seq, ts))
+
+    def deposit(self, account: str, asset: str, amount: int) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(Deposit(seq, ts, account, asset, amount))
+
+    def withdraw(self, account: str, asset: str, amount: int) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(Withdraw(seq, ts, account, asset, amount))
+
+    def kill(self, account: str, enabled: bool = True) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(SetKillSwitch(seq, ts, account, enabled))
+
+    def reference(self, price: int, symbol: str = SYMBOL) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(SetReferencePrice(seq, ts, "ops", symbol, price))
+
+    def cancel_after(self, account: str, timeout_ns: int) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(CancelAllAfter(seq, ts, account, timeout_ns))

@@ -222,7 +222,7 @@ def test_replace_loses_priority_and_copies_unset_fields() -> None:
         trade(4, 2, 100, 1, "buy", taker=(4, "c", 0), maker=(3, "a", 4)),
     ]
     assert d.engine.orders[3].stp == "cancel_both"
-    assert d.engine.next_expiry() == 10**6
+    assert d.engine.next_timer() == 10**6
 
 
 def test_replace_to_a_crossing_price_trades() -> None:

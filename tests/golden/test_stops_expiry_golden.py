@@ -212,33 +212,33 @@ def test_gtd_and_day_expiry() -> None:
     )  # 3
     d.new("e", "buy", 1, 95, tif="gtd", expire_ts=60_000)  # 4
     d.new("f", "buy", 3, 100, tif="gtd", expire_ts=30_000)  # 5: fills at once, never rests
-    assert d.engine.next_expiry() == 40_000
+    assert d.engine.next_timer() == 40_000
     d.new("g", "buy", 1, 95)  # 6
     assert d.expire(39_999) == []  # 7: not before
-    assert d.engine.next_expiry() == 40_000
+    assert d.engine.next_timer() == 40_000
     # Exactly at: both due, in order of expiry time then order id; the stop expires too.
     assert d.expire(40_000) == [expired(8, 40_000, 2, "b", 5), expired(8, 40_000, 3, "c", 2)]
-    assert d.engine.next_expiry() == 50_000
+    assert d.engine.next_timer() == 50_000
     # After: a partly filled order reports its leaves.
     assert d.expire(55_000) == [expired(9, 55_000, 1, "a", 2)]
-    assert d.engine.next_expiry() == 60_000
+    assert d.engine.next_timer() == 60_000
     assert d.expire(55_001) == []
     assert depth(d) == ([(95, 2)], [])
     assert d.expire(10**9) == [expired(11, 10**9, 4, "e", 1)]
-    assert d.engine.next_expiry() is None
+    assert d.engine.next_timer() is None
     assert depth(d) == ([(95, 1)], [])
     assert set(d.engine.orders) == {6}
 
 
-def test_next_expiry_skips_orders_no_longer_open() -> None:
+def test_next_timer_skips_orders_no_longer_open() -> None:
     d = Driver()
-    assert d.engine.next_expiry() is None
+    assert d.engine.next_timer() is None
     d.new("a", "sell", 5, 100, tif="gtd", expire_ts=20_000)
     d.new("b", "sell", 5, 100, tif="day", expire_ts=30_000)
     d.cancel("a", order_id=1)
-    assert d.engine.next_expiry() == 30_000
+    assert d.engine.next_timer() == 30_000
     d.new("c", "buy", 5, 100)
-    assert d.engine.next_expiry() is None
+    assert d.engine.next_timer() is None
     assert d.expire(40_000) == []
 
 
@@ -251,7 +251,7 @@ def test_amended_and_replaced_orders_keep_their_expiry() -> None:
         cancelled(4, 2, "b", 5, "replaced"),
         accepted(4, "b", "sell", 5, 103, tif="gtd", expire_ts=40_000, replaces=2),
     ]
-    assert d.engine.next_expiry() == 40_000
+    assert d.engine.next_timer() == 40_000
     assert d.expire(50_000) == [expired(5, 50_000, 4, "b", 5), expired(5, 50_000, 1, "a", 5)]
     assert depth(d) == ([], [])
 

@@ -27,9 +27,9 @@ from engine.commands import (
     CancelOrder,
     Command,
     CommandError,
-    ExpireOrders,
     NewOrder,
     ReplaceOrder,
+    RunTimers,
 )
 from engine.engine import Engine
 from engine.events import (
@@ -128,7 +128,7 @@ class Reference:
         mine = [o for o in self.book if o.symbol == symbol and o.side == side]
         return sorted(mine, key=lambda o: (sign * (o.price or 0), o.time))
 
-    def next_expiry(self) -> int | None:
+    def next_timer(self) -> int | None:
         times = [o.expire_ts for o in self.open_orders() if o.expire_ts is not None]
         return min(times, default=None)
 
@@ -165,7 +165,7 @@ class Reference:
                 if o.account == c.account and c.symbol in (None, o.symbol):
                     self._remove(o, c.reason)
         else:
-            assert isinstance(c, ExpireOrders)
+            assert isinstance(c, RunTimers)
             due = [o for o in self.open_orders() if o.expire_ts and o.expire_ts <= c.ts]
             for o in sorted(due, key=lambda o: (o.expire_ts, o.order_id)):
                 self._take_out(o)

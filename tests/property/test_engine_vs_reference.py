@@ -27,9 +27,9 @@ from engine.commands import (
     CancelOrder,
     Command,
     CommandError,
-    ExpireOrders,
     NewOrder,
     ReplaceOrder,
+    RunTimers,
 )
 from engine.engine import Engine, SequenceError
 from engine.events import Event, OrderAccepted, OrderAmended, OrderTriggered
@@ -101,7 +101,7 @@ class DataChooser:
 def observe(engine: Engine) -> tuple[View, int | None]:
     """Every read-only check made after a command: invariants, canonical view, next expiry."""
     engine.check_invariants()
-    return engine_view(engine), engine.next_expiry()
+    return engine_view(engine), engine.next_timer()
 
 
 class Harness:
@@ -130,7 +130,7 @@ class Harness:
         got = self.engine.process(cmd)
         self.log.append((cmd, got))
         assert got == want, self.explain(cmd, got, want)
-        expected = (reference_view(self.ref), self.ref.next_expiry())
+        expected = (reference_view(self.ref), self.ref.next_timer())
         assert observe(self.engine) == expected, self.explain(cmd, got, want)
         for ev in want:
             if isinstance(ev, OrderAccepted):
@@ -360,10 +360,10 @@ def gen_cancel_all(h: Harness, ch: Chooser) -> Command:
 def gen_expire(h: Harness, ch: Chooser) -> Command:
     """Time passes: now, or (as the sequencer does) the instant the next order expires."""
     seq, ts = h.stamp()
-    due = h.engine.next_expiry()
+    due = h.engine.next_timer()
     if due is not None and ch.chance(60):
         ts = max(ts, due)
-    return ExpireOrders(seq, ts)
+    return RunTimers(seq, ts)
 
 
 MIX: tuple[tuple[Generator, int], ...] = (

@@ -11,22 +11,32 @@ import pytest
 from engine.commands import (
     AmendOrder,
     CancelAll,
+    CancelAllAfter,
     CancelOrder,
     Command,
     CommandError,
-    ExpireOrders,
+    Deposit,
     NewOrder,
     ReplaceOrder,
+    RunTimers,
+    SetKillSwitch,
+    SetReferencePrice,
+    Withdraw,
 )
 from engine.events import (
+    DeadManSwitchSet,
     Event,
+    FundsDeposited,
+    FundsWithdrawn,
     IcebergRefilled,
+    KillSwitchSet,
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    ReferencePriceSet,
     TradeExecuted,
 )
 
@@ -261,7 +271,7 @@ def test_ill_formed_cancel_amend_replace_raise_naming_the_field(
         lambda: ReplaceOrder(1, 1, "a", 5, qty=1, price=2, display_qty=3, trigger_price=4),
         lambda: CancelAll(1, 1, "a"),
         lambda: CancelAll(1, 1, "a", S, "kill_switch"),
-        lambda: ExpireOrders(1, 1),
+        lambda: RunTimers(1, 1),
     ],
 )
 def test_well_formed_other_commands_build(build: Callable[[], Command]) -> None:
@@ -319,7 +329,13 @@ COMMANDS: list[Command] = [
     ReplaceOrder(11, 11_000, "a", None, "c", 7, 102, 2, 3, False, "d", 5),
     CancelAll(12, 12_000, "a"),
     CancelAll(13, 13_000, "a", S, "dead_man_switch"),
-    ExpireOrders(14, 14_000),
+    RunTimers(14, 14_000),
+    Deposit(15, 15_000, "a", "USD", 100_000),
+    Withdraw(16, 16_000, "a", "AAPLx", 5),
+    SetKillSwitch(17, 17_000, "a", True),
+    SetReferencePrice(18, 18_000, "ops", S, 23_000),
+    CancelAllAfter(19, 19_000, "a", 60 * 10**9),
+    NewOrder(20, 20_000, "a", S, "buy", 10, None, "market", cash_qty=5_000),
 ]
 
 EVENTS: list[Event] = [
@@ -343,9 +359,16 @@ EVENTS: list[Event] = [
     OrderCancelled(7, 7_000, 2, "a", S, 7, "self_trade"),
     OrderExpired(8, 8_000, 2, "a", S, 7),
     OrderAmended(9, 9_000, 2, "a", S, 9, 101, 7, 3, None, False),
-    OrderAmended(10, 10_000, 3, "b", S, 5, 0, 5, None, 95, True),
+    OrderAmended(10, 10_000, 3, "b", S, 5, None, 5, None, 95, True),
     OrderTriggered(11, 11_000, 3, "b", S, 95, 94),
     IcebergRefilled(12, 12_000, 2, "a", S, 3, 1),
+    TradeExecuted(13, 13_000, 2, S, 100, 2, "sell", 13, "a", 0, 9, "b", 1, 200, 1, -1),
+    FundsDeposited(14, 14_000, "a", "USD", 100, 1_100),
+    FundsWithdrawn(15, 15_000, "a", "USD", 100, 1_000),
+    KillSwitchSet(16, 16_000, "a", True),
+    ReferencePriceSet(17, 17_000, S, 23_000, 21_850, 24_150),
+    DeadManSwitchSet(18, 18_000, "a", 78_000),
+    DeadManSwitchSet(19, 19_000, "a", None),
 ]
 
 
@@ -384,7 +407,12 @@ def test_tags_are_the_documented_wire_names() -> None:
         "amend_order",
         "replace_order",
         "cancel_all",
-        "expire_orders",
+        "run_timers",
+        "deposit",
+        "withdraw",
+        "kill_switch",
+        "set_reference_price",
+        "cancel_all_orders_after",
     ]
     assert [tag(e) for e in get_args(Event)] == [
         "order_accepted",
@@ -395,6 +423,11 @@ def test_tags_are_the_documented_wire_names() -> None:
         "order_amended",
         "order_triggered",
         "iceberg_refilled",
+        "deposit",
+        "withdrawal",
+        "kill_switch",
+        "reference_price",
+        "dead_man_switch",
     ]
 
 
@@ -454,7 +487,7 @@ ILL_FORMED: list[tuple[str, bytes, str]] = [
         _doc(type="replace_order", seq=1, ts=2, account="a", order_id=1, trigger_price=0),
         "triggers",
     ),
-    ("expire-no-ts", _doc(type="expire_orders", seq=1), "ts"),
+    ("expire-no-ts", _doc(type="run_timers", seq=1), "ts"),
 ]
 
 

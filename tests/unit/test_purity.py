@@ -25,6 +25,7 @@ ALLOWED_TOP_LEVEL = {
     "datetime",  # date arithmetic only; clock reads are banned below
     "decimal",
     "enum",
+    "fractions",
     "functools",
     "hashlib",
     "heapq",

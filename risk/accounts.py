@@ -1,0 +1,82 @@
+"""Accounts: who may trade, on what terms, with which balances and holds."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import msgspec
+
+__all__ = ["ROLES", "Account", "AccountSpec", "FeeTier", "Role"]
+
+Role = Literal["trader", "market_maker", "operator"]
+ROLES = frozenset({"trader", "market_maker", "operator"})
+
+
+class FeeTier(msgspec.Struct, frozen=True):
+    """Maker and taker fee rates in basis points."""
+
+    name: str
+    maker_bps: int
+    taker_bps: int
+
+    def __post_init__(self) -> None:
+        for field, bps in (("maker_bps", self.maker_bps), ("taker_bps", self.taker_bps)):
+            if not 0 <= bps <= 1_000:
+                raise ValueError(f"{field} {bps}: must be between 0 and 1000 basis points")
+
+
+class AccountSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """An account as configured: identity, role and limits (no balances).
+
+    ``max_order_notional`` is in units of the quote asset of the order's
+    pair; None means no limit.
+    """
+
+    id: str
+    role: Role = "trader"
+    fee_tier: FeeTier = FeeTier("default", 0, 0)
+    max_order_notional: int | None = None
+    max_open_orders: int = 500
+    enabled: bool = True
+
+
+class Account:
+    """Live state of one account: its terms, balances, holds and controls.
+
+    ``balance`` and ``held`` map asset ids to integer units; ``available``
+    is their difference and never goes negative. ``killed`` is the
+    operator's kill switch; ``dms_deadline`` the dead man's switch instant.
+    """
+
+    __slots__ = (
+        "balance",
+        "dms_deadline",
+        "enabled",
+        "held",
+        "id",
+        "killed",
+        "maker_bps",
+        "max_bps",
+        "max_open_orders",
+        "max_order_notional",
+        "role",
+        "taker_bps",
+    )
+
+    def __init__(self, spec: AccountSpec) -> None:
+        self.id = spec.id
+        self.role = spec.role
+        self.maker_bps = spec.fee_tier.maker_bps
+        self.taker_bps = spec.fee_tier.taker_bps
+        self.max_bps = max(self.maker_bps, self.taker_bps)
+        self.max_order_notional = spec.max_order_notional
+        self.max_open_orders = spec.max_open_orders
+        self.enabled = spec.enabled
+        self.killed = False
+        self.dms_deadline: int | None = None
+        self.balance: dict[str, int] = {}
+        self.held: dict[str, int] = {}
+
+    def available(self, asset: str) -> int:
+        """Balance less holds in ``asset``."""
+        return self.balance.get(asset, 0) - self.held.get(asset, 0)

@@ -24,8 +24,7 @@ from typing import Any
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
-from bench.workloads import WORKLOADS, bench_instrument, to_commands
-from engine.engine import Engine
+from bench.workloads import WORKLOADS, bench_engine, to_commands
 
 __all__ = ["main"]
 
@@ -45,7 +44,7 @@ def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[s
     # Only the commands stay alive while measuring: they are gc=False structs,
     # so the harness adds nothing to the engine's garbage collections.
     cmds = to_commands(WORKLOADS[workload](commands, seed))
-    report = measure_engine(lambda: Engine([bench_instrument()]), cmds, runs, workload)
+    report = measure_engine(bench_engine, cmds, runs, workload)
     report["seed"] = seed
     return report
 

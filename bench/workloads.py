@@ -22,8 +22,19 @@ from engine.commands import AmendOrder, CancelOrder, Command, NewOrder
 from engine.engine import Engine
 from engine.events import OrderCancelled, OrderExpired, TradeExecuted
 from engine.instrument import Instrument
+from risk.accounts import AccountSpec, FeeTier
+from risk.money import Asset
+from risk.risk import Risk
 
-__all__ = ["BENCH_SYMBOL", "WORKLOADS", "bench_instrument", "ecore_mix", "peer_flow", "to_commands"]
+__all__ = [
+    "BENCH_SYMBOL",
+    "WORKLOADS",
+    "bench_engine",
+    "bench_instrument",
+    "ecore_mix",
+    "peer_flow",
+    "to_commands",
+]
 
 BENCH_SYMBOL = "AAPLx/USD"
 Op = list[object]
@@ -44,6 +55,31 @@ def bench_instrument() -> Instrument:
         qty_increment=Decimal("1"),
         reference_price=_MID,
     )
+
+
+_ACCOUNTS = 10_000
+_TIER = FeeTier("bench", maker_bps=10, taker_bps=25)
+# Every 33rd account is funded for a single small order only, so a few
+# percent of orders fail the funds check on purpose, as in a real market.
+_POOR_EVERY = 33
+
+
+def bench_engine() -> Engine:
+    """The engine the workloads run on: risk ON, every account funded.
+
+    Accounts hold 5M USD and 5,000 shares (enough for the most orders any
+    account rests in these workloads), except every 33rd, which holds
+    1,000 USD and 1 share. Funding is set up directly, before the clock
+    starts; it is not part of the measured commands.
+    """
+    inst = bench_instrument()
+    specs = [AccountSpec(id=_account(n), fee_tier=_TIER) for n in range(1, _ACCOUNTS + 1)]
+    risk = Risk([Asset("USD", 2), Asset("AAPLx", 8)], [inst], specs, fee_account="fees")
+    for n in range(1, _ACCOUNTS + 1):
+        poor = n % _POOR_EVERY == 0
+        risk.deposit(_account(n), "USD", 100_000 if poor else 500_000_000)
+        risk.deposit(_account(n), "AAPLx", 10**8 if poor else 5_000 * 10**8)
+    return Engine([inst], risk)
 
 
 def _account(n: int) -> str:
@@ -86,7 +122,7 @@ def ecore_mix(count: int, seed: int = 1, accounts: int = 1_000) -> list[Op]:
     a tokex engine as it goes to know which ones are.
     """
     rng = random.Random(seed)
-    oracle = Engine([bench_instrument()])
+    oracle = bench_engine()
     live: dict[int, tuple[int, str]] = {}  # order_id -> (account, side)
     live_ids: list[int] = []
     ops: list[Op] = []

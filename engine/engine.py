@@ -126,10 +126,9 @@ class Engine(Matcher):
         risk = self.risk
         if risk is not None:
             mine = self.by_account.get(account)
-            refusal = risk.admit(c, order, len(mine) if mine else 0, duplicate)
+            refusal = risk.admit(c, order, len(mine) if mine else 0, duplicate, True)
             if refusal is not None:
                 return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
-            risk.reserve(order)
         elif duplicate:
             text = f"cl_ord_id {clid!r}: already open"
             return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
@@ -343,7 +342,7 @@ class Engine(Matcher):
         if acct is None:
             text = f"account {c.account!r}: not known"
             return [OrderRejected(c.seq, c.ts, c.account, "unknown_account", text)]
-        acct.killed = c.enabled
+        acct.set_killed(c.enabled)
         events: list[Event] = [KillSwitchSet(c.seq, c.ts, c.account, c.enabled)]
         if c.enabled:
             self._cancel_account(c.account, None, "kill_switch", events, c.seq, c.ts)
@@ -355,7 +354,9 @@ class Engine(Matcher):
             text = f"symbol {c.symbol!r}: not listed"
             return [OrderRejected(c.seq, c.ts, c.account, "unknown_symbol", text)]
         risk.set_reference(c.symbol, c.price)
-        low, high = risk.bands[c.symbol]
+        band = risk.band(c.symbol)
+        assert band is not None  # the price is positive
+        low, high = band
         return [ReferencePriceSet(c.seq, c.ts, c.symbol, c.price, low, high)]
 
     def _on_cancel_all_after(self, c: CancelAllAfter) -> list[Event]:
@@ -473,6 +474,8 @@ class Engine(Matcher):
             hold=order.hold,
             cost=order.cost,
             fee=order.fee,
+            paid=order.paid,
+            notional=order.notional,
             cash_qty=order.cash_qty,
         )
         order.hold = 0  # the new record holds it now

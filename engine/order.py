@@ -55,6 +55,10 @@ class Order(msgspec.Struct, gc=False):
     """Sum of price x qty (ticks x lots) over its fills."""
     fee: int = 0
     """Sum of price x qty x fee bps over its fills."""
+    paid: int = 0
+    """Quote units moved so far: paid in all by a buy, received net by a sell."""
+    notional: int = 0
+    """A buy's notional paid so far (quote units, rounded up): what sellers got of it."""
     cash_qty: int = 0
     """A market buy sized by quote amount: the budget in quote units (0: none)."""
 

@@ -61,6 +61,7 @@ class Account:
         "max_order_notional",
         "role",
         "taker_bps",
+        "trading",
     )
 
     def __init__(self, spec: AccountSpec) -> None:
@@ -73,9 +74,16 @@ class Account:
         self.max_open_orders = spec.max_open_orders
         self.enabled = spec.enabled
         self.killed = False
+        self.trading = self.enabled
+        """May place orders now: enabled and not killed (kept by :meth:`set_killed`)."""
         self.dms_deadline: int | None = None
         self.balance: dict[str, int] = {}
         self.held: dict[str, int] = {}
+
+    def set_killed(self, killed: bool) -> None:
+        """Turn the kill switch on or off."""
+        self.killed = killed
+        self.trading = self.enabled and not killed
 
     def available(self, asset: str) -> int:
         """Balance less holds in ``asset``."""

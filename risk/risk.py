@@ -37,6 +37,37 @@ Reject = tuple[str, str]
 """A refusal: (reason word, text naming the field, value and rule)."""
 
 
+class Market:
+    """What risk needs of one instrument, in one place: sizes, scale, reference, band.
+
+    ``low`` and ``high`` are the band edges in ticks (None with no reference).
+    """
+
+    __slots__ = (
+        "band_bps",
+        "base",
+        "cost_min",
+        "den",
+        "high",
+        "lot_units",
+        "low",
+        "num",
+        "qty_max",
+        "qty_min",
+        "quote",
+        "reference",
+    )
+
+    def __init__(self, inst: Instrument, pair: Pair) -> None:
+        self.base, self.quote = pair.base, pair.quote
+        self.num, self.den, self.lot_units = pair.num, pair.den, pair.lot_units
+        self.qty_min, self.qty_max, self.cost_min = inst.qty_min, inst.qty_max, inst.cost_min
+        self.band_bps = TIER_BAND_BPS[inst.tier]
+        self.reference = 0
+        self.low: int | None = None
+        self.high: int | None = None
+
+
 class RiskInvariantError(AssertionError):
     """Balances or holds broke an invariant: a bug, never a user error."""
 
@@ -47,13 +78,11 @@ class Risk:
     __slots__ = (
         "accounts",
         "assets",
-        "band_bps",
-        "bands",
         "fee_account",
         "instruments",
+        "markets",
         "net_in",
         "pairs",
-        "references",
     )
 
     def __init__(
@@ -72,13 +101,13 @@ class Risk:
         self.accounts: dict[str, Account] = {}
         for spec in accounts:
             self.accounts[spec.id] = Account(spec)
-        # The fee account collects fees and rounding; it has no orders.
+        # The fee account collects fees and rounding; it places no orders.
         self.fee_account = fee_account
         self.accounts.setdefault(fee_account, Account(AccountSpec(id=fee_account, enabled=False)))
+        if self.accounts[fee_account].enabled:
+            raise ValueError(f"fee account {fee_account!r}: must not trade (enabled=False)")
         self.net_in: dict[str, int] = dict.fromkeys(self.assets, 0)
-        self.band_bps = {s: TIER_BAND_BPS[i.tier] for s, i in self.instruments.items()}
-        self.references: dict[str, int] = {}
-        self.bands: dict[str, tuple[int, int]] = {}
+        self.markets = {s: Market(i, self.pairs[s]) for s, i in self.instruments.items()}
         for symbol, inst in self.instruments.items():
             self.set_reference(symbol, inst.reference_price)
 
@@ -90,100 +119,111 @@ class Risk:
         The edges are rounded inward to the tick, so an order at an edge is
         inside the band.
         """
-        self.references[symbol] = price
+        m = self.markets[symbol]
+        m.reference = price
         if price <= 0:
-            self.bands.pop(symbol, None)
+            m.low = m.high = None
             return
-        bps = self.band_bps[symbol]
-        low = ceil_div(price * (BPS - bps), BPS)
-        high = price * (BPS + bps) // BPS
-        self.bands[symbol] = (low, high)
+        m.low = ceil_div(price * (BPS - m.band_bps), BPS)
+        m.high = price * (BPS + m.band_bps) // BPS
+
+    def band(self, symbol: str) -> tuple[int, int] | None:
+        """The band edges of ``symbol`` in ticks, or None with no reference price."""
+        m = self.markets[symbol]
+        return None if m.low is None or m.high is None else (m.low, m.high)
 
     # --------------------------------------------------------------- orders
 
-    def admit(self, c: NewOrder, order: Order, open_orders: int, duplicate: bool) -> Reject | None:
-        """Check a new order; on success set ``order.hold`` (and a market's cap), hold nothing.
+    def admit(
+        self, c: NewOrder, order: Order, open_orders: int, duplicate: bool, take: bool = False
+    ) -> Reject | None:
+        """Check a new order and compute its hold (``order.hold``; a market's cap too).
 
         ``open_orders`` is the account's open order count and ``duplicate``
         whether its cl_ord_id is already open: the engine knows those. Checks
-        run in the rulebook's order and the first failure is the answer.
+        run in the rulebook's order and the first failure is the answer; a
+        refused order changes nothing. With ``take`` the hold is also taken
+        (as :meth:`reserve` would), for callers with no check left to make.
         """
         acct = self.accounts.get(c.account)
-        if acct is None or acct.id == self.fee_account:
+        if acct is None:
             return "unknown_account", f"account {c.account!r}: not known"
-        if not acct.enabled or acct.killed:
+        if not acct.trading:
             why = "kill switch on" if acct.killed else "trading disabled"
             return "account_disabled", f"account {c.account!r}: {why}"
-        inst = self.instruments[c.symbol]
+        m = self.markets[c.symbol]
         qty = c.qty
-        if qty > inst.qty_max:
-            return "invalid_arguments", f"order_qty {qty}: above qty_max {inst.qty_max}"
-        if qty < inst.qty_min:
-            return "order_minimum", f"order_qty {qty}: below qty_min {inst.qty_min}"
-        pair = self.pairs[c.symbol]
-        kind = c.order_type
-        market = kind in MARKET_KINDS
-        reference = self.references[c.symbol]
+        if qty > m.qty_max:
+            return "invalid_arguments", f"order_qty {qty}: above qty_max {m.qty_max}"
+        if qty < m.qty_min:
+            return "order_minimum", f"order_qty {qty}: below qty_min {m.qty_min}"
+        buy = c.side == "buy"
         price = c.price
-        if market:
-            band = self.bands.get(c.symbol)
-            if band is None:
+        kind = c.order_type
+        if kind in MARKET_KINDS:
+            cap = m.high if buy else m.low
+            if cap is None:
                 return "price_band", "limit_price: no reference price to cap a market order"
-            cap = band[1] if c.side == "buy" else band[0]
-            if price is None or (price > cap if c.side == "buy" else price < cap):
+            if price is None or (price > cap if buy else price < cap):
                 price = cap
             order.price = price
-            worth = reference * qty
+            worth = m.reference * qty
         else:
             assert price is not None
             worth = price * qty
-            if kind not in STOP_KINDS:
-                reject = self.band_check(c.symbol, c.side, price)
-                if reject is not None:
-                    return reject
-        if inst.cost_min and not pair.notional_at_least(worth, inst.cost_min):
-            return "cost_minimum", f"order cost below cost_min {inst.cost_min}"
+            # The band binds the aggressive side only; a stop is checked when
+            # it triggers and enters the book.
+            if buy:
+                if m.high is not None and price > m.high and kind not in STOP_KINDS:
+                    return "price_band", f"limit_price {price}: above the band edge {m.high}"
+            elif m.low is not None and price < m.low and kind not in STOP_KINDS:
+                return "price_band", f"limit_price {price}: below the band edge {m.low}"
+        num = m.num
+        den = m.den
+        if m.cost_min and worth * num < m.cost_min * den:
+            return "cost_minimum", f"order cost below cost_min {m.cost_min}"
         limit = acct.max_order_notional
-        if limit is not None and pair.notional_above(worth, limit):
+        if limit is not None and worth * num > limit * den:
             return "max_notional", f"order notional above the account limit {limit}"
         if open_orders >= acct.max_open_orders:
             return "orders_limit", f"open orders: at the limit of {acct.max_open_orders}"
         if duplicate:
             return "duplicate_cl_ord_id", f"cl_ord_id {c.cl_ord_id!r}: already open"
-        if c.side == "buy":
+        if buy:
             if c.cash_qty is not None:
                 hold = c.cash_qty
             else:
-                hold = pair.buy_hold(0, 0, price, qty, acct.max_bps)
-            asset = pair.quote
+                # Pair.buy_hold for an order with no fills yet, inlined.
+                hold = -(-(price * qty * (BPS + acct.max_bps) * num) // (den * BPS))
+            asset = m.quote
         else:
-            hold = qty * pair.lot_units
-            asset = pair.base
-        if acct.balance.get(asset, 0) - acct.held.get(asset, 0) < hold:
+            hold = qty * m.lot_units
+            asset = m.base
+        held = acct.held
+        now = held.get(asset, 0)
+        if acct.balance.get(asset, 0) - now < hold:
             return "insufficient_funds", f"{asset}: available below the {hold} needed"
         order.hold = hold
+        if take:
+            held[asset] = now + hold
         return None
 
     def band_check(self, symbol: str, side: str, price: int) -> Reject | None:
         """Refuse an aggressive limit beyond the band (buy above it, sell below it)."""
-        band = self.bands.get(symbol)
-        if band is None:
-            return None
-        if side == "buy" and price > band[1]:
-            return "price_band", f"limit_price {price}: above the band edge {band[1]}"
-        if side == "sell" and price < band[0]:
-            return "price_band", f"limit_price {price}: below the band edge {band[0]}"
+        m = self.markets[symbol]
+        if side == "buy" and m.high is not None and price > m.high:
+            return "price_band", f"limit_price {price}: above the band edge {m.high}"
+        if side == "sell" and m.low is not None and price < m.low:
+            return "price_band", f"limit_price {price}: below the band edge {m.low}"
         return None
 
     def cap_market(self, order: Order) -> None:
         """Tighten a triggered market stop's protection price to the band now."""
-        band = self.bands.get(order.symbol)
-        if band is None:
-            return
-        if order.side == "buy":
-            order.price = min(order.price, band[1])
-        else:
-            order.price = max(order.price, band[0])
+        m = self.markets[order.symbol]
+        if order.side == "buy" and m.high is not None:
+            order.price = min(order.price, m.high)
+        elif order.side == "sell" and m.low is not None:
+            order.price = max(order.price, m.low)
 
     def reserve(self, order: Order) -> None:
         """Take the hold :meth:`admit` computed for ``order``."""
@@ -232,34 +272,42 @@ class Risk:
         can make one of them -1 on a fill; the fee account never goes
         negative). ``taker_left`` is what the taker has left after this fill;
         the maker's quantities must already reflect it.
+
+        The arithmetic is :class:`~risk.money.Pair`'s (paid, notional_paid,
+        received, buy_hold), inlined: this runs for every fill.
         """
         pair = self.pairs[taker.symbol]
         accounts = self.accounts
         tacct = accounts[taker.account]
         macct = accounts[maker.account]
         if taker.side == "buy":
-            buyer, bacct, bbps = taker, tacct, tacct.taker_bps
+            buyer, bacct, bbps, left = taker, tacct, tacct.taker_bps, taker_left
             seller, sacct, sbps = maker, macct, macct.maker_bps
         else:
             buyer, bacct, bbps = maker, macct, macct.maker_bps
+            left = maker.shown + maker.hidden
             seller, sacct, sbps = taker, tacct, tacct.taker_bps
+        num, den = pair.num, pair.den
+        scale = den * BPS
         worth = price * qty
         quote_id, base_id = pair.quote, pair.base
         # Buyer: pays the rounded-up cumulative total; its hold shrinks to
         # what its rest can still cost.
-        cost, fee = buyer.cost, buyer.fee
-        paid_before = pair.paid(cost, fee)
-        notional_before = pair.notional_paid(cost)
-        cost += worth
-        fee += worth * bbps
+        cost = buyer.cost + worth
+        fee = buyer.fee + worth * bbps
         buyer.cost, buyer.fee = cost, fee
-        paid = pair.paid(cost, fee) - paid_before
-        quote = pair.notional_paid(cost) - notional_before
+        total = -(-((cost * BPS + fee) * num) // scale)
+        paid = total - buyer.paid
+        buyer.paid = total
+        notional = -(-(cost * num) // den)
+        quote = notional - buyer.notional
+        buyer.notional = notional
         if buyer.cash_qty:
             hold = buyer.hold - paid  # a budget, not a price x qty hold
         else:
-            left = taker_left if buyer is taker else buyer.shown + buyer.hidden
-            hold = pair.buy_hold(cost, fee, buyer.price, left, bacct.max_bps)
+            rest = buyer.price * left
+            worst = -(-(((cost + rest) * BPS + fee + rest * bacct.max_bps) * num) // scale)
+            hold = worst - total
         bal, held = bacct.balance, bacct.held
         bal[quote_id] -= paid
         held[quote_id] -= buyer.hold - hold
@@ -268,12 +316,12 @@ class Risk:
         bal[base_id] = bal.get(base_id, 0) + units
         # Seller: receives the rounded-down cumulative net; its base hold
         # shrinks by what it delivered.
-        cost, fee = seller.cost, seller.fee
-        got_before = pair.received(cost, fee)
-        cost += worth
-        fee += worth * sbps
+        cost = seller.cost + worth
+        fee = seller.fee + worth * sbps
         seller.cost, seller.fee = cost, fee
-        got = pair.received(cost, fee) - got_before
+        total = ((cost * BPS - fee) * num) // scale
+        got = total - seller.paid
+        seller.paid = total
         bal, held = sacct.balance, sacct.held
         bal[base_id] -= units
         held[base_id] -= units
@@ -281,11 +329,9 @@ class Risk:
         bal[quote_id] = bal.get(quote_id, 0) + got
         fees = accounts[self.fee_account].balance
         fees[quote_id] = fees.get(quote_id, 0) + paid - got
-        buyer_fee = paid - quote
-        seller_fee = quote - got
         if taker is buyer:
-            return quote, buyer_fee, seller_fee
-        return quote, seller_fee, buyer_fee
+            return quote, paid - quote, quote - got
+        return quote, quote - got, paid - quote
 
     def affordable(self, order: Order, fills: list[tuple[int, int]]) -> int:
         """How many lots of ``fills`` (price, lots) a cash-sized market buy can pay for.
@@ -359,7 +405,8 @@ class Risk:
             ]
             for a in sorted(self.accounts.values(), key=lambda a: a.id)
         ]
-        return [accounts, sorted(self.references.items()), sorted(self.net_in.items())]
+        references = sorted((s, m.reference) for s, m in self.markets.items())
+        return [accounts, references, sorted(self.net_in.items())]
 
     def check_invariants(self, orders: Iterable[Order]) -> None:
         """Assets conserved, holds equal open orders' needs, nothing negative.

@@ -12,7 +12,7 @@ from typing import Any
 
 import msgspec
 
-from bench.workloads import BENCH_SYMBOL, bench_instrument
+from bench.workloads import BENCH_SYMBOL, bench_engine
 from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
@@ -21,7 +21,7 @@ MID = 100_000
 
 
 def _loaded() -> tuple[Engine, count[int]]:
-    engine = Engine([bench_instrument()])
+    engine = bench_engine()
     seq = count(1)
     for i in range(10_000):
         side: Side = "buy" if i % 2 else "sell"
@@ -77,6 +77,6 @@ def test_decode_command(benchmark: Any) -> None:
 
 
 def test_encode_events(benchmark: Any) -> None:
-    engine = Engine([bench_instrument()])
+    engine = bench_engine()
     events: list[Event] = engine.process(_COMMAND)
     benchmark(_ENCODER.encode, events)

@@ -20,8 +20,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.measure import measure_engine
-from bench.workloads import bench_instrument, to_commands
-from engine.engine import Engine
+from bench.workloads import bench_engine, to_commands
 
 
 def main() -> None:
@@ -41,11 +40,11 @@ def main() -> None:
     commands = to_commands(doc.pop("ops"))
     if args.count_mode is not None:
         if args.count_mode == "once":
-            engine = Engine([bench_instrument()])
+            engine = bench_engine()
             for c in commands:
                 engine.process(c)
         return
-    report = measure_engine(lambda: Engine([bench_instrument()]), commands, args.runs, workload)
+    report = measure_engine(bench_engine, commands, args.runs, workload)
     major, minor = sys.version_info[:2]
     report["peer"] = f"tokex-py{major}.{minor}"
     report["version"] = "checkout"

@@ -159,29 +159,30 @@ class Risk:
             return "order_minimum", f"order_qty {qty}: below qty_min {m.qty_min}"
         buy = c.side == "buy"
         price = c.price
-        kind = c.order_type
-        if kind in MARKET_KINDS:
+        market = c.order_type in MARKET_KINDS
+        # A market order's cost is judged at the reference price.
+        worth = (m.reference if market or price is None else price) * qty
+        num = m.num
+        den = m.den
+        if m.cost_min and worth * num < m.cost_min * den:
+            return "cost_minimum", f"order cost below cost_min {m.cost_min}"
+        if market:
             cap = m.high if buy else m.low
             if cap is None:
                 return "price_band", "limit_price: no reference price to cap a market order"
             if price is None or (price > cap if buy else price < cap):
                 price = cap
             order.price = price
-            worth = m.reference * qty
-        else:
-            assert price is not None
-            worth = price * qty
+        elif c.order_type not in STOP_KINDS:
             # The band binds the aggressive side only; a stop is checked when
             # it triggers and enters the book.
+            assert price is not None
             if buy:
-                if m.high is not None and price > m.high and kind not in STOP_KINDS:
+                if m.high is not None and price > m.high:
                     return "price_band", f"limit_price {price}: above the band edge {m.high}"
-            elif m.low is not None and price < m.low and kind not in STOP_KINDS:
+            elif m.low is not None and price < m.low:
                 return "price_band", f"limit_price {price}: below the band edge {m.low}"
-        num = m.num
-        den = m.den
-        if m.cost_min and worth * num < m.cost_min * den:
-            return "cost_minimum", f"order cost below cost_min {m.cost_min}"
+        assert price is not None
         limit = acct.max_order_notional
         if limit is not None and worth * num > limit * den:
             return "max_notional", f"order notional above the account limit {limit}"

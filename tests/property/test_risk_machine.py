@@ -439,19 +439,25 @@ def _symbol(ch: Chooser) -> str:
     return ch.pick(SYMBOLS)
 
 
-def _price(h: Harness, ch: Chooser, symbol: str) -> int:
-    """Around the current reference: both sides of each band edge, and the edges themselves."""
+def _price(h: Harness, ch: Chooser, symbol: str, side: str | None = None) -> int:
+    """Around the current reference: both sides of each band edge, and the edges themselves.
+
+    With ``side``, mostly on that side's own half (so books build depth).
+    """
     ref = h.reference[symbol]
     if ch.chance(15):
         low, high = band(symbol, ref)
         return max(1, ch.pick((low, high)) + ch.number(-1, 1))
     step = max(1, ref * TIER_BAND_BPS[INST[symbol].tier] // (5 * BPS))  # a fifth of the band
     jitter = ch.number(-3, 3) if ch.chance(30) else 0
-    return max(1, ref + ch.number(-7, 7) * step + jitter)
+    lo, hi = -7, 7
+    if side is not None and ch.chance(60):
+        lo, hi = (-7, 1) if side == "buy" else (-1, 7)
+    return max(1, ref + ch.number(lo, hi) * step + jitter)
 
 
 def _qty(ch: Chooser) -> int:
-    return ch.number(1, 20) if ch.chance(15) else ch.number(20, 3_000)
+    return ch.number(1, 20) if ch.chance(15) else ch.number(20, 1_200)
 
 
 def _account(ch: Chooser) -> str:
@@ -459,7 +465,7 @@ def _account(ch: Chooser) -> str:
 
 
 def _expiry(ch: Chooser, tif: str, ts: int) -> int | None:
-    return ts + ch.number(1, 40) * TICK if tif in ("gtd", "day") else None
+    return ts + ch.number(1, 300) * TICK if tif in ("gtd", "day") else None
 
 
 def _tags(ch: Chooser) -> dict[str, Any]:
@@ -480,7 +486,7 @@ def gen_limit(h: Harness, ch: Chooser) -> Command:
         symbol,
         side,  # type: ignore[arg-type]
         _qty(ch),
-        _price(h, ch, symbol),
+        _price(h, ch, symbol, side),
         tif=tif,  # type: ignore[arg-type]
         expire_ts=_expiry(ch, tif, ts),
         post_only=tif in ("gtc", "gtd", "day") and ch.chance(15),
@@ -531,7 +537,7 @@ def gen_iceberg(h: Harness, ch: Chooser) -> Command:
         symbol,
         side,  # type: ignore[arg-type]
         qty,
-        _price(h, ch, symbol),
+        _price(h, ch, symbol, side),
         "iceberg",
         tif,  # type: ignore[arg-type]
         expire_ts=_expiry(ch, tif, ts),
@@ -668,7 +674,7 @@ def gen_deposit(h: Harness, ch: Chooser) -> Command:
     account = ch.pick((FEES, "mallory")) if ch.chance(6) else _account(ch)
     asset = ch.pick((*ASSET_IDS, "USD", "GME"))
     if asset == "USD":
-        amount = ch.number(1, 20_000)
+        amount = ch.number(1, 8_000)
     else:
         amount = ch.number(1, 2_000) * 10_000 + (ch.number(1, 9_999) if ch.chance(20) else 0)
     if ch.chance(3):
@@ -700,7 +706,7 @@ def gen_kill_switch(h: Harness, ch: Chooser) -> Command:
     """Mostly lift a switch that is on (so accounts trade most of the time), else flip one."""
     seq, ts = h.stamp()
     killed = sorted(a.id for a in h.risk.accounts.values() if a.killed)
-    if killed and ch.chance(70):
+    if killed and ch.chance(85):
         return SetKillSwitch(seq, ts, ch.pick(killed), False)
     account = "mallory" if ch.chance(3) else _account(ch)
     return SetKillSwitch(seq, ts, account, ch.chance(60))
@@ -733,9 +739,9 @@ MIX: tuple[tuple[Generator, int], ...] = (
     (gen_replace, 7),
     (gen_cancel_all, 1),
     (gen_timers, 4),
-    (gen_deposit, 5),
-    (gen_withdraw, 4),
-    (gen_kill_switch, 2),
+    (gen_deposit, 6),
+    (gen_withdraw, 3),
+    (gen_kill_switch, 3),
     (gen_reference, 3),
     (gen_dead_man, 2),
 )

@@ -15,8 +15,11 @@ from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
 from engine.instrument import Instrument
+from risk.accounts import AccountSpec, FeeTier
+from risk.money import Asset
+from risk.risk import Risk
 
-__all__ = ["DEMO_INSTRUMENTS", "DemoResult", "demo_flow", "run_demo"]
+__all__ = ["DEMO_INSTRUMENTS", "DemoResult", "demo_engine", "demo_flow", "run_demo"]
 
 
 def _xstock(symbol: str, reference: str, tier: int) -> Instrument:
@@ -40,10 +43,27 @@ DEMO_INSTRUMENTS = (
 )
 
 
+DEMO_ASSETS = (Asset("USD", 2), *(Asset(i.base, 8) for i in DEMO_INSTRUMENTS))
+DEMO_ACCOUNTS = tuple(f"trader{i}" for i in range(1, 21))
+
+
+def demo_engine() -> Engine:
+    """An engine with risk on: 20 traders on a 10/25 bps fee tier, each funded
+    with 1,000,000 USD and 1,000 of every token (set up before the flow)."""
+    tier = FeeTier("default", maker_bps=10, taker_bps=25)
+    specs = [AccountSpec(id=a, fee_tier=tier) for a in DEMO_ACCOUNTS]
+    risk = Risk(DEMO_ASSETS, DEMO_INSTRUMENTS, specs, fee_account="fees")
+    for account in DEMO_ACCOUNTS:
+        risk.deposit(account, "USD", 100_000_000)
+        for inst in DEMO_INSTRUMENTS:
+            risk.deposit(account, inst.base, 1_000 * 10**8)
+    return Engine(DEMO_INSTRUMENTS, risk)
+
+
 def demo_flow(count: int, seed: int) -> list[Command]:
     """``count`` seeded commands: limits around each reference, some crossing, cancels."""
     rng = random.Random(seed)
-    accounts = [f"trader{i}" for i in range(1, 21)]
+    accounts = list(DEMO_ACCOUNTS)
     placed: list[tuple[int, str]] = []
     commands: list[Command] = []
     for seq in range(1, count + 1):
@@ -77,7 +97,7 @@ class DemoResult:
 
 def run_demo(count: int = 20_000, seed: int = 7) -> DemoResult:
     """Run the demo flow through a fresh engine and count its events by kind."""
-    engine = Engine(DEMO_INSTRUMENTS)
+    engine = demo_engine()
     counts: Counter[str] = Counter()
     for command in demo_flow(count, seed):
         events: list[Event] = engine.process(command)
@@ -110,5 +130,8 @@ def render(result: DemoResult) -> str:
     for name, n in sorted(result.counts.items()):
         lines.append(f"{name:<18}{n:>8,}")
     lines.append(f"{'resting orders':<18}{len(engine.orders):>8,}")
+    if engine.risk is not None:
+        fees = engine.risk.accounts["fees"].balance.get("USD", 0)
+        lines.append(f"{'fees collected':<18}{DEMO_ASSETS[0].format(fees):>11} USD")
     lines.append(f"state hash {engine.state_hash()}")
     return "\n".join(lines)

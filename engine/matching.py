@@ -121,28 +121,27 @@ class Matcher(EngineStateMixin):
         limit_key = NO_LIMIT if market and not price else price * opp.sign
         remaining = order.shown
         tif = order.tif
+        account, stp = order.account, order.stp
         reason = None
+        budget = remaining  # the most it may fill now
         if order.cash_qty and self.risk is not None:
-            # A market buy sized by what it may spend: as many lots as the
-            # fills it would get (a dry run) can pay for, fees included.
-            fills = _preview(opp, limit_key, remaining, order.account, order.stp)
-            sized = self.risk.affordable(order, fills)
-            if sized:
-                order.shown = remaining = sized
-            else:
-                reason = "ioc_remainder"  # nothing affordable: all of it is cancelled
-        if reason is not None:
-            pass
-        elif tif == "fok" and not _fok_fillable(
-            opp, limit_key, remaining, order.account, order.stp
-        ):
+            # A market buy sized by what it may spend: it fills at most as
+            # many lots as the fills it would get (a dry run) can pay for,
+            # fees included; the rest of its quantity is cancelled below.
+            budget = self.risk.affordable(order, _preview(opp, limit_key, remaining, account, stp))
+        if tif == "fok" and not _fok_fillable(opp, limit_key, remaining, account, stp):
             reason = "fok_unfillable"
         else:
-            remaining = self._match(order, book, opp, limit_key, remaining, events, seq, ts)
+            if budget:
+                remaining = self._match(
+                    order, book, opp, limit_key, remaining, budget, events, seq, ts
+                )
             if remaining > 0 and (market or tif == "ioc" or tif == "fok"):
-                reason = "ioc_remainder"
-                if market and opp.best() is not None:
-                    reason = "price_band"
+                # Cut by the band: a market order stopped at its protection
+                # price while liquidity lies beyond it.
+                best = opp.best()
+                beyond = market and best is not None and best.price * opp.sign > limit_key
+                reason = "price_band" if beyond else "ioc_remainder"
         if reason is not None or remaining <= 0:
             # Done without resting: filled, cancelled by self-trade prevention
             # (remaining -1, the cancel already emitted) or cancelled here.
@@ -178,11 +177,15 @@ class Matcher(EngineStateMixin):
         opp: BookSide,
         limit_key: int,
         remaining: int,
+        budget: int,
         events: list[Event],
         seq: int,
         ts: int,
     ) -> int:
         """Cross the taker against ``opp``; return what is left, or -1 if STP cancelled it.
+
+        ``remaining`` is the taker's open quantity and ``budget`` the most it
+        may fill now (less than ``remaining`` only for a cash-sized buy).
 
         Always takes the head of the best level: price priority from the heap,
         time priority from the queue. Emits trades, iceberg refills and
@@ -202,7 +205,7 @@ class Matcher(EngineStateMixin):
         settle = None if self.risk is None else self.risk.fill
         append = events.append
         price = 0
-        while remaining and heap:
+        while budget and heap:
             key = heap[0]
             if key in stale:
                 stale.discard(key)
@@ -235,14 +238,14 @@ class Matcher(EngineStateMixin):
                     if key not in levels:
                         break
                     continue
-                if remaining < shown:
-                    fill = remaining
-                    shown -= remaining
-                    remaining = 0
+                if budget < shown:
+                    fill = budget
+                    shown -= budget
                 else:
                     fill = shown
-                    remaining -= shown
                     shown = 0
+                budget -= fill
+                remaining -= fill
                 maker.shown = shown
                 maker.filled += fill
                 level.qty -= fill
@@ -308,7 +311,7 @@ class Matcher(EngineStateMixin):
                         if not level.qty:
                             opp.drop_level(key)
                             break
-                if not remaining:
+                if not budget:
                     break
             if remaining < 0:
                 break

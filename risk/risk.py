@@ -160,16 +160,22 @@ class Risk:
         buy = c.side == "buy"
         price = c.price
         market = c.order_type in MARKET_KINDS
-        # A market order's cost is judged at the reference price.
-        worth = (m.reference if market or price is None else price) * qty
+        if market and m.high is None:
+            # With no reference a market order has neither a cost nor a cap.
+            return "price_band", "limit_price: no reference price to cap a market order"
         num = m.num
         den = m.den
+        if c.cash_qty is not None:
+            # A cash-sized buy is worth what it may spend, in quote units.
+            worth, num, den = c.cash_qty, 1, 1
+        else:
+            # A market order's cost is judged at the reference price.
+            worth = (m.reference if market or price is None else price) * qty
         if m.cost_min and worth * num < m.cost_min * den:
             return "cost_minimum", f"order cost below cost_min {m.cost_min}"
         if market:
             cap = m.high if buy else m.low
-            if cap is None:
-                return "price_band", "limit_price: no reference price to cap a market order"
+            assert cap is not None
             if price is None or (price > cap if buy else price < cap):
                 price = cap
             order.price = price
@@ -186,6 +192,8 @@ class Risk:
         limit = acct.max_order_notional
         if limit is not None and worth * num > limit * den:
             return "max_notional", f"order notional above the account limit {limit}"
+        num = m.num
+        den = m.den
         if open_orders >= acct.max_open_orders:
             return "orders_limit", f"open orders: at the limit of {acct.max_open_orders}"
         if duplicate:
@@ -241,6 +249,30 @@ class Risk:
             asset = pair.quote if order.side == "buy" else pair.base
             self.accounts[order.account].held[asset] -= hold
             order.hold = 0
+
+    def check_amend(self, order: Order, qty: int, price: int) -> Reject | None:
+        """The size, cost, band and notional checks of a new order, for an amended one.
+
+        ``qty`` is the new total quantity and ``price`` the new limit (or a
+        market stop's protection price). Funds are :meth:`rehold`'s part.
+        """
+        m = self.markets[order.symbol]
+        if qty > m.qty_max:
+            return "invalid_arguments", f"order_qty {qty}: above qty_max {m.qty_max}"
+        if qty < m.qty_min:
+            return "order_minimum", f"order_qty {qty}: below qty_min {m.qty_min}"
+        market = order.order_type in MARKET_KINDS
+        worth = (m.reference if market else price) * qty
+        if m.cost_min and worth * m.num < m.cost_min * m.den:
+            return "cost_minimum", f"order cost below cost_min {m.cost_min}"
+        if not market and not order.stop and price != order.price:
+            band = self.band_check(order.symbol, order.side, price)
+            if band is not None:
+                return band
+        limit = self.accounts[order.account].max_order_notional
+        if limit is not None and worth * m.num > limit * m.den:
+            return "max_notional", f"order notional above the account limit {limit}"
+        return None
 
     def rehold(self, order: Order, limit: int, remaining: int) -> Reject | None:
         """Re-size an amended order's hold for a new limit and remaining quantity.
@@ -368,17 +400,19 @@ class Risk:
         self.net_in[asset] += amount
         return None
 
-    def withdraw(self, account: str, asset: str, amount: int) -> Reject | None:
-        """Debit ``amount`` units of ``asset``; held funds cannot be withdrawn."""
+    def withdraw(self, account: str, asset: str, amount: int, reserve: int = 0) -> Reject | None:
+        """Debit ``amount`` units of ``asset``; held funds cannot be withdrawn.
+
+        ``reserve`` more units must stay: the fee account keeps what open
+        orders' cumulative rounding may still take back (see the engine).
+        """
         reject = self._funding_target(account, asset, amount)
         if reject is not None:
             return reject
         acct = self.accounts[account]
-        if acct.available(asset) < amount:
-            return (
-                "insufficient_funds",
-                f"amount {amount}: above the available {acct.available(asset)}",
-            )
+        available = acct.available(asset) - reserve
+        if available < amount:
+            return "insufficient_funds", f"amount {amount}: above the available {available}"
         acct.balance[asset] -= amount
         self.net_in[asset] -= amount
         return None

@@ -287,6 +287,9 @@ class Deposit(msgspec.Struct, frozen=True, gc=False, tag="deposit"):
     asset: str
     amount: int
 
+    def __post_init__(self) -> None:
+        _positive("amount", self.amount)
+
 
 class Withdraw(msgspec.Struct, frozen=True, gc=False, tag="withdraw"):
     """Operator: debit ``amount`` units of ``asset``; held funds cannot be taken."""
@@ -296,6 +299,9 @@ class Withdraw(msgspec.Struct, frozen=True, gc=False, tag="withdraw"):
     account: str
     asset: str
     amount: int
+
+    def __post_init__(self) -> None:
+        _positive("amount", self.amount)
 
 
 class SetKillSwitch(msgspec.Struct, frozen=True, gc=False, tag="kill_switch"):

@@ -28,10 +28,14 @@ from engine.order import Order
 from risk.accounts import Account, AccountSpec
 from risk.money import BPS, Asset, Pair, ceil_div
 
-__all__ = ["TIER_BAND_BPS", "Reject", "Risk", "RiskInvariantError"]
+__all__ = ["MAX_UNITS", "TIER_BAND_BPS", "Reject", "Risk", "RiskInvariantError"]
 
 # Price band half-width per instrument tier, in basis points of the reference.
 TIER_BAND_BPS = {1: 500, 2: 1_000}
+
+# Every balance, and every asset's total, stays a signed 64-bit count of units
+# (what the journal and the wire encode).
+MAX_UNITS = (1 << 63) - 1
 
 Reject = tuple[str, str]
 """A refusal: (reason word, text naming the field, value and rule)."""
@@ -396,6 +400,8 @@ class Risk:
         if reject is not None:
             return reject
         bal = self.accounts[account].balance
+        if bal.get(asset, 0) + amount > MAX_UNITS or self.net_in[asset] + amount > MAX_UNITS:
+            return "invalid_arguments", f"amount {amount}: balances are at most {MAX_UNITS} units"
         bal[asset] = bal.get(asset, 0) + amount
         self.net_in[asset] += amount
         return None

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from engine.commands import CommandError, Deposit, Withdraw
 from engine.events import (
     DeadManSwitchSet,
     Event,
@@ -708,8 +709,6 @@ def test_deposit_and_withdraw_events_carry_the_new_balance() -> None:
     [
         ("zzz", "USD", 1, "unknown_account"),
         ("a", "EUR", 1, "invalid_arguments"),
-        ("a", "USD", 0, "invalid_arguments"),
-        ("a", "USD", -5, "invalid_arguments"),
     ],
 )
 def test_bad_deposits_and_withdrawals_change_nothing(
@@ -719,6 +718,14 @@ def test_bad_deposits_and_withdrawals_change_nothing(
     d.deposit("a", "USD", 100)
     refused(d, lambda: d.deposit(account, asset, amount), reason)
     refused(d, lambda: d.withdraw(account, asset, amount), reason)
+
+
+@pytest.mark.parametrize("amount", [0, -5])
+def test_non_positive_funding_amounts_are_refused_at_the_edge(amount: int) -> None:
+    with pytest.raises(CommandError, match="amount"):
+        Deposit(1, 1, "a", "USD", amount)
+    with pytest.raises(CommandError, match="amount"):
+        Withdraw(1, 1, "a", "USD", amount)
 
 
 def test_withdraw_cannot_take_held_funds() -> None:
@@ -892,3 +899,12 @@ def test_market_order_without_reference_is_refused_for_the_band_first() -> None:
     d = make(cost_min=1)  # no reference price
     d.deposit("a", "USD", 10**6)
     refused(d, lambda: d.new("a", "buy", 100, None, order_type="market"), "price_band")
+
+
+def test_deposits_stop_at_the_64_bit_unit_limit() -> None:
+    d = make()
+    d.deposit("a", "USD", (1 << 63) - 2)
+    refused(d, lambda: d.deposit("a", "USD", 2), "invalid_arguments")
+    d.deposit("a", "USD", 1)
+    assert bal(d, "a") == (1 << 63) - 1
+    d.engine.state_hash()  # still encodable

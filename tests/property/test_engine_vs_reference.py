@@ -12,9 +12,8 @@ command log into a fresh engine, which must give the same events and
 
 from __future__ import annotations
 
-import random
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol, TypeVar
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -26,7 +25,6 @@ from engine.commands import (
     CancelAll,
     CancelOrder,
     Command,
-    CommandError,
     NewOrder,
     ReplaceOrder,
     RunTimers,
@@ -34,6 +32,7 @@ from engine.commands import (
 from engine.engine import Engine, SequenceError
 from engine.events import Event, OrderAccepted, OrderAmended, OrderTriggered
 from tests.builders import instrument
+from tests.property.choosers import Chooser, DrawChooser, run_mix, step
 from tests.property.reference import Rec, Reference, View, engine_view, reference_view
 
 SYMBOLS = ("AAPLx/USD", "TSLAx/USD")
@@ -47,52 +46,6 @@ STOP_KINDS = ("stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit"
 TICK = 1_000  # nanoseconds between two commands
 
 T = TypeVar("T")
-
-
-class Chooser(Protocol):
-    """Where a command generator gets its choices: hypothesis data or a seeded Random."""
-
-    def pick(self, options: Sequence[T]) -> T: ...
-
-    def number(self, lo: int, hi: int) -> int: ...
-
-    def chance(self, percent: int) -> bool: ...
-
-
-class RandomChooser:
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def pick(self, options: Sequence[T]) -> T:
-        return self.rng.choice(options)
-
-    def number(self, lo: int, hi: int) -> int:
-        return self.rng.randint(lo, hi)
-
-    def chance(self, percent: int) -> bool:
-        return self.rng.randrange(100) < percent
-
-
-_INTEGERS: dict[tuple[int, int], st.SearchStrategy[int]] = {}  # built once: drawing is hot
-
-
-class DataChooser:
-    """Draws from hypothesis; shrinks towards the first option, ``lo`` and False."""
-
-    def __init__(self, data: st.DataObject) -> None:
-        self.data = data
-
-    def pick(self, options: Sequence[T]) -> T:
-        return options[self.number(0, len(options) - 1)]
-
-    def number(self, lo: int, hi: int) -> int:
-        strategy = _INTEGERS.get((lo, hi))
-        if strategy is None:
-            strategy = _INTEGERS[lo, hi] = st.integers(lo, hi)
-        return self.data.draw(strategy)
-
-    def chance(self, percent: int) -> bool:
-        return self.number(0, 99) >= 100 - percent
 
 
 # ---------------------------------------------------------------- the harness
@@ -379,24 +332,8 @@ MIX: tuple[tuple[Generator, int], ...] = (
 )
 
 
-def step(h: Harness, gen: Generator, ch: Chooser) -> None:
-    """Build one command and apply it; one that breaks its own field rules is skipped."""
-    try:
-        cmd = gen(h, ch)
-    except CommandError:
-        return
-    h.apply(cmd)
-
-
 def random_run(seed: int, commands: int) -> Harness:
-    rng = random.Random(seed)
-    ch = RandomChooser(rng)
-    gens = [g for g, _ in MIX]
-    weights = [w for _, w in MIX]
-    h = Harness()
-    for gen in rng.choices(gens, weights, k=commands):
-        step(h, gen, ch)
-    return h
+    return run_mix(Harness(), MIX, seed, commands)
 
 
 # ------------------------------------------------------------- the machine
@@ -410,7 +347,7 @@ class EngineVsReference(RuleBasedStateMachine):
         self.h = Harness()
 
     def _step(self, gen: Generator, data: st.DataObject) -> None:
-        step(self.h, gen, DataChooser(data))
+        step(self.h, gen, DrawChooser(data))
 
     @rule(data=st.data())
     def limit(self, data: st.DataObject) -> None:

@@ -38,11 +38,10 @@ their command log into a fresh engine at the end (same events, same hash).
 from __future__ import annotations
 
 import math
-import random
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Protocol, TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -55,7 +54,6 @@ from engine.commands import (
     CancelAllAfter,
     CancelOrder,
     Command,
-    CommandError,
     Deposit,
     NewOrder,
     OrderType,
@@ -87,6 +85,7 @@ from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk
 from tests.builders import Driver, instrument, risk_for
+from tests.property.choosers import Chooser, DrawChooser, run_mix, step
 
 # ------------------------------------------------------------------ the venue
 
@@ -170,52 +169,6 @@ def make_engine() -> Engine:
 # --------------------------------------------------------------- choosers
 
 T = TypeVar("T")
-
-
-class Chooser(Protocol):
-    """Where generators get their choices: hypothesis data or a seeded Random."""
-
-    def pick(self, options: Sequence[T]) -> T: ...
-
-    def number(self, lo: int, hi: int) -> int: ...
-
-    def chance(self, percent: int) -> bool: ...
-
-
-class SeededChooser:
-    def __init__(self, rng: random.Random) -> None:
-        self.rng = rng
-
-    def pick(self, options: Sequence[T]) -> T:
-        return options[self.rng.randrange(len(options))]
-
-    def number(self, lo: int, hi: int) -> int:
-        return self.rng.randint(lo, hi)
-
-    def chance(self, percent: int) -> bool:
-        return self.rng.randrange(100) < percent
-
-
-_RANGES: dict[tuple[int, int], st.SearchStrategy[int]] = {}
-
-
-class DrawChooser:
-    """Draws from hypothesis; shrinks towards the first option, ``lo`` and False."""
-
-    def __init__(self, data: st.DataObject) -> None:
-        self.data = data
-
-    def pick(self, options: Sequence[T]) -> T:
-        return options[self.number(0, len(options) - 1)]
-
-    def number(self, lo: int, hi: int) -> int:
-        strategy = _RANGES.get((lo, hi))
-        if strategy is None:
-            strategy = _RANGES[lo, hi] = st.integers(lo, hi)
-        return self.data.draw(strategy)
-
-    def chance(self, percent: int) -> bool:
-        return self.number(0, 99) >= 100 - percent
 
 
 # ----------------------------------------------------------------- harness
@@ -798,24 +751,8 @@ MIX: tuple[tuple[Generator, int], ...] = (
 )
 
 
-def step(h: Harness, gen: Generator, ch: Chooser) -> None:
-    """Build one command and apply it; one that breaks its own field rules is skipped."""
-    try:
-        cmd = gen(h, ch)
-    except CommandError:
-        return
-    h.apply(cmd)
-
-
 def random_run(seed: int, commands: int) -> Harness:
-    rng = random.Random(seed)
-    ch = SeededChooser(rng)
-    gens = [g for g, _ in MIX]
-    weights = [w for _, w in MIX]
-    h = Harness()
-    for gen in rng.choices(gens, weights, k=commands):
-        step(h, gen, ch)
-    return h
+    return run_mix(Harness(), MIX, seed, commands)
 
 
 # ------------------------------------------------------------- the machine

@@ -39,8 +39,10 @@ def main() -> None:
     workload = doc.get("workload", "?")
     commands = to_commands(doc.pop("ops"))
     if args.count_mode is not None:
+        # Both modes build the engine (accounts, funding), so the difference
+        # is the commands alone.
+        engine = bench_engine()
         if args.count_mode == "once":
-            engine = bench_engine()
             for c in commands:
                 engine.process(c)
         return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Literal
 
 import msgspec
@@ -64,7 +65,7 @@ class Account:
         "trading",
     )
 
-    def __init__(self, spec: AccountSpec) -> None:
+    def __init__(self, spec: AccountSpec, assets: Iterable[str]) -> None:
         self.id = spec.id
         self.role = spec.role
         self.maker_bps = spec.fee_tier.maker_bps
@@ -77,8 +78,10 @@ class Account:
         self.trading = self.enabled
         """May place orders now: enabled and not killed (kept by :meth:`set_killed`)."""
         self.dms_deadline: int | None = None
-        self.balance: dict[str, int] = {}
-        self.held: dict[str, int] = {}
+        # Every asset has an entry from the start, so the hot paths index
+        # these dicts directly instead of calling .get with a default.
+        self.balance: dict[str, int] = dict.fromkeys(assets, 0)
+        self.held: dict[str, int] = dict.fromkeys(assets, 0)
 
     def set_killed(self, killed: bool) -> None:
         """Turn the kill switch on or off."""
@@ -87,4 +90,4 @@ class Account:
 
     def available(self, asset: str) -> int:
         """Balance less holds in ``asset``."""
-        return self.balance.get(asset, 0) - self.held.get(asset, 0)
+        return self.balance[asset] - self.held[asset]

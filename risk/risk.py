@@ -104,10 +104,12 @@ class Risk:
         }
         self.accounts: dict[str, Account] = {}
         for spec in accounts:
-            self.accounts[spec.id] = Account(spec)
+            self.accounts[spec.id] = Account(spec, self.assets)
         # The fee account collects fees and rounding; it places no orders.
         self.fee_account = fee_account
-        self.accounts.setdefault(fee_account, Account(AccountSpec(id=fee_account, enabled=False)))
+        self.accounts.setdefault(
+            fee_account, Account(AccountSpec(id=fee_account, enabled=False), self.assets)
+        )
         if self.accounts[fee_account].enabled:
             raise ValueError(f"fee account {fee_account!r}: must not trade (enabled=False)")
         self.net_in: dict[str, int] = dict.fromkeys(self.assets, 0)
@@ -213,8 +215,8 @@ class Risk:
             hold = qty * m.lot_units
             asset = m.base
         held = acct.held
-        now = held.get(asset, 0)
-        if acct.balance.get(asset, 0) - now < hold:
+        now = held[asset]
+        if acct.balance[asset] - now < hold:
             return "insufficient_funds", f"{asset}: available below the {hold} needed"
         order.hold = hold
         if take:
@@ -243,7 +245,7 @@ class Risk:
         pair = self.pairs[order.symbol]
         asset = pair.quote if order.side == "buy" else pair.base
         held = self.accounts[order.account].held
-        held[asset] = held.get(asset, 0) + order.hold
+        held[asset] += order.hold
 
     def release(self, order: Order) -> None:
         """Give back everything ``order`` still holds (it is closing)."""
@@ -293,9 +295,9 @@ class Risk:
             new = remaining * pair.lot_units
             asset = pair.base
         more = new - order.hold
-        if more > 0 and acct.balance.get(asset, 0) - acct.held.get(asset, 0) < more:
+        if more > 0 and acct.balance[asset] - acct.held[asset] < more:
             return "insufficient_funds", f"{asset}: available below the {more} more needed"
-        acct.held[asset] = acct.held.get(asset, 0) + more
+        acct.held[asset] += more
         order.hold = new
         return None
 
@@ -350,7 +352,7 @@ class Risk:
         held[quote_id] -= buyer.hold - hold
         buyer.hold = hold
         units = qty * pair.lot_units
-        bal[base_id] = bal.get(base_id, 0) + units
+        bal[base_id] += units
         # Seller: receives the rounded-down cumulative net; its base hold
         # shrinks by what it delivered.
         cost = seller.cost + worth
@@ -363,9 +365,9 @@ class Risk:
         bal[base_id] -= units
         held[base_id] -= units
         seller.hold -= units
-        bal[quote_id] = bal.get(quote_id, 0) + got
+        bal[quote_id] += got
         fees = accounts[self.fee_account].balance
-        fees[quote_id] = fees.get(quote_id, 0) + paid - got
+        fees[quote_id] += paid - got
         if taker is buyer:
             return quote, paid - quote, quote - got
         return quote, quote - got, paid - quote
@@ -400,9 +402,9 @@ class Risk:
         if reject is not None:
             return reject
         bal = self.accounts[account].balance
-        if bal.get(asset, 0) + amount > MAX_UNITS or self.net_in[asset] + amount > MAX_UNITS:
+        if bal[asset] + amount > MAX_UNITS or self.net_in[asset] + amount > MAX_UNITS:
             return "invalid_arguments", f"amount {amount}: balances are at most {MAX_UNITS} units"
-        bal[asset] = bal.get(asset, 0) + amount
+        bal[asset] += amount
         self.net_in[asset] += amount
         return None
 
@@ -439,7 +441,7 @@ class Risk:
         accounts = [
             [
                 a.id,
-                sorted(a.balance.items()),
+                sorted((k, v) for k, v in a.balance.items() if v),
                 sorted((k, v) for k, v in a.held.items() if v),
                 a.killed,
                 a.dms_deadline,

@@ -451,6 +451,8 @@ class Engine(Matcher):
         if risk is not None:
             _refuse(risk.rehold(order, price, leaves))
         book.side(order.side).remove(order)
+        # A new record for the same order id: the old one stays in its level's
+        # queue as a tombstone (positional arguments: see engine/order.py).
         moved = Order(
             order.order_id,
             order.account,
@@ -460,28 +462,38 @@ class Engine(Matcher):
             qty,
             leaves,
             order.stp,
-            filled=order.filled,
-            order_type=order.order_type,
-            tif=order.tif,
-            display_qty=display,
-            expire_ts=order.expire_ts,
-            post_only=order.post_only or c.post_only,
-            trigger_price=order.trigger_price,
-            cl_ord_id=order.cl_ord_id,
-            userref=order.userref,
-            hold=order.hold,
-            cost=order.cost,
-            fee=order.fee,
-            paid=order.paid,
-            notional=order.notional,
-            cash_qty=order.cash_qty,
+            0,
+            order.filled,
+            False,
+            order.cl_ord_id,
+            order.userref,
+            0,
+            order.order_type,
+            order.tif,
+            display,
+            order.expire_ts,
+            order.post_only or c.post_only,
+            order.trigger_price,
+            order.hold,
+            order.cost,
+            order.fee,
+            order.paid,
+            order.notional,
+            order.cash_qty,
         )
         order.hold = 0  # the new record holds it now
         self._reindex(moved)
         events.append(self._amended(c, moved, False))
-        self._execute(moved, book, events, seq, ts, True)
-        if book.lo is not None:
-            self._run_stops(book, events, seq, ts)
+        opp = book.opposite(moved.side)
+        heap = opp.heap
+        if heap and heap[0] <= price * opp.sign:
+            self._execute(moved, book, events, seq, ts, True)
+            if book.lo is not None:
+                self._run_stops(book, events, seq, ts)
+        else:
+            # Nothing to cross (the common amend): straight to the back of
+            # its new level, as _execute would do after an empty match.
+            self._rest(moved, book, leaves, seq, True)
         return events
 
     def _amended(self, c: AmendOrder, order: Order, kept: bool) -> OrderAmended:

@@ -157,6 +157,10 @@ class Matcher(EngineStateMixin):
             if indexed:
                 self._forget(order)
             return
+        self._rest(order, book, remaining, seq, indexed)
+
+    def _rest(self, order: Order, book: OrderBook, remaining: int, seq: int, indexed: bool) -> None:
+        """Put ``order`` with ``remaining`` lots open at the back of its level."""
         order.filled = order.qty - remaining
         display = order.display_qty
         if display and remaining > display:

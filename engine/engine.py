@@ -376,7 +376,7 @@ class Engine(Operations):
             order.symbol,
             order.qty,
             order.price or None,
-            order.shown + order.hidden,
+            order.leaves,
             order.display_qty or None,
             order.trigger_price or None,
             kept,

@@ -390,7 +390,7 @@ class Matcher(EngineStateMixin):
 
     def _unbook(self, order: Order) -> int:
         """Take an open order out of its book or stop book and the indexes; return its leaves."""
-        leaves = order.shown + order.hidden
+        leaves = order.leaves
         if self.risk is not None:
             self.risk.release(order)
         if order.stop:
@@ -404,7 +404,7 @@ class Matcher(EngineStateMixin):
 
     def _close(self, order: Order, reason: str, events: list[Event], seq: int, ts: int) -> None:
         """Cancel an open order that is in neither a book nor a stop book (just triggered)."""
-        leaves = order.shown + order.hidden
+        leaves = order.leaves
         order.shown = order.hidden = 0
         if self.risk is not None:
             self.risk.release(order)

@@ -56,6 +56,7 @@ class Market:
         "lot_units",
         "low",
         "num",
+        "pair",
         "qty_max",
         "qty_min",
         "quote",
@@ -63,6 +64,8 @@ class Market:
     )
 
     def __init__(self, inst: Instrument, pair: Pair) -> None:
+        self.pair = pair
+        # Copies of the pair's scale, read on every order without a second hop.
         self.base, self.quote = pair.base, pair.quote
         self.num, self.den, self.lot_units = pair.num, pair.den, pair.lot_units
         self.qty_min, self.qty_max, self.cost_min = inst.qty_min, inst.qty_max, inst.cost_min
@@ -86,7 +89,6 @@ class Risk:
         "instruments",
         "markets",
         "net_in",
-        "pairs",
     )
 
     def __init__(
@@ -98,10 +100,6 @@ class Risk:
     ) -> None:
         self.assets = {a.id: a for a in assets}
         self.instruments = {i.symbol: i for i in instruments}
-        self.pairs = {
-            s: Pair.of(i, self.assets[i.base], self.assets[i.quote])
-            for s, i in self.instruments.items()
-        }
         self.accounts: dict[str, Account] = {}
         for spec in accounts:
             self.accounts[spec.id] = Account(spec, self.assets)
@@ -113,7 +111,10 @@ class Risk:
         if self.accounts[fee_account].enabled:
             raise ValueError(f"fee account {fee_account!r}: must not trade (enabled=False)")
         self.net_in: dict[str, int] = dict.fromkeys(self.assets, 0)
-        self.markets = {s: Market(i, self.pairs[s]) for s, i in self.instruments.items()}
+        self.markets = {
+            s: Market(i, Pair.of(i, self.assets[i.base], self.assets[i.quote]))
+            for s, i in self.instruments.items()
+        }
         for symbol, inst in self.instruments.items():
             self.set_reference(symbol, inst.reference_price)
 
@@ -242,8 +243,8 @@ class Risk:
 
     def reserve(self, order: Order) -> None:
         """Take the hold :meth:`admit` computed for ``order``."""
-        pair = self.pairs[order.symbol]
-        asset = pair.quote if order.side == "buy" else pair.base
+        m = self.markets[order.symbol]
+        asset = m.quote if order.side == "buy" else m.base
         held = self.accounts[order.account].held
         held[asset] += order.hold
 
@@ -251,8 +252,8 @@ class Risk:
         """Give back everything ``order`` still holds (it is closing)."""
         hold = order.hold
         if hold:
-            pair = self.pairs[order.symbol]
-            asset = pair.quote if order.side == "buy" else pair.base
+            m = self.markets[order.symbol]
+            asset = m.quote if order.side == "buy" else m.base
             self.accounts[order.account].held[asset] -= hold
             order.hold = 0
 
@@ -286,7 +287,7 @@ class Risk:
         All or nothing: if the account cannot fund the larger hold, nothing
         changes and the refusal is returned.
         """
-        pair = self.pairs[order.symbol]
+        pair = self.markets[order.symbol].pair
         acct = self.accounts[order.account]
         if order.side == "buy":
             new = pair.buy_hold(order.cost, order.fee, limit, remaining, acct.max_bps)
@@ -315,7 +316,7 @@ class Risk:
         The arithmetic is :class:`~risk.money.Pair`'s (paid, notional_paid,
         received, buy_hold), inlined: this runs for every fill.
         """
-        pair = self.pairs[taker.symbol]
+        m = self.markets[taker.symbol]
         accounts = self.accounts
         tacct = accounts[taker.account]
         macct = accounts[maker.account]
@@ -326,10 +327,10 @@ class Risk:
             buyer, bacct, bbps = maker, macct, macct.maker_bps
             left = maker.shown + maker.hidden
             seller, sacct, sbps = taker, tacct, tacct.taker_bps
-        num, den = pair.num, pair.den
+        num, den = m.num, m.den
         scale = den * BPS
         worth = price * qty
-        quote_id, base_id = pair.quote, pair.base
+        quote_id, base_id = m.quote, m.base
         # Buyer: pays the rounded-up cumulative total; its hold shrinks to
         # what its rest can still cost.
         cost = buyer.cost + worth
@@ -351,7 +352,7 @@ class Risk:
         bal[quote_id] -= paid
         held[quote_id] -= buyer.hold - hold
         buyer.hold = hold
-        units = qty * pair.lot_units
+        units = qty * m.lot_units
         bal[base_id] += units
         # Seller: receives the rounded-down cumulative net; its base hold
         # shrinks by what it delivered.
@@ -378,15 +379,15 @@ class Risk:
         Walks the fills in order and stops at the first lot whose rounded-up
         total, fees included, would pass the order's budget.
         """
-        pair = self.pairs[order.symbol]
+        m = self.markets[order.symbol]
         bps = self.accounts[order.account].taker_bps
         budget = order.cash_qty
         cost = fee = 0
         lots = 0
         for price, qty in fills:
             # Largest q with paid(cost + p*q, fee + p*q*bps) <= budget.
-            room = budget * pair.den * BPS - (cost * BPS + fee) * pair.num
-            q = min(qty, room // (price * (BPS + bps) * pair.num)) if room > 0 else 0
+            room = budget * m.den * BPS - (cost * BPS + fee) * m.num
+            q = min(qty, room // (price * (BPS + bps) * m.num)) if room > 0 else 0
             lots += q
             cost += price * q
             fee += price * q * bps
@@ -466,8 +467,8 @@ class Risk:
         for order in orders:
             if order.hold < 0:
                 raise RiskInvariantError(f"order {order.order_id}: negative hold {order.hold}")
-            pair = self.pairs[order.symbol]
-            asset = pair.quote if order.side == "buy" else pair.base
+            m = self.markets[order.symbol]
+            asset = m.quote if order.side == "buy" else m.base
             key = (order.account, asset)
             needs[key] = needs.get(key, 0) + order.hold
         for acct in self.accounts.values():

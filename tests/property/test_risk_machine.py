@@ -290,7 +290,7 @@ class Harness:
         """(f): the money on a trade event against the exact cumulative totals."""
         symbol = ev.symbol
         scale = SCALE[symbol]
-        pair = self.risk.pairs[symbol]
+        pair = self.risk.markets[symbol].pair
         quote, base = INST[symbol].quote, INST[symbol].base
         assert ev.quote_qty >= 0, self.explain(f"{ev!r}: negative quote_qty")
         assert ev.taker_fee >= -1 and ev.maker_fee >= -1, self.explain(f"{ev!r}: fee below -1")
@@ -381,7 +381,7 @@ class Harness:
                 asset, want = inst.quote, order.cash_qty - f.paid
             else:
                 asset = inst.quote
-                want = risk.pairs[symbol].buy_hold(
+                want = risk.markets[symbol].pair.buy_hold(
                     f.cost, f.fee, order.price, leaves, MAX_BPS[order.account]
                 )
             assert order.hold == want, self.explain(f"after {cmd!r}: {order!r} needs {want}")

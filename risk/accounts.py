@@ -44,16 +44,21 @@ class AccountSpec(msgspec.Struct, frozen=True, kw_only=True):
 class Account:
     """Live state of one account: its terms, balances, holds and controls.
 
-    ``balance`` and ``held`` map asset ids to integer units; ``available``
-    is their difference and never goes negative. ``killed`` is the
+    ``funds`` keeps every asset's balance and hold in one flat list, in the
+    order of ``assets``: ``funds[2 * i]`` is the balance of asset ``i`` and
+    ``funds[2 * i + 1]`` what is held of it. One small list per account
+    (instead of two dicts keyed by asset id) is what the per-order hot paths
+    index, with positions :class:`~risk.risk.Market` computes once.
+    ``balance``, ``held`` and ``available`` are the by-name views for
+    everything else; available never goes negative. ``killed`` is the
     operator's kill switch; ``dms_deadline`` the dead man's switch instant.
     """
 
     __slots__ = (
-        "balance",
+        "assets",
         "dms_deadline",
         "enabled",
-        "held",
+        "funds",
         "id",
         "killed",
         "maker_bps",
@@ -78,10 +83,22 @@ class Account:
         self.trading = self.enabled
         """May place orders now: enabled and not killed (kept by :meth:`set_killed`)."""
         self.dms_deadline: int | None = None
-        # Every asset has an entry from the start, so the hot paths index
-        # these dicts directly instead of calling .get with a default.
-        self.balance: dict[str, int] = dict.fromkeys(assets, 0)
-        self.held: dict[str, int] = dict.fromkeys(assets, 0)
+        self.assets: tuple[str, ...] = tuple(assets)
+        self.funds = [0] * (2 * len(self.assets))
+
+    def slot(self, asset: str) -> int:
+        """Position of ``asset``'s balance in ``funds`` (its hold is the next one)."""
+        return 2 * self.assets.index(asset)
+
+    @property
+    def balance(self) -> dict[str, int]:
+        """Balances by asset id (a copy)."""
+        return {a: self.funds[2 * i] for i, a in enumerate(self.assets)}
+
+    @property
+    def held(self) -> dict[str, int]:
+        """Holds by asset id (a copy)."""
+        return {a: self.funds[2 * i + 1] for i, a in enumerate(self.assets)}
 
     def set_killed(self, killed: bool) -> None:
         """Turn the kill switch on or off."""
@@ -90,4 +107,5 @@ class Account:
 
     def available(self, asset: str) -> int:
         """Balance less holds in ``asset``."""
-        return self.balance[asset] - self.held[asset]
+        i = self.slot(asset)
+        return self.funds[i] - self.funds[i + 1]

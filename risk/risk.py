@@ -44,12 +44,15 @@ Reject = tuple[str, str]
 class Market:
     """What risk needs of one instrument, in one place: sizes, scale, reference, band.
 
-    ``low`` and ``high`` are the band edges in ticks (None with no reference).
+    ``low`` and ``high`` are the band edges in ticks (None with no reference);
+    ``qi`` and ``bi`` the positions of the quote and base balances in
+    :attr:`Account.funds` (each asset's hold follows its balance).
     """
 
     __slots__ = (
         "band_bps",
         "base",
+        "bi",
         "cost_min",
         "den",
         "high",
@@ -57,14 +60,18 @@ class Market:
         "low",
         "num",
         "pair",
+        "qi",
         "qty_max",
         "qty_min",
         "quote",
         "reference",
     )
 
-    def __init__(self, inst: Instrument, pair: Pair) -> None:
+    def __init__(self, inst: Instrument, pair: Pair, assets: list[str]) -> None:
         self.pair = pair
+        # Where the quote and base balances sit in every Account.funds list.
+        self.qi = 2 * assets.index(pair.quote)
+        self.bi = 2 * assets.index(pair.base)
         # Copies of the pair's scale, read on every order without a second hop.
         self.base, self.quote = pair.base, pair.quote
         self.num, self.den, self.lot_units = pair.num, pair.den, pair.lot_units
@@ -112,7 +119,7 @@ class Risk:
             raise ValueError(f"fee account {fee_account!r}: must not trade (enabled=False)")
         self.net_in: dict[str, int] = dict.fromkeys(self.assets, 0)
         self.markets = {
-            s: Market(i, Pair.of(i, self.assets[i.base], self.assets[i.quote]))
+            s: Market(i, Pair.of(i, self.assets[i.base], self.assets[i.quote]), list(self.assets))
             for s, i in self.instruments.items()
         }
         for symbol, inst in self.instruments.items():
@@ -211,17 +218,18 @@ class Risk:
             else:
                 # Pair.buy_hold for an order with no fills yet, inlined.
                 hold = -(-(price * qty * (BPS + acct.max_bps) * num) // (den * BPS))
-            asset = m.quote
+            i = m.qi
         else:
             hold = qty * m.lot_units
-            asset = m.base
-        held = acct.held
-        now = held[asset]
-        if acct.balance[asset] - now < hold:
+            i = m.bi
+        funds = acct.funds
+        now = funds[i + 1]
+        if funds[i] - now < hold:
+            asset = m.quote if buy else m.base
             return "insufficient_funds", f"{asset}: available below the {hold} needed"
         order.hold = hold
         if take:
-            held[asset] = now + hold
+            funds[i + 1] = now + hold
         return None
 
     def band_check(self, symbol: str, side: str, price: int) -> Reject | None:
@@ -244,17 +252,16 @@ class Risk:
     def reserve(self, order: Order) -> None:
         """Take the hold :meth:`admit` computed for ``order``."""
         m = self.markets[order.symbol]
-        asset = m.quote if order.side == "buy" else m.base
-        held = self.accounts[order.account].held
-        held[asset] += order.hold
+        i = m.qi if order.side == "buy" else m.bi
+        self.accounts[order.account].funds[i + 1] += order.hold
 
     def release(self, order: Order) -> None:
         """Give back everything ``order`` still holds (it is closing)."""
         hold = order.hold
         if hold:
             m = self.markets[order.symbol]
-            asset = m.quote if order.side == "buy" else m.base
-            self.accounts[order.account].held[asset] -= hold
+            i = m.qi if order.side == "buy" else m.bi
+            self.accounts[order.account].funds[i + 1] -= hold
             order.hold = 0
 
     def check_amend(self, order: Order, qty: int, price: int) -> Reject | None:
@@ -287,18 +294,19 @@ class Risk:
         All or nothing: if the account cannot fund the larger hold, nothing
         changes and the refusal is returned.
         """
-        pair = self.markets[order.symbol].pair
+        m = self.markets[order.symbol]
         acct = self.accounts[order.account]
         if order.side == "buy":
-            new = pair.buy_hold(order.cost, order.fee, limit, remaining, acct.max_bps)
-            asset = pair.quote
+            new = m.pair.buy_hold(order.cost, order.fee, limit, remaining, acct.max_bps)
+            i, asset = m.qi, m.quote
         else:
-            new = remaining * pair.lot_units
-            asset = pair.base
+            new = remaining * m.lot_units
+            i, asset = m.bi, m.base
         more = new - order.hold
-        if more > 0 and acct.balance[asset] - acct.held[asset] < more:
+        funds = acct.funds
+        if more > 0 and funds[i] - funds[i + 1] < more:
             return "insufficient_funds", f"{asset}: available below the {more} more needed"
-        acct.held[asset] += more
+        funds[i + 1] += more
         order.hold = new
         return None
 
@@ -330,7 +338,7 @@ class Risk:
         num, den = m.num, m.den
         scale = den * BPS
         worth = price * qty
-        quote_id, base_id = m.quote, m.base
+        qi, bi = m.qi, m.bi
         # Buyer: pays the rounded-up cumulative total; its hold shrinks to
         # what its rest can still cost.
         cost = buyer.cost + worth
@@ -348,12 +356,12 @@ class Risk:
             rest = buyer.price * left
             worst = -(-(((cost + rest) * BPS + fee + rest * bacct.max_bps) * num) // scale)
             hold = worst - total
-        bal, held = bacct.balance, bacct.held
-        bal[quote_id] -= paid
-        held[quote_id] -= buyer.hold - hold
+        f = bacct.funds
+        f[qi] -= paid
+        f[qi + 1] -= buyer.hold - hold
         buyer.hold = hold
         units = qty * m.lot_units
-        bal[base_id] += units
+        f[bi] += units
         # Seller: receives the rounded-down cumulative net; its base hold
         # shrinks by what it delivered.
         cost = seller.cost + worth
@@ -362,13 +370,12 @@ class Risk:
         total = ((cost * BPS - fee) * num) // scale
         got = total - seller.paid
         seller.paid = total
-        bal, held = sacct.balance, sacct.held
-        bal[base_id] -= units
-        held[base_id] -= units
+        f = sacct.funds
+        f[bi] -= units
+        f[bi + 1] -= units
         seller.hold -= units
-        bal[quote_id] += got
-        fees = accounts[self.fee_account].balance
-        fees[quote_id] += paid - got
+        f[qi] += got
+        accounts[self.fee_account].funds[qi] += paid - got
         if taker is buyer:
             return quote, paid - quote, quote - got
         return quote, quote - got, paid - quote
@@ -402,10 +409,11 @@ class Risk:
         reject = self._funding_target(account, asset, amount)
         if reject is not None:
             return reject
-        bal = self.accounts[account].balance
-        if bal[asset] + amount > MAX_UNITS or self.net_in[asset] + amount > MAX_UNITS:
+        acct = self.accounts[account]
+        i = acct.slot(asset)
+        if acct.funds[i] + amount > MAX_UNITS or self.net_in[asset] + amount > MAX_UNITS:
             return "invalid_arguments", f"amount {amount}: balances are at most {MAX_UNITS} units"
-        bal[asset] += amount
+        acct.funds[i] += amount
         self.net_in[asset] += amount
         return None
 
@@ -422,7 +430,7 @@ class Risk:
         available = acct.available(asset) - reserve
         if available < amount:
             return "insufficient_funds", f"amount {amount}: above the available {available}"
-        acct.balance[asset] -= amount
+        acct.funds[acct.slot(asset)] -= amount
         self.net_in[asset] -= amount
         return None
 
@@ -457,8 +465,8 @@ class Risk:
 
         Raises :class:`RiskInvariantError`.
         """
-        for asset in self.assets:
-            total = sum(a.balance.get(asset, 0) for a in self.accounts.values())
+        for n, asset in enumerate(self.assets):
+            total = sum(a.funds[2 * n] for a in self.accounts.values())
             if total != self.net_in[asset]:
                 raise RiskInvariantError(
                     f"{asset}: balances {total} != net deposits {self.net_in[asset]}"
@@ -472,10 +480,11 @@ class Risk:
             key = (order.account, asset)
             needs[key] = needs.get(key, 0) + order.hold
         for acct in self.accounts.values():
-            for asset in self.assets:
-                held = acct.held.get(asset, 0)
+            funds = acct.funds
+            for n, asset in enumerate(self.assets):
+                balance, held = funds[2 * n], funds[2 * n + 1]
                 need = needs.get((acct.id, asset), 0)
                 if held != need:
                     raise RiskInvariantError(f"{acct.id} {asset}: held {held} != orders' {need}")
-                if acct.balance.get(asset, 0) < 0 or acct.available(asset) < 0:
+                if balance < 0 or balance < held:
                     raise RiskInvariantError(f"{acct.id} {asset}: negative balance or available")

@@ -189,10 +189,13 @@ class OrderBook:
     the matching on these structures.
     """
 
-    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "stops", "symbol")
+    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "open", "stops", "symbol")
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
+        # Continuous trading: new orders match as they arrive. False while the
+        # instrument is halted, closed or in an auction call (engine.phases).
+        self.open = True
         self.bids = BookSide("buy")
         self.asks = BookSide("sell")
         self.stops = StopBook()

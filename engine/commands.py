@@ -30,9 +30,11 @@ __all__ = [
     "Command",
     "CommandError",
     "Deposit",
+    "Halt",
     "NewOrder",
     "OrderType",
     "ReplaceOrder",
+    "Resume",
     "RunTimers",
     "SetKillSwitch",
     "SetReferencePrice",
@@ -342,6 +344,43 @@ class CancelAllAfter(msgspec.Struct, frozen=True, gc=False, tag="cancel_all_orde
             raise CommandError("timeout", self.timeout_ns, "must be at least 0 and below 86400 s")
 
 
+class Halt(msgspec.Struct, frozen=True, gc=False, tag="halt"):
+    """Operator: halt ``symbol`` (cancels only) until a :class:`Resume`.
+
+    ``reason`` is free text for the status channel (at most 100 characters).
+    """
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str
+    reason: str = "operator"
+
+    def __post_init__(self) -> None:
+        if not 0 < len(self.reason) <= 100:
+            raise CommandError("reason", self.reason, "must be 1 to 100 characters")
+
+
+class Resume(msgspec.Struct, frozen=True, gc=False, tag="resume"):
+    """Operator: end the halt of ``symbol`` with a call auction of ``auction_ns``.
+
+    Orders collect without matching for ``auction_ns``, then the book
+    uncrosses at one price (see docs/SESSIONS.md); 0 uncrosses at once.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str
+    auction_ns: int = 300 * 10**9
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.auction_ns <= 3_600 * 10**9:
+            raise CommandError(
+                "auction_seconds", self.auction_ns, "must be at least 0 and at most 3600 s"
+            )
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -354,4 +393,6 @@ Command = (
     | SetKillSwitch
     | SetReferencePrice
     | CancelAllAfter
+    | Halt
+    | Resume
 )

@@ -28,8 +28,10 @@ from engine.commands import (
     Command,
     CommandError,
     Deposit,
+    Halt,
     NewOrder,
     ReplaceOrder,
+    Resume,
     RunTimers,
     SetKillSwitch,
     SetReferencePrice,
@@ -44,8 +46,8 @@ from engine.events import (
 )
 from engine.instrument import Instrument
 from engine.matching import PRIORITY_SHIFT, crosses
-from engine.operations import Operations
 from engine.order import Order
+from engine.phases import Phases
 
 __all__ = ["Engine", "SequenceError"]
 
@@ -63,13 +65,23 @@ class _Invalid(Exception):
         self.text = text
 
 
-class Engine(Operations):
+class Engine(Phases):
     """All books of one engine shard: call :meth:`process` with each command in order."""
 
     __slots__ = ("_handlers",)
 
-    def __init__(self, instruments: Iterable[Instrument], risk: Risk | None = None) -> None:
-        super().__init__(instruments, risk)
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        risk: Risk | None = None,
+        start_ts: int | None = None,
+    ) -> None:
+        """Books for ``instruments``; ``risk`` None runs matching alone.
+
+        ``start_ts`` (ns since the epoch, UTC) starts each instrument's
+        schedule at that instant; None runs without one (always ``regular``).
+        """
+        super().__init__(instruments, risk, start_ts)
         self._handlers: dict[type, Callable[[Any], list[Event]]] = {
             NewOrder: self._on_new_order,
             CancelOrder: self._on_cancel,
@@ -82,6 +94,8 @@ class Engine(Operations):
             SetKillSwitch: self._on_kill_switch,
             SetReferencePrice: self._on_reference,
             CancelAllAfter: self._on_cancel_all_after,
+            Halt: self._on_halt,
+            Resume: self._on_resume,
         }
 
     # ------------------------------------------------------------------ entry
@@ -97,12 +111,23 @@ class Engine(Operations):
             raise SequenceError(f"seq {seq} is not after {self.last_seq}")
         self.last_seq = seq
         if type(c) is not NewOrder:
-            if type(c) is CancelOrder:
-                return self._on_cancel(c)
-            return self._handlers[type(c)](c)
+            # The cancel, most of the rest of the traffic, skips the table.
+            out = self._on_cancel(c) if type(c) is CancelOrder else self._handlers[type(c)](c)
+            if self.calls:
+                self._indicate(out, seq, c.ts)
+            return out
         book = self.books.get(c.symbol)
-        if book is None or c.order_type != "limit" or c.tif != "gtc" or c.post_only:
-            return self._on_new_order(c)
+        if (
+            book is None
+            or not book.open
+            or c.order_type != "limit"
+            or c.tif != "gtc"
+            or c.post_only
+        ):
+            out = self._on_new_order(c)
+            if self.calls:
+                self._indicate(out, seq, c.ts)
+            return out
         # The plain GTC limit order, most of all traffic: the steps of
         # _check_new, _place and _execute inlined, and a non-crossing order
         # added in place.
@@ -166,6 +191,9 @@ class Engine(Operations):
             return [
                 OrderRejected(c.seq, c.ts, c.account, "unknown_symbol", text, None, c.cl_ord_id)
             ]
+        refusal = self._phase_refusal(c.symbol, c.order_type, c.tif)
+        if refusal is not None:
+            return [_reject(c, refusal[0], refusal[1], None)]
         order = _record(c)
         refusal = self._admit(c, order, book, None)
         if refusal is not None:
@@ -255,6 +283,9 @@ class Engine(Operations):
         order = self._find(c.account, c.order_id, c.cl_ord_id)
         if order is None:
             return [_reject(c, "unknown_order", "", c.order_id, c.cl_ord_id)]
+        refusal = self._phase_refusal(order.symbol, "amend", order.tif)
+        if refusal is not None:
+            return [_reject(c, refusal[0], refusal[1], order.order_id, order.cl_ord_id)]
         try:
             return self._amend(c, order)
         except _Invalid as e:
@@ -299,7 +330,7 @@ class Engine(Operations):
                 order.priority = self.stamp(c.seq)
                 book.stops.push(order)
             events.append(self._amended(c, order, kept))
-            if not kept and book.last_price is not None:
+            if not kept and book.last_price is not None and book.open:
                 # A new trigger already reached by the last trade price fires at once.
                 book.note_prints(book.last_price, book.last_price)
                 self._run_stops(book, events, seq, ts)
@@ -357,7 +388,7 @@ class Engine(Operations):
         events.append(self._amended(c, moved, False))
         opp = book.opposite(moved.side)
         heap = opp.heap
-        if heap and heap[0] <= price * opp.sign:
+        if book.open and heap and heap[0] <= price * opp.sign:
             self._execute(moved, book, events, seq, ts, True)
             if book.lo is not None:
                 self._run_stops(book, events, seq, ts)
@@ -439,6 +470,9 @@ class Engine(Operations):
             )
         except CommandError as e:
             return [_reject(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
+        refusal = self._phase_refusal(new.symbol, new.order_type, new.tif)
+        if refusal is not None:
+            return [_reject(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
         book = self.books[old.symbol]
         order = _record(new)
         # The new order may use what the old one holds: check it with the old

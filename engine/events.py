@@ -16,6 +16,8 @@ from engine.commands import NewOrder
 __all__ = [
     "CANCEL_REASONS",
     "REJECT_REASONS",
+    "AuctionIndicated",
+    "AuctionUncrossed",
     "DeadManSwitchSet",
     "Event",
     "FundsDeposited",
@@ -28,6 +30,7 @@ __all__ = [
     "OrderExpired",
     "OrderRejected",
     "OrderTriggered",
+    "PhaseChanged",
     "ReferencePriceSet",
     "TradeExecuted",
 ]
@@ -66,6 +69,10 @@ REJECT_REASONS = frozenset(
         "max_notional",
         "orders_limit",
         "insufficient_funds",
+        # trading phases
+        "limit_only",
+        "market_closed",
+        "halted",
     }
 )
 
@@ -254,6 +261,48 @@ class DeadManSwitchSet(msgspec.Struct, frozen=True, gc=False, tag="dead_man_swit
     deadline: int | None
 
 
+class PhaseChanged(msgspec.Struct, frozen=True, gc=False, tag="phase_changed"):
+    """``symbol`` is now in ``phase`` (see docs/SESSIONS.md) with price band ``band_bps``.
+
+    ``reason`` says why: ``schedule`` (the clock), ``band`` (only the band
+    width changed), ``operator`` text for a halt, ``resume``, ``uncross``.
+    ``until`` is when the phase ends by itself (an auction call), or None.
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    phase: str
+    band_bps: int | None
+    reason: str
+    until: int | None = None
+
+
+class AuctionIndicated(msgspec.Struct, frozen=True, gc=False, tag="auction_indicated"):
+    """During a call: the price the book would uncross at now, and what would trade.
+
+    ``price`` is None when nothing would trade. ``imbalance`` is the buy
+    quantity less the sell quantity willing to trade at that price (lots).
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    price: int | None
+    volume: int
+    imbalance: int
+
+
+class AuctionUncrossed(msgspec.Struct, frozen=True, gc=False, tag="auction_uncrossed"):
+    """The call ended: ``volume`` lots traded at the single ``price`` (trades precede it)."""
+
+    seq: int
+    ts: int
+    symbol: str
+    price: int | None
+    volume: int
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -268,4 +317,7 @@ Event = (
     | KillSwitchSet
     | ReferencePriceSet
     | DeadManSwitchSet
+    | PhaseChanged
+    | AuctionIndicated
+    | AuctionUncrossed
 )

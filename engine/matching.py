@@ -95,10 +95,15 @@ class Matcher(EngineStateMixin):
             order.priority = self.stamp(seq)
             self._index(order)
             book.stops.push(order)
-            if book.last_price is not None:
+            if book.last_price is not None and book.open:
                 # Already reached by the last trade price: it triggers at once.
                 book.note_prints(book.last_price, book.last_price)
                 self._run_stops(book, events, seq, ts)
+            return
+        if not book.open:
+            # An auction call (the only closed phase that takes orders):
+            # orders wait in the book, crossed or not, for the uncross.
+            self._rest(order, book, order.shown, seq, False)
             return
         self._execute(order, book, events, seq, ts, False)
         if book.lo is not None:

@@ -52,6 +52,7 @@ __all__ = [
     "OVERNIGHT",
     "PHASES",
     "REGULAR",
+    "REGULAR_BAND_BPS",
     "SCHEDULES",
     "WEEKEND",
     "Phase",
@@ -61,6 +62,7 @@ __all__ = [
     "band_bps",
     "max_notional_divisor",
     "next_phase_change",
+    "next_rule_change",
     "phase_at",
     "phase_changes",
     "reject_reason",
@@ -112,7 +114,7 @@ _CLOSING_DOUBLE_NS: Final = 25 * NS_PER_MINUTE
 _ONE_DAY: Final = timedelta(days=1)
 _MAX_SCAN_DAYS: Final = 31  # the longest constant phase in history is under 7 days
 
-_REGULAR_BAND_BPS: Final[dict[int, int]] = {1: 500, 2: 1000}
+REGULAR_BAND_BPS: Final[dict[int, int]] = {1: 500, 2: 1000}
 _FLAT_BAND_BPS: Final[dict[str, int | None]] = {
     EXTENDED: 1000,
     OVERNIGHT: 2000,
@@ -223,6 +225,28 @@ def next_phase_change(schedule: str, utc_ns: int) -> tuple[int, Phase]:
     raise AssertionError(f"no phase change within {_MAX_SCAN_DAYS} days of {utc_ns}")
 
 
+def next_rule_change(schedule: str, utc_ns: int) -> int:
+    """The next instant strictly after ``utc_ns`` at which the phase or its band width changes.
+
+    That is :func:`next_phase_change`, or earlier, in ``regular``, the end of the doubled
+    opening band (09:45) or the start of the doubled closing band (25 minutes before the
+    close). The engine re-reads its per-phase rules at each of these instants.
+
+    Raises:
+        ValueError: if ``schedule`` is unknown.
+    """
+    change, _ = next_phase_change(schedule, utc_ns)
+    if phase_at(schedule, utc_ns) != REGULAR:
+        return change
+    plan, ns = _local(utc_ns)
+    midnight = utc_ns - ns
+    for edge in (_REGULAR_OPEN_NS + _OPENING_DOUBLE_NS, plan.close_ns - _CLOSING_DOUBLE_NS):
+        # No DST switch falls inside a regular session, so local offsets add up here.
+        if utc_ns < midnight + edge < change:
+            return midnight + edge
+    return change
+
+
 def phase_changes(schedule: str, start_ns: int, end_ns: int) -> list[tuple[int, Phase]]:
     """Every phase change at an instant in ``(start_ns, end_ns]``, in time order.
 
@@ -274,7 +298,7 @@ def band_bps(phase: str, tier: int, utc_ns: int) -> int | None:
     Raises:
         ValueError: on an unknown phase or a tier other than 1 or 2.
     """
-    base = _REGULAR_BAND_BPS.get(tier)
+    base = REGULAR_BAND_BPS.get(tier)
     if base is None:
         raise ValueError(f"unknown band tier {tier!r}: expected 1 or 2")
     if phase != REGULAR:

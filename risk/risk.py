@@ -55,6 +55,7 @@ class Market:
         "bi",
         "cost_min",
         "den",
+        "div",
         "high",
         "lot_units",
         "low",
@@ -77,6 +78,8 @@ class Market:
         self.num, self.den, self.lot_units = pair.num, pair.den, pair.lot_units
         self.qty_min, self.qty_max, self.cost_min = inst.qty_min, inst.qty_max, inst.cost_min
         self.band_bps = TIER_BAND_BPS[inst.tier]
+        # The account's max order notional is divided by this (trading phases).
+        self.div = 1
         self.reference = 0
         self.low: int | None = None
         self.high: int | None = None
@@ -141,6 +144,14 @@ class Risk:
         m.low = ceil_div(price * (BPS - m.band_bps), BPS)
         m.high = price * (BPS + m.band_bps) // BPS
 
+    def set_phase(self, symbol: str, band_bps: int | None, notional_divisor: int) -> None:
+        """Apply a trading phase's rules: band half-width (None: keep) and notional divisor."""
+        m = self.markets[symbol]
+        m.div = notional_divisor
+        if band_bps is not None and band_bps != m.band_bps:
+            m.band_bps = band_bps
+            self.set_reference(symbol, m.reference)
+
     def band(self, symbol: str) -> tuple[int, int] | None:
         """The band edges of ``symbol`` in ticks, or None with no reference price."""
         m = self.markets[symbol]
@@ -204,7 +215,7 @@ class Risk:
                 return "price_band", f"limit_price {price}: below the band edge {m.low}"
         assert price is not None
         limit = acct.max_order_notional
-        if limit is not None and worth * num > limit * den:
+        if limit is not None and worth * num * m.div > limit * den:
             return "max_notional", f"order notional above the account limit {limit}"
         num = m.num
         den = m.den
@@ -284,7 +295,7 @@ class Risk:
             if band is not None:
                 return band
         limit = self.accounts[order.account].max_order_notional
-        if limit is not None and worth * m.num > limit * m.den:
+        if limit is not None and worth * m.num * m.div > limit * m.den:
             return "max_notional", f"order notional above the account limit {limit}"
         return None
 

@@ -16,14 +16,18 @@ from engine.commands import (
     Command,
     CommandError,
     Deposit,
+    Halt,
     NewOrder,
     ReplaceOrder,
+    Resume,
     RunTimers,
     SetKillSwitch,
     SetReferencePrice,
     Withdraw,
 )
 from engine.events import (
+    AuctionIndicated,
+    AuctionUncrossed,
     DeadManSwitchSet,
     Event,
     FundsDeposited,
@@ -36,6 +40,7 @@ from engine.events import (
     OrderExpired,
     OrderRejected,
     OrderTriggered,
+    PhaseChanged,
     ReferencePriceSet,
     TradeExecuted,
 )
@@ -226,6 +231,10 @@ BAD_OTHERS: list[tuple[str, Callable[[], object], str]] = [
     ("cancel-id-and-userref", lambda: CancelOrder(1, 1, "a", 5, userref=3), "order_id"),
     ("cancel-clid-and-userref", lambda: CancelOrder(1, 1, "a", None, "x", 3), "order_id"),
     ("cancel-all-three", lambda: CancelOrder(1, 1, "a", 5, "x", 3), "order_id"),
+    ("halt-empty-reason", lambda: Halt(1, 1, "ops", S, ""), "reason"),
+    ("halt-long-reason", lambda: Halt(1, 1, "ops", S, "x" * 101), "reason"),
+    ("resume-negative", lambda: Resume(1, 1, "ops", S, -1), "auction_seconds"),
+    ("resume-over-an-hour", lambda: Resume(1, 1, "ops", S, 3_601 * 10**9), "auction_seconds"),
 ]
 for _name, _cls in (("amend", AmendOrder), ("replace", ReplaceOrder)):
     BAD_OTHERS += [
@@ -336,6 +345,9 @@ COMMANDS: list[Command] = [
     SetReferencePrice(18, 18_000, "ops", S, 23_000),
     CancelAllAfter(19, 19_000, "a", 60 * 10**9),
     NewOrder(20, 20_000, "a", S, "buy", 10, None, "market", cash_qty=5_000),
+    Halt(21, 21_000, "ops", S, "news pending"),
+    Resume(22, 22_000, "ops", S, 0),
+    Resume(23, 23_000, "ops", S),
 ]
 
 EVENTS: list[Event] = [
@@ -369,6 +381,12 @@ EVENTS: list[Event] = [
     ReferencePriceSet(17, 17_000, S, 23_000, 21_850, 24_150),
     DeadManSwitchSet(18, 18_000, "a", 78_000),
     DeadManSwitchSet(19, 19_000, "a", None),
+    PhaseChanged(20, 20_000, "S", "auction", 2000, "resume", 320_000),
+    PhaseChanged(21, 21_000, "S", "regular", 500, "schedule"),
+    AuctionIndicated(22, 22_000, "S", 101, 7, -3),
+    AuctionIndicated(23, 23_000, "S", None, 0, 0),
+    AuctionUncrossed(24, 24_000, "S", 101, 7),
+    AuctionUncrossed(25, 25_000, "S", None, 0),
 ]
 
 
@@ -413,6 +431,8 @@ def test_tags_are_the_documented_wire_names() -> None:
         "kill_switch",
         "set_reference_price",
         "cancel_all_orders_after",
+        "halt",
+        "resume",
     ]
     assert [tag(e) for e in get_args(Event)] == [
         "order_accepted",
@@ -428,6 +448,9 @@ def test_tags_are_the_documented_wire_names() -> None:
         "kill_switch",
         "reference_price",
         "dead_man_switch",
+        "phase_changed",
+        "auction_indicated",
+        "auction_uncrossed",
     ]
 
 

@@ -1,0 +1,395 @@
+"""Trading phases in the engine: the schedule's clock, halts, call auctions and the uncross.
+
+Part of the engine (see :mod:`engine.engine`); pure like the rest of it. Each
+instrument has a :class:`Session`: the phase its schedule gives at the
+current time (``clock``) and the phase in force (``phase``), which is the
+clock's unless the instrument is halted or in an auction call. The time only
+moves through commands: the sequencer sends :class:`RunTimers` at
+:meth:`Phases.next_timer`, which covers the schedule's next change, the end
+of an auction call and the engine's other timers. Without a start time the
+engine has no schedule: every instrument is in ``regular`` for good (halts
+and auctions still work), which is what the matching tests and the
+single-symbol benchmarks run.
+
+The rulebook as built is docs/SESSIONS.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+
+from risk.risk import Risk
+
+from engine.auction import Uncross, uncross_price
+from engine.book import BookSide, Level, OrderBook
+from engine.commands import Halt, NewOrder, Resume, RunTimers
+from engine.events import (
+    AuctionIndicated,
+    AuctionUncrossed,
+    Event,
+    IcebergRefilled,
+    OrderRejected,
+    PhaseChanged,
+    TradeExecuted,
+)
+from engine.instrument import Instrument
+from engine.operations import Operations
+from engine.order import Order
+from engine.sessions import (
+    AUCTION,
+    CLOSED,
+    EXTENDED,
+    HALTED,
+    OVERNIGHT,
+    REGULAR,
+    REGULAR_BAND_BPS,
+    WEEKEND,
+    Phase,
+    band_bps,
+    max_notional_divisor,
+    next_rule_change,
+    phase_at,
+    reject_reason,
+)
+
+__all__ = ["CONTINUOUS", "Phases", "Session"]
+
+CONTINUOUS = frozenset({REGULAR, EXTENDED, OVERNIGHT, WEEKEND})
+"""Phases in which orders match as they arrive."""
+
+_NO_CALL = (None, -1, 0)  # an indication no call publishes: forces the first one out
+
+
+class Session:
+    """One instrument's phase state."""
+
+    __slots__ = ("book", "clock", "inst", "next_change", "phase", "until")
+
+    def __init__(self, inst: Instrument, book: OrderBook, start_ts: int | None) -> None:
+        self.inst = inst
+        self.book = book
+        if start_ts is None:
+            self.clock: Phase = REGULAR
+            self.next_change: int | None = None
+        else:
+            self.clock = phase_at(inst.schedule, start_ts)
+            self.next_change = next_rule_change(inst.schedule, start_ts)
+        self.phase: Phase = self.clock
+        self.until: int | None = None
+        """When the phase ends by itself: the end of an auction call."""
+
+    def band(self, ts: int) -> int | None:
+        """The band half-width in force at ``ts`` (bps), or None when nothing can trade."""
+        if self.next_change is None and self.phase == REGULAR:
+            return REGULAR_BAND_BPS[self.inst.tier]  # no schedule: no doubled windows
+        return band_bps(self.phase, self.inst.tier, ts)
+
+
+class Phases(Operations):
+    """Sessions per instrument: phase rules for new orders, halts, auctions, the uncross."""
+
+    __slots__ = ("calls", "sessions")
+
+    def __init__(
+        self,
+        instruments: Iterable[Instrument],
+        risk: Risk | None = None,
+        start_ts: int | None = None,
+    ) -> None:
+        instruments = list(instruments)
+        super().__init__(instruments, risk)
+        self.sessions: dict[str, Session] = {}
+        # Instruments in an auction call -> the last indication published.
+        self.calls: dict[str, tuple[int | None, int, int]] = {}
+        for inst in instruments:
+            session = self.sessions[inst.symbol] = Session(inst, self.books[inst.symbol], start_ts)
+            self._apply(session, start_ts or 0)
+
+    def canonical_state(self) -> list[object]:
+        """The matching and money state, plus each instrument's phase state."""
+        phases = [
+            [s, x.phase, x.clock, x.next_change, x.until, self.calls.get(s)]
+            for s, x in sorted(self.sessions.items())
+        ]
+        return [*super().canonical_state(), phases]
+
+    # ---------------------------------------------------------------- timers
+
+    def next_timer(self) -> int | None:
+        """The earliest instant any timer is due: expiries, dead man's switches, phases."""
+        due = super().next_timer()
+        for session in self.sessions.values():
+            for instant in (session.next_change, session.until):
+                if instant is not None and (due is None or instant < due):
+                    due = instant
+        return due
+
+    def _on_timers(self, c: RunTimers) -> list[Event]:
+        """Expiries and dead man's switches, then phase changes and call ends, in time order."""
+        events = super()._on_timers(c)
+        seq, ts = c.seq, c.ts
+        while True:
+            due: tuple[int, Session] | None = None
+            for session in self.sessions.values():
+                for instant in (session.until, session.next_change):
+                    if instant is not None and instant <= ts and (due is None or instant < due[0]):
+                        due = (instant, session)
+            if due is None:
+                return events
+            instant, session = due
+            if session.until == instant:
+                self._uncross(session, events, seq, ts)
+            else:
+                self._clock_change(session, instant, events, seq, ts)
+
+    def _clock_change(
+        self, session: Session, instant: int, events: list[Event], seq: int, ts: int
+    ) -> None:
+        schedule = session.inst.schedule
+        session.clock = phase_at(schedule, instant)
+        session.next_change = next_rule_change(schedule, instant)
+        if session.phase in (HALTED, AUCTION):
+            return  # the clock moves on underneath; the halt or call stays in force
+        before = (session.phase, session.band(instant - 1))
+        session.phase = session.clock
+        band = self._apply(session, instant)
+        if before != (session.phase, band):
+            reason = "schedule" if before[0] != session.phase else "band"
+            events.append(PhaseChanged(seq, ts, session.inst.symbol, session.phase, band, reason))
+
+    def _apply(self, session: Session, ts: int) -> int | None:
+        """Put the phase's rules in force (matching on or off, band, notional cap)."""
+        phase = session.phase
+        session.book.open = phase in CONTINUOUS
+        band = session.band(ts)
+        if self.risk is not None:
+            self.risk.set_phase(session.inst.symbol, band, max_notional_divisor(phase))
+        return band
+
+    def _enter(
+        self,
+        session: Session,
+        phase: Phase,
+        reason: str,
+        until: int | None,
+        events: list[Event],
+        seq: int,
+        ts: int,
+    ) -> None:
+        symbol = session.inst.symbol
+        session.phase = phase
+        session.until = until
+        band = self._apply(session, ts)
+        events.append(PhaseChanged(seq, ts, symbol, phase, band, reason, until))
+        if phase == AUCTION:
+            self.calls[symbol] = _NO_CALL
+        else:
+            self.calls.pop(symbol, None)
+
+    # ------------------------------------------------------- order admission
+
+    def _phase_refusal(self, symbol: str, order_type: str, tif: str) -> tuple[str, str] | None:
+        """Why the phase refuses a new order of this type (or an amend, with ``"amend"``)."""
+        phase = self.sessions[symbol].phase
+        if phase == REGULAR:
+            return None
+        if phase == HALTED:
+            return "halted", f"symbol {symbol}: trading halted, cancels only"
+        if phase == CLOSED:
+            return "market_closed", f"symbol {symbol}: market closed, cancels only"
+        if order_type == "amend":
+            return None
+        if reject_reason(phase, order_type) is not None:
+            return "limit_only", f"order_type {order_type}: only limit orders in the {phase} phase"
+        if phase == AUCTION and tif in ("ioc", "fok"):
+            return "limit_only", f"time_in_force {tif}: nothing matches during an auction call"
+        return None
+
+    # --------------------------------------------------------- halt, resume
+
+    def _on_halt(self, c: Halt) -> list[Event]:
+        session = self.sessions.get(c.symbol)
+        if session is None:
+            return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
+        if session.phase == HALTED:
+            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: already halted")]
+        events: list[Event] = []
+        self._enter(session, HALTED, c.reason, None, events, c.seq, c.ts)
+        return events
+
+    def _on_resume(self, c: Resume) -> list[Event]:
+        session = self.sessions.get(c.symbol)
+        if session is None:
+            return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
+        if session.phase != HALTED:
+            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: not halted")]
+        events: list[Event] = []
+        self._enter(session, AUCTION, "resume", c.ts + c.auction_ns, events, c.seq, c.ts)
+        if not c.auction_ns:
+            self._uncross(session, events, c.seq, c.ts)
+        return events
+
+    # ------------------------------------------------------------ auctions
+
+    def _indication(self, book: OrderBook) -> Uncross | None:
+        """Where ``book`` would uncross now (every live lot counts, hidden ones too)."""
+        best_bid, best_ask = book.bids.best(), book.asks.best()
+        if best_bid is None or best_ask is None or best_bid.price < best_ask.price:
+            return None
+        bids = _lots(book.bids.levels.values(), lambda p: p >= best_ask.price)
+        asks = _lots(book.asks.levels.values(), lambda p: p <= best_bid.price)
+        if self.risk is not None:
+            reference = self.risk.markets[book.symbol].reference
+        else:
+            reference = self.instruments[book.symbol].reference_price
+        return uncross_price(bids, asks, reference)
+
+    def _indicate(self, events: list[Event], seq: int, ts: int) -> None:
+        """Publish each call's indication when the last command changed it."""
+        for symbol, last in self.calls.items():
+            found = self._indication(self.books[symbol])
+            now = _NO_TRADE if found is None else (found.price, found.volume, found.imbalance)
+            if now != last:
+                self.calls[symbol] = now
+                events.append(AuctionIndicated(seq, ts, symbol, *now))
+
+    def _uncross(self, session: Session, events: list[Event], seq: int, ts: int) -> None:
+        """End a call: trade everything that crosses at one price, then trade on continuously."""
+        book = session.book
+        volume = 0
+        price: int | None = None
+        while True:
+            found = self._indication(book)
+            if found is None:
+                break
+            traded, changed = self._trade_at(book, found.price, events, seq, ts)
+            if traded:
+                volume += traded
+                price = found.price
+            if not changed:
+                break
+        events.append(AuctionUncrossed(seq, ts, book.symbol, price, volume))
+        self._enter(session, session.clock, "uncross", None, events, seq, ts)
+        if book.lo is not None and book.open:
+            self._run_stops(book, events, seq, ts)
+
+    def _trade_at(
+        self, book: OrderBook, price: int, events: list[Event], seq: int, ts: int
+    ) -> tuple[int, bool]:
+        """Pair bids at ``price`` or better with asks at ``price`` or better, in priority order.
+
+        Every trade prints at ``price``. Of each pair the order that came
+        later is the taker (it pays the taker fee; its self-trade prevention
+        applies). Returns the lots traded and whether anything changed (a
+        self-trade cancel changes the book without trading).
+        """
+        bids, asks = book.bids, book.asks
+        settle = None if self.risk is None else self.risk.fill
+        trade_id = self.next_trade_id
+        traded = 0
+        changed = False
+        while True:
+            bid_level, ask_level = bids.best(), asks.best()
+            if bid_level is None or ask_level is None:
+                break
+            if bid_level.price < price or ask_level.price > price:
+                break
+            buy, sell = _head(bid_level), _head(ask_level)
+            taker, maker = (buy, sell) if buy.priority > sell.priority else (sell, buy)
+            changed = True
+            if buy.account == sell.account:
+                stp = taker.stp
+                if stp != "cancel_newest":
+                    self._cancel_open(maker, "self_trade", events, seq, ts)
+                if stp != "cancel_oldest":
+                    self._cancel_open(taker, "self_trade", events, seq, ts)
+                continue
+            qty = min(buy.shown, sell.shown)
+            for order, level in ((buy, bid_level), (sell, ask_level)):
+                order.shown -= qty
+                order.filled += qty
+                level.qty -= qty
+            taker_left = taker.shown + taker.hidden
+            quote = taker_fee = maker_fee = 0
+            if settle is not None:
+                quote, taker_fee, maker_fee = settle(taker, maker, price, qty, taker_left)
+            events.append(
+                TradeExecuted(
+                    seq,
+                    ts,
+                    trade_id,
+                    book.symbol,
+                    price,
+                    qty,
+                    taker.side,
+                    taker.order_id,
+                    taker.account,
+                    taker_left,
+                    maker.order_id,
+                    maker.account,
+                    maker.shown + maker.hidden,
+                    quote,
+                    taker_fee,
+                    maker_fee,
+                )
+            )
+            trade_id += 1
+            traded += qty
+            for order, level, side in ((buy, bid_level, bids), (sell, ask_level, asks)):
+                if not order.shown:
+                    self._slice_done(order, level, side, events, seq, ts)
+        self.next_trade_id = trade_id
+        if traded:
+            book.last_price = price
+            book.note_prints(price, price)
+        return traded, changed
+
+    def _slice_done(
+        self, order: Order, level: Level, side: BookSide, events: list[Event], seq: int, ts: int
+    ) -> None:
+        """The head order's visible slice traded away: refill an iceberg, or close the order."""
+        level.queue.popleft()
+        hidden = order.hidden
+        if hidden:
+            slice_ = order.display_qty if hidden > order.display_qty else hidden
+            order.hidden = hidden - slice_
+            order.shown = slice_
+            order.priority = self.stamp(seq)
+            level.queue.append(order)
+            level.qty += slice_
+            events.append(
+                IcebergRefilled(
+                    seq, ts, order.order_id, order.account, order.symbol, slice_, order.hidden
+                )
+            )
+            return
+        if self.risk is not None:
+            self.risk.release(order)
+        self._forget(order)
+        if not level.qty:
+            side.drop_level(level.price * side.sign)
+
+
+_NO_TRADE: tuple[int | None, int, int] = (None, 0, 0)
+
+
+def _head(level: Level) -> Order:
+    """The first live order of a level, dropping tombstones in front of it."""
+    queue = level.queue
+    while not queue[0].shown:
+        queue.popleft()
+        level.dead -= 1
+    return queue[0]
+
+
+def _lots(levels: Iterable[Level], wanted: Callable[[int], bool]) -> list[tuple[int, int]]:
+    """``(price, live lots)`` of each level whose price passes ``wanted``."""
+    return [
+        (level.price, sum(o.shown + o.hidden for o in level.live()))
+        for level in levels
+        if wanted(level.price)
+    ]
+
+
+def _refused(c: Halt | Resume | NewOrder, reason: str, text: str) -> OrderRejected:
+    return OrderRejected(c.seq, c.ts, c.account, reason, text)

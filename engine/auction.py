@@ -11,10 +11,13 @@ lower; ``min`` of the two can trade. The uncross price
 4. then, if two prices are equally near (one each side of the reference),
    is the lower one.
 
-Candidates are every limit price in the book plus the reference price
-itself: between two adjacent limit prices the volume and imbalance are never
-better than at one of them, so the reference is the only extra price that
-can win (through rule 3, "ties go to the reference").
+Every tick is a candidate. Volume and imbalance only change at limit prices,
+so between two adjacent limit prices one representative stands for all the
+ticks in between: the one nearest the reference (the lowest with none). The
+candidates are thus the limit prices plus at most one tick per gap, and the
+result is the best over every tick. An inside tick matters: when the
+imbalance changes sign between two limit prices, a price between them can
+have a smaller imbalance than either.
 """
 
 from __future__ import annotations
@@ -52,9 +55,12 @@ def uncross_price(
     # bid_from[i]: lots bid at bid_prices[i] or higher; ask_upto[i]: lots offered at or below.
     bid_from = list(accumulate(reversed([q for _, q in bid_list])))[::-1]
     ask_upto = list(accumulate(q for _, q in ask_list))
-    candidates = set(bid_prices) | set(ask_prices)
-    if reference > 0:
-        candidates.add(reference)
+    levels = sorted(set(bid_prices) | set(ask_prices))
+    candidates = list(levels)
+    for low, high in zip(levels, levels[1:], strict=False):
+        if high - low > 1:
+            inside = low + 1 if reference <= 0 else reference
+            candidates.append(min(max(inside, low + 1), high - 1))
     best: tuple[int, int, int, int] | None = None
     chosen: Uncross | None = None
     for p in candidates:

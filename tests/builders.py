@@ -12,8 +12,10 @@ from engine.commands import (
     CancelOrder,
     Command,
     Deposit,
+    Halt,
     NewOrder,
     ReplaceOrder,
+    Resume,
     RunTimers,
     SetKillSwitch,
     SetReferencePrice,
@@ -64,18 +66,54 @@ class Driver:
     Each method builds one command, applies it, and returns its events.
     ``next_seq`` is the seq (and so the order id) the next command gets.
     With ``risk`` the engine runs pre-trade risk (see :func:`risk_for`).
+    With ``start_ts`` the engine runs the instruments' schedules from that
+    instant: commands are stamped ``now`` (which moves on 1 us per command)
+    and :meth:`run_until` moves the clock, firing every timer on the way.
     """
 
-    def __init__(self, *symbols: str, risk: Risk | None = None, **inst: Any) -> None:
-        instruments = [instrument(s, **inst) for s in (symbols or (SYMBOL,))]
-        self.engine = Engine(instruments, risk)
+    def __init__(
+        self,
+        *symbols: str,
+        risk: Risk | None = None,
+        start_ts: int | None = None,
+        instruments: list[Instrument] | None = None,
+        **inst: Any,
+    ) -> None:
+        if instruments is None:
+            instruments = [instrument(s, **inst) for s in (symbols or (SYMBOL,))]
+        self.engine = Engine(instruments, risk, start_ts)
         self.next_seq = 1
         self.log: list[Command] = []
+        self.now = start_ts
 
     def _stamp(self) -> tuple[int, int]:
         seq = self.next_seq
         self.next_seq += 1
-        return seq, seq * 1000
+        if self.now is None:
+            return seq, seq * 1000
+        ts = self.now
+        self.now += 1000
+        return seq, ts
+
+    def run_until(self, ts: int) -> list[Event]:
+        """Move the clock to ``ts``, sending RunTimers at every timer due on the way."""
+        events: list[Event] = []
+        while True:
+            due = self.engine.next_timer()
+            if due is None or due > ts:
+                break
+            seq, _ = self._stamp()
+            events += self.apply(RunTimers(seq, due))
+        self.now = max(ts, self.now or 0)
+        return events
+
+    def halt(self, symbol: str = SYMBOL, reason: str = "operator") -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(Halt(seq, ts, "ops", symbol, reason))
+
+    def resume(self, symbol: str = SYMBOL, auction_ns: int = 300 * 10**9) -> list[Event]:
+        seq, ts = self._stamp()
+        return self.apply(Resume(seq, ts, "ops", symbol, auction_ns))
 
     def apply(self, command: Command) -> list[Event]:
         self.log.append(command)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from itertools import accumulate
+from itertools import accumulate, pairwise
 from typing import NamedTuple
 
 __all__ = ["Uncross", "uncross_price"]
@@ -57,7 +57,7 @@ def uncross_price(
     ask_upto = list(accumulate(q for _, q in ask_list))
     levels = sorted(set(bid_prices) | set(ask_prices))
     candidates = list(levels)
-    for low, high in zip(levels, levels[1:], strict=False):
+    for low, high in pairwise(levels):
         if high - low > 1:
             inside = low + 1 if reference <= 0 else reference
             candidates.append(min(max(inside, low + 1), high - 1))

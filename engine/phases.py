@@ -278,8 +278,8 @@ class Phases(Operations):
     ) -> tuple[int, bool]:
         """Pair bids at ``price`` or better with asks at ``price`` or better, in priority order.
 
-        Every trade prints at ``price``. Of each pair the order that came
-        later is the taker (it pays the taker fee; its self-trade prevention
+        Every trade prints at ``price``. Of each pair the order accepted
+        later (the higher order id) is the taker (it pays the taker fee; its self-trade prevention
         applies). Returns the lots traded and whether anything changed (a
         self-trade cancel changes the book without trading).
         """
@@ -295,7 +295,9 @@ class Phases(Operations):
             if bid_level.price < price or ask_level.price > price:
                 break
             buy, sell = _head(bid_level), _head(ask_level)
-            taker, maker = (buy, sell) if buy.priority > sell.priority else (sell, buy)
+            # The later order is the one accepted later (a refilled iceberg
+            # slice keeps its order's place in time for this).
+            taker, maker = (buy, sell) if buy.order_id > sell.order_id else (sell, buy)
             changed = True
             if buy.account == sell.account:
                 stp = taker.stp

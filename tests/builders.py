@@ -104,7 +104,8 @@ class Driver:
                 break
             seq, _ = self._stamp()
             events += self.apply(RunTimers(seq, due))
-        self.now = max(ts, self.now or 0)
+        if self.now is not None:
+            self.now = max(ts, self.now)
         return events
 
     def halt(self, symbol: str = SYMBOL, reason: str = "operator") -> list[Event]:

@@ -55,9 +55,11 @@ from engine.commands import (
     CancelOrder,
     Command,
     Deposit,
+    Halt,
     NewOrder,
     OrderType,
     ReplaceOrder,
+    Resume,
     RunTimers,
     SetKillSwitch,
     SetReferencePrice,
@@ -68,6 +70,7 @@ from engine.commands import (
 )
 from engine.engine import Engine
 from engine.events import (
+    AuctionUncrossed,
     Event,
     FundsDeposited,
     FundsWithdrawn,
@@ -77,6 +80,7 @@ from engine.events import (
     OrderCancelled,
     OrderExpired,
     OrderRejected,
+    PhaseChanged,
     ReferencePriceSet,
     TradeExecuted,
 )
@@ -142,9 +146,13 @@ BAND_BPS = {1: 500, 2: 1_000}  # band half-width per tier, regular session (MARK
 MAX_OPEN = {a: DAVE_OPEN_ORDERS if a == "dave" else 500 for a in TRADERS}
 
 
-def band(symbol: str, reference: int) -> tuple[int, int]:
-    """The band edges around ``reference``, rounded inward to the tick (MARKET_RULES 4)."""
-    bps = BAND_BPS[INST[symbol].tier]
+def band(symbol: str, reference: int, bps: int | None = None) -> tuple[int, int]:
+    """The band edges around ``reference``, rounded inward to the tick (MARKET_RULES 4).
+
+    ``bps`` is the half-width in force (the tier's regular band by default).
+    """
+    if bps is None:
+        bps = BAND_BPS[INST[symbol].tier]
     low = math.ceil(Fraction(reference * (BPS - bps), BPS))
     return low, math.floor(Fraction(reference * (BPS + bps), BPS))
 
@@ -213,6 +221,7 @@ class Harness:
         self.owner: dict[int, str] = {}
         self.reference = dict(BASE_REFERENCE)  # from ReferencePriceSet events
         self.killed: set[str] = set()  # from KillSwitchSet events
+        self.band_bps: dict[str, int] = {}  # from PhaseChanged events
         self.leaves: dict[int, int] = {}  # open orders and their leaves, from events
         for account in TRADERS:
             self.apply(Deposit(*self.stamp(), account, "USD", START_QUOTE))
@@ -284,7 +293,11 @@ class Harness:
                 self.killed.discard(ev.account)
         elif isinstance(ev, ReferencePriceSet):
             self.reference[ev.symbol] = ev.price
-            assert (ev.low, ev.high) == band(ev.symbol, ev.price), self.explain(f"{ev!r}: band")
+            edges = band(ev.symbol, ev.price, self.band_bps.get(ev.symbol))
+            assert (ev.low, ev.high) == edges, self.explain(f"{ev!r}: band")
+        elif isinstance(ev, PhaseChanged) and ev.band_bps is not None:
+            # A halt keeps the last band; a call has its own, then back to the tier's.
+            self.band_bps[ev.symbol] = ev.band_bps
 
     def see_trade(self, ev: TradeExecuted) -> None:
         """(f): the money on a trade event against the exact cumulative totals."""
@@ -732,6 +745,21 @@ def gen_dead_man(h: Harness, ch: Chooser) -> Command:
     return CancelAllAfter(seq, ts, account, timeout)
 
 
+def gen_halt(h: Harness, ch: Chooser) -> Command:
+    """Halt a symbol (a halted one now and then: refused)."""
+    seq, ts = h.stamp()
+    return Halt(seq, ts, "ops", _symbol(ch), "test")
+
+
+def gen_resume(h: Harness, ch: Chooser) -> Command:
+    """Resume a halted symbol with a call (uncrossed by a later RunTimers) or at once."""
+    seq, ts = h.stamp()
+    halted = sorted(s for s, x in h.engine.sessions.items() if x.phase == "halted")
+    symbol = ch.pick(halted) if halted and ch.chance(90) else _symbol(ch)
+    auction = 0 if ch.chance(40) else ch.number(1, 30) * TICK
+    return Resume(seq, ts, "ops", symbol, auction)
+
+
 MIX: tuple[tuple[Generator, int], ...] = (
     (gen_limit, 30),
     (gen_market, 5),
@@ -748,6 +776,8 @@ MIX: tuple[tuple[Generator, int], ...] = (
     (gen_kill_switch, 3),
     (gen_reference, 3),
     (gen_dead_man, 2),
+    (gen_halt, 1),
+    (gen_resume, 2),
 )
 
 
@@ -836,6 +866,14 @@ class RiskMachine(RuleBasedStateMachine):
     def dead_man(self, data: st.DataObject) -> None:
         self._step(gen_dead_man, data)
 
+    @rule(data=st.data())
+    def halt(self, data: st.DataObject) -> None:
+        self._step(gen_halt, data)
+
+    @rule(data=st.data())
+    def resume(self, data: st.DataObject) -> None:
+        self._step(gen_resume, data)
+
     def teardown(self) -> None:
         self.h.check_replay()
 
@@ -864,6 +902,8 @@ def covered(h: Harness) -> set[str]:
             seen.update({f"trade:{t.taker_account}", f"trade:{t.maker_account}"})
             if t.taker_fee < 0 or t.maker_fee < 0:
                 seen.add("fee:-1")
+        if any(isinstance(e, AuctionUncrossed) and e.volume for e in events):
+            seen.add("auction:traded")
         name = type(cmd).__name__
         reason = _reject_reason(events)
         if reason is not None:
@@ -902,6 +942,10 @@ REQUIRED = {
     *("KillSwitchSet", "ReferencePriceSet", "DeadManSwitchSet", "kept:True", "kept:False"),
     *("cash:filled", "fee:-1", "AmendOrder:traded", "ReplaceOrder:traded"),
     *("fees:withdraw:done", "fees:withdraw:insufficient_funds"),
+    *("PhaseChanged:resume", "PhaseChanged:uncross", "AuctionIndicated", "AuctionUncrossed"),
+    *(f"rejected:NewOrder:{r}" for r in ("halted", "limit_only")),
+    "rejected:AmendOrder:halted",
+    "auction:traded",
 }
 
 

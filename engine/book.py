@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from heapq import heapify, heappop, heappush, nsmallest
 
 from engine.order import Order
+from engine.reference import ReferenceWindow
 from engine.stops import StopBook
 
 __all__ = ["COMPACT_SLACK", "BookSide", "Level", "OrderBook"]
@@ -189,13 +190,29 @@ class OrderBook:
     the matching on these structures.
     """
 
-    __slots__ = ("asks", "bids", "hi", "last_price", "lo", "open", "stops", "symbol")
+    __slots__ = (
+        "asks",
+        "bids",
+        "fast",
+        "hi",
+        "last_price",
+        "lo",
+        "open",
+        "stops",
+        "symbol",
+        "window",
+    )
 
     def __init__(self, symbol: str) -> None:
         self.symbol = symbol
         # Continuous trading: new orders match as they arrive. False while the
         # instrument is halted, closed or in an auction call (engine.phases).
         self.open = True
+        # The engine's plain-limit fast path may run: open, and a reference
+        # price to check bands against (without one only resting orders pass).
+        self.fast = True
+        # Regular hours with a schedule: the trades the reference follows.
+        self.window: ReferenceWindow | None = None
         self.bids = BookSide("buy")
         self.asks = BookSide("sell")
         self.stops = StopBook()

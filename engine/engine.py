@@ -119,7 +119,7 @@ class Engine(Phases):
         book = self.books.get(c.symbol)
         if (
             book is None
-            or not book.open
+            or not book.fast
             or c.order_type != "limit"
             or c.tif != "gtc"
             or c.post_only
@@ -225,6 +225,11 @@ class Engine(Phases):
             assert c.price is not None
             if crosses(book.opposite(c.side), c.price):
                 return "post_only", "post_only: order would take liquidity"
+        if not book.fast and book.open and c.order_type not in STOP_KINDS:
+            # No reference price (market orders were refused by risk already).
+            assert c.price is not None
+            if crosses(book.opposite(c.side), c.price):
+                return "price_band", _NO_REFERENCE
         return None
 
     # ---------------------------------------------------------------- cancels
@@ -350,6 +355,8 @@ class Engine(Phases):
             return events
         if (c.post_only or order.post_only) and crosses(book.opposite(order.side), price):
             raise _Invalid("post_only", "post_only: the amended order would take liquidity")
+        if not book.fast and book.open and crosses(book.opposite(order.side), price):
+            raise _Invalid("price_band", _NO_REFERENCE)
         if risk is not None:
             _refuse(risk.rehold(order, price, leaves))
         book.side(order.side).remove(order)
@@ -490,6 +497,9 @@ class Engine(Phases):
         self._cancel_open(old, "replaced", events, c.seq, c.ts)
         self._place(new, order, book, events, old.order_id)
         return events
+
+
+_NO_REFERENCE = "limit_price: no reference price, so only an order that rests is accepted"
 
 
 def _reject(

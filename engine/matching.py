@@ -20,6 +20,7 @@ from engine.events import (
     OrderAccepted,
     OrderCancelled,
     OrderTriggered,
+    ReferencePriceSet,
     TradeExecuted,
 )
 from engine.instrument import Instrument
@@ -214,6 +215,7 @@ class Matcher(EngineStateMixin):
         settle = None if self.risk is None else self.risk.fill
         append = events.append
         price = 0
+        notional = traded = 0
         while budget and heap:
             key = heap[0]
             if key in stale:
@@ -255,6 +257,8 @@ class Matcher(EngineStateMixin):
                     shown = 0
                 budget -= fill
                 remaining -= fill
+                traded += fill
+                notional += price * fill
                 maker.shown = shown
                 maker.filled += fill
                 level.qty -= fill
@@ -331,7 +335,27 @@ class Matcher(EngineStateMixin):
             if stops.rising or stops.falling:
                 # Only a book with waiting stops needs its prints checked.
                 book.note_prints(first_price, last_price)
+            if book.window is not None:
+                self._new_reference(book, book.window.add(ts, notional, traded), events, seq, ts)
         return remaining
+
+    def _new_reference(
+        self, book: OrderBook, price: int, events: list[Event], seq: int, ts: int
+    ) -> None:
+        """Move the reference (and the band) to ``price`` if it differs; publish it."""
+        risk = self.risk
+        assert risk is not None  # only books with risk keep a window
+        m = risk.markets[book.symbol]
+        if price != m.reference:
+            risk.set_reference(book.symbol, price)
+            assert m.low is not None and m.high is not None
+            events.append(ReferencePriceSet(seq, ts, book.symbol, price, m.low, m.high))
+
+    def _set_fast(self, book: OrderBook) -> None:
+        """Allow the plain-limit fast path when matching is on and a band can be checked."""
+        book.fast = book.open and (
+            self.risk is None or self.risk.markets[book.symbol].high is not None
+        )
 
     def _run_stops(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
         """Trigger every stop the prints since the last check reached, until none is due.
@@ -361,7 +385,11 @@ class Matcher(EngineStateMixin):
                     )
                 )
                 if risk is not None:
-                    # It enters the book now: the band applies as to a new order.
+                    # It enters the book now: the band applies as to a new order,
+                    # and with no reference price there is no band to trade in.
+                    if risk.band(order.symbol) is None:
+                        self._close(order, "price_band", events, seq, ts)
+                        continue
                     if order.order_type in MARKET_KINDS:
                         risk.cap_market(order)
                     elif risk.band_check(order.symbol, order.side, order.price) is not None:

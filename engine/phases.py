@@ -35,6 +35,7 @@ from engine.events import (
 from engine.instrument import Instrument
 from engine.operations import Operations
 from engine.order import Order
+from engine.reference import ReferenceWindow
 from engine.sessions import (
     AUCTION,
     CLOSED,
@@ -108,7 +109,15 @@ class Phases(Operations):
     def canonical_state(self) -> list[object]:
         """The matching and money state, plus each instrument's phase state."""
         phases = [
-            [s, x.phase, x.clock, x.next_change, x.until, self.calls.get(s)]
+            [
+                s,
+                x.phase,
+                x.clock,
+                x.next_change,
+                x.until,
+                self.calls.get(s),
+                None if x.book.window is None else x.book.window.state(),
+            ]
             for s, x in sorted(self.sessions.items())
         ]
         return [*super().canonical_state(), phases]
@@ -160,10 +169,18 @@ class Phases(Operations):
     def _apply(self, session: Session, ts: int) -> int | None:
         """Put the phase's rules in force (matching on or off, band, notional cap)."""
         phase = session.phase
-        session.book.open = phase in CONTINUOUS
+        book = session.book
+        book.open = phase in CONTINUOUS
         band = session.band(ts)
         if self.risk is not None:
             self.risk.set_phase(session.inst.symbol, band, max_notional_divisor(phase))
+            # The reference follows trades in regular hours (with a schedule).
+            rolling = phase == REGULAR and session.next_change is not None
+            if not rolling:
+                book.window = None
+            elif book.window is None:
+                book.window = ReferenceWindow()
+        self._set_fast(book)
         return band
 
     def _enter(
@@ -270,6 +287,8 @@ class Phases(Operations):
                 break
         events.append(AuctionUncrossed(seq, ts, book.symbol, price, volume))
         self._enter(session, session.clock, "uncross", None, events, seq, ts)
+        if price is not None and book.window is not None:
+            self._new_reference(book, book.window.add(ts, price * volume, volume), events, seq, ts)
         if book.lo is not None and book.open:
             self._run_stops(book, events, seq, ts)
 

@@ -305,14 +305,23 @@ def test_market_order_with_a_tighter_protection_price_keeps_it() -> None:
 
 
 @pytest.mark.parametrize("side", ["buy", "sell"])
-def test_market_order_without_a_reference_price_is_rejected(side: str) -> None:
+def test_without_a_reference_price_only_resting_orders_are_accepted(side: str) -> None:
     d = funded(reference_price=0)
     assert risk(d).band(S) is None
     d.new("c", "sell" if side == "buy" else "buy", 100, 23_000)
     event = refused(d, lambda: d.new("a", side, 100, None, order_type="market"), "price_band")
     assert event.text == "limit_price: no reference price to cap a market order"
-    # Limit orders have no band to break without a reference.
-    accepted(d.new("a", "buy", 100, 90_000))
+    # Without a reference there is no band: a limit order that would trade is
+    # refused, one that rests is accepted, however far away.
+    event = refused(d, lambda: d.new("a", side, 100, 23_000), "price_band")
+    assert event.text == "limit_price: no reference price, so only an order that rests is accepted"
+    if side == "buy":
+        accepted(d.new("a", "sell", 100, 90_000))
+    else:
+        accepted(d.new("a", "buy", 100, 10))
+    # With a reference the same crossing order trades.
+    d.reference(23_000)
+    accepted(d.new("a", side, 100, 23_000))
 
 
 # ------------------------------------------------------------------ notional, order count, ids
@@ -743,7 +752,7 @@ def test_withdraw_cannot_take_held_funds() -> None:
 
 
 def test_fee_account_cannot_be_driven_negative_by_a_withdrawal() -> None:
-    d = make(fees=FeeTier("zero", 0, 0))
+    d = make(fees=FeeTier("zero", 0, 0), reference_price=5_000)
     d.deposit("a", "USD", 100)
     d.deposit("c", "USD", 100)
     d.deposit("b", "AAPLx", 3 * LOT)

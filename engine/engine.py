@@ -113,8 +113,8 @@ class Engine(Phases):
         if type(c) is not NewOrder:
             # The cancel, most of the rest of the traffic, skips the table.
             out = self._on_cancel(c) if type(c) is CancelOrder else self._handlers[type(c)](c)
-            if self.calls:
-                self._indicate(out, seq, c.ts)
+            if self.hooks:
+                self._after(out, seq, c.ts)
             return out
         book = self.books.get(c.symbol)
         if (
@@ -125,8 +125,8 @@ class Engine(Phases):
             or c.post_only
         ):
             out = self._on_new_order(c)
-            if self.calls:
-                self._indicate(out, seq, c.ts)
+            if self.hooks:
+                self._after(out, seq, c.ts)
             return out
         # The plain GTC limit order, most of all traffic: the steps of
         # _check_new, _place and _execute inlined, and a non-crossing order
@@ -164,6 +164,8 @@ class Engine(Phases):
             self._execute(order, book, events, seq, ts, False)
             if book.lo is not None:
                 self._run_stops(book, events, seq, ts)
+            if self.hooks:
+                self._after(events, seq, ts)
             return events
         order.priority = seq << PRIORITY_SHIFT
         level = own.levels.get(-key)
@@ -180,6 +182,8 @@ class Engine(Phases):
             acct[seq] = order
         if clid is not None:
             self.by_clid[(account, clid)] = order
+        if book.window is not None:
+            self._check_edge(self.sessions[c.symbol], ts)
         return events
 
     # -------------------------------------------------------------- new order

@@ -135,7 +135,16 @@ class Matcher(EngineStateMixin):
             # many lots as the fills it would get (a dry run) can pay for,
             # fees included; the rest of its quantity is cancelled below.
             budget = self.risk.affordable(order, _preview(opp, limit_key, remaining, account, stp))
-        if tif == "fok" and not _fok_fillable(opp, limit_key, remaining, account, stp):
+        if book.window is not None and self._breaks_band(book, opp, order.side, limit_key):
+            # Limit up-limit down: the next trade would print outside the band.
+            # Trading pauses before it; an order that can wait rests (crossed,
+            # for the reopening auction), one that cannot is cancelled.
+            self._volatility_pause(book, events, seq, ts)
+            if not (market or tif == "ioc" or tif == "fok"):
+                self._rest(order, book, remaining, seq, indexed)
+                return
+            reason = "halted"
+        elif tif == "fok" and not _fok_fillable(opp, limit_key, remaining, account, stp):
             reason = "fok_unfillable"
         else:
             if budget:
@@ -164,6 +173,24 @@ class Matcher(EngineStateMixin):
                 self._forget(order)
             return
         self._rest(order, book, remaining, seq, indexed)
+
+    def _breaks_band(self, book: OrderBook, opp: BookSide, side: str, limit_key: int) -> bool:
+        """Whether the first trade against ``opp`` would print outside the band.
+
+        Only the first level can: the taker's own limit is inside the band, and
+        later levels lie between the first and that limit.
+        """
+        best = opp.best()
+        if best is None or best.price * opp.sign > limit_key or self.risk is None:
+            return False
+        m = self.risk.markets[book.symbol]
+        if m.low is None or m.high is None:
+            return False
+        return best.price < m.low if side == "buy" else best.price > m.high
+
+    def _volatility_pause(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
+        """Halt ``book`` for a volatility pause (the engine's phases implement it)."""
+        raise NotImplementedError
 
     def _rest(self, order: Order, book: OrderBook, remaining: int, seq: int, indexed: bool) -> None:
         """Put ``order`` with ``remaining`` lots open at the back of its level."""

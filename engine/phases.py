@@ -28,6 +28,7 @@ from engine.events import (
     AuctionUncrossed,
     Event,
     IcebergRefilled,
+    OrderAccepted,
     OrderRejected,
     PhaseChanged,
     TradeExecuted,
@@ -60,11 +61,17 @@ CONTINUOUS = frozenset({REGULAR, EXTENDED, OVERNIGHT, WEEKEND})
 
 _NO_CALL = (None, -1, 0)  # an indication no call publishes: forces the first one out
 
+PAUSE_NS = 5 * 60 * 10**9
+"""A volatility pause halts for this long, then a call of :data:`CALL_NS` reopens."""
+CALL_NS = 5 * 60 * 10**9
+EDGE_NS = 15 * 10**9
+"""A best bid or offer at the band edge this long pauses trading."""
+
 
 class Session:
     """One instrument's phase state."""
 
-    __slots__ = ("book", "clock", "inst", "next_change", "phase", "until")
+    __slots__ = ("book", "clock", "edge_since", "inst", "next_change", "phase", "until")
 
     def __init__(self, inst: Instrument, book: OrderBook, start_ts: int | None) -> None:
         self.inst = inst
@@ -77,7 +84,13 @@ class Session:
             self.next_change = next_rule_change(inst.schedule, start_ts)
         self.phase: Phase = self.clock
         self.until: int | None = None
-        """When the phase ends by itself: the end of an auction call."""
+        """When the phase ends by itself: a volatility pause, an auction call."""
+        self.edge_since: int | None = None
+        """Since when the best bid or offer has been at the band edge (regular hours)."""
+
+    def edge_deadline(self) -> int | None:
+        """When the best bid or offer will have sat at the band edge too long."""
+        return None if self.edge_since is None else self.edge_since + EDGE_NS
 
     def band(self, ts: int) -> int | None:
         """The band half-width in force at ``ts`` (bps), or None when nothing can trade."""
@@ -89,7 +102,7 @@ class Session:
 class Phases(Operations):
     """Sessions per instrument: phase rules for new orders, halts, auctions, the uncross."""
 
-    __slots__ = ("calls", "sessions")
+    __slots__ = ("calls", "hooks", "sessions")
 
     def __init__(
         self,
@@ -102,6 +115,8 @@ class Phases(Operations):
         self.sessions: dict[str, Session] = {}
         # Instruments in an auction call -> the last indication published.
         self.calls: dict[str, tuple[int | None, int, int]] = {}
+        # Whether any command needs _after: a call to indicate, an edge to watch.
+        self.hooks = False
         for inst in instruments:
             session = self.sessions[inst.symbol] = Session(inst, self.books[inst.symbol], start_ts)
             self._apply(session, start_ts or 0)
@@ -116,6 +131,7 @@ class Phases(Operations):
                 x.next_change,
                 x.until,
                 self.calls.get(s),
+                x.edge_since,
                 None if x.book.window is None else x.book.window.state(),
             ]
             for s, x in sorted(self.sessions.items())
@@ -128,7 +144,7 @@ class Phases(Operations):
         """The earliest instant any timer is due: expiries, dead man's switches, phases."""
         due = super().next_timer()
         for session in self.sessions.values():
-            for instant in (session.next_change, session.until):
+            for instant in (session.next_change, session.until, session.edge_deadline()):
                 if instant is not None and (due is None or instant < due):
                     due = instant
         return due
@@ -140,14 +156,19 @@ class Phases(Operations):
         while True:
             due: tuple[int, Session] | None = None
             for session in self.sessions.values():
-                for instant in (session.until, session.next_change):
+                for instant in (session.until, session.edge_deadline(), session.next_change):
                     if instant is not None and instant <= ts and (due is None or instant < due[0]):
                         due = (instant, session)
             if due is None:
                 return events
             instant, session = due
-            if session.until == instant:
+            if session.until == instant and session.phase == HALTED:
+                # A volatility pause is over: the call that reopens it starts.
+                self._enter(session, AUCTION, "resume", instant + CALL_NS, events, seq, ts)
+            elif session.until == instant:
                 self._uncross(session, events, seq, ts)
+            elif session.edge_deadline() == instant:
+                self._volatility_pause(session.book, events, seq, ts)
             else:
                 self._clock_change(session, instant, events, seq, ts)
 
@@ -181,6 +202,9 @@ class Phases(Operations):
             elif book.window is None:
                 book.window = ReferenceWindow()
         self._set_fast(book)
+        self.hooks = bool(self.calls) or any(
+            x.book.window is not None for x in self.sessions.values()
+        )
         return band
 
     def _enter(
@@ -196,12 +220,53 @@ class Phases(Operations):
         symbol = session.inst.symbol
         session.phase = phase
         session.until = until
+        session.edge_since = None
         band = self._apply(session, ts)
         events.append(PhaseChanged(seq, ts, symbol, phase, band, reason, until))
         if phase == AUCTION:
             self.calls[symbol] = _NO_CALL
         else:
             self.calls.pop(symbol, None)
+        self.hooks = bool(self.calls) or any(
+            x.book.window is not None for x in self.sessions.values()
+        )
+
+    # --------------------------------------------------- volatility pauses
+
+    def _volatility_pause(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
+        session = self.sessions[book.symbol]
+        self._enter(session, HALTED, "volatility", ts + PAUSE_NS, events, seq, ts)
+
+    def _after(self, events: list[Event], seq: int, ts: int) -> None:
+        """After a command: publish changed auction indications, watch band edges."""
+        if self.calls:
+            self._indicate(events, seq, ts)
+        self._watch_edges(events, ts)
+
+    def _watch_edges(self, events: list[Event], ts: int) -> None:
+        """Re-check the band edges of every watched book a command's events touched."""
+        seen: set[str] = set()
+        for e in events:
+            symbol = e.order.symbol if isinstance(e, OrderAccepted) else getattr(e, "symbol", None)
+            if symbol is not None and symbol not in seen:
+                seen.add(symbol)
+                self._check_edge(self.sessions[symbol], ts)
+
+    def _check_edge(self, session: Session, ts: int) -> None:
+        """Start or stop the clock of a best bid or offer sitting at its band edge."""
+        book = session.book
+        at_edge = False
+        if book.window is not None and self.risk is not None:
+            m = self.risk.markets[book.symbol]
+            if m.low is not None and m.high is not None:
+                bid, ask = book.bids.best(), book.asks.best()
+                at_edge = (bid is not None and bid.price >= m.high) or (
+                    ask is not None and ask.price <= m.low
+                )
+        if not at_edge:
+            session.edge_since = None
+        elif session.edge_since is None:
+            session.edge_since = ts
 
     # ------------------------------------------------------- order admission
 

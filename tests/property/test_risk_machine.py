@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import date
 from fractions import Fraction
 from typing import Any, TypeVar
 
@@ -48,6 +49,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
+from engine.calendar import eastern_to_utc_ns
 from engine.commands import (
     AmendOrder,
     CancelAll,
@@ -170,8 +172,8 @@ def make_risk() -> Risk:
     return Risk(ASSETS, INSTRUMENTS, specs, fee_account=FEES)
 
 
-def make_engine() -> Engine:
-    return Engine(INSTRUMENTS, make_risk())
+def make_engine(start_ts: int | None = None) -> Engine:
+    return Engine(INSTRUMENTS, make_risk(), start_ts)
 
 
 # --------------------------------------------------------------- choosers
@@ -206,12 +208,13 @@ def _reject_reason(events: list[Event]) -> str | None:
 class Harness:
     """One engine with risk, its command log, and a money ledger kept from events only."""
 
-    def __init__(self) -> None:
-        self.engine = make_engine()
+    def __init__(self, start_ts: int | None = None) -> None:
+        self.start_ts = start_ts
+        self.engine = make_engine(start_ts)
         assert self.engine.risk is not None
         self.risk: Risk = self.engine.risk
         self.seq = 0
-        self.now = 0
+        self.now = start_ts or 0
         self.log: list[tuple[Command, list[Event]]] = []
         self.ledger: dict[tuple[str, str], int] = {}
         self.net: dict[str, int] = dict.fromkeys(ASSET_IDS, 0)
@@ -432,7 +435,7 @@ class Harness:
 
     def check_replay(self) -> None:
         """A fresh engine fed the same log gives the same events and state hash."""
-        fresh = make_engine()
+        fresh = make_engine(self.start_ts)
         for cmd, events in self.log:
             assert fresh.process(cmd) == events, f"replay differs at {cmd!r}"
             fresh.check_invariants()  # the same reads as the live run
@@ -957,6 +960,22 @@ def test_long_seeded_run_keeps_money_exact_and_replays() -> None:
     trades = sum(isinstance(e, TradeExecuted) for _, events in h.log for e in events)
     funds = sum(_reject_reason(events) == "insufficient_funds" for _, events in h.log)
     assert trades > 300 and funds > 100, (trades, funds)
+
+
+SCHEDULED = {
+    *("PhaseChanged:schedule", "PhaseChanged:volatility", "PhaseChanged:uncross"),
+    *("ReferencePriceSet", "OrderCancelled:halted", "auction:traded"),
+    *(f"rejected:NewOrder:{r}" for r in ("limit_only", "halted", "insufficient_funds")),
+}
+
+
+def test_seeded_run_through_the_schedule_keeps_money_exact_and_replays() -> None:
+    """From Friday 15:00 ET through the weekend into Monday: phases, pauses, calls."""
+    start = eastern_to_utc_ns(date(2026, 11, 20), 15, 0)
+    h = run_mix(Harness(start), MIX, seed=1, commands=5_000)
+    h.check_replay()
+    missing = SCHEDULED - covered(h)
+    assert not missing, f"the generators no longer reach: {sorted(missing)}"
 
 
 def test_replay_gives_identical_events_and_hash_at_every_step() -> None:

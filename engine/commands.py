@@ -18,6 +18,7 @@ from typing import Literal, get_args
 import msgspec
 
 __all__ = [
+    "CORPORATE_ACTION_KINDS",
     "MARKET_KINDS",
     "ORDER_TYPES",
     "STOP_KINDS",
@@ -29,6 +30,8 @@ __all__ = [
     "CancelOrder",
     "Command",
     "CommandError",
+    "CorporateAction",
+    "CorporateActionKind",
     "Deposit",
     "Halt",
     "NewOrder",
@@ -381,6 +384,41 @@ class Resume(msgspec.Struct, frozen=True, gc=False, tag="resume"):
             )
 
 
+CorporateActionKind = Literal["split", "dividend", "delist"]
+CORPORATE_ACTION_KINDS: frozenset[str] = frozenset({"split", "dividend", "delist"})
+
+
+class CorporateAction(msgspec.Struct, frozen=True, gc=False, tag="corporate_action"):
+    """Operator: a corporate action on ``symbol``'s token, at ``effective_ts`` (None: now).
+
+    ``split`` (a reverse split too): ratio ``num / den`` new tokens per old
+    one. ``dividend``: a rebasing multiplier ``num / den`` (at least 1) on
+    every balance of the token. ``delist``: cancels only from now, closed for
+    good at the effective time. See docs/SESSIONS.md.
+    """
+
+    seq: int
+    ts: int
+    account: str
+    symbol: str
+    kind: CorporateActionKind
+    num: int = 1
+    den: int = 1
+    effective_ts: int | None = None
+
+    def __post_init__(self) -> None:
+        _one_of("kind", self.kind, CORPORATE_ACTION_KINDS)
+        field = "multiplier" if self.kind == "dividend" else "ratio"
+        if not (0 < self.num <= _MAX and 0 < self.den <= _MAX):
+            raise CommandError(field, f"{self.num}/{self.den}", "must be a positive ratio")
+        if self.kind == "split" and self.num == self.den:
+            raise CommandError(field, f"{self.num}/{self.den}", "a split ratio must not be 1")
+        if self.kind == "dividend" and self.num < self.den:
+            raise CommandError(field, f"{self.num}/{self.den}", "must be at least 1")
+        if self.effective_ts is not None and self.effective_ts < 0:
+            raise CommandError("effective_time", self.effective_ts, "must not be negative")
+
+
 Command = (
     NewOrder
     | CancelOrder
@@ -395,4 +433,5 @@ Command = (
     | CancelAllAfter
     | Halt
     | Resume
+    | CorporateAction
 )

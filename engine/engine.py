@@ -27,6 +27,7 @@ from engine.commands import (
     CancelOrder,
     Command,
     CommandError,
+    CorporateAction,
     Deposit,
     Halt,
     NewOrder,
@@ -37,6 +38,7 @@ from engine.commands import (
     SetReferencePrice,
     Withdraw,
 )
+from engine.corporate import CorporateActions
 from engine.events import (
     Event,
     OrderAccepted,
@@ -47,7 +49,6 @@ from engine.events import (
 from engine.instrument import Instrument
 from engine.matching import PRIORITY_SHIFT, crosses
 from engine.order import Order
-from engine.phases import Phases
 
 __all__ = ["Engine", "SequenceError"]
 
@@ -65,7 +66,7 @@ class _Invalid(Exception):
         self.text = text
 
 
-class Engine(Phases):
+class Engine(CorporateActions):
     """All books of one engine shard: call :meth:`process` with each command in order."""
 
     __slots__ = ("_handlers",)
@@ -96,6 +97,7 @@ class Engine(Phases):
             CancelAllAfter: self._on_cancel_all_after,
             Halt: self._on_halt,
             Resume: self._on_resume,
+            CorporateAction: self._on_corporate_action,
         }
 
     # ------------------------------------------------------------------ entry

@@ -18,6 +18,9 @@ __all__ = [
     "REJECT_REASONS",
     "AuctionIndicated",
     "AuctionUncrossed",
+    "BalanceRebased",
+    "CorporateActionAnnounced",
+    "CorporateActionApplied",
     "DeadManSwitchSet",
     "Event",
     "FundsDeposited",
@@ -303,6 +306,49 @@ class AuctionUncrossed(msgspec.Struct, frozen=True, gc=False, tag="auction_uncro
     volume: int
 
 
+class CorporateActionAnnounced(
+    msgspec.Struct, frozen=True, gc=False, tag="corporate_action_announced"
+):
+    """A corporate action on ``symbol`` takes effect at ``effective_ts`` (see the command)."""
+
+    seq: int
+    ts: int
+    symbol: str
+    kind: str
+    num: int
+    den: int
+    effective_ts: int
+
+
+class CorporateActionApplied(msgspec.Struct, frozen=True, gc=False, tag="corporate_action_applied"):
+    """A corporate action took effect on ``asset`` (BalanceRebased events precede it).
+
+    ``dust_num / dust_den`` units of ``asset`` were lost to rounding every
+    rebased balance down to the unit, over all accounts together.
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    kind: str
+    asset: str
+    num: int
+    den: int
+    dust_num: int
+    dust_den: int
+
+
+class BalanceRebased(msgspec.Struct, frozen=True, gc=False, tag="balance_rebased"):
+    """``account``'s balance of ``asset`` went from ``before`` to ``after`` (a corporate action)."""
+
+    seq: int
+    ts: int
+    account: str
+    asset: str
+    before: int
+    after: int
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -320,4 +366,7 @@ Event = (
     | PhaseChanged
     | AuctionIndicated
     | AuctionUncrossed
+    | CorporateActionAnnounced
+    | CorporateActionApplied
+    | BalanceRebased
 )

@@ -445,6 +445,37 @@ class Risk:
         self.net_in[asset] -= amount
         return None
 
+    def rebase(self, asset: str, num: int, den: int) -> tuple[list[tuple[str, int, int]], int]:
+        """Multiply every balance of ``asset`` by ``num / den``, each rounded down to the unit.
+
+        Returns ``(account, before, after)`` for each balance that changed, in
+        account id order, and the rounding dust over all of them as a
+        numerator over ``den``. Holds stay as they are: the caller cancels the
+        orders holding ``asset`` first, or the ratio is at least 1. Refuses
+        (ValueError, nothing changed) if a balance would pass :data:`MAX_UNITS`
+        or fall below what is held.
+        """
+        accounts = sorted(self.accounts.values(), key=lambda a: a.id)
+        plan: list[tuple[Account, int, int, int]] = []
+        dust = 0
+        total = 0
+        for acct in accounts:
+            i = acct.slot(asset)
+            before = acct.funds[i]
+            after, rest = divmod(before * num, den)
+            if after > MAX_UNITS or after < acct.funds[i + 1]:
+                raise ValueError(f"{acct.id} {asset}: {before} x {num}/{den} does not fit")
+            dust += rest
+            total += after
+            if after != before:
+                plan.append((acct, i, before, after))
+        if total > MAX_UNITS:
+            raise ValueError(f"{asset}: the total after {num}/{den} passes {MAX_UNITS} units")
+        for acct, i, _, after in plan:
+            acct.funds[i] = after
+        self.net_in[asset] = total
+        return [(acct.id, before, after) for acct, _, before, after in plan], dust
+
     def _funding_target(self, account: str, asset: str, amount: int) -> Reject | None:
         if account not in self.accounts:
             return "unknown_account", f"account {account!r}: not known"

@@ -56,6 +56,7 @@ from engine.commands import (
     CancelAllAfter,
     CancelOrder,
     Command,
+    CorporateAction,
     Deposit,
     Halt,
     NewOrder,
@@ -73,6 +74,8 @@ from engine.commands import (
 from engine.engine import Engine
 from engine.events import (
     AuctionUncrossed,
+    BalanceRebased,
+    CorporateActionApplied,
     Event,
     FundsDeposited,
     FundsWithdrawn,
@@ -298,6 +301,13 @@ class Harness:
             self.reference[ev.symbol] = ev.price
             edges = band(ev.symbol, ev.price, self.band_bps.get(ev.symbol))
             assert (ev.low, ev.high) == edges, self.explain(f"{ev!r}: band")
+        elif isinstance(ev, BalanceRebased):
+            # A corporate action: the balance is what the event says, and the
+            # asset's total moves with it (the dust is the rounding).
+            key = (ev.account, ev.asset)
+            assert self.ledger.get(key, 0) == ev.before, self.explain(f"{ev!r}: before")
+            self.ledger[key] = ev.after
+            self.net[ev.asset] += ev.after - ev.before
         elif isinstance(ev, PhaseChanged) and ev.band_bps is not None:
             # A halt keeps the last band; a call has its own, then back to the tier's.
             self.band_bps[ev.symbol] = ev.band_bps
@@ -464,7 +474,10 @@ def _price(h: Harness, ch: Chooser, symbol: str, side: str | None = None) -> int
     step = max(1, ref * BAND_BPS[INST[symbol].tier] // (5 * BPS))  # a fifth of the band
     jitter = ch.number(-3, 3) if ch.chance(30) else 0
     lo, hi = -7, 7
-    if side is not None and ch.chance(60):
+    if side is not None and h.engine.sessions[symbol].phase == "auction" and ch.chance(50):
+        # In a call, often across the middle, so the uncross has something to trade.
+        lo, hi = (0, 3) if side == "buy" else (-3, 0)
+    elif side is not None and ch.chance(60):
         lo, hi = (-7, 1) if side == "buy" else (-1, 7)
     return max(1, ref + ch.number(lo, hi) * step + jitter)
 
@@ -763,6 +776,18 @@ def gen_resume(h: Harness, ch: Chooser) -> Command:
     return Resume(seq, ts, "ops", symbol, auction)
 
 
+def gen_corporate(h: Harness, ch: Chooser) -> Command:
+    """A split, a reverse split or a rebasing dividend, now or a little later."""
+    seq, ts = h.stamp()
+    kind = ch.pick(("split", "dividend"))
+    if kind == "split":
+        num, den = ch.pick(((3, 2), (2, 1), (1, 3), (7, 10)))
+    else:
+        num, den = ch.pick(((51, 50), (1_000_271, 1_000_000)))
+    at = None if ch.chance(50) else ts + ch.number(1, 20) * TICK
+    return CorporateAction(seq, ts, "ops", _symbol(ch), kind, num, den, at)  # type: ignore[arg-type]
+
+
 MIX: tuple[tuple[Generator, int], ...] = (
     (gen_limit, 30),
     (gen_market, 5),
@@ -781,6 +806,7 @@ MIX: tuple[tuple[Generator, int], ...] = (
     (gen_dead_man, 2),
     (gen_halt, 1),
     (gen_resume, 2),
+    (gen_corporate, 1),
 )
 
 
@@ -877,6 +903,10 @@ class RiskMachine(RuleBasedStateMachine):
     def resume(self, data: st.DataObject) -> None:
         self._step(gen_resume, data)
 
+    @rule(data=st.data())
+    def corporate(self, data: st.DataObject) -> None:
+        self._step(gen_corporate, data)
+
     def teardown(self) -> None:
         self.h.check_replay()
 
@@ -899,6 +929,11 @@ def covered(h: Harness) -> set[str]:
     for cmd, events in h.log:
         seen.update(type(e).__name__ for e in events)
         seen.update(f"{type(e).__name__}:{e.reason}" for e in events if hasattr(e, "reason"))
+        seen.update(
+            f"CorporateActionApplied:{e.kind}"
+            for e in events
+            if isinstance(e, CorporateActionApplied)
+        )
         seen.update(f"kept:{e.priority_kept}" for e in events if isinstance(e, OrderAmended))
         trades = [e for e in events if isinstance(e, TradeExecuted)]
         for t in trades:
@@ -949,6 +984,8 @@ REQUIRED = {
     *(f"rejected:NewOrder:{r}" for r in ("halted", "limit_only")),
     "rejected:AmendOrder:halted",
     "auction:traded",
+    *("CorporateActionApplied:split", "CorporateActionApplied:dividend", "BalanceRebased"),
+    "OrderCancelled:corporate_action",
 }
 
 

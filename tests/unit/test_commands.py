@@ -15,6 +15,7 @@ from engine.commands import (
     CancelOrder,
     Command,
     CommandError,
+    CorporateAction,
     Deposit,
     Halt,
     NewOrder,
@@ -28,6 +29,9 @@ from engine.commands import (
 from engine.events import (
     AuctionIndicated,
     AuctionUncrossed,
+    BalanceRebased,
+    CorporateActionAnnounced,
+    CorporateActionApplied,
     DeadManSwitchSet,
     Event,
     FundsDeposited,
@@ -235,6 +239,20 @@ BAD_OTHERS: list[tuple[str, Callable[[], object], str]] = [
     ("halt-long-reason", lambda: Halt(1, 1, "ops", S, "x" * 101), "reason"),
     ("resume-negative", lambda: Resume(1, 1, "ops", S, -1), "auction_seconds"),
     ("resume-over-an-hour", lambda: Resume(1, 1, "ops", S, 3_601 * 10**9), "auction_seconds"),
+    ("split-of-one", lambda: CorporateAction(1, 1, "ops", S, "split", 2, 2), "ratio"),
+    ("split-zero", lambda: CorporateAction(1, 1, "ops", S, "split", 0, 1), "ratio"),
+    ("split-negative", lambda: CorporateAction(1, 1, "ops", S, "split", 2, -1), "ratio"),
+    (
+        "dividend-below-one",
+        lambda: CorporateAction(1, 1, "ops", S, "dividend", 99, 100),
+        "multiplier",
+    ),
+    ("action-kind", lambda: CorporateAction(1, 1, "ops", S, "merger", 2, 1), "kind"),  # type: ignore[arg-type]
+    (
+        "action-time",
+        lambda: CorporateAction(1, 1, "ops", S, "delist", effective_ts=-1),
+        "effective_time",
+    ),
 ]
 for _name, _cls in (("amend", AmendOrder), ("replace", ReplaceOrder)):
     BAD_OTHERS += [
@@ -348,6 +366,9 @@ COMMANDS: list[Command] = [
     Halt(21, 21_000, "ops", S, "news pending"),
     Resume(22, 22_000, "ops", S, 0),
     Resume(23, 23_000, "ops", S),
+    CorporateAction(24, 24_000, "ops", S, "split", 3, 2, 90_000),
+    CorporateAction(25, 25_000, "ops", S, "dividend", 1_000_271, 1_000_000),
+    CorporateAction(26, 26_000, "ops", S, "delist"),
 ]
 
 EVENTS: list[Event] = [
@@ -387,6 +408,9 @@ EVENTS: list[Event] = [
     AuctionIndicated(23, 23_000, "S", None, 0, 0),
     AuctionUncrossed(24, 24_000, "S", 101, 7),
     AuctionUncrossed(25, 25_000, "S", None, 0),
+    CorporateActionAnnounced(26, 26_000, "S", "split", 3, 2, 90_000),
+    CorporateActionApplied(27, 27_000, "S", "split", "AAPLx", 3, 2, 1, 2),
+    BalanceRebased(28, 28_000, "a", "AAPLx", 5, 7),
 ]
 
 
@@ -433,6 +457,7 @@ def test_tags_are_the_documented_wire_names() -> None:
         "cancel_all_orders_after",
         "halt",
         "resume",
+        "corporate_action",
     ]
     assert [tag(e) for e in get_args(Event)] == [
         "order_accepted",
@@ -451,6 +476,9 @@ def test_tags_are_the_documented_wire_names() -> None:
         "phase_changed",
         "auction_indicated",
         "auction_uncrossed",
+        "corporate_action_announced",
+        "corporate_action_applied",
+        "balance_rebased",
     ]
 
 

@@ -198,6 +198,7 @@ class OrderBook:
         "last_price",
         "lo",
         "open",
+        "reference_ts",
         "stops",
         "symbol",
         "window",
@@ -213,6 +214,8 @@ class OrderBook:
         self.fast = True
         # Regular hours with a schedule: the trades the reference follows.
         self.window: ReferenceWindow | None = None
+        # When the reference price was last set (on a schedule; None: never).
+        self.reference_ts: int | None = None
         self.bids = BookSide("buy")
         self.asks = BookSide("sell")
         self.stops = StopBook()

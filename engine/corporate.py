@@ -178,6 +178,7 @@ class CorporateActions(Phases):
             price = (2 * m.reference * den + num) // (2 * num)
             price = max(price, 1)
             risk.set_reference(book.symbol, price)
+            book.reference_ts = ts
             self._set_fast(book)
             assert m.low is not None and m.high is not None
             events.append(ReferencePriceSet(seq, ts, book.symbol, price, m.low, m.high))

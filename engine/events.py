@@ -35,6 +35,7 @@ __all__ = [
     "OrderTriggered",
     "PhaseChanged",
     "ReferencePriceSet",
+    "ReferencePriceStale",
     "TradeExecuted",
 ]
 
@@ -349,6 +350,19 @@ class BalanceRebased(msgspec.Struct, frozen=True, gc=False, tag="balance_rebased
     after: int
 
 
+class ReferencePriceStale(msgspec.Struct, frozen=True, gc=False, tag="reference_price_stale"):
+    """``symbol``'s reference ``price`` was not renewed for too long: it no longer counts.
+
+    Until a new one (a regular-hours trade, an auction, the operator), the
+    instrument has no band: only orders that rest are accepted.
+    """
+
+    seq: int
+    ts: int
+    symbol: str
+    price: int
+
+
 Event = (
     OrderAccepted
     | OrderRejected
@@ -369,4 +383,5 @@ Event = (
     | CorporateActionAnnounced
     | CorporateActionApplied
     | BalanceRebased
+    | ReferencePriceStale
 )

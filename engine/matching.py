@@ -373,6 +373,7 @@ class Matcher(EngineStateMixin):
         risk = self.risk
         assert risk is not None  # only books with risk keep a window
         m = risk.markets[book.symbol]
+        book.reference_ts = ts
         if price != m.reference:
             risk.set_reference(book.symbol, price)
             assert m.low is not None and m.high is not None

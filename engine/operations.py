@@ -144,7 +144,9 @@ class Operations(Matcher):
             text = f"symbol {c.symbol!r}: not listed"
             return [OrderRejected(c.seq, c.ts, c.account, "unknown_symbol", text)]
         risk.set_reference(c.symbol, c.price)
-        self._set_fast(self.books[c.symbol])
+        book = self.books[c.symbol]
+        book.reference_ts = c.ts
+        self._set_fast(book)
         band = risk.band(c.symbol)
         assert band is not None  # the price is positive
         low, high = band

@@ -28,6 +28,7 @@ from engine.events import (
     OrderAccepted,
     OrderRejected,
     PhaseChanged,
+    ReferencePriceStale,
 )
 from engine.instrument import Instrument
 from engine.reference import ReferenceWindow
@@ -59,6 +60,8 @@ _NO_CALL = (None, -1, 0)  # an indication no call publishes: forces the first on
 PAUSE_NS = 5 * 60 * 10**9
 """A volatility pause halts for this long, then a call of :data:`CALL_NS` reopens."""
 CALL_NS = 5 * 60 * 10**9
+STALE_NS = 5 * 24 * 3_600 * 10**9
+"""A reference price not renewed for this long is stale (a long weekend is shorter)."""
 EDGE_NS = 15 * 10**9
 """A best bid or offer at the band edge this long pauses trading."""
 
@@ -82,6 +85,11 @@ class Session:
         """When the phase ends by itself: a volatility pause, an auction call."""
         self.edge_since: int | None = None
         """Since when the best bid or offer has been at the band edge (regular hours)."""
+
+    def stale_at(self) -> int | None:
+        """When the reference goes stale (on a schedule, with one set), else None."""
+        ts = self.book.reference_ts
+        return None if ts is None or self.next_change is None else ts + STALE_NS
 
     def edge_deadline(self) -> int | None:
         """When the best bid or offer will have sat at the band edge too long."""
@@ -112,6 +120,8 @@ class Phases(Auctions):
         self.hooks = False
         for inst in instruments:
             session = self.sessions[inst.symbol] = Session(inst, self.books[inst.symbol], start_ts)
+            if start_ts is not None and risk is not None and inst.reference_price > 0:
+                session.book.reference_ts = start_ts  # the configured close, as of the start
             self._apply(session, start_ts or 0)
 
     def canonical_state(self) -> list[object]:
@@ -126,6 +136,7 @@ class Phases(Auctions):
                 self.calls.get(s),
                 x.edge_since,
                 None if x.book.window is None else x.book.window.state(),
+                x.book.reference_ts,
             ]
             for s, x in sorted(self.sessions.items())
         ]
@@ -137,7 +148,12 @@ class Phases(Auctions):
         """The earliest instant any timer is due: expiries, dead man's switches, phases."""
         due = super().next_timer()
         for session in self.sessions.values():
-            for instant in (session.next_change, session.until, session.edge_deadline()):
+            for instant in (
+                session.next_change,
+                session.until,
+                session.edge_deadline(),
+                session.stale_at(),
+            ):
                 if instant is not None and (due is None or instant < due):
                     due = instant
         return due
@@ -149,7 +165,12 @@ class Phases(Auctions):
         while True:
             due: tuple[int, Session] | None = None
             for session in self.sessions.values():
-                for instant in (session.until, session.edge_deadline(), session.next_change):
+                for instant in (
+                    session.until,
+                    session.edge_deadline(),
+                    session.stale_at(),
+                    session.next_change,
+                ):
                     if instant is not None and instant <= ts and (due is None or instant < due[0]):
                         due = (instant, session)
             if due is None:
@@ -162,6 +183,8 @@ class Phases(Auctions):
                 self._uncross(session, events, seq, ts)
             elif session.edge_deadline() == instant:
                 self._volatility_pause(session.book, events, seq, ts)
+            elif session.stale_at() == instant:
+                self._go_stale(session, events, seq, ts)
             else:
                 self._clock_change(session, instant, events, seq, ts)
 
@@ -223,6 +246,17 @@ class Phases(Auctions):
         self.hooks = bool(self.calls) or any(
             x.book.window is not None for x in self.sessions.values()
         )
+
+    def _go_stale(self, session: Session, events: list[Event], seq: int, ts: int) -> None:
+        """The reference was not renewed in time: treat it as missing from now."""
+        book = session.book
+        book.reference_ts = None
+        if self.risk is None:
+            return
+        price = self.risk.markets[book.symbol].reference
+        self.risk.set_reference(book.symbol, 0)
+        self._set_fast(book)
+        events.append(ReferencePriceStale(seq, ts, book.symbol, price))
 
     # --------------------------------------------------- volatility pauses
 

@@ -400,6 +400,9 @@ def test_band_edges_per_phase() -> None:
     fund(d, "b", "AAPLx", 10**10)
     for what, when, bps in BAND_WALK:
         d.run_until(when)
+        # The walk spans ten days without a trade: the operator renews the
+        # reference at each step, or it would go stale (docs/SESSIONS.md 3b).
+        d.reference(REF, A)
         low, high = EDGES[bps]
         for account, side, edge, beyond in (
             ("a", "buy", high, high + 1),

@@ -13,7 +13,7 @@ from datetime import date
 from decimal import Decimal
 
 from engine.calendar import eastern_to_utc_ns
-from engine.events import Event, OrderRejected, ReferencePriceSet
+from engine.events import Event, OrderRejected, ReferencePriceSet, ReferencePriceStale
 from tests.builders import SYMBOL, Driver, instrument, risk_for
 
 S = SYMBOL
@@ -106,3 +106,25 @@ def test_with_no_reference_only_resting_orders_are_accepted() -> None:
     assert refusal.reason == "price_band"
     # A bid below the offer rests.
     assert d.new("a", "buy", 5, 9_000)[0].__class__.__name__ == "OrderAccepted"
+
+
+def test_a_reference_not_renewed_for_five_days_goes_stale() -> None:
+    start = at(10, 0)
+    d = make(start)  # the configured close counts as set at the start
+    day = 24 * 60 * MINUTE
+    assert d.engine.next_timer() == at(15, 35)  # the closing band window comes first
+    d.new("b", "sell", 5, 10_000)  # 7: rests (nothing to cross)
+    # No trade all week (the schedule moves on underneath): Saturday 10:00 it is stale.
+    stale = start + 5 * day
+    events = d.run_until(stale)
+    assert [e for e in events if isinstance(e, ReferencePriceStale)] == [
+        ReferencePriceStale(events[-1].seq, stale, S, 10_000)
+    ]
+    # Only orders that rest are accepted now; the one that would trade is refused.
+    [refusal] = d.new("a", "buy", 5, 10_000)
+    assert isinstance(refusal, OrderRejected) and refusal.reason == "price_band"
+    assert d.new("a", "buy", 5, 9_000)[0].__class__.__name__ == "OrderAccepted"
+    # The operator sets a new one: trading resumes, and the five days start again.
+    d.reference(10_000)
+    assert references(d.new("a", "buy", 5, 10_000)) == []  # weekend: frozen, no average
+    assert d.engine.books[S].reference_ts == d.now - 2_000

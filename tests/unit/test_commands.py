@@ -46,6 +46,7 @@ from engine.events import (
     OrderTriggered,
     PhaseChanged,
     ReferencePriceSet,
+    ReferencePriceStale,
     TradeExecuted,
 )
 
@@ -411,6 +412,7 @@ EVENTS: list[Event] = [
     CorporateActionAnnounced(26, 26_000, "S", "split", 3, 2, 90_000),
     CorporateActionApplied(27, 27_000, "S", "split", "AAPLx", 3, 2, 1, 2),
     BalanceRebased(28, 28_000, "a", "AAPLx", 5, 7),
+    ReferencePriceStale(29, 29_000, "S", 23_000),
 ]
 
 
@@ -479,6 +481,7 @@ def test_tags_are_the_documented_wire_names() -> None:
         "corporate_action_announced",
         "corporate_action_applied",
         "balance_rebased",
+        "reference_price_stale",
     ]
 
 

@@ -25,6 +25,7 @@ from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
 from bench.workloads import WORKLOADS, bench_engine, to_commands
+from bench.xstocks import xstocks
 
 __all__ = ["main"]
 
@@ -33,18 +34,24 @@ TOKEX_RUNNER = Path(__file__).resolve().parent / "peers" / "runner_tokex.py"
 # tokex on the harness's own Python, named as its runner names itself.
 TOKEX = f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}"
 README = Path(__file__).resolve().parent.parent / "README.md"
+# Workloads of the engine alone: the peers' op lists plus tokex's own xstocks.
+ENGINE_WORKLOADS = (*WORKLOADS, "xstocks")
 _BEGIN = "<!-- bench:begin -->"
 _END = "<!-- bench:end -->"
 
 
 def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[str, Any]:
-    if workload not in WORKLOADS:
-        known = ", ".join(sorted(WORKLOADS))
+    if workload not in ENGINE_WORKLOADS:
+        known = ", ".join(sorted(ENGINE_WORKLOADS))
         raise SystemExit(f"--workload {workload!r}: unknown; known workloads: {known}")
     # Only the commands stay alive while measuring: they are gc=False structs,
     # so the harness adds nothing to the engine's garbage collections.
-    cmds = to_commands(WORKLOADS[workload](commands, seed))
-    report = measure_engine(bench_engine, cmds, runs, workload)
+    if workload == "xstocks":
+        cmds, make = xstocks(commands, seed)
+        report = measure_engine(make, cmds, runs, workload)
+    else:
+        cmds = to_commands(WORKLOADS[workload](commands, seed))
+        report = measure_engine(bench_engine, cmds, runs, workload)
     report["seed"] = seed
     return report
 
@@ -267,7 +274,7 @@ def _update_readme(body: str) -> None:
 
 def _cmd_all(args: argparse.Namespace) -> None:
     reports = []
-    for workload in WORKLOADS:
+    for workload in ENGINE_WORKLOADS:
         rep = _engine_report(workload, args.commands, args.runs, args.seed)
         _print_engine(rep)
         _write_json(RESULTS / f"engine-{workload}.json", rep)
@@ -290,7 +297,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         p.add_argument("--seed", type=int, default=1, help="workload seed")
 
     p_engine = sub.add_parser("engine", help="tokex's engine in-process on one workload")
-    p_engine.add_argument("--workload", required=True, help="|".join(WORKLOADS))
+    p_engine.add_argument("--workload", required=True, help="|".join(ENGINE_WORKLOADS))
     p_engine.add_argument("--json", type=Path, help="write the report here")
     common(p_engine, 200_000, 5)
     p_engine.set_defaults(func=_cmd_engine)

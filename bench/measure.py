@@ -19,6 +19,7 @@ import platform
 import statistics
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -88,10 +89,13 @@ def measure_engine(
     record = hist.record_value
     process = engine.process
     clock = time.perf_counter_ns
+    kinds: Counter[str] = Counter()
     for c in commands:
         t0 = clock()
-        process(c)
+        events = process(c)
         record(clock() - t0)
+        for e in events:
+            kinds[type(e).__name__] += 1
     return {
         "workload": workload,
         "commands": len(commands),
@@ -102,6 +106,7 @@ def measure_engine(
         "latency_ns": percentiles(hist),
         "resting_orders_end": len(engine.orders),
         "trades": engine.next_trade_id - 1,
+        "events": dict(sorted(kinds.items())),
         "python": platform.python_version(),
         "implementation": sys.implementation.name,
         "machine": machine(),

@@ -5,9 +5,9 @@ Part of the engine (see :mod:`engine.engine`); pure like the rest of it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from heapq import heappop
 
-from risk.accounts import Account
 from risk.risk import Risk
 
 from engine.commands import (
@@ -30,6 +30,7 @@ from engine.events import (
     OrderRejected,
     ReferencePriceSet,
 )
+from engine.instrument import Instrument
 from engine.matching import Matcher
 
 __all__ = ["Operations"]
@@ -38,7 +39,13 @@ __all__ = ["Operations"]
 class Operations(Matcher):
     """Timers (expiries, dead man's switches), cancel-all and the operator commands."""
 
-    __slots__ = ()
+    __slots__ = ("armed",)
+
+    def __init__(self, instruments: Iterable[Instrument], risk: Risk | None = None) -> None:
+        super().__init__(instruments, risk)
+        # Accounts whose dead man's switch is armed -> its deadline (the same
+        # as Account.dms_deadline; kept here so timers never scan every account).
+        self.armed: dict[str, int] = {}
 
     def next_timer(self) -> int | None:
         """The earliest instant a timer is due (an expiry or a dead man's switch), or None.
@@ -55,11 +62,10 @@ class Operations(Matcher):
                 due = expire_ts
                 break
             heappop(heap)
-        if self.risk is not None:
-            for acct in self.risk.accounts.values():
-                deadline = acct.dms_deadline
-                if deadline is not None and (due is None or deadline < due):
-                    due = deadline
+        if self.armed:
+            deadline = min(self.armed.values())
+            if due is None or deadline < due:
+                due = deadline
         return due
 
     def _on_cancel_all(self, c: CancelAll) -> list[Event]:
@@ -80,12 +86,12 @@ class Operations(Matcher):
                 continue
             leaves = self._unbook(order)
             events.append(OrderExpired(c.seq, ts, order_id, order.account, order.symbol, leaves))
-        if self.risk is not None:
-            for acct in sorted(self.risk.accounts.values(), key=_account_id):
-                if acct.dms_deadline is not None and acct.dms_deadline <= ts:
-                    acct.dms_deadline = None
-                    events.append(DeadManSwitchSet(c.seq, ts, acct.id, None))
-                    self._cancel_account(acct.id, None, "dead_man_switch", events, c.seq, ts)
+        if self.risk is not None and self.armed:
+            for account in sorted(a for a, deadline in self.armed.items() if deadline <= ts):
+                del self.armed[account]
+                self.risk.accounts[account].dms_deadline = None
+                events.append(DeadManSwitchSet(c.seq, ts, account, None))
+                self._cancel_account(account, None, "dead_man_switch", events, c.seq, ts)
         return events
 
     def _cancel_account(
@@ -158,13 +164,13 @@ class Operations(Matcher):
             text = f"account {c.account!r}: not known"
             return [OrderRejected(c.seq, c.ts, c.account, "unknown_account", text)]
         acct.dms_deadline = c.ts + c.timeout_ns if c.timeout_ns else None
+        if acct.dms_deadline is None:
+            self.armed.pop(c.account, None)
+        else:
+            self.armed[c.account] = acct.dms_deadline
         return [DeadManSwitchSet(c.seq, c.ts, c.account, acct.dms_deadline)]
 
     def _need_risk(self, c: Command) -> Risk:
         if self.risk is None:
             raise TypeError(f"{type(c).__name__} needs an engine with pre-trade risk")
         return self.risk
-
-
-def _account_id(acct: Account) -> str:
-    return acct.id

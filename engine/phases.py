@@ -265,19 +265,19 @@ class Phases(Auctions):
         self._enter(session, HALTED, "volatility", ts + PAUSE_NS, events, seq, ts)
 
     def _after(self, events: list[Event], seq: int, ts: int) -> None:
-        """After a command: publish changed auction indications, watch band edges."""
-        if self.calls:
-            self._indicate(events, seq, ts)
-        self._watch_edges(events, ts)
+        """After a command: publish changed auction indications, watch band edges.
 
-    def _watch_edges(self, events: list[Event], ts: int) -> None:
-        """Re-check the band edges of every watched book a command's events touched."""
-        seen: set[str] = set()
+        Only the instruments the command's events name can have changed.
+        """
+        touched: set[str] = set()
         for e in events:
             symbol = e.order.symbol if isinstance(e, OrderAccepted) else getattr(e, "symbol", None)
-            if symbol is not None and symbol not in seen:
-                seen.add(symbol)
-                self._check_edge(self.sessions[symbol], ts)
+            if symbol is not None:
+                touched.add(symbol)
+        if self.calls:
+            self._indicate(events, seq, ts, touched)
+        for symbol in touched:  # independent per instrument: order does not matter
+            self._check_edge(self.sessions[symbol], ts)
 
     def _check_edge(self, session: Session, ts: int) -> None:
         """Start or stop the clock of a best bid or offer sitting at its band edge."""

@@ -47,9 +47,11 @@ class Auctions(Operations):
             reference = self.instruments[book.symbol].reference_price
         return uncross_price(bids, asks, reference)
 
-    def _indicate(self, events: list[Event], seq: int, ts: int) -> None:
-        """Publish each call's indication when the last command changed it."""
+    def _indicate(self, events: list[Event], seq: int, ts: int, touched: set[str]) -> None:
+        """Publish the indication of each call in ``touched`` when the command changed it."""
         for symbol, last in self.calls.items():
+            if symbol not in touched:
+                continue
             found = self._indication(self.books[symbol])
             now = _NO_TRADE if found is None else (found.price, found.volume, found.imbalance)
             if now != last:

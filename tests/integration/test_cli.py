@@ -57,3 +57,22 @@ def test_bench_refuses_an_unknown_workload() -> None:
     proc = run("-m", "bench", "engine", "--workload", "nope", "--commands", "10")
     assert proc.returncode != 0
     assert "--workload 'nope': unknown" in proc.stderr
+
+
+def test_bench_xstocks_runs_the_schedule_a_halt_and_its_auction(tmp_path: Path) -> None:
+    out = tmp_path / "xstocks.json"
+    proc = run(
+        "-m", "bench", "engine", "--workload", "xstocks", "--commands", "3000", "--runs", "1",
+        "--json", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(out.read_text())
+    assert report["workload"] == "xstocks" and report["commands"] == 3000
+    events = report["events"]
+    # The 16:00 close moves all 60 instruments to extended; the halted one also
+    # goes through its call: halted, auction, back.
+    assert events["PhaseChanged"] == 60 + 3
+    assert events["AuctionUncrossed"] == 1
+    for kind in ("TradeExecuted", "OrderTriggered", "OrderExpired", "IcebergRefilled"):
+        assert events[kind] > 0, kind
+    assert events["OrderRejected"] > 0  # poor accounts, limit-only after the close

@@ -2,17 +2,24 @@
 
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
+* ``tokex verify --data DIR``: read-only report of a data directory: the
+  snapshot recovery would use, the journal's records, a torn tail, the
+  state hash. Exit status 1 (with the reason) if it cannot be recovered.
+* ``tokex replay --data DIR [--from-genesis]``: rebuild the state in memory
+  and print the state hash and counts; with ``--from-genesis`` from the
+  journal alone, ignoring snapshots.
 * ``tokex bench ...``: the benchmark harness, same as ``python -m bench ...``.
 
-``tokex serve``, ``verify``, ``replay`` and ``settlement`` arrive with the
-server, journal and settlement work.
+``tokex serve`` and ``settlement`` arrive with the server and settlement work.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections import Counter
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -24,6 +31,62 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"tokex demo: {args.commands:,} seeded commands (seed {args.seed})\n")
     print(render(result))
     return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from gateway.journal import JournalError
+    from gateway.recovery import verify
+    from gateway.store import SnapshotError
+
+    try:
+        recovered = verify(args.data)
+    except (JournalError, SnapshotError) as e:
+        print(f"tokex verify: {args.data}: cannot be recovered: {e}", file=sys.stderr)
+        return 1
+    print(recovered.report())
+    return 0
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from gateway.journal import JournalError, scan
+    from gateway.recovery import verify
+    from gateway.store import SnapshotError, read_genesis
+
+    try:
+        if not args.from_genesis:
+            recovered = verify(args.data)
+            print(recovered.report())
+            _print_counts("events of the replayed tail", recovered.events)
+            return 0
+        engine = read_genesis(args.data).build()
+        found = scan(args.data / "journal")
+        if found.first_seq not in (None, 1):
+            raise JournalError(
+                f"the journal starts at seq {found.first_seq}: older segments pruned"
+            )
+    except (JournalError, SnapshotError) as e:
+        print(f"tokex replay: {args.data}: cannot be replayed: {e}", file=sys.stderr)
+        return 1
+    commands: Counter[str] = Counter()
+    events: Counter[str] = Counter()
+    for command in found.commands:
+        commands[type(command).__name__] += 1
+        for event in engine.process(command):
+            events[type(event).__name__] += 1
+    print(f"replayed {len(found.commands):,} records from the genesis")
+    if found.torn is not None:
+        print(f"torn tail: {found.torn.length} bytes at offset {found.torn.offset} (ignored)")
+    _print_counts("commands", commands)
+    _print_counts("events", events)
+    print(f"open orders: {len(engine.orders):,}")
+    print(f"state hash: {engine.state_hash()}")
+    return 0
+
+
+def _print_counts(title: str, counts: Counter[str]) -> None:
+    print(f"{title}:")
+    for name, n in sorted(counts.items()):
+        print(f"  {name}: {n:,}")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -40,6 +103,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--commands", type=int, default=20_000, help="how many commands")
     p_demo.add_argument("--seed", type=int, default=7, help="flow seed")
     p_demo.set_defaults(func=_demo)
+    p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")
+    p_verify.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    p_verify.set_defaults(func=_verify)
+    p_replay = sub.add_parser("replay", help="rebuild the state in memory; hash and counts")
+    p_replay.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    p_replay.add_argument(
+        "--from-genesis", action="store_true", help="replay the whole journal, no snapshot"
+    )
+    p_replay.set_defaults(func=_replay)
     sub.add_parser("bench", help="the benchmark harness (see python -m bench --help)")
     args = parser.parse_args(argv)
     if args.cmd == "demo" and args.commands < 1:

@@ -15,11 +15,20 @@ from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
 from engine.instrument import Instrument
+from gateway.store import Genesis
 from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk
 
-__all__ = ["DEMO_INSTRUMENTS", "DemoResult", "demo_engine", "demo_flow", "run_demo"]
+__all__ = [
+    "DEMO_INSTRUMENTS",
+    "DemoResult",
+    "demo_engine",
+    "demo_flow",
+    "demo_genesis",
+    "demo_specs",
+    "run_demo",
+]
 
 
 def _xstock(symbol: str, reference: str, tier: int) -> Instrument:
@@ -47,12 +56,26 @@ DEMO_ASSETS = (Asset("USD", 2), *(Asset(i.base, 8) for i in DEMO_INSTRUMENTS))
 DEMO_ACCOUNTS = tuple(f"trader{i}" for i in range(1, 21))
 
 
+def demo_specs() -> list[AccountSpec]:
+    """The 20 demo traders, on a 10/25 bps fee tier."""
+    tier = FeeTier("default", maker_bps=10, taker_bps=25)
+    return [AccountSpec(id=a, fee_tier=tier) for a in DEMO_ACCOUNTS]
+
+
+def demo_genesis() -> Genesis:
+    """The demo's engine as a data directory's genesis (no balances: those are deposits)."""
+    return Genesis(
+        assets=list(DEMO_ASSETS),
+        instruments=list(DEMO_INSTRUMENTS),
+        accounts=demo_specs(),
+        fee_account="fees",
+    )
+
+
 def demo_engine() -> Engine:
     """An engine with risk on: 20 traders on a 10/25 bps fee tier, each funded
     with 1,000,000 USD and 1,000 of every token (set up before the flow)."""
-    tier = FeeTier("default", maker_bps=10, taker_bps=25)
-    specs = [AccountSpec(id=a, fee_tier=tier) for a in DEMO_ACCOUNTS]
-    risk = Risk(DEMO_ASSETS, DEMO_INSTRUMENTS, specs, fee_account="fees")
+    risk = Risk(DEMO_ASSETS, DEMO_INSTRUMENTS, demo_specs(), fee_account="fees")
     for account in DEMO_ACCOUNTS:
         risk.deposit(account, "USD", 100_000_000)
         for inst in DEMO_INSTRUMENTS:

@@ -63,8 +63,6 @@ def test_replays_give_the_live_events_and_state(tmp_path: Path) -> None:
     tail_engine = recovered.engine
     assert tail_engine.state_hash() == live_engine_hash
     # The snapshot's engine, replaying the tail itself, emits the live tail's events.
-    from gateway.store import read_snapshot
-
     engine = read_snapshot(recovered.snapshot)
     tail = [
         (c.seq, engine.process(c)) for c in scan(data / "journal", after=engine.last_seq).commands

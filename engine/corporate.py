@@ -14,7 +14,7 @@ from collections.abc import Iterable
 import msgspec
 from risk.risk import Risk
 
-from engine.commands import CorporateAction, Resume, RunTimers
+from engine.commands import CorporateAction, Halt, Resume, RunTimers
 from engine.events import (
     BalanceRebased,
     CorporateActionAnnounced,
@@ -94,8 +94,9 @@ class CorporateActions(Phases):
         events: list[Event] = [
             CorporateActionAnnounced(c.seq, c.ts, c.symbol, c.kind, c.num, c.den, effective)
         ]
-        if c.kind == "delist" and session.phase != HALTED:
-            # From the announcement on, the instrument is cancel-only.
+        if c.kind == "delist":
+            # From the announcement on, the instrument is cancel-only (a volatility
+            # pause's own end is forgotten with it).
             self._enter(session, HALTED, "delisting", None, events, c.seq, c.ts)
         pending = msgspec.structs.replace(c, effective_ts=effective)
         if effective <= c.ts:
@@ -103,6 +104,11 @@ class CorporateActions(Phases):
         else:
             self.actions[c.symbol] = pending
         return events
+
+    def _on_halt(self, c: Halt) -> list[Event]:
+        if c.symbol in self.delisted:
+            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
+        return super()._on_halt(c)
 
     def _on_resume(self, c: Resume) -> list[Event]:
         if c.symbol in self.delisted:
@@ -136,14 +142,21 @@ class CorporateActions(Phases):
             # Balances grew since the announcement: nothing is done, the operator is told.
             events.append(_refused(c, "invalid_arguments", str(e)))
             return
-        # Every instrument on this token moves together.
-        touched = [s for s, i in self.instruments.items() if i.base == asset]
-        sessions = [self.sessions[s] for s in touched]
+        # Every instrument trading this token, as base or as quote, moves together;
+        # one that is delisted, or being delisted, stays as it is.
+        touched = [s for s, i in self.instruments.items() if asset in (i.base, i.quote)]
+        live = [
+            self.sessions[s]
+            for s in touched
+            if s not in self.delisted
+            and not (s in self.actions and self.actions[s].kind == "delist")
+        ]
         if c.kind == "split":
-            for session in sessions:
+            for session in live:
                 if session.phase != HALTED:
                     self._enter(session, HALTED, "corporate_action", None, events, seq, ts)
-            # Orders are priced and sized in the old token: none survives.
+            # Orders are priced and sized in the old token: none survives, and
+            # with them every hold in it goes.
             self._cancel_symbols(set(touched), events, seq, ts)
         changes, dust = risk.rebase(asset, c.num, c.den)
         for account, before, after in changes:
@@ -152,8 +165,9 @@ class CorporateActions(Phases):
             CorporateActionApplied(seq, ts, symbol, c.kind, asset, c.num, c.den, dust, c.den)
         )
         if c.kind == "split":
-            for session in sessions:
-                self._rescale(session, c.num, c.den, events, seq, ts)
+            for session in live:
+                base = session.inst.base == asset
+                self._rescale(session, c.num, c.den, base, events, seq, ts)
                 self._enter(session, AUCTION, "resume", ts + CALL_NS, events, seq, ts)
 
     def _cancel_symbols(self, symbols: set[str], events: list[Event], seq: int, ts: int) -> None:
@@ -165,9 +179,17 @@ class CorporateActions(Phases):
             self._cancel_open(order, "corporate_action", events, seq, ts)
 
     def _rescale(
-        self, session: Session, num: int, den: int, events: list[Event], seq: int, ts: int
+        self,
+        session: Session,
+        num: int,
+        den: int,
+        base: bool,
+        events: list[Event],
+        seq: int,
+        ts: int,
     ) -> None:
-        """A split divides the price of one token by ``num / den``: reference, last price."""
+        """A split divides the price of one token by ``num / den`` (multiplies it where the
+        token is the quote): the reference, and the last price is forgotten."""
         risk = self.risk
         assert risk is not None  # corporate actions need risk (checked on the command)
         book = session.book
@@ -175,7 +197,10 @@ class CorporateActions(Phases):
         m = risk.markets[book.symbol]
         if m.reference > 0:
             # Nearest tick, half a tick up.
-            price = (2 * m.reference * den + num) // (2 * num)
+            if base:
+                price = (2 * m.reference * den + num) // (2 * num)
+            else:
+                price = (2 * m.reference * num + den) // (2 * den)
             price = max(price, 1)
             risk.set_reference(book.symbol, price)
             book.reference_ts = ts
@@ -194,5 +219,5 @@ def _check_fits(risk: Risk, asset: str, num: int, den: int) -> None:
             raise ValueError(f"ratio {num}/{den}: {asset} balances would pass 2**63-1 units")
 
 
-def _refused(c: CorporateAction | Resume, reason: str, text: str) -> OrderRejected:
+def _refused(c: CorporateAction | Halt | Resume, reason: str, text: str) -> OrderRejected:
     return OrderRejected(c.seq, c.ts, c.account, reason, text)

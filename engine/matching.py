@@ -135,7 +135,15 @@ class Matcher(EngineStateMixin):
             # many lots as the fills it would get (a dry run) can pay for,
             # fees included; the rest of its quantity is cancelled below.
             budget = self.risk.affordable(order, _preview(opp, limit_key, remaining, account, stp))
-        if book.window is not None and self._breaks_band(book, opp, order.side, limit_key):
+        if not book.open:
+            # Trading stopped earlier in this command (a volatility pause): an
+            # order that can wait rests for the reopening call, one that cannot
+            # is cancelled.
+            if not (market or tif == "ioc" or tif == "fok"):
+                self._rest(order, book, remaining, seq, indexed)
+                return
+            reason = "halted"
+        elif book.window is not None and self._breaks_band(book, opp, order.side, limit_key):
             # Limit up-limit down: the next trade would print outside the band.
             # Trading pauses before it; an order that can wait rests (crossed,
             # for the reopening auction), one that cannot is cancelled.
@@ -394,7 +402,7 @@ class Matcher(EngineStateMixin):
         """
         stops = book.stops
         low, high = book.lo, book.hi
-        while low is not None and high is not None:
+        while low is not None and high is not None and book.open:
             book.lo = book.hi = None
             if not stops:
                 return

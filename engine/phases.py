@@ -202,6 +202,12 @@ class Phases(Auctions):
         if before != (session.phase, band):
             reason = "schedule" if before[0] != session.phase else "band"
             events.append(PhaseChanged(seq, ts, session.inst.symbol, session.phase, band, reason))
+        self._pending_stops(session.book, events, seq, ts)
+
+    def _pending_stops(self, book: OrderBook, events: list[Event], seq: int, ts: int) -> None:
+        """Once trading is on again, trigger the stops that prints reached while it was off."""
+        if book.open and book.lo is not None:
+            self._run_stops(book, events, seq, ts)
 
     def _apply(self, session: Session, ts: int) -> int | None:
         """Put the phase's rules in force (matching on or off, band, notional cap)."""
@@ -215,6 +221,7 @@ class Phases(Auctions):
             rolling = phase == REGULAR and session.next_change is not None
             if not rolling:
                 book.window = None
+                session.edge_since = None  # the volatility rules are regular hours only
             elif book.window is None:
                 book.window = ReferenceWindow()
         self._set_fast(book)
@@ -232,6 +239,7 @@ class Phases(Auctions):
         events: list[Event],
         seq: int,
         ts: int,
+        run_stops: bool = True,
     ) -> None:
         symbol = session.inst.symbol
         session.phase = phase
@@ -246,6 +254,8 @@ class Phases(Auctions):
         self.hooks = bool(self.calls) or any(
             x.book.window is not None for x in self.sessions.values()
         )
+        if run_stops:
+            self._pending_stops(session.book, events, seq, ts)
 
     def _go_stale(self, session: Session, events: list[Event], seq: int, ts: int) -> None:
         """The reference was not renewed in time: treat it as missing from now."""
@@ -320,8 +330,9 @@ class Phases(Auctions):
         session = self.sessions.get(c.symbol)
         if session is None:
             return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
-        if session.phase == HALTED:
+        if session.phase == HALTED and session.until is None:
             return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: already halted")]
+        # A volatility pause (halted until a set time) becomes an operator halt.
         events: list[Event] = []
         self._enter(session, HALTED, c.reason, None, events, c.seq, c.ts)
         return events
@@ -356,11 +367,13 @@ class Phases(Auctions):
             if not changed:
                 break
         events.append(AuctionUncrossed(seq, ts, book.symbol, price, volume))
-        self._enter(session, session.clock, "uncross", None, events, seq, ts)
+        if book.last_price is not None:
+            # Stops placed during the call meet the last price as soon as trading is on.
+            book.note_prints(book.last_price, book.last_price)
+        self._enter(session, session.clock, "uncross", None, events, seq, ts, run_stops=False)
         if price is not None and book.window is not None:
             self._new_reference(book, book.window.add(ts, price * volume, volume), events, seq, ts)
-        if book.lo is not None and book.open:
-            self._run_stops(book, events, seq, ts)
+        self._pending_stops(book, events, seq, ts)
 
 
 def _refused(c: Halt | Resume | NewOrder, reason: str, text: str) -> OrderRejected:

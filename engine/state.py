@@ -56,6 +56,8 @@ class EngineStateMixin:
                 [
                     symbol,
                     book.last_price,
+                    book.lo,
+                    book.hi,
                     [msgspec.structs.astuple(o) for o in book.bids.orders()],
                     [msgspec.structs.astuple(o) for o in book.asks.orders()],
                     [msgspec.structs.astuple(o) for o in stops],

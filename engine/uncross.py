@@ -49,9 +49,10 @@ class Auctions(Operations):
 
     def _indicate(self, events: list[Event], seq: int, ts: int, touched: set[str]) -> None:
         """Publish the indication of each call in ``touched`` when the command changed it."""
-        for symbol, last in self.calls.items():
+        for symbol in sorted(self.calls):
             if symbol not in touched:
                 continue
+            last = self.calls[symbol]
             found = self._indication(self.books[symbol])
             now = _NO_TRADE if found is None else (found.price, found.volume, found.imbalance)
             if now != last:

@@ -499,7 +499,7 @@ class Risk:
             ]
             for a in sorted(self.accounts.values(), key=lambda a: a.id)
         ]
-        references = sorted((s, m.reference) for s, m in self.markets.items())
+        references = sorted((s, m.reference, m.band_bps, m.div) for s, m in self.markets.items())
         return [accounts, references, sorted(self.net_in.items())]
 
     def check_invariants(self, orders: Iterable[Order]) -> None:

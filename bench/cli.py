@@ -6,8 +6,10 @@
   through tokex and the peers (each in its own venv where it needs one),
   run in interleaved rounds so drifting machine load hits all of them alike;
   prints the ratios.
-* ``all``: every engine workload plus the peers, JSON into ``bench/results/``
-  and the table into README.md between its benchmark markers.
+* ``recovery [--commands N] [--runs R] [--json OUT]``: journal append per
+  fsync policy, replay from the journal, snapshot plus tail (bench/recovery.py).
+* ``all``: every engine workload, the peers and recovery, JSON into
+  ``bench/results/`` and the table into README.md between its benchmark markers.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
+from bench.recovery import print_recovery, recovery_report
 from bench.workloads import WORKLOADS, bench_engine, to_commands
 from bench.xstocks import xstocks
 
@@ -216,7 +219,40 @@ def _cmd_peers(args: argparse.Namespace) -> None:
     _write_json(args.json, report)
 
 
-def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]) -> str:
+def _cmd_recovery(args: argparse.Namespace) -> None:
+    report = recovery_report(args.commands, args.runs, args.seed)
+    print_recovery(report)
+    _write_json(args.json, report)
+
+
+def _recovery_lines(rep: dict[str, Any]) -> list[str]:
+    a = rep["append_records_s"]
+    return [
+        "",
+        f"Journal and recovery ({rep['commands']:,} records, {rep['journal_bytes'] / 1e6:.0f} MB"
+        f" of journal; medians of {rep['runs']} runs):",
+        "",
+        "| figure | result | target |",
+        "|---|---|---|",
+        f"| append, fsync `off` (batches of 100) | {a['off']:,} records/s | - |",
+        f"| append, fsync `batch` (group commit, batches of 100) | {a['batch']:,} records/s | - |",
+        f"| append, fsync `always` | {a['always']:,} records/s | - |",
+        f"| replay from the journal alone (read, check, decode, apply) | "
+        f"{rep['replay_records_s']:,} records/s [{rep['replay_range'][0]:,}-"
+        f"{rep['replay_range'][1]:,}] | 500,000 records/s |",
+        f"| of which read, check and decode alone | {rep['read_decode_records_s']:,} records/s |"
+        " - |",
+        f"| snapshot at 90% plus tail | {rep['restore_s']} s [{rep['restore_range'][0]}-"
+        f"{rep['restore_range'][1]}] | under 3 s |",
+        f"| engine pause to snapshot (fork) | {rep['snapshot_fork_pause_ms']} ms | - |",
+    ]
+
+
+def readme_table(
+    engine_reports: Sequence[dict[str, Any]],
+    peers: dict[str, Any],
+    recovery: dict[str, Any] | None = None,
+) -> str:
     """The README's benchmark section body, in markdown."""
     lines = [
         f"Machine: {peers['machine']}. Medians of {peers['runs']} runs, range in brackets.",
@@ -260,6 +296,8 @@ def readme_table(engine_reports: Sequence[dict[str, Any]], peers: dict[str, Any]
             pair = instr["tokex_ratio"].get(name)
             fewer = f"{pair['ratio']}x" if pair else "-"
             lines.append(f"| {name} | {n:,} | {fewer} |")
+    if recovery is not None:
+        lines += _recovery_lines(recovery)
     return "\n".join(lines)
 
 
@@ -282,8 +320,11 @@ def _cmd_all(args: argparse.Namespace) -> None:
     peers = _peers_report(args.commands, args.runs, args.seed, True, args.instructions)
     _print_peers(peers)
     _write_json(RESULTS / "peers.json", peers)
+    recovery = recovery_report(args.recovery_commands, args.runs, args.seed)
+    print_recovery(recovery)
+    _write_json(RESULTS / "recovery.json", recovery)
     if not args.no_readme:
-        _update_readme(readme_table(reports, peers))
+        _update_readme(readme_table(reports, peers, recovery))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -314,7 +355,15 @@ def main(argv: Sequence[str] | None = None) -> None:
     common(p_peers, 200_000, 5)
     p_peers.set_defaults(func=_cmd_peers)
 
+    p_recovery = sub.add_parser("recovery", help="journal append, replay and snapshot recovery")
+    p_recovery.add_argument("--json", type=Path, help="write the report here")
+    common(p_recovery, 1_000_000, 3)
+    p_recovery.set_defaults(func=_cmd_recovery)
+
     p_all = sub.add_parser("all", help="every workload and the peers; results and README")
+    p_all.add_argument(
+        "--recovery-commands", type=int, default=1_000_000, help="records for recovery"
+    )
     p_all.add_argument("--no-readme", action="store_true", help="leave README.md alone")
     p_all.add_argument("--instructions", type=int, default=30_000, help="see peers")
     common(p_all, 200_000, 5)

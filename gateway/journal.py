@@ -169,7 +169,12 @@ class JournalWriter:
         """
         if command.seq != self.next_seq:
             raise ValueError(f"seq {command.seq}: the journal expects {self.next_seq}")
-        self._batch.append(frame(command.seq, encode_command(command)))
+        payload = encode_command(command)
+        if len(payload) > MAX_RECORD:
+            raise ValueError(
+                f"command of {len(payload)} bytes: a journal record holds at most {MAX_RECORD}"
+            )
+        self._batch.append(frame(command.seq, payload))
         self.next_seq += 1
 
     def flush(self) -> int:
@@ -292,10 +297,17 @@ def scan(directory: Path, after: int = 0) -> Scan:
         data = path.read_bytes()
         last = index == len(segments) - 1
         if len(data) < HEADER_SIZE:
-            if last and len(data) < HEADER_SIZE:
-                # A segment created by a crash before its header was written.
+            # A segment created by a crash before its header was written: torn, but
+            # only where the journal really continues (else a segment is missing).
+            continues = segment_name(after + 1 if expected is None else expected)
+            if last and path.name == continues:
                 torn = TornTail(path, 0, len(data))
                 break
+            if last:
+                raise JournalError(
+                    f"{path}: a segment cut short where {continues} should continue the"
+                    " journal (a missing segment or a gap)"
+                )
             raise JournalError(f"{path}: shorter than a segment header")
         magic, version, head_seq = _SEGMENT_HEADER.unpack_from(data, 0)
         if magic != MAGIC or version != VERSION:

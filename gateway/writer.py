@@ -82,7 +82,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 acks.append(msgspec.json.encode({"error": str(e)}))
                 continue
-            applied = sequencer.submit(command)
+            try:
+                applied = sequencer.submit(command)
+            except ValueError as e:  # a command too large for a journal record
+                acks.append(msgspec.json.encode({"error": str(e)}))
+                continue
             mine, events = applied[-1]
             acks.append(msgspec.json.encode({"seq": mine.seq, "events": len(events)}))
         sequencer.flush()  # durable: now they may be answered

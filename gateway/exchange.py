@@ -1,0 +1,252 @@
+"""The running exchange: data directory, engine, journal and sequencer on one event loop.
+
+:class:`Exchange` owns the pipeline every gateway feeds: ``await submit(command)``
+stamps, journals and applies the command and returns its events once the
+command is durable. Commands arriving while a batch is being made durable
+gather into the next batch (group commit): the committer applies a batch,
+runs the journal's ``fsync`` in a worker thread so the loop keeps taking
+commands, then answers the whole batch at once and hands every event, in
+engine order, to the listeners (the gateways' private and public feeds).
+
+Time comes from a :class:`Clock`: the system clock, or a simulated one that
+only the operator moves (``--clock sim:...``); a timer task sends the
+engine's due timers (phase changes, expiries, dead man's switches) at their
+instants on that clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from engine.commands import Command
+from engine.engine import Engine
+from gateway.config import Config
+from gateway.journal import JournalWriter
+from gateway.recovery import Recovered, prune, recover
+from gateway.sequencer import Sequenced, Sequencer
+from gateway.store import write_genesis, write_snapshot_in_background
+
+__all__ = ["Clock", "Exchange", "parse_clock"]
+
+Listener = Callable[[list[Sequenced]], None]
+
+
+class Clock:
+    """The exchange's time in ns since the epoch (UTC): the system's, or a simulated one."""
+
+    def __init__(self, start_ns: int | None = None) -> None:
+        self.simulated = start_ns is not None
+        self._now = start_ns or 0
+
+    def now(self) -> int:
+        return self._now if self.simulated else time.time_ns()
+
+    def advance(self, ns: int) -> int:
+        """Move a simulated clock on (ValueError on the system clock or a step back)."""
+        if not self.simulated:
+            raise ValueError("clock_advance: the exchange runs on the system clock")
+        if ns < 0:
+            raise ValueError(f"seconds {ns / 1e9}: must not be negative")
+        self._now += ns
+        return self._now
+
+
+def parse_clock(text: str) -> Clock:
+    """``system`` or ``sim:ISO8601`` (the ``--clock`` option); ValueError naming the problem."""
+    if text == "system":
+        return Clock()
+    if text.startswith("sim:"):
+        stamp = text[4:]
+        try:
+            when = datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+        except ValueError:
+            raise ValueError(f"--clock {text}: {stamp!r} is not an ISO 8601 time") from None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=UTC)
+        seconds = int(when.timestamp())
+        return Clock(seconds * 10**9 + when.microsecond * 1_000)
+    raise ValueError(f"--clock {text}: must be 'system' or 'sim:<ISO 8601 time>'")
+
+
+@dataclass
+class _Pending:
+    command: Command
+    future: asyncio.Future[list[Sequenced]]
+    on_done: Callable[[list[Sequenced]], None] | None = None
+
+
+@dataclass
+class Exchange:
+    """One exchange: recover or create ``data``, then serve commands through the pipeline."""
+
+    config: Config
+    data: Path
+    clock: Clock
+    snapshot_every: int = 100_000
+    listeners: list[Listener] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.recovered: Recovered | None = None
+        self._queue: list[_Pending] = []
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._since_snapshot = 0
+        self._children: list[int] = []
+        self._closing = False
+        self._busy = False
+
+    # ---------------------------------------------------------------- start
+
+    def open(self) -> None:
+        """Create the data directory (genesis, opening deposits) or recover it."""
+        fresh = not (self.data / "genesis.tkx").exists()
+        if fresh:
+            write_genesis(self.data, self.config.genesis)
+        self.recovered = recover(self.data)
+        writer = JournalWriter(
+            self.data / "journal",
+            self.recovered.next_seq,
+            self.config.fsync,  # type: ignore[arg-type]
+        )
+        self.sequencer = Sequencer(self.recovered.engine, writer, self.clock.now)
+        if fresh and self.config.deposits:
+            # The opening balances go through the journal like any deposit.
+            self.sequencer.commit(self.config.deposits)
+
+    @property
+    def engine(self) -> Engine:
+        return self.sequencer.engine
+
+    async def start(self) -> None:
+        """Start the committer and the timer tasks on the running loop."""
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._committer(), name="committer"),
+            loop.create_task(self._timers(), name="timers"),
+        ]
+
+    async def close(self) -> None:
+        """Answer what is queued, stop the tasks, close the journal, reap snapshot writers."""
+        self._closing = True
+        # Let the committer finish the batch in hand and what is queued.
+        while self._busy or self._queue:
+            self._wake.set()
+            await asyncio.sleep(0.005)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self.sequencer.writer.close()
+        for pid in self._children:
+            os.waitpid(pid, 0)
+
+    # ------------------------------------------------------------- pipeline
+
+    async def submit(
+        self, command: Command, on_done: Callable[[list[Sequenced]], None] | None = None
+    ) -> list[Sequenced]:
+        """Sequence, journal and apply ``command``; return once it is durable.
+
+        The result lists the timers that went in before it and, last, the
+        command itself with its events. ``on_done`` is called with it as soon
+        as the batch is durable, before any listener hears of the batch's
+        events: a gateway answers there, so the answer always precedes the
+        command's executions.
+        """
+        if self._closing:
+            raise RuntimeError("the exchange is shutting down")
+        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(command, future, on_done))
+        self._wake.set()
+        return await future
+
+    def _apply_batch(self) -> tuple[list[_Pending], list[list[Sequenced]]]:
+        batch, self._queue = self._queue, []
+        results = []
+        for pending in batch:
+            if pending.command is _TICK:
+                results.append(self.sequencer.tick())
+                continue
+            try:
+                results.append(self.sequencer.submit(pending.command))
+            except ValueError as e:  # a command too large for the journal
+                results.append([])
+                pending.future.set_exception(e)
+        return batch, results
+
+    def _deliver(self, batch: list[_Pending], results: list[list[Sequenced]]) -> None:
+        applied: list[Sequenced] = []
+        for pending, result in zip(batch, results, strict=True):
+            if pending.future.done():
+                continue  # refused before it reached the journal
+            if pending.on_done is not None:
+                pending.on_done(result)
+            pending.future.set_result(result)
+            applied += result
+        self._since_snapshot += len(applied)
+        for listener in self.listeners:
+            listener(applied)
+        self._snapshot_maybe()
+
+    async def _committer(self) -> None:
+        loop = asyncio.get_running_loop()
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            if not self._queue:
+                continue
+            self._busy = True
+            try:
+                batch, results = self._apply_batch()
+                # fsync in a worker thread: the loop keeps gathering the next batch.
+                await loop.run_in_executor(None, self.sequencer.flush)
+                self._deliver(batch, results)
+            finally:
+                self._busy = False
+
+    async def tick(self) -> list[Sequenced]:
+        """Run the timers due now through the pipeline (the timer task and clock_advance)."""
+        if self._closing:
+            return []
+        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
+        self._queue.append(_Pending(_TICK, future))
+        self._wake.set()
+        return await future
+
+    async def _timers(self) -> None:
+        while True:
+            due = self.engine.next_timer()
+            now = self.clock.now()
+            if due is not None and due <= now:
+                await self.tick()
+                continue
+            if self.clock.simulated or due is None:
+                await asyncio.sleep(0.05)
+            else:
+                await asyncio.sleep(min(0.05, (due - now) / 1e9))
+
+    def _snapshot_maybe(self) -> None:
+        for pid in list(self._children):
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                self._children.remove(pid)
+                if status == 0:
+                    prune(self.data)
+        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
+            self._since_snapshot = 0
+            self._children.append(write_snapshot_in_background(self.data, self.engine))
+
+
+class _Tick:
+    """The committer's marker for "run the due timers" (no client command)."""
+
+
+_TICK: Command = _Tick()  # type: ignore[assignment]

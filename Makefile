@@ -18,8 +18,8 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install tokex with its dev extras
 
-run: $(STAMP) ## run tokex on the built-in demo
-	$(VENV)/bin/tokex demo
+run: $(STAMP) ## start the exchange on the built-in demo config (data in ./data; Ctrl-C stops)
+	$(VENV)/bin/tokex serve --data data
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff check .

@@ -2,6 +2,8 @@
 
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
+* ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]``:
+  the exchange server (gateway/serve.py).
 * ``tokex verify --data DIR``: read-only report of a data directory: the
   snapshot recovery would use, the journal's records, a torn tail, the
   state hash. Exit status 1 (with the reason) if it cannot be recovered.
@@ -10,7 +12,7 @@
   journal alone, ignoring snapshots.
 * ``tokex bench ...``: the benchmark harness, same as ``python -m bench ...``.
 
-``tokex serve`` and ``settlement`` arrive with the server and settlement work.
+``tokex settlement`` arrives with the settlement work.
 """
 
 from __future__ import annotations
@@ -31,6 +33,12 @@ def _demo(args: argparse.Namespace) -> int:
     print(f"tokex demo: {args.commands:,} seeded commands (seed {args.seed})\n")
     print(render(result))
     return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from gateway.serve import run_server
+
+    return run_server(args.config, args.data, args.clock, args.ws_port, args.host)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -103,6 +111,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--commands", type=int, default=20_000, help="how many commands")
     p_demo.add_argument("--seed", type=int, default=7, help="flow seed")
     p_demo.set_defaults(func=_demo)
+    p_serve = sub.add_parser("serve", help="run the exchange (WebSocket gateway)")
+    p_serve.add_argument("--config", type=Path, help="TOML config (default: the built-in demo)")
+    p_serve.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    p_serve.add_argument("--clock", default="system", help="system | sim:<ISO 8601 time>")
+    p_serve.add_argument("--ws-port", type=int, help="WebSocket port (0: any free one)")
+    p_serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p_serve.set_defaults(func=_serve)
     p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")
     p_verify.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     p_verify.set_defaults(func=_verify)

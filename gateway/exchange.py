@@ -168,6 +168,33 @@ class Exchange:
         self._wake.set()
         return await future
 
+    async def submit_all(
+        self,
+        commands: list[Command],
+        on_done: Callable[[list[list[Sequenced]]], None] | None = None,
+    ) -> list[list[Sequenced]]:
+        """Submit several commands into the same batch; ``on_done`` gets all their results.
+
+        For requests that become several commands (cancelling a list of
+        orders): they are durable together and answered before any of their
+        events reach a listener.
+        """
+        if self._closing:
+            raise RuntimeError("the exchange is shutting down")
+        loop = asyncio.get_running_loop()
+        group = [_Pending(c, loop.create_future()) for c in commands]
+        if on_done is not None and group:
+
+            def last_done(last: list[Sequenced]) -> None:
+                # The earlier ones were delivered just before, in the same batch.
+                earlier = [p.future.result() if p.future.done() else [] for p in group[:-1]]
+                on_done([*earlier, last])
+
+            group[-1].on_done = last_done
+        self._queue.extend(group)
+        self._wake.set()
+        return [await p.future for p in group]
+
     def _apply_batch(self) -> tuple[list[_Pending], list[list[Sequenced]]]:
         batch, self._queue = self._queue, []
         results = []

@@ -1,0 +1,508 @@
+"""The WebSocket gateway for traders (a Kraken WebSocket v2 dialect; WS_API.md).
+
+Thin: decode a JSON message, authenticate, throttle, turn it into a command,
+hand it to the exchange's pipeline, and answer once it is durable; events
+come back through the pipeline's listener as ``executions`` messages, always
+after the answer to the command that caused them (the answer is queued in
+the pipeline's ``on_done``, before listeners run). Every connection has one
+outgoing queue drained by its own writer task, so what it is sent keeps the
+engine's order.
+
+Built so far (issue 6 is in progress): the connect status message, ``ping``,
+``login`` (HMAC-SHA256 over the nonce and key, increasing nonces, tokens that
+expire 15 minutes after their last use on the exchange clock), ``add_order``,
+``cancel_order``, ``cancel_all``, the ``executions`` channel with a
+per-subscription sequence, the token bucket, oversized frames (1009), slow
+consumers (1013), and the documented errors for bad JSON, unknown methods and
+bad fields.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+import msgspec
+from websockets.asyncio.server import Server, ServerConnection, serve
+from websockets.exceptions import ConnectionClosed
+
+from engine.commands import (
+    STP_TYPES,
+    TIME_IN_FORCE,
+    CancelAll,
+    CancelOrder,
+    CommandError,
+    NewOrder,
+)
+from engine.events import OrderRejected
+from engine.instrument import GridError, Instrument, to_decimal
+from engine.sessions import trading_day_end_ns
+from gateway.config import AccountAccess, Config
+from gateway.exchange import Exchange
+from gateway.sequencer import Sequenced
+from gateway.wire import error_for, executions_for, order_id_text, rfc3339
+
+__all__ = ["MAX_FRAME", "SLOW_CONSUMER_BYTES", "WsGateway"]
+
+MAX_FRAME = 64 * 1024
+SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
+TOKEN_NS = 15 * 60 * 10**9
+VERSION = "0.1.0"
+
+_encode = msgspec.json.Encoder(decimal_format="number").encode
+_ORDER_TYPES = frozenset(
+    {
+        "limit",
+        "market",
+        "iceberg",
+        "stop-loss",
+        "stop-loss-limit",
+        "take-profit",
+        "take-profit-limit",
+    }
+)
+
+
+class _Invalid(Exception):
+    """A request that cannot be taken: carries the error string to answer with."""
+
+
+@dataclass
+class _Token:
+    account: str
+    last_used: int
+
+
+@dataclass
+class _Connection:
+    ws: ServerConnection
+    conn_id: int
+    outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    queued: int = 0
+    account: AccountAccess | None = None
+    executions: int | None = None
+    """Sequence of the last executions message, None while not subscribed."""
+    tokens: float = 0.0
+    refilled: float = 0.0
+
+
+class WsGateway:
+    """The WebSocket server of one :class:`Exchange`."""
+
+    def __init__(self, exchange: Exchange, config: Config) -> None:
+        self.exchange = exchange
+        self.config = config
+        self.instruments: dict[str, Instrument] = config.instruments
+        self.quote_precision = {a.id: a.precision for a in config.genesis.assets}
+        self.by_account = {a.account: a for a in config.access.values()}
+        self.tokens: dict[str, _Token] = {}
+        self.nonces: dict[str, int] = {}
+        self.connections: dict[int, _Connection] = {}
+        self.subscribers: dict[str, set[int]] = {}
+        self._next_id = 1
+        self.server: Server | None = None
+        exchange.listeners.append(self._on_applied)
+
+    async def start(self, host: str, port: int) -> int:
+        """Listen on ``host:port`` (0: any free port); return the port."""
+        self.server = await serve(self._serve, host, port, max_size=MAX_FRAME)
+        sockets = list(self.server.sockets)
+        return int(sockets[0].getsockname()[1])
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+            await self.server.wait_closed()
+
+    # ------------------------------------------------------------ per connection
+
+    async def _serve(self, ws: ServerConnection) -> None:
+        conn = _Connection(ws, self._next_id)
+        conn.tokens = float(self.config.rate_burst)
+        conn.refilled = time.monotonic()
+        self._next_id += 1
+        self.connections[conn.conn_id] = conn
+        writer = asyncio.get_running_loop().create_task(self._writer(conn))
+        self._send(
+            conn,
+            {
+                "channel": "status",
+                "type": "update",
+                "data": [
+                    {
+                        "api_version": "v2",
+                        "connection_id": conn.conn_id,
+                        "system": "online",
+                        "version": VERSION,
+                    }
+                ],
+            },
+        )
+        try:
+            async for message in ws:
+                await self._handle(conn, message)
+        except ConnectionClosed:
+            pass
+        finally:
+            self.connections.pop(conn.conn_id, None)
+            for subs in self.subscribers.values():
+                subs.discard(conn.conn_id)
+            writer.cancel()
+
+    async def _writer(self, conn: _Connection) -> None:
+        try:
+            while True:
+                data = await conn.outbox.get()
+                conn.queued -= len(data)
+                await conn.ws.send(data.decode())
+        except (ConnectionClosed, asyncio.CancelledError):
+            return
+
+    def _send(self, conn: _Connection, message: dict[str, Any]) -> None:
+        data = _encode(message)
+        conn.queued += len(data)
+        if conn.queued > SLOW_CONSUMER_BYTES:
+            # Never a silent gap: a subscriber that cannot keep up is let go.
+            self.connections.pop(conn.conn_id, None)
+            asyncio.get_running_loop().create_task(conn.ws.close(1013, "slow consumer"))
+            return
+        conn.outbox.put_nowait(data)
+
+    def _allow(self, conn: _Connection) -> bool:
+        """The connection's token bucket: refill by elapsed time, then take one."""
+        now = time.monotonic()
+        rate, burst = self.config.rate_per_second, self.config.rate_burst
+        conn.tokens = min(float(burst), conn.tokens + (now - conn.refilled) * rate)
+        conn.refilled = now
+        if conn.tokens < 1:
+            return False
+        conn.tokens -= 1
+        return True
+
+    async def _handle(self, conn: _Connection, message: str | bytes) -> None:
+        time_in = rfc3339(self.exchange.clock.now())
+        try:
+            doc = msgspec.json.decode(message)
+        except msgspec.DecodeError:
+            self._send(
+                conn, {"success": False, "error": "EGeneral:Invalid JSON", "time_in": time_in}
+            )
+            return
+        if not isinstance(doc, dict):
+            self._send(
+                conn, {"success": False, "error": "EGeneral:Invalid JSON", "time_in": time_in}
+            )
+            return
+        method = doc.get("method")
+        req_id = doc.get("req_id")
+        params = doc.get("params") or {}
+        reply: dict[str, Any] = {"method": method}
+        if req_id is not None:
+            reply["req_id"] = req_id
+
+        def answer(result: dict[str, Any] | None = None, error: str | None = None) -> None:
+            body = dict(reply)
+            if error is None:
+                body["success"] = True
+                if result is not None:
+                    body["result"] = result
+            else:
+                body["success"] = False
+                body["error"] = error
+            body["time_in"] = time_in
+            body["time_out"] = rfc3339(self.exchange.clock.now())
+            self._send(conn, body)
+
+        if not self._allow(conn):
+            answer(error="EAPI:Rate limit exceeded")
+            return
+        if method == "ping":
+            reply["method"] = "pong"
+            answer()
+            return
+        handler = _METHODS.get(method) if isinstance(method, str) else None
+        if handler is None:
+            answer(error="EGeneral:Unknown method")
+            return
+        if not isinstance(params, dict):
+            answer(error="EGeneral:Invalid arguments:params must be an object")
+            return
+        try:
+            await handler(self, conn, params, answer)
+        except _Invalid as e:
+            answer(error=str(e))
+
+    # ------------------------------------------------------------ authentication
+
+    def _account(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+        """The account a private call acts for: the connection's login or a valid token."""
+        token = params.get("token")
+        now = self.exchange.clock.now()
+        if isinstance(token, str):
+            held = self.tokens.get(token)
+            if held is None or now - held.last_used > TOKEN_NS:
+                raise _Invalid("ESession:Invalid session")
+            held.last_used = now
+            return self.by_account[held.account]
+        if conn.account is None:
+            raise _Invalid("ESession:Invalid session")
+        return conn.account
+
+    async def _login(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        key, nonce, signature = params.get("api_key"), params.get("nonce"), params.get("signature")
+        if not isinstance(key, str) or not isinstance(nonce, int) or not isinstance(signature, str):
+            raise _Invalid("EGeneral:Invalid arguments:api_key, nonce and signature are required")
+        access = self.config.access.get(key)
+        if access is None:
+            raise _Invalid("EAPI:Invalid key")
+        expected = hmac.new(
+            access.secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256
+        ).hexdigest()
+        if not hmac.compare_digest(expected, signature.lower()):
+            raise _Invalid("EAPI:Invalid signature")
+        if nonce <= self.nonces.get(key, -1):
+            raise _Invalid("EAPI:Invalid nonce")
+        self.nonces[key] = nonce
+        token = secrets.token_hex(16)
+        self.tokens[token] = _Token(access.account, self.exchange.clock.now())
+        conn.account = access
+        answer({"account": access.account, "token": token, "expires_in": TOKEN_NS // 10**9})
+
+    # ------------------------------------------------------------ trading
+
+    async def _add_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        command = self._new_order(access.account, params)
+
+        def done(applied: list[Sequenced]) -> None:
+            # The order id is the command's seq, known once it is sequenced.
+            stamped, events = applied[-1]
+            first = events[0] if events else None
+            if isinstance(first, OrderRejected):
+                answer(error=error_for(first.reason, first.text))
+                return
+            out: dict[str, Any] = {"order_id": order_id_text(stamped.seq)}
+            if command.cl_ord_id is not None:
+                out["cl_ord_id"] = command.cl_ord_id
+            if command.userref is not None:
+                out["order_userref"] = command.userref
+            answer(out)
+
+        try:
+            await self.exchange.submit(command, done)
+        except (ValueError, RuntimeError) as e:
+            raise _Invalid(f"EService:Unavailable:{e}") from None
+
+    def _new_order(self, account: str, p: dict[str, Any]) -> NewOrder:
+        symbol = p.get("symbol")
+        inst = self.instruments.get(symbol) if isinstance(symbol, str) else None
+        if inst is None:
+            raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        order_type = p.get("order_type", "limit")
+        if order_type not in _ORDER_TYPES:
+            raise _Invalid(f"EGeneral:Invalid arguments:order_type {order_type!r}: unknown")
+        side = p.get("side")
+        if side not in ("buy", "sell"):
+            raise _Invalid(f"EGeneral:Invalid arguments:side {side!r}: must be buy or sell")
+        tif = p.get("time_in_force", "gtc")
+        if tif not in TIME_IN_FORCE:
+            raise _Invalid(f"EGeneral:Invalid arguments:time_in_force {tif!r}: unknown")
+        stp = p.get("stp_type", "cancel_newest")
+        if stp not in STP_TYPES:
+            raise _Invalid(f"EGeneral:Invalid arguments:stp_type {stp!r}: unknown")
+        try:
+            qty = inst.qty_to_lots(p.get("order_qty"), "order_qty")
+            price = None
+            if p.get("limit_price") is not None:
+                price = inst.price_to_ticks(p["limit_price"], "limit_price")
+            display = None
+            if p.get("display_qty") is not None:
+                display = inst.qty_to_lots(p["display_qty"], "display_qty")
+            trigger = None
+            triggers = p.get("triggers")
+            if triggers is not None:
+                if not isinstance(triggers, dict) or "price" not in triggers:
+                    raise _Invalid('EGeneral:Invalid arguments:triggers must be {"price": N}')
+                trigger = inst.price_to_ticks(triggers["price"], "triggers")
+            cash = None
+            if p.get("cash_order_qty") is not None:
+                unit = Decimal(1).scaleb(-self.quote_precision[inst.quote])
+                cash = _whole(p["cash_order_qty"], unit, "cash_order_qty")
+        except GridError as e:
+            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
+        expire = None
+        now = self.exchange.clock.now()
+        if tif == "day":
+            expire = trading_day_end_ns(now)
+        elif tif == "gtd":
+            expire = _parse_time(p.get("expire_time"))
+        userref = p.get("order_userref")
+        clid = p.get("cl_ord_id")
+        post_only = p.get("post_only", False)
+        if not isinstance(post_only, bool):
+            raise _Invalid("EGeneral:Invalid arguments:post_only must be true or false")
+        try:
+            return NewOrder(
+                0,
+                0,
+                account,
+                inst.symbol,
+                side,
+                qty,
+                price,
+                order_type,
+                tif,
+                expire,
+                post_only,
+                display,
+                trigger,
+                clid,
+                userref,
+                stp,
+                cash,
+            )
+        except (CommandError, msgspec.ValidationError, TypeError) as e:
+            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
+
+    async def _cancel_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        commands: list[tuple[str, CancelOrder]] = []
+        for key in ("order_id", "cl_ord_id", "order_userref"):
+            values = params.get(key)
+            if values is None:
+                continue
+            if not isinstance(values, list) or not values:
+                raise _Invalid(f"EGeneral:Invalid arguments:{key} must be a non-empty list")
+            for value in values:
+                try:
+                    if key == "order_id":
+                        text = str(value)
+                        number = int(text[1:] if text.startswith("O") else text)
+                        commands.append((text, CancelOrder(0, 0, access.account, number)))
+                    elif key == "cl_ord_id":
+                        commands.append(
+                            (str(value), CancelOrder(0, 0, access.account, None, str(value)))
+                        )
+                    else:
+                        commands.append(
+                            (str(value), CancelOrder(0, 0, access.account, userref=int(value)))
+                        )
+                except (ValueError, TypeError, CommandError) as e:
+                    raise _Invalid(f"EGeneral:Invalid arguments:{key} {value!r}: {e}") from None
+        if not commands:
+            raise _Invalid("EGeneral:Invalid arguments:order_id, cl_ord_id or order_userref")
+
+        def done(results: list[list[Sequenced]]) -> None:
+            count = 0
+            unknown: list[str] = []
+            for (name, _), applied in zip(commands, results, strict=True):
+                _, events = applied[-1] if applied else (None, [])
+                if events and isinstance(events[0], OrderRejected):
+                    unknown.append(name)
+                else:
+                    count += len(events)
+            result: dict[str, Any] = {"count": count}
+            if unknown:
+                result["warnings"] = [f"EOrder:Unknown order:{name}" for name in unknown]
+            answer(result)
+
+        await self.exchange.submit_all([c for _, c in commands], done)
+
+    async def _cancel_all(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        symbol = params.get("symbol")
+        if symbol is not None and symbol not in self.instruments:
+            raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+
+        def done(applied: list[Sequenced]) -> None:
+            answer({"count": len(applied[-1][1])})
+
+        await self.exchange.submit(CancelAll(0, 0, access.account, symbol), done)
+
+    # ------------------------------------------------------------ subscriptions
+
+    async def _subscribe(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        channel = params.get("channel")
+        if channel != "executions":
+            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        access = self._account(conn, params)
+        conn.account = access
+        answer({"channel": "executions", "snapshot": params.get("snap_orders", True)})
+        conn.executions = 0
+        self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        if params.get("snap_orders", True):
+            engine = self.exchange.engine
+            mine = sorted(
+                engine.by_account.get(access.account, {}).values(), key=lambda o: o.order_id
+            )
+            data = []
+            for o in mine:
+                inst = self.instruments[o.symbol]
+                item: dict[str, Any] = {
+                    "order_id": order_id_text(o.order_id),
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "order_type": o.order_type,
+                    "order_qty": inst.lots_to_qty(o.qty),
+                    "leaves_qty": inst.lots_to_qty(o.leaves),
+                    "time_in_force": o.tif,
+                    "order_status": "untriggered" if o.stop else "new",
+                }
+                if o.price:
+                    item["limit_price"] = inst.ticks_to_price(o.price)
+                data.append(item)
+            self._push_executions(conn, "snapshot", data)
+
+    def _push_executions(self, conn: _Connection, kind: str, data: list[dict[str, Any]]) -> None:
+        assert conn.executions is not None
+        conn.executions += 1
+        self._send(
+            conn,
+            {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
+        )
+
+    def _on_applied(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: each command's executions to its accounts' subscribers."""
+        for _, events in applied:
+            per_account = executions_for(events, self.instruments, self.quote_precision)
+            for account, items in per_account.items():
+                for conn_id in sorted(self.subscribers.get(account, ())):
+                    conn = self.connections.get(conn_id)
+                    if conn is not None and conn.executions is not None:
+                        self._push_executions(conn, "update", items)
+
+
+def _whole(value: object, unit: Decimal, field_name: str) -> int:
+    d = to_decimal(field_name, value)
+    whole, rest = divmod(d, unit)
+    if rest or whole <= 0:
+        raise GridError(field_name, value, f"must be a positive multiple of {unit}")
+    return int(whole)
+
+
+def _parse_time(value: object) -> int:
+    if not isinstance(value, str):
+        raise _Invalid("EGeneral:Invalid arguments:expire_time is required for gtd (RFC 3339)")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _Invalid(f"EGeneral:Invalid arguments:expire_time {value!r}: not RFC 3339") from None
+    if when.tzinfo is None:
+        raise _Invalid(f"EGeneral:Invalid arguments:expire_time {value!r}: needs a time zone")
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1_000
+
+
+_METHODS: dict[str, Any] = {
+    "login": WsGateway._login,
+    "add_order": WsGateway._add_order,
+    "cancel_order": WsGateway._cancel_order,
+    "cancel_all": WsGateway._cancel_all,
+    "subscribe": WsGateway._subscribe,
+}

@@ -1,0 +1,212 @@
+"""The WebSocket gateway for real: ``tokex serve`` in its own process, real clients on loopback.
+
+Each test starts the server on the built-in demo config with a fresh data
+directory and port 0, reads the port it prints, and talks to it with the
+``websockets`` client. What is covered so far: connect status, ping, login
+(and its failures), add_order and cancel_order with their answers and errors,
+the executions channel (snapshot, updates, gap-free sequence, answers before
+executions), bad input answered without closing, a restart on the same data
+directory, and an orderly SIGTERM.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@contextmanager
+def server(data: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway.cli", "serve", "--data", str(data), "--ws-port", "0"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        yield int(match.group(1)), proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def sign(secret: str, key: str, nonce: int) -> str:
+    return hmac.new(secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256).hexdigest()
+
+
+class Client:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.req = 0
+
+    async def recv(self) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), 10))  # type: ignore[no-any-return]
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send a request; return its answer (pushes before it are kept in ``self.pushed``)."""
+        self.req += 1
+        await self.ws.send(json.dumps({"method": method, "params": params, "req_id": self.req}))
+        while True:
+            msg = await self.recv()
+            if msg.get("req_id") == self.req:
+                return msg
+            self.pushed.append(msg)
+
+    pushed: list[dict[str, Any]]
+
+    async def login(self, account: str) -> dict[str, Any]:
+        nonce = time.time_ns()
+        key = f"{account}-key"
+        return await self.call(
+            "login", api_key=key, nonce=nonce, signature=sign(f"{account}-secret", key, nonce)
+        )
+
+
+async def connect(port: int) -> Client:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+    client = Client(ws)
+    client.pushed = []
+    status = await client.recv()
+    assert status["channel"] == "status" and status["data"][0]["system"] == "online"
+    return client
+
+
+def test_two_accounts_trade_and_each_sees_its_own_executions(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        alice, bob = await connect(port), await connect(port)
+        assert (await alice.login("alice"))["result"]["account"] == "alice"
+        assert (await bob.login("bob"))["success"] is True
+        for c in (alice, bob):
+            sub = await c.call("subscribe", channel="executions")
+            assert sub["success"] is True
+            snap = await c.recv()
+            assert snap == {"channel": "executions", "type": "snapshot", "data": [], "sequence": 1}
+        placed = await alice.call(
+            "add_order", symbol="AAPLx/USD", side="buy", order_qty="0.5", limit_price="230.00",
+            cl_ord_id="a-1",
+        )  # fmt: skip
+        assert placed["success"] is True and placed["result"]["cl_ord_id"] == "a-1"
+        order_id = placed["result"]["order_id"]
+        new = await alice.recv()  # the answer came first, then the execution
+        assert new["sequence"] == 2 and new["data"][0]["exec_type"] == "new"
+        assert new["data"][0]["order_id"] == order_id and new["data"][0]["limit_price"] == 230.0
+        sold = await bob.call(
+            "add_order", symbol="AAPLx/USD", side="sell", order_qty=0.2, limit_price=229
+        )
+        assert sold["success"] is True
+        bob_exec = await bob.recv()
+        assert [x["exec_type"] for x in bob_exec["data"]] == ["new", "filled"]
+        fill = bob_exec["data"][1]
+        assert (fill["last_price"], fill["last_qty"], fill["liquidity_ind"]) == (230.0, 0.2, "t")
+        # $46.00 at 0.25% taker: 0.115 -> 0.12 USD (rounded in the venue's favour).
+        assert fill["fees"] == [{"asset": "USD", "qty": 0.12}]
+        alice_exec = await alice.recv()
+        assert alice_exec["sequence"] == 3
+        [maker] = alice_exec["data"]
+        assert maker["exec_type"] == "trade" and maker["liquidity_ind"] == "m"
+        assert maker["leaves_qty"] == 0.3 and maker["fees"] == [{"asset": "USD", "qty": 0.05}]
+        # Cancel the rest; an unknown id comes back as a warning.
+        cancel = await alice.call("cancel_order", order_id=[order_id, "O999999"])
+        assert cancel["result"] == {"count": 1, "warnings": ["EOrder:Unknown order:O999999"]}
+        gone = await alice.recv()
+        assert gone["sequence"] == 4
+        assert gone["data"][0]["exec_type"] == "canceled" and gone["data"][0]["reason"] == "user"
+        # No push ever arrived ahead of the answer to the request that caused it.
+        assert alice.pushed == [] and bob.pushed == []
+        for c in (alice, bob):
+            await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))
+
+
+def test_bad_input_is_answered_and_the_connection_stays(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        c = await connect(port)
+        await c.ws.send("{not json")
+        assert (await c.recv())["error"] == "EGeneral:Invalid JSON"
+        assert (await c.call("no_such_method"))["error"] == "EGeneral:Unknown method"
+        assert (await c.call("ping"))["method"] == "pong"
+        # Private without a session; then login failures.
+        order = {"symbol": "AAPLx/USD", "side": "buy", "order_qty": "1", "limit_price": "230"}
+        assert (await c.call("add_order", **order))["error"] == "ESession:Invalid session"
+        assert (await c.call("login", api_key="nobody", nonce=1, signature="00"))[
+            "error"
+        ] == "EAPI:Invalid key"
+        assert (await c.call("login", api_key="alice-key", nonce=1, signature="00"))[
+            "error"
+        ] == "EAPI:Invalid signature"
+        nonce = time.time_ns()
+        good = {
+            "api_key": "alice-key",
+            "nonce": nonce,
+            "signature": sign("alice-secret", "alice-key", nonce),
+        }
+        assert (await c.call("login", **good))["success"] is True
+        assert (await c.call("login", **good))["error"] == "EAPI:Invalid nonce"  # replayed
+        # Field errors name the field, the value and the rule; nothing is placed.
+        off_grid = await c.call("add_order", **{**order, "limit_price": "230.001"})
+        assert off_grid["error"].startswith("EGeneral:Invalid arguments:limit_price '230.001'")
+        unknown = await c.call("add_order", **{**order, "symbol": "GME/USD"})
+        assert unknown["error"] == "EGeneral:Invalid arguments:symbol 'GME/USD': not listed"
+        # $999,750 is inside alice's $1M order limit; with the worst fee it is more
+        # than her $1M balance.
+        poor = await c.call("add_order", **{**order, "order_qty": "4300", "limit_price": "232.50"})
+        assert poor["error"] == "EOrder:Insufficient funds"
+        assert (await c.call("ping"))["success"] is True  # still connected
+        await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))
+
+
+def test_open_orders_survive_a_restart_and_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+
+    async def place(port: int) -> str:
+        c = await connect(port)
+        await c.login("alice")
+        placed = await c.call(
+            "add_order", symbol="SPYx/USD", side="sell", order_qty="1.25", limit_price="600.00"
+        )
+        await c.ws.close()
+        return str(placed["result"]["order_id"])
+
+    async def look(port: int) -> list[dict[str, Any]]:
+        c = await connect(port)
+        await c.login("alice")
+        await c.call("subscribe", channel="executions")
+        snap = await c.recv()
+        await c.ws.close()
+        return list(snap["data"])
+
+    with server(data) as (port, proc):
+        order_id = asyncio.run(place(port))
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        assert proc.stdout is not None and "tokex serve: stopped" in proc.stdout.read()
+    with server(data) as (port, _):
+        [order] = asyncio.run(look(port))
+    assert order["order_id"] == order_id
+    assert (order["symbol"], order["side"], order["leaves_qty"]) == ("SPYx/USD", "sell", 1.25)

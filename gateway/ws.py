@@ -10,11 +10,14 @@ engine's order.
 
 Built so far (issue 6 is in progress): the connect status message, ``ping``,
 ``login`` (HMAC-SHA256 over the nonce and key, increasing nonces, tokens that
-expire 15 minutes after their last use on the exchange clock), ``add_order``,
-``cancel_order``, ``cancel_all``, the ``executions`` channel with a
+expire 15 minutes after their last use on the exchange clock), roles,
+``add_order``, ``amend_order``, ``edit_order``, ``cancel_order`` and
+``batch_cancel``, ``cancel_all``, ``cancel_all_orders_after``, the operator
+methods (deposit, withdraw, halt, resume, set_reference_price, kill_switch,
+corporate_action, clock_advance), the ``executions`` channel with a
 per-subscription sequence, the token bucket, oversized frames (1009), slow
 consumers (1013), and the documented errors for bad JSON, unknown methods and
-bad fields.
+bad fields. Requests are parsed into commands by :mod:`gateway.requests`.
 """
 
 from __future__ import annotations
@@ -24,8 +27,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -33,19 +36,19 @@ import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from engine.commands import (
-    STP_TYPES,
-    TIME_IN_FORCE,
-    CancelAll,
-    CancelOrder,
-    CommandError,
-    NewOrder,
-)
+from engine.commands import CancelAll, CancelOrder, Command, CommandError
 from engine.events import OrderRejected
-from engine.instrument import GridError, Instrument, to_decimal
-from engine.sessions import trading_day_end_ns
+from engine.instrument import Instrument
 from gateway.config import AccountAccess, Config
 from gateway.exchange import Exchange
+from gateway.requests import (
+    RequestError,
+    parse_amend,
+    parse_cancel_after,
+    parse_edit,
+    parse_new_order,
+    parse_operator,
+)
 from gateway.sequencer import Sequenced
 from gateway.wire import error_for, executions_for, order_id_text, rfc3339
 
@@ -70,8 +73,7 @@ _ORDER_TYPES = frozenset(
 )
 
 
-class _Invalid(Exception):
-    """A request that cannot be taken: carries the error string to answer with."""
+_Invalid = RequestError
 
 
 @dataclass
@@ -255,6 +257,102 @@ class WsGateway:
             raise _Invalid("ESession:Invalid session")
         return conn.account
 
+    def _trader(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+        access = self._account(conn, params)
+        if access.role not in ("trader", "market_maker"):
+            raise _Invalid("EGeneral:Permission denied")
+        return access
+
+    def _operator(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+        access = self._account(conn, params)
+        if access.role != "operator":
+            raise _Invalid("EGeneral:Permission denied")
+        return access
+
+    async def _one(self, command: Command, answer: Any, result: Callable[[Sequenced], Any]) -> None:
+        """Submit one command; answer with ``result(applied)`` or the engine's refusal."""
+
+        def done(applied: list[Sequenced]) -> None:
+            last = applied[-1]
+            events = last[1]
+            if events and isinstance(events[0], OrderRejected):
+                answer(error=error_for(events[0].reason, events[0].text))
+            else:
+                answer(result(last))
+
+        try:
+            await self.exchange.submit(command, done)
+        except (ValueError, RuntimeError) as e:
+            raise _Invalid(f"EService:Unavailable:{e}") from None
+
+    async def _amend_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._trader(conn, params)
+        command = parse_amend(access.account, params, self.instruments, self._symbol_of(access))
+        await self._one(
+            command,
+            answer,
+            lambda last: {
+                "amend_id": f"A{last[0].seq}",
+                "order_id": order_id_text(getattr(last[1][0], "order_id", 0)),
+            },
+        )
+
+    async def _edit_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._trader(conn, params)
+        command = parse_edit(access.account, params, self.instruments)
+        await self._one(
+            command,
+            answer,
+            lambda last: {
+                "order_id": order_id_text(last[0].seq),
+                "original_order_id": order_id_text(command.order_id or 0),
+            },
+        )
+
+    async def _cancel_after(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._trader(conn, params)
+        command = parse_cancel_after(access.account, params)
+        await self._one(
+            command,
+            answer,
+            lambda last: {
+                "currentTime": rfc3339(last[0].ts),
+                "triggerTime": rfc3339(last[0].ts + command.timeout_ns)
+                if command.timeout_ns
+                else "0",
+            },
+        )
+
+    async def _operator_method(
+        self, conn: _Connection, params: dict[str, Any], answer: Any, method: str
+    ) -> None:
+        access = self._operator(conn, params)
+        command = parse_operator(
+            method, access.account, params, self.instruments, self.quote_precision
+        )
+        await self._one(command, answer, lambda last: {"seq": last[0].seq})
+
+    async def _clock_advance(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        self._operator(conn, params)
+        seconds = params.get("seconds")
+        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be >= 0")
+        try:
+            now = self.exchange.clock.advance(int(Decimal(str(seconds)) * 10**9))
+        except ValueError as e:
+            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
+        await self.exchange.tick()  # every timer the jump passed, at its own instant
+        answer({"time": rfc3339(now)})
+
+    def _symbol_of(self, access: AccountAccess) -> Callable[[int | None, str | None], str | None]:
+        engine = self.exchange.engine
+
+        def find(order_id: int | None, clid: str | None) -> str | None:
+            order = engine.find_order(access.account, order_id, clid)
+            return None if order is None else order.symbol
+
+        return find
+
     async def _login(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
         key, nonce, signature = params.get("api_key"), params.get("nonce"), params.get("signature")
         if not isinstance(key, str) or not isinstance(nonce, int) or not isinstance(signature, str):
@@ -278,8 +376,14 @@ class WsGateway:
     # ------------------------------------------------------------ trading
 
     async def _add_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._account(conn, params)
-        command = self._new_order(access.account, params)
+        access = self._trader(conn, params)
+        command = parse_new_order(
+            access.account,
+            params,
+            self.instruments,
+            self.quote_precision,
+            self.exchange.clock.now(),
+        )
 
         def done(applied: list[Sequenced]) -> None:
             # The order id is the command's seq, known once it is sequenced.
@@ -299,77 +403,6 @@ class WsGateway:
             await self.exchange.submit(command, done)
         except (ValueError, RuntimeError) as e:
             raise _Invalid(f"EService:Unavailable:{e}") from None
-
-    def _new_order(self, account: str, p: dict[str, Any]) -> NewOrder:
-        symbol = p.get("symbol")
-        inst = self.instruments.get(symbol) if isinstance(symbol, str) else None
-        if inst is None:
-            raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        order_type = p.get("order_type", "limit")
-        if order_type not in _ORDER_TYPES:
-            raise _Invalid(f"EGeneral:Invalid arguments:order_type {order_type!r}: unknown")
-        side = p.get("side")
-        if side not in ("buy", "sell"):
-            raise _Invalid(f"EGeneral:Invalid arguments:side {side!r}: must be buy or sell")
-        tif = p.get("time_in_force", "gtc")
-        if tif not in TIME_IN_FORCE:
-            raise _Invalid(f"EGeneral:Invalid arguments:time_in_force {tif!r}: unknown")
-        stp = p.get("stp_type", "cancel_newest")
-        if stp not in STP_TYPES:
-            raise _Invalid(f"EGeneral:Invalid arguments:stp_type {stp!r}: unknown")
-        try:
-            qty = inst.qty_to_lots(p.get("order_qty"), "order_qty")
-            price = None
-            if p.get("limit_price") is not None:
-                price = inst.price_to_ticks(p["limit_price"], "limit_price")
-            display = None
-            if p.get("display_qty") is not None:
-                display = inst.qty_to_lots(p["display_qty"], "display_qty")
-            trigger = None
-            triggers = p.get("triggers")
-            if triggers is not None:
-                if not isinstance(triggers, dict) or "price" not in triggers:
-                    raise _Invalid('EGeneral:Invalid arguments:triggers must be {"price": N}')
-                trigger = inst.price_to_ticks(triggers["price"], "triggers")
-            cash = None
-            if p.get("cash_order_qty") is not None:
-                unit = Decimal(1).scaleb(-self.quote_precision[inst.quote])
-                cash = _whole(p["cash_order_qty"], unit, "cash_order_qty")
-        except GridError as e:
-            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
-        expire = None
-        now = self.exchange.clock.now()
-        if tif == "day":
-            expire = trading_day_end_ns(now)
-        elif tif == "gtd":
-            expire = _parse_time(p.get("expire_time"))
-        userref = p.get("order_userref")
-        clid = p.get("cl_ord_id")
-        post_only = p.get("post_only", False)
-        if not isinstance(post_only, bool):
-            raise _Invalid("EGeneral:Invalid arguments:post_only must be true or false")
-        try:
-            return NewOrder(
-                0,
-                0,
-                account,
-                inst.symbol,
-                side,
-                qty,
-                price,
-                order_type,
-                tif,
-                expire,
-                post_only,
-                display,
-                trigger,
-                clid,
-                userref,
-                stp,
-                cash,
-            )
-        except (CommandError, msgspec.ValidationError, TypeError) as e:
-            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
 
     async def _cancel_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
@@ -479,30 +512,34 @@ class WsGateway:
                         self._push_executions(conn, "update", items)
 
 
-def _whole(value: object, unit: Decimal, field_name: str) -> int:
-    d = to_decimal(field_name, value)
-    whole, rest = divmod(d, unit)
-    if rest or whole <= 0:
-        raise GridError(field_name, value, f"must be a positive multiple of {unit}")
-    return int(whole)
+def _operator(method: str) -> Any:
+    async def run(gw: WsGateway, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        await gw._operator_method(conn, params, answer, method)
 
-
-def _parse_time(value: object) -> int:
-    if not isinstance(value, str):
-        raise _Invalid("EGeneral:Invalid arguments:expire_time is required for gtd (RFC 3339)")
-    try:
-        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise _Invalid(f"EGeneral:Invalid arguments:expire_time {value!r}: not RFC 3339") from None
-    if when.tzinfo is None:
-        raise _Invalid(f"EGeneral:Invalid arguments:expire_time {value!r}: needs a time zone")
-    return int(when.timestamp()) * 10**9 + when.microsecond * 1_000
+    return run
 
 
 _METHODS: dict[str, Any] = {
     "login": WsGateway._login,
     "add_order": WsGateway._add_order,
+    "amend_order": WsGateway._amend_order,
+    "edit_order": WsGateway._edit_order,
     "cancel_order": WsGateway._cancel_order,
+    "batch_cancel": WsGateway._cancel_order,
     "cancel_all": WsGateway._cancel_all,
+    "cancel_all_orders_after": WsGateway._cancel_after,
     "subscribe": WsGateway._subscribe,
+    "clock_advance": WsGateway._clock_advance,
+    **{
+        m: _operator(m)
+        for m in (
+            "deposit",
+            "withdraw",
+            "halt",
+            "resume",
+            "set_reference_price",
+            "kill_switch",
+            "corporate_action",
+        )
+    },
 }

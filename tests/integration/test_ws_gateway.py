@@ -210,3 +210,68 @@ def test_open_orders_survive_a_restart_and_sigterm_stops_cleanly(tmp_path: Path)
         [order] = asyncio.run(look(port))
     assert order["order_id"] == order_id
     assert (order["symbol"], order["side"], order["leaves_qty"]) == ("SPYx/USD", "sell", 1.25)
+
+
+def test_operator_methods_roles_amend_edit_and_the_dead_man_switch(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        ops, alice = await connect(port), await connect(port)
+        await ops.login("ops")
+        await alice.login("alice")
+        # Roles: a trader cannot halt, an operator cannot trade.
+        assert (await alice.call("halt", symbol="AAPLx/USD"))[
+            "error"
+        ] == "EGeneral:Permission denied"
+        order = {"symbol": "AAPLx/USD", "side": "buy", "order_qty": "1", "limit_price": "229.00"}
+        assert (await ops.call("add_order", **order))["error"] == "EGeneral:Permission denied"
+        # Operator commands go through the journal like orders.
+        assert (await ops.call("deposit", account="alice", asset="USD", amount="10.00"))["success"]
+        assert (await ops.call("halt", symbol="AAPLx/USD", reason="news"))["success"]
+        assert (await alice.call("add_order", **order))["error"] == "EOrder:Trading halted"
+        assert (await ops.call("resume", symbol="AAPLx/USD", auction_seconds=0))["success"]
+        placed = await alice.call("add_order", **order)
+        order_id = placed["result"]["order_id"]
+        amended = await alice.call("amend_order", order_id=order_id, limit_price="229.50")
+        assert amended["success"] and amended["result"]["order_id"] == order_id
+        edited = await alice.call(
+            "edit_order", order_id=order_id, symbol="AAPLx/USD", order_qty="2"
+        )
+        assert edited["result"]["original_order_id"] == order_id
+        assert edited["result"]["order_id"] != order_id
+        unknown = await alice.call("amend_order", order_id="O424242", limit_price="229.50")
+        assert unknown["error"] == "EOrder:Unknown order"
+        dms = await alice.call("cancel_all_orders_after", timeout=60)
+        assert dms["success"] and dms["result"]["triggerTime"] != "0"
+        assert (await alice.call("cancel_all_orders_after", timeout=86_400))["error"].startswith(
+            "EGeneral:Invalid arguments:timeout"
+        )
+        # The system clock cannot be moved.
+        assert (await ops.call("clock_advance", seconds=60))["error"].startswith(
+            "EGeneral:Invalid arguments:clock_advance"
+        )
+        for c in (ops, alice):
+            await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))
+
+
+def test_rate_limit_and_oversized_frames(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        c = await connect(port)
+        # 150 pings at once against a bucket of 100 (refilling at 50/s): some are refused.
+        for i in range(150):
+            await c.ws.send(json.dumps({"method": "ping", "req_id": i}))
+        answers = [await c.recv() for _ in range(150)]
+        limited = [a for a in answers if a.get("error") == "EAPI:Rate limit exceeded"]
+        assert 0 < len(limited) < 150
+        # A frame over 64 KiB closes the connection with 1009.
+        await c.ws.send("x" * (65 * 1024))
+        try:
+            await asyncio.wait_for(c.ws.recv(), 10)
+        except websockets.ConnectionClosed as e:
+            assert e.rcvd is not None and e.rcvd.code == 1009
+        else:
+            raise AssertionError("the connection stayed open")
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))

@@ -490,9 +490,7 @@ class Matcher(EngineStateMixin):
             OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
         )
 
-    def find_order(
-        self, account: str, order_id: int | None, cl_ord_id: str | None
-    ) -> Order | None:
+    def find_order(self, account: str, order_id: int | None, cl_ord_id: str | None) -> Order | None:
         """The account's open order by id or cl_ord_id; None if unknown or someone else's."""
         return self._find(account, order_id, cl_ord_id)
 

@@ -41,6 +41,7 @@ from engine.events import OrderRejected
 from engine.instrument import Instrument
 from gateway.config import AccountAccess, Config
 from gateway.exchange import Exchange
+from gateway.market import DEPTHS, Levels, checksum, diff, top
 from gateway.requests import (
     RequestError,
     parse_amend,
@@ -93,6 +94,17 @@ class _Connection:
     """Sequence of the last executions message, None while not subscribed."""
     tokens: float = 0.0
     refilled: float = 0.0
+    books: dict[str, _BookSub] = field(default_factory=dict)
+
+
+@dataclass
+class _BookSub:
+    """One connection's book subscription to one symbol: what it was last sent."""
+
+    depth: int
+    bids: Levels
+    asks: Levels
+    sequence: int = 0
 
 
 class WsGateway:
@@ -463,6 +475,9 @@ class WsGateway:
 
     async def _subscribe(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
         channel = params.get("channel")
+        if channel == "book":
+            self._subscribe_book(conn, params, answer)
+            return
         if channel != "executions":
             raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
         access = self._account(conn, params)
@@ -501,8 +516,71 @@ class WsGateway:
             {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
         )
 
+    def _subscribe_book(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols:
+            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
+        for symbol in symbols:
+            if symbol not in self.instruments:
+                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        depth = params.get("depth", 10)
+        if depth not in DEPTHS:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
+            )
+        snapshot = params.get("snapshot", True)
+        answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
+        engine = self.exchange.engine
+        for symbol in symbols:
+            bids, asks = top(engine.books[symbol], depth)
+            sub = conn.books[symbol] = _BookSub(depth, bids, asks)
+            if snapshot:
+                self._push_book(
+                    conn, symbol, sub, "snapshot", list(bids.items()), list(asks.items())
+                )
+
+    def _push_book(
+        self,
+        conn: _Connection,
+        symbol: str,
+        sub: _BookSub,
+        kind: str,
+        bids: list[tuple[int, int]],
+        asks: list[tuple[int, int]],
+    ) -> None:
+        inst = self.instruments[symbol]
+        sub.sequence += 1
+
+        def side(levels: list[tuple[int, int]], reverse: bool) -> list[dict[str, Any]]:
+            return [
+                {"price": inst.ticks_to_price(p), "qty": inst.lots_to_qty(q)}
+                for p, q in sorted(levels, reverse=reverse)
+            ]
+
+        self._send(
+            conn,
+            {
+                "channel": "book",
+                "type": kind,
+                "data": [
+                    {
+                        "symbol": symbol,
+                        "bids": side(bids, True),
+                        "asks": side(asks, False),
+                        "checksum": checksum(inst, sub.bids, sub.asks),
+                        "timestamp": rfc3339(self.exchange.clock.now()),
+                        "sequence": sub.sequence,
+                    }
+                ],
+            },
+        )
+
     def _on_applied(self, applied: list[Sequenced]) -> None:
-        """The pipeline's listener: each command's executions to its accounts' subscribers."""
+        """The pipeline's listener: executions to their accounts, then book updates.
+
+        Called once per durable batch, after its answers were queued.
+        """
+        touched: set[str] = set()
         for _, events in applied:
             per_account = executions_for(events, self.instruments, self.quote_precision)
             for account, items in per_account.items():
@@ -510,6 +588,23 @@ class WsGateway:
                     conn = self.connections.get(conn_id)
                     if conn is not None and conn.executions is not None:
                         self._push_executions(conn, "update", items)
+            for e in events:
+                symbol = getattr(e, "symbol", None) or getattr(
+                    getattr(e, "order", None), "symbol", None
+                )
+                if symbol is not None:
+                    touched.add(symbol)
+        if not touched:
+            return
+        engine = self.exchange.engine
+        for conn in list(self.connections.values()):
+            for symbol in sorted(touched & conn.books.keys()):
+                sub = conn.books[symbol]
+                bids, asks = top(engine.books[symbol], sub.depth)
+                bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
+                if bid_changes or ask_changes:
+                    sub.bids, sub.asks = bids, asks
+                    self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
 
 
 def _operator(method: str) -> Any:

@@ -15,13 +15,16 @@ import asyncio
 import hashlib
 import hmac
 import json
+import random
 import re
 import signal
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Iterator
 from contextlib import contextmanager
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -272,6 +275,76 @@ def test_rate_limit_and_oversized_frames(tmp_path: Path) -> None:
             assert e.rcvd is not None and e.rcvd.code == 1009
         else:
             raise AssertionError("the connection stayed open")
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))
+
+
+def _kraken_checksum(bids: dict[Decimal, Decimal], asks: dict[Decimal, Decimal]) -> int:
+    """Kraken's book checksum, written from its description (WS_API.md), not from the server."""
+
+    def digits(value: Decimal, places: int) -> str:
+        return f"{value:.{places}f}".replace(".", "").lstrip("0")
+
+    text = "".join(digits(p, 2) + digits(asks[p], 4) for p in sorted(asks)[:10])
+    text += "".join(digits(p, 2) + digits(bids[p], 4) for p in sorted(bids, reverse=True)[:10])
+    return zlib.crc32(text.encode())
+
+
+def test_a_client_rebuilds_the_book_and_every_checksum_matches(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        watcher = await connect(port)
+        sub = await watcher.call("subscribe", channel="book", symbol=["AAPLx/USD"], depth=10)
+        assert sub["success"] and sub["result"]["depth"] == 10
+        books: dict[str, dict[Decimal, Decimal]] = {"bids": {}, "asks": {}}
+        expected_sequence = 1
+
+        def apply(msg: dict[str, Any]) -> None:
+            nonlocal expected_sequence
+            [data] = msg["data"]
+            assert data["sequence"] == expected_sequence, "a gap in the book sequence"
+            expected_sequence += 1
+            for side in ("bids", "asks"):
+                for level in data[side]:
+                    price, qty = Decimal(str(level["price"])), Decimal(str(level["qty"]))
+                    if qty == 0:
+                        books[side].pop(price, None)
+                    else:
+                        books[side][price] = qty
+            # The client keeps the subscribed depth; the server sends what leaves it.
+            assert len(books["bids"]) <= 10 and len(books["asks"]) <= 10
+            assert data["checksum"] == _kraken_checksum(books["bids"], books["asks"])
+
+        apply(await watcher.recv())  # the snapshot (empty)
+        traders = [await connect(port) for _ in range(3)]
+        for trader, name in zip(traders, ("alice", "bob", "mm"), strict=True):
+            await trader.login(name)
+        rng = random.Random(7)
+        placed: list[tuple[Client, str]] = []
+        for i in range(240):
+            trader = traders[i % 3]
+            if placed and rng.random() < 0.25:
+                owner, order_id = placed.pop(rng.randrange(len(placed)))
+                await owner.call("cancel_order", order_id=[order_id])
+                continue
+            side = rng.choice(("buy", "sell"))
+            ticks = rng.randint(-12, 3)
+            price = (
+                Decimal("230.00") + (Decimal(ticks) if side == "sell" else -Decimal(ticks)) / 100
+            )
+            answer = await trader.call(
+                "add_order", symbol="AAPLx/USD", side=side, limit_price=str(price),
+                order_qty=str(Decimal(rng.randint(1, 40)) / 100),
+            )  # fmt: skip
+            if answer["success"]:
+                placed.append((trader, answer["result"]["order_id"]))
+        # Every update the watcher got so far: each applied and checked in order.
+        await watcher.call("ping")
+        for msg in watcher.pushed:
+            apply(msg)
+        assert expected_sequence > 100  # the flow really moved the book
+        for c in (watcher, *traders):
+            await c.ws.close()
 
     with server(tmp_path / "data") as (port, _):
         asyncio.run(scenario(port))

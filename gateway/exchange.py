@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+import msgspec
+
 from engine.commands import Command
 from engine.engine import Engine
 from gateway.config import Config
@@ -108,7 +110,9 @@ class Exchange:
         """Create the data directory (genesis, opening deposits) or recover it."""
         fresh = not (self.data / "genesis.tkx").exists()
         if fresh:
-            write_genesis(self.data, self.config.genesis)
+            # The schedules start when the data directory is created, on the exchange clock.
+            genesis = msgspec.structs.replace(self.config.genesis, start_ts=self.clock.now())
+            write_genesis(self.data, genesis)
         self.recovered = recover(self.data)
         writer = JournalWriter(
             self.data / "journal",

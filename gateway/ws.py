@@ -27,8 +27,8 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
@@ -39,9 +39,9 @@ from websockets.exceptions import ConnectionClosed
 from engine.commands import CancelAll, CancelOrder, Command, CommandError
 from engine.events import OrderRejected
 from engine.instrument import Instrument
+from gateway.channels import Channels, Connection, Token
 from gateway.config import AccountAccess, Config
 from gateway.exchange import Exchange
-from gateway.market import DEPTHS, Levels, checksum, diff, top
 from gateway.requests import (
     RequestError,
     parse_amend,
@@ -51,13 +51,14 @@ from gateway.requests import (
     parse_operator,
 )
 from gateway.sequencer import Sequenced
-from gateway.wire import error_for, executions_for, order_id_text, rfc3339
+from gateway.wire import error_for, order_id_text, rfc3339
 
 __all__ = ["MAX_FRAME", "SLOW_CONSUMER_BYTES", "WsGateway"]
 
 MAX_FRAME = 64 * 1024
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
 TOKEN_NS = 15 * 60 * 10**9
+HEARTBEAT_S = 1.0
 VERSION = "0.1.0"
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
@@ -77,37 +78,7 @@ _ORDER_TYPES = frozenset(
 _Invalid = RequestError
 
 
-@dataclass
-class _Token:
-    account: str
-    last_used: int
-
-
-@dataclass
-class _Connection:
-    ws: ServerConnection
-    conn_id: int
-    outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
-    queued: int = 0
-    account: AccountAccess | None = None
-    executions: int | None = None
-    """Sequence of the last executions message, None while not subscribed."""
-    tokens: float = 0.0
-    refilled: float = 0.0
-    books: dict[str, _BookSub] = field(default_factory=dict)
-
-
-@dataclass
-class _BookSub:
-    """One connection's book subscription to one symbol: what it was last sent."""
-
-    depth: int
-    bids: Levels
-    asks: Levels
-    sequence: int = 0
-
-
-class WsGateway:
+class WsGateway(Channels):
     """The WebSocket server of one :class:`Exchange`."""
 
     def __init__(self, exchange: Exchange, config: Config) -> None:
@@ -116,10 +87,11 @@ class WsGateway:
         self.instruments: dict[str, Instrument] = config.instruments
         self.quote_precision = {a.id: a.precision for a in config.genesis.assets}
         self.by_account = {a.account: a for a in config.access.values()}
-        self.tokens: dict[str, _Token] = {}
+        self.tokens: dict[str, Token] = {}
         self.nonces: dict[str, int] = {}
-        self.connections: dict[int, _Connection] = {}
+        self.connections: dict[int, Connection] = {}
         self.subscribers: dict[str, set[int]] = {}
+        self.recent_trades: dict[str, deque[dict[str, Any]]] = {}
         self._next_id = 1
         self.server: Server | None = None
         exchange.listeners.append(self._on_applied)
@@ -138,7 +110,7 @@ class WsGateway:
     # ------------------------------------------------------------ per connection
 
     async def _serve(self, ws: ServerConnection) -> None:
-        conn = _Connection(ws, self._next_id)
+        conn = Connection(ws, self._next_id)
         conn.tokens = float(self.config.rate_burst)
         conn.refilled = time.monotonic()
         self._next_id += 1
@@ -170,16 +142,22 @@ class WsGateway:
                 subs.discard(conn.conn_id)
             writer.cancel()
 
-    async def _writer(self, conn: _Connection) -> None:
+    async def _writer(self, conn: Connection) -> None:
+        """Send the connection's queue in order; a heartbeat each idle second once subscribed."""
         try:
             while True:
-                data = await conn.outbox.get()
+                try:
+                    data = await asyncio.wait_for(conn.outbox.get(), HEARTBEAT_S)
+                except TimeoutError:
+                    if conn.executions is not None or conn.books or conn.trades or conn.instrument:
+                        await conn.ws.send('{"channel":"heartbeat"}')
+                    continue
                 conn.queued -= len(data)
                 await conn.ws.send(data.decode())
         except (ConnectionClosed, asyncio.CancelledError):
             return
 
-    def _send(self, conn: _Connection, message: dict[str, Any]) -> None:
+    def _send(self, conn: Connection, message: dict[str, Any]) -> None:
         data = _encode(message)
         conn.queued += len(data)
         if conn.queued > SLOW_CONSUMER_BYTES:
@@ -189,7 +167,7 @@ class WsGateway:
             return
         conn.outbox.put_nowait(data)
 
-    def _allow(self, conn: _Connection) -> bool:
+    def _allow(self, conn: Connection) -> bool:
         """The connection's token bucket: refill by elapsed time, then take one."""
         now = time.monotonic()
         rate, burst = self.config.rate_per_second, self.config.rate_burst
@@ -200,7 +178,7 @@ class WsGateway:
         conn.tokens -= 1
         return True
 
-    async def _handle(self, conn: _Connection, message: str | bytes) -> None:
+    async def _handle(self, conn: Connection, message: str | bytes) -> None:
         time_in = rfc3339(self.exchange.clock.now())
         try:
             doc = msgspec.json.decode(message)
@@ -255,7 +233,7 @@ class WsGateway:
 
     # ------------------------------------------------------------ authentication
 
-    def _account(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+    def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         """The account a private call acts for: the connection's login or a valid token."""
         token = params.get("token")
         now = self.exchange.clock.now()
@@ -269,13 +247,13 @@ class WsGateway:
             raise _Invalid("ESession:Invalid session")
         return conn.account
 
-    def _trader(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+    def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         access = self._account(conn, params)
         if access.role not in ("trader", "market_maker"):
             raise _Invalid("EGeneral:Permission denied")
         return access
 
-    def _operator(self, conn: _Connection, params: dict[str, Any]) -> AccountAccess:
+    def _operator(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         access = self._account(conn, params)
         if access.role != "operator":
             raise _Invalid("EGeneral:Permission denied")
@@ -297,7 +275,7 @@ class WsGateway:
         except (ValueError, RuntimeError) as e:
             raise _Invalid(f"EService:Unavailable:{e}") from None
 
-    async def _amend_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _amend_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._trader(conn, params)
         command = parse_amend(access.account, params, self.instruments, self._symbol_of(access))
         await self._one(
@@ -309,7 +287,7 @@ class WsGateway:
             },
         )
 
-    async def _edit_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _edit_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._trader(conn, params)
         command = parse_edit(access.account, params, self.instruments)
         await self._one(
@@ -321,7 +299,7 @@ class WsGateway:
             },
         )
 
-    async def _cancel_after(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _cancel_after(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._trader(conn, params)
         command = parse_cancel_after(access.account, params)
         await self._one(
@@ -336,7 +314,7 @@ class WsGateway:
         )
 
     async def _operator_method(
-        self, conn: _Connection, params: dict[str, Any], answer: Any, method: str
+        self, conn: Connection, params: dict[str, Any], answer: Any, method: str
     ) -> None:
         access = self._operator(conn, params)
         command = parse_operator(
@@ -344,7 +322,7 @@ class WsGateway:
         )
         await self._one(command, answer, lambda last: {"seq": last[0].seq})
 
-    async def _clock_advance(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         self._operator(conn, params)
         seconds = params.get("seconds")
         if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
@@ -365,7 +343,7 @@ class WsGateway:
 
         return find
 
-    async def _login(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _login(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         key, nonce, signature = params.get("api_key"), params.get("nonce"), params.get("signature")
         if not isinstance(key, str) or not isinstance(nonce, int) or not isinstance(signature, str):
             raise _Invalid("EGeneral:Invalid arguments:api_key, nonce and signature are required")
@@ -381,13 +359,13 @@ class WsGateway:
             raise _Invalid("EAPI:Invalid nonce")
         self.nonces[key] = nonce
         token = secrets.token_hex(16)
-        self.tokens[token] = _Token(access.account, self.exchange.clock.now())
+        self.tokens[token] = Token(access.account, self.exchange.clock.now())
         conn.account = access
         answer({"account": access.account, "token": token, "expires_in": TOKEN_NS // 10**9})
 
     # ------------------------------------------------------------ trading
 
-    async def _add_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _add_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._trader(conn, params)
         command = parse_new_order(
             access.account,
@@ -416,7 +394,7 @@ class WsGateway:
         except (ValueError, RuntimeError) as e:
             raise _Invalid(f"EService:Unavailable:{e}") from None
 
-    async def _cancel_order(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _cancel_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
         commands: list[tuple[str, CancelOrder]] = []
         for key in ("order_id", "cl_ord_id", "order_userref"):
@@ -460,7 +438,7 @@ class WsGateway:
 
         await self.exchange.submit_all([c for _, c in commands], done)
 
-    async def _cancel_all(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
         symbol = params.get("symbol")
         if symbol is not None and symbol not in self.instruments:
@@ -473,142 +451,9 @@ class WsGateway:
 
     # ------------------------------------------------------------ subscriptions
 
-    async def _subscribe(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
-        channel = params.get("channel")
-        if channel == "book":
-            self._subscribe_book(conn, params, answer)
-            return
-        if channel != "executions":
-            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
-        access = self._account(conn, params)
-        conn.account = access
-        answer({"channel": "executions", "snapshot": params.get("snap_orders", True)})
-        conn.executions = 0
-        self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
-        if params.get("snap_orders", True):
-            engine = self.exchange.engine
-            mine = sorted(
-                engine.by_account.get(access.account, {}).values(), key=lambda o: o.order_id
-            )
-            data = []
-            for o in mine:
-                inst = self.instruments[o.symbol]
-                item: dict[str, Any] = {
-                    "order_id": order_id_text(o.order_id),
-                    "symbol": o.symbol,
-                    "side": o.side,
-                    "order_type": o.order_type,
-                    "order_qty": inst.lots_to_qty(o.qty),
-                    "leaves_qty": inst.lots_to_qty(o.leaves),
-                    "time_in_force": o.tif,
-                    "order_status": "untriggered" if o.stop else "new",
-                }
-                if o.price:
-                    item["limit_price"] = inst.ticks_to_price(o.price)
-                data.append(item)
-            self._push_executions(conn, "snapshot", data)
-
-    def _push_executions(self, conn: _Connection, kind: str, data: list[dict[str, Any]]) -> None:
-        assert conn.executions is not None
-        conn.executions += 1
-        self._send(
-            conn,
-            {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
-        )
-
-    def _subscribe_book(self, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
-        symbols = params.get("symbol")
-        if not isinstance(symbols, list) or not symbols:
-            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
-        for symbol in symbols:
-            if symbol not in self.instruments:
-                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        depth = params.get("depth", 10)
-        if depth not in DEPTHS:
-            raise _Invalid(
-                f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
-            )
-        snapshot = params.get("snapshot", True)
-        answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
-        engine = self.exchange.engine
-        for symbol in symbols:
-            bids, asks = top(engine.books[symbol], depth)
-            sub = conn.books[symbol] = _BookSub(depth, bids, asks)
-            if snapshot:
-                self._push_book(
-                    conn, symbol, sub, "snapshot", list(bids.items()), list(asks.items())
-                )
-
-    def _push_book(
-        self,
-        conn: _Connection,
-        symbol: str,
-        sub: _BookSub,
-        kind: str,
-        bids: list[tuple[int, int]],
-        asks: list[tuple[int, int]],
-    ) -> None:
-        inst = self.instruments[symbol]
-        sub.sequence += 1
-
-        def side(levels: list[tuple[int, int]], reverse: bool) -> list[dict[str, Any]]:
-            return [
-                {"price": inst.ticks_to_price(p), "qty": inst.lots_to_qty(q)}
-                for p, q in sorted(levels, reverse=reverse)
-            ]
-
-        self._send(
-            conn,
-            {
-                "channel": "book",
-                "type": kind,
-                "data": [
-                    {
-                        "symbol": symbol,
-                        "bids": side(bids, True),
-                        "asks": side(asks, False),
-                        "checksum": checksum(inst, sub.bids, sub.asks),
-                        "timestamp": rfc3339(self.exchange.clock.now()),
-                        "sequence": sub.sequence,
-                    }
-                ],
-            },
-        )
-
-    def _on_applied(self, applied: list[Sequenced]) -> None:
-        """The pipeline's listener: executions to their accounts, then book updates.
-
-        Called once per durable batch, after its answers were queued.
-        """
-        touched: set[str] = set()
-        for _, events in applied:
-            per_account = executions_for(events, self.instruments, self.quote_precision)
-            for account, items in per_account.items():
-                for conn_id in sorted(self.subscribers.get(account, ())):
-                    conn = self.connections.get(conn_id)
-                    if conn is not None and conn.executions is not None:
-                        self._push_executions(conn, "update", items)
-            for e in events:
-                symbol = getattr(e, "symbol", None) or getattr(
-                    getattr(e, "order", None), "symbol", None
-                )
-                if symbol is not None:
-                    touched.add(symbol)
-        if not touched:
-            return
-        engine = self.exchange.engine
-        for conn in list(self.connections.values()):
-            for symbol in sorted(touched & conn.books.keys()):
-                sub = conn.books[symbol]
-                bids, asks = top(engine.books[symbol], sub.depth)
-                bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
-                if bid_changes or ask_changes:
-                    sub.bids, sub.asks = bids, asks
-                    self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
-
 
 def _operator(method: str) -> Any:
-    async def run(gw: WsGateway, conn: _Connection, params: dict[str, Any], answer: Any) -> None:
+    async def run(gw: WsGateway, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         await gw._operator_method(conn, params, answer, method)
 
     return run

@@ -33,10 +33,15 @@ import websockets
 ROOT = Path(__file__).resolve().parents[2]
 
 
+MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
+
+
 @contextmanager
-def server(data: Path) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--data", str(data)]
+    command += ["--ws-port", "0", "--clock", clock]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway.cli", "serve", "--data", str(data), "--ws-port", "0"],
+        command,
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -254,7 +259,8 @@ def test_operator_methods_roles_amend_edit_and_the_dead_man_switch(tmp_path: Pat
         for c in (ops, alice):
             await c.ws.close()
 
-    with server(tmp_path / "data") as (port, _):
+    # On the system clock: AAPLx trades limit orders in every phase, whatever the day.
+    with server(tmp_path / "data", clock="system") as (port, _):
         asyncio.run(scenario(port))
 
 
@@ -344,6 +350,62 @@ def test_a_client_rebuilds_the_book_and_every_checksum_matches(tmp_path: Path) -
             apply(msg)
         assert expected_sequence > 100  # the flow really moved the book
         for c in (watcher, *traders):
+            await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))
+
+
+def test_a_simulated_day_close_and_a_halt_with_its_call_on_the_instrument_channel(
+    tmp_path: Path,
+) -> None:
+    async def scenario(port: int) -> None:
+        ops, watcher, alice, bob = [await connect(port) for _ in range(4)]
+        await ops.login("ops")
+        await alice.login("alice")
+        await bob.login("bob")
+        sub = await watcher.call("subscribe", channel="instrument")
+        assert sub["success"]
+        snap = await watcher.recv()
+        pairs = {p["symbol"]: p for p in snap["data"]["pairs"]}
+        assert (pairs["AAPLx/USD"]["phase"], pairs["AAPLx/USD"]["status"]) == ("regular", "online")
+        assert pairs["TSLAx/USD"]["schedule"] == "24/5"
+        await watcher.call("subscribe", channel="trade", symbol=["AAPLx/USD"])
+        assert (await watcher.recv())["type"] == "snapshot"
+        # 15:55 ET: five minutes to the close. The operator halts AAPLx, then resumes
+        # it with a 60 s call; both sides meet in it.
+        assert (await ops.call("clock_advance", seconds=5 * 3600 + 55 * 60))["success"]
+        assert (await ops.call("halt", symbol="AAPLx/USD", reason="news"))["success"]
+
+        async def until(channel: str, phase: str | None = None) -> dict[str, Any]:
+            """The next push on ``channel`` (with AAPLx in ``phase``), skipping the rest."""
+            while True:
+                msg = await watcher.recv()
+                if msg.get("channel") != channel:
+                    continue
+                if phase is None:
+                    return msg
+                aapl = [p for p in msg["data"]["pairs"] if p["symbol"] == "AAPLx/USD"]
+                if aapl and aapl[0]["phase"] == phase:
+                    return msg
+
+        halted = await until("instrument", "halted")
+        assert halted["data"]["pairs"][0]["status"] == "cancel_only"
+        assert (await ops.call("resume", symbol="AAPLx/USD", auction_seconds=60))["success"]
+        call = await until("instrument", "auction")
+        assert call["data"]["pairs"][0]["status"] == "auction"
+        order = {"symbol": "AAPLx/USD", "order_qty": "1", "limit_price": "230.00"}
+        assert (await alice.call("add_order", side="buy", **order))["success"]
+        assert (await bob.call("add_order", side="sell", **order))["success"]
+        # The call ends: one trade at 230.00, back to regular; then 16:00 closes the day.
+        assert (await ops.call("clock_advance", seconds=61))["success"]
+        trade = await until("trade")
+        assert trade["data"][0]["price"] == 230.0 and trade["data"][0]["qty"] == 1.0
+        await until("instrument", "regular")
+        assert (await ops.call("clock_advance", seconds=300))["success"]
+        closed = await until("instrument", "extended")
+        assert closed["data"]["pairs"][0]["status"] == "limit_only"
+        for c in (ops, watcher, alice, bob):
             await c.ws.close()
 
     with server(tmp_path / "data") as (port, _):

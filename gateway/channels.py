@@ -1,0 +1,330 @@
+"""The WebSocket gateway's channels: executions (private) and book (public), per connection.
+
+A mixin of :class:`gateway.ws.WsGateway`: subscriptions, snapshots, and the
+pipeline's listener that turns each durable batch's events into pushes, in
+engine order, after the batch's answers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+from engine.commands import NewOrder
+from engine.events import Event, PhaseChanged, ReferencePriceSet, TradeExecuted
+from engine.instrument import Instrument
+from gateway.config import AccountAccess
+from gateway.exchange import Exchange
+from gateway.market import DEPTHS, Levels, checksum, diff, top
+from gateway.requests import RequestError
+from gateway.sequencer import Sequenced
+from gateway.wire import executions_for, order_id_text, rfc3339
+
+__all__ = ["BookSub", "Channels", "Connection", "Token"]
+
+_Invalid = RequestError
+
+
+@dataclass
+class Token:
+    account: str
+    last_used: int
+
+
+@dataclass
+class Connection:
+    ws: ServerConnection
+    conn_id: int
+    outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
+    queued: int = 0
+    account: AccountAccess | None = None
+    executions: int | None = None
+    """Sequence of the last executions message, None while not subscribed."""
+    tokens: float = 0.0
+    refilled: float = 0.0
+    books: dict[str, BookSub] = field(default_factory=dict)
+    trades: set[str] = field(default_factory=set)
+    instrument: bool = False
+
+
+@dataclass
+class BookSub:
+    """One connection's book subscription to one symbol: what it was last sent."""
+
+    depth: int
+    bids: Levels
+    asks: Levels
+    sequence: int = 0
+
+
+class Channels:
+    """Subscriptions and pushes; the gateway provides the attributes and ``_send``."""
+
+    exchange: Exchange
+    instruments: dict[str, Instrument]
+    quote_precision: dict[str, int]
+    connections: dict[int, Connection]
+    subscribers: dict[str, set[int]]
+    recent_trades: dict[str, deque[dict[str, Any]]]
+
+    def _send(self, conn: Connection, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        raise NotImplementedError
+
+    async def _subscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        channel = params.get("channel")
+        if channel == "book":
+            self._subscribe_book(conn, params, answer)
+            return
+        if channel == "trade":
+            self._subscribe_trade(conn, params, answer)
+            return
+        if channel == "instrument":
+            answer({"channel": "instrument", "snapshot": True})
+            conn.instrument = True
+            self._send(
+                conn, {"channel": "instrument", "type": "snapshot", "data": self._instrument()}
+            )
+            return
+        if channel != "executions":
+            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        access = self._account(conn, params)
+        conn.account = access
+        answer({"channel": "executions", "snapshot": params.get("snap_orders", True)})
+        conn.executions = 0
+        self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        if params.get("snap_orders", True):
+            engine = self.exchange.engine
+            mine = sorted(
+                engine.by_account.get(access.account, {}).values(), key=lambda o: o.order_id
+            )
+            data = []
+            for o in mine:
+                inst = self.instruments[o.symbol]
+                item: dict[str, Any] = {
+                    "order_id": order_id_text(o.order_id),
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "order_type": o.order_type,
+                    "order_qty": inst.lots_to_qty(o.qty),
+                    "leaves_qty": inst.lots_to_qty(o.leaves),
+                    "time_in_force": o.tif,
+                    "order_status": "untriggered" if o.stop else "new",
+                }
+                if o.price:
+                    item["limit_price"] = inst.ticks_to_price(o.price)
+                data.append(item)
+            self._push_executions(conn, "snapshot", data)
+
+    def _push_executions(self, conn: Connection, kind: str, data: list[dict[str, Any]]) -> None:
+        assert conn.executions is not None
+        conn.executions += 1
+        self._send(
+            conn,
+            {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
+        )
+
+    def _subscribe_book(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols:
+            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
+        for symbol in symbols:
+            if symbol not in self.instruments:
+                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        depth = params.get("depth", 10)
+        if depth not in DEPTHS:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
+            )
+        snapshot = params.get("snapshot", True)
+        answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
+        engine = self.exchange.engine
+        for symbol in symbols:
+            bids, asks = top(engine.books[symbol], depth)
+            sub = conn.books[symbol] = BookSub(depth, bids, asks)
+            if snapshot:
+                self._push_book(
+                    conn, symbol, sub, "snapshot", list(bids.items()), list(asks.items())
+                )
+
+    def _push_book(
+        self,
+        conn: Connection,
+        symbol: str,
+        sub: BookSub,
+        kind: str,
+        bids: list[tuple[int, int]],
+        asks: list[tuple[int, int]],
+    ) -> None:
+        inst = self.instruments[symbol]
+        sub.sequence += 1
+
+        def side(levels: list[tuple[int, int]], reverse: bool) -> list[dict[str, Any]]:
+            return [
+                {"price": inst.ticks_to_price(p), "qty": inst.lots_to_qty(q)}
+                for p, q in sorted(levels, reverse=reverse)
+            ]
+
+        self._send(
+            conn,
+            {
+                "channel": "book",
+                "type": kind,
+                "data": [
+                    {
+                        "symbol": symbol,
+                        "bids": side(bids, True),
+                        "asks": side(asks, False),
+                        "checksum": checksum(inst, sub.bids, sub.asks),
+                        "timestamp": rfc3339(self.exchange.clock.now()),
+                        "sequence": sub.sequence,
+                    }
+                ],
+            },
+        )
+
+    def _on_applied(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: executions to their accounts, then book updates.
+
+        Called once per durable batch, after its answers were queued.
+        """
+        touched: set[str] = set()
+        trades: list[dict[str, Any]] = []
+        phases: set[str] = set()
+        for command, events in applied:
+            trades += self._trades(command, events)
+            phases.update(
+                e.symbol for e in events if isinstance(e, PhaseChanged | ReferencePriceSet)
+            )
+            per_account = executions_for(events, self.instruments, self.quote_precision)
+            for account, items in per_account.items():
+                for conn_id in sorted(self.subscribers.get(account, ())):
+                    conn = self.connections.get(conn_id)
+                    if conn is not None and conn.executions is not None:
+                        self._push_executions(conn, "update", items)
+            for e in events:
+                symbol = getattr(e, "symbol", None) or getattr(
+                    getattr(e, "order", None), "symbol", None
+                )
+                if symbol is not None:
+                    touched.add(symbol)
+        if trades:
+            self._publish_trades(trades)
+        if phases:
+            update = self._instrument(phases)
+            for conn in list(self.connections.values()):
+                if conn.instrument:
+                    self._send(conn, {"channel": "instrument", "type": "update", "data": update})
+        if not touched:
+            return
+        engine = self.exchange.engine
+        for conn in list(self.connections.values()):
+            for symbol in sorted(touched & conn.books.keys()):
+                sub = conn.books[symbol]
+                bids, asks = top(engine.books[symbol], sub.depth)
+                bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
+                if bid_changes or ask_changes:
+                    sub.bids, sub.asks = bids, asks
+                    self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
+
+    # ------------------------------------------------------------------ trade
+
+    def _trades(self, command: object, events: list[Event]) -> list[dict[str, Any]]:
+        """The public trade items of one command's events."""
+        kind = command.order_type if isinstance(command, NewOrder) else "limit"
+        out = []
+        for e in events:
+            if isinstance(e, TradeExecuted):
+                inst = self.instruments[e.symbol]
+                out.append(
+                    {
+                        "symbol": e.symbol,
+                        "side": e.taker_side,
+                        "price": inst.ticks_to_price(e.price),
+                        "qty": inst.lots_to_qty(e.qty),
+                        "ord_type": kind,
+                        "trade_id": e.trade_id,
+                        "timestamp": rfc3339(e.ts),
+                    }
+                )
+        return out
+
+    def _publish_trades(self, trades: list[dict[str, Any]]) -> None:
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for t in trades:
+            by_symbol.setdefault(t["symbol"], []).append(t)
+            recent = self.recent_trades.setdefault(t["symbol"], deque(maxlen=TRADE_SNAPSHOT))
+            recent.append(t)
+        for conn in list(self.connections.values()):
+            for symbol in sorted(conn.trades & by_symbol.keys()):
+                self._send(conn, {"channel": "trade", "type": "update", "data": by_symbol[symbol]})
+
+    def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols:
+            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
+        for symbol in symbols:
+            if symbol not in self.instruments:
+                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        snapshot = params.get("snapshot", True)
+        answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
+        for symbol in symbols:
+            conn.trades.add(symbol)
+            if snapshot:
+                data = list(self.recent_trades.get(symbol, ()))
+                self._send(conn, {"channel": "trade", "type": "snapshot", "data": data})
+
+    # ------------------------------------------------------------- instrument
+
+    def _instrument(self, symbols: set[str] | None = None) -> dict[str, Any]:
+        """The instrument channel's body: every asset, and the pairs (all, or ``symbols``)."""
+        engine = self.exchange.engine
+        risk = engine.risk
+        pairs = []
+        for symbol, inst in sorted(self.instruments.items()):
+            if symbols is not None and symbol not in symbols:
+                continue
+            phase = engine.sessions[symbol].phase
+            reference = risk.markets[symbol].reference if risk is not None else 0
+            pairs.append(
+                {
+                    "symbol": symbol,
+                    "base": inst.base,
+                    "quote": inst.quote,
+                    "status": _STATUS[phase],
+                    "price_precision": inst.price_precision,
+                    "qty_precision": inst.qty_precision,
+                    "price_increment": inst.price_increment,
+                    "qty_increment": inst.qty_increment,
+                    "qty_min": inst.lots_to_qty(inst.qty_min),
+                    "cost_min": Decimal(inst.cost_min).scaleb(-self.quote_precision[inst.quote]),
+                    "schedule": inst.schedule,
+                    "phase": phase,
+                    "reference_price": inst.ticks_to_price(reference) if reference else None,
+                }
+            )
+        assets = [
+            {"id": a, "status": "enabled", "precision": p}
+            for a, p in sorted(self.quote_precision.items())
+        ]
+        return {"assets": assets, "pairs": pairs}
+
+
+_STATUS = {
+    "regular": "online",
+    "extended": "limit_only",
+    "overnight": "limit_only",
+    "weekend": "limit_only",
+    "closed": "cancel_only",
+    "halted": "cancel_only",
+    "auction": "auction",
+}
+"""Kraken's word for each phase (WS_API.md, instrument channel)."""
+TRADE_SNAPSHOT = 50

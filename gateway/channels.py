@@ -20,6 +20,7 @@ from engine.events import Event, PhaseChanged, ReferencePriceSet, TradeExecuted
 from engine.instrument import Instrument
 from gateway.config import AccountAccess
 from gateway.exchange import Exchange
+from gateway.ledger import ledger_entries
 from gateway.market import DEPTHS, Levels, checksum, diff, top
 from gateway.requests import RequestError
 from gateway.sequencer import Sequenced
@@ -50,6 +51,8 @@ class Connection:
     books: dict[str, BookSub] = field(default_factory=dict)
     trades: set[str] = field(default_factory=set)
     instrument: bool = False
+    balances: int | None = None
+    """Sequence of the last balances message, None while not subscribed."""
 
 
 @dataclass
@@ -71,6 +74,7 @@ class Channels:
     connections: dict[int, Connection]
     subscribers: dict[str, set[int]]
     recent_trades: dict[str, deque[dict[str, Any]]]
+    balance_subscribers: dict[str, set[int]]
 
     def _send(self, conn: Connection, message: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -85,6 +89,9 @@ class Channels:
             return
         if channel == "trade":
             self._subscribe_trade(conn, params, answer)
+            return
+        if channel == "balances":
+            self._subscribe_balances(conn, params, answer)
             return
         if channel == "instrument":
             answer({"channel": "instrument", "snapshot": True})
@@ -195,6 +202,7 @@ class Channels:
 
         Called once per durable batch, after its answers were queued.
         """
+        self._publish_balances(applied)
         touched: set[str] = set()
         trades: list[dict[str, Any]] = []
         phases: set[str] = set()
@@ -233,6 +241,76 @@ class Channels:
                 if bid_changes or ask_changes:
                     sub.bids, sub.asks = bids, asks
                     self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
+
+    # --------------------------------------------------------------- balances
+
+    def _units(self, asset: str, units: int) -> Decimal:
+        return Decimal(units).scaleb(-self.quote_precision[asset])
+
+    def _subscribe_balances(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        conn.account = access
+        answer({"channel": "balances", "snapshot": True})
+        risk = self.exchange.engine.risk
+        assert risk is not None
+        acct = risk.accounts[access.account]
+        data = [
+            {
+                "asset": asset,
+                "balance": self._units(asset, acct.balance[asset]),
+                "hold_trade": self._units(asset, acct.held[asset]),
+            }
+            for asset in sorted(self.quote_precision)
+        ]
+        conn.balances = 1
+        self.balance_subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        self._send(conn, {"channel": "balances", "type": "snapshot", "data": data, "sequence": 1})
+
+    def _publish_balances(self, applied: list[Sequenced]) -> None:
+        if not self.balance_subscribers:
+            return
+        risk = self.exchange.engine.risk
+        assert risk is not None
+        lot_units = {s: m.lot_units for s, m in risk.markets.items()}
+        events = [e for _, evs in applied for e in evs]
+        entries = ledger_entries(
+            events,
+            self.instruments,
+            lambda account, asset: risk.accounts[account].balance[asset],
+            lot_units,
+        )
+        per_account: dict[str, list[dict[str, Any]]] = {}
+        for n, entry in enumerate(entries):
+            if entry.account not in self.balance_subscribers:
+                continue
+            held = risk.accounts[entry.account].held[entry.asset]
+            per_account.setdefault(entry.account, []).append(
+                {
+                    "ledger_id": f"L{applied[-1][0].seq}-{n}",
+                    "ref_id": entry.ref_id,
+                    "type": entry.kind,
+                    "asset": entry.asset,
+                    "amount": self._units(entry.asset, entry.amount),
+                    "fee": self._units(entry.asset, entry.fee),
+                    "balance": self._units(entry.asset, entry.balance),
+                    "hold_trade": self._units(entry.asset, held),
+                    "timestamp": rfc3339(entry.ts),
+                }
+            )
+        for account, items in per_account.items():
+            for conn_id in sorted(self.balance_subscribers.get(account, ())):
+                conn = self.connections.get(conn_id)
+                if conn is not None and conn.balances is not None:
+                    conn.balances += 1
+                    self._send(
+                        conn,
+                        {
+                            "channel": "balances",
+                            "type": "update",
+                            "data": items,
+                            "sequence": conn.balances,
+                        },
+                    )
 
     # ------------------------------------------------------------------ trade
 

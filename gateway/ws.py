@@ -14,8 +14,10 @@ expire 15 minutes after their last use on the exchange clock), roles,
 ``add_order``, ``amend_order``, ``edit_order``, ``cancel_order`` and
 ``batch_cancel``, ``cancel_all``, ``cancel_all_orders_after``, the operator
 methods (deposit, withdraw, halt, resume, set_reference_price, kill_switch,
-corporate_action, clock_advance), the ``executions`` channel with a
-per-subscription sequence, the token bucket, oversized frames (1009), slow
+corporate_action, clock_advance), the ``executions`` and ``balances``
+channels with a per-subscription sequence, the public ``book`` (Kraken's
+checksum), ``trade`` and ``instrument`` channels (gateway/channels.py),
+heartbeats, the token bucket, oversized frames (1009), slow
 consumers (1013), and the documented errors for bad JSON, unknown methods and
 bad fields. Requests are parsed into commands by :mod:`gateway.requests`.
 """
@@ -92,6 +94,7 @@ class WsGateway(Channels):
         self.connections: dict[int, Connection] = {}
         self.subscribers: dict[str, set[int]] = {}
         self.recent_trades: dict[str, deque[dict[str, Any]]] = {}
+        self.balance_subscribers: dict[str, set[int]] = {}
         self._next_id = 1
         self.server: Server | None = None
         exchange.listeners.append(self._on_applied)
@@ -138,7 +141,7 @@ class WsGateway(Channels):
             pass
         finally:
             self.connections.pop(conn.conn_id, None)
-            for subs in self.subscribers.values():
+            for subs in (*self.subscribers.values(), *self.balance_subscribers.values()):
                 subs.discard(conn.conn_id)
             writer.cancel()
 

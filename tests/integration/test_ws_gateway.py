@@ -410,3 +410,36 @@ def test_a_simulated_day_close_and_a_halt_with_its_call_on_the_instrument_channe
 
     with server(tmp_path / "data") as (port, _):
         asyncio.run(scenario(port))
+
+
+def test_balances_snapshot_then_ledger_entries_with_exact_running_balances(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        alice, bob = await connect(port), await connect(port)
+        await alice.login("alice")
+        await bob.login("bob")
+        assert (await alice.call("subscribe", channel="balances"))["success"]
+        snap = await alice.recv()
+        start = {b["asset"]: b for b in snap["data"]}
+        assert (start["USD"]["balance"], start["USD"]["hold_trade"]) == (1_000_000.0, 0.0)
+        assert start["AAPLx"]["balance"] == 100.0
+        order = {"symbol": "AAPLx/USD", "order_qty": "0.2", "limit_price": "230.00"}
+        assert (await alice.call("add_order", side="buy", **order))["success"]
+        assert (await bob.call("add_order", side="sell", **order))["success"]
+        update = await alice.recv()
+        assert update["channel"] == "balances" and update["sequence"] == 2
+        usd, aapl = update["data"]
+        # alice is the maker buyer: $46.00 plus 0.10% (0.046 -> 0.05), shares in.
+        assert (usd["type"], usd["asset"], usd["amount"], usd["fee"]) == (
+            "trade",
+            "USD",
+            -46.0,
+            0.05,
+        )
+        assert usd["balance"] == 1_000_000 - 46.05 and usd["hold_trade"] == 0.0
+        assert (aapl["asset"], aapl["amount"], aapl["balance"]) == ("AAPLx", 0.2, 100.2)
+        assert usd["ref_id"] == aapl["ref_id"] == "T1"
+        for c in (alice, bob):
+            await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))

@@ -20,11 +20,10 @@ from engine.events import (
     CorporateActionAnnounced,
     CorporateActionApplied,
     Event,
-    OrderRejected,
     ReferencePriceSet,
 )
 from engine.instrument import Instrument
-from engine.phases import CALL_NS, Phases, Session
+from engine.phases import CALL_NS, Phases, Session, refused
 from engine.sessions import AUCTION, CLOSED, HALTED
 
 __all__ = ["CorporateActions"]
@@ -78,18 +77,16 @@ class CorporateActions(Phases):
         risk = self._need_risk(c)
         session = self.sessions.get(c.symbol)
         if session is None:
-            return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
+            return [refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
         if c.symbol in self.actions:
             text = f"symbol {c.symbol}: a corporate action is already pending"
-            return [_refused(c, "invalid_arguments", text)]
+            return [refused(c, "invalid_arguments", text)]
         if c.symbol in self.delisted:
-            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
+            return [refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
         if c.kind != "delist":
             asset = risk.instruments[c.symbol].base
-            try:
-                _check_fits(risk, asset, c.num, c.den)
-            except ValueError as e:
-                return [_refused(c, "invalid_arguments", str(e))]
+            if not risk.rebase_fits(asset, c.num, c.den):
+                return [refused(c, "invalid_arguments", _overflow(asset, c))]
         effective = c.ts if c.effective_ts is None or c.effective_ts < c.ts else c.effective_ts
         events: list[Event] = [
             CorporateActionAnnounced(c.seq, c.ts, c.symbol, c.kind, c.num, c.den, effective)
@@ -107,16 +104,16 @@ class CorporateActions(Phases):
 
     def _on_halt(self, c: Halt) -> list[Event]:
         if c.symbol in self.delisted:
-            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
+            return [refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
         return super()._on_halt(c)
 
     def _on_resume(self, c: Resume) -> list[Event]:
         if c.symbol in self.delisted:
-            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
+            return [refused(c, "invalid_arguments", f"symbol {c.symbol}: delisted")]
         action = self.actions.get(c.symbol)
         if action is not None and action.kind == "delist":
             text = f"symbol {c.symbol}: delisting pending, cancel-only until it is closed"
-            return [_refused(c, "invalid_arguments", text)]
+            return [refused(c, "invalid_arguments", text)]
         return super()._on_resume(c)
 
     # --------------------------------------------------------------- effects
@@ -136,11 +133,9 @@ class CorporateActions(Phases):
             self._enter(session, CLOSED, "delisted", None, events, seq, ts)
             return
         asset = risk.instruments[symbol].base
-        try:
-            _check_fits(risk, asset, c.num, c.den)
-        except ValueError as e:
+        if not risk.rebase_fits(asset, c.num, c.den):
             # Balances grew since the announcement: nothing is done, the operator is told.
-            events.append(_refused(c, "invalid_arguments", str(e)))
+            events.append(refused(c, "invalid_arguments", _overflow(asset, c)))
             return
         # Every instrument trading this token, as base or as quote, moves together;
         # one that is delisted, or being delisted, stays as it is.
@@ -209,15 +204,5 @@ class CorporateActions(Phases):
             events.append(ReferencePriceSet(seq, ts, book.symbol, price, m.low, m.high))
 
 
-def _check_fits(risk: Risk, asset: str, num: int, den: int) -> None:
-    """Raise ValueError if rebasing ``asset`` by ``num / den`` now would overflow a balance."""
-    total = 0
-    for acct in risk.accounts.values():
-        after = acct.funds[acct.slot(asset)] * num // den
-        total += after
-        if after > (1 << 63) - 1 or total > (1 << 63) - 1:
-            raise ValueError(f"ratio {num}/{den}: {asset} balances would pass 2**63-1 units")
-
-
-def _refused(c: CorporateAction | Halt | Resume, reason: str, text: str) -> OrderRejected:
-    return OrderRejected(c.seq, c.ts, c.account, reason, text)
+def _overflow(asset: str, c: CorporateAction) -> str:
+    return f"ratio {c.num}/{c.den}: {asset} balances would pass 2**63-1 units"

@@ -37,6 +37,7 @@ __all__ = [
     "ReferencePriceSet",
     "ReferencePriceStale",
     "TradeExecuted",
+    "event_symbol",
 ]
 
 # Why an open order stopped being open without filling (the WebSocket
@@ -385,3 +386,11 @@ Event = (
     | BalanceRebased
     | ReferencePriceStale
 )
+
+
+def event_symbol(event: Event) -> str | None:
+    """The instrument an event concerns, or None (funding and account events)."""
+    if isinstance(event, OrderAccepted):
+        return event.order.symbol
+    symbol: str | None = getattr(event, "symbol", None)
+    return symbol

@@ -21,14 +21,14 @@ from collections.abc import Iterable
 from risk.risk import Risk
 
 from engine.book import OrderBook
-from engine.commands import Halt, NewOrder, Resume, RunTimers
+from engine.commands import CorporateAction, Halt, NewOrder, Resume, RunTimers
 from engine.events import (
     AuctionUncrossed,
     Event,
-    OrderAccepted,
     OrderRejected,
     PhaseChanged,
     ReferencePriceStale,
+    event_symbol,
 )
 from engine.instrument import Instrument
 from engine.reference import ReferenceWindow
@@ -50,7 +50,7 @@ from engine.sessions import (
 )
 from engine.uncross import Auctions
 
-__all__ = ["CONTINUOUS", "Phases", "Session"]
+__all__ = ["CONTINUOUS", "Phases", "Session", "refused"]
 
 CONTINUOUS = frozenset({REGULAR, EXTENDED, OVERNIGHT, WEEKEND})
 """Phases in which orders match as they arrive."""
@@ -279,11 +279,7 @@ class Phases(Auctions):
 
         Only the instruments the command's events name can have changed.
         """
-        touched: set[str] = set()
-        for e in events:
-            symbol = e.order.symbol if isinstance(e, OrderAccepted) else getattr(e, "symbol", None)
-            if symbol is not None:
-                touched.add(symbol)
+        touched = {s for s in map(event_symbol, events) if s is not None}
         if self.calls:
             self._indicate(events, seq, ts, touched)
         for symbol in touched:  # independent per instrument: order does not matter
@@ -329,9 +325,9 @@ class Phases(Auctions):
     def _on_halt(self, c: Halt) -> list[Event]:
         session = self.sessions.get(c.symbol)
         if session is None:
-            return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
+            return [refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
         if session.phase == HALTED and session.until is None:
-            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: already halted")]
+            return [refused(c, "invalid_arguments", f"symbol {c.symbol}: already halted")]
         # A volatility pause (halted until a set time) becomes an operator halt.
         events: list[Event] = []
         self._enter(session, HALTED, c.reason, None, events, c.seq, c.ts)
@@ -340,9 +336,9 @@ class Phases(Auctions):
     def _on_resume(self, c: Resume) -> list[Event]:
         session = self.sessions.get(c.symbol)
         if session is None:
-            return [_refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
+            return [refused(c, "unknown_symbol", f"symbol {c.symbol!r}: not listed")]
         if session.phase != HALTED:
-            return [_refused(c, "invalid_arguments", f"symbol {c.symbol}: not halted")]
+            return [refused(c, "invalid_arguments", f"symbol {c.symbol}: not halted")]
         events: list[Event] = []
         self._enter(session, AUCTION, "resume", c.ts + c.auction_ns, events, c.seq, c.ts)
         if not c.auction_ns:
@@ -376,5 +372,6 @@ class Phases(Auctions):
         self._pending_stops(book, events, seq, ts)
 
 
-def _refused(c: Halt | Resume | NewOrder, reason: str, text: str) -> OrderRejected:
+def refused(c: Halt | Resume | NewOrder | CorporateAction, reason: str, text: str) -> OrderRejected:
+    """An operator command's refusal: nothing changed."""
     return OrderRejected(c.seq, c.ts, c.account, reason, text)

@@ -16,7 +16,7 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from engine.commands import NewOrder
-from engine.events import Event, PhaseChanged, ReferencePriceSet, TradeExecuted
+from engine.events import Event, PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
 from engine.instrument import Instrument
 from gateway.config import AccountAccess
 from gateway.exchange import Exchange
@@ -138,13 +138,18 @@ class Channels:
             {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
         )
 
-    def _subscribe_book(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+    def _symbols(self, params: dict[str, Any]) -> list[str]:
+        """A public channel's ``symbol`` list: non-empty, every one listed."""
         symbols = params.get("symbol")
         if not isinstance(symbols, list) or not symbols:
             raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
         for symbol in symbols:
             if symbol not in self.instruments:
                 raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        return symbols
+
+    def _subscribe_book(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = self._symbols(params)
         depth = params.get("depth", 10)
         if depth not in DEPTHS:
             raise _Invalid(
@@ -217,12 +222,7 @@ class Channels:
                     conn = self.connections.get(conn_id)
                     if conn is not None and conn.executions is not None:
                         self._push_executions(conn, "update", items)
-            for e in events:
-                symbol = getattr(e, "symbol", None) or getattr(
-                    getattr(e, "order", None), "symbol", None
-                )
-                if symbol is not None:
-                    touched.add(symbol)
+            touched.update(s for s in map(event_symbol, events) if s is not None)
         if trades:
             self._publish_trades(trades)
         if phases:
@@ -345,12 +345,7 @@ class Channels:
                 self._send(conn, {"channel": "trade", "type": "update", "data": by_symbol[symbol]})
 
     def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        symbols = params.get("symbol")
-        if not isinstance(symbols, list) or not symbols:
-            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
-        for symbol in symbols:
-            if symbol not in self.instruments:
-                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        symbols = self._symbols(params)
         snapshot = params.get("snapshot", True)
         answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
         for symbol in symbols:

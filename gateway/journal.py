@@ -52,6 +52,7 @@ __all__ = [
     "decode_command",
     "encode_command",
     "frame",
+    "fsync_dir",
     "scan",
     "segment_name",
 ]
@@ -110,7 +111,8 @@ def _write_all(fd: int, data: bytes) -> None:
         view = view[os.write(fd, view) :]
 
 
-def _fsync_dir(path: Path) -> None:
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (new, renamed or removed files) durable."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -159,7 +161,7 @@ class JournalWriter:
         os.write(self._fd, _SEGMENT_HEADER.pack(MAGIC, VERSION, first_seq))
         if self.fsync != "off":
             os.fsync(self._fd)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         self._size = HEADER_SIZE
 
     def add(self, command: Command) -> None:
@@ -361,4 +363,4 @@ def cut_torn_tail(torn: TornTail) -> None:
             f.truncate(torn.offset)
             f.flush()
             os.fsync(f.fileno())
-    _fsync_dir(torn.path.parent)
+    fsync_dir(torn.path.parent)

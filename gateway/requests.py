@@ -18,10 +18,12 @@ from typing import Any
 import msgspec
 
 from engine.commands import (
+    ORDER_TYPES,
     STP_TYPES,
     TIME_IN_FORCE,
     AmendOrder,
     CancelAllAfter,
+    CancelOrder,
     CommandError,
     CorporateAction,
     Deposit,
@@ -40,24 +42,13 @@ __all__ = [
     "RequestError",
     "parse_amend",
     "parse_cancel_after",
+    "parse_cancels",
     "parse_edit",
     "parse_new_order",
     "parse_operator",
     "parse_order_ref",
     "parse_time",
 ]
-
-ORDER_TYPES = frozenset(
-    {
-        "limit",
-        "market",
-        "iceberg",
-        "stop-loss",
-        "stop-loss-limit",
-        "take-profit",
-        "take-profit-limit",
-    }
-)
 
 
 class RequestError(Exception):
@@ -198,6 +189,34 @@ def parse_order_ref(value: object) -> int:
     if not digits.isdigit():
         raise _invalid(f"order_id {value!r}: not an order id")
     return int(digits)
+
+
+def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
+    """``cancel_order``'s (and ``batch_cancel``'s) id lists as one CancelOrder each.
+
+    Returns (the id as the client wrote it, the command), in the order given.
+    """
+    commands: list[tuple[str, CancelOrder]] = []
+    for key in ("order_id", "cl_ord_id", "order_userref"):
+        values = p.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or not values:
+            raise _invalid(f"{key} must be a non-empty list")
+        for value in values:
+            try:
+                if key == "order_id":
+                    cancel = CancelOrder(0, 0, account, parse_order_ref(value))
+                elif key == "cl_ord_id":
+                    cancel = CancelOrder(0, 0, account, None, str(value))
+                else:
+                    cancel = CancelOrder(0, 0, account, userref=int(value))
+            except (ValueError, TypeError, CommandError) as e:
+                raise _invalid(f"{key} {value!r}: {e}") from None
+            commands.append((str(value), cancel))
+    if not commands:
+        raise _invalid("order_id, cl_ord_id or order_userref")
+    return commands
 
 
 def parse_amend(

@@ -34,6 +34,7 @@ import msgspec
 
 from engine.engine import Engine
 from engine.instrument import Instrument
+from gateway.journal import fsync_dir
 from risk.accounts import AccountSpec
 from risk.money import Asset
 from risk.risk import Risk
@@ -76,14 +77,6 @@ class Genesis(msgspec.Struct, frozen=True, kw_only=True):
         return Engine(self.instruments, risk, self.start_ts)
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _write_atomically(path: Path, data: bytes) -> None:
     tmp = path.with_name(path.name + ".tmp")
     with open(tmp, "wb") as f:
@@ -91,7 +84,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _pack(magic: bytes, seq: int, payload: bytes) -> bytes:

@@ -38,7 +38,7 @@ import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from engine.commands import CancelAll, CancelOrder, Command, CommandError
+from engine.commands import CancelAll, Command
 from engine.events import OrderRejected
 from engine.instrument import Instrument
 from gateway.channels import Channels, Connection, Token
@@ -48,6 +48,7 @@ from gateway.requests import (
     RequestError,
     parse_amend,
     parse_cancel_after,
+    parse_cancels,
     parse_edit,
     parse_new_order,
     parse_operator,
@@ -64,17 +65,6 @@ HEARTBEAT_S = 1.0
 VERSION = "0.1.0"
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
-_ORDER_TYPES = frozenset(
-    {
-        "limit",
-        "market",
-        "iceberg",
-        "stop-loss",
-        "stop-loss-limit",
-        "take-profit",
-        "take-profit-limit",
-    }
-)
 
 
 _Invalid = RequestError
@@ -378,52 +368,20 @@ class WsGateway(Channels):
             self.exchange.clock.now(),
         )
 
-        def done(applied: list[Sequenced]) -> None:
+        def placed(last: Sequenced) -> dict[str, Any]:
             # The order id is the command's seq, known once it is sequenced.
-            stamped, events = applied[-1]
-            first = events[0] if events else None
-            if isinstance(first, OrderRejected):
-                answer(error=error_for(first.reason, first.text))
-                return
-            out: dict[str, Any] = {"order_id": order_id_text(stamped.seq)}
+            out: dict[str, Any] = {"order_id": order_id_text(last[0].seq)}
             if command.cl_ord_id is not None:
                 out["cl_ord_id"] = command.cl_ord_id
             if command.userref is not None:
                 out["order_userref"] = command.userref
-            answer(out)
+            return out
 
-        try:
-            await self.exchange.submit(command, done)
-        except (ValueError, RuntimeError) as e:
-            raise _Invalid(f"EService:Unavailable:{e}") from None
+        await self._one(command, answer, placed)
 
     async def _cancel_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
-        commands: list[tuple[str, CancelOrder]] = []
-        for key in ("order_id", "cl_ord_id", "order_userref"):
-            values = params.get(key)
-            if values is None:
-                continue
-            if not isinstance(values, list) or not values:
-                raise _Invalid(f"EGeneral:Invalid arguments:{key} must be a non-empty list")
-            for value in values:
-                try:
-                    if key == "order_id":
-                        text = str(value)
-                        number = int(text[1:] if text.startswith("O") else text)
-                        commands.append((text, CancelOrder(0, 0, access.account, number)))
-                    elif key == "cl_ord_id":
-                        commands.append(
-                            (str(value), CancelOrder(0, 0, access.account, None, str(value)))
-                        )
-                    else:
-                        commands.append(
-                            (str(value), CancelOrder(0, 0, access.account, userref=int(value)))
-                        )
-                except (ValueError, TypeError, CommandError) as e:
-                    raise _Invalid(f"EGeneral:Invalid arguments:{key} {value!r}: {e}") from None
-        if not commands:
-            raise _Invalid("EGeneral:Invalid arguments:order_id, cl_ord_id or order_userref")
+        commands = parse_cancels(access.account, params)
 
         def done(results: list[list[Sequenced]]) -> None:
             count = 0

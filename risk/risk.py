@@ -445,6 +445,17 @@ class Risk:
         self.net_in[asset] -= amount
         return None
 
+    def rebase_fits(self, asset: str, num: int, den: int) -> bool:
+        """Whether every balance of ``asset`` times ``num / den``, and their total, stay
+        within :data:`MAX_UNITS` (holds aside: see :meth:`rebase`)."""
+        total = 0
+        for acct in self.accounts.values():
+            after = acct.funds[acct.slot(asset)] * num // den
+            total += after
+            if after > MAX_UNITS or total > MAX_UNITS:
+                return False
+        return True
+
     def rebase(self, asset: str, num: int, den: int) -> tuple[list[tuple[str, int, int]], int]:
         """Multiply every balance of ``asset`` by ``num / den``, each rounded down to the unit.
 
@@ -455,6 +466,10 @@ class Risk:
         (ValueError, nothing changed) if a balance would pass :data:`MAX_UNITS`
         or fall below what is held.
         """
+        if not self.rebase_fits(asset, num, den):
+            raise ValueError(
+                f"{asset}: a balance or the total after {num}/{den} passes {MAX_UNITS}"
+            )
         accounts = sorted(self.accounts.values(), key=lambda a: a.id)
         plan: list[tuple[Account, int, int, int]] = []
         dust = 0
@@ -463,14 +478,12 @@ class Risk:
             i = acct.slot(asset)
             before = acct.funds[i]
             after, rest = divmod(before * num, den)
-            if after > MAX_UNITS or after < acct.funds[i + 1]:
+            if after < acct.funds[i + 1]:
                 raise ValueError(f"{acct.id} {asset}: {before} x {num}/{den} does not fit")
             dust += rest
             total += after
             if after != before:
                 plan.append((acct, i, before, after))
-        if total > MAX_UNITS:
-            raise ValueError(f"{asset}: the total after {num}/{den} passes {MAX_UNITS} units")
         for acct, i, _, after in plan:
             acct.funds[i] = after
         self.net_in[asset] = total

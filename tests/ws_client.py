@@ -1,0 +1,94 @@
+"""A WebSocket test client and a real ``tokex serve`` process for the integration tests.
+
+:func:`server` starts the server on the built-in demo config with a fresh data
+directory and port 0 and yields the port it prints; :func:`connect` opens a
+client that has read the connect status message; :class:`Client` sends
+requests and keeps the pushes that arrive before each answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
+
+
+@contextmanager
+def server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    command = [sys.executable, "-m", "gateway.cli", "serve", "--data", str(data)]
+    command += ["--ws-port", "0", "--clock", clock]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        yield int(match.group(1)), proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def sign(secret: str, key: str, nonce: int) -> str:
+    return hmac.new(secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256).hexdigest()
+
+
+class Client:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.req = 0
+
+    async def recv(self) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), 10))  # type: ignore[no-any-return]
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send a request; return its answer (pushes before it are kept in ``self.pushed``)."""
+        self.req += 1
+        await self.ws.send(json.dumps({"method": method, "params": params, "req_id": self.req}))
+        while True:
+            msg = await self.recv()
+            if msg.get("req_id") == self.req:
+                return msg
+            self.pushed.append(msg)
+
+    pushed: list[dict[str, Any]]
+
+    async def login(self, account: str) -> dict[str, Any]:
+        nonce = time.time_ns()
+        key = f"{account}-key"
+        return await self.call(
+            "login", api_key=key, nonce=nonce, signature=sign(f"{account}-secret", key, nonce)
+        )
+
+
+async def connect(port: int) -> Client:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+    client = Client(ws)
+    client.pushed = []
+    status = await client.recv()
+    assert status["channel"] == "status" and status["data"][0]["system"] == "online"
+    return client

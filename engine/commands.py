@@ -20,11 +20,13 @@ import msgspec
 __all__ = [
     "CORPORATE_ACTION_KINDS",
     "MARKET_KINDS",
+    "MAX_BATCH",
     "ORDER_TYPES",
     "STOP_KINDS",
     "STP_TYPES",
     "TIME_IN_FORCE",
     "AmendOrder",
+    "BatchOrder",
     "CancelAll",
     "CancelAllAfter",
     "CancelOrder",
@@ -169,6 +171,32 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
             raise CommandError("expire_time", self.expire_ts, "only for gtd and day orders")
         if self.post_only and (market or kind in STOP_KINDS or tif == "ioc" or tif == "fok"):
             raise CommandError("post_only", True, "only for limit and iceberg orders that rest")
+
+
+MAX_BATCH = 15
+"""The most orders one batch may hold (WS_API.md: batch_add takes 2 to 15)."""
+
+
+class BatchOrder(NewOrder, frozen=True, gc=False, tag="batch_order"):
+    """One order of an all-or-nothing batch: part ``part`` of ``parts``, in one symbol.
+
+    A batch is journaled as consecutive commands, one per order, so each
+    order's id is still its own ``seq``. The engine holds the parts until
+    the last one arrives, then checks them together (funds held across the
+    whole batch, open-order limit, duplicate ids within it) and places all
+    or none. A part that does not continue the batch it follows (a batch cut
+    short by a crash, never acknowledged) starts over or is dropped.
+    """
+
+    part: int = 0
+    parts: int = 2
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not 2 <= self.parts <= MAX_BATCH:
+            raise CommandError("orders", self.parts, f"a batch holds 2 to {MAX_BATCH} orders")
+        if not 0 <= self.part < self.parts:
+            raise CommandError("part", self.part, f"must be at least 0 and below {self.parts}")
 
 
 class CancelOrder(msgspec.Struct, frozen=True, gc=False, tag="cancel_order"):
@@ -421,6 +449,7 @@ class CorporateAction(msgspec.Struct, frozen=True, gc=False, tag="corporate_acti
 
 Command = (
     NewOrder
+    | BatchOrder
     | CancelOrder
     | AmendOrder
     | ReplaceOrder

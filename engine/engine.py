@@ -17,11 +17,13 @@ from typing import Any
 
 from risk.risk import Risk
 
+from engine.batch import Batches
 from engine.book import COMPACT_SLACK, OrderBook
 from engine.commands import (
     MARKET_KINDS,
     STOP_KINDS,
     AmendOrder,
+    BatchOrder,
     CancelAll,
     CancelAllAfter,
     CancelOrder,
@@ -38,7 +40,6 @@ from engine.commands import (
     SetReferencePrice,
     Withdraw,
 )
-from engine.corporate import CorporateActions
 from engine.events import (
     Event,
     OrderAccepted,
@@ -48,7 +49,7 @@ from engine.events import (
 )
 from engine.instrument import Instrument
 from engine.matching import PRIORITY_SHIFT, crosses
-from engine.order import Order
+from engine.order import Order, order_for
 
 __all__ = ["Engine", "SequenceError"]
 
@@ -66,7 +67,7 @@ class _Invalid(Exception):
         self.text = text
 
 
-class Engine(CorporateActions):
+class Engine(Batches):
     """All books of one engine shard: call :meth:`process` with each command in order."""
 
     __slots__ = ("_handlers",)
@@ -85,6 +86,7 @@ class Engine(CorporateActions):
         super().__init__(instruments, risk, start_ts)
         self._handlers: dict[type, Callable[[Any], list[Event]]] = {
             NewOrder: self._on_new_order,
+            BatchOrder: self._on_batch_order,
             CancelOrder: self._on_cancel,
             AmendOrder: self._on_amend,
             ReplaceOrder: self._on_replace,
@@ -200,7 +202,7 @@ class Engine(CorporateActions):
         refusal = self._phase_refusal(c.symbol, c.order_type, c.tif)
         if refusal is not None:
             return [_reject(c, refusal[0], refusal[1], None)]
-        order = _record(c)
+        order = order_for(c)
         refusal = self._admit(c, order, book, None)
         if refusal is not None:
             return [_reject(c, refusal[0], refusal[1], None)]
@@ -209,19 +211,25 @@ class Engine(CorporateActions):
         return events
 
     def _admit(
-        self, c: NewOrder, order: Order, book: OrderBook, replacing: Order | None
+        self,
+        c: NewOrder,
+        order: Order,
+        book: OrderBook,
+        replacing: Order | None,
+        pending: int = 0,
     ) -> tuple[str, str] | None:
         """Every check a new order faces, in the rulebook's order; changes nothing.
 
         The command checked its own fields when it was built. ``replacing`` is
         the order a cancel-and-replace is about to cancel: its cl_ord_id is not
         a duplicate and it does not count against the open-order limit.
+        ``pending`` orders of a batch ahead of this one count as open.
         """
         clid = c.cl_ord_id
         holder = None if clid is None else self.by_clid.get((c.account, clid))
         duplicate = holder is not None and holder is not replacing
         if self.risk is not None:
-            mine = len(self.by_account.get(c.account, ())) - (replacing is not None)
+            mine = len(self.by_account.get(c.account, ())) - (replacing is not None) + pending
             refusal = self.risk.admit(c, order, mine, duplicate)
             if refusal is not None:
                 return refusal
@@ -487,7 +495,7 @@ class Engine(CorporateActions):
         if refusal is not None:
             return [_reject(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
         book = self.books[old.symbol]
-        order = _record(new)
+        order = order_for(new)
         # The new order may use what the old one holds: check it with the old
         # hold given back, and take it back if the replace is refused.
         held = old.hold
@@ -530,30 +538,3 @@ def _refuse(refusal: tuple[str, str] | None) -> None:
     """Raise a risk refusal as an :class:`_Invalid`."""
     if refusal is not None:
         raise _Invalid(*refusal)
-
-
-def _record(c: NewOrder) -> Order:
-    """The engine's record of the order ``c`` places (its id is the command's seq)."""
-    return Order(
-        c.seq,
-        c.account,
-        c.symbol,
-        c.side,
-        c.price or 0,
-        c.qty,
-        c.qty,
-        c.stp,
-        0,
-        0,
-        False,
-        c.cl_ord_id,
-        c.userref,
-        0,
-        c.order_type,
-        c.tif,
-        c.display_qty or 0,
-        c.expire_ts,
-        c.post_only,
-        c.trigger_price or 0,
-        cash_qty=c.cash_qty or 0,
-    )

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import msgspec
 
-__all__ = ["Order"]
+if TYPE_CHECKING:
+    from engine.commands import NewOrder
+
+__all__ = ["Order", "order_for"]
 
 
 class Order(msgspec.Struct, gc=False):
@@ -66,3 +71,30 @@ class Order(msgspec.Struct, gc=False):
     def leaves(self) -> int:
         """Quantity still open: visible plus hidden."""
         return self.shown + self.hidden
+
+
+def order_for(c: NewOrder) -> Order:
+    """The engine's record of the order ``c`` places (its id is the command's seq)."""
+    return Order(
+        c.seq,
+        c.account,
+        c.symbol,
+        c.side,
+        c.price or 0,
+        c.qty,
+        c.qty,
+        c.stp,
+        0,
+        0,
+        False,
+        c.cl_ord_id,
+        c.userref,
+        0,
+        c.order_type,
+        c.tif,
+        c.display_qty or 0,
+        c.expire_ts,
+        c.post_only,
+        c.trigger_price or 0,
+        cash_qty=c.cash_qty or 0,
+    )

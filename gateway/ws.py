@@ -380,7 +380,7 @@ class WsGateway(Channels):
         await self._one(command, answer, placed)
 
     async def _cancel_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._account(conn, params)
+        access = self._trader(conn, params)
         commands = parse_cancels(access.account, params)
 
         def done(results: list[list[Sequenced]]) -> None:
@@ -400,7 +400,7 @@ class WsGateway(Channels):
         await self.exchange.submit_all([c for _, c in commands], done)
 
     async def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._account(conn, params)
+        access = self._trader(conn, params)
         symbol = params.get("symbol")
         if symbol is not None and symbol not in self.instruments:
             raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")

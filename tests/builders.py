@@ -7,6 +7,7 @@ from typing import Any
 
 from engine.commands import (
     AmendOrder,
+    BatchOrder,
     CancelAll,
     CancelAllAfter,
     CancelOrder,
@@ -133,6 +134,23 @@ class Driver:
     ) -> list[Event]:
         seq, ts = self._stamp()
         return self.apply(NewOrder(seq, ts, account, symbol, side, qty, price, **fields))  # type: ignore[arg-type]
+
+    def batch(
+        self, account: str, orders: list[dict[str, Any]], symbol: str = SYMBOL
+    ) -> list[Event]:
+        """Send ``orders`` (NewOrder fields) as one batch; return what its last part caused.
+
+        Every part but the last must cause nothing: the engine waits for the
+        whole batch.
+        """
+        events: list[Event] = []
+        for part, fields in enumerate(orders):
+            seq, ts = self._stamp()
+            command = BatchOrder(seq, ts, account, symbol, part=part, parts=len(orders), **fields)
+            events = self.apply(command)
+            if part + 1 < len(orders):
+                assert events == []
+        return events
 
     def cancel(self, account: str, **fields: Any) -> list[Event]:
         seq, ts = self._stamp()

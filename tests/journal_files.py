@@ -15,6 +15,7 @@ from engine.commands import (
     MARKET_KINDS,
     STOP_KINDS,
     AmendOrder,
+    BatchOrder,
     CancelAll,
     CancelAllAfter,
     CancelOrder,
@@ -234,10 +235,20 @@ def corporate_actions(draw: st.DrawFn) -> CorporateAction:
     )
 
 
+@st.composite
+def batch_orders(draw: st.DrawFn) -> BatchOrder:
+    """A new order turned into one part of a batch."""
+    order = draw(new_orders())
+    parts = draw(st.integers(2, 15))
+    fields = msgspec.structs.asdict(order)
+    return BatchOrder(**fields, part=draw(st.integers(0, parts - 1)), parts=parts)
+
+
 REASON = st.text(st.characters(codec="utf-8"), min_size=1, max_size=100)
 
 any_command: st.SearchStrategy[Command] = st.one_of(
     new_orders(),
+    batch_orders(),
     cancel_orders(),
     amends(),
     replaces(),
@@ -260,6 +271,8 @@ def one_of_each() -> list[Command]:
         NewOrder(0, 10, "a", "AAPLx/USD", "buy", 5, 100, cl_ord_id="c1", userref=-3),
         NewOrder(0, 10, "a", "AAPLx/USD", "sell", 9, 101, "iceberg", "gtd", 99, True, 3),
         NewOrder(0, 10, "a", "AAPLx/USD", "buy", 9, None, "stop-loss", trigger_price=7),
+        BatchOrder(0, 10, "a", "AAPLx/USD", "buy", 2, 100, cl_ord_id="b1", part=0, parts=2),
+        BatchOrder(0, 10, "a", "AAPLx/USD", "buy", 3, 99, cl_ord_id="b2", part=1, parts=2),
         CancelOrder(0, 11, "a", order_id=1),
         CancelOrder(0, 11, "a", cl_ord_id="c1"),
         CancelOrder(0, 11, "a", userref=7),

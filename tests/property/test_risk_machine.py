@@ -44,6 +44,7 @@ from datetime import date
 from fractions import Fraction
 from typing import Any, TypeVar
 
+import msgspec
 import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -52,6 +53,7 @@ from hypothesis.stateful import RuleBasedStateMachine, rule
 from engine.calendar import eastern_to_utc_ns
 from engine.commands import (
     AmendOrder,
+    BatchOrder,
     CancelAll,
     CancelAllAfter,
     CancelOrder,
@@ -257,7 +259,9 @@ class Harness:
         # (e) a rejected command left no trace
         if _is_reject(events):
             after = engine.canonical_state()
-            assert after[1:] == before[1:], self.explain(f"rejected {cmd!r} changed the state")
+            # (the seq aside, and the parts of a batch it consumed)
+            same = after[1:-1] == before[1:-1]
+            assert same, self.explain(f"rejected {cmd!r} changed the state")
             assert self.balances() == balances, self.explain("a rejected command moved money")
         self.check(cmd)
         return events
@@ -788,8 +792,30 @@ def gen_corporate(h: Harness, ch: Chooser) -> Command:
     return CorporateAction(seq, ts, "ops", _symbol(ch), kind, num, den, at)  # type: ignore[arg-type]
 
 
+def gen_batch(h: Harness, ch: Chooser) -> Command:
+    """An all-or-nothing batch of 2 to 4 orders of one account in one symbol.
+
+    Every part but the last is applied here (each must cause nothing); the
+    last is returned, and with it the batch is checked and placed or refused.
+    """
+    parts = ch.number(2, 4)
+    kinds = (gen_limit, gen_limit, gen_iceberg, gen_stop, gen_market)
+    orders = [msgspec.structs.asdict(ch.pick(kinds)(h, ch)) for _ in range(parts)]
+    seq, ts = h.stamp()
+    first = orders[0]
+    same = {"ts": ts, "account": first["account"], "symbol": first["symbol"]}
+    built = [
+        BatchOrder(**{**o, **same, "seq": seq + i}, part=i, parts=parts)
+        for i, o in enumerate(orders)
+    ]
+    for part in built[:-1]:
+        assert h.apply(part) == [], h.explain(f"{part!r}: a part caused events")
+    return built[-1]
+
+
 MIX: tuple[tuple[Generator, int], ...] = (
     (gen_limit, 30),
+    (gen_batch, 3),
     (gen_market, 5),
     (gen_cash_market, 4),
     (gen_iceberg, 7),
@@ -838,6 +864,10 @@ class RiskMachine(RuleBasedStateMachine):
     @rule(data=st.data())
     def limit_once_more(self, data: st.DataObject) -> None:
         self._step(gen_limit, data)
+
+    @rule(data=st.data())
+    def batch(self, data: st.DataObject) -> None:
+        self._step(gen_batch, data)
 
     @rule(data=st.data())
     def market(self, data: st.DataObject) -> None:

@@ -10,6 +10,7 @@ import pytest
 
 from engine.commands import (
     AmendOrder,
+    BatchOrder,
     CancelAll,
     CancelAllAfter,
     CancelOrder,
@@ -232,6 +233,10 @@ def test_new_order_defaults() -> None:
 
 BAD_OTHERS: list[tuple[str, Callable[[], object], str]] = [
     ("cancel-no-id", lambda: CancelOrder(1, 1, "a"), "order_id"),
+    ("batch-of-one", lambda: BatchOrder(1, 1, "a", S, "buy", 1, 1, parts=1), "orders"),
+    ("batch-of-16", lambda: BatchOrder(1, 1, "a", S, "buy", 1, 1, parts=16), "orders"),
+    ("batch-part-out", lambda: BatchOrder(1, 1, "a", S, "buy", 1, 1, part=2, parts=2), "part"),
+    ("batch-order-checked", lambda: BatchOrder(1, 1, "a", S, "hold", 1, 1), "side"),  # type: ignore[arg-type]
     ("cancel-id-and-clid", lambda: CancelOrder(1, 1, "a", 5, "x"), "order_id"),
     ("cancel-id-and-userref", lambda: CancelOrder(1, 1, "a", 5, userref=3), "order_id"),
     ("cancel-clid-and-userref", lambda: CancelOrder(1, 1, "a", None, "x", 3), "order_id"),
@@ -370,6 +375,8 @@ COMMANDS: list[Command] = [
     CorporateAction(24, 24_000, "ops", S, "split", 3, 2, 90_000),
     CorporateAction(25, 25_000, "ops", S, "dividend", 1_000_271, 1_000_000),
     CorporateAction(26, 26_000, "ops", S, "delist"),
+    BatchOrder(27, 27_000, "a", S, "buy", 5, 100, cl_ord_id="b1", part=0, parts=2),
+    BatchOrder(28, 27_000, "a", S, "sell", 5, 120, order_type="iceberg", display_qty=1, part=1),
 ]
 
 EVENTS: list[Event] = [
@@ -447,6 +454,7 @@ def test_tags_are_the_documented_wire_names() -> None:
 
     assert [tag(c) for c in get_args(Command)] == [
         "new_order",
+        "batch_order",
         "cancel_order",
         "amend_order",
         "replace_order",

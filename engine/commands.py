@@ -93,6 +93,22 @@ def _positive(field: str, value: int | None) -> None:
         raise CommandError(field, value, "must be a positive 64-bit integer")
 
 
+MAX_ID_TEXT = 64
+"""The longest client order id (cl_ord_id) a command may carry."""
+
+
+def _text_id(field: str, value: object) -> None:
+    """A client order id: text of at most :data:`MAX_ID_TEXT` characters (or none)."""
+    if value is not None and (type(value) is not str or len(value) > MAX_ID_TEXT):
+        raise CommandError(field, value, f"must be text of at most {MAX_ID_TEXT} characters")
+
+
+def _int64(field: str, value: object) -> None:
+    """An order_userref: a signed 64-bit integer (or none)."""
+    if value is not None and (type(value) is not int or not -_MAX - 1 <= value <= _MAX):
+        raise CommandError(field, value, "must be a signed 64-bit integer")
+
+
 def _one_of(field: str, value: object, allowed: frozenset[str]) -> None:
     if value not in allowed:
         raise CommandError(field, value, f"must be one of {', '.join(sorted(allowed))}")
@@ -141,6 +157,8 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
         tif = self.tif
         _one_of("time_in_force", tif, TIME_IN_FORCE)
         _one_of("stp_type", self.stp, STP_TYPES)
+        _text_id("cl_ord_id", self.cl_ord_id)
+        _int64("order_userref", self.userref)
         _positive("order_qty", self.qty)
         _positive("limit_price", self.price)
         market = kind in MARKET_KINDS
@@ -165,6 +183,8 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
                 raise CommandError("expire_time", None, f"required for {tif} orders")
             if self.expire_ts <= self.ts:
                 raise CommandError("expire_time", self.expire_ts, "must be in the future")
+            if self.expire_ts > _MAX:
+                raise CommandError("expire_time", self.expire_ts, "must be before the year 2262")
             if kind == "market":
                 raise CommandError("time_in_force", tif, "a market order cannot rest")
         elif self.expire_ts is not None:
@@ -213,6 +233,9 @@ class CancelOrder(msgspec.Struct, frozen=True, gc=False, tag="cancel_order"):
     userref: int | None = None
 
     def __post_init__(self) -> None:
+        _positive("order_id", self.order_id)
+        _text_id("cl_ord_id", self.cl_ord_id)
+        _int64("order_userref", self.userref)
         named = (self.order_id is not None) + (self.cl_ord_id is not None)
         if named + (self.userref is not None) != 1:
             raise CommandError(
@@ -276,6 +299,8 @@ class ReplaceOrder(msgspec.Struct, frozen=True, gc=False, tag="replace_order"):
         _positive("limit_price", self.price)
         _positive("display_qty", self.display_qty)
         _positive("triggers", self.trigger_price)
+        _text_id("new_cl_ord_id", self.new_cl_ord_id)
+        _int64("order_userref", self.userref)
 
 
 class CancelAll(msgspec.Struct, frozen=True, gc=False, tag="cancel_all"):
@@ -307,6 +332,8 @@ _SIDES = frozenset({"buy", "sell"})
 
 
 def _one_id(order_id: int | None, cl_ord_id: str | None) -> None:
+    _positive("order_id", order_id)
+    _text_id("cl_ord_id", cl_ord_id)
     if (order_id is None) == (cl_ord_id is None):
         raise CommandError("order_id", order_id, "give exactly one of order_id and cl_ord_id")
 
@@ -443,8 +470,8 @@ class CorporateAction(msgspec.Struct, frozen=True, gc=False, tag="corporate_acti
             raise CommandError(field, f"{self.num}/{self.den}", "a split ratio must not be 1")
         if self.kind == "dividend" and self.num < self.den:
             raise CommandError(field, f"{self.num}/{self.den}", "must be at least 1")
-        if self.effective_ts is not None and self.effective_ts < 0:
-            raise CommandError("effective_time", self.effective_ts, "must not be negative")
+        if self.effective_ts is not None and not 0 <= self.effective_ts <= _MAX:
+            raise CommandError("effective_time", self.effective_ts, "must be from 1970 to 2262")
 
 
 Command = (

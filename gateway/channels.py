@@ -15,8 +15,8 @@ from typing import Any
 
 from websockets.asyncio.server import ServerConnection
 
-from engine.commands import NewOrder
-from engine.events import Event, PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
+from engine.commands import MARKET_KINDS, NewOrder
+from engine.events import PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
 from engine.instrument import Instrument
 from gateway.config import AccountAccess
 from gateway.exchange import Exchange
@@ -24,6 +24,7 @@ from gateway.ledger import ledger_entries
 from gateway.market import DEPTHS, Levels, checksum, diff, top
 from gateway.requests import RequestError
 from gateway.sequencer import Sequenced
+from gateway.ticker import Rolling24h
 from gateway.wire import executions_for, order_id_text, rfc3339
 
 __all__ = ["BookSub", "Channels", "Connection", "Token"]
@@ -53,6 +54,19 @@ class Connection:
     instrument: bool = False
     balances: int | None = None
     """Sequence of the last balances message, None while not subscribed."""
+    tickers: set[str] = field(default_factory=set)
+
+    @property
+    def subscribed(self) -> bool:
+        """Has any subscription (so it gets heartbeats when idle)."""
+        return bool(
+            self.executions is not None
+            or self.balances is not None
+            or self.books
+            or self.trades
+            or self.tickers
+            or self.instrument
+        )
 
 
 @dataclass
@@ -75,6 +89,8 @@ class Channels:
     subscribers: dict[str, set[int]]
     recent_trades: dict[str, deque[dict[str, Any]]]
     balance_subscribers: dict[str, set[int]]
+    rolling: dict[str, Rolling24h]
+    last_ticker: dict[str, dict[str, Any]]
 
     def _send(self, conn: Connection, message: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -82,32 +98,66 @@ class Channels:
     def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
-    async def _subscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+    def _subscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         channel = params.get("channel")
-        if channel == "book":
-            self._subscribe_book(conn, params, answer)
-            return
-        if channel == "trade":
-            self._subscribe_trade(conn, params, answer)
-            return
-        if channel == "balances":
-            self._subscribe_balances(conn, params, answer)
+        subscribe = _SUBSCRIBE.get(channel) if isinstance(channel, str) else None
+        if subscribe is None:
+            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        subscribe(self, conn, params, answer)
+
+    def _unsubscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        """Undo a subscription; the answer echoes the channel (and symbols)."""
+        channel = params.get("channel")
+        if channel in ("executions", "balances"):
+            subs = self.subscribers if channel == "executions" else self.balance_subscribers
+            if getattr(conn, channel) is None:
+                raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not subscribed")
+            setattr(conn, channel, None)
+            for ids in subs.values():
+                ids.discard(conn.conn_id)
+            answer({"channel": channel})
             return
         if channel == "instrument":
-            answer({"channel": "instrument", "snapshot": True})
-            conn.instrument = True
-            self._send(
-                conn, {"channel": "instrument", "type": "snapshot", "data": self._instrument()}
-            )
+            if not conn.instrument:
+                raise _Invalid("EGeneral:Invalid arguments:channel 'instrument': not subscribed")
+            conn.instrument = False
+            answer({"channel": channel})
             return
-        if channel != "executions":
+        held: dict[str, Any] | set[str]
+        if channel == "book":
+            held = conn.books
+        elif channel == "trade":
+            held = conn.trades
+        elif channel == "ticker":
+            held = conn.tickers
+        else:
             raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        symbols = self._symbols(params)
+        missing = [s for s in symbols if s not in held]
+        if missing:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:symbol {missing[0]!r}: not subscribed on {channel}"
+            )
+        for symbol in symbols:
+            if isinstance(held, dict):
+                del held[symbol]
+            else:
+                held.discard(symbol)
+        answer({"channel": channel, "symbol": symbols})
+
+    def _subscribe_instrument(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        answer({"channel": "instrument", "snapshot": True})
+        conn.instrument = True
+        self._send(conn, {"channel": "instrument", "type": "snapshot", "data": self._instrument()})
+
+    def _subscribe_executions(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
         conn.account = access
-        answer({"channel": "executions", "snapshot": params.get("snap_orders", True)})
+        snap = _flag(params, "snap_orders")
+        answer({"channel": "executions", "snapshot": snap})
         conn.executions = 0
         self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
-        if params.get("snap_orders", True):
+        if snap:
             engine = self.exchange.engine
             mine = sorted(
                 engine.by_account.get(access.account, {}).values(), key=lambda o: o.order_id
@@ -155,7 +205,7 @@ class Channels:
             raise _Invalid(
                 f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
             )
-        snapshot = params.get("snapshot", True)
+        snapshot = _flag(params, "snapshot")
         answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
         engine = self.exchange.engine
         for symbol in symbols:
@@ -209,10 +259,9 @@ class Channels:
         """
         self._publish_balances(applied)
         touched: set[str] = set()
-        trades: list[dict[str, Any]] = []
+        trades = self._trades(applied)
         phases: set[str] = set()
-        for command, events in applied:
-            trades += self._trades(command, events)
+        for _, events in applied:
             phases.update(
                 e.symbol for e in events if isinstance(e, PhaseChanged | ReferencePriceSet)
             )
@@ -232,6 +281,7 @@ class Channels:
                     self._send(conn, {"channel": "instrument", "type": "update", "data": update})
         if not touched:
             return
+        self._publish_tickers(touched)
         engine = self.exchange.engine
         for conn in list(self.connections.values()):
             for symbol in sorted(touched & conn.books.keys()):
@@ -314,20 +364,31 @@ class Channels:
 
     # ------------------------------------------------------------------ trade
 
-    def _trades(self, command: object, events: list[Event]) -> list[dict[str, Any]]:
-        """The public trade items of one command's events."""
-        kind = command.order_type if isinstance(command, NewOrder) else "limit"
+    def _trades(self, applied: list[Sequenced]) -> list[dict[str, Any]]:
+        """The public trade items of a batch (and each trade into its 24-hour statistics).
+
+        ``ord_type`` is Kraken's word for the taker: ``market`` for the
+        order types that take at any price up to a protection (market,
+        stop-loss, take-profit), ``limit`` for the rest.
+        """
+        kinds = {c.seq: c.order_type for c, _ in applied if isinstance(c, NewOrder)}
+        orders = self.exchange.engine.orders
         out = []
-        for e in events:
-            if isinstance(e, TradeExecuted):
+        for _, events in applied:
+            for e in events:
+                if not isinstance(e, TradeExecuted):
+                    continue
+                taker = orders.get(e.taker_order_id)
+                kind = kinds.get(e.taker_order_id) or (taker.order_type if taker else "limit")
                 inst = self.instruments[e.symbol]
+                self.rolling.setdefault(e.symbol, Rolling24h()).add(e.ts, e.price, e.qty)
                 out.append(
                     {
                         "symbol": e.symbol,
                         "side": e.taker_side,
                         "price": inst.ticks_to_price(e.price),
                         "qty": inst.lots_to_qty(e.qty),
-                        "ord_type": kind,
+                        "ord_type": "market" if kind in MARKET_KINDS else "limit",
                         "trade_id": e.trade_id,
                         "timestamp": rfc3339(e.ts),
                     }
@@ -346,13 +407,51 @@ class Channels:
 
     def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         symbols = self._symbols(params)
-        snapshot = params.get("snapshot", True)
+        snapshot = _flag(params, "snapshot")
         answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
         for symbol in symbols:
             conn.trades.add(symbol)
             if snapshot:
                 data = list(self.recent_trades.get(symbol, ()))
                 self._send(conn, {"channel": "trade", "type": "snapshot", "data": data})
+
+    # ----------------------------------------------------------------- ticker
+
+    def _subscribe_ticker(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = self._symbols(params)
+        snapshot = _flag(params, "snapshot")
+        answer({"channel": "ticker", "symbol": symbols, "snapshot": snapshot})
+        for symbol in symbols:
+            conn.tickers.add(symbol)
+            if snapshot:
+                item = self._ticker(symbol)
+                self._send(conn, {"channel": "ticker", "type": "snapshot", "data": [item]})
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        book = self.exchange.engine.books[symbol]
+        bids, asks = book.bids.depth(1), book.asks.depth(1)
+        stats = self.rolling.setdefault(symbol, Rolling24h())
+        item = stats.ticker(
+            self.instruments[symbol],
+            self.exchange.clock.now(),
+            bids[0] if bids else None,
+            asks[0] if asks else None,
+        )
+        self.last_ticker[symbol] = item
+        return item
+
+    def _publish_tickers(self, symbols: set[str]) -> None:
+        """A ticker update for each symbol whose BBO or trades changed, to its subscribers."""
+        watched = {s for c in self.connections.values() for s in c.tickers}
+        for symbol in sorted(symbols & watched):
+            before = self.last_ticker.get(symbol)
+            item = self._ticker(symbol)
+            if item == before:
+                continue
+            message = {"channel": "ticker", "type": "update", "data": [item]}
+            for conn in list(self.connections.values()):
+                if symbol in conn.tickers:
+                    self._send(conn, message)
 
     # ------------------------------------------------------------- instrument
 
@@ -401,3 +500,22 @@ _STATUS = {
 }
 """Kraken's word for each phase (WS_API.md, instrument channel)."""
 TRADE_SNAPSHOT = 50
+
+
+def _flag(params: dict[str, Any], name: str) -> bool:
+    """A boolean subscription option (default true)."""
+    value = params.get(name, True)
+    if not isinstance(value, bool):
+        raise _Invalid(f"EGeneral:Invalid arguments:{name} {value!r}: must be true or false")
+    return value
+
+
+_SUBSCRIBE = {
+    "book": Channels._subscribe_book,
+    "trade": Channels._subscribe_trade,
+    "ticker": Channels._subscribe_ticker,
+    "instrument": Channels._subscribe_instrument,
+    "executions": Channels._subscribe_executions,
+    "balances": Channels._subscribe_balances,
+}
+"""The handler of each channel a client may subscribe to."""

@@ -35,7 +35,7 @@ from gateway.recovery import Recovered, prune, recover
 from gateway.sequencer import Sequenced, Sequencer
 from gateway.store import write_genesis, write_snapshot_in_background
 
-__all__ = ["Clock", "Exchange", "parse_clock"]
+__all__ = ["MAX_QUEUE", "Busy", "Clock", "Exchange", "parse_clock"]
 
 Listener = Callable[[list[Sequenced]], None]
 
@@ -79,9 +79,22 @@ def parse_clock(text: str) -> Clock:
 
 @dataclass
 class _Pending:
-    command: Command
-    future: asyncio.Future[list[Sequenced]]
+    """One entry of the pipeline's queue: commands applied back to back, a query, or a tick."""
+
+    commands: tuple[Command, ...]
     on_done: Callable[[list[Sequenced]], None] | None = None
+    future: asyncio.Future[list[Sequenced]] | None = None
+    query: Callable[[], None] | None = None
+    on_error: Callable[[Exception], None] | None = None
+    failed: Exception | None = None
+
+
+class Busy(RuntimeError):
+    """The pipeline already holds :data:`MAX_QUEUE` requests; nothing was queued."""
+
+
+MAX_QUEUE = 50_000
+"""Requests waiting for the pipeline beyond which new ones are refused (``EService:Busy``)."""
 
 
 @dataclass
@@ -154,73 +167,108 @@ class Exchange:
 
     # ------------------------------------------------------------- pipeline
 
-    async def submit(
-        self, command: Command, on_done: Callable[[list[Sequenced]], None] | None = None
-    ) -> list[Sequenced]:
-        """Sequence, journal and apply ``command``; return once it is durable.
+    def enqueue(
+        self,
+        command: Command,
+        on_done: Callable[[list[Sequenced]], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Queue ``command`` for the next batch; ``on_done`` gets its result once durable.
 
         The result lists the timers that went in before it and, last, the
-        command itself with its events. ``on_done`` is called with it as soon
-        as the batch is durable, before any listener hears of the batch's
-        events: a gateway answers there, so the answer always precedes the
-        command's executions.
+        command itself with its events. ``on_done`` is called as soon as the
+        batch is durable, before any listener hears of the batch's events: a
+        gateway answers there, so the answer always precedes the command's
+        executions. Raises :class:`Busy` (queue full) or RuntimeError
+        (shutting down); nothing is queued then. A command the journal cannot
+        take (it cannot be encoded) is not applied and goes to ``on_error``.
         """
-        if self._closing:
-            raise RuntimeError("the exchange is shutting down")
-        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(command, future, on_done))
-        self._wake.set()
-        return await future
+        self._push(_Pending((command,), on_done, on_error=on_error))
 
-    async def submit_all(
+    def enqueue_group(
         self,
         commands: list[Command],
-        on_done: Callable[[list[list[Sequenced]]], None] | None = None,
-    ) -> list[list[Sequenced]]:
-        """Submit several commands into the same batch; ``on_done`` gets all their results.
+        on_done: Callable[[list[Sequenced]], None] | None = None,
+        on_error: Callable[[Exception], None] | None = None,
+    ) -> None:
+        """Queue commands to go in back to back, at one instant, with nothing between them.
 
-        For requests that become several commands (cancelling a list of
-        orders): they are durable together and answered before any of their
-        events reach a listener.
+        For requests that become several commands (a batch of orders, a list
+        of cancels): the timers due run once before the first, and the
+        commands are durable together and answered before any of their
+        events reach a listener. ``on_done`` gets the timers' and then each
+        command's ``(command, events)``.
         """
+        self._push(_Pending(tuple(commands), on_done, on_error=on_error))
+
+    def enqueue_query(self, query: Callable[[], None], on_done: Callable[[], None]) -> None:
+        """Run ``query`` against the engine in its turn among the commands; ``on_done`` after.
+
+        The read-only requests (``validate``) see the state exactly after the
+        commands queued before them, and are answered in the same order as
+        those commands, without going into the journal.
+        """
+        self._push(_Pending((), lambda _: on_done(), query=query))
+
+    def enqueue_tick(self, on_done: Callable[[list[Sequenced]], None] | None = None) -> None:
+        """Run the timers due now through the pipeline (the timer task and clock_advance)."""
+        self._push(_Pending((), on_done))
+
+    def _push(self, pending: _Pending) -> None:
         if self._closing:
             raise RuntimeError("the exchange is shutting down")
-        loop = asyncio.get_running_loop()
-        group = [_Pending(c, loop.create_future()) for c in commands]
-        if on_done is not None and group:
-
-            def last_done(last: list[Sequenced]) -> None:
-                # The earlier ones were delivered just before, in the same batch.
-                earlier = [p.future.result() if p.future.done() else [] for p in group[:-1]]
-                on_done([*earlier, last])
-
-            group[-1].on_done = last_done
-        self._queue.extend(group)
+        if len(self._queue) >= MAX_QUEUE:
+            raise Busy(f"{len(self._queue)} requests waiting")
+        self._queue.append(pending)
         self._wake.set()
-        return [await p.future for p in group]
+
+    async def submit(self, command: Command) -> list[Sequenced]:
+        """:meth:`enqueue` and wait until it is durable; return its result."""
+        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
+        self._push(_Pending((command,), future=future))
+        return await future
+
+    async def tick(self) -> list[Sequenced]:
+        """:meth:`enqueue_tick` and wait until its timers are durable."""
+        if self._closing:
+            return []
+        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
+        self._push(_Pending((), future=future))
+        return await future
 
     def _apply_batch(self) -> tuple[list[_Pending], list[list[Sequenced]]]:
         batch, self._queue = self._queue, []
-        results = []
+        results: list[list[Sequenced]] = []
+        sequencer = self.sequencer
         for pending in batch:
-            if pending.command is _TICK:
-                results.append(self.sequencer.tick())
+            if pending.query is not None:
+                pending.query()
+                results.append([])
                 continue
             try:
-                results.append(self.sequencer.submit(pending.command))
-            except ValueError as e:  # a command too large for the journal
+                results.append(sequencer.submit_group(pending.commands))
+            except (ValueError, TypeError, OverflowError) as e:
+                # The journal could not take it (too large, not encodable):
+                # not applied. (A batch's earlier parts wait unplaced.)
                 results.append([])
-                pending.future.set_exception(e)
+                pending.failed = e
         return batch, results
 
     def _deliver(self, batch: list[_Pending], results: list[list[Sequenced]]) -> None:
         applied: list[Sequenced] = []
         for pending, result in zip(batch, results, strict=True):
-            if pending.future.done():
-                continue  # refused before it reached the journal
+            future = pending.future
+            if pending.failed is not None:
+                # Refused before it reached the journal.
+                if future is not None:
+                    future.set_exception(pending.failed)
+                if pending.on_error is not None:
+                    pending.on_error(pending.failed)
+                continue
             if pending.on_done is not None:
                 pending.on_done(result)
-            pending.future.set_result(result)
+            if future is not None:
+                future.set_result(result)
             applied += result
         self._since_snapshot += len(applied)
         for listener in self.listeners:
@@ -242,15 +290,6 @@ class Exchange:
                 self._deliver(batch, results)
             finally:
                 self._busy = False
-
-    async def tick(self) -> list[Sequenced]:
-        """Run the timers due now through the pipeline (the timer task and clock_advance)."""
-        if self._closing:
-            return []
-        future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
-        self._queue.append(_Pending(_TICK, future))
-        self._wake.set()
-        return await future
 
     async def _timers(self) -> None:
         while True:
@@ -274,10 +313,3 @@ class Exchange:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
             self._children.append(write_snapshot_in_background(self.data, self.engine))
-
-
-class _Tick:
-    """The committer's marker for "run the due timers" (no client command)."""
-
-
-_TICK: Command = _Tick()  # type: ignore[assignment]

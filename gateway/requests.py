@@ -9,6 +9,7 @@ as JSON numbers or decimal strings and are converted exactly, never rounded.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -18,10 +19,13 @@ from typing import Any
 import msgspec
 
 from engine.commands import (
+    MAX_BATCH,
+    MAX_ID_TEXT,
     ORDER_TYPES,
     STP_TYPES,
     TIME_IN_FORCE,
     AmendOrder,
+    BatchOrder,
     CancelAllAfter,
     CancelOrder,
     CommandError,
@@ -41,6 +45,8 @@ from engine.sessions import trading_day_end_ns
 __all__ = [
     "RequestError",
     "parse_amend",
+    "parse_batch",
+    "parse_batch_cancel",
     "parse_cancel_after",
     "parse_cancels",
     "parse_edit",
@@ -55,8 +61,12 @@ class RequestError(Exception):
     """A request that cannot be taken; ``str()`` is the error string for the answer."""
 
 
+_INVALID = "EGeneral:Invalid arguments:"
+_ORDER_ID = re.compile(r"O[0-9]{1,19}")
+
+
 def _invalid(what: str) -> RequestError:
-    return RequestError(f"EGeneral:Invalid arguments:{what}")
+    return RequestError(f"{_INVALID}{what}")
 
 
 def _instrument(instruments: dict[str, Instrument], symbol: object) -> Instrument:
@@ -106,6 +116,14 @@ def _lots(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
 def _ticks(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
     value = p.get(field)
     return None if value is None else _grid(lambda: inst.price_to_ticks(value, field))
+
+
+def _client_id(p: dict[str, Any], field: str) -> str | None:
+    """A client order id: non-empty text of at most MAX_ID_TEXT characters (or absent)."""
+    value = p.get(field)
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_ID_TEXT):
+        raise _invalid(f"{field} {value!r}: must be text of 1 to {MAX_ID_TEXT} characters")
+    return value
 
 
 def _bool(p: dict[str, Any], field: str, default: bool | None) -> bool | None:
@@ -173,13 +191,46 @@ def parse_new_order(
             bool(_bool(p, "post_only", False)),
             display,
             trigger,
-            p.get("cl_ord_id"),
+            _client_id(p, "cl_ord_id"),
             p.get("order_userref"),
             stp,
             cash,
         )
     except (CommandError, msgspec.ValidationError, TypeError) as e:
         raise _invalid(str(e)) from None
+
+
+def parse_batch(
+    account: str,
+    p: dict[str, Any],
+    instruments: dict[str, Instrument],
+    quote_precision: dict[str, int],
+    now: int,
+) -> list[BatchOrder]:
+    """``batch_add``'s params: 2 to 15 orders in ``symbol``, as the parts of one batch.
+
+    Each order takes add_order's fields but ``symbol`` (the batch's); an error
+    names the order: ``orders[2].order_qty ...``.
+    """
+    inst = _instrument(instruments, p.get("symbol"))
+    orders = p.get("orders")
+    if not isinstance(orders, list) or not 2 <= len(orders) <= MAX_BATCH:
+        raise _invalid(f"orders: must be a list of 2 to {MAX_BATCH} orders")
+    parts: list[BatchOrder] = []
+    for i, item in enumerate(orders):
+        if not isinstance(item, dict):
+            raise _invalid(f"orders[{i}]: must be an object")
+        if item.get("symbol", inst.symbol) != inst.symbol:
+            raise _invalid(f"orders[{i}].symbol {item['symbol']!r}: must be {inst.symbol}")
+        try:
+            order = parse_new_order(
+                account, {**item, "symbol": inst.symbol}, instruments, quote_precision, now
+            )
+        except RequestError as e:
+            raise _invalid(f"orders[{i}].{str(e).removeprefix(_INVALID)}") from None
+        fields = msgspec.structs.asdict(order)
+        parts.append(BatchOrder(**fields, part=i, parts=len(orders)))
+    return parts
 
 
 def parse_order_ref(value: object) -> int:
@@ -209,13 +260,35 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
                     cancel = CancelOrder(0, 0, account, parse_order_ref(value))
                 elif key == "cl_ord_id":
                     cancel = CancelOrder(0, 0, account, None, str(value))
+                elif type(value) is int:
+                    cancel = CancelOrder(0, 0, account, userref=value)
                 else:
-                    cancel = CancelOrder(0, 0, account, userref=int(value))
+                    raise ValueError("must be an integer")
             except (ValueError, TypeError, CommandError) as e:
                 raise _invalid(f"{key} {value!r}: {e}") from None
             commands.append((str(value), cancel))
     if not commands:
         raise _invalid("order_id, cl_ord_id or order_userref")
+    return commands
+
+
+def parse_batch_cancel(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
+    """``batch_cancel``'s ``orders``: each an order id (``"O17"`` or 17) or else a cl_ord_id."""
+    orders = p.get("orders")
+    if not isinstance(orders, list) or not 1 <= len(orders) <= MAX_BATCH * 4:
+        raise _invalid(f"orders: must be a list of 1 to {MAX_BATCH * 4} order ids or cl_ord_ids")
+    commands: list[tuple[str, CancelOrder]] = []
+    for i, value in enumerate(orders):
+        try:
+            if type(value) is int or (isinstance(value, str) and _ORDER_ID.fullmatch(value)):
+                cancel = CancelOrder(0, 0, account, parse_order_ref(value))
+            elif isinstance(value, str):
+                cancel = CancelOrder(0, 0, account, None, value)
+            else:
+                raise ValueError("must be an order id or a cl_ord_id")
+        except (ValueError, TypeError, CommandError) as e:
+            raise _invalid(f"orders[{i}] {value!r}: {e}") from None
+        commands.append((str(value), cancel))
     return commands
 
 
@@ -227,7 +300,7 @@ def parse_amend(
 ) -> AmendOrder:
     """``amend_order``'s params; ``symbol_of`` finds the order's instrument (None: unknown)."""
     order_id = None if p.get("order_id") is None else parse_order_ref(p["order_id"])
-    clid = p.get("cl_ord_id")
+    clid = _client_id(p, "cl_ord_id")
     symbol = symbol_of(order_id, clid)
     if symbol is None:
         raise RequestError("EOrder:Unknown order")
@@ -267,7 +340,7 @@ def parse_edit(account: str, p: dict[str, Any], instruments: dict[str, Instrumen
             _lots(inst, p, "display_qty"),
             None,
             _bool(p, "post_only", None),
-            p.get("new_cl_ord_id"),
+            _client_id(p, "new_cl_ord_id"),
             p.get("order_userref"),
         )
     except (CommandError, msgspec.ValidationError, TypeError) as e:

@@ -1,66 +1,50 @@
-"""The WebSocket gateway for traders (a Kraken WebSocket v2 dialect; WS_API.md).
+"""The WebSocket gateway for traders (a Kraken WebSocket v2 dialect; WS_API.md, docs/WS.md).
 
-Thin: decode a JSON message, authenticate, throttle, turn it into a command,
-hand it to the exchange's pipeline, and answer once it is durable; events
-come back through the pipeline's listener as ``executions`` messages, always
-after the answer to the command that caused them (the answer is queued in
-the pipeline's ``on_done``, before listeners run). Every connection has one
-outgoing queue drained by its own writer task, so what it is sent keeps the
-engine's order.
+Thin: decode a JSON message, authenticate, throttle, turn it into commands,
+queue them on the exchange's pipeline, and answer once they are durable;
+events come back through the pipeline's listener as channel messages,
+always after the answer to the command that caused them (the answer is
+queued in the pipeline's ``on_done``, before listeners run). Every
+connection has one outgoing queue drained by its own writer task, so what
+it is sent keeps the engine's order; a connection whose queue passes 4 MiB
+is closed (1013, ``slow consumer``), never left with a gap.
 
-Built so far (issue 6 is in progress): the connect status message, ``ping``,
-``login`` (HMAC-SHA256 over the nonce and key, increasing nonces, tokens that
-expire 15 minutes after their last use on the exchange clock), roles,
-``add_order``, ``amend_order``, ``edit_order``, ``cancel_order`` and
-``batch_cancel``, ``cancel_all``, ``cancel_all_orders_after``, the operator
-methods (deposit, withdraw, halt, resume, set_reference_price, kill_switch,
-corporate_action, clock_advance), the ``executions`` and ``balances``
-channels with a per-subscription sequence, the public ``book`` (Kraken's
-checksum), ``trade`` and ``instrument`` channels (gateway/channels.py),
-heartbeats, the token bucket, oversized frames (1009), slow
-consumers (1013), and the documented errors for bad JSON, unknown methods and
-bad fields. Requests are parsed into commands by :mod:`gateway.requests`.
+This module holds the connection, the envelope, login and roles; the
+trading and operator methods are :mod:`gateway.trading`, the channels
+:mod:`gateway.channels`, and request parsing :mod:`gateway.requests`.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import secrets
 import time
 from collections import deque
-from collections.abc import Callable
-from decimal import Decimal
 from typing import Any
 
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
 
-from engine.commands import CancelAll, Command
-from engine.events import OrderRejected
+from engine.commands import CancelAll
 from engine.instrument import Instrument
 from gateway.channels import Channels, Connection, Token
 from gateway.config import AccountAccess, Config
 from gateway.exchange import Exchange
-from gateway.requests import (
-    RequestError,
-    parse_amend,
-    parse_cancel_after,
-    parse_cancels,
-    parse_edit,
-    parse_new_order,
-    parse_operator,
-)
-from gateway.sequencer import Sequenced
-from gateway.wire import error_for, order_id_text, rfc3339
+from gateway.requests import RequestError
+from gateway.ticker import Rolling24h
+from gateway.trading import Answer, Trading
+from gateway.wire import rfc3339
 
 __all__ = ["MAX_FRAME", "SLOW_CONSUMER_BYTES", "WsGateway"]
 
 MAX_FRAME = 64 * 1024
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
 TOKEN_NS = 15 * 60 * 10**9
+TOKEN_SWEEP = 10_000
 HEARTBEAT_S = 1.0
 VERSION = "0.1.0"
 
@@ -70,7 +54,7 @@ _encode = msgspec.json.Encoder(decimal_format="number").encode
 _Invalid = RequestError
 
 
-class WsGateway(Channels):
+class WsGateway(Channels, Trading):
     """The WebSocket server of one :class:`Exchange`."""
 
     def __init__(self, exchange: Exchange, config: Config) -> None:
@@ -85,6 +69,8 @@ class WsGateway(Channels):
         self.subscribers: dict[str, set[int]] = {}
         self.recent_trades: dict[str, deque[dict[str, Any]]] = {}
         self.balance_subscribers: dict[str, set[int]] = {}
+        self.rolling: dict[str, Rolling24h] = {}
+        self.last_ticker: dict[str, dict[str, Any]] = {}
         self._next_id = 1
         self.server: Server | None = None
         exchange.listeners.append(self._on_applied)
@@ -126,7 +112,7 @@ class WsGateway(Channels):
         )
         try:
             async for message in ws:
-                await self._handle(conn, message)
+                self._handle(conn, message)
         except ConnectionClosed:
             pass
         finally:
@@ -134,6 +120,24 @@ class WsGateway(Channels):
             for subs in (*self.subscribers.values(), *self.balance_subscribers.values()):
                 subs.discard(conn.conn_id)
             writer.cancel()
+            self._cancel_on_disconnect(conn)
+
+    def _cancel_on_disconnect(self, conn: Connection) -> None:
+        """Cancel the account's orders if its config asks and this was its last connection.
+
+        Only a connection that logged in counts; the cancels report
+        ``dead_man_switch`` (it is one, armed by configuration). Nothing is
+        cancelled while another connection of the account is still open.
+        """
+        access = conn.account
+        if access is None or not access.cancel_on_disconnect:
+            return
+        if any(c.account is access for c in self.connections.values()):
+            return
+        command = CancelAll(0, 0, access.account, None, "dead_man_switch")
+        # Shutting down (RuntimeError): the orders stay, as after any restart.
+        with contextlib.suppress(RuntimeError):
+            self.exchange.enqueue(command)
 
     async def _writer(self, conn: Connection) -> None:
         """Send the connection's queue in order; a heartbeat each idle second once subscribed."""
@@ -142,7 +146,7 @@ class WsGateway(Channels):
                 try:
                     data = await asyncio.wait_for(conn.outbox.get(), HEARTBEAT_S)
                 except TimeoutError:
-                    if conn.executions is not None or conn.books or conn.trades or conn.instrument:
+                    if conn.subscribed:
                         await conn.ws.send('{"channel":"heartbeat"}')
                     continue
                 conn.queued -= len(data)
@@ -171,7 +175,12 @@ class WsGateway(Channels):
         conn.tokens -= 1
         return True
 
-    async def _handle(self, conn: Connection, message: str | bytes) -> None:
+    def _handle(self, conn: Connection, message: str | bytes) -> None:
+        """Answer one message, or queue it on the pipeline with the callback that will.
+
+        Never waits: the connection goes on reading while earlier requests
+        become durable, and their answers still come in pipeline order.
+        """
         time_in = rfc3339(self.exchange.clock.now())
         try:
             doc = msgspec.json.decode(message)
@@ -192,7 +201,11 @@ class WsGateway(Channels):
         if req_id is not None:
             reply["req_id"] = req_id
 
-        def answer(result: dict[str, Any] | None = None, error: str | None = None) -> None:
+        def answer(
+            result: dict[str, Any] | None = None,
+            error: str | None = None,
+            extra: dict[str, Any] | None = None,
+        ) -> None:
             body = dict(reply)
             if error is None:
                 body["success"] = True
@@ -201,6 +214,8 @@ class WsGateway(Channels):
             else:
                 body["success"] = False
                 body["error"] = error
+            if extra:
+                body.update(extra)
             body["time_in"] = time_in
             body["time_out"] = rfc3339(self.exchange.clock.now())
             self._send(conn, body)
@@ -220,7 +235,7 @@ class WsGateway(Channels):
             answer(error="EGeneral:Invalid arguments:params must be an object")
             return
         try:
-            await handler(self, conn, params, answer)
+            handler(self, conn, params, answer)
         except _Invalid as e:
             answer(error=str(e))
 
@@ -252,93 +267,9 @@ class WsGateway(Channels):
             raise _Invalid("EGeneral:Permission denied")
         return access
 
-    async def _one(self, command: Command, answer: Any, result: Callable[[Sequenced], Any]) -> None:
-        """Submit one command; answer with ``result(applied)`` or the engine's refusal."""
-
-        def done(applied: list[Sequenced]) -> None:
-            last = applied[-1]
-            events = last[1]
-            if events and isinstance(events[0], OrderRejected):
-                answer(error=error_for(events[0].reason, events[0].text))
-            else:
-                answer(result(last))
-
-        try:
-            await self.exchange.submit(command, done)
-        except (ValueError, RuntimeError) as e:
-            raise _Invalid(f"EService:Unavailable:{e}") from None
-
-    async def _amend_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        command = parse_amend(access.account, params, self.instruments, self._symbol_of(access))
-        await self._one(
-            command,
-            answer,
-            lambda last: {
-                "amend_id": f"A{last[0].seq}",
-                "order_id": order_id_text(getattr(last[1][0], "order_id", 0)),
-            },
-        )
-
-    async def _edit_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        command = parse_edit(access.account, params, self.instruments)
-        await self._one(
-            command,
-            answer,
-            lambda last: {
-                "order_id": order_id_text(last[0].seq),
-                "original_order_id": order_id_text(command.order_id or 0),
-            },
-        )
-
-    async def _cancel_after(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        command = parse_cancel_after(access.account, params)
-        await self._one(
-            command,
-            answer,
-            lambda last: {
-                "currentTime": rfc3339(last[0].ts),
-                "triggerTime": rfc3339(last[0].ts + command.timeout_ns)
-                if command.timeout_ns
-                else "0",
-            },
-        )
-
-    async def _operator_method(
-        self, conn: Connection, params: dict[str, Any], answer: Any, method: str
-    ) -> None:
-        access = self._operator(conn, params)
-        command = parse_operator(
-            method, access.account, params, self.instruments, self.quote_precision
-        )
-        await self._one(command, answer, lambda last: {"seq": last[0].seq})
-
-    async def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        self._operator(conn, params)
-        seconds = params.get("seconds")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or seconds < 0:
-            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be >= 0")
-        try:
-            now = self.exchange.clock.advance(int(Decimal(str(seconds)) * 10**9))
-        except ValueError as e:
-            raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
-        await self.exchange.tick()  # every timer the jump passed, at its own instant
-        answer({"time": rfc3339(now)})
-
-    def _symbol_of(self, access: AccountAccess) -> Callable[[int | None, str | None], str | None]:
-        engine = self.exchange.engine
-
-        def find(order_id: int | None, clid: str | None) -> str | None:
-            order = engine.find_order(access.account, order_id, clid)
-            return None if order is None else order.symbol
-
-        return find
-
-    async def _login(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+    def _login(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         key, nonce, signature = params.get("api_key"), params.get("nonce"), params.get("signature")
-        if not isinstance(key, str) or not isinstance(nonce, int) or not isinstance(signature, str):
+        if not isinstance(key, str) or type(nonce) is not int or not isinstance(signature, str):
             raise _Invalid("EGeneral:Invalid arguments:api_key, nonce and signature are required")
         access = self.config.access.get(key)
         if access is None:
@@ -351,71 +282,21 @@ class WsGateway(Channels):
         if nonce <= self.nonces.get(key, -1):
             raise _Invalid("EAPI:Invalid nonce")
         self.nonces[key] = nonce
+        now = self.exchange.clock.now()
+        if len(self.tokens) >= TOKEN_SWEEP:
+            # Forget the expired ones now and then, so tokens never pile up.
+            self.tokens = {t: h for t, h in self.tokens.items() if now - h.last_used <= TOKEN_NS}
         token = secrets.token_hex(16)
-        self.tokens[token] = Token(access.account, self.exchange.clock.now())
+        self.tokens[token] = Token(access.account, now)
         conn.account = access
         answer({"account": access.account, "token": token, "expires_in": TOKEN_NS // 10**9})
-
-    # ------------------------------------------------------------ trading
-
-    async def _add_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        command = parse_new_order(
-            access.account,
-            params,
-            self.instruments,
-            self.quote_precision,
-            self.exchange.clock.now(),
-        )
-
-        def placed(last: Sequenced) -> dict[str, Any]:
-            # The order id is the command's seq, known once it is sequenced.
-            out: dict[str, Any] = {"order_id": order_id_text(last[0].seq)}
-            if command.cl_ord_id is not None:
-                out["cl_ord_id"] = command.cl_ord_id
-            if command.userref is not None:
-                out["order_userref"] = command.userref
-            return out
-
-        await self._one(command, answer, placed)
-
-    async def _cancel_order(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        commands = parse_cancels(access.account, params)
-
-        def done(results: list[list[Sequenced]]) -> None:
-            count = 0
-            unknown: list[str] = []
-            for (name, _), applied in zip(commands, results, strict=True):
-                _, events = applied[-1] if applied else (None, [])
-                if events and isinstance(events[0], OrderRejected):
-                    unknown.append(name)
-                else:
-                    count += len(events)
-            result: dict[str, Any] = {"count": count}
-            if unknown:
-                result["warnings"] = [f"EOrder:Unknown order:{name}" for name in unknown]
-            answer(result)
-
-        await self.exchange.submit_all([c for _, c in commands], done)
-
-    async def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._trader(conn, params)
-        symbol = params.get("symbol")
-        if symbol is not None and symbol not in self.instruments:
-            raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-
-        def done(applied: list[Sequenced]) -> None:
-            answer({"count": len(applied[-1][1])})
-
-        await self.exchange.submit(CancelAll(0, 0, access.account, symbol), done)
 
     # ------------------------------------------------------------ subscriptions
 
 
 def _operator(method: str) -> Any:
-    async def run(gw: WsGateway, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        await gw._operator_method(conn, params, answer, method)
+    def run(gw: WsGateway, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        gw._operator_method(conn, params, answer, method)
 
     return run
 
@@ -423,13 +304,15 @@ def _operator(method: str) -> Any:
 _METHODS: dict[str, Any] = {
     "login": WsGateway._login,
     "add_order": WsGateway._add_order,
+    "batch_add": WsGateway._batch_add,
     "amend_order": WsGateway._amend_order,
     "edit_order": WsGateway._edit_order,
     "cancel_order": WsGateway._cancel_order,
-    "batch_cancel": WsGateway._cancel_order,
+    "batch_cancel": WsGateway._batch_cancel,
     "cancel_all": WsGateway._cancel_all,
     "cancel_all_orders_after": WsGateway._cancel_after,
     "subscribe": WsGateway._subscribe,
+    "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
     **{
         m: _operator(m)

@@ -31,9 +31,13 @@ MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
 
 
 @contextmanager
-def server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+def server(
+    data: Path, clock: str = MONDAY, config: Path | None = None
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     command = [sys.executable, "-m", "gateway.cli", "serve", "--data", str(data)]
     command += ["--ws-port", "0", "--clock", clock]
+    if config is not None:
+        command += ["--config", str(config)]
     proc = subprocess.Popen(
         command,
         cwd=ROOT,
@@ -92,3 +96,63 @@ async def connect(port: int) -> Client:
     status = await client.recv()
     assert status["channel"] == "status" and status["data"][0]["system"] == "online"
     return client
+
+
+# --------------------------------------------------------------------------
+# Helpers added for test_ws_access.py and test_ws_fuzz.py.
+
+ERROR_PREFIXES = ("EGeneral:", "EAPI:", "EOrder:", "ESession:", "EService:", "EFunding:")
+"""The error families WS_API.md documents (Kraken's, plus ours)."""
+
+_last_nonce = 0
+
+
+def next_nonce() -> int:
+    """A login nonce above every one this process handed out (and above the wall clock's ns)."""
+    global _last_nonce
+    _last_nonce = max(time.time_ns(), _last_nonce + 1)
+    return _last_nonce
+
+
+def login_params(account: str, nonce: int | None = None) -> dict[str, Any]:
+    """A correctly signed ``login`` request's params for a demo account."""
+    nonce = next_nonce() if nonce is None else nonce
+    key = f"{account}-key"
+    return {"api_key": key, "nonce": nonce, "signature": sign(f"{account}-secret", key, nonce)}
+
+
+@contextmanager
+def live_server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """:func:`server`, but a server that cannot stop is killed rather than waited on.
+
+    If the block fails (for instance because the server stopped answering), the
+    process is killed at once; if the block succeeds, the server must stop on
+    SIGTERM within 15 s (else it is killed and the block fails).
+    """
+    with server(data, clock) as (port, proc):
+        try:
+            yield port, proc
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the server did not stop on SIGTERM") from None
+
+
+async def pushes_until_pong(client: Client) -> list[dict[str, Any]]:
+    """Everything queued for ``client`` before the answer to a ping sent now (in order).
+
+    The server writes each connection's messages in order, so every push caused by
+    a request answered earlier arrives before this ping's answer.
+    """
+    client.pushed = []
+    pong = await client.call("ping")
+    assert pong.get("method") == "pong", pong
+    pushed, client.pushed = client.pushed, []
+    return pushed

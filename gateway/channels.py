@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -98,12 +99,30 @@ class Channels:
     def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
+    def _queue(self, enqueue: Callable[[], None]) -> None:
+        raise NotImplementedError  # gateway.trading.Trading
+
     def _subscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        """Subscribe once everything queued before is durable and published.
+
+        The snapshot is taken there (``Exchange.enqueue_barrier``), so the
+        updates that follow continue it with no gap and no repeat, and no
+        snapshot ever shows a command that is not yet journaled.
+        """
         channel = params.get("channel")
         subscribe = _SUBSCRIBE.get(channel) if isinstance(channel, str) else None
         if subscribe is None:
             raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
-        subscribe(self, conn, params, answer)
+
+        def now_durable() -> None:
+            if conn.conn_id not in self.connections:
+                return  # closed meanwhile
+            try:
+                subscribe(self, conn, params, answer)
+            except _Invalid as e:
+                answer(error=str(e))
+
+        self._queue(lambda: self.exchange.enqueue_barrier(now_durable))
 
     def _unsubscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         """Undo a subscription; the answer echoes the channel (and symbols)."""

@@ -87,6 +87,7 @@ class _Pending:
     query: Callable[[], None] | None = None
     on_error: Callable[[Exception], None] | None = None
     failed: Exception | None = None
+    after: Callable[[], None] | None = None
 
 
 class Busy(RuntimeError):
@@ -210,6 +211,16 @@ class Exchange:
         """
         self._push(_Pending((), lambda _: on_done(), query=query))
 
+    def enqueue_barrier(self, after: Callable[[], None]) -> None:
+        """Call ``after`` once everything queued before it is durable and published.
+
+        It runs after the listeners have seen that batch's events, with the
+        engine holding exactly the durable state: a subscription taken there
+        gets a snapshot that its updates continue with no gap and no repeat,
+        and never shows anything not yet journaled.
+        """
+        self._push(_Pending((), after=after))
+
     def enqueue_tick(self, on_done: Callable[[list[Sequenced]], None] | None = None) -> None:
         """Run the timers due now through the pipeline (the timer task and clock_advance)."""
         self._push(_Pending((), on_done))
@@ -241,8 +252,9 @@ class Exchange:
         results: list[list[Sequenced]] = []
         sequencer = self.sequencer
         for pending in batch:
-            if pending.query is not None:
-                pending.query()
+            if pending.query is not None or pending.after is not None:
+                if pending.query is not None:
+                    pending.query()
                 results.append([])
                 continue
             try:
@@ -273,6 +285,9 @@ class Exchange:
         self._since_snapshot += len(applied)
         for listener in self.listeners:
             listener(applied)
+        for pending in batch:
+            if pending.after is not None:
+                pending.after()
         self._snapshot_maybe()
 
     async def _committer(self) -> None:

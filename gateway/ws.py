@@ -54,7 +54,7 @@ _encode = msgspec.json.Encoder(decimal_format="number").encode
 _Invalid = RequestError
 
 
-class WsGateway(Channels, Trading):
+class WsGateway(Trading, Channels):
     """The WebSocket server of one :class:`Exchange`."""
 
     def __init__(self, exchange: Exchange, config: Config) -> None:

@@ -212,3 +212,41 @@ def test_cancel_on_disconnect_only_when_configured_and_the_last_connection_close
 
     with server(tmp_path / "data", config=config) as (port, _):
         asyncio.run(scenario(port))
+
+
+def test_sigkill_then_restart_keeps_every_acknowledged_order_trade_and_balance(
+    tmp_path: Path,
+) -> None:
+    """Everything answered before a SIGKILL is there after the restart, exactly."""
+    data = tmp_path / "data"
+
+    async def trade(port: int) -> None:
+        alice, bob = await connect(port), await connect(port)
+        await alice.login("alice")
+        await bob.login("bob")
+        assert (await alice.call("add_order", symbol="SPYx/USD", **sell("600.00", "1.25")))[
+            "success"
+        ]
+        assert (await bob.call("add_order", symbol="SPYx/USD", **buy("600.00", "0.25")))["success"]
+
+    async def look(port: int) -> tuple[list[dict[str, Any]], dict[str, dict[str, Any]]]:
+        alice = await connect(port)
+        await alice.login("alice")
+        await alice.call("subscribe", channel="executions")
+        orders = (await push(alice, "executions"))["data"]
+        await alice.call("subscribe", channel="balances")
+        balances = {b["asset"]: b for b in (await push(alice, "balances"))["data"]}
+        return orders, balances
+
+    with server(data) as (port, proc):
+        asyncio.run(trade(port))
+        proc.kill()  # SIGKILL: no orderly shutdown
+        proc.wait(timeout=30)
+    with server(data) as (port, _):
+        orders, balances = asyncio.run(look(port))
+    [order] = orders
+    assert (order["symbol"], order["side"], order["leaves_qty"]) == ("SPYx/USD", "sell", 1.0)
+    # 0.25 sold at $600: $150.00 in, less the 10 bps maker fee ($0.15).
+    assert Decimal(str(balances["USD"]["balance"])) == Decimal("1000149.85")
+    assert Decimal(str(balances["SPYx"]["balance"])) == Decimal("99.75")
+    assert Decimal(str(balances["SPYx"]["hold_trade"])) == Decimal("1")

@@ -21,7 +21,9 @@ import contextlib
 import hashlib
 import hmac
 import secrets
+import sys
 import time
+import traceback
 from collections import deque
 from typing import Any
 
@@ -238,6 +240,9 @@ class WsGateway(Trading, Channels):
             handler(self, conn, params, answer)
         except _Invalid as e:
             answer(error=str(e))
+        except Exception:  # a bug: say so on stderr, answer, keep the connection
+            traceback.print_exc(file=sys.stderr)
+            answer(error="EGeneral:Internal error")
 
     # ------------------------------------------------------------ authentication
 
@@ -277,7 +282,7 @@ class WsGateway(Trading, Channels):
         expected = hmac.new(
             access.secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256
         ).hexdigest()
-        if not hmac.compare_digest(expected, signature.lower()):
+        if not hmac.compare_digest(expected.encode(), signature.lower().encode()):
             raise _Invalid("EAPI:Invalid signature")
         if nonce <= self.nonces.get(key, -1):
             raise _Invalid("EAPI:Invalid nonce")

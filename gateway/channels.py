@@ -7,7 +7,6 @@ engine order, after the batch's answers.
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -43,8 +42,9 @@ class Token:
 class Connection:
     ws: ServerConnection
     conn_id: int
-    outbox: asyncio.Queue[bytes] = field(default_factory=asyncio.Queue)
-    queued: int = 0
+    pending: list[bytes] = field(default_factory=list)
+    """Encoded messages queued in this turn of the loop, written together."""
+    last_sent: float = 0.0
     account: AccountAccess | None = None
     executions: int | None = None
     """Sequence of the last executions message, None while not subscribed."""

@@ -51,11 +51,20 @@ def error_for(reason: str, text: str) -> str:
     return f"EGeneral:Invalid arguments:{text or reason}"
 
 
+_last_second: list[object] = [None, ""]
+
+
 def rfc3339(ns: int) -> str:
-    """``2026-11-20T15:00:00.000100Z``: UTC with microseconds."""
+    """``2026-11-20T15:00:00.000100Z``: UTC with microseconds.
+
+    Every answer carries two and every report one; the formatted second is
+    kept and only the microseconds are written when the second is the same.
+    """
     seconds, rest = divmod(ns, 10**9)
-    stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
-    return f"{stamp}.{rest // 1_000:06d}Z"
+    if _last_second[0] != seconds:
+        stamp = datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+        _last_second[0], _last_second[1] = seconds, stamp
+    return f"{_last_second[1]}.{rest // 1_000:06d}Z"
 
 
 def order_id_text(order_id: int) -> str:

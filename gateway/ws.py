@@ -4,10 +4,11 @@ Thin: decode a JSON message, authenticate, throttle, turn it into commands,
 queue them on the exchange's pipeline, and answer once they are durable;
 events come back through the pipeline's listener as channel messages,
 always after the answer to the command that caused them (the answer is
-queued in the pipeline's ``on_done``, before listeners run). Every
-connection has one outgoing queue drained by its own writer task, so what
-it is sent keeps the engine's order; a connection whose queue passes 4 MiB
-is closed (1013, ``slow consumer``), never left with a gap.
+queued in the pipeline's ``on_done``, before listeners run). What one turn
+of the event loop queues for a connection goes out in one write, in the
+order queued, so what it is sent keeps the engine's order; a connection
+with more than 4 MiB written but not yet taken by the client is closed
+(1013, ``slow consumer``), never left with a gap.
 
 This module holds the connection, the envelope, login and roles; the
 trading and operator methods are :mod:`gateway.trading`, the channels
@@ -30,6 +31,7 @@ from typing import Any
 import msgspec
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.exceptions import ConnectionClosed
+from websockets.protocol import State
 
 from engine.commands import CancelAll
 from engine.instrument import Instrument
@@ -75,15 +77,20 @@ class WsGateway(Trading, Channels):
         self.last_ticker: dict[str, dict[str, Any]] = {}
         self._next_id = 1
         self.server: Server | None = None
+        self._dirty: dict[int, Connection] = {}
+        self._beats: asyncio.Task[None] | None = None
         exchange.listeners.append(self._on_applied)
 
     async def start(self, host: str, port: int) -> int:
         """Listen on ``host:port`` (0: any free port); return the port."""
         self.server = await serve(self._serve, host, port, max_size=MAX_FRAME)
+        self._beats = asyncio.get_running_loop().create_task(self._heartbeats())
         sockets = list(self.server.sockets)
         return int(sockets[0].getsockname()[1])
 
     async def close(self) -> None:
+        if self._beats is not None:
+            self._beats.cancel()
         if self.server is not None:
             self.server.close()
             await self.server.wait_closed()
@@ -96,7 +103,6 @@ class WsGateway(Trading, Channels):
         conn.refilled = time.monotonic()
         self._next_id += 1
         self.connections[conn.conn_id] = conn
-        writer = asyncio.get_running_loop().create_task(self._writer(conn))
         self._send(
             conn,
             {
@@ -121,7 +127,7 @@ class WsGateway(Trading, Channels):
             self.connections.pop(conn.conn_id, None)
             for subs in (*self.subscribers.values(), *self.balance_subscribers.values()):
                 subs.discard(conn.conn_id)
-            writer.cancel()
+            conn.pending.clear()
             self._cancel_on_disconnect(conn)
 
     def _cancel_on_disconnect(self, conn: Connection) -> None:
@@ -141,30 +147,49 @@ class WsGateway(Trading, Channels):
         with contextlib.suppress(RuntimeError):
             self.exchange.enqueue(command)
 
-    async def _writer(self, conn: Connection) -> None:
-        """Send the connection's queue in order; a heartbeat each idle second once subscribed."""
-        try:
-            while True:
-                try:
-                    data = await asyncio.wait_for(conn.outbox.get(), HEARTBEAT_S)
-                except TimeoutError:
-                    if conn.subscribed:
-                        await conn.ws.send('{"channel":"heartbeat"}')
-                    continue
-                conn.queued -= len(data)
-                await conn.ws.send(data.decode())
-        except (ConnectionClosed, asyncio.CancelledError):
-            return
-
     def _send(self, conn: Connection, message: dict[str, Any]) -> None:
-        data = _encode(message)
-        conn.queued += len(data)
-        if conn.queued > SLOW_CONSUMER_BYTES:
-            # Never a silent gap: a subscriber that cannot keep up is let go.
-            self.connections.pop(conn.conn_id, None)
-            asyncio.get_running_loop().create_task(conn.ws.close(1013, "slow consumer"))
-            return
-        conn.outbox.put_nowait(data)
+        """Queue a message; everything queued in this turn of the loop goes out in one write."""
+        conn.pending.append(_encode(message))
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty[conn.conn_id] = conn
+
+    def _flush(self) -> None:
+        """Write each connection's queued messages as frames, with one system call.
+
+        Frames are made by the connection's own protocol object (websockets'
+        Sans-I/O layer, the same one its reader uses); the bytes go to the
+        transport together, instead of a write and a task switch per message.
+        The transport's buffer is what the client has not taken yet: past
+        4 MiB the client is let go (1013), never left with a gap.
+        """
+        dirty, self._dirty = self._dirty, {}
+        now = time.monotonic()
+        for conn in dirty.values():
+            ws = conn.ws
+            frames, conn.pending = conn.pending, []
+            if ws.protocol.state is not State.OPEN or conn.conn_id not in self.connections:
+                continue
+            for data in frames:
+                ws.protocol.send_text(data)
+            chunks = ws.protocol.data_to_send()
+            ws.transport.write(b"".join(chunks))
+            conn.last_sent = now
+            if ws.transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+                self.connections.pop(conn.conn_id, None)
+                asyncio.get_running_loop().create_task(ws.close(1013, "slow consumer"))
+
+    async def _heartbeats(self) -> None:
+        """Once a second: a heartbeat to each subscribed connection sent nothing for a second."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_S / 4)
+            now = time.monotonic()
+            for conn in list(self.connections.values()):
+                if conn.subscribed and now - conn.last_sent >= HEARTBEAT_S:
+                    conn.pending.append(b'{"channel":"heartbeat"}')
+                    self._dirty[conn.conn_id] = conn
+            if self._dirty:
+                self._flush()
 
     def _allow(self, conn: Connection) -> bool:
         """The connection's token bucket: refill by elapsed time, then take one."""

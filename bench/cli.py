@@ -8,8 +8,13 @@
   prints the ratios.
 * ``recovery [--commands N] [--runs R] [--json OUT]``: journal append per
   fsync policy, replay from the journal, snapshot plus tail (bench/recovery.py).
-* ``all``: every engine workload, the peers and recovery, JSON into
-  ``bench/results/`` and the table into README.md between its benchmark markers.
+* ``ws [--clients C] [--rate R] [--seconds S] [--sweep] [--json OUT]``: order
+  entry end to end against a real ``tokex serve`` and matching-engine's HTTP
+  gateway, open-loop at fixed offered rates (bench/ws.py).
+* ``all``: every engine workload, the peers, recovery and ``ws`` (its default
+  run, about two minutes; ``--no-ws`` skips it), JSON into ``bench/results/``
+  and the table into README.md between its benchmark markers (the table does
+  not show ``ws`` yet: its figures are in ``bench/results/ws.json``).
 """
 
 from __future__ import annotations
@@ -28,6 +33,7 @@ from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
 from bench.recovery import print_recovery, recovery_report
 from bench.workloads import WORKLOADS, bench_engine, to_commands
+from bench.ws import add_ws_parser, run_default
 from bench.xstocks import xstocks
 
 __all__ = ["main"]
@@ -323,6 +329,8 @@ def _cmd_all(args: argparse.Namespace) -> None:
     recovery = recovery_report(args.recovery_commands, args.runs, args.seed)
     print_recovery(recovery)
     _write_json(RESULTS / "recovery.json", recovery)
+    if not args.no_ws:
+        run_default(RESULTS / "ws.json")
     if not args.no_readme:
         _update_readme(readme_table(reports, peers, recovery))
 
@@ -360,16 +368,19 @@ def main(argv: Sequence[str] | None = None) -> None:
     common(p_recovery, 1_000_000, 3)
     p_recovery.set_defaults(func=_cmd_recovery)
 
+    add_ws_parser(sub)
+
     p_all = sub.add_parser("all", help="every workload and the peers; results and README")
     p_all.add_argument(
         "--recovery-commands", type=int, default=1_000_000, help="records for recovery"
     )
     p_all.add_argument("--no-readme", action="store_true", help="leave README.md alone")
+    p_all.add_argument("--no-ws", action="store_true", help="skip the end-to-end ws run")
     p_all.add_argument("--instructions", type=int, default=30_000, help="see peers")
     common(p_all, 200_000, 5)
     p_all.set_defaults(func=_cmd_all)
 
     args = parser.parse_args(argv)
-    if args.commands < 1 or args.runs < 1:
+    if getattr(args, "commands", 1) < 1 or getattr(args, "runs", 1) < 1:
         parser.error("--commands and --runs must be at least 1")
     args.func(args)

@@ -91,6 +91,20 @@ PEER_SPECS: dict[str, PeerSpec] = {
         python=None,  # requires-python >= 3.10: run it on the harness's own Python
         runner="runner_fastlob.py",
     ),
+    # matching-engine's HTTP gateway (FastAPI + uvicorn + httptools), measured
+    # end to end by ``python -m bench ws``. Its own venv: the engine-only one
+    # above stays free of the web stack. The extra pins the same version with
+    # the ``gateway`` extra, and the import check loads the FastAPI app module,
+    # so a venv missing the extra's packages is rebuilt.
+    "matching-engine-http": PeerSpec(
+        name="matching-engine-http",
+        distribution="matching-engine",
+        version="0.1.1",
+        module="matching_engine.gateway.app",
+        python=(3, 12),
+        runner="runner_matching_engine_http.py",
+        extra=("matching-engine[gateway]==0.1.1",),
+    ),
     # tokex itself on the Python the matching-engine peer needs, so a ratio can
     # also be read at equal interpreter versions. The venv holds tokex's
     # runtime dependencies; the runner imports tokex from this checkout.

@@ -7,6 +7,8 @@ engine order, after the batch's answers.
 
 from __future__ import annotations
 
+import sys
+import traceback
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -121,6 +123,9 @@ class Channels:
                 subscribe(self, conn, params, answer)
             except _Invalid as e:
                 answer(error=str(e))
+            except Exception:  # a bug: say so, answer, keep the pipeline going
+                traceback.print_exc(file=sys.stderr)
+                answer(error="EGeneral:Internal error")
 
         self._queue(lambda: self.exchange.enqueue_barrier(now_durable))
 
@@ -171,7 +176,6 @@ class Channels:
 
     def _subscribe_executions(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
-        conn.account = access
         snap = _flag(params, "snap_orders")
         answer({"channel": "executions", "snapshot": snap})
         conn.executions = 0
@@ -213,7 +217,7 @@ class Channels:
         if not isinstance(symbols, list) or not symbols:
             raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
         for symbol in symbols:
-            if symbol not in self.instruments:
+            if not isinstance(symbol, str) or symbol not in self.instruments:
                 raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
         return symbols
 
@@ -318,7 +322,6 @@ class Channels:
 
     def _subscribe_balances(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
-        conn.account = access
         answer({"channel": "balances", "snapshot": True})
         risk = self.exchange.engine.risk
         assert risk is not None

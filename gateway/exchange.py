@@ -19,7 +19,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import sys
 import time
+import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -275,19 +277,19 @@ class Exchange:
                 if future is not None:
                     future.set_exception(pending.failed)
                 if pending.on_error is not None:
-                    pending.on_error(pending.failed)
+                    _guarded(pending.on_error, pending.failed)
                 continue
             if pending.on_done is not None:
-                pending.on_done(result)
+                _guarded(pending.on_done, result)
             if future is not None:
                 future.set_result(result)
             applied += result
         self._since_snapshot += len(applied)
         for listener in self.listeners:
-            listener(applied)
+            _guarded(listener, applied)
         for pending in batch:
             if pending.after is not None:
-                pending.after()
+                _guarded(pending.after)
         self._snapshot_maybe()
 
     async def _committer(self) -> None:
@@ -328,3 +330,15 @@ class Exchange:
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
             self._children.append(write_snapshot_in_background(self.data, self.engine))
+
+
+def _guarded(callback: Callable[..., None], *args: object) -> None:
+    """Call a gateway's callback; a bug in one is printed and never stops the pipeline.
+
+    The batch is already durable and applied: stopping here would leave every
+    later request unanswered, so the error is reported and delivery goes on.
+    """
+    try:
+        callback(*args)
+    except Exception:
+        traceback.print_exc(file=sys.stderr)

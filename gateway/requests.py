@@ -80,9 +80,11 @@ def _whole(value: object, unit: Decimal, field: str) -> int:
     """A positive amount as a whole number of ``unit`` (exact)."""
     try:
         d = to_decimal(field, value)
+        whole, rest = divmod(d, unit)
     except GridError as e:
         raise _invalid(str(e)) from None
-    whole, rest = divmod(d, unit)
+    except ArithmeticError:  # decimal.InvalidOperation: far beyond any amount
+        raise _invalid(f"{field} {value!r}: too large") from None
     if rest or whole <= 0:
         raise _invalid(f"{field} {value!r}: must be a positive multiple of {unit}")
     return int(whole)
@@ -118,6 +120,22 @@ def _ticks(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
     return None if value is None else _grid(lambda: inst.price_to_ticks(value, field))
 
 
+def _member(p: dict[str, Any], field: str, allowed: frozenset[str], default: str) -> Any:
+    """One of the ``allowed`` words (the default when absent)."""
+    value = p.get(field, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise _invalid(f"{field} {value!r}: unknown")
+    return value
+
+
+def _text(p: dict[str, Any], field: str) -> str:
+    """A required text field (an account id)."""
+    value = p.get(field)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{field} {value!r}: must be text")
+    return value
+
+
 def _client_id(p: dict[str, Any], field: str) -> str | None:
     """A client order id: non-empty text of at most MAX_ID_TEXT characters (or absent)."""
     value = p.get(field)
@@ -142,19 +160,16 @@ def parse_new_order(
 ) -> NewOrder:
     """``add_order``'s params as a NewOrder (seq and ts are the sequencer's)."""
     inst = _instrument(instruments, p.get("symbol"))
-    order_type = p.get("order_type", "limit")
-    if order_type not in ORDER_TYPES:
-        raise _invalid(f"order_type {order_type!r}: unknown")
+    order_type = _member(p, "order_type", ORDER_TYPES, "limit")
     side = p.get("side")
     if side not in ("buy", "sell"):
         raise _invalid(f"side {side!r}: must be buy or sell")
-    tif = p.get("time_in_force", "gtc")
-    if tif not in TIME_IN_FORCE:
-        raise _invalid(f"time_in_force {tif!r}: unknown")
-    stp = p.get("stp_type", "cancel_newest")
-    if stp not in STP_TYPES:
-        raise _invalid(f"stp_type {stp!r}: unknown")
-    qty = _grid(lambda: inst.qty_to_lots(p.get("order_qty"), "order_qty"))
+    tif = _member(p, "time_in_force", TIME_IN_FORCE, "gtc")
+    stp = _member(p, "stp_type", STP_TYPES, "cancel_newest")
+    if p.get("order_qty") is None and p.get("cash_order_qty") is not None:
+        qty = inst.qty_max  # sized by what it may spend: at most the largest order
+    else:
+        qty = _grid(lambda: inst.qty_to_lots(p.get("order_qty"), "order_qty"))
     price = None
     if p.get("limit_price") is not None:
         price = _grid(lambda: inst.price_to_ticks(p["limit_price"], "limit_price"))
@@ -235,9 +250,14 @@ def parse_batch(
 
 def parse_order_ref(value: object) -> int:
     """An order id as clients send it: ``"O17"``, ``"17"`` or ``17``."""
-    text = str(value)
+    if type(value) is int:
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise _invalid(f"order_id {value!r}: not an order id")
     digits = text[1:] if text.startswith("O") else text
-    if not digits.isdigit():
+    if not (digits.isascii() and digits.isdigit()):
         raise _invalid(f"order_id {value!r}: not an order id")
     return int(digits)
 
@@ -259,7 +279,9 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
                 if key == "order_id":
                     cancel = CancelOrder(0, 0, account, parse_order_ref(value))
                 elif key == "cl_ord_id":
-                    cancel = CancelOrder(0, 0, account, None, str(value))
+                    if not isinstance(value, str):
+                        raise ValueError("must be text")
+                    cancel = CancelOrder(0, 0, account, None, value)
                 elif type(value) is int:
                     cancel = CancelOrder(0, 0, account, userref=value)
                 else:
@@ -377,14 +399,17 @@ def parse_operator(
     try:
         if method in ("deposit", "withdraw"):
             asset = p.get("asset")
-            if asset not in precision:
+            if not isinstance(asset, str) or asset not in precision:
                 raise _invalid(f"asset {asset!r}: not an asset")
             units = _whole(p.get("amount"), Decimal(1).scaleb(-precision[asset]), "amount")
             cls = Deposit if method == "deposit" else Withdraw
-            return cls(0, 0, str(p.get("account")), asset, units)
+            return cls(0, 0, _text(p, "account"), asset, units)
         if method == "halt":
             inst = _instrument(instruments, p.get("symbol"))
-            return Halt(0, 0, operator, inst.symbol, str(p.get("reason") or "operator"))
+            reason = p.get("reason", "operator")
+            if not isinstance(reason, str):
+                raise _invalid(f"reason {reason!r}: must be text")
+            return Halt(0, 0, operator, inst.symbol, reason)
         if method == "resume":
             inst = _instrument(instruments, p.get("symbol"))
             seconds = p.get("auction_seconds", 300)
@@ -399,7 +424,7 @@ def parse_operator(
             enabled = p.get("enabled")
             if not isinstance(enabled, bool):
                 raise _invalid(f"enabled {enabled!r}: must be true or false")
-            return SetKillSwitch(0, 0, str(p.get("account")), enabled)
+            return SetKillSwitch(0, 0, _text(p, "account"), enabled)
         if method == "corporate_action":
             inst = _instrument(instruments, p.get("symbol"))
             kind = p.get("kind")

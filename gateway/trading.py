@@ -78,14 +78,28 @@ class Trading:
         except RuntimeError as e:
             raise _Invalid(f"EService:Unavailable:{e}") from None
 
-    def _one(self, command: Command, answer: Answer, result: Callable[[Sequenced], Any]) -> None:
-        """Queue one command; answer with ``result(applied)`` or the engine's refusal."""
+    def _one(
+        self,
+        command: Command,
+        answer: Answer,
+        result: Callable[[Sequenced], Any],
+        funding: bool = False,
+    ) -> None:
+        """Queue one command; answer with ``result(applied)`` or the engine's refusal.
+
+        ``funding``: an operator's deposit or withdrawal, whose shortfall is
+        ``EFunding:Insufficient funds`` rather than an order's.
+        """
 
         def done(applied: list[Sequenced]) -> None:
             last = applied[-1]
             events = last[1]
             if events and isinstance(events[0], OrderRejected):
-                answer(error=error_for(events[0].reason, events[0].text))
+                reason = events[0].reason
+                if funding and reason == "insufficient_funds":
+                    answer(error="EFunding:Insufficient funds")
+                    return
+                answer(error=error_for(reason, events[0].text))
             else:
                 answer(result(last))
 
@@ -259,7 +273,7 @@ class Trading:
         command = parse_operator(
             method, access.account, params, self.instruments, self.quote_precision
         )
-        self._one(command, answer, lambda last: {"seq": last[0].seq})
+        self._one(command, answer, lambda last: {"seq": last[0].seq}, funding=True)
 
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)

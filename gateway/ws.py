@@ -211,7 +211,7 @@ class WsGateway(Trading, Channels):
         time_in = rfc3339(self.exchange.clock.now())
         try:
             doc = msgspec.json.decode(message)
-        except msgspec.DecodeError:
+        except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             self._send(
                 conn, {"success": False, "error": "EGeneral:Invalid JSON", "time_in": time_in}
             )

@@ -17,14 +17,14 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import websockets
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
@@ -101,8 +101,45 @@ async def connect(port: int) -> Client:
 # --------------------------------------------------------------------------
 # Helpers added for test_ws_access.py and test_ws_fuzz.py.
 
-ERROR_PREFIXES = ("EGeneral:", "EAPI:", "EOrder:", "ESession:", "EService:", "EFunding:")
-"""The error families WS_API.md documents (Kraken's, plus ours)."""
+T = TypeVar("T")
+
+DOCUMENTED_ERRORS = frozenset(
+    {
+        "EGeneral:Invalid JSON",
+        "EGeneral:Unknown method",
+        "EGeneral:Permission denied",
+        "EAPI:Invalid key",
+        "EAPI:Invalid signature",
+        "EAPI:Invalid nonce",
+        "EAPI:Rate limit exceeded",
+        "ESession:Invalid session",
+        "EOrder:Insufficient funds",
+        "EOrder:Unknown order",
+        "EOrder:Post only order",
+        "EOrder:Order minimum not met",
+        "EOrder:Cost minimum not met",
+        "EOrder:Orders limit exceeded",
+        "EOrder:Price band exceeded",
+        "EOrder:Limit orders only",
+        "EOrder:Market closed",
+        "EOrder:Trading halted",
+        "EOrder:Duplicate cl_ord_id",
+        "EOrder:Account disabled",
+        "EOrder:Max notional exceeded",
+        "EService:Busy",
+        "EFunding:Insufficient funds",
+    }
+)
+"""Every error string WS_API.md documents, besides ``EGeneral:Invalid arguments:<why>``."""
+
+
+def is_documented_error(error: object) -> bool:
+    """Whether ``error`` is one of WS_API.md's errors (an invalid argument must say why)."""
+    if not isinstance(error, str):
+        return False
+    prefix = "EGeneral:Invalid arguments:"
+    return error in DOCUMENTED_ERRORS or (error.startswith(prefix) and len(error) > len(prefix))
+
 
 _last_nonce = 0
 
@@ -156,3 +193,12 @@ async def pushes_until_pong(client: Client) -> list[dict[str, Any]]:
     assert pong.get("method") == "pong", pong
     pushed, client.pushed = client.pushed, []
     return pushed
+
+
+def run_within(scenario: Coroutine[Any, Any, T], seconds: float = 30.0) -> T:
+    """``asyncio.run(scenario)``, failing if it takes more than ``seconds`` in all.
+
+    A per-message timeout is not enough once a connection is subscribed: the
+    server's heartbeats keep it busy while the awaited answer never comes.
+    """
+    return asyncio.run(asyncio.wait_for(scenario, seconds))

@@ -142,6 +142,13 @@ def test_ticker_snapshot_then_updates_on_bbo_and_trades_and_unsubscribe(tmp_path
         await alice.call("add_order", symbol=S, **sell("235.00", "0.1"))
         await quiet(bob, "ticker")  # behind the best ask: the BBO did not change
 
+        # A market buy sized only by what it may spend (no order_qty).
+        cash = await bob.call(
+            "add_order", symbol=S, order_type="market", side="buy", cash_order_qty="20.00"
+        )
+        assert cash["success"] is True, cash
+        item = (await push(bob, "ticker"))["data"][0]
+        assert Decimal(str(item["volume"])) > Decimal("0.2")  # it traded
         assert (await bob.call("unsubscribe", channel="ticker", symbol=[S]))["success"] is True
         await alice.call("add_order", symbol=S, **sell("230.50", "0.1"))
         await quiet(bob, "ticker")

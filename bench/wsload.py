@@ -188,13 +188,23 @@ class _Client:
         self.exec_us = array.array("q")
         self.closed = ""
 
-    def _body(self, rng: random.Random, cross: bool) -> bytes:
+    def _body(self, side: str, price: str, qty: str, cross: bool) -> bytes:
+        """One add_order request in the target's own format."""
         raise NotImplementedError
+
+    def _draw(self, rng: random.Random, cross: bool) -> bytes:
+        """A random order near the mid (through it when ``cross``), as the target's request."""
+        spec = self.spec
+        side = rng.choice(("buy", "sell"))
+        away = -rng.randint(1, CROSS_TICKS) if cross else rng.randint(1, BAND)
+        ticks = spec.mid_ticks - away if side == "buy" else spec.mid_ticks + away
+        qty = _text(rng.randint(1, 100), spec.qty_step_decimals)
+        return self._body(side, _text(ticks, spec.price_decimals), qty, cross)
 
     def _build_pool(self) -> None:
         """The add_order requests, built before the start (10% of all requests cross)."""
         rng, share = self.rng, CROSS_SHARE / (1 - CANCEL_SHARE)
-        self.pool = [self._body(rng, rng.random() < share) for _ in range(_POOL)]
+        self.pool = [self._draw(rng, rng.random() < share) for _ in range(_POOL)]
 
     def sched(self, i: int) -> int:
         return self.start + int(self.offset + i * self.interval)
@@ -284,17 +294,12 @@ class _WsClient(_Client):
         self.control: dict[int, asyncio.Future[_Reply]] = {}
         self._build_pool()
 
-    def _body(self, rng: random.Random, cross: bool) -> bytes:
-        spec = self.spec
-        side = rng.choice(("buy", "sell"))
-        away = -rng.randint(1, CROSS_TICKS) if cross else rng.randint(1, BAND)
-        ticks = spec.mid_ticks - away if side == "buy" else spec.mid_ticks + away
-        qty = _text(rng.randint(1, 100), spec.qty_step_decimals)
+    def _body(self, side: str, price: str, qty: str, cross: bool) -> bytes:
         tif = "ioc" if cross else "gtc"
         return (
-            f'{{"method":"add_order","params":{{"symbol":"{spec.symbol}","side":"{side}",'
+            f'{{"method":"add_order","params":{{"symbol":"{self.spec.symbol}","side":"{side}",'
             f'"order_type":"limit","order_qty":"{qty}",'
-            f'"limit_price":"{_text(ticks, spec.price_decimals)}","time_in_force":"{tif}"}},'
+            f'"limit_price":"{price}","time_in_force":"{tif}"}},'
             '"req_id":'
         ).encode()
 
@@ -384,16 +389,11 @@ class _HttpClient(_Client):
         self.delete = f"DELETE {base}/%s?account={client.account} HTTP/1.1\r\nHost: {_HOST}\r\n\r\n"
         self._build_pool()
 
-    def _body(self, rng: random.Random, cross: bool) -> bytes:
-        spec = self.spec
-        side = rng.choice(("buy", "sell"))
-        away = -rng.randint(1, CROSS_TICKS) if cross else rng.randint(1, BAND)
-        ticks = spec.mid_ticks - away if side == "buy" else spec.mid_ticks + away
-        qty = _text(rng.randint(1, 100), spec.qty_step_decimals)
+    def _body(self, side: str, price: str, qty: str, cross: bool) -> bytes:
         tif = ',"time_in_force":"ioc"' if cross else ""
         body = (
             f'{{"account":{self.client.account},"side":"{side}",'
-            f'"price":"{_text(ticks, spec.price_decimals)}","quantity":"{qty}"{tif}}}'
+            f'"price":"{price}","quantity":"{qty}"{tif}}}'
         ).encode()
         return f"{self.post}Content-Length: {len(body)}\r\n\r\n".encode() + body
 

@@ -24,12 +24,12 @@ from gateway.config import AccountAccess
 from gateway.exchange import Exchange
 from gateway.ledger import ledger_entries
 from gateway.market import DEPTHS, Levels, checksum, diff, top
-from gateway.requests import RequestError
+from gateway.requests import RequestError, parse_flag
 from gateway.sequencer import Sequenced
 from gateway.ticker import Rolling24h
 from gateway.wire import executions_for, order_id_text, rfc3339
 
-__all__ = ["BookSub", "Channels", "Connection", "Token"]
+__all__ = ["BookSub", "Channels", "Connection", "Token", "run_request"]
 
 _Invalid = RequestError
 
@@ -119,13 +119,7 @@ class Channels:
         def now_durable() -> None:
             if conn.conn_id not in self.connections:
                 return  # closed meanwhile
-            try:
-                subscribe(self, conn, params, answer)
-            except _Invalid as e:
-                answer(error=str(e))
-            except Exception:  # a bug: say so, answer, keep the pipeline going
-                traceback.print_exc(file=sys.stderr)
-                answer(error="EGeneral:Internal error")
+            run_request(lambda: subscribe(self, conn, params, answer), answer)
 
         self._queue(lambda: self.exchange.enqueue_barrier(now_durable))
 
@@ -176,7 +170,7 @@ class Channels:
 
     def _subscribe_executions(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._account(conn, params)
-        snap = _flag(params, "snap_orders")
+        snap = parse_flag(params, "snap_orders", True)
         answer({"channel": "executions", "snapshot": snap})
         conn.executions = 0
         self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
@@ -228,7 +222,7 @@ class Channels:
             raise _Invalid(
                 f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
             )
-        snapshot = _flag(params, "snapshot")
+        snapshot = parse_flag(params, "snapshot", True)
         answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
         engine = self.exchange.engine
         for symbol in symbols:
@@ -429,7 +423,7 @@ class Channels:
 
     def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         symbols = self._symbols(params)
-        snapshot = _flag(params, "snapshot")
+        snapshot = parse_flag(params, "snapshot", True)
         answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
         for symbol in symbols:
             conn.trades.add(symbol)
@@ -441,7 +435,7 @@ class Channels:
 
     def _subscribe_ticker(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         symbols = self._symbols(params)
-        snapshot = _flag(params, "snapshot")
+        snapshot = parse_flag(params, "snapshot", True)
         answer({"channel": "ticker", "symbol": symbols, "snapshot": snapshot})
         for symbol in symbols:
             conn.tickers.add(symbol)
@@ -524,12 +518,19 @@ _STATUS = {
 TRADE_SNAPSHOT = 50
 
 
-def _flag(params: dict[str, Any], name: str) -> bool:
-    """A boolean subscription option (default true)."""
-    value = params.get(name, True)
-    if not isinstance(value, bool):
-        raise _Invalid(f"EGeneral:Invalid arguments:{name} {value!r}: must be true or false")
-    return value
+def run_request(handle: Callable[[], None], answer: Any) -> None:
+    """Run a request's handler; a refusal is answered with its error string.
+
+    Anything else is a bug: printed to stderr and answered
+    ``EGeneral:Internal error``, and the connection and the pipeline go on.
+    """
+    try:
+        handle()
+    except _Invalid as e:
+        answer(error=str(e))
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        answer(error="EGeneral:Internal error")
 
 
 _SUBSCRIBE = {

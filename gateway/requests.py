@@ -50,6 +50,7 @@ __all__ = [
     "parse_cancel_after",
     "parse_cancels",
     "parse_edit",
+    "parse_flag",
     "parse_new_order",
     "parse_operator",
     "parse_order_ref",
@@ -141,6 +142,14 @@ def _client_id(p: dict[str, Any], field: str) -> str | None:
     value = p.get(field)
     if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_ID_TEXT):
         raise _invalid(f"{field} {value!r}: must be text of 1 to {MAX_ID_TEXT} characters")
+    return value
+
+
+def parse_flag(p: dict[str, Any], field: str, default: bool) -> bool:
+    """A boolean option that must be true or false when given (``validate``, ``snapshot``)."""
+    value = p.get(field, default)
+    if not isinstance(value, bool):
+        raise _invalid(f"{field} {value!r}: must be true or false")
     return value
 
 

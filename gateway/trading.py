@@ -32,6 +32,7 @@ from gateway.requests import (
     parse_cancel_after,
     parse_cancels,
     parse_edit,
+    parse_flag,
     parse_new_order,
     parse_operator,
 )
@@ -133,12 +134,8 @@ class Trading:
             self.quote_precision,
             self.exchange.clock.now(),
         )
-        tags: dict[str, Any] = {}
-        if command.cl_ord_id is not None:
-            tags["cl_ord_id"] = command.cl_ord_id
-        if command.userref is not None:
-            tags["order_userref"] = command.userref
-        if _validate_flag(params):
+        tags = _tags(command)
+        if parse_flag(params, "validate", False):
             self._validate([command], answer, tags)
             return
         # The order id is the command's seq, known once it is sequenced.
@@ -154,16 +151,8 @@ class Trading:
             self.exchange.clock.now(),
         )
 
-        def tags(order: NewOrder) -> dict[str, Any]:
-            out: dict[str, Any] = {}
-            if order.cl_ord_id is not None:
-                out["cl_ord_id"] = order.cl_ord_id
-            if order.userref is not None:
-                out["order_userref"] = order.userref
-            return out
-
-        if _validate_flag(params):
-            self._validate(list(parts), answer, {"orders": [tags(p) for p in parts]})
+        if parse_flag(params, "validate", False):
+            self._validate(list(parts), answer, {"orders": [_tags(p) for p in parts]})
             return
 
         def done(applied: list[Sequenced]) -> None:
@@ -174,7 +163,7 @@ class Trading:
                 index = next(i for i, c in enumerate(placed) if c.seq == bad.seq)
                 answer(error=error_for(bad.reason, bad.text), extra={"order_index": index})
                 return
-            orders = [{"order_id": order_id_text(c.seq), **tags(c)} for c in placed]
+            orders = [{"order_id": order_id_text(c.seq), **_tags(c)} for c in placed]
             answer({"orders": orders})
 
         commands: list[Command] = list(parts)
@@ -295,8 +284,11 @@ def _failed(answer: Answer) -> Callable[[Exception], None]:
     return lambda e: answer(error=f"EGeneral:Invalid arguments:{e}")
 
 
-def _validate_flag(params: dict[str, Any]) -> bool:
-    flag = params.get("validate", False)
-    if not isinstance(flag, bool):
-        raise _Invalid(f"EGeneral:Invalid arguments:validate {flag!r}: must be true or false")
-    return flag
+def _tags(order: NewOrder) -> dict[str, Any]:
+    """The client's own ids of an order, as its answer echoes them."""
+    out: dict[str, Any] = {}
+    if order.cl_ord_id is not None:
+        out["cl_ord_id"] = order.cl_ord_id
+    if order.userref is not None:
+        out["order_userref"] = order.userref
+    return out

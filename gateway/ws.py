@@ -22,9 +22,7 @@ import contextlib
 import hashlib
 import hmac
 import secrets
-import sys
 import time
-import traceback
 from collections import deque
 from typing import Any
 
@@ -35,7 +33,7 @@ from websockets.protocol import State
 
 from engine.commands import CancelAll
 from engine.instrument import Instrument
-from gateway.channels import Channels, Connection, Token
+from gateway.channels import Channels, Connection, Token, run_request
 from gateway.config import AccountAccess, Config
 from gateway.exchange import Exchange
 from gateway.requests import RequestError
@@ -261,13 +259,7 @@ class WsGateway(Trading, Channels):
         if not isinstance(params, dict):
             answer(error="EGeneral:Invalid arguments:params must be an object")
             return
-        try:
-            handler(self, conn, params, answer)
-        except _Invalid as e:
-            answer(error=str(e))
-        except Exception:  # a bug: say so on stderr, answer, keep the connection
-            traceback.print_exc(file=sys.stderr)
-            answer(error="EGeneral:Internal error")
+        run_request(lambda: handler(self, conn, params, answer), answer)
 
     # ------------------------------------------------------------ authentication
 

@@ -82,11 +82,7 @@ class Client:
     pushed: list[dict[str, Any]]
 
     async def login(self, account: str) -> dict[str, Any]:
-        nonce = time.time_ns()
-        key = f"{account}-key"
-        return await self.call(
-            "login", api_key=key, nonce=nonce, signature=sign(f"{account}-secret", key, nonce)
-        )
+        return await self.call("login", **login_params(account))
 
 
 async def connect(port: int) -> Client:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gateway.config import DEMO_CONFIG
-from tests.ws_client import Client, connect, server
+from tests.ws_client import Client, connect, pushes_until_pong, server
 
 S = "AAPLx/USD"
 
@@ -32,8 +32,9 @@ async def push(client: Client, channel: str) -> dict[str, Any]:
 
 async def quiet(client: Client, channel: str) -> None:
     """Assert nothing is pending on ``channel``: every queued push comes before the pong."""
-    await client.call("ping")
-    assert [m for m in client.pushed if m.get("channel") == channel] == []
+    kept = client.pushed
+    pending = kept + await pushes_until_pong(client)
+    assert [m for m in pending if m.get("channel") == channel] == []
 
 
 async def open_orders(client: Client) -> list[str]:

@@ -25,8 +25,8 @@ from typing import Any
 
 from hdrh.histogram import HdrHistogram
 
-from engine.commands import Command
 from engine.engine import Engine
+from model.commands import Command
 
 __all__ = ["machine", "measure_engine", "percentiles"]
 

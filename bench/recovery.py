@@ -26,11 +26,11 @@ from typing import Any
 
 from bench.measure import machine
 from bench.workloads import BENCH_SYMBOL, bench_instrument, peer_flow, to_commands
-from engine.commands import Command, Deposit
-from gateway.journal import FsyncPolicy, JournalWriter, scan
-from gateway.recovery import recover
-from gateway.sequencer import Sequencer
-from gateway.store import (
+from model.commands import Command, Deposit
+from node.journal import FsyncPolicy, JournalWriter, scan
+from node.recovery import recover
+from node.sequencer import Sequencer
+from node.store import (
     Genesis,
     read_genesis,
     write_genesis,

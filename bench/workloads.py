@@ -18,10 +18,10 @@ from __future__ import annotations
 import random
 from decimal import Decimal
 
-from engine.commands import AmendOrder, CancelOrder, Command, NewOrder
 from engine.engine import Engine
 from engine.events import OrderCancelled, OrderExpired, TradeExecuted
-from engine.instrument import Instrument
+from model.commands import AmendOrder, CancelOrder, Command, NewOrder
+from model.instrument import Instrument
 from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk

@@ -1,6 +1,6 @@
 """The servers ``python -m bench ws`` measures, each started fresh as its own process.
 
-* tokex: ``python -m gateway.cli serve`` (what ``tokex serve`` runs) on
+* tokex: ``python -m tokex.cli serve`` (what ``tokex serve`` runs) on
   127.0.0.1 with ``--ws-port 0``, a fresh data directory, and a bench
   configuration (:func:`tokex_config`) written next to it: one instrument on
   the 24/7 schedule, one funded account per client, the journal fsynced per
@@ -34,7 +34,7 @@ from typing import Any
 
 from bench.peers.env import ensure_env, get_spec
 from bench.peers.run import runner_path
-from gateway.ws import VERSION
+from gateway.ws.server import VERSION
 
 __all__ = [
     "MID_TICKS",
@@ -154,7 +154,7 @@ def start_tokex(workdir: Path, clients: int, clock: str) -> Running:
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench.toml"
     config.write_text(tokex_config(clients), encoding="utf-8")
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)]
+    command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
     command += ["--data", str(workdir / "data"), "--ws-port", "0", "--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True

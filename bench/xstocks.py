@@ -26,7 +26,10 @@ from datetime import date
 from decimal import Decimal
 
 from engine.calendar import eastern_to_utc_ns
-from engine.commands import (
+from engine.engine import Engine
+from engine.events import OrderAccepted, OrderCancelled, OrderExpired, TradeExecuted
+from engine.sessions import trading_day_end_ns
+from model.commands import (
     AmendOrder,
     CancelOrder,
     Command,
@@ -36,10 +39,7 @@ from engine.commands import (
     Resume,
     RunTimers,
 )
-from engine.engine import Engine
-from engine.events import OrderAccepted, OrderCancelled, OrderExpired, TradeExecuted
-from engine.instrument import Instrument
-from engine.sessions import trading_day_end_ns
+from model.instrument import Instrument
 from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk

@@ -21,14 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+from model.commands import BatchOrder, NewOrder
+from model.instrument import Instrument
+from model.order import Order, order_for
 from risk.risk import Risk
 
 from engine.book import OrderBook
-from engine.commands import BatchOrder, NewOrder
 from engine.corporate import CorporateActions
 from engine.events import Event, OrderRejected
-from engine.instrument import Instrument
-from engine.order import Order, order_for
 
 __all__ = ["Batches", "Refusal"]
 

@@ -13,7 +13,7 @@ side inside its loop.
   the top is not dug out of the heap; its key is put in ``stale`` and dropped
   when it surfaces (or reused if the price comes back first). Every key is in
   the heap at most once: ``set(heap) == set(levels) | stale``, disjoint.
-* A level's queue is a ``deque`` of :class:`~engine.order.Order`. Cancel does
+* A level's queue is a ``deque`` of :class:`~model.order.Order`. Cancel does
   not search the queue: it zeroes the order's ``shown`` (a tombstone) and
   fixes the level's totals; the matcher pops tombstones when they reach the
   head. A queue is compacted once tombstones outnumber live orders, so the
@@ -44,7 +44,8 @@ from collections import deque
 from collections.abc import Iterator
 from heapq import heapify, heappop, heappush, nsmallest
 
-from engine.order import Order
+from model.order import Order
+
 from engine.reference import ReferenceWindow
 from engine.stops import StopBook
 

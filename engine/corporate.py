@@ -12,9 +12,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 import msgspec
+from model.commands import CorporateAction, Halt, Resume, RunTimers
+from model.instrument import Instrument
 from risk.risk import Risk
 
-from engine.commands import CorporateAction, Halt, Resume, RunTimers
 from engine.events import (
     BalanceRebased,
     CorporateActionAnnounced,
@@ -22,7 +23,6 @@ from engine.events import (
     Event,
     ReferencePriceSet,
 )
-from engine.instrument import Instrument
 from engine.phases import CALL_NS, Phases, Session, refused
 from engine.sessions import AUCTION, CLOSED, HALTED
 

@@ -1,7 +1,7 @@
 """The matching engine: commands in, events out, one instrument book per symbol.
 
 Pure and deterministic: no clock, no randomness, no I/O. The only input is a
-:class:`~engine.commands.Command` stamped with ``seq`` and ``ts``; the only
+:class:`~model.commands.Command` stamped with ``seq`` and ``ts``; the only
 output is the list of events it caused. The same commands replayed into a
 fresh engine give the same events and the same :meth:`Engine.state_hash`.
 
@@ -15,11 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from risk.risk import Risk
-
-from engine.batch import Batches
-from engine.book import COMPACT_SLACK, OrderBook
-from engine.commands import (
+from model.commands import (
     MARKET_KINDS,
     STOP_KINDS,
     AmendOrder,
@@ -40,6 +36,12 @@ from engine.commands import (
     SetReferencePrice,
     Withdraw,
 )
+from model.instrument import Instrument
+from model.order import Order, order_for
+from risk.risk import Risk
+
+from engine.batch import Batches
+from engine.book import COMPACT_SLACK, OrderBook
 from engine.events import (
     Event,
     OrderAccepted,
@@ -47,9 +49,7 @@ from engine.events import (
     OrderCancelled,
     OrderRejected,
 )
-from engine.instrument import Instrument
 from engine.matching import PRIORITY_SHIFT, crosses
-from engine.order import Order, order_for
 
 __all__ = ["Engine", "SequenceError"]
 
@@ -375,7 +375,7 @@ class Engine(Batches):
             _refuse(risk.rehold(order, price, leaves))
         book.side(order.side).remove(order)
         # A new record for the same order id: the old one stays in its level's
-        # queue as a tombstone (positional arguments: see engine/order.py).
+        # queue as a tombstone (positional arguments: see model/order.py).
         moved = Order(
             order.order_id,
             order.account,

@@ -10,8 +10,7 @@ order after the event (visible plus hidden).
 from __future__ import annotations
 
 import msgspec
-
-from engine.commands import NewOrder
+from model.commands import NewOrder
 
 __all__ = [
     "CANCEL_REASONS",

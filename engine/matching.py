@@ -10,10 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from heapq import heappop, heappush
 
+from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
+from model.instrument import Instrument
+from model.order import Order
 from risk.risk import Risk
 
 from engine.book import BookSide, OrderBook
-from engine.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from engine.events import (
     Event,
     IcebergRefilled,
@@ -23,8 +25,6 @@ from engine.events import (
     ReferencePriceSet,
     TradeExecuted,
 )
-from engine.instrument import Instrument
-from engine.order import Order
 from engine.state import EngineStateMixin
 
 __all__ = ["NO_LIMIT", "PRIORITY_SHIFT", "Matcher", "crosses"]

@@ -8,9 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from heapq import heappop
 
-from risk.risk import Risk
-
-from engine.commands import (
+from model.commands import (
     CancelAll,
     CancelAllAfter,
     Command,
@@ -20,6 +18,9 @@ from engine.commands import (
     SetReferencePrice,
     Withdraw,
 )
+from model.instrument import Instrument
+from risk.risk import Risk
+
 from engine.events import (
     DeadManSwitchSet,
     Event,
@@ -30,7 +31,6 @@ from engine.events import (
     OrderRejected,
     ReferencePriceSet,
 )
-from engine.instrument import Instrument
 from engine.matching import Matcher
 
 __all__ = ["Operations"]

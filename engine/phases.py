@@ -18,10 +18,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from model.commands import CorporateAction, Halt, NewOrder, Resume, RunTimers
+from model.instrument import Instrument
 from risk.risk import Risk
 
 from engine.book import OrderBook
-from engine.commands import CorporateAction, Halt, NewOrder, Resume, RunTimers
 from engine.events import (
     AuctionUncrossed,
     Event,
@@ -30,7 +31,6 @@ from engine.events import (
     ReferencePriceStale,
     event_symbol,
 )
-from engine.instrument import Instrument
 from engine.reference import ReferenceWindow
 from engine.sessions import (
     AUCTION,

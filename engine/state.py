@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 
 import msgspec
+from model.instrument import Instrument
+from model.order import Order
 from risk.risk import Risk
 
 from engine.book import BookSide, OrderBook
-from engine.instrument import Instrument
-from engine.order import Order
 from engine.stops import StopBook, rises_to_trigger
 
 __all__ = ["EngineStateMixin", "InvariantError"]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 from heapq import heappop, heappush
 
-from engine.order import Order
+from model.order import Order
 
 __all__ = ["StopBook", "rises_to_trigger"]
 

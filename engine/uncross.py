@@ -10,14 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 
+from model.instrument import Instrument
+from model.order import Order
 from risk.risk import Risk
 
 from engine.auction import Uncross, uncross_price
 from engine.book import BookSide, Level, OrderBook
 from engine.events import AuctionIndicated, Event, IcebergRefilled, TradeExecuted
-from engine.instrument import Instrument
 from engine.operations import Operations
-from engine.order import Order
 
 __all__ = ["Auctions"]
 

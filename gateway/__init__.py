@@ -1,1 +1,1 @@
-"""tokex gateway package."""
+"""The protocol gateways, one subpackage each, all written against :mod:`node.interface`."""

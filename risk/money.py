@@ -1,6 +1,6 @@
 """Money arithmetic: assets, the exact scale of each pair, and venue-favour rounding.
 
-Prices are ticks and quantities lots (see :mod:`engine.instrument`); balances
+Prices are ticks and quantities lots (see :mod:`model.instrument`); balances
 are integers in each asset's smallest unit. For a pair, one tick times one
 lot is ``num / den`` units of the quote asset (a fraction: 0.01 USD x 0.0001
 shares is 1/100 of a cent), and one lot is ``lot_units`` units of the base
@@ -18,7 +18,7 @@ from decimal import Decimal
 from fractions import Fraction
 
 import msgspec
-from engine.instrument import Instrument
+from model.instrument import Instrument
 
 __all__ = ["BPS", "Asset", "MoneyError", "Pair", "ceil_div", "floor_div"]
 

@@ -21,9 +21,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from engine.commands import MARKET_KINDS, STOP_KINDS, NewOrder
-from engine.instrument import Instrument
-from engine.order import Order
+from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
+from model.instrument import Instrument
+from model.order import Order
 
 from risk.accounts import Account, AccountSpec
 from risk.money import BPS, Asset, Pair, ceil_div

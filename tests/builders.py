@@ -5,7 +5,9 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from engine.commands import (
+from engine.engine import Engine
+from engine.events import Event
+from model.commands import (
     AmendOrder,
     BatchOrder,
     CancelAll,
@@ -22,9 +24,7 @@ from engine.commands import (
     SetReferencePrice,
     Withdraw,
 )
-from engine.engine import Engine
-from engine.events import Event
-from engine.instrument import Instrument
+from model.instrument import Instrument
 from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk

@@ -11,7 +11,7 @@ from typing import get_args
 import msgspec
 from hypothesis import strategies as st
 
-from engine.commands import (
+from model.commands import (
     MARKET_KINDS,
     STOP_KINDS,
     AmendOrder,
@@ -36,7 +36,7 @@ from engine.commands import (
     TimeInForce,
     Withdraw,
 )
-from gateway.journal import (
+from node.journal import (
     JournalWriter,
 )
 

@@ -13,9 +13,9 @@ from typing import Any
 import msgspec
 
 from bench.workloads import BENCH_SYMBOL, bench_engine
-from engine.commands import CancelOrder, Command, NewOrder, Side
 from engine.engine import Engine
 from engine.events import Event
+from model.commands import CancelOrder, Command, NewOrder, Side
 
 MID = 100_000
 

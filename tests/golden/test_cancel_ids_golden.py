@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from engine.commands import NewOrder
 from engine.engine import SequenceError
+from model.commands import NewOrder
 from tests.builders import Driver
 from tests.golden.test_matching_golden import (
     S,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from decimal import Decimal
 
-from engine.commands import CorporateAction
 from engine.events import (
     AuctionIndicated,
     AuctionUncrossed,
@@ -22,6 +21,7 @@ from engine.events import (
     PhaseChanged,
     ReferencePriceSet,
 )
+from model.commands import CorporateAction
 from tests.builders import SYMBOL, Driver, instrument, risk_for
 from tests.golden.test_matching_golden import ts
 

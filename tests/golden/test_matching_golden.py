@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from engine.commands import NewOrder, StpType
 from engine.events import (
     Event,
     IcebergRefilled,
@@ -24,6 +23,7 @@ from engine.events import (
     OrderTriggered,
     TradeExecuted,
 )
+from model.commands import NewOrder, StpType
 from tests.builders import SYMBOL, Driver
 
 S = SYMBOL

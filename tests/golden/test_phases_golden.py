@@ -27,7 +27,6 @@ import msgspec
 import pytest
 
 from engine.calendar import eastern_to_utc_ns
-from engine.commands import AmendOrder, CancelOrder, Halt, NewOrder
 from engine.events import (
     Event,
     FundsDeposited,
@@ -37,6 +36,7 @@ from engine.events import (
     PhaseChanged,
     TradeExecuted,
 )
+from model.commands import AmendOrder, CancelOrder, Halt, NewOrder
 from tests.builders import Driver, instrument, risk_for
 
 A, T = "AAPLx/USD", "TSLAx/USD"  # 24/7 and 24/5

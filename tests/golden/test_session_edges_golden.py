@@ -11,7 +11,6 @@ from datetime import date
 from decimal import Decimal
 
 from engine.calendar import eastern_to_utc_ns
-from engine.commands import CorporateAction
 from engine.events import (
     Event,
     OrderCancelled,
@@ -20,7 +19,8 @@ from engine.events import (
     ReferencePriceSet,
     TradeExecuted,
 )
-from engine.instrument import Instrument
+from model.commands import CorporateAction
+from model.instrument import Instrument
 from tests.builders import SYMBOL, Driver, instrument, risk_for
 
 S = SYMBOL

@@ -11,7 +11,6 @@ from datetime import date
 from decimal import Decimal
 
 from engine.calendar import eastern_to_utc_ns
-from engine.commands import NewOrder
 from engine.events import (
     AuctionIndicated,
     AuctionUncrossed,
@@ -22,6 +21,7 @@ from engine.events import (
     ReferencePriceSet,
     TradeExecuted,
 )
+from model.commands import NewOrder
 from tests.builders import SYMBOL, Driver, instrument, risk_for
 
 S = SYMBOL

@@ -13,7 +13,7 @@ from typing import Any, Protocol, TypeVar
 
 from hypothesis import strategies as st
 
-from engine.commands import Command, CommandError
+from model.commands import Command, CommandError
 
 T = TypeVar("T")
 

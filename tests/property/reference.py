@@ -21,16 +21,6 @@ import copy
 from dataclasses import dataclass
 from typing import Any
 
-from engine.commands import (
-    AmendOrder,
-    CancelAll,
-    CancelOrder,
-    Command,
-    CommandError,
-    NewOrder,
-    ReplaceOrder,
-    RunTimers,
-)
 from engine.engine import Engine
 from engine.events import (
     Event,
@@ -42,6 +32,16 @@ from engine.events import (
     OrderRejected,
     OrderTriggered,
     TradeExecuted,
+)
+from model.commands import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    CommandError,
+    NewOrder,
+    ReplaceOrder,
+    RunTimers,
 )
 
 __all__ = ["Rec", "Reference", "View", "engine_view", "reference_view"]

@@ -20,7 +20,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
-from engine.commands import (
+from engine.engine import Engine, SequenceError
+from engine.events import Event, OrderAccepted, OrderAmended, OrderTriggered
+from model.commands import (
     AmendOrder,
     CancelAll,
     CancelOrder,
@@ -29,8 +31,6 @@ from engine.commands import (
     ReplaceOrder,
     RunTimers,
 )
-from engine.engine import Engine, SequenceError
-from engine.events import Event, OrderAccepted, OrderAmended, OrderTriggered
 from tests.builders import instrument
 from tests.property.choosers import Chooser, DrawChooser, run_mix, step
 from tests.property.reference import Rec, Reference, View, engine_view, reference_view

@@ -51,7 +51,25 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule
 
 from engine.calendar import eastern_to_utc_ns
-from engine.commands import (
+from engine.engine import Engine
+from engine.events import (
+    AuctionUncrossed,
+    BalanceRebased,
+    CorporateActionApplied,
+    Event,
+    FundsDeposited,
+    FundsWithdrawn,
+    KillSwitchSet,
+    OrderAccepted,
+    OrderAmended,
+    OrderCancelled,
+    OrderExpired,
+    OrderRejected,
+    PhaseChanged,
+    ReferencePriceSet,
+    TradeExecuted,
+)
+from model.commands import (
     AmendOrder,
     BatchOrder,
     CancelAll,
@@ -73,25 +91,7 @@ from engine.commands import (
     TimeInForce,
     Withdraw,
 )
-from engine.engine import Engine
-from engine.events import (
-    AuctionUncrossed,
-    BalanceRebased,
-    CorporateActionApplied,
-    Event,
-    FundsDeposited,
-    FundsWithdrawn,
-    KillSwitchSet,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    OrderRejected,
-    PhaseChanged,
-    ReferencePriceSet,
-    TradeExecuted,
-)
-from engine.order import Order
+from model.order import Order
 from risk.accounts import AccountSpec, FeeTier
 from risk.money import Asset
 from risk.risk import Risk

@@ -1,0 +1,1 @@
+"""The WebSocket gateway: a Kraken WebSocket v2 dialect for traders."""

@@ -1,0 +1,531 @@
+"""The WebSocket gateway's channels: executions (private) and book (public), per connection.
+
+A mixin of :class:`gateway.ws.WsGateway`: subscriptions, snapshots, and the
+pipeline's listener that turns each durable batch's events into pushes, in
+engine order, after the batch's answers.
+"""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+from engine.events import PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
+from gateway.ws.ledger import ledger_entries
+from gateway.ws.market import DEPTHS, Levels, checksum, diff, top
+from gateway.ws.requests import RequestError, parse_flag
+from gateway.ws.ticker import Rolling24h
+from gateway.ws.wire import executions_for, order_id_text, rfc3339
+from model.commands import MARKET_KINDS, NewOrder
+from model.instrument import Instrument
+from node.config import AccountAccess
+from node.interface import Node, Sequenced
+
+__all__ = ["BookSub", "Channels", "Connection", "Token", "run_request"]
+
+_Invalid = RequestError
+
+
+@dataclass
+class Token:
+    account: str
+    last_used: int
+
+
+@dataclass
+class Connection:
+    ws: ServerConnection
+    conn_id: int
+    pending: list[bytes] = field(default_factory=list)
+    """Encoded messages queued in this turn of the loop, written together."""
+    last_sent: float = 0.0
+    account: AccountAccess | None = None
+    executions: int | None = None
+    """Sequence of the last executions message, None while not subscribed."""
+    tokens: float = 0.0
+    refilled: float = 0.0
+    books: dict[str, BookSub] = field(default_factory=dict)
+    trades: set[str] = field(default_factory=set)
+    instrument: bool = False
+    balances: int | None = None
+    """Sequence of the last balances message, None while not subscribed."""
+    tickers: set[str] = field(default_factory=set)
+
+    @property
+    def subscribed(self) -> bool:
+        """Has any subscription (so it gets heartbeats when idle)."""
+        return bool(
+            self.executions is not None
+            or self.balances is not None
+            or self.books
+            or self.trades
+            or self.tickers
+            or self.instrument
+        )
+
+
+@dataclass
+class BookSub:
+    """One connection's book subscription to one symbol: what it was last sent."""
+
+    depth: int
+    bids: Levels
+    asks: Levels
+    sequence: int = 0
+
+
+class Channels:
+    """Subscriptions and pushes; the gateway provides the attributes and ``_send``."""
+
+    node: Node
+    lot_units: dict[str, int]
+    instruments: dict[str, Instrument]
+    quote_precision: dict[str, int]
+    connections: dict[int, Connection]
+    subscribers: dict[str, set[int]]
+    recent_trades: dict[str, deque[dict[str, Any]]]
+    balance_subscribers: dict[str, set[int]]
+    rolling: dict[str, Rolling24h]
+    last_ticker: dict[str, dict[str, Any]]
+
+    def _send(self, conn: Connection, message: dict[str, Any]) -> None:
+        raise NotImplementedError
+
+    def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        raise NotImplementedError
+
+    def _queue(self, enqueue: Callable[[], None]) -> None:
+        raise NotImplementedError  # gateway.ws.trading.Trading
+
+    def _subscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        """Subscribe once everything queued before is durable and published.
+
+        The snapshot is taken there (``Node.enqueue_barrier``), so the
+        updates that follow continue it with no gap and no repeat, and no
+        snapshot ever shows a command that is not yet journaled.
+        """
+        channel = params.get("channel")
+        subscribe = _SUBSCRIBE.get(channel) if isinstance(channel, str) else None
+        if subscribe is None:
+            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+
+        def now_durable() -> None:
+            if conn.conn_id not in self.connections:
+                return  # closed meanwhile
+            run_request(lambda: subscribe(self, conn, params, answer), answer)
+
+        self._queue(lambda: self.node.enqueue_barrier(now_durable))
+
+    def _unsubscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        """Undo a subscription; the answer echoes the channel (and symbols)."""
+        channel = params.get("channel")
+        if channel in ("executions", "balances"):
+            subs = self.subscribers if channel == "executions" else self.balance_subscribers
+            if getattr(conn, channel) is None:
+                raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not subscribed")
+            setattr(conn, channel, None)
+            for ids in subs.values():
+                ids.discard(conn.conn_id)
+            answer({"channel": channel})
+            return
+        if channel == "instrument":
+            if not conn.instrument:
+                raise _Invalid("EGeneral:Invalid arguments:channel 'instrument': not subscribed")
+            conn.instrument = False
+            answer({"channel": channel})
+            return
+        held: dict[str, Any] | set[str]
+        if channel == "book":
+            held = conn.books
+        elif channel == "trade":
+            held = conn.trades
+        elif channel == "ticker":
+            held = conn.tickers
+        else:
+            raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        symbols = self._symbols(params)
+        missing = [s for s in symbols if s not in held]
+        if missing:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:symbol {missing[0]!r}: not subscribed on {channel}"
+            )
+        for symbol in symbols:
+            if isinstance(held, dict):
+                del held[symbol]
+            else:
+                held.discard(symbol)
+        answer({"channel": channel, "symbol": symbols})
+
+    def _subscribe_instrument(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        answer({"channel": "instrument", "snapshot": True})
+        conn.instrument = True
+        self._send(conn, {"channel": "instrument", "type": "snapshot", "data": self._instrument()})
+
+    def _subscribe_executions(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        snap = parse_flag(params, "snap_orders", True)
+        answer({"channel": "executions", "snapshot": snap})
+        conn.executions = 0
+        self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        if snap:
+            data = []
+            for o in self.node.open_orders(access.account):
+                inst = self.instruments[o.symbol]
+                item: dict[str, Any] = {
+                    "order_id": order_id_text(o.order_id),
+                    "symbol": o.symbol,
+                    "side": o.side,
+                    "order_type": o.order_type,
+                    "order_qty": inst.lots_to_qty(o.qty),
+                    "leaves_qty": inst.lots_to_qty(o.leaves),
+                    "time_in_force": o.tif,
+                    "order_status": "untriggered" if o.stop else "new",
+                }
+                if o.price:
+                    item["limit_price"] = inst.ticks_to_price(o.price)
+                data.append(item)
+            self._push_executions(conn, "snapshot", data)
+
+    def _push_executions(self, conn: Connection, kind: str, data: list[dict[str, Any]]) -> None:
+        assert conn.executions is not None
+        conn.executions += 1
+        self._send(
+            conn,
+            {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
+        )
+
+    def _symbols(self, params: dict[str, Any]) -> list[str]:
+        """A public channel's ``symbol`` list: non-empty, every one listed."""
+        symbols = params.get("symbol")
+        if not isinstance(symbols, list) or not symbols:
+            raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
+        for symbol in symbols:
+            if not isinstance(symbol, str) or symbol not in self.instruments:
+                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
+        return symbols
+
+    def _subscribe_book(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = self._symbols(params)
+        depth = params.get("depth", 10)
+        if depth not in DEPTHS:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
+            )
+        snapshot = parse_flag(params, "snapshot", True)
+        answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
+        for symbol in symbols:
+            bids, asks = top(self.node, symbol, depth)
+            sub = conn.books[symbol] = BookSub(depth, bids, asks)
+            if snapshot:
+                self._push_book(
+                    conn, symbol, sub, "snapshot", list(bids.items()), list(asks.items())
+                )
+
+    def _push_book(
+        self,
+        conn: Connection,
+        symbol: str,
+        sub: BookSub,
+        kind: str,
+        bids: list[tuple[int, int]],
+        asks: list[tuple[int, int]],
+    ) -> None:
+        inst = self.instruments[symbol]
+        sub.sequence += 1
+
+        def side(levels: list[tuple[int, int]], reverse: bool) -> list[dict[str, Any]]:
+            return [
+                {"price": inst.ticks_to_price(p), "qty": inst.lots_to_qty(q)}
+                for p, q in sorted(levels, reverse=reverse)
+            ]
+
+        self._send(
+            conn,
+            {
+                "channel": "book",
+                "type": kind,
+                "data": [
+                    {
+                        "symbol": symbol,
+                        "bids": side(bids, True),
+                        "asks": side(asks, False),
+                        "checksum": checksum(inst, sub.bids, sub.asks),
+                        "timestamp": rfc3339(self.node.now()),
+                        "sequence": sub.sequence,
+                    }
+                ],
+            },
+        )
+
+    def _on_applied(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: executions to their accounts, then book updates.
+
+        Called once per durable batch, after its answers were queued.
+        """
+        self._publish_balances(applied)
+        touched: set[str] = set()
+        trades = self._trades(applied)
+        phases: set[str] = set()
+        for _, events in applied:
+            phases.update(
+                e.symbol for e in events if isinstance(e, PhaseChanged | ReferencePriceSet)
+            )
+            per_account = executions_for(events, self.instruments, self.quote_precision)
+            for account, items in per_account.items():
+                for conn_id in sorted(self.subscribers.get(account, ())):
+                    conn = self.connections.get(conn_id)
+                    if conn is not None and conn.executions is not None:
+                        self._push_executions(conn, "update", items)
+            touched.update(s for s in map(event_symbol, events) if s is not None)
+        if trades:
+            self._publish_trades(trades)
+        if phases:
+            update = self._instrument(phases)
+            for conn in list(self.connections.values()):
+                if conn.instrument:
+                    self._send(conn, {"channel": "instrument", "type": "update", "data": update})
+        if not touched:
+            return
+        self._publish_tickers(touched)
+        node = self.node
+        for conn in list(self.connections.values()):
+            for symbol in sorted(touched & conn.books.keys()):
+                sub = conn.books[symbol]
+                bids, asks = top(node, symbol, sub.depth)
+                bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
+                if bid_changes or ask_changes:
+                    sub.bids, sub.asks = bids, asks
+                    self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
+
+    # --------------------------------------------------------------- balances
+
+    def _units(self, asset: str, units: int) -> Decimal:
+        return Decimal(units).scaleb(-self.quote_precision[asset])
+
+    def _subscribe_balances(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        access = self._account(conn, params)
+        answer({"channel": "balances", "snapshot": True})
+        data = [
+            {
+                "asset": b.asset,
+                "balance": self._units(b.asset, b.balance),
+                "hold_trade": self._units(b.asset, b.held),
+            }
+            for b in (self.node.balance(access.account, a) for a in sorted(self.quote_precision))
+        ]
+        conn.balances = 1
+        self.balance_subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        self._send(conn, {"channel": "balances", "type": "snapshot", "data": data, "sequence": 1})
+
+    def _publish_balances(self, applied: list[Sequenced]) -> None:
+        if not self.balance_subscribers:
+            return
+        node = self.node
+        events = [e for _, evs in applied for e in evs]
+        entries = ledger_entries(
+            events,
+            self.instruments,
+            lambda account, asset: node.balance(account, asset).balance,
+            self.lot_units,
+        )
+        per_account: dict[str, list[dict[str, Any]]] = {}
+        for n, entry in enumerate(entries):
+            if entry.account not in self.balance_subscribers:
+                continue
+            held = node.balance(entry.account, entry.asset).held
+            per_account.setdefault(entry.account, []).append(
+                {
+                    "ledger_id": f"L{applied[-1][0].seq}-{n}",
+                    "ref_id": entry.ref_id,
+                    "type": entry.kind,
+                    "asset": entry.asset,
+                    "amount": self._units(entry.asset, entry.amount),
+                    "fee": self._units(entry.asset, entry.fee),
+                    "balance": self._units(entry.asset, entry.balance),
+                    "hold_trade": self._units(entry.asset, held),
+                    "timestamp": rfc3339(entry.ts),
+                }
+            )
+        for account, items in per_account.items():
+            for conn_id in sorted(self.balance_subscribers.get(account, ())):
+                conn = self.connections.get(conn_id)
+                if conn is not None and conn.balances is not None:
+                    conn.balances += 1
+                    self._send(
+                        conn,
+                        {
+                            "channel": "balances",
+                            "type": "update",
+                            "data": items,
+                            "sequence": conn.balances,
+                        },
+                    )
+
+    # ------------------------------------------------------------------ trade
+
+    def _trades(self, applied: list[Sequenced]) -> list[dict[str, Any]]:
+        """The public trade items of a batch (and each trade into its 24-hour statistics).
+
+        ``ord_type`` is Kraken's word for the taker: ``market`` for the
+        order types that take at any price up to a protection (market,
+        stop-loss, take-profit), ``limit`` for the rest.
+        """
+        kinds = {c.seq: c.order_type for c, _ in applied if isinstance(c, NewOrder)}
+        node = self.node
+        out = []
+        for _, events in applied:
+            for e in events:
+                if not isinstance(e, TradeExecuted):
+                    continue
+                taker = None if e.taker_order_id in kinds else node.order(e.taker_order_id)
+                kind = kinds.get(e.taker_order_id) or (taker.order_type if taker else "limit")
+                inst = self.instruments[e.symbol]
+                self.rolling.setdefault(e.symbol, Rolling24h()).add(e.ts, e.price, e.qty)
+                out.append(
+                    {
+                        "symbol": e.symbol,
+                        "side": e.taker_side,
+                        "price": inst.ticks_to_price(e.price),
+                        "qty": inst.lots_to_qty(e.qty),
+                        "ord_type": "market" if kind in MARKET_KINDS else "limit",
+                        "trade_id": e.trade_id,
+                        "timestamp": rfc3339(e.ts),
+                    }
+                )
+        return out
+
+    def _publish_trades(self, trades: list[dict[str, Any]]) -> None:
+        by_symbol: dict[str, list[dict[str, Any]]] = {}
+        for t in trades:
+            by_symbol.setdefault(t["symbol"], []).append(t)
+            recent = self.recent_trades.setdefault(t["symbol"], deque(maxlen=TRADE_SNAPSHOT))
+            recent.append(t)
+        for conn in list(self.connections.values()):
+            for symbol in sorted(conn.trades & by_symbol.keys()):
+                self._send(conn, {"channel": "trade", "type": "update", "data": by_symbol[symbol]})
+
+    def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = self._symbols(params)
+        snapshot = parse_flag(params, "snapshot", True)
+        answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
+        for symbol in symbols:
+            conn.trades.add(symbol)
+            if snapshot:
+                data = list(self.recent_trades.get(symbol, ()))
+                self._send(conn, {"channel": "trade", "type": "snapshot", "data": data})
+
+    # ----------------------------------------------------------------- ticker
+
+    def _subscribe_ticker(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        symbols = self._symbols(params)
+        snapshot = parse_flag(params, "snapshot", True)
+        answer({"channel": "ticker", "symbol": symbols, "snapshot": snapshot})
+        for symbol in symbols:
+            conn.tickers.add(symbol)
+            if snapshot:
+                item = self._ticker(symbol)
+                self._send(conn, {"channel": "ticker", "type": "snapshot", "data": [item]})
+
+    def _ticker(self, symbol: str) -> dict[str, Any]:
+        bids, asks = self.node.book(symbol, 1)
+        stats = self.rolling.setdefault(symbol, Rolling24h())
+        item = stats.ticker(
+            self.instruments[symbol],
+            self.node.now(),
+            bids[0] if bids else None,
+            asks[0] if asks else None,
+        )
+        self.last_ticker[symbol] = item
+        return item
+
+    def _publish_tickers(self, symbols: set[str]) -> None:
+        """A ticker update for each symbol whose BBO or trades changed, to its subscribers."""
+        watched = {s for c in self.connections.values() for s in c.tickers}
+        for symbol in sorted(symbols & watched):
+            before = self.last_ticker.get(symbol)
+            item = self._ticker(symbol)
+            if item == before:
+                continue
+            message = {"channel": "ticker", "type": "update", "data": [item]}
+            for conn in list(self.connections.values()):
+                if symbol in conn.tickers:
+                    self._send(conn, message)
+
+    # ------------------------------------------------------------- instrument
+
+    def _instrument(self, symbols: set[str] | None = None) -> dict[str, Any]:
+        """The instrument channel's body: every asset, and the pairs (all, or ``symbols``)."""
+        pairs = []
+        for symbol, inst in sorted(self.instruments.items()):
+            if symbols is not None and symbol not in symbols:
+                continue
+            state = self.node.market(symbol)
+            phase, reference = state.phase, state.reference
+            pairs.append(
+                {
+                    "symbol": symbol,
+                    "base": inst.base,
+                    "quote": inst.quote,
+                    "status": _STATUS[phase],
+                    "price_precision": inst.price_precision,
+                    "qty_precision": inst.qty_precision,
+                    "price_increment": inst.price_increment,
+                    "qty_increment": inst.qty_increment,
+                    "qty_min": inst.lots_to_qty(inst.qty_min),
+                    "cost_min": Decimal(inst.cost_min).scaleb(-self.quote_precision[inst.quote]),
+                    "schedule": inst.schedule,
+                    "phase": phase,
+                    "reference_price": inst.ticks_to_price(reference) if reference else None,
+                }
+            )
+        assets = [
+            {"id": a, "status": "enabled", "precision": p}
+            for a, p in sorted(self.quote_precision.items())
+        ]
+        return {"assets": assets, "pairs": pairs}
+
+
+_STATUS = {
+    "regular": "online",
+    "extended": "limit_only",
+    "overnight": "limit_only",
+    "weekend": "limit_only",
+    "closed": "cancel_only",
+    "halted": "cancel_only",
+    "auction": "auction",
+}
+"""Kraken's word for each phase (WS_API.md, instrument channel)."""
+TRADE_SNAPSHOT = 50
+
+
+def run_request(handle: Callable[[], None], answer: Any) -> None:
+    """Run a request's handler; a refusal is answered with its error string.
+
+    Anything else is a bug: printed to stderr and answered
+    ``EGeneral:Internal error``, and the connection and the pipeline go on.
+    """
+    try:
+        handle()
+    except _Invalid as e:
+        answer(error=str(e))
+    except Exception:
+        traceback.print_exc(file=sys.stderr)
+        answer(error="EGeneral:Internal error")
+
+
+_SUBSCRIBE = {
+    "book": Channels._subscribe_book,
+    "trade": Channels._subscribe_trade,
+    "ticker": Channels._subscribe_ticker,
+    "instrument": Channels._subscribe_instrument,
+    "executions": Channels._subscribe_executions,
+    "balances": Channels._subscribe_balances,
+}
+"""The handler of each channel a client may subscribe to."""

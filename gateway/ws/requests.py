@@ -1,0 +1,455 @@
+"""Requests of the WebSocket dialect turned into engine commands: pure, no sockets.
+
+Each ``parse_*`` takes a request's ``params`` (decoded JSON) and what it
+needs to know (instruments, precisions, the time) and returns a command, or
+raises :class:`RequestError` carrying the exact error string to answer with
+(``EGeneral:Invalid arguments:<field> <value>: <rule>``). Numbers may come
+as JSON numbers or decimal strings and are converted exactly, never rounded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from fractions import Fraction
+from typing import Any
+
+import msgspec
+
+from engine.sessions import trading_day_end_ns
+from model.commands import (
+    MAX_BATCH,
+    MAX_ID_TEXT,
+    ORDER_TYPES,
+    STP_TYPES,
+    TIME_IN_FORCE,
+    AmendOrder,
+    BatchOrder,
+    CancelAllAfter,
+    CancelOrder,
+    CommandError,
+    CorporateAction,
+    Deposit,
+    Halt,
+    NewOrder,
+    ReplaceOrder,
+    Resume,
+    SetKillSwitch,
+    SetReferencePrice,
+    Withdraw,
+)
+from model.instrument import GridError, Instrument, to_decimal
+
+__all__ = [
+    "RequestError",
+    "parse_amend",
+    "parse_batch",
+    "parse_batch_cancel",
+    "parse_cancel_after",
+    "parse_cancels",
+    "parse_edit",
+    "parse_flag",
+    "parse_new_order",
+    "parse_operator",
+    "parse_order_ref",
+    "parse_time",
+]
+
+
+class RequestError(Exception):
+    """A request that cannot be taken; ``str()`` is the error string for the answer."""
+
+
+_INVALID = "EGeneral:Invalid arguments:"
+_ORDER_ID = re.compile(r"O[0-9]{1,19}")
+
+
+def _invalid(what: str) -> RequestError:
+    return RequestError(f"{_INVALID}{what}")
+
+
+def _instrument(instruments: dict[str, Instrument], symbol: object) -> Instrument:
+    inst = instruments.get(symbol) if isinstance(symbol, str) else None
+    if inst is None:
+        raise _invalid(f"symbol {symbol!r}: not listed")
+    return inst
+
+
+def _whole(value: object, unit: Decimal, field: str) -> int:
+    """A positive amount as a whole number of ``unit`` (exact)."""
+    try:
+        d = to_decimal(field, value)
+        whole, rest = divmod(d, unit)
+    except GridError as e:
+        raise _invalid(str(e)) from None
+    except ArithmeticError:  # decimal.InvalidOperation: far beyond any amount
+        raise _invalid(f"{field} {value!r}: too large") from None
+    if rest or whole <= 0:
+        raise _invalid(f"{field} {value!r}: must be a positive multiple of {unit}")
+    return int(whole)
+
+
+def parse_time(value: object, field: str = "expire_time") -> int:
+    """An RFC 3339 time with a zone, in ns since the epoch (UTC)."""
+    if not isinstance(value, str):
+        raise _invalid(f"{field} {value!r}: must be an RFC 3339 time")
+    try:
+        when = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise _invalid(f"{field} {value!r}: not an RFC 3339 time") from None
+    if when.tzinfo is None:
+        raise _invalid(f"{field} {value!r}: needs a time zone")
+    return int(when.timestamp()) * 10**9 + when.microsecond * 1_000
+
+
+def _grid(convert: Callable[[], int]) -> int:
+    try:
+        return convert()
+    except GridError as e:
+        raise _invalid(str(e)) from None
+
+
+def _lots(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
+    value = p.get(field)
+    return None if value is None else _grid(lambda: inst.qty_to_lots(value, field))
+
+
+def _ticks(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
+    value = p.get(field)
+    return None if value is None else _grid(lambda: inst.price_to_ticks(value, field))
+
+
+def _member(p: dict[str, Any], field: str, allowed: frozenset[str], default: str) -> Any:
+    """One of the ``allowed`` words (the default when absent)."""
+    value = p.get(field, default)
+    if not isinstance(value, str) or value not in allowed:
+        raise _invalid(f"{field} {value!r}: unknown")
+    return value
+
+
+def _text(p: dict[str, Any], field: str) -> str:
+    """A required text field (an account id)."""
+    value = p.get(field)
+    if not isinstance(value, str) or not value:
+        raise _invalid(f"{field} {value!r}: must be text")
+    return value
+
+
+def _client_id(p: dict[str, Any], field: str) -> str | None:
+    """A client order id: non-empty text of at most MAX_ID_TEXT characters (or absent)."""
+    value = p.get(field)
+    if value is not None and (not isinstance(value, str) or not 0 < len(value) <= MAX_ID_TEXT):
+        raise _invalid(f"{field} {value!r}: must be text of 1 to {MAX_ID_TEXT} characters")
+    return value
+
+
+def parse_flag(p: dict[str, Any], field: str, default: bool) -> bool:
+    """A boolean option that must be true or false when given (``validate``, ``snapshot``)."""
+    value = p.get(field, default)
+    if not isinstance(value, bool):
+        raise _invalid(f"{field} {value!r}: must be true or false")
+    return value
+
+
+def _bool(p: dict[str, Any], field: str, default: bool | None) -> bool | None:
+    value = p.get(field, default)
+    if value is not None and not isinstance(value, bool):
+        raise _invalid(f"{field} {value!r}: must be true or false")
+    return value
+
+
+def parse_new_order(
+    account: str,
+    p: dict[str, Any],
+    instruments: dict[str, Instrument],
+    quote_precision: dict[str, int],
+    now: int,
+) -> NewOrder:
+    """``add_order``'s params as a NewOrder (seq and ts are the sequencer's)."""
+    inst = _instrument(instruments, p.get("symbol"))
+    order_type = _member(p, "order_type", ORDER_TYPES, "limit")
+    side = p.get("side")
+    if side not in ("buy", "sell"):
+        raise _invalid(f"side {side!r}: must be buy or sell")
+    tif = _member(p, "time_in_force", TIME_IN_FORCE, "gtc")
+    stp = _member(p, "stp_type", STP_TYPES, "cancel_newest")
+    if p.get("order_qty") is None and p.get("cash_order_qty") is not None:
+        qty = inst.qty_max  # sized by what it may spend: at most the largest order
+    else:
+        qty = _grid(lambda: inst.qty_to_lots(p.get("order_qty"), "order_qty"))
+    price = None
+    if p.get("limit_price") is not None:
+        price = _grid(lambda: inst.price_to_ticks(p["limit_price"], "limit_price"))
+    display = None
+    if p.get("display_qty") is not None:
+        display = _grid(lambda: inst.qty_to_lots(p["display_qty"], "display_qty"))
+    trigger = None
+    triggers = p.get("triggers")
+    if triggers is not None:
+        if not isinstance(triggers, dict) or "price" not in triggers:
+            raise _invalid('triggers: must be {"price": N}')
+        trigger = _grid(lambda: inst.price_to_ticks(triggers["price"], "triggers"))
+    cash = None
+    if p.get("cash_order_qty") is not None:
+        unit = Decimal(1).scaleb(-quote_precision[inst.quote])
+        cash = _whole(p["cash_order_qty"], unit, "cash_order_qty")
+    expire = None
+    if tif == "day":
+        expire = trading_day_end_ns(now)
+    elif tif == "gtd":
+        expire = parse_time(p.get("expire_time"))
+    try:
+        return NewOrder(
+            0,
+            0,
+            account,
+            inst.symbol,
+            side,
+            qty,
+            price,
+            order_type,
+            tif,
+            expire,
+            bool(_bool(p, "post_only", False)),
+            display,
+            trigger,
+            _client_id(p, "cl_ord_id"),
+            p.get("order_userref"),
+            stp,
+            cash,
+        )
+    except (CommandError, msgspec.ValidationError, TypeError) as e:
+        raise _invalid(str(e)) from None
+
+
+def parse_batch(
+    account: str,
+    p: dict[str, Any],
+    instruments: dict[str, Instrument],
+    quote_precision: dict[str, int],
+    now: int,
+) -> list[BatchOrder]:
+    """``batch_add``'s params: 2 to 15 orders in ``symbol``, as the parts of one batch.
+
+    Each order takes add_order's fields but ``symbol`` (the batch's); an error
+    names the order: ``orders[2].order_qty ...``.
+    """
+    inst = _instrument(instruments, p.get("symbol"))
+    orders = p.get("orders")
+    if not isinstance(orders, list) or not 2 <= len(orders) <= MAX_BATCH:
+        raise _invalid(f"orders: must be a list of 2 to {MAX_BATCH} orders")
+    parts: list[BatchOrder] = []
+    for i, item in enumerate(orders):
+        if not isinstance(item, dict):
+            raise _invalid(f"orders[{i}]: must be an object")
+        if item.get("symbol", inst.symbol) != inst.symbol:
+            raise _invalid(f"orders[{i}].symbol {item['symbol']!r}: must be {inst.symbol}")
+        try:
+            order = parse_new_order(
+                account, {**item, "symbol": inst.symbol}, instruments, quote_precision, now
+            )
+        except RequestError as e:
+            raise _invalid(f"orders[{i}].{str(e).removeprefix(_INVALID)}") from None
+        fields = msgspec.structs.asdict(order)
+        parts.append(BatchOrder(**fields, part=i, parts=len(orders)))
+    return parts
+
+
+def parse_order_ref(value: object) -> int:
+    """An order id as clients send it: ``"O17"``, ``"17"`` or ``17``."""
+    if type(value) is int:
+        text = str(value)
+    elif isinstance(value, str):
+        text = value
+    else:
+        raise _invalid(f"order_id {value!r}: not an order id")
+    digits = text[1:] if text.startswith("O") else text
+    if not (digits.isascii() and digits.isdigit()):
+        raise _invalid(f"order_id {value!r}: not an order id")
+    return int(digits)
+
+
+def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
+    """``cancel_order``'s (and ``batch_cancel``'s) id lists as one CancelOrder each.
+
+    Returns (the id as the client wrote it, the command), in the order given.
+    """
+    commands: list[tuple[str, CancelOrder]] = []
+    for key in ("order_id", "cl_ord_id", "order_userref"):
+        values = p.get(key)
+        if values is None:
+            continue
+        if not isinstance(values, list) or not values:
+            raise _invalid(f"{key} must be a non-empty list")
+        for value in values:
+            try:
+                if key == "order_id":
+                    cancel = CancelOrder(0, 0, account, parse_order_ref(value))
+                elif key == "cl_ord_id":
+                    if not isinstance(value, str):
+                        raise ValueError("must be text")
+                    cancel = CancelOrder(0, 0, account, None, value)
+                elif type(value) is int:
+                    cancel = CancelOrder(0, 0, account, userref=value)
+                else:
+                    raise ValueError("must be an integer")
+            except (ValueError, TypeError, CommandError) as e:
+                raise _invalid(f"{key} {value!r}: {e}") from None
+            commands.append((str(value), cancel))
+    if not commands:
+        raise _invalid("order_id, cl_ord_id or order_userref")
+    return commands
+
+
+def parse_batch_cancel(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
+    """``batch_cancel``'s ``orders``: each an order id (``"O17"`` or 17) or else a cl_ord_id."""
+    orders = p.get("orders")
+    if not isinstance(orders, list) or not 1 <= len(orders) <= MAX_BATCH * 4:
+        raise _invalid(f"orders: must be a list of 1 to {MAX_BATCH * 4} order ids or cl_ord_ids")
+    commands: list[tuple[str, CancelOrder]] = []
+    for i, value in enumerate(orders):
+        try:
+            if type(value) is int or (isinstance(value, str) and _ORDER_ID.fullmatch(value)):
+                cancel = CancelOrder(0, 0, account, parse_order_ref(value))
+            elif isinstance(value, str):
+                cancel = CancelOrder(0, 0, account, None, value)
+            else:
+                raise ValueError("must be an order id or a cl_ord_id")
+        except (ValueError, TypeError, CommandError) as e:
+            raise _invalid(f"orders[{i}] {value!r}: {e}") from None
+        commands.append((str(value), cancel))
+    return commands
+
+
+def parse_amend(
+    account: str,
+    p: dict[str, Any],
+    instruments: dict[str, Instrument],
+    symbol_of: Callable[[int | None, str | None], str | None],
+) -> AmendOrder:
+    """``amend_order``'s params; ``symbol_of`` finds the order's instrument (None: unknown)."""
+    order_id = None if p.get("order_id") is None else parse_order_ref(p["order_id"])
+    clid = _client_id(p, "cl_ord_id")
+    symbol = symbol_of(order_id, clid)
+    if symbol is None:
+        raise RequestError("EOrder:Unknown order")
+    inst = instruments[symbol]
+    try:
+        return AmendOrder(
+            0,
+            0,
+            account,
+            order_id,
+            clid,
+            _lots(inst, p, "order_qty"),
+            _ticks(inst, p, "limit_price"),
+            _lots(inst, p, "display_qty"),
+            None,
+            bool(_bool(p, "post_only", False)),
+        )
+    except (CommandError, msgspec.ValidationError, TypeError) as e:
+        raise _invalid(str(e)) from None
+
+
+def parse_edit(account: str, p: dict[str, Any], instruments: dict[str, Instrument]) -> ReplaceOrder:
+    """``edit_order``'s params (cancel and replace) as a ReplaceOrder."""
+    inst = _instrument(instruments, p.get("symbol"))
+    if p.get("order_id") is None:
+        raise _invalid("order_id: required")
+    order_id = parse_order_ref(p["order_id"])
+    try:
+        return ReplaceOrder(
+            0,
+            0,
+            account,
+            order_id,
+            None,
+            _lots(inst, p, "order_qty"),
+            _ticks(inst, p, "limit_price"),
+            _lots(inst, p, "display_qty"),
+            None,
+            _bool(p, "post_only", None),
+            _client_id(p, "new_cl_ord_id"),
+            p.get("order_userref"),
+        )
+    except (CommandError, msgspec.ValidationError, TypeError) as e:
+        raise _invalid(str(e)) from None
+
+
+def parse_cancel_after(account: str, p: dict[str, Any]) -> CancelAllAfter:
+    """``cancel_all_orders_after``: ``timeout`` in whole seconds (0 disarms, under 86400)."""
+    timeout = p.get("timeout")
+    if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout < 86_400:
+        raise _invalid(f"timeout {timeout!r}: whole seconds, at least 0 and below 86400")
+    return CancelAllAfter(0, 0, account, timeout * 10**9)
+
+
+def _ratio(value: object, field: str) -> tuple[int, int]:
+    try:
+        d = to_decimal(field, value)
+    except GridError as e:
+        raise _invalid(str(e)) from None
+    if d <= 0:
+        raise _invalid(f"{field} {value!r}: must be positive")
+    f = Fraction(d)
+    return f.numerator, f.denominator
+
+
+def parse_operator(
+    method: str,
+    operator: str,
+    p: dict[str, Any],
+    instruments: dict[str, Instrument],
+    precision: dict[str, int],
+) -> Deposit | Withdraw | Halt | Resume | SetReferencePrice | SetKillSwitch | CorporateAction:
+    """An operator method's params as its command (WS_API.md, operator methods)."""
+    try:
+        if method in ("deposit", "withdraw"):
+            asset = p.get("asset")
+            if not isinstance(asset, str) or asset not in precision:
+                raise _invalid(f"asset {asset!r}: not an asset")
+            units = _whole(p.get("amount"), Decimal(1).scaleb(-precision[asset]), "amount")
+            cls = Deposit if method == "deposit" else Withdraw
+            return cls(0, 0, _text(p, "account"), asset, units)
+        if method == "halt":
+            inst = _instrument(instruments, p.get("symbol"))
+            reason = p.get("reason", "operator")
+            if not isinstance(reason, str):
+                raise _invalid(f"reason {reason!r}: must be text")
+            return Halt(0, 0, operator, inst.symbol, reason)
+        if method == "resume":
+            inst = _instrument(instruments, p.get("symbol"))
+            seconds = p.get("auction_seconds", 300)
+            if not isinstance(seconds, int) or isinstance(seconds, bool):
+                raise _invalid(f"auction_seconds {seconds!r}: must be whole seconds")
+            return Resume(0, 0, operator, inst.symbol, seconds * 10**9)
+        if method == "set_reference_price":
+            inst = _instrument(instruments, p.get("symbol"))
+            ticks = _grid(lambda: inst.price_to_ticks(p.get("price"), "price"))
+            return SetReferencePrice(0, 0, operator, inst.symbol, ticks)
+        if method == "kill_switch":
+            enabled = p.get("enabled")
+            if not isinstance(enabled, bool):
+                raise _invalid(f"enabled {enabled!r}: must be true or false")
+            return SetKillSwitch(0, 0, _text(p, "account"), enabled)
+        if method == "corporate_action":
+            inst = _instrument(instruments, p.get("symbol"))
+            kind = p.get("kind")
+            num = den = 1
+            if kind == "split":
+                num, den = _ratio(p.get("ratio"), "ratio")
+            elif kind == "dividend":
+                num, den = _ratio(p.get("multiplier"), "multiplier")
+            elif kind != "delist":
+                raise _invalid(f"kind {kind!r}: must be split, dividend or delist")
+            effective = (
+                None
+                if p.get("effective_time") is None
+                else parse_time(p["effective_time"], "effective_time")
+            )
+            return CorporateAction(0, 0, operator, inst.symbol, kind, num, den, effective)
+    except (CommandError, msgspec.ValidationError, TypeError) as e:
+        raise _invalid(str(e)) from None
+    raise RequestError("EGeneral:Unknown method")

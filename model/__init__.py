@@ -1,0 +1,1 @@
+"""The vocabulary the core and the edges share: instruments, commands, the order record."""

@@ -1,0 +1,1 @@
+"""The running exchange: config, clock, sequencer, journal, snapshots, recovery, pipeline."""

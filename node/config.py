@@ -1,0 +1,450 @@
+"""The exchange's TOML configuration: parsed, checked, and turned into what the engine needs.
+
+The schema is OPERATIONS.md's (``[exchange]``, ``[[assets]]``,
+``[[instruments]]``, ``[[fee_tiers]]``, ``[[accounts]]``). Every error names
+the file, the key and the problem, and stops the start: nothing is half
+loaded. Decimal values (prices, quantities, amounts) are converted exactly to
+ticks, lots and asset units, never rounded.
+
+:data:`DEMO_CONFIG` is the built-in demo (a few xStocks on 24/7 and 24/5
+schedules, funded demo accounts): ``tokex serve`` without ``--config``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from model.commands import Deposit
+from model.instrument import GridError, Instrument, to_decimal
+from node.journal import FSYNC_POLICIES
+from node.store import Genesis
+from risk.accounts import ROLES, AccountSpec, FeeTier
+from risk.money import Asset, MoneyError, Pair
+
+__all__ = ["DEMO_CONFIG", "AccountAccess", "Config", "ConfigError", "load_config", "parse_config"]
+
+
+class ConfigError(ValueError):
+    """A configuration that cannot be used: the file, the key and the problem."""
+
+
+class _RateLimit(msgspec.Struct, forbid_unknown_fields=True):
+    per_second: int = 50
+    burst: int = 100
+
+
+class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
+    name: str = "tokex"
+    fee_account: str = "fees"
+    ws_port: int = 8765
+    fix_port: int = 9878
+    fsync: Literal["always", "batch", "off"] = "batch"
+    rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
+    operator_account: str = "ops"
+
+
+class _Asset(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    precision: int
+
+
+class _Instrument(msgspec.Struct, forbid_unknown_fields=True):
+    symbol: str
+    base: str
+    quote: str
+    price_increment: str | int | float
+    qty_increment: str | int | float
+    reference_price: str | int | float = "0"
+    qty_min: str | int | float | None = None
+    qty_max: str | int | float | None = None
+    cost_min: str | int | float = "0"
+    schedule: Literal["24/7", "24/5"] = "24/7"
+    calendar: Literal["XNYS"] = "XNYS"
+    tier: Literal[1, 2] = 1
+
+
+class _FeeTier(msgspec.Struct, forbid_unknown_fields=True):
+    name: str
+    maker_bps: int
+    taker_bps: int
+
+
+class _Fix(msgspec.Struct, forbid_unknown_fields=True):
+    sender_comp_id: str
+    password: str
+
+
+class _Account(msgspec.Struct, forbid_unknown_fields=True):
+    id: str
+    api_key: str
+    secret: str
+    role: str = "trader"
+    fee_tier: str = "default"
+    max_order_notional: str | int | float | None = None
+    max_open_orders: int = 500
+    cancel_on_disconnect: bool = False
+    chain: Literal["ethereum", "solana"] = "ethereum"
+    balances: dict[str, str | int | float] = msgspec.field(default_factory=dict)
+    fix: _Fix | None = None
+    enabled: bool = True
+
+
+class _File(msgspec.Struct, forbid_unknown_fields=True):
+    exchange: _Exchange = msgspec.field(default_factory=_Exchange)
+    assets: list[_Asset] = msgspec.field(default_factory=list)
+    instruments: list[_Instrument] = msgspec.field(default_factory=list)
+    fee_tiers: list[_FeeTier] = msgspec.field(default_factory=list)
+    accounts: list[_Account] = msgspec.field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class AccountAccess:
+    """How an account logs in, and what it may do (the gateway's side of an account)."""
+
+    account: str
+    role: str
+    api_key: str
+    secret: str
+    cancel_on_disconnect: bool
+    chain: str
+    fix_sender_comp_id: str | None = None
+    fix_password: str | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    """A checked configuration: the engine's genesis, the opening balances, the edges' settings."""
+
+    source: str
+    name: str
+    genesis: Genesis
+    deposits: list[Deposit]
+    """Opening balances, journaled as deposits when a data directory is created."""
+    access: dict[str, AccountAccess]
+    """By API key."""
+    ws_port: int
+    fix_port: int
+    fsync: str
+    rate_per_second: int
+    rate_burst: int
+    operator_account: str
+    instruments: dict[str, Instrument] = field(default_factory=dict)
+
+
+def _fail(source: str, key: str, problem: str) -> ConfigError:
+    return ConfigError(f"{source}: {key}: {problem}")
+
+
+def _units(source: str, key: str, value: object, increment: Decimal) -> int:
+    """``value`` as a whole number of ``increment``s (exactly), or a ConfigError."""
+    try:
+        d = to_decimal(key, value)
+    except GridError as e:
+        raise _fail(source, key, str(e).split(": ", 1)[-1]) from None
+    whole, rest = divmod(d, increment)
+    if rest:
+        raise _fail(source, key, f"{value!r} is not a multiple of {increment}")
+    if whole < 0:
+        raise _fail(source, key, f"{value!r} must not be negative")
+    return int(whole)
+
+
+def parse_config(text: str, source: str = "<config>") -> Config:
+    """Parse and check a configuration's TOML ``text``; ``source`` names it in errors."""
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from None
+    try:
+        doc = msgspec.convert(raw, _File)
+    except msgspec.ValidationError as e:
+        # msgspec names the key as a path: "... - at `$.instruments[0].tier`"
+        message = str(e)
+        problem, _, where = message.partition(" - at `$.")
+        key = where.rstrip("`") or "(top level)"
+        raise _fail(source, key, problem) from None
+    ex = doc.exchange
+    if not doc.assets:
+        raise _fail(source, "assets", "at least one asset is needed")
+    if not doc.instruments:
+        raise _fail(source, "instruments", "at least one instrument is needed")
+    if not 0 <= ex.ws_port < 65536 or not 0 <= ex.fix_port < 65536:
+        raise _fail(source, "exchange.ws_port", "ports must be 0 to 65535")
+    if ex.fsync not in FSYNC_POLICIES:
+        raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
+    if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
+        raise _fail(source, "exchange.rate_limit", "per_second and burst must be at least 1")
+    assets: dict[str, Asset] = {}
+    for i, a in enumerate(doc.assets):
+        if a.id in assets:
+            raise _fail(source, f"assets[{i}].id", f"{a.id!r} is listed twice")
+        if not 0 <= a.precision <= 18:
+            raise _fail(source, f"assets[{i}].precision", "must be 0 to 18")
+        assets[a.id] = Asset(a.id, a.precision)
+    instruments: dict[str, Instrument] = {}
+    for i, inst in enumerate(doc.instruments):
+        key = f"instruments[{i}]"
+        if inst.symbol in instruments:
+            raise _fail(source, f"{key}.symbol", f"{inst.symbol!r} is listed twice")
+        for side in ("base", "quote"):
+            if getattr(inst, side) not in assets:
+                raise _fail(source, f"{key}.{side}", f"{getattr(inst, side)!r} is not an asset")
+        price_inc = _positive_decimal(source, f"{key}.price_increment", inst.price_increment)
+        qty_inc = _positive_decimal(source, f"{key}.qty_increment", inst.qty_increment)
+        quote_unit = Decimal(1).scaleb(-assets[inst.quote].precision)
+        qty_min = (
+            1 if inst.qty_min is None else _units(source, f"{key}.qty_min", inst.qty_min, qty_inc)
+        )
+        qty_max = (
+            10**12
+            if inst.qty_max is None
+            else _units(source, f"{key}.qty_max", inst.qty_max, qty_inc)
+        )
+        if not 1 <= qty_min <= qty_max:
+            raise _fail(source, f"{key}.qty_min", "must be at least one lot and at most qty_max")
+        made = Instrument(
+            symbol=inst.symbol,
+            base=inst.base,
+            quote=inst.quote,
+            price_increment=price_inc,
+            qty_increment=qty_inc,
+            qty_min=qty_min,
+            qty_max=qty_max,
+            cost_min=_units(source, f"{key}.cost_min", inst.cost_min, quote_unit),
+            schedule=inst.schedule,
+            calendar=inst.calendar,
+            tier=inst.tier,
+            reference_price=_units(
+                source, f"{key}.reference_price", inst.reference_price, price_inc
+            ),
+        )
+        try:
+            Pair.of(made, assets[inst.base], assets[inst.quote])
+        except MoneyError as e:
+            raise _fail(source, f"{key}.qty_increment", str(e)) from None
+        instruments[inst.symbol] = made
+    tiers: dict[str, FeeTier] = {}
+    for i, t in enumerate(doc.fee_tiers):
+        try:
+            tiers[t.name] = FeeTier(t.name, t.maker_bps, t.taker_bps)
+        except ValueError as e:
+            raise _fail(source, f"fee_tiers[{i}]", str(e)) from None
+    tiers.setdefault("default", FeeTier("default", 0, 0))
+    quotes = {i.quote for i in instruments.values()}
+    specs: list[AccountSpec] = []
+    deposits: list[Deposit] = []
+    access: dict[str, AccountAccess] = {}
+    seen: set[str] = set()
+    for i, acct in enumerate(doc.accounts):
+        key = f"accounts[{i}]"
+        if acct.id in seen or acct.id == ex.fee_account:
+            raise _fail(source, f"{key}.id", f"{acct.id!r} is taken")
+        seen.add(acct.id)
+        if acct.role not in ROLES:
+            raise _fail(source, f"{key}.role", f"must be one of {', '.join(sorted(ROLES))}")
+        if acct.fee_tier not in tiers:
+            raise _fail(source, f"{key}.fee_tier", f"{acct.fee_tier!r} is not a fee tier")
+        if acct.api_key in access:
+            raise _fail(source, f"{key}.api_key", "another account has this key")
+        notional = None
+        if acct.max_order_notional is not None:
+            if len(quotes) != 1:
+                raise _fail(source, f"{key}.max_order_notional", "needs one quote asset")
+            unit = Decimal(1).scaleb(-assets[next(iter(quotes))].precision)
+            notional = _units(source, f"{key}.max_order_notional", acct.max_order_notional, unit)
+        specs.append(
+            AccountSpec(
+                id=acct.id,
+                role=acct.role,  # type: ignore[arg-type]
+                fee_tier=tiers[acct.fee_tier],
+                max_order_notional=notional,
+                max_open_orders=acct.max_open_orders,
+                enabled=acct.enabled,
+            )
+        )
+        for asset, amount in sorted(acct.balances.items()):
+            if asset not in assets:
+                raise _fail(source, f"{key}.balances.{asset}", "not an asset")
+            unit = Decimal(1).scaleb(-assets[asset].precision)
+            units = _units(source, f"{key}.balances.{asset}", amount, unit)
+            if units:
+                deposits.append(Deposit(0, 0, acct.id, asset, units))
+        access[acct.api_key] = AccountAccess(
+            acct.id,
+            acct.role,
+            acct.api_key,
+            acct.secret,
+            acct.cancel_on_disconnect,
+            acct.chain,
+            None if acct.fix is None else acct.fix.sender_comp_id,
+            None if acct.fix is None else acct.fix.password,
+        )
+    genesis = Genesis(
+        assets=list(assets.values()),
+        instruments=list(instruments.values()),
+        accounts=specs,
+        fee_account=ex.fee_account,
+    )
+    return Config(
+        source=source,
+        name=ex.name,
+        genesis=genesis,
+        deposits=deposits,
+        access=access,
+        ws_port=ex.ws_port,
+        fix_port=ex.fix_port,
+        fsync=ex.fsync,
+        rate_per_second=ex.rate_limit.per_second,
+        rate_burst=ex.rate_limit.burst,
+        operator_account=ex.operator_account,
+        instruments=instruments,
+    )
+
+
+def _positive_decimal(source: str, key: str, value: object) -> Decimal:
+    try:
+        d = to_decimal(key, value)
+    except GridError as e:
+        raise _fail(source, key, str(e).split(": ", 1)[-1]) from None
+    if d <= 0:
+        raise _fail(source, key, f"{value!r} must be greater than zero")
+    return d
+
+
+def load_config(path: Path) -> Config:
+    """Read and check the configuration file at ``path``."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot be read: {e.strerror}") from None
+    return parse_config(text, str(path))
+
+
+DEMO_CONFIG = """
+[exchange]
+name = "tokex-demo"
+fee_account = "fees"
+ws_port = 8765
+fix_port = 9878
+fsync = "batch"
+rate_limit = { per_second = 50, burst = 100 }
+
+[[assets]]
+id = "USD"
+precision = 2
+[[assets]]
+id = "AAPLx"
+precision = 8
+[[assets]]
+id = "TSLAx"
+precision = 8
+[[assets]]
+id = "SPYx"
+precision = 8
+[[assets]]
+id = "NVDAx"
+precision = 8
+
+[[instruments]]
+symbol = "AAPLx/USD"
+base = "AAPLx"
+quote = "USD"
+price_increment = "0.01"
+qty_increment = "0.0001"
+qty_min = "0.0001"
+qty_max = "100000"
+cost_min = "1.00"
+schedule = "24/7"
+tier = 1
+reference_price = "230.00"
+
+[[instruments]]
+symbol = "TSLAx/USD"
+base = "TSLAx"
+quote = "USD"
+price_increment = "0.01"
+qty_increment = "0.0001"
+qty_min = "0.0001"
+cost_min = "1.00"
+schedule = "24/5"
+tier = 2
+reference_price = "250.00"
+
+[[instruments]]
+symbol = "SPYx/USD"
+base = "SPYx"
+quote = "USD"
+price_increment = "0.01"
+qty_increment = "0.0001"
+qty_min = "0.0001"
+cost_min = "1.00"
+schedule = "24/7"
+tier = 1
+reference_price = "590.00"
+
+[[instruments]]
+symbol = "NVDAx/USD"
+base = "NVDAx"
+quote = "USD"
+price_increment = "0.01"
+qty_increment = "0.0001"
+qty_min = "0.0001"
+cost_min = "1.00"
+schedule = "24/5"
+tier = 2
+reference_price = "140.00"
+
+[[fee_tiers]]
+name = "default"
+maker_bps = 10
+taker_bps = 25
+
+[[fee_tiers]]
+name = "maker"
+maker_bps = 0
+taker_bps = 15
+
+[[accounts]]
+id = "alice"
+role = "trader"
+api_key = "alice-key"
+secret = "alice-secret"
+fee_tier = "default"
+max_order_notional = "1000000"
+balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVDAx = "100" }
+
+[[accounts]]
+id = "bob"
+role = "trader"
+api_key = "bob-key"
+secret = "bob-secret"
+fee_tier = "default"
+balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVDAx = "100" }
+
+[[accounts]]
+id = "mm"
+role = "market_maker"
+api_key = "mm-key"
+secret = "mm-secret"
+fee_tier = "maker"
+fix = { sender_comp_id = "MM", password = "mm-fix" }
+[accounts.balances]
+USD = "10000000.00"
+AAPLx = "10000"
+TSLAx = "10000"
+SPYx = "10000"
+NVDAx = "10000"
+
+[[accounts]]
+id = "ops"
+role = "operator"
+api_key = "ops-key"
+secret = "ops-secret"
+"""
+"""The built-in demo configuration (``tokex serve`` with no ``--config``)."""

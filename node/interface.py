@@ -1,0 +1,217 @@
+"""The node's one way in for every gateway: the :class:`Node` protocol and what crosses it.
+
+WebSocket, FIX, REST and the operator console are all written against this
+contract and nothing else of the running exchange, so none of them reaches
+into the engine, the journal or another gateway. Three things cross it:
+
+* commands in, each with the callbacks that answer it (``enqueue*``): they
+  are stamped, journaled and applied in pipeline order, and the callback
+  runs once the command is durable, before any listener hears of its events;
+* the ordered stream of what was applied (:meth:`Node.add_listener`): one
+  call per durable batch with every ``(command, events)`` in engine order;
+* queries against the engine's state (:meth:`Node.open_orders`,
+  :meth:`Node.book`, ...). Called from a listener or a barrier callback they
+  see exactly the state after the batch just published; called at any
+  other moment, the state after the last applied command.
+
+Everything that crosses is plain data: commands and events are frozen
+``msgspec`` structs (:mod:`model.commands`, :mod:`engine.events`) and the
+query answers are the frozen structs below, copied out of the engine, never
+live engine objects. A gateway could therefore run in a process of its own
+with this contract carried over a socket; the engine's internal storage
+(how orders, accounts and books are held) can change without a gateway
+noticing. Prices are integer ticks, quantities integer lots, money integer
+units of the asset, times integer nanoseconds since the epoch (UTC).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Protocol
+
+import msgspec
+
+from model.commands import Command, NewOrder
+from node.config import Config
+from node.sequencer import Sequenced
+
+__all__ = [
+    "Balance",
+    "Busy",
+    "Done",
+    "Failed",
+    "Listener",
+    "MarketState",
+    "Node",
+    "OrderView",
+    "Refusal",
+    "Sequenced",
+]
+
+Listener = Callable[[list[Sequenced]], None]
+"""Hears each durable batch, in engine order, after the batch's answers."""
+
+Done = Callable[[list[Sequenced]], None]
+"""Answers a command once it is durable: the timers that ran first, then the command."""
+
+Failed = Callable[[Exception], None]
+"""Answers a command the journal could not take (nothing was applied)."""
+
+
+class OrderView(msgspec.Struct, frozen=True, kw_only=True):
+    """One open order (resting, or a stop not yet triggered), as the engine holds it now."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    tif: str
+    price: int
+    """Limit (or protection) price in ticks; 0: none."""
+    qty: int
+    """Total quantity in lots, the filled part included."""
+    leaves: int
+    """Still open: the shown slice plus an iceberg's hidden reserve."""
+    filled: int
+    cost: int
+    """Sum of price x qty (ticks x lots) over its fills, for the average price."""
+    stop: bool
+    """True while it is a stop waiting for its trigger."""
+    trigger_price: int
+    display_qty: int
+    expire_ts: int | None
+    post_only: bool
+    stp: str
+    cl_ord_id: str | None
+    userref: int | None
+
+
+class Balance(msgspec.Struct, frozen=True):
+    """One asset of one account, in units of the asset."""
+
+    asset: str
+    balance: int
+    held: int
+    """Held for open orders (the rest is available)."""
+
+
+class MarketState(msgspec.Struct, frozen=True):
+    """What changes about an instrument while it trades: its phase and reference price."""
+
+    symbol: str
+    phase: str
+    """regular, extended, overnight, weekend, closed, halted or auction."""
+    reference: int
+    """Reference price in ticks; 0 while there is none."""
+
+
+class Refusal(msgspec.Struct, frozen=True):
+    """Why a dry run (``validate``) would refuse orders: the first order that fails."""
+
+    index: int
+    reason: str
+    text: str
+
+
+class Busy(RuntimeError):
+    """The pipeline is full: nothing was queued (answered ``EService:Busy``)."""
+
+
+class Node(Protocol):
+    """The running exchange as a gateway sees it.
+
+    Every ``enqueue*`` raises :class:`Busy` when the pipeline
+    is full and ``RuntimeError`` while the node shuts down; nothing is queued
+    then. Callbacks run on the node's event loop; an exception in one is
+    printed and never stops the pipeline.
+    """
+
+    @property
+    def config(self) -> Config:
+        """The static configuration: instruments, assets, accounts and their access."""
+        ...
+
+    # ---------------------------------------------------------------- time
+
+    def now(self) -> int:
+        """The exchange clock (system or simulated), ns since the epoch."""
+        ...
+
+    @property
+    def simulated_clock(self) -> bool:
+        """True when the clock moves only by :meth:`advance_clock`."""
+        ...
+
+    def advance_clock(self, ns: int) -> int:
+        """Move a simulated clock on; the new time. ValueError on the system clock."""
+        ...
+
+    # ---------------------------------------------------------------- commands
+
+    def enqueue(
+        self, command: Command, on_done: Done | None = None, on_error: Failed | None = None
+    ) -> None:
+        """Queue one command (its seq and ts are stamped by the sequencer)."""
+        ...
+
+    def enqueue_group(
+        self,
+        commands: list[Command],
+        on_done: Done | None = None,
+        on_error: Failed | None = None,
+    ) -> None:
+        """Queue commands to be applied back to back at one instant, nothing between them."""
+        ...
+
+    def enqueue_check(
+        self, orders: Sequence[NewOrder], on_done: Callable[[Refusal | None], None]
+    ) -> None:
+        """Dry-run ``orders`` together in their turn in the pipeline; journal nothing."""
+        ...
+
+    def enqueue_barrier(self, after: Callable[[], None]) -> None:
+        """Call ``after`` once everything queued before is durable and published."""
+        ...
+
+    def enqueue_tick(self, on_done: Done | None = None) -> None:
+        """Run the timers due now (after a clock advance) through the pipeline."""
+        ...
+
+    # ---------------------------------------------------------------- events
+
+    def add_listener(self, listener: Listener) -> None:
+        """Hear every durable batch from now on."""
+        ...
+
+    # ---------------------------------------------------------------- queries
+
+    def open_orders(self, account: str) -> list[OrderView]:
+        """The account's open orders, oldest first."""
+        ...
+
+    def order(self, order_id: int) -> OrderView | None:
+        """One open order by id (None once it is closed)."""
+        ...
+
+    def find_order(
+        self, account: str, order_id: int | None, cl_ord_id: str | None
+    ) -> OrderView | None:
+        """The account's open order with that id or client order id."""
+        ...
+
+    def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        """The best ``depth`` visible levels: bids high to low, asks low to high.
+
+        Each level is ``(price ticks, visible lots)``; iceberg reserves and
+        stops never show.
+        """
+        ...
+
+    def balance(self, account: str, asset: str) -> Balance:
+        """One asset of an account."""
+        ...
+
+    def market(self, symbol: str) -> MarketState:
+        """An instrument's phase and reference price now."""
+        ...

@@ -1,0 +1,366 @@
+"""The write-ahead journal: every sequenced command, framed and checksummed, in segment files.
+
+Layout of a data directory (see docs/JOURNAL.md)::
+
+    genesis.tkx                          what the engine is built from (instruments, accounts...)
+    journal/00000000000000000001.seg     segments, named by the first sequence number they hold
+    snapshots/00000000000000250000.snap  engine snapshots, named by the last sequence they cover
+
+A segment starts with a 16-byte header (magic ``TKXJ``, format version,
+the sequence number of its first record). Each record is (little endian)::
+
+    u32 payload length | u64 seq | u32 CRC-32 of the length, the seq and the payload | payload
+
+and the payload is one :class:`~model.commands.Command` encoded with msgpack
+(whose own ``seq`` is the header's). Sequence numbers run without gaps across
+records and segments; the header carries the seq so a reader checks the
+sequence without decoding what a snapshot already covers.
+
+Writing: :class:`JournalWriter` appends a batch of records with one ``write``
+and, under the ``always`` and ``batch`` policies, makes it durable with
+``fsync`` before the batch's commands are acknowledged (``batch`` does so once
+per batch, which the sequencer makes a group commit; ``always`` once per
+record). Reading: :func:`scan` walks the segments and checks every record; a
+partial or failing record at the very end of the last segment is a *torn
+tail* (a crash during a write: none of it was acknowledged) and is reported
+so recovery can cut it off, while a bad record anywhere else, a segment that
+does not continue the sequence, or a missing segment is refused with
+:class:`JournalError` naming the file, the offset and the problem.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal
+
+import msgspec
+
+from model.commands import Command
+
+__all__ = [
+    "FSYNC_POLICIES",
+    "FsyncPolicy",
+    "JournalError",
+    "JournalWriter",
+    "Scan",
+    "TornTail",
+    "decode_command",
+    "encode_command",
+    "frame",
+    "fsync_dir",
+    "scan",
+    "segment_name",
+]
+
+FsyncPolicy = Literal["always", "batch", "off"]
+FSYNC_POLICIES: tuple[FsyncPolicy, ...] = ("always", "batch", "off")
+
+MAGIC = b"TKXJ"
+VERSION = 1
+_SEGMENT_HEADER = struct.Struct("<4sHxxQ")  # magic, version, padding, first seq
+_RECORD_HEADER = struct.Struct("<IQI")  # payload length, seq, CRC-32
+_CRC_SPAN = struct.Struct("<IQ")  # the header fields the CRC covers, before the payload
+HEADER_SIZE = _SEGMENT_HEADER.size
+MAX_RECORD = 1 << 20  # a command is a few hundred bytes; more is a damaged length field
+SEGMENT_BYTES = 64 << 20  # a new segment after this many bytes
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder: msgspec.msgpack.Decoder[Command] = msgspec.msgpack.Decoder(Command)
+
+
+class JournalError(Exception):
+    """The journal cannot be read as a whole: corruption, a gap or a missing segment."""
+
+
+def encode_command(command: Command) -> bytes:
+    """The msgpack payload of one command."""
+    return _encoder.encode(command)
+
+
+def decode_command(payload: bytes) -> Command:
+    """The command in a payload (msgspec.DecodeError / ValidationError if it is not one)."""
+    return _decoder.decode(payload)
+
+
+def frame(seq: int, payload: bytes) -> bytes:
+    """One record: the header (length, seq, CRC-32) followed by ``payload``."""
+    head = _CRC_SPAN.pack(len(payload), seq)
+    return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def _crc_ok(data: bytes, pos: int, size: int, crc: int) -> bool:
+    span = _CRC_SPAN.size
+    head_crc = zlib.crc32(data[pos : pos + span])
+    body = data[pos + _RECORD_HEADER.size : pos + _RECORD_HEADER.size + size]
+    return zlib.crc32(body, head_crc) == crc
+
+
+def segment_name(first_seq: int) -> str:
+    """A segment's file name: its first sequence number, zero-padded so names sort."""
+    return f"{first_seq:020d}.seg"
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+def fsync_dir(path: Path) -> None:
+    """Make a directory's entries (new, renamed or removed files) durable."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+class JournalWriter:
+    """Appends batches of commands to the newest segment of ``directory``.
+
+    ``next_seq`` is the sequence number the next record must carry; a new
+    journal starts at 1. The writer trusts that the directory was recovered
+    (torn tail cut) before it was opened.
+    """
+
+    def __init__(
+        self,
+        directory: Path,
+        next_seq: int,
+        fsync: FsyncPolicy = "batch",
+        segment_bytes: int = SEGMENT_BYTES,
+    ) -> None:
+        if fsync not in FSYNC_POLICIES:
+            raise ValueError(f"fsync {fsync!r}: must be one of {', '.join(FSYNC_POLICIES)}")
+        self.directory = directory
+        self.fsync = fsync
+        self.segment_bytes = segment_bytes
+        self.next_seq = next_seq
+        directory.mkdir(parents=True, exist_ok=True)
+        segments = sorted(directory.glob("*.seg"))
+        self._fd = -1
+        self._size = 0
+        self._batch: list[bytes] = []
+        if segments:
+            last = segments[-1]
+            self._fd = os.open(last, os.O_WRONLY | os.O_APPEND)
+            self._size = os.fstat(self._fd).st_size
+        if self._fd < 0 or self._size >= segment_bytes:
+            self._open_segment(next_seq)
+
+    def _open_segment(self, first_seq: int) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+        path = self.directory / segment_name(first_seq)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
+        os.write(self._fd, _SEGMENT_HEADER.pack(MAGIC, VERSION, first_seq))
+        if self.fsync != "off":
+            os.fsync(self._fd)
+            fsync_dir(self.directory)
+        self._size = HEADER_SIZE
+
+    def add(self, command: Command) -> None:
+        """Frame ``command`` into the batch being gathered; :meth:`flush` writes it.
+
+        Raises ValueError (nothing added) if its ``seq`` is not the next one.
+        """
+        if command.seq != self.next_seq:
+            raise ValueError(f"seq {command.seq}: the journal expects {self.next_seq}")
+        payload = encode_command(command)
+        if len(payload) > MAX_RECORD:
+            raise ValueError(
+                f"command of {len(payload)} bytes: a journal record holds at most {MAX_RECORD}"
+            )
+        self._batch.append(frame(command.seq, payload))
+        self.next_seq += 1
+
+    def flush(self) -> int:
+        """Write the gathered batch and make it durable per the policy; return the bytes.
+
+        ``batch``: one write and one fsync for the whole batch (group commit).
+        ``always``: a write and an fsync per record. ``off``: one write, no fsync.
+        """
+        records, self._batch = self._batch, []
+        if not records:
+            return 0
+        if self._size >= self.segment_bytes:
+            self._open_segment(self.next_seq - len(records))
+        if self.fsync == "always":
+            for record in records:
+                _write_all(self._fd, record)
+                os.fsync(self._fd)
+            written = sum(len(r) for r in records)
+        else:
+            data = b"".join(records)
+            _write_all(self._fd, data)
+            written = len(data)
+            if self.fsync == "batch":
+                os.fsync(self._fd)
+        self._size += written
+        return written
+
+    def append(self, commands: Iterable[Command]) -> int:
+        """:meth:`add` each of ``commands``, then :meth:`flush`."""
+        for command in commands:
+            self.add(command)
+        return self.flush()
+
+    def close(self) -> None:
+        """Flush what is gathered and close the open segment."""
+        self.flush()
+        if self._fd >= 0:
+            if self.fsync != "off":
+                os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
+
+
+@dataclass(frozen=True)
+class TornTail:
+    """The unfinished last record of the last segment: where it starts and how long it is."""
+
+    path: Path
+    offset: int
+    length: int
+
+
+@dataclass
+class Scan:
+    """What :func:`scan` found: the commands after ``after``, the segments, a torn tail."""
+
+    commands: list[Command]
+    segments: list[Path]
+    first_seq: int | None
+    last_seq: int | None
+    torn: TornTail | None = None
+
+
+def _records(path: Path, data: bytes, last: bool) -> Iterator[tuple[int, int, bytes] | TornTail]:
+    """Each record of one segment as (offset, seq, payload); a TornTail at a torn end.
+
+    Only the last segment may end torn; anywhere else a bad record raises.
+    """
+    pos = HEADER_SIZE
+    end = len(data)
+    head = _RECORD_HEADER.size
+    while pos < end:
+        problem = None
+        seq = 0
+        if end - pos < head:
+            problem = "a record header cut short"
+        else:
+            size, seq, crc = _RECORD_HEADER.unpack_from(data, pos)
+            if not 0 < size <= MAX_RECORD:
+                problem = f"a record length of {size} bytes"
+            elif pos + head + size > end:
+                problem = "a record cut short"
+            elif not _crc_ok(data, pos, size, crc):
+                problem = "a record whose checksum does not match"
+        if problem is not None:
+            # A torn tail is the last thing in the file: nothing valid may follow.
+            if last and not _valid_after(data, pos + 1):
+                yield TornTail(path, pos, end - pos)
+                return
+            raise JournalError(f"{path}: offset {pos}: {problem}, with valid records after it")
+        yield pos, seq, data[pos + head : pos + head + size]
+        pos += head + size
+
+
+def _valid_after(data: bytes, start: int) -> bool:
+    """Whether a complete record with a matching checksum begins anywhere from ``start`` on."""
+    end = len(data)
+    head = _RECORD_HEADER.size
+    for pos in range(start, end - head + 1):
+        size, _, crc = _RECORD_HEADER.unpack_from(data, pos)
+        if 0 < size <= MAX_RECORD and pos + head + size <= end and _crc_ok(data, pos, size, crc):
+            return True
+    return False
+
+
+def scan(directory: Path, after: int = 0) -> Scan:
+    """Read and check every segment in ``directory``; decode the commands with seq > ``after``.
+
+    Raises :class:`JournalError` on a bad segment header, a bad record that is
+    not the torn tail, a record that is not a command, a sequence gap (a
+    segment missing, or one not continuing the last), or when the segments
+    do not reach back to ``after + 1``.
+    """
+    segments = sorted(directory.glob("*.seg")) if directory.is_dir() else []
+    commands: list[Command] = []
+    first_seq: int | None = None
+    expected: int | None = None
+    torn: TornTail | None = None
+    for index, path in enumerate(segments):
+        data = path.read_bytes()
+        last = index == len(segments) - 1
+        if len(data) < HEADER_SIZE:
+            # A segment created by a crash before its header was written: torn, but
+            # only where the journal really continues (else a segment is missing).
+            continues = segment_name(after + 1 if expected is None else expected)
+            if last and path.name == continues:
+                torn = TornTail(path, 0, len(data))
+                break
+            if last:
+                raise JournalError(
+                    f"{path}: a segment cut short where {continues} should continue the"
+                    " journal (a missing segment or a gap)"
+                )
+            raise JournalError(f"{path}: shorter than a segment header")
+        magic, version, head_seq = _SEGMENT_HEADER.unpack_from(data, 0)
+        if magic != MAGIC or version != VERSION:
+            raise JournalError(f"{path}: not a tokex journal segment (magic {magic!r})")
+        if path.name != segment_name(head_seq):
+            raise JournalError(f"{path}: its header says it starts at seq {head_seq}")
+        if expected is not None and head_seq != expected:
+            raise JournalError(
+                f"{path}: starts at seq {head_seq}, but the journal continues at {expected}"
+                " (a missing segment or a gap)"
+            )
+        expected = head_seq
+        if first_seq is None:
+            first_seq = head_seq
+        for item in _records(path, data, last):
+            if isinstance(item, TornTail):
+                torn = item
+                break
+            offset, seq, payload = item
+            if seq != expected:
+                raise JournalError(
+                    f"{path}: offset {offset}: seq {seq} where {expected} was expected"
+                )
+            expected += 1
+            if seq <= after:
+                continue  # covered by the snapshot: checked, not decoded
+            try:
+                command = decode_command(payload)
+            except (msgspec.DecodeError, msgspec.ValidationError) as e:
+                raise JournalError(f"{path}: offset {offset}: not a command ({e})") from None
+            if command.seq != seq:
+                raise JournalError(f"{path}: offset {offset}: the command says seq {command.seq}")
+            commands.append(command)
+    last_seq = None if expected is None or first_seq is None else expected - 1
+    if last_seq is not None and last_seq < (first_seq or 1):
+        last_seq = None
+    if segments and first_seq is not None and first_seq > after + 1:
+        raise JournalError(
+            f"{directory}: the journal starts at seq {first_seq}; seq {after + 1} onwards"
+            " is needed (segments were lost)"
+        )
+    return Scan(commands, segments, first_seq, last_seq, torn)
+
+
+def cut_torn_tail(torn: TornTail) -> None:
+    """Remove a torn tail from its segment (or the empty segment), durably."""
+    if torn.offset == 0:
+        torn.path.unlink()
+    else:
+        with open(torn.path, "r+b") as f:
+            f.truncate(torn.offset)
+            f.flush()
+            os.fsync(f.fileno())
+    fsync_dir(torn.path.parent)

@@ -1,0 +1,200 @@
+"""A WebSocket test client and a real ``tokex serve`` process for the integration tests.
+
+:func:`server` starts the server on the built-in demo config with a fresh data
+directory and port 0 and yields the port it prints; :func:`connect` opens a
+client that has read the connect status message; :class:`Client` sends
+requests and keeps the pushes that arrive before each answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import websockets
+
+ROOT = Path(__file__).resolve().parents[4]
+
+
+MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
+
+
+@contextmanager
+def server(
+    data: Path, clock: str = MONDAY, config: Path | None = None
+) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
+    command += ["--ws-port", "0", "--clock", clock]
+    if config is not None:
+        command += ["--config", str(config)]
+    proc = subprocess.Popen(
+        command,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        yield int(match.group(1)), proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=30)
+
+
+def sign(secret: str, key: str, nonce: int) -> str:
+    return hmac.new(secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256).hexdigest()
+
+
+class Client:
+    def __init__(self, ws: Any) -> None:
+        self.ws = ws
+        self.req = 0
+
+    async def recv(self) -> dict[str, Any]:
+        return json.loads(await asyncio.wait_for(self.ws.recv(), 10))  # type: ignore[no-any-return]
+
+    async def call(self, method: str, **params: Any) -> dict[str, Any]:
+        """Send a request; return its answer (pushes before it are kept in ``self.pushed``)."""
+        self.req += 1
+        await self.ws.send(json.dumps({"method": method, "params": params, "req_id": self.req}))
+        while True:
+            msg = await self.recv()
+            if msg.get("req_id") == self.req:
+                return msg
+            self.pushed.append(msg)
+
+    pushed: list[dict[str, Any]]
+
+    async def login(self, account: str) -> dict[str, Any]:
+        return await self.call("login", **login_params(account))
+
+
+async def connect(port: int) -> Client:
+    ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+    client = Client(ws)
+    client.pushed = []
+    status = await client.recv()
+    assert status["channel"] == "status" and status["data"][0]["system"] == "online"
+    return client
+
+
+# --------------------------------------------------------------------------
+# Helpers added for test_ws_access.py and test_ws_fuzz.py.
+
+T = TypeVar("T")
+
+DOCUMENTED_ERRORS = frozenset(
+    {
+        "EGeneral:Invalid JSON",
+        "EGeneral:Unknown method",
+        "EGeneral:Permission denied",
+        "EAPI:Invalid key",
+        "EAPI:Invalid signature",
+        "EAPI:Invalid nonce",
+        "EAPI:Rate limit exceeded",
+        "ESession:Invalid session",
+        "EOrder:Insufficient funds",
+        "EOrder:Unknown order",
+        "EOrder:Post only order",
+        "EOrder:Order minimum not met",
+        "EOrder:Cost minimum not met",
+        "EOrder:Orders limit exceeded",
+        "EOrder:Price band exceeded",
+        "EOrder:Limit orders only",
+        "EOrder:Market closed",
+        "EOrder:Trading halted",
+        "EOrder:Duplicate cl_ord_id",
+        "EOrder:Account disabled",
+        "EOrder:Max notional exceeded",
+        "EService:Busy",
+        "EFunding:Insufficient funds",
+    }
+)
+"""Every error string WS_API.md documents, besides ``EGeneral:Invalid arguments:<why>``."""
+
+
+def is_documented_error(error: object) -> bool:
+    """Whether ``error`` is one of WS_API.md's errors (an invalid argument must say why)."""
+    if not isinstance(error, str):
+        return False
+    prefix = "EGeneral:Invalid arguments:"
+    return error in DOCUMENTED_ERRORS or (error.startswith(prefix) and len(error) > len(prefix))
+
+
+_last_nonce = 0
+
+
+def next_nonce() -> int:
+    """A login nonce above every one this process handed out (and above the wall clock's ns)."""
+    global _last_nonce
+    _last_nonce = max(time.time_ns(), _last_nonce + 1)
+    return _last_nonce
+
+
+def login_params(account: str, nonce: int | None = None) -> dict[str, Any]:
+    """A correctly signed ``login`` request's params for a demo account."""
+    nonce = next_nonce() if nonce is None else nonce
+    key = f"{account}-key"
+    return {"api_key": key, "nonce": nonce, "signature": sign(f"{account}-secret", key, nonce)}
+
+
+@contextmanager
+def live_server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """:func:`server`, but a server that cannot stop is killed rather than waited on.
+
+    If the block fails (for instance because the server stopped answering), the
+    process is killed at once; if the block succeeds, the server must stop on
+    SIGTERM within 15 s (else it is killed and the block fails).
+    """
+    with server(data, clock) as (port, proc):
+        try:
+            yield port, proc
+        except BaseException:
+            proc.kill()
+            proc.wait()
+            raise
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise AssertionError("the server did not stop on SIGTERM") from None
+
+
+async def pushes_until_pong(client: Client) -> list[dict[str, Any]]:
+    """Everything queued for ``client`` before the answer to a ping sent now (in order).
+
+    The server writes each connection's messages in order, so every push caused by
+    a request answered earlier arrives before this ping's answer.
+    """
+    client.pushed = []
+    pong = await client.call("ping")
+    assert pong.get("method") == "pong", pong
+    pushed, client.pushed = client.pushed, []
+    return pushed
+
+
+def run_within(scenario: Coroutine[Any, Any, T], seconds: float = 30.0) -> T:
+    """``asyncio.run(scenario)``, failing if it takes more than ``seconds`` in all.
+
+    A per-message timeout is not enough once a connection is subscribed: the
+    server's heartbeats keep it busy while the awaited answer never comes.
+    """
+    return asyncio.run(asyncio.wait_for(scenario, seconds))

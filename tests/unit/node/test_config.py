@@ -1,0 +1,139 @@
+"""The TOML configuration: the demo loads, and every bad value names the file, the key and why."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from node.config import DEMO_CONFIG, ConfigError, load_config, parse_config
+
+BASE = """
+[[assets]]
+id = "USD"
+precision = 2
+[[assets]]
+id = "AAPLx"
+precision = 8
+
+[[instruments]]
+symbol = "AAPLx/USD"
+base = "AAPLx"
+quote = "USD"
+price_increment = "0.01"
+qty_increment = "0.0001"
+reference_price = "230.00"
+
+[[accounts]]
+id = "alice"
+api_key = "k"
+secret = "s"
+balances = { USD = "1000.00" }
+"""
+
+
+def test_the_demo_config_loads_into_a_working_genesis() -> None:
+    config = parse_config(DEMO_CONFIG, "demo")
+    engine = config.genesis.build()
+    assert sorted(engine.books) == ["AAPLx/USD", "NVDAx/USD", "SPYx/USD", "TSLAx/USD"]
+    aapl = config.instruments["AAPLx/USD"]
+    assert (aapl.reference_price, aapl.qty_min, aapl.cost_min) == (23_000, 1, 100)
+    assert aapl.qty_max == 100_000 * 10_000
+    assert config.instruments["TSLAx/USD"].schedule == "24/5"
+    alice = next(a for a in config.genesis.accounts if a.id == "alice")
+    assert alice.max_order_notional == 100_000_000  # $1,000,000 in cents
+    assert {d.asset: d.amount for d in config.deposits if d.account == "alice"}[
+        "USD"
+    ] == 100_000_000
+    assert config.access["ops-key"].role == "operator"
+    assert (config.ws_port, config.fsync, config.rate_per_second, config.rate_burst) == (
+        8765,
+        "batch",
+        50,
+        100,
+    )
+
+
+CASES = [
+    ("not toml", "x = ", "cfg.toml: not valid TOML"),
+    (
+        "unknown key",
+        BASE + "\n[exchange]\nspeed = 3\n",
+        "cfg.toml: exchange: Object contains unknown field `speed`",
+    ),
+    (
+        "bad fsync",
+        BASE + '\n[exchange]\nfsync = "sometimes"\n',
+        "cfg.toml: exchange.fsync: Invalid enum value 'sometimes'",
+    ),
+    (
+        "mistyped",
+        BASE.replace("precision = 2", 'precision = "two"'),
+        "cfg.toml: assets[0].precision: Expected `int`, got `str`",
+    ),
+    (
+        "unknown quote",
+        BASE.replace('quote = "USD"', 'quote = "EUR"'),
+        "cfg.toml: instruments[0].quote: 'EUR' is not an asset",
+    ),
+    (
+        "off-grid reference",
+        BASE.replace('"230.00"', '"230.001"'),
+        "cfg.toml: instruments[0].reference_price: '230.001' is not a multiple of 0.01",
+    ),
+    (
+        "zero increment",
+        BASE.replace('price_increment = "0.01"', 'price_increment = "0"'),
+        "cfg.toml: instruments[0].price_increment: '0' must be greater than zero",
+    ),
+    (
+        "lot finer than the asset",
+        BASE.replace('qty_increment = "0.0001"', 'qty_increment = "0.000000001"'),
+        "cfg.toml: instruments[0].qty_increment: AAPLx/USD: qty_increment",
+    ),
+    (
+        "balance of an unknown asset",
+        BASE.replace('{ USD = "1000.00" }', '{ GME = "1" }'),
+        "cfg.toml: accounts[0].balances.GME: not an asset",
+    ),
+    (
+        "balance off the unit",
+        BASE.replace('"1000.00" }', '"1000.001" }'),
+        "cfg.toml: accounts[0].balances.USD: '1000.001' is not a multiple of 0.01",
+    ),
+    (
+        "unknown role",
+        BASE.replace('id = "alice"', 'id = "alice"\nrole = "king"'),
+        "cfg.toml: accounts[0].role: must be one of market_maker, operator, trader",
+    ),
+    (
+        "unknown fee tier",
+        BASE.replace('id = "alice"', 'id = "alice"\nfee_tier = "vip"'),
+        "cfg.toml: accounts[0].fee_tier: 'vip' is not a fee tier",
+    ),
+    (
+        "no instruments",
+        BASE[: BASE.index("[[instruments]]")],
+        "cfg.toml: instruments: at least one instrument is needed",
+    ),
+    (
+        "duplicate asset",
+        BASE.replace('id = "AAPLx"', 'id = "USD"'),
+        "cfg.toml: assets[1].id: 'USD' is listed twice",
+    ),
+]
+
+
+@pytest.mark.parametrize(("text", "message"), [pytest.param(t, m, id=c) for c, t, m in CASES])
+def test_a_bad_config_names_the_file_the_key_and_the_problem(text: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        parse_config(text, "cfg.toml")
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_a_config_file_is_read_from_disk(tmp_path: Path) -> None:
+    path = tmp_path / "exchange.toml"
+    path.write_text(BASE, encoding="utf-8")
+    assert load_config(path).instruments["AAPLx/USD"].reference_price == 23_000
+    with pytest.raises(ConfigError, match=r"missing\.toml: cannot be read"):
+        load_config(tmp_path / "missing.toml")

@@ -1,10 +1,11 @@
 """``tokex serve``: the exchange as a server on one uvloop event loop.
 
 Opens (or creates) the data directory, recovers the engine, starts the
-pipeline and the WebSocket gateway, prints where it listens and how to
-connect, and runs until SIGINT or SIGTERM. Stopping is orderly: the gateway
-stops taking connections, every command already taken is journaled and
-answered, the journal is closed.
+pipeline, the WebSocket gateway and the FIX gateway (its session store in
+``<data>/fix``), prints where they listen and how to connect, and runs until
+SIGINT or SIGTERM. Stopping is orderly: the gateways stop taking
+connections (FIX sessions are logged out), every command already taken is
+journaled and answered, the journal is closed.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 
 import uvloop
 
+from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway
 from node.clock import Clock, parse_clock
 from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
@@ -48,9 +50,24 @@ Connect, for example with Python's websockets:
   PY
 """
 
+_FIX_EXAMPLE = """\
+A FIX 4.4 engine (QuickFIX, QuickFIX/J, jspurefix...) connects as the market maker with:
+
+  SocketConnectHost={host}  SocketConnectPort={port}  BeginString=FIX.4.4
+  SenderCompID={sender}  TargetCompID={target}  HeartBtInt=30
+  Logon: Username (553) = {username}  Password (554) = {password}
+  (sequence numbers persist across logons and restarts; 141=Y on the Logon resets them)
+"""
+
 
 async def serve_forever(
-    config: Config, data: Path, clock: Clock, host: str, ws_port: int, demo: bool
+    config: Config,
+    data: Path,
+    clock: Clock,
+    host: str,
+    ws_port: int,
+    demo: bool,
+    fix_port: int | None = None,
 ) -> None:
     """Run the exchange until SIGINT or SIGTERM."""
     exchange = Exchange(config, data, clock)
@@ -62,10 +79,13 @@ async def serve_forever(
     await exchange.start()
     gateway = WsGateway(exchange)
     port = await gateway.start(host, ws_port)
+    fix = FixGateway(exchange, data / "fix")
+    fix_at = await fix.start(host, config.fix_port if fix_port is None else fix_port)
     recovered = exchange.recovered
     assert recovered is not None
     print(
-        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2, data in {data}"
+        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
+        f" FIX 4.4 on tcp://{host}:{fix_at} (TargetCompID {config.fix_comp_id}), data in {data}"
         f" (journal at seq {exchange.engine.last_seq})",
         flush=True,
     )
@@ -74,19 +94,36 @@ async def serve_forever(
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
         print(_EXAMPLE.format(host=host, port=port), flush=True)
+        for access in config.access.values():
+            for session in access.fix_sessions:
+                example = _FIX_EXAMPLE.format(
+                    host=host,
+                    port=fix_at,
+                    sender=session.sender_comp_id,
+                    target=config.fix_comp_id,
+                    username=access.api_key,
+                    password=session.password,
+                )
+                print(example, flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
+    await fix.close()
     await gateway.close()
     await exchange.close()
     print("tokex serve: stopped", flush=True)
 
 
 def run_server(
-    config_path: Path | None, data: Path, clock_text: str, ws_port: int | None, host: str
+    config_path: Path | None,
+    data: Path,
+    clock_text: str,
+    ws_port: int | None,
+    host: str,
+    fix_port: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
     try:
@@ -100,9 +137,16 @@ def run_server(
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2
     port = config.ws_port if ws_port is None else ws_port
+    for option, value in (("--ws-port", port), ("--fix-port", fix_port)):
+        if value is not None and not 0 <= value < 65536:
+            print(f"tokex serve: {option} {value}: must be 0 to 65535", file=sys.stderr)
+            return 2
     try:
-        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None))
+        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None, fix_port))
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        print(f"tokex serve: cannot listen on {host}: {e}", file=sys.stderr)
         return 1
     return 0

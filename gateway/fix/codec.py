@@ -139,6 +139,9 @@ class Parser:
                 return None if len(buf) == keep else (None, len(buf) - keep)
             return None, start
         first = buf.find(b"\x01")
+        inner = buf.find(_BEGIN, 1, first if first >= 0 else len(buf))
+        if inner > 0:
+            return None, inner  # "8=" of noise right before a message: skip to the message
         if first < 0:
             return self._too_long(buf)
         second = buf.find(b"\x01", first + 1)

@@ -30,7 +30,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from gateway.fix.codec import Message, encode, render
-from gateway.fix.spec import MESSAGES, MSG_TYPES, Layout
+from gateway.fix.spec import MESSAGES, MSG_TYPES
 from gateway.fix.times import format_timestamp, parse_timestamp
 from gateway.fix.validate import Group, Problem, validate
 
@@ -113,7 +113,6 @@ History = Callable[[int, int], list[tuple[int, bytes]]]
 """The application messages this session sent with numbers from ``begin`` to ``end``."""
 
 _AWAY, _LOGON, _ACTIVE, _LOGOUT_SENT = "away", "awaiting logon", "active", "logout sent"
-_ANY_BODY = Layout()
 
 
 class Session:
@@ -137,7 +136,7 @@ class Session:
         self.status = _AWAY
         self.heartbeat = 30
         self._queue: dict[int, Message | None] = {}
-        self._resend_to: int | None = None  # while our ResendRequest is outstanding
+        self._resend_to: int | None = None  # while our ResendRequest is outstanding: its end
         self._now = 0
         self._mono = 0.0
         self._connected_at = 0.0
@@ -264,7 +263,7 @@ class Session:
         if msg_type not in MSG_TYPES:
             self._reject(message, Problem(11, 35, f"MsgType {msg_type!r} is not FIX 4.4"))
             return
-        found = validate(message, MESSAGES.get(msg_type, _ANY_BODY))
+        found = validate(message, MESSAGES.get(msg_type))
         if isinstance(found, Problem):
             self._reject(message, found)
             return
@@ -329,17 +328,21 @@ class Session:
                 self._logout(text)
                 self._disconnect(text)
             return False  # a PossDup resend of what was taken: ignored
-        if self._resend_to is not None and seq >= self._resend_to:
-            self._resend_to = None
+        if self._resend_to is not None and seq == self.next_in and seq >= self._resend_to:
+            self._resend_to = None  # the gap we asked for is filled
         return True
 
     def _queue_too_high(self, seq: int, message: Message | None) -> None:
-        """Hold a message ahead of a gap; ask for the gap once."""
+        """Hold a message ahead of a gap; ask for the gap unless a request is outstanding.
+
+        The request asks for everything from the expected number on (16=0);
+        it is satisfied once the expected number passes the gap it saw.
+        """
         self._queue[seq] = message
-        if self._resend_to is not None and seq <= self._resend_to:
-            return  # already asked for
+        if self._resend_to is not None:
+            return  # already asked, from before this message on
         self._send("2", f"7={self.next_in}\x0116=0\x01")
-        self._resend_to = seq
+        self._resend_to = seq - 1
 
     # ------------------------------------------------------------ admin messages
 

@@ -138,12 +138,13 @@ def _check_value(tag: int, value: str) -> Problem | None:
     return None
 
 
-def validate(message: Message, body: Layout) -> Problem | dict[int, list[Group]]:
+def validate(message: Message, body: Layout | None) -> Problem | dict[int, list[Group]]:
     """Check ``message`` (framed) against the header, ``body`` and trailer layouts.
 
     Returns the first :class:`Problem`, or the body's repeating groups by
     their NumInGroup tag. BeginString, BodyLength, MsgType and CheckSum were
-    checked by the framing.
+    checked by the framing. ``body`` None (a MsgType tokex does not take):
+    the header only.
     """
     fields = message.fields
     end = len(fields) - 1  # CheckSum, last: the parser saw to it
@@ -171,6 +172,8 @@ def validate(message: Message, body: Layout) -> Problem | dict[int, list[Group]]
     if missing:
         tag = min(missing)
         return Problem(1, tag, f"tag {tag} is missing from the header")
+    if body is None:
+        return groups
     trailer_pos = TRAILER.position
     body_pos = body.position
     while i < end:

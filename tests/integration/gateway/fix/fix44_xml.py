@@ -140,7 +140,11 @@ def render(d: Dictionary) -> str:
             out.append(line)
         else:
             out += [f"    {tag}: (", f'        "{kind}",', *_wrap(values, "        "), "    ),"]
-    out += ["}", '"""Type and enumerated values (space-separated; empty: any) of each field."""', ""]
+    out += [
+        "}",
+        '"""Type and enumerated values (space-separated; empty: any) of each field."""',
+        "",
+    ]
     return "\n".join(out)
 
 

@@ -170,7 +170,13 @@ class Executions(MarketData):
                 return
             exec_type = "0" if e.replaces is None else "5"
             body = execution_report(
-                t, self.numbers[order.symbol], exec_id, exec_type, "0", when, orig_cl_ord_id=orig
+                t,
+                self.numbers[order.symbol],
+                exec_id,
+                exec_type,
+                t.status,
+                when,
+                orig_cl_ord_id=orig,
             )
             self._report(order.account, body)
             return

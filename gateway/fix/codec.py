@@ -119,39 +119,43 @@ class Parser:
         buf = self._buf
         buf += data
         out: list[Message | Garbled] = []
-        while buf:
-            found = self._next(buf)
+        pos = 0
+        size = len(buf)
+        while pos < size:
+            found = self._next(buf, pos)
             if found is None:
                 break
-            item, end = found
-            del buf[:end]
+            item, pos = found
             if item is not None:
                 out.append(item)
+        if pos:
+            del buf[:pos]  # once per read, not per message
         return out
 
-    def _next(self, buf: bytearray) -> tuple[Message | Garbled | None, int] | None:
-        """The next message (or garbage) at the front of ``buf`` and where it ends; None: wait."""
-        if not buf.startswith(_START):
-            start = buf.find(_BEGIN)
+    def _next(self, buf: bytearray, pos: int) -> tuple[Message | Garbled | None, int] | None:
+        """The next message (or garbage) from ``pos`` and where it ends; None: wait for more."""
+        if not buf.startswith(_START, pos):
+            start = buf.find(_BEGIN, pos)
             if start < 0:
                 # Noise; keep a tail that may be the beginning of "8=FIX".
-                keep = min(len(buf), len(_BEGIN) - 1)
-                return None if len(buf) == keep else (None, len(buf) - keep)
+                keep = max(pos, len(buf) - len(_BEGIN) + 1)
+                return None if keep == pos else (None, keep)
             return None, start
-        first = buf.find(b"\x01")
-        inner = buf.find(_BEGIN, 1, first if first >= 0 else len(buf))
+        first = buf.find(b"\x01", pos)
+        inner = buf.find(_BEGIN, pos + 1, first if first >= 0 else len(buf))
         if inner > 0:
             return None, inner  # "8=" of noise right before a message: skip to the message
         if first < 0:
-            return self._too_long(buf)
+            return self._wait(buf, pos)
         second = buf.find(b"\x01", first + 1)
         if second < 0:
-            return self._too_long(buf)
+            return self._wait(buf, pos)
         if buf[first + 1 : first + 3] != b"9=":
-            return self._garbled_to_trailer(buf, first, "BodyLength (9) is not the second field")
+            why = "BodyLength (9) is not the second field"
+            return self._garbled_to_trailer(buf, pos, first, why)
         length = _digits(buf, first + 3, second)
         if length is None:
-            return self._garbled_to_trailer(buf, first, "BodyLength (9) is not a number")
+            return self._garbled_to_trailer(buf, pos, first, "BodyLength (9) is not a number")
         body = second + 1
         end = body + length
         if (
@@ -160,22 +164,21 @@ class Parser:
             and buf[end : end + 3] == b"10="
             and buf[end + 6] == _SOH
         ):
-            return self._complete(buf, body, end, end + 7), end + 7
+            return self._complete(buf, pos, end), end + 7
         # The length does not lead to a trailer: the message ends at its first one.
         trailer = _find_trailer(buf, body - 1)
         if trailer < 0:
-            if len(buf) < end + 7:
-                return None if len(buf) <= self._max else self._resync(buf)
-            return self._too_long(buf)
+            return self._wait(buf, pos)
         stop = trailer + 8
         why = f"BodyLength (9) is {length}, the body has {trailer + 1 - body} bytes"
-        return Garbled(bytes(buf[:stop]), why), stop
+        return Garbled(bytes(buf[pos:stop]), why), stop
 
-    def _complete(self, buf: bytearray, body: int, end: int, stop: int) -> Message | Garbled:
-        raw = bytes(buf[:stop])
-        sent = _digits(buf, end + 3, end + 6)
-        if sent is None or sent != checksum(memoryview(buf)[:end]):
-            return Garbled(raw, f"CheckSum (10) {raw[end + 3 : end + 6]!r} is wrong")
+    def _complete(self, buf: bytearray, pos: int, end: int) -> Message | Garbled:
+        raw = bytes(buf[pos : end + 7])
+        cut = end - pos
+        sent = _digits(raw, cut + 3, cut + 6)
+        if sent is None or sent != sum(memoryview(raw)[:cut]) & 255:
+            return Garbled(raw, f"CheckSum (10) {raw[cut + 3 : cut + 6]!r} is wrong")
         text = raw.decode("latin-1")
         fields = split_fields(text)
         if fields is None:
@@ -185,21 +188,21 @@ class Parser:
         return Message(fields, raw)
 
     def _garbled_to_trailer(
-        self, buf: bytearray, after: int, why: str
+        self, buf: bytearray, pos: int, after: int, why: str
     ) -> tuple[Message | Garbled | None, int] | None:
         trailer = _find_trailer(buf, after)
         if trailer < 0:
-            return None if len(buf) <= self._max else self._resync(buf)
-        return Garbled(bytes(buf[: trailer + 8]), why), trailer + 8
+            return self._wait(buf, pos)
+        return Garbled(bytes(buf[pos : trailer + 8]), why), trailer + 8
 
-    def _too_long(self, buf: bytearray) -> tuple[Message | Garbled | None, int] | None:
-        return None if len(buf) <= self._max else self._resync(buf)
-
-    def _resync(self, buf: bytearray) -> tuple[Message | Garbled | None, int]:
-        """Drop a run that grew past ``max_size`` without ending, up to the next ``8=FIX``."""
-        nxt = buf.find(_BEGIN, 1)
+    def _wait(self, buf: bytearray, pos: int) -> tuple[Message | Garbled | None, int] | None:
+        """Wait for the rest, unless what is held already passed ``max_size``."""
+        if len(buf) - pos <= self._max:
+            return None
+        # Drop the run that grew too long without ending, up to the next "8=FIX".
+        nxt = buf.find(_BEGIN, pos + 1)
         stop = nxt if nxt > 0 else len(buf)
-        return Garbled(bytes(buf[:stop]), f"no trailer within {self._max} bytes"), stop
+        return Garbled(bytes(buf[pos:stop]), f"no trailer within {self._max} bytes"), stop
 
 
 def _find_trailer(buf: bytearray, pos: int) -> int:
@@ -213,6 +216,10 @@ def _find_trailer(buf: bytearray, pos: int) -> int:
         pos = at + 1
 
 
+_TAG_NUMBERS = {str(n): n for n in range(1, 10_000) if n not in DATA_FIELDS}
+"""Tags as text (no leading zero) to their numbers; the data-length ones take the slow path."""
+
+
 def split_fields(text: str) -> list[tuple[int, str]] | None:
     """``tag=value<SOH>...`` as a list of (tag, value); None if a field is not one.
 
@@ -223,13 +230,16 @@ def split_fields(text: str) -> list[tuple[int, str]] | None:
     parts.pop()  # after the last SOH
     fields: list[tuple[int, str]] = []
     append = fields.append
+    numbers = _TAG_NUMBERS
     for part in parts:
         tag, sep, value = part.partition("=")
-        if not sep or not tag.isdecimal() or not tag.isascii() or tag[0] == "0":
-            return None
-        number = int(tag)
-        if number in DATA_FIELDS:
-            return _split_with_data(text)
+        number = numbers.get(tag)
+        if number is None or not sep:
+            if not sep or not tag.isdecimal() or not tag.isascii() or tag[0] == "0":
+                return None
+            number = int(tag)
+            if number in DATA_FIELDS:
+                return _split_with_data(text)
         append((number, value))
     return fields
 

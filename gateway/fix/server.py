@@ -116,6 +116,7 @@ class FixGateway(Requests, Executions):
         self.last_trade: dict[str, tuple[int, int]] = {}
         self.connections: set[Connection] = set()
         self.waiting: dict[int, Connection] = {}
+        self._unsaved: dict[str, SessionHandle] = {}
         self.server: asyncio.Server | None = None
         self._commit_soon = False
         self._syncing = False
@@ -181,8 +182,8 @@ class FixGateway(Requests, Executions):
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
-        for handle in self.handles.values():
-            self._save(handle)
+        self._unsaved.update(self.handles)
+        self._write_states()
         self.store.close()
 
     def _history(self, name: str) -> Callable[[int, int], list[tuple[int, bytes]]]:
@@ -323,12 +324,17 @@ class FixGateway(Requests, Executions):
         self._save(handle)
 
     def _save(self, handle: SessionHandle) -> None:
-        state = (handle.durable_in, handle.session.next_out)
-        if state != handle.saved:
-            self.store.save_state(handle.name, *state)
-            handle.saved = state
-        if self.store.dirty or self.waiting:
-            self._schedule_commit()
+        """Have the next commit store ``handle``'s numbers (once, however often they moved)."""
+        self._unsaved[handle.name] = handle
+        self._schedule_commit()
+
+    def _write_states(self) -> None:
+        for handle in self._unsaved.values():
+            state = (handle.durable_in, handle.session.next_out)
+            if state != handle.saved:
+                self.store.save_state(handle.name, *state)
+                handle.saved = state
+        self._unsaved.clear()
 
     # ------------------------------------------------------------ the store gate
 
@@ -342,6 +348,7 @@ class FixGateway(Requests, Executions):
         self._commit_soon = False
         if self._syncing:
             return  # the sync in flight commits again when it is done
+        self._write_states()
         conns = list(self.waiting.values())
         self.waiting.clear()
         for conn in conns:
@@ -370,7 +377,7 @@ class FixGateway(Requests, Executions):
             return
         for conn in conns:
             conn.release()
-        if self.waiting or self.store.dirty:
+        if self.waiting or self.store.dirty or self._unsaved:
             self._commit()
 
     # ------------------------------------------------------------ timers

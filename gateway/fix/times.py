@@ -8,6 +8,7 @@ __all__ = ["format_timestamp", "parse_timestamp"]
 
 _EPOCH_DAYS = datetime(1970, 1, 1).toordinal()
 _second: list[object] = [None, ""]
+_days: dict[str, int] = {}
 
 
 def format_timestamp(ns: int) -> str:
@@ -29,7 +30,11 @@ def parse_timestamp(text: str) -> int:
     The text must already have the format (``gateway.fix.validate``); a date
     that does not exist (February 30) raises ValueError.
     """
-    days = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8])).toordinal() - _EPOCH_DAYS
+    days = _days.get(text[:8])
+    if days is None:
+        days = datetime(int(text[0:4]), int(text[4:6]), int(text[6:8])).toordinal() - _EPOCH_DAYS
+        if len(_days) < 10_000:  # the dates a session uses are few
+            _days[text[:8]] = days
     seconds = days * 86_400 + int(text[9:11]) * 3600 + int(text[12:14]) * 60 + int(text[15:17])
     fraction = text[18:]
     return seconds * 10**9 + (int(fraction.ljust(9, "0")) if fraction else 0)

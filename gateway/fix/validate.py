@@ -19,10 +19,13 @@ the reasons it would see from a QuickFIX acceptor:
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import itemgetter
 
 from gateway.fix.codec import Message
 from gateway.fix.spec import DEFINED_TAGS, FIELD_TYPES, FIELD_VALUES, HEADER, TRAILER, Layout
+from gateway.fix.times import parse_timestamp
 
 __all__ = [
     "REASON_TEXT",
@@ -91,51 +94,92 @@ def _date_ok(text: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31
 
 
+def _timestamp_ok(value: str) -> bool:
+    if _TIMESTAMP.fullmatch(value) is None or not _date_ok(value):
+        return False
+    if int(value[9:11]) >= 24 or int(value[12:14]) >= 60 or int(value[15:17]) > 60:
+        return False
+    if int(value[6:8]) <= 28:
+        return True
+    try:
+        parse_timestamp(value)  # a day that does not exist (February 30)
+    except ValueError:
+        return False
+    return True
+
+
+def _unsigned(value: str) -> bool:
+    return value.isdecimal() and value.isascii()
+
+
+def _char(value: str) -> bool:
+    return len(value) == 1
+
+
+def _boolean(value: str) -> bool:
+    return value == "Y" or value == "N"
+
+
+def _date(value: str) -> bool:
+    return _DATE.fullmatch(value) is not None and _date_ok(value)
+
+
+_FORMAT: dict[str, Callable[[str], bool]] = {
+    **dict.fromkeys(_UNSIGNED, _unsigned),
+    **dict.fromkeys(_DECIMALS, lambda v: _DECIMAL.fullmatch(v) is not None),
+    "INT": lambda v: _INT.fullmatch(v) is not None,
+    "CHAR": _char,
+    "BOOLEAN": _boolean,
+    "UTCTIMESTAMP": _timestamp_ok,
+    "UTCTIMEONLY": lambda v: _TIME.fullmatch(v) is not None,
+    "UTCDATEONLY": _date,
+    "LOCALMKTDATE": _date,
+    "UTCDATE": _date,
+    "MONTHYEAR": lambda v: _MONTH_YEAR.fullmatch(v) is not None,
+}
+"""The format check of each FIX data type (any text passes the others: STRING, DATA...)."""
+
+
 def valid_format(kind: str, value: str) -> bool:
     """Whether ``value`` is written as FIX data type ``kind`` requires."""
-    if kind == "STRING" or kind == "MULTIPLEVALUESTRING":
-        return True
-    if kind in _UNSIGNED:
-        return value.isdecimal() and value.isascii()
-    if kind == "INT":
-        return _INT.fullmatch(value) is not None
-    if kind in _DECIMALS:
-        return _DECIMAL.fullmatch(value) is not None
-    if kind == "CHAR":
-        return len(value) == 1
-    if kind == "BOOLEAN":
-        return value == "Y" or value == "N"
-    if kind == "UTCTIMESTAMP":
-        if _TIMESTAMP.fullmatch(value) is None or not _date_ok(value):
-            return False
-        return int(value[9:11]) < 24 and int(value[12:14]) < 60 and int(value[15:17]) <= 60
-    if kind == "UTCTIMEONLY":
-        return _TIME.fullmatch(value) is not None
-    if kind in ("UTCDATEONLY", "LOCALMKTDATE", "UTCDATE"):
-        return _DATE.fullmatch(value) is not None and _date_ok(value)
-    if kind == "MONTHYEAR":
-        return _MONTH_YEAR.fullmatch(value) is not None
-    return True  # DATA, EXCHANGE, CURRENCY, COUNTRY and the other text types
+    check = _FORMAT.get(kind)
+    return check is None or check(value)
+
+
+# Each field's checks, looked up once per field: (format check, enumerated values, several).
+_CHECKS: dict[int, tuple[Callable[[str], bool] | None, frozenset[str] | None, bool]] = {
+    tag: (_FORMAT.get(kind), FIELD_VALUES.get(tag), kind == "MULTIPLEVALUESTRING")
+    for tag, kind in FIELD_TYPES.items()
+}
 
 
 def _check_value(tag: int, value: str) -> Problem | None:
     """The checks every field gets wherever it is: defined, has a value, format, enum."""
-    if tag not in DEFINED_TAGS:
-        return Problem(0, tag, f"tag {tag} is not a FIX 4.4 field")
+    checks = _CHECKS.get(tag)
+    if checks is None:
+        if tag not in DEFINED_TAGS:
+            return Problem(0, tag, f"tag {tag} is not a FIX 4.4 field")
+        if value == "":
+            return Problem(4, tag, f"tag {tag} has no value")
+        return None  # a FIX field this message does not carry: reason 2 follows
     if value == "":
         return Problem(4, tag, f"tag {tag} has no value")
-    kind = FIELD_TYPES.get(tag)
-    if kind is None:
-        return None  # a FIX field this message does not carry: reason 2 follows
-    if not valid_format(kind, value):
-        return Problem(6, tag, f"tag {tag} {value!r} is not a {kind}")
-    allowed = FIELD_VALUES.get(tag)
+    check, allowed, several = checks
+    if check is not None and not check(value):
+        return Problem(6, tag, f"tag {tag} {value!r} is not a {FIELD_TYPES[tag]}")
     if allowed is not None:
-        words = value.split(" ") if kind == "MULTIPLEVALUESTRING" else (value,)
-        for word in words:
-            if word not in allowed:
+        if several:
+            if not allowed.issuperset(value.split(" ")):
                 return Problem(5, tag, f"tag {tag} {value!r} is not one of its values")
+        elif value not in allowed:
+            return Problem(5, tag, f"tag {tag} {value!r} is not one of its values")
     return None
+
+
+_Plan = tuple[tuple[int, "Callable[[str], bool] | None", "frozenset[str] | None", bool], ...]
+_SHAPES: dict[tuple[str, tuple[int, ...]], _Plan] = {}
+_MAX_SHAPES = 4096
+_tag_of = itemgetter(0)
 
 
 def validate(message: Message, body: Layout | None) -> Problem | dict[int, list[Group]]:
@@ -145,7 +189,41 @@ def validate(message: Message, body: Layout | None) -> Problem | dict[int, list[
     their NumInGroup tag. BeginString, BodyLength, MsgType and CheckSum were
     checked by the framing. ``body`` None (a MsgType tokex does not take):
     the header only.
+
+    A client sends the same few shapes of message (the same tags in the same
+    order) again and again: once a shape without repeating groups has passed,
+    later messages of that shape only need their values checked.
     """
+    fields = message.fields
+    shape = (message.msg_type, tuple(map(_tag_of, fields)))
+    plan = _SHAPES.get(shape)
+    if plan is not None:
+        for i, check, allowed, several in plan:
+            value = fields[i][1]
+            if (
+                not value
+                or (check is not None and not check(value))
+                or (
+                    allowed is not None
+                    and (
+                        not allowed.issuperset(value.split(" "))
+                        if several
+                        else value not in allowed
+                    )
+                )
+            ):
+                return _check_value(fields[i][0], value) or Problem(5, fields[i][0])
+        return {}
+    found = _validate(message, body)
+    if not found and len(_SHAPES) < _MAX_SHAPES:
+        _SHAPES[shape] = tuple(
+            (i, *_CHECKS.get(tag, (None, None, False)))
+            for i, (tag, _) in enumerate(fields[3:-1], 3)
+        )
+    return found
+
+
+def _validate(message: Message, body: Layout | None) -> Problem | dict[int, list[Group]]:
     fields = message.fields
     end = len(fields) - 1  # CheckSum, last: the parser saw to it
     i = 3

@@ -98,7 +98,7 @@ def render(d: Dictionary) -> str:
     gaps = [t for t in range(1, tags[-1] + 1) if t not in set(tags)]
     layouts = d.layouts()
     out = [
-        '"""FIX 4.4 as data: the fields, MsgTypes and message layouts the gateway validates against.',
+        '"""FIX 4.4 as data: the fields, MsgTypes and message layouts tokex validates against.',
         "",
         "Facts of the FIX 4.4 specification (field numbers, types, enumerated values",
         "and which fields each message may and must carry), kept as data and read",

@@ -1,4 +1,4 @@
-"""FIX 4.4 as data: the fields, MsgTypes and message layouts the gateway validates against.
+"""FIX 4.4 as data: the fields, MsgTypes and message layouts tokex validates against.
 
 Facts of the FIX 4.4 specification (field numbers, types, enumerated values
 and which fields each message may and must carry), kept as data and read

@@ -1,4 +1,4 @@
-"""The FIX 4.4 dictionary tokex carries agrees with the specification's XML, as jspurefix ships it."""
+"""The FIX 4.4 dictionary tokex carries agrees with the specification's XML (jspurefix's copy)."""
 
 from __future__ import annotations
 

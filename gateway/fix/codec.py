@@ -69,13 +69,18 @@ class Message:
     def begin_string(self) -> str:
         return self.fields[0][1]
 
-    def get(self, tag: int) -> str | None:
-        """The value of ``tag``'s first occurrence, or None."""
+    @property
+    def index(self) -> dict[int, str]:
+        """Each tag's first value (what :meth:`get` reads; read it once for many lookups)."""
         first = self._first
         if first is None:
             # dict() keeps the last value of a key: reversed, that is the first occurrence.
             first = self._first = dict(reversed(self.fields))
-        return first.get(tag)
+        return first
+
+    def get(self, tag: int) -> str | None:
+        """The value of ``tag``'s first occurrence, or None."""
+        return self.index.get(tag)
 
     def __repr__(self) -> str:
         return f"Message({self.raw.decode('latin-1').replace(SOH, '|')!r})"

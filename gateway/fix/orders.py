@@ -13,6 +13,8 @@ in Text (58). Prices and quantities are converted exactly, never rounded.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
 
 from engine.sessions import trading_day_end_ns
 from gateway.fix.codec import Message
@@ -41,6 +43,12 @@ _TIME_IN_FORCE = {"0": "day", "1": "gtc", "3": "ioc", "4": "fok", "6": "gtd"}
 _SIDES = {"1": "buy", "2": "sell"}
 
 
+class Fields(Protocol):
+    """What a message or group instance offers to read: a tag's value."""
+
+    def get(self, tag: int, /) -> str | None: ...
+
+
 class Refused(Exception):
     """A request that cannot become a command; ``str()`` is the Text (58) to answer with.
 
@@ -58,7 +66,7 @@ def _invalid(text: str, reason: str = "99") -> Refused:
     return Refused(error_for("invalid_arguments", text), reason=reason)
 
 
-def _need(message: Message | Group, tag: int, name: str) -> str:
+def _need(message: Fields, tag: int, name: str) -> str:
     value = message.get(tag)
     if value is None:
         raise Refused(f"{name} ({tag}) is required here", missing=tag)
@@ -74,9 +82,42 @@ def _instrument(instruments: dict[str, Instrument], symbol: str | None) -> Instr
     return inst
 
 
+def _grid(increment: Decimal) -> tuple[int, int]:
+    """An increment as (integer, decimal places): 0.01 -> (1, 2), 5 -> (5, 0)."""
+    sign, digits, exponent = increment.as_tuple()
+    number = int("".join(map(str, digits)))
+    assert isinstance(exponent, int) and not sign
+    return (number, -exponent) if exponent < 0 else (number * 10**exponent, 0)
+
+
+_GRIDS: dict[Decimal, tuple[int, int]] = {}
+
+
+def _whole(value: str, increment: Decimal) -> int | None:
+    """A FIX decimal (its format checked) as a positive whole number of ``increment``; None.
+
+    Integer arithmetic on the text, exact: the common case of every order,
+    where Decimal would cost more than the rest of the parsing. None sends
+    the value to the instrument's own converter, which names the problem.
+    """
+    if len(value) > 30 or value.startswith("-"):
+        return None
+    grid = _GRIDS.get(increment)
+    if grid is None:
+        grid = _GRIDS[increment] = _grid(increment)
+    whole, _, frac = value.partition(".")
+    units, places = grid
+    top = int(whole + frac or "0") * 10**places
+    count, rest = divmod(top, units * 10 ** len(frac))
+    return count if not rest and count > 0 else None
+
+
 def _ticks(inst: Instrument, value: str | None, name: str) -> int | None:
     if value is None:
         return None
+    found = _whole(value, inst.price_increment)
+    if found is not None:
+        return found
     try:
         return inst.price_to_ticks(value, name)
     except GridError as e:
@@ -86,6 +127,9 @@ def _ticks(inst: Instrument, value: str | None, name: str) -> int | None:
 def _lots(inst: Instrument, value: str | None, name: str) -> int | None:
     if value is None:
         return None
+    found = _whole(value, inst.qty_increment)
+    if found is not None:
+        return found
     try:
         return inst.qty_to_lots(value, name)
     except GridError as e:
@@ -108,7 +152,7 @@ def order_ref(value: str | None) -> int | None:
     return int(digits) or None
 
 
-def _post_only(message: Message) -> bool:
+def _post_only(message: Fields) -> bool:
     """ExecInst (18): 6 (participate, do not initiate) is post-only; nothing else is taken."""
     inst = message.get(18)
     if inst is None:
@@ -119,7 +163,7 @@ def _post_only(message: Message) -> bool:
     return True
 
 
-def _kind(message: Message) -> tuple[str, str]:
+def _kind(message: Fields) -> tuple[str, str]:
     """(order type, time in force) of a D or G."""
     code = message.get(40) or ""
     kind = _ORDER_TYPES.get(code)
@@ -144,28 +188,29 @@ def parse_new_order(
     now: int,
 ) -> NewOrder:
     """A NewOrderSingle (D) as a NewOrder (seq and ts are the sequencer's)."""
-    inst = _instrument(instruments, message.get(55))
-    side = _SIDES.get(message.get(54) or "")
+    fields = message.index
+    inst = _instrument(instruments, fields.get(55))
+    side = _SIDES.get(fields.get(54) or "")
     if side is None:
-        raise _invalid(f"Side (54) {message.get(54)!r}: 1 (buy) or 2 (sell)", "11")
-    kind, tif = _kind(message)
-    price = _ticks(inst, message.get(44), "Price (44)")
+        raise _invalid(f"Side (54) {fields.get(54)!r}: 1 (buy) or 2 (sell)", "11")
+    kind, tif = _kind(fields)
+    price = _ticks(inst, fields.get(44), "Price (44)")
     if price is None and kind in ("limit", "iceberg", "stop-loss-limit"):
-        _need(message, 44, "Price")
-    trigger = _ticks(inst, message.get(99), "StopPx (99)")
+        _need(fields, 44, "Price")
+    trigger = _ticks(inst, fields.get(99), "StopPx (99)")
     if trigger is None and kind in ("stop-loss", "stop-loss-limit", "take-profit"):
-        _need(message, 99, "StopPx")
-    cash = _cash(message.get(152), quote_precision[inst.quote])
-    qty = _lots(inst, message.get(38), "OrderQty (38)")
+        _need(fields, 99, "StopPx")
+    cash = _cash(fields.get(152), quote_precision[inst.quote])
+    qty = _lots(inst, fields.get(38), "OrderQty (38)")
     if qty is None:
         if cash is None:
-            _need(message, 38, "OrderQty")
+            _need(fields, 38, "OrderQty")
         qty = inst.qty_max  # sized by what it may spend: at most the largest order
     expire = None
     if tif == "day":
         expire = trading_day_end_ns(now)
     elif tif == "gtd":
-        expire = parse_timestamp(_need(message, 126, "ExpireTime"))
+        expire = parse_timestamp(_need(fields, 126, "ExpireTime"))
     try:
         return NewOrder(
             0,
@@ -178,10 +223,10 @@ def parse_new_order(
             kind,  # type: ignore[arg-type]
             tif,  # type: ignore[arg-type]
             expire,
-            _post_only(message),
-            _lots(inst, message.get(111), "MaxFloor (111)"),
+            _post_only(fields),
+            _lots(inst, fields.get(111), "MaxFloor (111)"),
             trigger,
-            _cl_ord_id(message.get(11) or ""),
+            _cl_ord_id(fields.get(11) or ""),
             None,
             "cancel_newest",
             cash,
@@ -207,13 +252,14 @@ def _cash(text: str | None, precision: int) -> int | None:
 
 def parse_cancel(message: Message, account: str) -> CancelOrder:
     """An OrderCancelRequest (F): the order by OrderID (37) if given, else OrigClOrdID (41)."""
-    order_id = order_ref(message.get(37))
-    if message.get(37) is not None and order_id is None:
+    fields = message.index
+    order_id = order_ref(fields.get(37))
+    if fields.get(37) is not None and order_id is None:
         raise Refused("EOrder:Unknown order", reason="1")
     try:
         if order_id is not None:
             return CancelOrder(0, 0, account, order_id)
-        return CancelOrder(0, 0, account, None, _cl_ord_id(message.get(41) or "", "OrigClOrdID"))
+        return CancelOrder(0, 0, account, None, _cl_ord_id(fields.get(41) or "", "OrigClOrdID"))
     except CommandError as e:
         raise _invalid(str(e)) from None
 
@@ -230,39 +276,40 @@ def parse_replace(
     What a replace cannot change (Symbol, Side, OrdType, TimeInForce) must be
     restated as it is.
     """
-    inst = _instrument(instruments, message.get(55))
-    order_id = order_ref(message.get(37))
-    if message.get(37) is not None and order_id is None:
+    fields = message.index
+    inst = _instrument(instruments, fields.get(55))
+    order_id = order_ref(fields.get(37))
+    if fields.get(37) is not None and order_id is None:
         raise Refused("EOrder:Unknown order", reason="1")
-    kind, tif = _kind(message)
+    kind, tif = _kind(fields)
     if current is not None:
         side = "1" if current.side == "buy" else "2"
         for name, tag, now, wanted in (
             ("Symbol", 55, current.symbol, inst.symbol),
-            ("Side", 54, side, message.get(54)),
+            ("Side", 54, side, fields.get(54)),
             ("OrdType", 40, FIX_ORD_TYPE[current.order_type], FIX_ORD_TYPE[kind]),
             ("TimeInForce", 59, FIX_TIF[current.tif], FIX_TIF[tif]),
         ):
             if now != wanted:
                 raise _invalid(f"{name} ({tag}) {wanted!r}: cannot change from {now!r}", "2")
-    price = _ticks(inst, message.get(44), "Price (44)")
+    price = _ticks(inst, fields.get(44), "Price (44)")
     if price is None and kind in ("limit", "iceberg", "stop-loss-limit"):
-        _need(message, 44, "Price")
+        _need(fields, 44, "Price")
     try:
         return ReplaceOrder(
             0,
             0,
             account,
             order_id,
-            None if order_id is not None else _cl_ord_id(message.get(41) or "", "OrigClOrdID"),
-            _lots(inst, message.get(38), "OrderQty (38)"),
+            None if order_id is not None else _cl_ord_id(fields.get(41) or "", "OrigClOrdID"),
+            _lots(inst, fields.get(38), "OrderQty (38)"),
             price,
-            _lots(inst, message.get(111), "MaxFloor (111)"),
-            _ticks(inst, message.get(99), "StopPx (99)")
+            _lots(inst, fields.get(111), "MaxFloor (111)"),
+            _ticks(inst, fields.get(99), "StopPx (99)")
             if current is None or current.stop
             else None,
-            _post_only(message),
-            _cl_ord_id(message.get(11) or ""),
+            _post_only(fields),
+            _cl_ord_id(fields.get(11) or ""),
         )
     except CommandError as e:
         raise _invalid(str(e)) from None
@@ -272,11 +319,12 @@ def parse_mass_cancel(
     message: Message, account: str, instruments: dict[str, Instrument]
 ) -> CancelAll:
     """An OrderMassCancelRequest (q): 530 = 1 (one Symbol) or 7 (all orders)."""
-    kind = message.get(530)
+    fields = message.index
+    kind = fields.get(530)
     if kind == "7":
         return CancelAll(0, 0, account)
     if kind == "1":
-        return CancelAll(0, 0, account, _instrument(instruments, message.get(55)).symbol)
+        return CancelAll(0, 0, account, _instrument(instruments, fields.get(55)).symbol)
     raise Refused(f"MassCancelRequestType (530) {kind!r}: only 1 and 7 are supported", reason="0")
 
 

@@ -63,6 +63,10 @@ _ORD_REJ_REASON = {
 }
 
 
+_CACHED = 100_000
+"""Prices (and quantities) an instrument keeps written, at most."""
+
+
 def ord_rej_reason(reason: str) -> str:
     """OrdRejReason (103) for an engine refusal (99, other, for the rest)."""
     return _ORD_REJ_REASON.get(reason, "99")
@@ -71,7 +75,16 @@ def ord_rej_reason(reason: str) -> str:
 class Numbers:
     """One instrument's prices and quantities as FIX text, from ticks and lots (exact)."""
 
-    __slots__ = ("_lot", "_price_digits", "_qty_digits", "_tick", "inst", "quote_digits")
+    __slots__ = (
+        "_lot",
+        "_price_digits",
+        "_prices",
+        "_qty_digits",
+        "_qtys",
+        "_tick",
+        "inst",
+        "quote_digits",
+    )
 
     def __init__(self, inst: Instrument, quote_precision: int) -> None:
         self.inst = inst
@@ -80,12 +93,25 @@ class Numbers:
         self._tick = int(inst.price_increment.scaleb(self._price_digits))
         self._lot = int(inst.qty_increment.scaleb(self._qty_digits))
         self.quote_digits = quote_precision
+        # The same few prices and sizes come back in report after report.
+        self._prices: dict[int, str] = {}
+        self._qtys: dict[int, str] = {}
 
     def price(self, ticks: int) -> str:
-        return _fixed(ticks * self._tick, self._price_digits)
+        text = self._prices.get(ticks)
+        if text is None:
+            text = _fixed(ticks * self._tick, self._price_digits)
+            if len(self._prices) < _CACHED:
+                self._prices[ticks] = text
+        return text
 
     def qty(self, lots: int) -> str:
-        return _fixed(lots * self._lot, self._qty_digits)
+        text = self._qtys.get(lots)
+        if text is None:
+            text = _fixed(lots * self._lot, self._qty_digits)
+            if len(self._qtys) < _CACHED:
+                self._qtys[lots] = text
+        return text
 
     def money(self, units: int) -> str:
         """An amount of the quote asset, from its smallest units."""
@@ -211,37 +237,40 @@ def execution_report(
     not the order's own (a cancel request's).
     """
     clid = cl_ord_id if cl_ord_id is not None else t.cl_ord_id
-    fields: list[tuple[int, str]] = [(37, f"O{t.order_id}")]
+    # Built as text directly: one report per order event is the gateway's busiest output.
+    out = f"37=O{t.order_id}\x01"
     if clid is not None:
-        fields.append((11, clid))
+        out += f"11={clid}\x01"
     if orig_cl_ord_id is not None:
-        fields.append((41, orig_cl_ord_id))
-    fields += [(17, exec_id), (150, exec_type), (39, ord_status), *extra]
-    fields += [(55, t.symbol), (54, t.side), (38, n.qty(t.qty)), (40, t.ord_type)]
+        out += f"41={orig_cl_ord_id}\x01"
+    out += f"17={exec_id}\x01150={exec_type}\x0139={ord_status}\x01"
+    for tag, value in extra:
+        out += f"{tag}={value}\x01"
+    out += f"55={t.symbol}\x0154={t.side}\x0138={n.qty(t.qty)}\x0140={t.ord_type}\x01"
     if t.price is not None:
-        fields.append((44, n.price(t.price)))
+        out += f"44={n.price(t.price)}\x01"
     if t.stop_px is not None:
-        fields.append((99, n.price(t.stop_px)))
-    fields.append((59, t.tif))
+        out += f"99={n.price(t.stop_px)}\x01"
+    out += f"59={t.tif}\x01"
     if t.expire_ts is not None and t.tif == "6":
-        fields.append((126, format_timestamp(t.expire_ts)))
+        out += f"126={format_timestamp(t.expire_ts)}\x01"
     if t.post_only:
-        fields.append((18, "6"))
+        out += "18=6\x01"
     if t.display is not None:
-        fields.append((111, n.qty(t.display)))
+        out += f"111={n.qty(t.display)}\x01"
     if fill is not None:
         last_qty, last_px, liquidity, fee = fill
-        fields += [(32, n.qty(last_qty)), (31, n.price(last_px)), (851, liquidity)]
-        fields += [(12, n.money(fee)), (13, "3")]
-    fields += [
-        (151, n.qty(t.leaves if leaves is None else leaves)),
-        (14, n.qty(t.cum)),
-        (6, n.average(t.cost, t.cum)),
-        (60, when),
-    ]
+        out += (
+            f"32={n.qty(last_qty)}\x0131={n.price(last_px)}\x01851={liquidity}\x01"
+            f"12={n.money(fee)}\x0113=3\x01"
+        )
+    out += (
+        f"151={n.qty(t.leaves if leaves is None else leaves)}\x0114={n.qty(t.cum)}\x01"
+        f"6={n.average(t.cost, t.cum)}\x0160={when}\x01"
+    )
     if text:
-        fields.append((58, text))
-    return render(fields)
+        out += f"58={text}\x01"
+    return out
 
 
 def cancel_reject(

@@ -43,7 +43,7 @@ from gateway.fix.session import (
 )
 from gateway.fix.store import FixStore
 from model.commands import CancelOrder, Command
-from node.interface import Node
+from node.interface import Node, Sequenced
 
 __all__ = ["Connection", "FixGateway"]
 
@@ -117,6 +117,8 @@ class FixGateway(Requests, Executions):
         self.connections: set[Connection] = set()
         self.waiting: dict[int, Connection] = {}
         self._unsaved: dict[str, SessionHandle] = {}
+        self._deferred: dict[str, SessionHandle] | None = None
+        """While the listener reports a batch: the sessions to drain once it is done."""
         self.server: asyncio.Server | None = None
         self._commit_soon = False
         self._syncing = False
@@ -134,7 +136,7 @@ class FixGateway(Requests, Executions):
                 handle = SessionHandle(fix.sender_comp_id, access.account, fix, Session(settings))
                 self.handles[handle.name] = handle
                 self.by_account.setdefault(access.account, []).append(handle)
-        node.add_listener(self._on_applied)
+        node.add_listener(self._on_batch)
 
     # ------------------------------------------------------------ start and stop
 
@@ -275,10 +277,23 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ what sessions produce
 
+    def _on_batch(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: report the batch, then drain each session it wrote to once."""
+        self._deferred = {}
+        try:
+            self._on_applied(applied)
+        finally:
+            deferred, self._deferred = self._deferred, None
+            for handle in deferred.values():
+                self._drain(handle)
+
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         """Send an application message on ``handle`` (kept for a resend if it is away)."""
         handle.session.send_app(msg_type, body, self.node.now())
-        self._drain(handle)
+        if self._deferred is None:
+            self._drain(handle)
+        else:
+            self._deferred[handle.name] = handle
 
     def _drain(self, handle: SessionHandle) -> None:
         """Carry out what the session produced: its messages into the store, then its actions.

@@ -5,14 +5,23 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gateway.fix.codec import Message, Parser, encode, render
-from gateway.fix.orders import Refused, order_ref, parse_mass_cancel, parse_new_order, parse_quotes
+from gateway.fix.orders import (
+    Refused,
+    _whole,
+    order_ref,
+    parse_mass_cancel,
+    parse_new_order,
+    parse_quotes,
+)
 from gateway.fix.reports import Numbers
 from gateway.fix.spec import MESSAGES
 from gateway.fix.validate import Problem, validate
 from model.commands import NewOrder
-from model.instrument import Instrument
+from model.instrument import GridError, Instrument
 
 AAPL = Instrument(
     symbol="AAPLx/USD",
@@ -197,3 +206,24 @@ def test_numbers_are_written_exactly_with_the_instrument_precision() -> None:
     assert n.average(23_000 * 3 + 23_001, 4) == "230.0025"
     assert n.average(0, 0) == "0"
     assert n.average(2 * 23_000 + 23_001, 3) == "230.003333"
+
+
+_decimal_text = st.from_regex(r"-?[0-9]{1,12}(\.[0-9]{0,10})?", fullmatch=True)
+_increments = st.sampled_from(
+    [Decimal(x) for x in ("0.01", "0.0001", "0.05", "1", "5", "2.5", "1E+1")]
+)
+
+
+@given(_decimal_text, _increments)
+def test_the_fast_exact_conversion_agrees_with_the_instruments(
+    value: str, increment: Decimal
+) -> None:
+    inst = Instrument(
+        symbol="X/Y", base="X", quote="Y", price_increment=increment, qty_increment=increment
+    )
+    fast = _whole(value, increment)
+    try:
+        exact = inst.price_to_ticks(value)
+    except GridError:
+        exact = None
+    assert fast == exact

@@ -505,6 +505,21 @@ def test_session_level_case(case: Case) -> None:
         assert message.get(49) == "TOKEX" and message.get(56) == "CLIENT"
 
 
+@pytest.mark.parametrize(
+    ("good", "bad", "code"),
+    [("54=1", "54=Z", "5"), ("38=1", "38=x", "6"), ("44=230", "44=", "4"), ("40=2", "40=Q", "5")],
+)
+def test_a_message_of_a_shape_seen_before_still_has_its_values_checked(
+    good: str, bad: str, code: str
+) -> None:
+    """The shape cache skips the structure, never the values (14d-f on a repeated shape)."""
+    peer = Peer()
+    peer.logon()
+    assert peer.send("D", ORDER) == []
+    (reject,) = peer.send("D", ORDER.replace(good, bad))
+    assert reject.get(373) == code and reject.get(371) == bad.split("=")[0]
+
+
 def test_a_valid_logon_logs_on_and_numbers_continue() -> None:
     peer = Peer()
     peer.logon()

@@ -51,12 +51,21 @@ Connect, for example with Python's websockets:
 """
 
 _FIX_EXAMPLE = """\
-A FIX 4.4 engine (QuickFIX, QuickFIX/J, jspurefix...) connects as the market maker with:
+Connect a FIX 4.4 engine as the market maker, for example QuickFIX/QuickFIX/J settings:
 
-  SocketConnectHost={host}  SocketConnectPort={port}  BeginString=FIX.4.4
-  SenderCompID={sender}  TargetCompID={target}  HeartBtInt=30
-  Logon: Username (553) = {username}  Password (554) = {password}
-  (sequence numbers persist across logons and restarts; 141=Y on the Logon resets them)
+  [SESSION]
+  ConnectionType=initiator
+  BeginString=FIX.4.4
+  SenderCompID={sender}
+  TargetCompID={target}
+  SocketConnectHost={host}
+  SocketConnectPort={port}
+  HeartBtInt=30
+  StartTime=00:00:00
+  EndTime=00:00:00
+
+  and on the Logon (QuickFIX: in toAdmin) Username(553)={username} Password(554)={password}.
+  Sequence numbers persist across logons and restarts (141=Y on the Logon resets them).
 """
 
 

@@ -171,7 +171,7 @@ def test_fix_sessions_with_their_defaults_by_role() -> None:
     text = BASE.replace('id = "alice"', 'id = "alice"\nrole = "market_maker"') + (
         '[[accounts.fix]]\nsender_comp_id = "MM"\npassword = "p"\n'
         '[[accounts.fix]]\nsender_comp_id = "DC"\npassword = "q"\ndrop_copy = true\n'
-        "[[accounts]]\nid = \"bob\"\napi_key = \"b\"\nsecret = \"s\"\n"
+        '[[accounts]]\nid = "bob"\napi_key = "b"\nsecret = "s"\n'
         'fix = { sender_comp_id = "BOB", password = "r", reset_on_logon = true }\n'
     )
     config = parse_config(text)

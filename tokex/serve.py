@@ -120,9 +120,10 @@ async def serve_forever(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
-    await fix.close()
+    await fix.stop()
     await gateway.close()
     await exchange.close()
+    await fix.close()
     print("tokex serve: stopped", flush=True)
 
 

@@ -113,6 +113,7 @@ class MarketData:
 
         if not self._barrier(handle, now_durable):
             subs.pop(req_id, None)
+            self._md_reject(handle, req_id, "2", "EService:Busy")
 
     def _top(self, symbol: str, depth: int) -> tuple[Levels, Levels]:
         bids, asks = self.node.book(symbol, depth)

@@ -122,6 +122,7 @@ class FixGateway(Requests, Executions):
         self.server: asyncio.Server | None = None
         self._commit_soon = False
         self._syncing = False
+        self._store_closed = False
         self._timer: asyncio.Task[None] | None = None
         for access in config.access.values():
             for fix in access.fix_sessions:
@@ -161,21 +162,25 @@ class FixGateway(Requests, Executions):
         self._timer = loop.create_task(self._ticker(), name="fix-timers")
         return int(self.server.sockets[0].getsockname()[1])
 
-    async def close(self) -> None:
-        """Log every session out, cancel what cancel-on-disconnect covers, close the store."""
+    async def stop(self) -> None:
+        """Stop taking connections and log every session out (before the node closes).
+
+        What cancel-on-disconnect covers is queued on the pipeline as the
+        connections go, so the node's closing answers it and the reports
+        reach the store (:meth:`close`, after the node's).
+        """
         now, mono = self.node.now(), time.monotonic()
+        if self.server is not None:
+            self.server.close()
         for handle in self.handles.values():
             if handle.session.logged_on:
                 handle.session.logout("the exchange is shutting down", now, mono)
                 self._drain(handle)
-        if self.server is not None:
-            self.server.close()
         deadline = time.monotonic() + 2.0
-        while self.waiting or self._syncing or self._commit_soon:
-            if time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)  # a moment for the counterparties' Logouts
+        while time.monotonic() < deadline and any(
+            h.session.logged_on for h in self.handles.values()
+        ):
+            await asyncio.sleep(0.01)  # the counterparties' Logouts
         for conn in list(self.connections):
             if conn.transport is not None:
                 conn.transport.close()
@@ -184,9 +189,15 @@ class FixGateway(Requests, Executions):
             self._timer.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._timer
+
+    async def close(self) -> None:
+        """Make what the sessions were sent durable and close the store (after the node)."""
+        while self._syncing or self._commit_soon:
+            await asyncio.sleep(0.005)
         self._unsaved.update(self.handles)
         self._write_states()
         self.store.close()
+        self._store_closed = True
 
     def _history(self, name: str) -> Callable[[int, int], list[tuple[int, bytes]]]:
         return lambda begin, end: self.store.history(name, begin, end)
@@ -354,7 +365,7 @@ class FixGateway(Requests, Executions):
     # ------------------------------------------------------------ the store gate
 
     def _schedule_commit(self) -> None:
-        if not self._commit_soon:
+        if not self._commit_soon and not self._store_closed:
             self._commit_soon = True
             asyncio.get_running_loop().call_soon(self._commit)
 

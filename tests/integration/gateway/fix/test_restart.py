@@ -71,3 +71,35 @@ def test_a_resend_request_after_a_sigkill_and_restart(tmp_path: Path) -> None:
             assert tags(status)[58] == "EOrder:Unknown order"  # filled: no longer open
     finally:
         d.close()
+
+
+def test_cancel_on_disconnect_covers_a_server_killed_under_the_session(tmp_path: Path) -> None:
+    """The session's orders go when the server comes back: it was not connected then."""
+    accounts = {
+        "c": [
+            {"sender_comp_id": "C", "password": "c-fix"},  # market maker: cancel on disconnect
+            {"sender_comp_id": "CDC", "password": "c-dc", "drop_copy": True},
+        ]
+    }
+    data, config = tmp_path / "data", config_text(accounts)
+    d = Driver()
+    try:
+        with server(data, config) as (_, port, proc):
+            d.connect("C", port, "C", "c-fix", "c-key", validate=True)
+            d.send("C", "D", _order("left-open", "1", "1"))
+            order_id = tags(d.received("C", "8", t11="left-open"))[37]
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            d.wait_for("stopped", session="C", timeout=15)
+        d.drop("C")
+        with server(data, config) as (_, port, _proc):
+            d.connect("C", port, "C", "c-fix", "c-key", validate=True, reset_seq=False)
+            d.wait_for("tx", session="C", type="2")  # the cancel came while it was away
+            cancel = tags(d.received("C", "8", t43="Y"))
+            assert (cancel[37], cancel[150], cancel[11]) == (order_id, "4", "left-open")
+            d.connect("CDC", port, "CDC", "c-dc", "c-key", validate=True)
+            d.send("CDC", "H", {"ClOrdID": "left-open", "Symbol": "AAPLx/USD", "Side": "1"})
+            refused = tags(d.received("CDC", "8", t150="I"))
+            assert refused[58] == "EOrder:Unknown order"  # not open any more
+    finally:
+        d.close()

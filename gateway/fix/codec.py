@@ -54,12 +54,23 @@ class Message:
     encode back to exactly the same bytes.
     """
 
-    __slots__ = ("_first", "fields", "raw")
+    __slots__ = ("_first", "_seq", "fields", "raw")
 
     def __init__(self, fields: list[tuple[int, str]], raw: bytes) -> None:
         self.fields = fields
         self.raw = raw
         self._first: dict[int, str] | None = None
+        self._seq = -1
+
+    @property
+    def seq(self) -> int:
+        """MsgSeqNum (34), or 0 when it is missing or not a number."""
+        seq = self._seq
+        if seq < 0:
+            text = self.index.get(34)
+            seq = int(text) if text and text.isdecimal() and text.isascii() else 0
+            self._seq = seq
+        return seq
 
     @property
     def msg_type(self) -> str:

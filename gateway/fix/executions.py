@@ -69,6 +69,9 @@ class Executions(MarketData):
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         raise NotImplementedError
 
+    def _save(self, handle: SessionHandle) -> None:
+        raise NotImplementedError
+
     def _on_applied(self, applied: list[Sequenced]) -> None:
         """Report each event of a durable batch, in engine order; then market data."""
         by_account = self.by_account
@@ -107,10 +110,12 @@ class Executions(MarketData):
         for handle in self.by_account[account]:
             inherits = replaces is not None and replaces in handle.owned
             if handle is owner or inherits:
-                removed = [replaces] if inherits and replaces is not None else []
                 handle.owned.add(order_id)
-                handle.owned.difference_update(removed)
-                self.store.save_owned(handle.name, [order_id], removed)
+                handle.owned_added.append(order_id)
+                if inherits and replaces is not None:
+                    handle.owned.discard(replaces)
+                    handle.owned_removed.append(replaces)
+                self._save(handle)
 
     def _closed(self, account: str, order_id: int) -> None:
         """The order is no longer open: forget it."""
@@ -118,7 +123,8 @@ class Executions(MarketData):
         for handle in self.by_account[account]:
             if order_id in handle.owned:
                 handle.owned.discard(order_id)
-                self.store.save_owned(handle.name, [], [order_id])
+                handle.owned_removed.append(order_id)
+                self._save(handle)
 
     def _fill(self, e: TradeExecuted, taker: bool) -> None:
         order_id = e.taker_order_id if taker else e.maker_order_id

@@ -30,6 +30,9 @@ class SessionHandle:
     subscriptions: dict[str, Subscription] = field(default_factory=dict)
     owned: set[int] = field(default_factory=set)
     """Open orders entered through this session (cancelled on disconnect if configured)."""
+    owned_added: list[int] = field(default_factory=list)
+    owned_removed: list[int] = field(default_factory=list)
+    """Changes to ``owned`` the store has not recorded yet."""
     in_flight: dict[int, None] = field(default_factory=dict)
     """MsgSeqNums of requests whose commands are not durable yet, oldest first."""
     epoch: int = 0

@@ -355,11 +355,15 @@ class FixGateway(Requests, Executions):
         self._schedule_commit()
 
     def _write_states(self) -> None:
+        store = self.store
         for handle in self._unsaved.values():
             state = (handle.durable_in, handle.session.next_out)
             if state != handle.saved:
-                self.store.save_state(handle.name, *state)
+                store.save_state(handle.name, *state)
                 handle.saved = state
+            if handle.owned_added or handle.owned_removed:
+                store.save_owned(handle.name, handle.owned_added, handle.owned_removed)
+                handle.owned_added, handle.owned_removed = [], []
         self._unsaved.clear()
 
     # ------------------------------------------------------------ the store gate

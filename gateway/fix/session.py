@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from gateway.fix.codec import Message, encode, render
 from gateway.fix.spec import MESSAGES, MSG_TYPES
@@ -68,8 +69,7 @@ class SessionSettings:
     max_latency_ns: int = 120 * 10**9
 
 
-@dataclass(frozen=True)
-class Outgoing:
+class Outgoing(NamedTuple):
     """A message to send: its sequence number, type and bytes.
 
     ``app``: an application message, kept for resending. ``resend``: a
@@ -207,7 +207,7 @@ class Session:
 
     def _reject(self, message: Message, problem: Problem) -> None:
         """Reject (3) ``message``; it uses up its number if it is the one expected."""
-        seq = _seq(message)
+        seq = message.seq
         body = [(45, str(seq))]
         if problem.tag:
             body.append((371, str(problem.tag)))
@@ -218,7 +218,7 @@ class Session:
 
     def _business_reject(self, message: Message, reason: int, text: str) -> None:
         """BusinessMessageReject (j) ``message``, which uses up its number."""
-        body = [(45, str(_seq(message))), (372, message.msg_type), (380, str(reason)), (58, text)]
+        body = [(45, str(message.seq)), (372, message.msg_type), (380, str(reason)), (58, text)]
         self._send("j", render(body), app=True)
         self.next_in += 1
 
@@ -256,7 +256,7 @@ class Session:
                 self._logout("Incorrect BeginString")
                 self.next_in += 1
             return
-        if _seq(message) <= 0:
+        if message.seq <= 0:
             self._logout("MsgSeqNum (34) missing or not a positive number")
             self._disconnect("a message without a valid MsgSeqNum")
             return
@@ -318,7 +318,7 @@ class Session:
                 return False
         self._last_received = self._mono
         self._test_requests = 0
-        seq = _seq(message)
+        seq = message.seq
         if too_high and seq > self.next_in:
             self._queue_too_high(seq, message)
             return False
@@ -374,7 +374,7 @@ class Session:
         if reset:
             self.next_in = self.next_out = 1
             self.actions.append(Reset())
-        seq = _seq(message)
+        seq = message.seq
         if seq < self.next_in:
             text = f"MsgSeqNum too low, expecting {self.next_in} but received {seq}"
             self._refuse(text)
@@ -397,7 +397,7 @@ class Session:
     def _on_logout(self, message: Message) -> None:
         if not self._verify(message, too_high=False, too_low=False):
             return
-        if _seq(message) == self.next_in:
+        if message.seq == self.next_in:
             self.next_in += 1
         if self.status != _LOGOUT_SENT:
             self._send("5", "")
@@ -410,7 +410,7 @@ class Session:
         if not self._verify(message, too_high=gap_fill, too_low=gap_fill):
             return
         new = int(message.get(36) or "0")
-        seq = _seq(message)
+        seq = message.seq
         if new < self.next_in or (gap_fill and new <= seq):
             problem = Problem(5, 36, f"NewSeqNo {new} would not move MsgSeqNum on from {seq}")
             self._reject(message, problem)
@@ -420,7 +420,7 @@ class Session:
     def _on_resend_request(self, message: Message) -> None:
         if not self._verify(message, too_high=False, too_low=False):
             return
-        seq = _seq(message)
+        seq = message.seq
         self._resend(int(message.get(7) or "0"), int(message.get(16) or "0"))
         if seq == self.next_in:
             self.next_in += 1
@@ -462,7 +462,7 @@ class Session:
 
     def _resend_one(self, seq: int, raw: bytes) -> None:
         s = self.settings
-        fields = Message(_fields_of(raw), raw).fields
+        fields = _fields_of(raw)
         msg_type = fields[2][1]
         original = next(v for t, v in fields if t == 52)
         header = (
@@ -496,12 +496,6 @@ class Session:
             self._test_requests += 1
         elif mono - self._last_sent >= interval and not self._test_requests:
             self._send("0", "")
-
-
-def _seq(message: Message) -> int:
-    """MsgSeqNum (34), or 0 when it is missing or not a number."""
-    text = message.get(34)
-    return int(text) if text and text.isdecimal() and text.isascii() else 0
 
 
 def _fields_of(raw: bytes) -> list[tuple[int, str]]:

@@ -81,7 +81,7 @@ class Group:
 
 _INT = re.compile(r"-?[0-9]+")
 _DECIMAL = re.compile(r"-?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)")
-_TIMESTAMP = re.compile(r"[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?")
+_SECOND = re.compile(r"[0-9]{8}-[0-9]{2}:[0-9]{2}:[0-9]{2}")
 _TIME = re.compile(r"[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?")
 _DATE = re.compile(r"[0-9]{8}")
 _MONTH_YEAR = re.compile(r"[0-9]{6}(?:[0-9]{2}|w[1-5])?")
@@ -94,8 +94,12 @@ def _date_ok(text: str) -> bool:
     return 1 <= month <= 12 and 1 <= day <= 31
 
 
-def _timestamp_ok(value: str) -> bool:
-    if _TIMESTAMP.fullmatch(value) is None or not _date_ok(value):
+_seconds: dict[str, bool] = {}
+"""UTCTimestamp seconds (``YYYYMMDD-HH:MM:SS``) already judged: timestamps share them."""
+
+
+def _second_ok(value: str) -> bool:
+    if _SECOND.fullmatch(value) is None or not _date_ok(value):
         return False
     if int(value[9:11]) >= 24 or int(value[12:14]) >= 60 or int(value[15:17]) > 60:
         return False
@@ -106,6 +110,23 @@ def _timestamp_ok(value: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def _timestamp_ok(value: str) -> bool:
+    second = value[:17]
+    ok = _seconds.get(second)
+    if ok is None:
+        ok = _second_ok(second)
+        if len(_seconds) >= 100_000:
+            _seconds.clear()
+        _seconds[second] = ok
+    if not ok:
+        return False
+    fraction = value[17:]
+    if not fraction:
+        return True
+    digits = fraction[1:]
+    return fraction[0] == "." and 0 < len(digits) <= 9 and digits.isdecimal() and digits.isascii()
 
 
 def _unsigned(value: str) -> bool:

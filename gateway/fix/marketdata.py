@@ -23,6 +23,7 @@ from gateway.fix.codec import Message, render
 from gateway.fix.reports import Numbers
 from gateway.fix.times import format_timestamp
 from gateway.fix.validate import Group
+from gateway.reasons import BUSY
 from node.interface import Node, Sequenced
 
 if TYPE_CHECKING:
@@ -113,7 +114,7 @@ class MarketData:
 
         if not self._barrier(handle, now_durable):
             subs.pop(req_id, None)
-            self._md_reject(handle, req_id, "2", "EService:Busy")
+            self._md_reject(handle, req_id, "2", BUSY)
 
     def _top(self, symbol: str, depth: int) -> tuple[Levels, Levels]:
         bids, asks = self.node.book(symbol, depth)

@@ -21,7 +21,7 @@ from gateway.fix.codec import Message
 from gateway.fix.reports import FIX_ORD_TYPE, FIX_TIF
 from gateway.fix.times import parse_timestamp
 from gateway.fix.validate import Group
-from gateway.reasons import error_for
+from gateway.reasons import ERRORS, error_for
 from model.commands import MAX_ID_TEXT, CancelAll, CancelOrder, CommandError, NewOrder, ReplaceOrder
 from model.instrument import GridError, Instrument
 from node.interface import OrderView
@@ -255,7 +255,7 @@ def parse_cancel(message: Message, account: str) -> CancelOrder:
     fields = message.index
     order_id = order_ref(fields.get(37))
     if fields.get(37) is not None and order_id is None:
-        raise Refused("EOrder:Unknown order", reason="1")
+        raise Refused(ERRORS["unknown_order"], reason="1")
     try:
         if order_id is not None:
             return CancelOrder(0, 0, account, order_id)
@@ -280,7 +280,7 @@ def parse_replace(
     inst = _instrument(instruments, fields.get(55))
     order_id = order_ref(fields.get(37))
     if fields.get(37) is not None and order_id is None:
-        raise Refused("EOrder:Unknown order", reason="1")
+        raise Refused(ERRORS["unknown_order"], reason="1")
     kind, tif = _kind(fields)
     if current is not None:
         side = "1" if current.side == "buy" else "2"

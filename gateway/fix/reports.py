@@ -174,6 +174,11 @@ class Tracked:
         return "1" if self.cum else "0"
 
 
+def _text(value: str | None) -> str | None:
+    """A client's id as a FIX value: an SOH in it (a WebSocket id may hold one) would end it."""
+    return value.replace("\x01", "\ufffd") if value is not None and "\x01" in value else value
+
+
 def tracked_order(order_id: int, order: NewOrder) -> Tracked:
     """A new order as its reports will state it."""
     return Tracked(
@@ -188,7 +193,7 @@ def tracked_order(order_id: int, order: NewOrder) -> Tracked:
         order.expire_ts,
         order.display_qty,
         order.post_only,
-        order.cl_ord_id,
+        _text(order.cl_ord_id),
         stopped=order.trigger_price is not None,
     )
 
@@ -207,7 +212,7 @@ def tracked_view(order: OrderView) -> Tracked:
         order.expire_ts,
         order.display_qty or None,
         order.post_only,
-        order.cl_ord_id,
+        _text(order.cl_ord_id),
         order.filled,
         order.cost,
         stopped=order.stop,

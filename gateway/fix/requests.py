@@ -51,7 +51,15 @@ from gateway.fix.reports import (
 from gateway.fix.session import Deliver
 from gateway.fix.times import format_timestamp
 from gateway.fix.validate import Group
-from gateway.reasons import error_for
+from gateway.reasons import (
+    BUSY,
+    ERRORS,
+    INTERNAL,
+    PERMISSION_DENIED,
+    RATE_LIMITED,
+    UNAVAILABLE,
+    error_for,
+)
 from model.commands import CancelOrder, Command, NewOrder
 from model.instrument import Instrument
 from node.interface import Busy, Node, OrderView, Sequenced
@@ -116,17 +124,17 @@ class Requests:
             return  # a BusinessMessageReject from the counterparty: nothing to answer
         if msg_type in ORDER_ENTRY:
             if handle.config.drop_copy:
-                text = "EGeneral:Permission denied:a drop-copy session enters no orders"
+                text = f"{PERMISSION_DENIED}:a drop-copy session enters no orders"
                 self._business_reject(handle, message, 6, text)
                 return
             if not self._allow(handle):
-                self._business_reject(handle, message, 0, "EAPI:Rate limit exceeded")
+                self._business_reject(handle, message, 0, RATE_LIMITED)
                 return
         try:
             handler(self, handle, message, deliver.groups)
         except Exception:
             traceback.print_exc(file=sys.stderr)
-            self._business_reject(handle, message, 0, "EGeneral:Internal error")
+            self._business_reject(handle, message, 0, INTERNAL)
 
     def _allow(self, handle: SessionHandle) -> bool:
         """The session's token bucket: refill by elapsed time, then take one."""
@@ -193,10 +201,10 @@ class Requests:
                 self.node.enqueue_group(commands, done, failed)
         except Busy:
             handle.in_flight.pop(seq, None)
-            self._business_reject(handle, message, 4, "EService:Busy")
+            self._business_reject(handle, message, 4, BUSY)
         except RuntimeError as e:
             handle.in_flight.pop(seq, None)
-            self._business_reject(handle, message, 4, f"EService:Unavailable:{e}")
+            self._business_reject(handle, message, 4, f"{UNAVAILABLE}:{e}")
 
     def _barrier(self, handle: SessionHandle, after: Callable[[], None]) -> bool:
         """Run ``after`` once everything queued before is durable and published; False: not."""
@@ -339,11 +347,11 @@ class Requests:
             fields = [(37, message.get(37) or "NONE"), (11, clid or ""), (17, "0")]
             fields += [(150, "I"), (39, "8"), (103, "5"), (55, message.get(55) or "NONE")]
             fields += [(54, message.get(54) or "1"), (151, "0"), (14, "0"), (6, "0")]
-            fields += [(60, format_timestamp(self.node.now())), (58, "EOrder:Unknown order")]
+            fields += [(60, format_timestamp(self.node.now())), (58, ERRORS["unknown_order"])]
             self._send(handle, "8", render(fields))
 
         if not self._barrier(handle, answer):
-            self._business_reject(handle, message, 4, "EService:Busy")
+            self._business_reject(handle, message, 4, BUSY)
 
     def _status(self, handle: SessionHandle, order: OrderView) -> None:
         """ExecutionReport 150=I: where ``order`` stands now."""

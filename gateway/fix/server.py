@@ -49,6 +49,8 @@ __all__ = ["Connection", "FixGateway"]
 
 TICK_S = 0.1
 """How often the session timers run (heartbeats, TestRequests, timeouts)."""
+SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
+"""Bytes written to a connection and not yet taken by the client, at most."""
 
 
 class Connection(asyncio.Protocol):
@@ -93,6 +95,12 @@ class Connection(asyncio.Protocol):
         if self.sealed:
             data, self.sealed = self.sealed, []
             transport.write(b"".join(data))
+            if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+                # A client that does not read: let it go rather than hold its backlog;
+                # everything is in the store for its ResendRequest when it comes back.
+                print("tokex fix: closing a connection that does not read", file=sys.stderr)
+                transport.abort()
+                return
         if self.closing and not self.pending:
             transport.close()
 

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
-from gateway.fix.codec import Garbled, Message, Parser
+from gateway.fix.codec import Garbled, Message, Parser, encode
 from gateway.fix.executions import Executions
 from gateway.fix.handle import SessionHandle
 from gateway.fix.reports import Numbers, Tracked, tracked_view
@@ -42,6 +42,7 @@ from gateway.fix.session import (
     SessionSettings,
 )
 from gateway.fix.store import FixStore
+from gateway.fix.times import format_timestamp
 from model.commands import CancelOrder, Command
 from node.interface import Node, Sequenced
 
@@ -231,16 +232,28 @@ class FixGateway(Requests, Executions):
     def _route_logon(self, conn: Connection, message: Message) -> SessionHandle | None:
         """The session a first message logs on to; None (and the connection closed) if none.
 
-        Closed without a word, as QuickFIX does: a first message that is not
-        a FIX.4.4 Logon, CompIDs that name no session, or a session already
-        logged on from another connection (that one stays).
+        A first message that is not a FIX.4.4 Logon, or a Logon for a session
+        already logged on from another connection (that one stays), is
+        closed without a word, as QuickFIX does: a message would spend a
+        number of a session that did not log on. A SenderCompID that names
+        no session is told so in a Logout (FIX_API.md: wrong CompIDs get a
+        Logout) numbered 1, outside every session; a wrong TargetCompID is
+        refused by the session it names.
         """
         if message.msg_type != "A" or message.begin_string != BEGIN_STRING:
             self._drop(conn, "the first message is not a FIX.4.4 Logon")
             return None
-        handle = self.handles.get(message.get(49) or "")
-        if handle is None or message.get(56) != self.comp_id:
-            self._drop(conn, f"no session {message.get(49)!r} -> {message.get(56)!r}")
+        sender = message.get(49) or ""
+        handle = self.handles.get(sender)
+        if handle is None:
+            text = f"Logon refused: SenderCompID (49) {sender!r} is not a session of {self.comp_id}"
+            header = (
+                f"35=5\x0149={self.comp_id}\x0156={sender}\x0134=1\x01"
+                f"52={format_timestamp(self.node.now())}\x01"
+            )
+            if conn.transport is not None and sender.isprintable() and sender:
+                conn.transport.write(encode(header, f"58={text}\x01"))
+            self._drop(conn, text)
             return None
         if handle.conn is not None:
             self._drop(conn, f"session {handle.name} is already connected")

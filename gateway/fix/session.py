@@ -360,6 +360,9 @@ class Session:
         if abs(self._now - sending) > s.max_latency_ns:
             self._disconnect(f"Logon SendingTime {message.get(52)} is over 120 s off")
             return
+        if message.get(56) != s.our_comp_id:
+            self._refuse(f"Logon refused: TargetCompID (56) must be {s.our_comp_id}")
+            return
         if message.get(553) != s.username or message.get(554) != s.password:
             self._refuse("Logon refused: wrong Username (553) or Password (554)")
             return

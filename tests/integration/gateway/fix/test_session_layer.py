@@ -115,7 +115,7 @@ def test_a_wrong_password_gets_a_logout_with_the_reason(fix: tuple[Driver, int])
     d.wait_for("stopped", session="s3b")
 
 
-def test_an_unknown_comp_id_is_closed_without_a_word(fix: tuple[Driver, int]) -> None:
+def test_unknown_or_wrong_comp_ids_get_a_logout_saying_so(fix: tuple[Driver, int]) -> None:
     d, port = fix
     d.cmd(
         "connect",
@@ -127,8 +127,10 @@ def test_an_unknown_comp_id_is_closed_without_a_word(fix: tuple[Driver, int]) ->
         password="y",
         heartbtint=30,
     )
+    logout = tags(d.received("nobody", "5"))
+    assert logout[58] == "Logon refused: SenderCompID (49) 'NOBODY' is not a session of TOKEX"
+    assert (logout[49], logout[56], logout[34]) == ("TOKEX", "NOBODY", "1")
     d.wait_for("stopped", session="nobody")
-    d.none_received("nobody", "5", seconds=0.1)
     d.cmd(
         "connect",
         session="wrongtarget",
@@ -139,8 +141,10 @@ def test_an_unknown_comp_id_is_closed_without_a_word(fix: tuple[Driver, int]) ->
         password="pw4",
         heartbtint=30,
     )
+    assert (
+        tags(d.received("wrongtarget", "5"))[58] == "Logon refused: TargetCompID (56) must be TOKEX"
+    )
     d.wait_for("stopped", session="wrongtarget")
-    d.none_received("wrongtarget", "5", seconds=0.1)
 
 
 def test_a_second_connection_of_a_logged_on_session_is_refused(fix: tuple[Driver, int]) -> None:

@@ -102,6 +102,14 @@ CASES = [
         logged_on=False,
     ),
     Case(
+        "1S-c wrong TargetCompID: Logout with the reason, disconnect",
+        _first("A", logon_body(), target="NOTUS"),
+        ["5"],
+        {58: "Logon refused: TargetCompID (56) must be TOKEX"},
+        disconnects=True,
+        logged_on=False,
+    ),
+    Case(
         "1S-d HeartBtInt out of range",
         lambda p: p.logon(heartbeat=0),
         ["5"],

@@ -10,6 +10,7 @@ price levels of their own so the shared books do not mix them up.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -444,3 +445,50 @@ def test_cancel_on_disconnect_and_the_reports_resent_at_logon(
     assert all(m[150] == "4" and 122 in m for m in again)
     d.cmd("logout", session="COD")
     d.wait_for("stopped", session="COD")
+
+
+def test_every_order_event_becomes_a_report(fix: tuple[Driver, int, int]) -> None:
+    """Iceberg refills (D), stop triggers (L), expiry (C), an amend over WebSocket (5)."""
+    d, _, ws_port = fix
+    spy = {"Symbol": "SPYx/USD"}
+    d.send("ALICE", "D", {**order("ice", "1", "2", "589.00"), **spy, "MaxFloor": "0.5"})
+    assert tags(d.received("ALICE", "8", t11="ice", t150="0"))[111] == "0.5000"
+    d.send("MM2", "D", {**order("ice-hit", "2", "0.5", "589.00", tif="3"), **spy})
+    assert tags(d.received("ALICE", "8", t11="ice", t150="F"))[151] == "1.5000"
+    refill = tags(d.received("ALICE", "8", t11="ice", t150="D"))
+    assert (refill[378], refill[58], refill[151]) == ("99", "iceberg_refill", "1.5000")
+    cancel = {"Side": "1", "TransactTime": stamp(), "OrderQty": "2", **spy}
+    d.send("ALICE", "F", {**cancel, "OrigClOrdID": "ice", "ClOrdID": "ice-x"})
+    d.received("ALICE", "8", t11="ice-x", t150="4")
+    stop = {**order("stop", "2", "0.1", "600.00"), **spy, "OrdType": "4", "StopPx": "588.50"}
+    d.send("ALICE", "D", stop)
+    assert tags(d.received("ALICE", "8", t11="stop", t150="0"))[99] == "588.50"
+    d.send("MM", "D", {**order("under", "1", "0.1", "588.00"), **spy})
+    d.received("MM", "8", t11="under", t150="0")
+    d.send("MM2", "D", {**order("print", "2", "0.1", "588.00", tif="3"), **spy})
+    d.received("MM2", "8", t11="print", t150="F")
+    triggered = tags(d.received("ALICE", "8", t11="stop", t150="L"))
+    assert (triggered[39], triggered[40]) == ("0", "4")
+    expire = time.strftime("%Y%m%d-%H:%M:%S", time.gmtime(time.time() + 2))
+    d.send(
+        "ALICE", "D", {**order("gtd", "1", "0.1", "580.00", tif="6"), **spy, "ExpireTime": expire}
+    )
+    assert tags(d.received("ALICE", "8", t11="gtd", t150="0"))[126] == f"{expire}.000"
+    expired = tags(d.received("ALICE", "8", t11="gtd", t150="C", timeout=10))
+    assert (expired[39], expired[151], expired[58]) == ("C", "0.0000", "expired")
+
+    async def amend() -> None:
+        ws = await connect(ws_port)
+        assert (await ws.login("alice"))["success"]
+        answer = await ws.call("amend_order", order_id=triggered[37], order_qty="0.05")
+        assert answer["success"], answer
+        await ws.ws.close()
+
+    asyncio.run(amend())
+    amended = tags(d.received("ALICE", "8", t11="stop", t150="5"))
+    assert (amended[37], amended[41], amended[38], amended[151]) == (
+        triggered[37],
+        "stop",
+        "0.0500",
+        "0.0500",
+    )

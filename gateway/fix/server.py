@@ -318,6 +318,8 @@ class FixGateway(Requests, Executions):
             deferred, self._deferred = self._deferred, None
             for handle in deferred.values():
                 self._drain(handle)
+            if self._commit_soon:
+                self._commit()  # now rather than a turn of the loop later
 
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         """Send an application message on ``handle`` (kept for a resend if it is away)."""
@@ -413,12 +415,21 @@ class FixGateway(Requests, Executions):
                 conn.release()
             return
         self._syncing = True
-        future = asyncio.get_running_loop().run_in_executor(None, store.sync)
-        future.add_done_callback(lambda f: self._synced(f, conns))
+        loop = asyncio.get_running_loop()
 
-    def _synced(self, future: asyncio.Future[None], conns: list[Connection]) -> None:
+        def sync() -> None:
+            # In a worker thread; the answer comes back to the loop in one hop.
+            error: Exception | None = None
+            try:
+                store.sync()
+            except Exception as e:
+                error = e
+            loop.call_soon_threadsafe(self._synced, error, conns)
+
+        loop.run_in_executor(None, sync)
+
+    def _synced(self, error: Exception | None, conns: list[Connection]) -> None:
         self._syncing = False
-        error = future.exception()
         if error is not None:
             # The store cannot be trusted: say nothing more rather than something it lost.
             print(f"tokex fix: the session store failed: {error!r}", file=sys.stderr, flush=True)

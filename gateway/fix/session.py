@@ -83,8 +83,7 @@ class Outgoing(NamedTuple):
     resend: bool = False
 
 
-@dataclass(frozen=True)
-class Deliver:
+class Deliver(NamedTuple):
     """An application message, in sequence, for the application; ``groups`` by NumInGroup tag."""
 
     message: Message

@@ -61,6 +61,10 @@ class Trading:
     node: Node
     instruments: dict[str, Instrument]
     quote_precision: dict[str, int]
+    by_account: dict[str, AccountAccess]
+
+    def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        raise NotImplementedError
 
     def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
@@ -217,13 +221,21 @@ class Trading:
         self._cancel_named(parse_batch_cancel(access.account, params), answer)
 
     def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        """A trader's own orders; an operator names the ``account`` (cancels say ``operator``)."""
+        access = self._account(conn, params)
+        account, reason = access.account, "user"
+        if access.role == "operator":
+            named, reason = params.get("account"), "operator"
+            if not isinstance(named, str) or named not in self.by_account:
+                raise _Invalid(f"EGeneral:Invalid arguments:account {named!r}: not an account")
+            account = named
+        else:
+            self._trader(conn, params)
         symbol = params.get("symbol")
         if symbol is not None and (not isinstance(symbol, str) or symbol not in self.instruments):
             raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        self._one(
-            CancelAll(0, 0, access.account, symbol), answer, lambda last: {"count": len(last[1])}
-        )
+        command = CancelAll(0, 0, account, symbol, reason)
+        self._one(command, answer, lambda last: {"count": len(last[1])})
 
     def _cancel_after(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)

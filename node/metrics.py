@@ -70,6 +70,9 @@ LAG_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 BATCH_RECORDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 """Bucket bounds of the group commit's batch size (journal records per write)."""
 
+_CLOSED = (OrderCancelled, OrderExpired)
+"""Events that close an open order without a fill."""
+
 LOOP_PROBE_S = 0.1
 """How often the event loop's lag is probed."""
 
@@ -228,7 +231,7 @@ class Metrics:
                 elif isinstance(e, OrderAccepted):
                     symbol = e.order.symbol
                     open_orders[symbol] = open_orders.get(symbol, 0) + 1
-                elif isinstance(e, OrderCancelled | OrderExpired):
+                elif isinstance(e, _CLOSED):
                     open_orders[e.symbol] -= 1
                 elif isinstance(e, OrderRejected):
                     rejects[e.reason] = rejects.get(e.reason, 0) + 1

@@ -679,7 +679,7 @@
       if (!who) return;
       const only = $("cancel-only-symbol").checked;
       const params = only ? { account: who, symbol: selected } : { account: who };
-      act(`Cancel every open order of ${who}${only ? ` in ${selected}` : ""}`, "cancel_all", params,
+      act(`Cancel every open order of ${who}${only ? ` in ${selected}` : ""}`, "mass_cancel", params,
         (r) => `${r.count} order${r.count === 1 ? "" : "s"} cancelled`);
     });
     $("advance-button").addEventListener("click", () => {

@@ -364,6 +364,7 @@ _METHODS: dict[str, Any] = {
     "subscribe": WsGateway._subscribe,
     "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
+    "mass_cancel": WsGateway._mass_cancel,
     **{
         m: _operator(m)
         for m in (

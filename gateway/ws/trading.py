@@ -63,9 +63,6 @@ class Trading:
     quote_precision: dict[str, int]
     by_account: dict[str, AccountAccess]
 
-    def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
-        raise NotImplementedError
-
     def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
@@ -221,21 +218,19 @@ class Trading:
         self._cancel_named(parse_batch_cancel(access.account, params), answer)
 
     def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        """A trader's own orders; an operator names the ``account`` (cancels say ``operator``)."""
-        access = self._account(conn, params)
-        account, reason = access.account, "user"
-        if access.role == "operator":
-            named, reason = params.get("account"), "operator"
-            if not isinstance(named, str) or named not in self.by_account:
-                raise _Invalid(f"EGeneral:Invalid arguments:account {named!r}: not an account")
-            account = named
-        else:
-            self._trader(conn, params)
+        access = self._trader(conn, params)
+        self._one(
+            CancelAll(0, 0, access.account, self._symbol_param(params)),
+            answer,
+            lambda last: {"count": len(last[1])},
+        )
+
+    def _symbol_param(self, params: dict[str, Any]) -> str | None:
+        """The optional ``symbol`` of a mass cancel: None, or a listed symbol."""
         symbol = params.get("symbol")
         if symbol is not None and (not isinstance(symbol, str) or symbol not in self.instruments):
             raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        command = CancelAll(0, 0, account, symbol, reason)
-        self._one(command, answer, lambda last: {"count": len(last[1])})
+        return symbol
 
     def _cancel_after(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
@@ -270,6 +265,19 @@ class Trading:
             method, access.account, params, self.instruments, self.quote_precision
         )
         self._one(command, answer, lambda last: {"seq": last[0].seq}, funding=True)
+
+    def _mass_cancel(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        """Operator: cancel every open order of ``account`` (in ``symbol`` only, if given).
+
+        The cancels report reason ``operator``. The kill switch also stops
+        new orders; this only clears the book of the account's orders.
+        """
+        self._operator(conn, params)
+        account = params.get("account")
+        if not isinstance(account, str) or account not in self.by_account:
+            raise _Invalid(f"EGeneral:Invalid arguments:account {account!r}: not an account")
+        command = CancelAll(0, 0, account, self._symbol_param(params), "operator")
+        self._one(command, answer, lambda last: {"count": len(last[1])})
 
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)

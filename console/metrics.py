@@ -218,6 +218,14 @@ class NodeCollector:
         for reason in sorted({"slow_consumer", *g.disconnects}):
             disconnects.add_metric([protocol, reason], g.disconnects.get(reason, 0))
         yield disconnects
+        errors = CounterMetricFamily(
+            "tokex_gateway_errors_total",
+            "Requests answered with an error, by its code",
+            labels=["protocol", "error"],
+        )
+        for code, n in sorted(g.errors.items()):
+            errors.add_metric([protocol, code], n)
+        yield errors
         ack = HistogramMetricFamily(
             "tokex_ack_latency_seconds",
             "From reading a request to queuing its answer (after the journal), by method",

@@ -118,6 +118,7 @@ class GatewayMetrics:
         "connections",
         "connections_total",
         "disconnects",
+        "errors",
         "protocol",
         "rate_limited",
         "received",
@@ -138,6 +139,8 @@ class GatewayMetrics:
         """Requests refused by the rate limit."""
         self.disconnects: dict[str, int] = {}
         """Connections the gateway closed, by reason (``slow_consumer``, ...)."""
+        self.errors: dict[str, int] = {}
+        """Requests answered with an error, by the error's code (``EOrder:Insufficient funds``)."""
         self.ack: dict[str, Histogram] = {}
         """Time from reading a request to queuing its answer, by method."""
 
@@ -147,6 +150,11 @@ class GatewayMetrics:
         if hist is None:
             hist = self.ack[method] = Histogram(ACK_SECONDS)
         return hist
+
+    def refused(self, error: str) -> None:
+        """Count an error answer by its code: the text up to a second colon (no details)."""
+        code = ":".join(error.split(":", 2)[:2])
+        self.errors[code] = self.errors.get(code, 0) + 1
 
     def disconnected(self, reason: str) -> None:
         """Count a connection the gateway closed for ``reason``."""

@@ -258,6 +258,7 @@ class WsGateway(Trading, Channels):
             else:
                 body["success"] = False
                 body["error"] = error
+                self.metrics.refused(error)
             if extra:
                 body.update(extra)
             body["time_in"] = time_in

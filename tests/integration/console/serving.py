@@ -16,8 +16,20 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.integration.gateway.ws.client import MONDAY, ROOT
+
+
+def limit(side: str, qty: str, price: str, symbol: str = "AAPLx/USD") -> dict[str, Any]:
+    """The params of an ``add_order`` for a limit order."""
+    return {
+        "symbol": symbol,
+        "side": side,
+        "order_type": "limit",
+        "order_qty": qty,
+        "limit_price": price,
+    }
 
 
 @dataclass

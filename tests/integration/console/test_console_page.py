@@ -21,7 +21,7 @@ from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
 
 from tests.integration.console.browser import chromium
-from tests.integration.console.serving import Served, console_server
+from tests.integration.console.serving import Served, console_server, limit
 from tests.integration.gateway.ws.client import Client, connect, pushes_until_pong, run_within
 
 SYMBOL = "AAPLx/USD"
@@ -140,14 +140,7 @@ def test_a_trader_key_cannot_act_as_an_operator(served: Served, browser: webdriv
         alice, bob = await connect(served.ws_port), await connect(served.ws_port)
         await alice.login("alice")
         await bob.login("bob")
-        placed = await bob.call(
-            "add_order",
-            symbol="TSLAx/USD",
-            side="sell",
-            order_type="limit",
-            order_qty="1",
-            limit_price="255.00",
-        )
+        placed = await bob.call("add_order", **limit("sell", "1", "255.00", "TSLAx/USD"))
         assert placed["success"], placed
         for method, params in [
             ("halt", {"symbol": "TSLAx/USD"}),
@@ -194,16 +187,7 @@ def test_the_operator_sees_the_market_and_acts_on_it(
         run(asyncio.wait_for(phase_push(watcher, SYMBOL, phase), WAIT_S))
 
     def order(who: Client, side: str, qty: str, price: str) -> None:
-        answer = run(
-            who.call(
-                "add_order",
-                symbol=SYMBOL,
-                side=side,
-                order_type="limit",
-                order_qty=qty,
-                limit_price=price,
-            )
-        )
+        answer = run(who.call("add_order", **limit(side, qty, price)))
         assert answer["success"], answer
 
     try:
@@ -299,16 +283,7 @@ def test_the_operator_sees_the_market_and_acts_on_it(
         confirm(browser, "kill-on")
         assert activity(browser, "Turn bob's kill switch on").startswith("ok ")
         until(browser, "an empty book", lambda: ladder(browser) == {})
-        refused = run(
-            bob.call(
-                "add_order",
-                symbol=SYMBOL,
-                side="sell",
-                order_type="limit",
-                order_qty="1",
-                limit_price="231.00",
-            )
-        )
+        refused = run(bob.call("add_order", **limit("sell", "1", "231.00")))
         assert refused["error"] == "EOrder:Account disabled", refused
         confirm(browser, "kill-off")
         assert activity(browser, "Turn bob's kill switch off").startswith("ok ")

@@ -18,7 +18,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.integration.console.serving import Served, console_server
+from tests.integration.console.serving import Served, console_server, limit
 from tests.integration.gateway.ws.client import MONDAY, ROOT, connect, login_params, run_within
 
 SYMBOL = "AAPLx/USD"
@@ -92,6 +92,16 @@ def test_metrics_count_exactly_what_was_sent_and_done(tmp_path: Path) -> None:
     assert value(samples, "tokex_gateway_messages_sent_total", **ws) == sent + 3
     assert value(samples, "tokex_gateway_rate_limited_total", **ws) == flow["rate_limited"] > 0
     assert value(samples, "tokex_gateway_disconnects_total", reason="slow_consumer", **ws) == 0
+    errors = {
+        dict(labels)["error"]: n
+        for (name, labels), n in samples.items()
+        if name == "tokex_gateway_errors_total"
+    }
+    assert errors == {
+        "EOrder:Insufficient funds": 1,
+        "EGeneral:Invalid arguments": 1,
+        "EAPI:Rate limit exceeded": flow["rate_limited"],
+    }
     ack = "tokex_ack_latency_seconds_count"
     assert value(samples, ack, method="add_order", **ws) == orders["sent"] == 7
     assert value(samples, ack, method="login", **ws) == 2
@@ -123,15 +133,7 @@ async def _flow(served: Served) -> tuple[dict[str, Any], Samples]:
         nonlocal sent_orders, reached
         sent_orders += 1
         reached += engine
-        return await call(
-            client,
-            "add_order",
-            symbol=SYMBOL,
-            side=side,
-            order_type="limit",
-            order_qty=qty,
-            limit_price=price,
-        )
+        return await call(client, "add_order", **limit(side, qty, price))
 
     assert (await call(alice, "login", **login_params("alice")))["success"]
     assert (await call(bob, "login", **login_params("bob")))["success"]

@@ -95,6 +95,9 @@ def test_flushes_snapshots_and_gateways_are_counted() -> None:
     ws.disconnected("slow_consumer")
     ws.disconnected("slow_consumer")
     assert ws.disconnects == {"slow_consumer": 2}
+    ws.refused("EGeneral:Invalid arguments:limit_price 1.001: not a multiple of 0.01")
+    ws.refused("EOrder:Insufficient funds")
+    assert ws.errors == {"EGeneral:Invalid arguments": 1, "EOrder:Insufficient funds": 1}
     assert ws.ack_for("add_order") is ws.ack_for("add_order")
     metrics.set_settlement(7, 3, 1.5)
     assert metrics.settlement == {"queue_depth": 7.0, "lag_trades": 3.0, "lag_seconds": 1.5}

@@ -70,9 +70,6 @@ LAG_SECONDS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 BATCH_RECORDS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 """Bucket bounds of the group commit's batch size (journal records per write)."""
 
-_CLOSED = (OrderCancelled, OrderExpired)
-"""Events that close an open order without a fill."""
-
 LOOP_PROBE_S = 0.1
 """How often the event loop's lag is probed."""
 
@@ -228,20 +225,19 @@ class Metrics:
             for e in evs:
                 t = type(e)
                 events[t] = events.get(t, 0) + 1
-                if isinstance(e, TradeExecuted):
+                # Most frequent first; ``type(e) is`` is cheaper than isinstance.
+                if type(e) is OrderAccepted:
+                    symbol = e.order.symbol
+                    open_orders[symbol] = open_orders.get(symbol, 0) + 1
+                elif type(e) is TradeExecuted:
                     symbol = e.symbol
-                    closed = (e.taker_leaves == 0) + (e.maker_leaves == 0)
-                    if closed:
-                        open_orders[symbol] -= closed
+                    open_orders[symbol] -= (e.taker_leaves == 0) + (e.maker_leaves == 0)
                     trades[symbol] = trades.get(symbol, 0) + 1
                     lots[symbol] = lots.get(symbol, 0) + e.qty
                     quote[symbol] = quote.get(symbol, 0) + e.quote_qty
-                elif isinstance(e, OrderAccepted):
-                    symbol = e.order.symbol
-                    open_orders[symbol] = open_orders.get(symbol, 0) + 1
-                elif isinstance(e, _CLOSED):
+                elif type(e) is OrderCancelled or type(e) is OrderExpired:
                     open_orders[e.symbol] -= 1
-                elif isinstance(e, OrderRejected):
+                elif type(e) is OrderRejected:
                     rejects[e.reason] = rejects.get(e.reason, 0) + 1
         self.last_seq = applied[-1][0].seq
 

@@ -155,7 +155,8 @@ def start_tokex(workdir: Path, clients: int, clock: str) -> Running:
     config = workdir / "bench.toml"
     config.write_text(tokex_config(clients), encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
-    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--clock", clock]
+    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
+    command += ["--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

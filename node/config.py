@@ -44,6 +44,7 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     fee_account: str = "fees"
     ws_port: int = 8765
     fix_port: int = 9878
+    http_port: int = 8080
     fsync: Literal["always", "batch", "off"] = "batch"
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
     operator_account: str = "ops"
@@ -135,6 +136,8 @@ class Config:
     rate_burst: int
     operator_account: str
     instruments: dict[str, Instrument] = field(default_factory=dict)
+    http_port: int = 8080
+    """The HTTP port: the operator console, /metrics (and the REST API)."""
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -174,8 +177,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "assets", "at least one asset is needed")
     if not doc.instruments:
         raise _fail(source, "instruments", "at least one instrument is needed")
-    if not 0 <= ex.ws_port < 65536 or not 0 <= ex.fix_port < 65536:
-        raise _fail(source, "exchange.ws_port", "ports must be 0 to 65535")
+    for name in ("ws_port", "fix_port", "http_port"):
+        if not 0 <= getattr(ex, name) < 65536:
+            raise _fail(source, f"exchange.{name}", f"{getattr(ex, name)}: must be 0 to 65535")
     if ex.fsync not in FSYNC_POLICIES:
         raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
     if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
@@ -304,6 +308,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         rate_burst=ex.rate_limit.burst,
         operator_account=ex.operator_account,
         instruments=instruments,
+        http_port=ex.http_port,
     )
 
 
@@ -332,6 +337,7 @@ name = "tokex-demo"
 fee_account = "fees"
 ws_port = 8765
 fix_port = 9878
+http_port = 8080
 fsync = "batch"
 rate_limit = { per_second = 50, burst = 100 }
 

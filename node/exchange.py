@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,6 +35,7 @@ from node.clock import Clock
 from node.config import Config
 from node.interface import Balance, Busy, Done, Failed, Listener, MarketState, OrderView, Refusal
 from node.journal import JournalWriter
+from node.metrics import Metrics
 from node.recovery import Recovered, prune, recover
 from node.sequencer import Sequenced, Sequencer
 from node.store import write_genesis, write_snapshot_in_background
@@ -83,6 +85,9 @@ class Exchange:
         self._children: list[int] = []
         self._closing = False
         self._busy = False
+        self.metrics = Metrics()
+        self.metrics.pipeline_depth = lambda: len(self._queue)
+        self._snapshot_seqs: dict[int, int] = {}
 
     # ---------------------------------------------------------------- start
 
@@ -103,6 +108,10 @@ class Exchange:
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
             self.sequencer.commit(self.config.deposits)
+        self.metrics.recovered(self.engine.orders.values(), self.engine.last_seq)
+        if self.recovered.snapshot is not None:
+            written = self.recovered.snapshot.stat().st_mtime
+            self.metrics.snapshot_written(self.recovered.snapshot_seq, written)
 
     @property
     def engine(self) -> Engine:
@@ -114,6 +123,7 @@ class Exchange:
         self._tasks = [
             loop.create_task(self._committer(), name="committer"),
             loop.create_task(self._timers(), name="timers"),
+            loop.create_task(self.metrics.watch_loop(), name="loop-lag"),
         ]
 
     async def close(self) -> None:
@@ -280,6 +290,7 @@ class Exchange:
                 future.set_result(result)
             applied += result
         self._since_snapshot += len(applied)
+        _guarded(self.metrics.on_batch, applied)
         for listener in self.listeners:
             _guarded(listener, applied)
         for pending in batch:
@@ -299,6 +310,7 @@ class Exchange:
                 batch, results = self._apply_batch()
                 # fsync in a worker thread: the loop keeps gathering the next batch.
                 await loop.run_in_executor(None, self.sequencer.flush)
+                self.metrics.on_flush(*self.sequencer.writer.last_flush)
                 self._deliver(batch, results)
             finally:
                 self._busy = False
@@ -320,11 +332,15 @@ class Exchange:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self._children.remove(pid)
+                seq = self._snapshot_seqs.pop(pid)
                 if status == 0:
+                    self.metrics.snapshot_written(seq, time.time())
                     prune(self.data)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
-            self._children.append(write_snapshot_in_background(self.data, self.engine))
+            pid = write_snapshot_in_background(self.data, self.engine)
+            self._children.append(pid)
+            self._snapshot_seqs[pid] = self.engine.last_seq
 
     # -------------------------------------------------------------- queries
 
@@ -355,8 +371,11 @@ class Exchange:
     def market(self, symbol: str) -> MarketState:
         engine = self.engine
         risk = engine.risk
-        reference = risk.markets[symbol].reference if risk is not None else 0
-        return MarketState(symbol, engine.sessions[symbol].phase, reference or 0)
+        if risk is None:
+            return MarketState(symbol, engine.sessions[symbol].phase, 0)
+        band = risk.band(symbol) or (0, 0)
+        reference = risk.markets[symbol].reference or 0
+        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
 
 def _order_id(order: Order) -> int:

@@ -2,8 +2,9 @@
 
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
-* ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]``:
-  the exchange server (gateway/serve.py).
+* ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]
+  [--http-port N]``: the exchange server (tokex/serve.py); the HTTP port serves the
+  operator console and ``/metrics``.
 * ``tokex verify --data DIR``: read-only report of a data directory: the
   snapshot recovery would use, the journal's records, a torn tail, the
   state hash. Exit status 1 (with the reason) if it cannot be recovered.
@@ -39,7 +40,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from tokex.serve import run_server
 
-    return run_server(args.config, args.data, args.clock, args.ws_port, args.host)
+    return run_server(args.config, args.data, args.clock, args.ws_port, args.host, args.http_port)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -116,6 +117,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     p_serve.add_argument("--clock", default="system", help="system | sim:<ISO 8601 time>")
     p_serve.add_argument("--ws-port", type=int, help="WebSocket port (0: any free one)")
+    p_serve.add_argument(
+        "--http-port", type=int, help="console and /metrics port (0: any free one)"
+    )
     p_serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p_serve.set_defaults(func=_serve)
     p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")

@@ -1,8 +1,9 @@
 """``tokex serve``: the exchange as a server on one uvloop event loop.
 
 Opens (or creates) the data directory, recovers the engine, starts the
-pipeline and the WebSocket gateway, prints where it listens and how to
-connect, and runs until SIGINT or SIGTERM. Stopping is orderly: the gateway
+pipeline, the WebSocket gateway and the HTTP port (the operator console and
+``/metrics``), prints where it listens and how to connect, and runs until
+SIGINT or SIGTERM. Stopping is orderly: the gateway
 stops taking connections, every command already taken is journaled and
 answered, the journal is closed.
 """
@@ -17,14 +18,21 @@ from pathlib import Path
 
 import uvloop
 
-from gateway.ws.server import WsGateway
+from console.web import routes as console_routes
+from gateway.http import HttpServer
+from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
 from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
 from node.exchange import Exchange
 from node.journal import JournalError
 from node.store import SnapshotError
 
-__all__ = ["run_server", "serve_forever"]
+__all__ = ["CannotListen", "run_server", "serve_forever"]
+
+
+class CannotListen(Exception):
+    """A port could not be listened on (taken, or not allowed)."""
+
 
 _EXAMPLE = """\
 Connect, for example with Python's websockets:
@@ -50,7 +58,7 @@ Connect, for example with Python's websockets:
 
 
 async def serve_forever(
-    config: Config, data: Path, clock: Clock, host: str, ws_port: int, demo: bool
+    config: Config, data: Path, clock: Clock, host: str, ports: tuple[int, int], demo: bool
 ) -> None:
     """Run the exchange until SIGINT or SIGTERM."""
     exchange = Exchange(config, data, clock)
@@ -61,11 +69,26 @@ async def serve_forever(
     gc.freeze()
     await exchange.start()
     gateway = WsGateway(exchange)
-    port = await gateway.start(host, ws_port)
+    # One HTTP port for every HTTP edge: the console and /metrics now.
+    http = HttpServer()
+    try:
+        port = await gateway.start(host, ports[0])
+    except OSError as e:
+        await exchange.close()
+        raise CannotListen(f"WebSocket: cannot listen on {host}:{ports[0]}: {e}") from e
+    http.add_routes(console_routes(exchange, port, VERSION))
+    try:
+        console_port = await http.start(host, ports[1])
+    except OSError as e:
+        await http.close()
+        await gateway.close()
+        await exchange.close()
+        raise CannotListen(f"HTTP: cannot listen on {host}:{ports[1]}: {e}") from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
-        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2, data in {data}"
+        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
+        f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
         f" (journal at seq {exchange.engine.last_seq})",
         flush=True,
     )
@@ -74,19 +97,30 @@ async def serve_forever(
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
         print(_EXAMPLE.format(host=host, port=port), flush=True)
+        print(
+            f"Operator console: http://{host}:{console_port}/ (log in with an operator key,"
+            " ops-key / ops-secret in the demo)",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
+    await http.close()
     await gateway.close()
     await exchange.close()
     print("tokex serve: stopped", flush=True)
 
 
 def run_server(
-    config_path: Path | None, data: Path, clock_text: str, ws_port: int | None, host: str
+    config_path: Path | None,
+    data: Path,
+    clock_text: str,
+    ws_port: int | None,
+    host: str,
+    http_port: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
     try:
@@ -99,10 +133,16 @@ def run_server(
     except (ConfigError, ValueError) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2
-    port = config.ws_port if ws_port is None else ws_port
+    ports = (
+        config.ws_port if ws_port is None else ws_port,
+        config.http_port if http_port is None else http_port,
+    )
     try:
-        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None))
+        uvloop.run(serve_forever(config, data, clock, host, ports, config_path is None))
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
+        return 1
+    except CannotListen as e:
+        print(f"tokex serve: {e}", file=sys.stderr)
         return 1
     return 0

@@ -52,6 +52,8 @@ def test_the_demo_config_loads_into_a_working_genesis() -> None:
         50,
         100,
     )
+    assert config.http_port == 8080
+    assert parse_config(BASE + "\n[exchange]\nhttp_port = 0\n").http_port == 0
 
 
 CASES = [
@@ -115,6 +117,11 @@ CASES = [
         "no instruments",
         BASE[: BASE.index("[[instruments]]")],
         "cfg.toml: instruments: at least one instrument is needed",
+    ),
+    (
+        "http port out of range",
+        BASE + "\n[exchange]\nhttp_port = 70000\n",
+        "cfg.toml: exchange.http_port: 70000: must be 0 to 65535",
     ),
     (
         "duplicate asset",

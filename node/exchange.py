@@ -24,6 +24,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -83,6 +84,8 @@ class Exchange:
         self._children: list[int] = []
         self._closing = False
         self._busy = False
+        self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
 
@@ -146,6 +149,26 @@ class Exchange:
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    # ------------------------------------------------------------- reports
+
+    def add_report(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
+        """Serve ``report()`` as :meth:`report` ``(name)`` (a consumer's status, for operators)."""
+        self._reports[name] = report
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        found = self._reports.get(name)
+        return None if found is None else found()
+
+    def add_retention(self, floor: Callable[[], int]) -> None:
+        """Keep the journal replayable from ``floor()`` on when pruning after snapshots.
+
+        A consumer of the event stream that may have to re-derive the events
+        after some seq from the journal (settlement, after a crash) names that
+        seq; :func:`node.recovery.prune` then keeps a snapshot at or before it
+        and every segment after that snapshot.
+        """
+        self._retention.append(floor)
 
     # ------------------------------------------------------------- pipeline
 
@@ -321,7 +344,8 @@ class Exchange:
             if done:
                 self._children.remove(pid)
                 if status == 0:
-                    prune(self.data)
+                    floors = [floor() for floor in self._retention]
+                    prune(self.data, min(floors) if floors else None)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
             self._children.append(write_snapshot_in_background(self.data, self.engine))

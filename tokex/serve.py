@@ -2,9 +2,11 @@
 
 Opens (or creates) the data directory, recovers the engine, starts the
 pipeline and the WebSocket gateway, prints where it listens and how to
-connect, and runs until SIGINT or SIGTERM. Stopping is orderly: the gateway
+connect, and runs until SIGINT or SIGTERM. Settlement (docs/SETTLEMENT.md)
+is fed from the node's durable batches and, unless configured otherwise,
+its worker runs in the same process. Stopping is orderly: the gateway
 stops taking connections, every command already taken is journaled and
-answered, the journal is closed.
+answered, the journal is closed, the settlement queue flushed.
 """
 
 from __future__ import annotations
@@ -23,6 +25,10 @@ from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_con
 from node.exchange import Exchange
 from node.journal import JournalError
 from node.store import SnapshotError
+from settlement.backfill import BackfillError
+from settlement.queue import QueueError
+from settlement.service import Settlement
+from settlement.worker import WorkerBusy
 
 __all__ = ["run_server", "serve_forever"]
 
@@ -59,7 +65,13 @@ async def serve_forever(
     # from walking it again and again (full collections took 8-9 ms).
     gc.collect()
     gc.freeze()
+    # Settlement listens before the pipeline starts, so it hears every batch.
+    settlement = Settlement(exchange, config, data, lambda: exchange.engine.next_trade_id - 1)
+    await settlement.open(exchange.engine.last_seq)
+    exchange.add_retention(settlement.floor)
+    exchange.add_report("settlement", settlement.report)
     await exchange.start()
+    await settlement.start()
     gateway = WsGateway(exchange)
     port = await gateway.start(host, ws_port)
     recovered = exchange.recovered
@@ -82,6 +94,7 @@ async def serve_forever(
     print("tokex serve: stopping", flush=True)
     await gateway.close()
     await exchange.close()
+    await settlement.close()
     print("tokex serve: stopped", flush=True)
 
 
@@ -104,5 +117,8 @@ def run_server(
         uvloop.run(serve_forever(config, data, clock, host, port, config_path is None))
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
+        return 1
+    except (QueueError, BackfillError, WorkerBusy) as e:
+        print(f"tokex serve: settlement: {e}", file=sys.stderr)
         return 1
     return 0

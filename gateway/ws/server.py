@@ -342,6 +342,7 @@ _METHODS: dict[str, Any] = {
     "subscribe": WsGateway._subscribe,
     "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
+    "settlement_status": WsGateway._settlement_status,
     **{
         m: _operator(m)
         for m in (

@@ -259,6 +259,13 @@ class Trading:
         )
         self._one(command, answer, lambda last: {"seq": last[0].seq}, funding=True)
 
+    def _settlement_status(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        self._operator(conn, params)
+        report = self.node.report("settlement")
+        if report is None:
+            raise _Invalid("EService:Unavailable:settlement is not running")
+        answer(report)
+
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)
         seconds = params.get("seconds")

@@ -86,7 +86,7 @@ class Driver:
     def _due(self, now: int) -> list[_Row]:
         rows = self.db.execute(
             f"SELECT {_COLUMNS} FROM instructions WHERE status IN ('pending', 'submitted',"
-            " 'failed') AND next_ns <= ? ORDER BY id LIMIT ?",
+            " 'failed') AND next_ns <= ? ORDER BY next_ns, id LIMIT ?",
             (now, BATCH),
         ).fetchall()
         return [_Row(*r) for r in rows]

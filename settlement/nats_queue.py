@@ -136,6 +136,7 @@ class NatsWriter:
             self._stored = max(self._stored, _engine_seq(last.headers))
 
     def put(self, messages: list[Message]) -> None:
+        messages = [m for m in messages if m.seq > self._stored]  # the stream has those
         if messages:
             self._pending += messages
             self._idle.clear()
@@ -160,7 +161,7 @@ class NatsWriter:
             expected += 1
         for m, future in zip(batch, futures, strict=True):
             ack = await future  # raises on a refused or lost publish: the caller recovers
-            self._stream_seq = ack.seq
+            self._stream_seq = max(self._stream_seq, ack.seq)
             self._stored = m.seq
 
     async def _run(self) -> None:

@@ -1,0 +1,371 @@
+"""Exactly-once under SIGKILL, on both backends: the whole server killed at random points under
+load, and the worker alone killed at random points of a long booking; after every kill the
+ledger reconciles with the engine at its position, and in the end every trade is booked once and
+every net moved once on the (simulated) chain.
+
+Each cycle is a real process (``tokex serve`` or ``tokex settlement run``) killed with SIGKILL;
+the checks read the data directory as ``tokex settlement status`` does. The default suite runs
+6 cycles of each kind per backend; ``-m slow`` runs 30 more of each.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import random
+import re
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+import websockets
+
+from model.commands import Command, CorporateAction, Deposit, NewOrder
+from node.config import Config
+from node.journal import JournalWriter
+from node.recovery import recover
+from node.sequencer import Sequencer
+from node.store import write_genesis
+from settlement.commands import collect
+from settlement.netting import legs
+from settlement.records import Trade
+from settlement.service import Settlement
+from settlement.worker import chains_of
+from tests.integration.gateway.ws.client import Client, connect
+from tests.integration.settlement.conftest import Setup
+
+ROOT = Path(__file__).resolve().parents[3]
+FAST = dict(window_ms=100, chain_delay_ms=30, chain_failure_rate=0.1, retry_ms=30)
+
+
+def _tuned(setup: Setup, **extra: object) -> Setup:
+    keys = {**FAST, **extra}
+    return setup.adding("\n".join(f"{k} = {json.dumps(v)}" for k, v in keys.items()))
+
+
+def _ledger(data: Path, query: str) -> list[Any]:
+    db = sqlite3.connect(data / "settlement" / "ledger.sqlite", timeout=30)
+    try:
+        return db.execute(query).fetchall()
+    finally:
+        db.close()
+
+
+def check_after_kill(config: Config, data: Path) -> dict[str, Any]:
+    """The ledger agrees with the engine at its position; its trades are 1..n, each once."""
+    report = asyncio.run(collect(config, data))
+    assert report["reconciliation"]["ok"], report["reconciliation"]
+    ids = [t for (t,) in _ledger(data, "SELECT trade_id FROM trades ORDER BY trade_id")]
+    assert ids == list(range(1, len(ids) + 1))
+    unbalanced = _ledger(
+        data,
+        "SELECT txn, asset FROM entries GROUP BY txn, asset HAVING SUM(amount) != 0",
+    )
+    assert unbalanced == []
+    return report
+
+
+def check_chain(config: Config, data: Path) -> None:
+    """Every instruction confirmed; the chain moved exactly the trades' net, once per key."""
+    statuses = dict(_ledger(data, "SELECT status, COUNT(*) FROM instructions GROUP BY status"))
+    assert set(statuses) == {"confirmed"}, statuses
+    chain_of = chains_of(config)
+    net: Counter[tuple[str, str, str]] = Counter()
+    trades = _ledger(
+        data, "SELECT buyer, seller, qty, quote_qty, buyer_fee, seller_fee, symbol FROM trades"
+    )
+    lot = 10_000  # base units per lot of every demo instrument (0.0001 of 8 decimals)
+    for buyer, seller, qty, quote, bfee, sfee, symbol in trades:
+        base, quote_asset = symbol.split("/")
+        t = Trade(
+            0,
+            symbol,
+            base,
+            quote_asset,
+            0,
+            qty,
+            qty * lot,
+            quote,
+            buyer,
+            0,
+            bfee,
+            seller,
+            0,
+            sfee,
+            "buy",
+            config.genesis.fee_account,
+        )
+        for account, asset, amount in legs(t):
+            net[(account, asset, chain_of(account))] += amount
+    chain = sqlite3.connect(data / "settlement" / "chain-sim.sqlite")
+    try:
+        held = {(a, s, c): v for c, a, s, v in chain.execute("SELECT * FROM holdings")}
+        refused = chain.execute("SELECT COUNT(*) FROM refused").fetchone()[0]
+        confirmed_twice = chain.execute(
+            "SELECT key FROM txs WHERE state = 'confirmed' GROUP BY key HAVING COUNT(*) > 1"
+        ).fetchall()
+    finally:
+        chain.close()
+    assert {k: v for k, v in held.items() if v} == {k: v for k, v in net.items() if v}
+    assert refused == 0 and confirmed_twice == []
+
+
+def _spawn(args: list[str]) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "tokex.cli", *args],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _kill(proc: subprocess.Popen[str]) -> None:
+    proc.kill()
+    proc.wait()
+    for stream in (proc.stdout, proc.stderr):
+        if stream is not None:
+            stream.close()
+
+
+# ------------------------------------------------------------------ the whole server
+
+
+async def _load(port: int, rng: random.Random, seconds: float, extra: list[dict[str, Any]]) -> None:
+    """Crossing orders from alice and bob, sent without waiting, plus operator requests."""
+    clients: list[Client] = []
+    with contextlib.suppress(ConnectionError, OSError, websockets.ConnectionClosed):
+        for account in ("alice", "bob", "ops"):
+            c = await connect(port)
+            await c.login(account)
+            clients.append(c)
+        alice, bob, ops = clients
+        for request in extra:
+            await ops.ws.send(json.dumps(request))
+        end = time.monotonic() + seconds
+        n = 0
+        while time.monotonic() < end:
+            for c, side in (
+                ((alice, "buy"), (bob, "sell")) if n % 2 else ((bob, "buy"), (alice, "sell"))
+            ):
+                order = {
+                    "symbol": "AAPLx/USD",
+                    "side": side,
+                    "order_type": "limit",
+                    "order_qty": f"0.0{rng.randint(1, 9)}",
+                    "limit_price": "230.00",
+                }
+                await c.ws.send(json.dumps({"method": "add_order", "params": order}))
+            n += 1
+            if n % 20 == 0:
+                await asyncio.sleep(0.005)
+    for c in clients:
+        with contextlib.suppress(Exception):
+            await c.ws.close()
+
+
+def _serve(config_path: Path, data: Path) -> tuple[subprocess.Popen[str], int]:
+    proc = _spawn(["serve", "--config", str(config_path), "--data", str(data), "--ws-port", "0"])
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+    if match is None:
+        err = proc.stderr.read() if proc.stderr else ""
+        _kill(proc)
+        raise AssertionError(f"tokex serve did not start: {first!r} {err}")
+    return proc, int(match.group(1))
+
+
+async def _settled(port: int, timeout: float = 30) -> dict[str, Any]:
+    ops = await connect(port)
+    await ops.login("ops")
+    deadline = time.monotonic() + timeout
+    while True:
+        answer = await ops.call("settlement_status")
+        report = answer["result"]
+        ins = report["instructions"]
+        if (
+            report["lag"]["trades"] == 0
+            and report["queue"]["depth_messages"] == 0
+            and ins["confirmed"] > 0
+            and ins["confirmed"] == sum(ins.values())
+        ):
+            await ops.ws.close()
+            return report  # type: ignore[no-any-return]
+        if time.monotonic() > deadline:
+            raise AssertionError(f"settlement did not catch up: {report}")
+        await asyncio.sleep(0.1)
+
+
+def server_kill_cycles(setup: Setup, tmp_path: Path, cycles: int, seed: int) -> None:
+    setup = _tuned(setup)
+    config = setup.config
+    config_path = setup.write(tmp_path)
+    data = tmp_path / "data"
+    rng = random.Random(seed)
+    booked = []
+    for cycle in range(cycles):
+        proc, port = _serve(config_path, data)
+        try:
+            extra: list[dict[str, Any]] = []
+            if cycle % 3 == 1:
+                extra.append(
+                    {
+                        "method": "deposit",
+                        "params": {"account": "bob", "asset": "USD", "amount": "15.25"},
+                    }
+                )
+                extra.append(
+                    {
+                        "method": "withdraw",
+                        "params": {"account": "alice", "asset": "AAPLx", "amount": "0.5"},
+                    }
+                )
+            if cycle == cycles // 2:
+                extra.append(
+                    {
+                        "method": "corporate_action",
+                        "params": {
+                            "symbol": "AAPLx/USD",
+                            "kind": "dividend",
+                            "multiplier": "1.002",
+                        },
+                    }
+                )
+            # Killed at a random point: sometimes before the load, mostly under it.
+            seconds = rng.choice((0.0, rng.uniform(0.05, 0.6)))
+            asyncio.run(
+                _load(port, rng, seconds, extra) if seconds else asyncio.sleep(rng.uniform(0, 0.2))
+            )
+        finally:
+            _kill(proc)
+        report = check_after_kill(config, data)
+        booked.append((report["position"]["trades"], report["lag"]["trades"]))
+    proc, port = _serve(config_path, data)
+    try:
+        asyncio.run(_settled(port))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    report = check_after_kill(config, data)
+    assert report["lag"]["trades"] == 0 and report["position"]["trades"] > 100
+    check_chain(config, data)
+    print(f"\nserver kills ({setup.backend}): (booked, behind) after each: {booked}")
+
+
+def test_sigkill_of_the_whole_server_books_every_trade_once(setup: Setup, tmp_path: Path) -> None:
+    server_kill_cycles(setup, tmp_path, cycles=6, seed=61)
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_whole_server_many_times(setup: Setup, tmp_path: Path) -> None:
+    server_kill_cycles(setup, tmp_path, cycles=30, seed=62)
+
+
+# ------------------------------------------------------------------ the worker alone
+
+
+def _crossing(count: int) -> list[Command]:
+    """Pairs of orders that trade: each pair one trade, buyers and sellers taking turns."""
+    out: list[Command] = []
+    for n in range(count):
+        buyer, seller = ("alice", "bob") if n % 2 else ("bob", "alice")
+        qty = 100 + n % 7
+        out.append(NewOrder(0, 0, seller, "AAPLx/USD", "sell", qty, 23_000))
+        out.append(NewOrder(0, 0, buyer, "AAPLx/USD", "buy", qty, 23_000))
+        if n % 500 == 0:
+            out.append(Deposit(0, 0, "mm", "USD", 1_000 + n))
+        if n == count // 2:
+            out.append(CorporateAction(0, 0, "ops", "AAPLx/USD", "dividend", 1_001, 1_000))
+    return out
+
+
+def _prepare(config: Config, data: Path, trades: int) -> int:
+    """A data directory with ``trades`` trades journaled and queued, nothing booked."""
+    write_genesis(data, msgspec.structs.replace(config.genesis, start_ts=time.time_ns()))
+    recovered = recover(data)
+    writer = JournalWriter(data / "journal", recovered.next_seq, "off")
+    sequencer = Sequencer(recovered.engine, writer, time.time_ns)
+    sequencer.commit(config.deposits)
+    commands = _crossing(trades)
+    for i in range(0, len(commands), 200):
+        sequencer.commit(commands[i : i + 200])
+    writer.close()
+
+    class Quiet:
+        def add_listener(self, listener: object) -> None:
+            pass
+
+    async def fill() -> None:
+        feed = Settlement(Quiet(), config, data, lambda: 0)  # type: ignore[arg-type]
+        await feed.open(sequencer.engine.last_seq)
+        await feed.close()
+
+    asyncio.run(fill())
+    return sequencer.engine.next_trade_id - 1
+
+
+def worker_kill_cycles(setup: Setup, tmp_path: Path, cycles: int, seed: int) -> None:
+    setup = _tuned(setup, embedded_worker=False)
+    config = setup.config
+    config_path = setup.write(tmp_path)
+    data = tmp_path / "data"
+    total = _prepare(config, data, 30_000)
+    rng = random.Random(seed)
+    seen = []
+    args = ["settlement", "run", "--data", str(data), "--config", str(config_path)]
+    for _ in range(cycles):
+        proc = _spawn(args)
+        try:
+            assert proc.stdout is not None
+            assert "worker on" in proc.stdout.readline()
+            time.sleep(rng.uniform(0.0, 0.8))  # startup, booking, instructions: anywhere
+        finally:
+            _kill(proc)
+        report = check_after_kill(config, data)
+        seen.append(report["position"]["trades"])
+    proc = _spawn(args)
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            statuses = dict(
+                _ledger(data, "SELECT status, COUNT(*) FROM instructions GROUP BY status")
+            )
+            done = _ledger(data, "SELECT trades FROM position")[0][0] == total
+            if done and statuses and set(statuses) == {"confirmed"}:
+                break
+            assert time.monotonic() < deadline, statuses
+            time.sleep(0.1)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+    report = check_after_kill(config, data)
+    assert report["lag"]["trades"] == 0 and report["position"]["trades"] == total
+    check_chain(config, data)
+    middle = sum(1 for n in seen if 0 < n < total)
+    print(
+        f"\nworker kills ({setup.backend}): trades booked after each {seen} of {total};"
+        f" {middle} kills fell in the middle of the booking"
+    )
+
+
+def test_sigkill_of_the_worker_books_every_trade_once(setup: Setup, tmp_path: Path) -> None:
+    worker_kill_cycles(setup, tmp_path, cycles=6, seed=71)
+
+
+@pytest.mark.slow
+def test_sigkill_of_the_worker_many_times(setup: Setup, tmp_path: Path) -> None:
+    worker_kill_cycles(setup, tmp_path, cycles=30, seed=72)

@@ -81,6 +81,13 @@ async def serve_forever(
         f" (journal at seq {exchange.engine.last_seq})",
         flush=True,
     )
+    worker = "in this process" if config.settlement.embedded_worker else "tokex settlement run"
+    print(
+        f"tokex serve: settlement: {config.settlement.backend} queue at seq"
+        f" {settlement.writer.stored} ({settlement.rederived} messages re-derived from the"
+        f" journal), worker {worker}",
+        flush=True,
+    )
     if demo:
         print("demo accounts (api key / secret):", flush=True)
         for access in config.access.values():

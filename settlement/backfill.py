@@ -65,7 +65,7 @@ def replay(data: Path, seq: int) -> tuple[Engine, Replay]:
         found = scan(data / "journal", after=start)
     except JournalError as e:
         raise BackfillError(f"{data}: {e}") from None
-    if found.first_seq is not None and found.first_seq != start + 1:
+    if found.first_seq is not None and found.first_seq > start + 1:
         raise BackfillError(
             f"{data / 'journal'}: starts at seq {found.first_seq}, the replay needs {start + 1}"
             " (older segments were pruned)"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -102,7 +103,13 @@ def run_status(config: Config, data: Path, as_json: bool) -> int:
     return 0 if report["reconciliation"]["ok"] else 1
 
 
-async def _work(config: Config, data: Path) -> None:
+async def _orphaned(parent: int, stop: asyncio.Event) -> None:
+    while os.getppid() == parent:
+        await asyncio.sleep(0.1)
+    stop.set()
+
+
+async def _work(config: Config, data: Path, parent: int | None) -> None:
     worker = Worker(config, data, open_reader(config.settlement, data))
     await worker.start()
     where = config.settlement.nats_url if config.settlement.backend == "nats" else "sqlite"
@@ -114,18 +121,21 @@ async def _work(config: Config, data: Path) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    watch = None if parent is None else loop.create_task(_orphaned(parent, stop))
     await stop.wait()
+    if watch is not None:
+        watch.cancel()
     await worker.stop()
     print("tokex settlement: stopped", flush=True)
 
 
-def run_worker(config: Config, data: Path) -> int:
-    """Run the worker until SIGINT/SIGTERM; the exit status."""
+def run_worker(config: Config, data: Path, parent: int | None = None) -> int:
+    """Run the worker until SIGINT/SIGTERM (or until process ``parent`` is gone)."""
     if not (data / "genesis.tkx").exists():
         print(f"tokex settlement run: {data}: not a tokex data directory", file=sys.stderr)
         return 2
     try:
-        uvloop.run(_work(config, data))
+        uvloop.run(_work(config, data, parent))
     except (WorkerBusy, QueueError) as e:
         print(f"tokex settlement run: {e}", file=sys.stderr)
         return 1

@@ -22,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from engine.engine import Engine
+from node.recovery import recover
+from node.store import snapshots
 from settlement.backfill import replay
 
 __all__ = ["Difference", "Reconciliation", "engine_balances", "reconcile"]
@@ -53,8 +55,6 @@ class Reconciliation:
     journal_seq: int = 0
     engine_trades: int = 0
     """Trades the engine had made by the end of the journal."""
-    engine_last_ts: int = 0
-    """Time of the journal's last command replayed (0: none after the snapshot)."""
 
     @property
     def ok(self) -> bool:
@@ -97,22 +97,27 @@ def compare(
 
 def reconcile(data: Path, ledger: dict[tuple[str, str], int], at_seq: int) -> Reconciliation:
     """Compare ``ledger`` (engine accounts' balances, booked through ``at_seq``) with the
-    engine of ``data`` rebuilt at ``at_seq``. Raises BackfillError if it cannot be rebuilt."""
+    engine of ``data`` rebuilt at ``at_seq``; then find where the journal ends (from the
+    newest snapshot when one is past ``at_seq``). Raises BackfillError if the state at
+    ``at_seq`` cannot be rebuilt."""
     engine, applied = replay(data, at_seq)
     result: Reconciliation | None = None
     if engine.last_seq >= at_seq:  # the snapshot is exactly at the position
         result = _at(engine, ledger, at_seq)
-    last_ts = 0
+    newer = any(seq > at_seq for seq, _ in snapshots(data))
     for command, _ in applied:
-        last_ts = command.ts
         if result is None and command.seq >= at_seq:
             result = _at(engine, ledger, at_seq)
+            if newer:
+                break
     if result is None:  # the journal ends before the ledger's position: compare at its end
         result = _at(engine, ledger, at_seq)
         result.differences.insert(0, Difference("(journal)", "(seq)", at_seq, engine.last_seq))
+    if newer:
+        end = recover(data, repair=False)
+        engine = end.engine
     result.journal_seq = engine.last_seq
     result.engine_trades = engine.next_trade_id - 1
-    result.engine_last_ts = last_ts
     return result
 
 

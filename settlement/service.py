@@ -7,8 +7,8 @@ and before starting the pipeline:
    whatever the queue lacks (:mod:`settlement.backfill`), then listens to
    the node: every durable batch becomes messages (:mod:`settlement.extract`)
    put on the queue in engine order. Nothing else feeds the queue.
-2. :meth:`Settlement.start` starts the worker in the same process unless
-   the configuration says another process runs it (``embedded_worker =
+2. :meth:`Settlement.start` starts the worker as a supervised child process
+   unless the configuration says the operator runs it (``embedded_worker =
    false``: ``tokex settlement run``).
 3. :meth:`Settlement.floor` is the node's retention floor (the journal stays
    replayable from the queue's tail and the ledger's position), and
@@ -19,7 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
+import os
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -65,15 +69,25 @@ class Settlement:
     """
 
     def __init__(
-        self, node: Node, config: Config, data: Path, engine_trades: Callable[[], int]
+        self,
+        node: Node,
+        config: Config,
+        data: Path,
+        engine_trades: Callable[[], int],
+        config_path: Path | None = None,
     ) -> None:
         self.node = node
         self.config = config
+        self.config_path = config_path
+        """The configuration file the worker process reads (None: the built-in demo)."""
         self.data = data
         self.engine_trades = engine_trades
         self.extractor = Extractor(config.genesis)
         self.writer: QueueWriter = open_writer(config.settlement, data)
         self.worker: Worker | None = None
+        self.child: subprocess.Popen[bytes] | None = None
+        self._supervisor: asyncio.Task[None] | None = None
+        self._closing = False
         self.prev = 0
         self._fed: collections.deque[tuple[int, int]] = collections.deque()
         self._view: sqlite3.Connection | None = None
@@ -124,15 +138,52 @@ class Settlement:
         self._put(self.extractor.batch(applied, self.prev, balance_of, time.time_ns()))
         self._trim()
 
-    async def start(self) -> None:
-        """Start the embedded worker, unless the configuration leaves it to another process."""
+    async def start(self, in_process: bool = False) -> None:
+        """Start the worker, unless the configuration leaves it to another process.
+
+        By default it runs as a child process of this one (``python -m
+        settlement run --parent``), supervised: booking then never competes
+        with the gateways for this process's interpreter lock (in this process
+        it cost the lag a factor of 5 under load, see docs/SETTLEMENT.md). With
+        ``in_process`` it runs on this event loop (the tests' and the
+        benchmark's choice).
+        """
         if not self.config.settlement.embedded_worker:
             return
-        reader = open_reader(self.config.settlement, self.data)
-        if isinstance(reader, SqliteReader) and isinstance(self.writer, SqliteWriter):
-            self.writer.on_stored = reader.wake
-        self.worker = Worker(self.config, self.data, reader, self.node.now)
-        await self.worker.start()
+        if in_process:
+            reader = open_reader(self.config.settlement, self.data)
+            if isinstance(reader, SqliteReader) and isinstance(self.writer, SqliteWriter):
+                self.writer.on_stored = reader.wake
+            self.worker = Worker(self.config, self.data, reader, self.node.now)
+            await self.worker.start()
+            return
+        self._spawn()
+        self._supervisor = asyncio.get_running_loop().create_task(
+            self._supervise(), name="settlement-supervisor"
+        )
+
+    def _spawn(self) -> None:
+        command = [sys.executable, "-m", "settlement", "run", "--data", str(self.data)]
+        command += ["--parent", str(os.getpid())]
+        if self.config_path is not None:
+            command += ["--config", str(self.config_path)]
+        # Its errors go to this process's stderr; its start line is not needed.
+        self.child = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+
+    async def _supervise(self) -> None:
+        """Start the worker again if it dies (it resumes from the ledger's position)."""
+        while not self._closing:
+            await asyncio.sleep(0.5)
+            child = self.child
+            if child is not None and child.poll() is not None and not self._closing:
+                print(
+                    f"tokex serve: settlement worker exited ({child.returncode}); starting again",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                await asyncio.sleep(1.0)
+                if not self._closing:
+                    self._spawn()
 
     def _view_db(self) -> sqlite3.Connection:
         if self._view is None:
@@ -173,7 +224,20 @@ class Settlement:
 
     async def close(self) -> None:
         """Store what is fed, stop the worker, close the queue."""
+        self._closing = True
         await self.writer.flush()
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._supervisor
+        child = self.child
+        if child is not None and child.poll() is None:
+            child.terminate()
+            try:
+                await asyncio.wait_for(asyncio.to_thread(child.wait), 30)
+            except TimeoutError:
+                child.kill()
+                child.wait()
         if self.worker is not None:
             await self.worker.stop()
             self.worker = None

@@ -7,6 +7,8 @@ WebSocket method ``settlement_status`` answers (the same keys).
   seconds since the oldest message still waiting was handed to the queue;
 * ``position`` and ``last_settled_trade``: how far the ledger is;
 * ``instructions``: how many are pending, submitted, confirmed and failed;
+* ``netting``: the window still gathering trades, if any (its instructions
+  come when it closes);
 * ``reconciliation``: ``ok``, the engine seq it holds at, how many
   balances were compared, and the differences (none expected): by replay of
   the journal in the command, continuously (batch by batch) in the server.
@@ -31,6 +33,7 @@ _SHOWN = 20
 
 def open_view(path: Path) -> sqlite3.Connection:
     """A connection for reading a ledger (the file and its schema are created if missing)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
     return connect(path)
 
 
@@ -60,7 +63,11 @@ def ledger_view(db: sqlite3.Connection) -> dict[str, Any]:
             (_SHOWN,),
         )
     ]
+    window = db.execute(
+        "SELECT id, start_ts FROM windows WHERE closed_seq IS NULL ORDER BY id LIMIT 1"
+    ).fetchone()
     return {
+        "open_window": None if window is None else {"id": window[0], "start": _time(window[1])},
         "seq": seq,
         "cursor": cursor,
         "messages": messages,
@@ -122,6 +129,7 @@ def build(
         "position": {"seq": view["seq"], "messages": view["messages"], "trades": view["trades"]},
         "last_settled_trade": view["last_trade"],
         "instructions": view["instructions"],
+        "netting": {"open_window": view["open_window"]},
         "reconciliation": {
             "ok": all(r["ok"] for r in reconciliation),
             "results": reconciliation,
@@ -159,6 +167,12 @@ def render(report: dict[str, Any]) -> str:
         )
     ins = report["instructions"]
     lines.append("instructions: " + ", ".join(f"{n:,} {s}" for s, n in ins.items()))
+    window = report["netting"]["open_window"]
+    lines.append(
+        "netting: no window open"
+        if window is None
+        else f"netting: window {window['id']} open since {window['start']}"
+    )
     for rec in report["reconciliation"]["results"]:
         verdict = "reconciled" if rec["ok"] else "NOT RECONCILED"
         lines.append(

@@ -56,7 +56,13 @@ Connect, for example with Python's websockets:
 
 
 async def serve_forever(
-    config: Config, data: Path, clock: Clock, host: str, ws_port: int, demo: bool
+    config: Config,
+    data: Path,
+    clock: Clock,
+    host: str,
+    ws_port: int,
+    demo: bool,
+    config_path: Path | None = None,
 ) -> None:
     """Run the exchange until SIGINT or SIGTERM."""
     exchange = Exchange(config, data, clock)
@@ -66,7 +72,9 @@ async def serve_forever(
     gc.collect()
     gc.freeze()
     # Settlement listens before the pipeline starts, so it hears every batch.
-    settlement = Settlement(exchange, config, data, lambda: exchange.engine.next_trade_id - 1)
+    settlement = Settlement(
+        exchange, config, data, lambda: exchange.engine.next_trade_id - 1, config_path
+    )
     await settlement.open(exchange.engine.last_seq)
     exchange.add_retention(settlement.floor)
     exchange.add_report("settlement", settlement.report)
@@ -81,7 +89,7 @@ async def serve_forever(
         f" (journal at seq {exchange.engine.last_seq})",
         flush=True,
     )
-    worker = "in this process" if config.settlement.embedded_worker else "tokex settlement run"
+    worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"
     print(
         f"tokex serve: settlement: {config.settlement.backend} queue at seq"
         f" {settlement.writer.stored} ({settlement.rederived} messages re-derived from the"
@@ -121,7 +129,7 @@ def run_server(
         return 2
     port = config.ws_port if ws_port is None else ws_port
     try:
-        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None))
+        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None, config_path))
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
         return 1

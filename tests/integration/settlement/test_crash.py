@@ -13,8 +13,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import random
 import re
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -32,7 +34,7 @@ from node.config import Config
 from node.journal import JournalWriter
 from node.recovery import recover
 from node.sequencer import Sequencer
-from node.store import write_genesis
+from node.store import write_genesis, write_snapshot
 from settlement.commands import collect
 from settlement.netting import legs
 from settlement.records import Trade
@@ -124,11 +126,14 @@ def _spawn(args: list[str]) -> subprocess.Popen[str]:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,
     )
 
 
 def _kill(proc: subprocess.Popen[str]) -> None:
-    proc.kill()
+    """SIGKILL to the process and every child of it (the server's worker), at once."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     for stream in (proc.stdout, proc.stderr):
         if stream is not None:
@@ -138,10 +143,11 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 # ------------------------------------------------------------------ the whole server
 
 
-async def _load(port: int, rng: random.Random, seconds: float, extra: list[dict[str, Any]]) -> None:
-    """Crossing orders from alice and bob, sent without waiting, plus operator requests."""
+async def _load(port: int, rng: random.Random, extra: list[dict[str, Any]]) -> None:
+    """Crossing orders from alice and bob, sent without waiting, plus operator requests,
+    until cancelled."""
     clients: list[Client] = []
-    with contextlib.suppress(ConnectionError, OSError, websockets.ConnectionClosed):
+    try:
         for account in ("alice", "bob", "ops"):
             c = await connect(port)
             await c.login(account)
@@ -149,12 +155,10 @@ async def _load(port: int, rng: random.Random, seconds: float, extra: list[dict[
         alice, bob, ops = clients
         for request in extra:
             await ops.ws.send(json.dumps(request))
-        end = time.monotonic() + seconds
         n = 0
-        while time.monotonic() < end:
-            for c, side in (
-                ((alice, "buy"), (bob, "sell")) if n % 2 else ((bob, "buy"), (alice, "sell"))
-            ):
+        while True:
+            pairs = ((alice, "buy"), (bob, "sell")) if n % 2 else ((bob, "buy"), (alice, "sell"))
+            for c, side in pairs:
                 order = {
                     "symbol": "AAPLx/USD",
                     "side": side,
@@ -166,9 +170,24 @@ async def _load(port: int, rng: random.Random, seconds: float, extra: list[dict[
             n += 1
             if n % 20 == 0:
                 await asyncio.sleep(0.005)
-    for c in clients:
-        with contextlib.suppress(Exception):
-            await c.ws.close()
+    except (OSError, websockets.exceptions.WebSocketException):
+        pass  # the server was killed (mid-handshake too)
+    finally:
+        for c in clients:
+            c.ws.transport.abort()
+
+
+async def _kill_under_load(
+    proc: subprocess.Popen[str], port: int, rng: random.Random, extra: list[dict[str, Any]]
+) -> None:
+    """Load the server, and SIGKILL it (and its worker) at a random instant."""
+    load = asyncio.get_running_loop().create_task(_load(port, rng, extra))
+    await asyncio.sleep(rng.choice((0.0, rng.uniform(0.05, 1.5))))
+    _kill(proc)
+    await asyncio.sleep(0.01)
+    load.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await load
 
 
 def _serve(config_path: Path, data: Path) -> tuple[subprocess.Popen[str], int]:
@@ -196,6 +215,7 @@ async def _settled(port: int, timeout: float = 30) -> dict[str, Any]:
             and report["queue"]["depth_messages"] == 0
             and ins["confirmed"] > 0
             and ins["confirmed"] == sum(ins.values())
+            and report["netting"]["open_window"] is None
         ):
             await ops.ws.close()
             return report  # type: ignore[no-any-return]
@@ -239,11 +259,8 @@ def server_kill_cycles(setup: Setup, tmp_path: Path, cycles: int, seed: int) -> 
                         },
                     }
                 )
-            # Killed at a random point: sometimes before the load, mostly under it.
-            seconds = rng.choice((0.0, rng.uniform(0.05, 0.6)))
-            asyncio.run(
-                _load(port, rng, seconds, extra) if seconds else asyncio.sleep(rng.uniform(0, 0.2))
-            )
+            # Killed at a random point: sometimes at once, mostly under load.
+            asyncio.run(_kill_under_load(proc, port, rng, extra))
         finally:
             _kill(proc)
         report = check_after_kill(config, data)
@@ -300,6 +317,8 @@ def _prepare(config: Config, data: Path, trades: int) -> int:
     commands = _crossing(trades)
     for i in range(0, len(commands), 200):
         sequencer.commit(commands[i : i + 200])
+        if i % 4_000 == 0:
+            write_snapshot(data, sequencer.engine)  # as the node does, now and then
     writer.close()
 
     class Quiet:
@@ -320,7 +339,7 @@ def worker_kill_cycles(setup: Setup, tmp_path: Path, cycles: int, seed: int) -> 
     config = setup.config
     config_path = setup.write(tmp_path)
     data = tmp_path / "data"
-    total = _prepare(config, data, 30_000)
+    total = _prepare(config, data, 20_000)
     rng = random.Random(seed)
     seen = []
     args = ["settlement", "run", "--data", str(data), "--config", str(config_path)]
@@ -342,7 +361,8 @@ def worker_kill_cycles(setup: Setup, tmp_path: Path, cycles: int, seed: int) -> 
                 _ledger(data, "SELECT status, COUNT(*) FROM instructions GROUP BY status")
             )
             done = _ledger(data, "SELECT trades FROM position")[0][0] == total
-            if done and statuses and set(statuses) == {"confirmed"}:
+            open_window = _ledger(data, "SELECT id FROM windows WHERE closed_seq IS NULL")
+            if done and not open_window and statuses and set(statuses) == {"confirmed"}:
                 break
             assert time.monotonic() < deadline, statuses
             time.sleep(0.1)

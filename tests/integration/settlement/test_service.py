@@ -63,7 +63,7 @@ class Node:
         self.exchange.add_retention(self.settlement.floor)
         self.exchange.add_report("settlement", self.settlement.report)
         await self.exchange.start()
-        await self.settlement.start()
+        await self.settlement.start(in_process=True)
 
     async def run(self, commands: list[Command]) -> None:
         for i in range(0, len(commands), 25):

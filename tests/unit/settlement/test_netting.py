@@ -57,7 +57,7 @@ trades = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=100, deadline=None)
 @given(trades, st.integers(1, 5_000_000_000), st.booleans())
 def test_net_transfers_equal_the_sum_of_trade_legs(
     flow: list[tuple[str, str, int, int, int, int, int]], window: int, close_at_end: bool

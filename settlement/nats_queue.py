@@ -9,12 +9,15 @@ Writer (the node): each message is published with ``Nats-Msg-Id`` = its
 engine seq, so a re-sent message is stored once, and with
 ``Nats-Expected-Last-Sequence`` = the stream seq it must follow, so nothing
 is ever appended out of order or after a gap, also once the duplicate
-window has passed. Publishing is pipelined (``publish_async``); on any
+window has passed. The client runs on its own event loop and thread, so the
+node's busy loop never delays a publish. Publishing is pipelined
+(``publish_async``); on any
 error the writer reads the stream's tail again, drops what the stream
 holds already and sends the rest. The tail (the engine seq in the last
 message's ``Nats-Msg-Id``) is what the node re-derives after.
 
-Reader (the worker): a durable pull consumer with explicit acks. The
+Reader (the worker): a durable pull consumer with cumulative acks (one per
+booked batch acknowledges everything up to it). The
 ledger holds the authoritative position (the stream seq of the last message
 it booked), so on every ``open`` the consumer is made anew to deliver from
 the message after it: messages an earlier worker fetched and never acked
@@ -26,7 +29,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from typing import Any
+import threading
+from collections.abc import Coroutine
+from typing import Any, TypeVar
 
 import nats
 import nats.errors
@@ -47,6 +52,8 @@ from settlement.queue import Delivery, QueueError
 from settlement.records import Message, decode_message, encode_message
 
 __all__ = ["NatsReader", "NatsWriter", "subject_of"]
+
+T = TypeVar("T")
 
 DUPLICATE_WINDOW_S = 120.0
 CONSUMER = "tokex-settlement-worker"
@@ -101,8 +108,22 @@ class NatsWriter:
         self._idle.set()
         self._task: asyncio.Task[None] | None = None
         self.error: str | None = None
+        # The client runs on an event loop of its own, on a thread of its own: the
+        # node's loop, busy with the gateways under load, would delay every publish.
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(
+            target=self._loop.run_forever, name="settlement-nats", daemon=True
+        )
+        self._thread.start()
+
+    async def _on(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the writer's own loop and wait for it from the caller's."""
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self._loop))
 
     async def open(self) -> int:
+        return await self._on(self._open())
+
+    async def _open(self) -> int:
         self._nc, self._js = await _connect(self.config.nats_url)
         cfg = StreamConfig(
             name=self.stream,
@@ -138,9 +159,12 @@ class NatsWriter:
     def put(self, messages: list[Message]) -> None:
         messages = [m for m in messages if m.seq > self._stored]  # the stream has those
         if messages:
-            self._pending += messages
-            self._idle.clear()
-            self._wake.set()
+            self._loop.call_soon_threadsafe(self._take, messages)
+
+    def _take(self, messages: list[Message]) -> None:
+        self._pending += messages
+        self._idle.clear()
+        self._wake.set()
 
     @property
     def stored(self) -> int:
@@ -184,10 +208,13 @@ class NatsWriter:
             self._idle.set()
 
     async def flush(self) -> None:
-        await self._idle.wait()
+        await self._on(self._idle.wait())
 
     async def pending_after(self, cursor: int) -> list[tuple[int, int]]:
         """(seq, fed_ns) of the stored messages after the stream seq ``cursor`` (at most 10,000)."""
+        return await self._on(self._pending_after(cursor))
+
+    async def _pending_after(self, cursor: int) -> list[tuple[int, int]]:
         js = self._js
         assert js is not None
         out = []
@@ -197,9 +224,17 @@ class NatsWriter:
         return out
 
     async def close(self) -> None:
+        if not self._thread.is_alive():
+            return
+        await self._on(self._close())
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join()
+        self._loop.close()
+
+    async def _close(self) -> None:
         if self._task is not None:
             with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(self.flush(), 10)
+                await asyncio.wait_for(self._idle.wait(), 10)
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
@@ -247,7 +282,7 @@ class NatsReader:
                 self.stream,
                 ConsumerConfig(
                     durable_name=CONSUMER,
-                    ack_policy=AckPolicy.EXPLICIT,
+                    ack_policy=AckPolicy.ALL,
                     deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
                     opt_start_seq=start,
                     ack_wait=self.config.nats_ack_wait_ms / 1000,
@@ -280,9 +315,10 @@ class NatsReader:
         ]
 
     async def ack(self, deliveries: list[Delivery]) -> None:
-        for d in deliveries:
+        # Acks are cumulative (AckPolicy all): the last one covers the batch before it.
+        if deliveries:
             with contextlib.suppress(nats.errors.MsgAlreadyAckdError):
-                await d.handle.ack()
+                await deliveries[-1].handle.ack()
 
     async def depth(self, cursor: int) -> tuple[int, int | None]:
         js = await self._ready()

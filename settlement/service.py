@@ -48,6 +48,9 @@ from settlement.worker import Worker
 
 __all__ = ["Settlement", "ledger_position"]
 
+_TRIM_AT = 10_000
+"""Fed messages remembered before the booked ones are forgotten (reports trim too)."""
+
 
 def ledger_position(data: Path) -> tuple[int, int]:
     """The seq the ledger of ``data`` has booked through and its queue cursor (0, 0: none)."""
@@ -136,7 +139,8 @@ class Settlement:
             return balance(account, asset).balance
 
         self._put(self.extractor.batch(applied, self.prev, balance_of, time.time_ns()))
-        self._trim()
+        if len(self._fed) > _TRIM_AT:
+            self._trim()
 
     async def start(self, in_process: bool = False) -> None:
         """Start the worker, unless the configuration leaves it to another process.

@@ -2,8 +2,8 @@
 
 ``settlement/queue.sqlite`` holds one row per message, keyed by its engine
 seq (``INSERT OR IGNORE``: storing a message twice changes nothing). The
-node's writer stores in a thread of its own (each batch of puts is one
-transaction), so the event loop only encodes; ``synchronous=NORMAL``: a
+node's writer stores in a thread of its own (each put is one transaction),
+so the event loop only extracts; ``synchronous=NORMAL``: a
 commit survives the process being killed, and what a power cut takes from
 the end of the WAL the node re-derives from the journal on start, which is
 fsynced (docs/SETTLEMENT.md). The reader (the worker, in the same process or
@@ -18,7 +18,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from settlement.queue import Delivery, QueueError
@@ -51,35 +51,36 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SqliteWriter:
-    """The node's side: stores messages in a thread, a transaction per gathered batch."""
+    """The node's side: each put is one transaction, written in order on a thread of its own.
+
+    ``put`` hands the messages straight to the writing thread (no hop through
+    the event loop, which is busy with the gateways under load). A write that
+    fails is retried by that thread until it succeeds, so later puts never
+    overtake it and the queue never has a hole; ``error`` says what is wrong
+    meanwhile.
+    """
 
     def __init__(self, path: Path) -> None:
         self.path = path
         self.on_stored: Callable[[int], None] | None = None
         """Called on the loop after each store with the new tail (wakes an embedded reader)."""
-        self._pending: list[Message] = []
         self._stored = 0
-        self._wake = asyncio.Event()
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._task: asyncio.Task[None] | None = None
+        self._last: Future[None] | None = None
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="settlement-queue")
         self._db: sqlite3.Connection | None = None
-        self._error: Exception | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.error: str | None = None
 
     async def open(self) -> int:
-        loop = asyncio.get_running_loop()
-        self._db = await loop.run_in_executor(self._pool, _connect, self.path)
+        self._loop = asyncio.get_running_loop()
+        self._db = await self._loop.run_in_executor(self._pool, _connect, self.path)
         row = self._db.execute("SELECT MAX(seq) FROM queue").fetchone()
         self._stored = int(row[0] or 0)
-        self._task = loop.create_task(self._run(), name="settlement-queue-writer")
         return self._stored
 
     def put(self, messages: list[Message]) -> None:
         if messages:
-            self._pending += messages
-            self._idle.clear()
-            self._wake.set()
+            self._last = self._pool.submit(self._write, messages)
 
     @property
     def stored(self) -> int:
@@ -89,32 +90,23 @@ class SqliteWriter:
         db = self._db
         assert db is not None
         rows = [(m.seq, m.prev, m.ts, m.trades, m.fed_ns, encode_message(m)) for m in batch]
-        with db:
-            db.executemany("INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?, ?)", rows)
-
-    async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         while True:
-            await self._wake.wait()
-            self._wake.clear()
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await loop.run_in_executor(self._pool, self._write, batch)
-                except sqlite3.Error as e:
-                    # Nothing of this batch is stored (one transaction): keep it, say so, retry.
-                    self._error = QueueError(f"{self.path}: {e}")
-                    self._pending = batch + self._pending
-                    await asyncio.sleep(0.5)
-                    continue
-                self._error = None
-                self._stored = batch[-1].seq
-                if self.on_stored is not None:
-                    self.on_stored(self._stored)
-            self._idle.set()
+            try:
+                with db:
+                    db.executemany("INSERT OR IGNORE INTO queue VALUES (?, ?, ?, ?, ?, ?)", rows)
+                break
+            except sqlite3.Error as e:
+                # Nothing of it is stored (one transaction): say so, and try again.
+                self.error = f"{self.path}: {e}"
+                time.sleep(0.5)
+        self.error = None
+        self._stored = batch[-1].seq
+        if self.on_stored is not None and self._loop is not None:
+            self._loop.call_soon_threadsafe(self.on_stored, self._stored)
 
     async def flush(self) -> None:
-        await self._idle.wait()
+        if self._last is not None:
+            await asyncio.wrap_future(self._last)
 
     async def pending_after(self, cursor: int) -> list[tuple[int, int]]:
         """(seq, fed_ns) of the stored messages after ``cursor`` (the seq), in order."""
@@ -126,16 +118,11 @@ class SqliteWriter:
         return [(int(a), int(b)) for a, b in rows]
 
     async def close(self) -> None:
-        if self._task is not None:
-            await self.flush()
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self.flush()
+        self._pool.shutdown(wait=True)
         if self._db is not None:
             self._db.close()
             self._db = None
-        self._pool.shutdown(wait=True)
 
 
 class SqliteReader:

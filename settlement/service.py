@@ -179,7 +179,8 @@ class Settlement:
         while not self._closing:
             await asyncio.sleep(0.5)
             child = self.child
-            if child is not None and child.poll() is not None and not self._closing:
+            # A clean exit (0) is a stop asked for (Ctrl-C reaches the whole process group).
+            if child is not None and child.poll() not in (None, 0) and not self._closing:
                 print(
                     f"tokex serve: settlement worker exited ({child.returncode}); starting again",
                     file=sys.stderr,

@@ -30,7 +30,7 @@ import pytest
 import websockets
 
 from model.commands import Command, CorporateAction, Deposit, NewOrder
-from node.config import Config
+from node.config import DEMO_CONFIG, Config
 from node.journal import JournalWriter
 from node.recovery import recover
 from node.sequencer import Sequencer
@@ -143,7 +143,9 @@ def _kill(proc: subprocess.Popen[str]) -> None:
 # ------------------------------------------------------------------ the whole server
 
 
-async def _load(port: int, rng: random.Random, extra: list[dict[str, Any]]) -> None:
+async def _load(
+    port: int, rng: random.Random, extra: list[dict[str, Any]], started: asyncio.Event
+) -> None:
     """Crossing orders from alice and bob, sent without waiting, plus operator requests,
     until cancelled."""
     clients: list[Client] = []
@@ -155,6 +157,7 @@ async def _load(port: int, rng: random.Random, extra: list[dict[str, Any]]) -> N
         alice, bob, ops = clients
         for request in extra:
             await ops.ws.send(json.dumps(request))
+        started.set()
         n = 0
         while True:
             pairs = ((alice, "buy"), (bob, "sell")) if n % 2 else ((bob, "buy"), (alice, "sell"))
@@ -180,9 +183,14 @@ async def _load(port: int, rng: random.Random, extra: list[dict[str, Any]]) -> N
 async def _kill_under_load(
     proc: subprocess.Popen[str], port: int, rng: random.Random, extra: list[dict[str, Any]]
 ) -> None:
-    """Load the server, and SIGKILL it (and its worker) at a random instant."""
-    load = asyncio.get_running_loop().create_task(_load(port, rng, extra))
-    await asyncio.sleep(rng.choice((0.0, rng.uniform(0.05, 1.0))))
+    """Load the server, and SIGKILL it (and its worker) at a random instant: now and then at
+    once, mostly while the load runs (when the worker process has started, it books)."""
+    started = asyncio.Event()
+    load = asyncio.get_running_loop().create_task(_load(port, rng, extra, started))
+    if rng.random() < 0.8:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(started.wait(), 10)
+        await asyncio.sleep(rng.uniform(0.0, 1.5))
     _kill(proc)
     await asyncio.sleep(0.01)
     load.cancel()
@@ -389,3 +397,49 @@ def test_sigkill_of_the_worker_books_every_trade_once(setup: Setup, tmp_path: Pa
 @pytest.mark.slow
 def test_sigkill_of_the_worker_many_times(setup: Setup, tmp_path: Path) -> None:
     worker_kill_cycles(setup, tmp_path, cycles=30, seed=72)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(p) for p in text.split()]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def _wait_for(what: str, check: Any, timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = check()
+        if found:
+            return found
+        time.sleep(0.05)
+    raise AssertionError(f"{what}: not within {timeout} s")
+
+
+def test_the_server_restarts_a_killed_worker_and_a_killed_server_leaves_none(
+    tmp_path: Path,
+) -> None:
+    config_path = tmp_path / "tokex.toml"
+    config_path.write_text(DEMO_CONFIG, encoding="utf-8")
+    proc, _ = _serve(config_path, tmp_path / "data")
+    try:
+        (first,) = _wait_for("the worker process", lambda: _children(proc.pid))
+        os.kill(first, signal.SIGKILL)
+        (second,) = _wait_for(
+            "a new worker", lambda: [p for p in _children(proc.pid) if p != first and _alive(p)]
+        )
+        # The server alone dies: its worker notices and stops by itself.
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        _wait_for("the orphaned worker to stop", lambda: not _alive(second))
+    finally:
+        _kill(proc)

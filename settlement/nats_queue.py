@@ -302,7 +302,7 @@ class NatsReader:
             raise QueueError("the NATS reader is not open")
         try:
             msgs = await sub.fetch(limit, timeout=max(timeout, 0.001))
-        except nats.errors.TimeoutError:
+        except TimeoutError:  # nats' own, or asyncio's from deep inside the client
             return []
         return [
             Delivery(

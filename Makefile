@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint unit bench bench-micro clean browser
+.PHONY: help install run test lint unit bench bench-micro clean browser nats-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -44,7 +44,19 @@ browser: ## install Debian's chromium and chromium-driver if missing (the consol
 			apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; fi; \
 	else echo "chromium cannot be installed here (needs root and apt-get)"; exit 1; fi
 
-unit: $(STAMP) browser ## pytest only (unit, property, integration)
+# Debian's nats-server (JetStream) for the settlement tests and benchmark, pinned.
+NATS_SERVER_VERSION := 2.9.10-1+b3
+
+nats-server: ## install Debian's nats-server (the settlement queue's NATS backend) if missing
+	@if command -v nats-server >/dev/null 2>&1 || test -x /usr/sbin/nats-server; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends nats-server=$(NATS_SERVER_VERSION) >/dev/null \
+		&& echo "installed nats-server $(NATS_SERVER_VERSION)"; \
+	else echo "nats-server cannot be installed here (needs root and apt-get):" \
+		"the NATS settlement tests will be skipped"; fi
+
+unit: $(STAMP) browser nats-server ## pytest only (unit, property, integration)
 	$(VENV)/bin/pytest
 
 test: lint unit ## the whole suite: lint, types, unit + property + integration tests

@@ -27,7 +27,15 @@ from node.store import Genesis
 from risk.accounts import ROLES, AccountSpec, FeeTier
 from risk.money import Asset, MoneyError, Pair
 
-__all__ = ["DEMO_CONFIG", "AccountAccess", "Config", "ConfigError", "load_config", "parse_config"]
+__all__ = [
+    "DEMO_CONFIG",
+    "AccountAccess",
+    "Config",
+    "ConfigError",
+    "SettlementConfig",
+    "load_config",
+    "parse_config",
+]
 
 
 class ConfigError(ValueError):
@@ -96,8 +104,23 @@ class _Account(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+class _Settlement(msgspec.Struct, forbid_unknown_fields=True):
+    backend: Literal["sqlite", "nats"] = "sqlite"
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "TOKEX_SETTLEMENT"
+    nats_replicas: int = 1
+    nats_ack_wait_ms: int = 10_000
+    embedded_worker: bool = True
+    window_ms: int = 1_000
+    fee_chain: Literal["ethereum", "solana"] = "ethereum"
+    chain_delay_ms: int = 2_000
+    chain_failure_rate: float = 0.0
+    retry_ms: int = 1_000
+
+
 class _File(msgspec.Struct, forbid_unknown_fields=True):
     exchange: _Exchange = msgspec.field(default_factory=_Exchange)
+    settlement: _Settlement = msgspec.field(default_factory=_Settlement)
     assets: list[_Asset] = msgspec.field(default_factory=list)
     instruments: list[_Instrument] = msgspec.field(default_factory=list)
     fee_tiers: list[_FeeTier] = msgspec.field(default_factory=list)
@@ -116,6 +139,30 @@ class AccountAccess:
     chain: str
     fix_sender_comp_id: str | None = None
     fix_password: str | None = None
+
+
+@dataclass(frozen=True)
+class SettlementConfig:
+    """The ``[settlement]`` table (docs/SETTLEMENT.md): queue backend, worker, netting, chains."""
+
+    backend: str = "sqlite"
+    """``sqlite`` (in the data directory) or ``nats`` (JetStream at ``nats_url``)."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "TOKEX_SETTLEMENT"
+    nats_replicas: int = 1
+    nats_ack_wait_ms: int = 10_000
+    embedded_worker: bool = True
+    """Run the worker inside ``tokex serve`` (false: ``tokex settlement run`` does)."""
+    window_ms: int = 1_000
+    """Netting window, in exchange-clock milliseconds."""
+    fee_chain: str = "ethereum"
+    """The chain of the fee account (which has no ``[[accounts]]`` entry)."""
+    chain_delay_ms: int = 2_000
+    """The chain simulator's confirmation delay."""
+    chain_failure_rate: float = 0.0
+    """Share of the simulator's submissions that fail (decided by the idempotency key)."""
+    retry_ms: int = 1_000
+    """Wait before a failed instruction is submitted again."""
 
 
 @dataclass(frozen=True)
@@ -138,6 +185,7 @@ class Config:
     instruments: dict[str, Instrument] = field(default_factory=dict)
     http_port: int = 8080
     """The HTTP port: the operator console, /metrics (and the REST API)."""
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -249,6 +297,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         key = f"accounts[{i}]"
         if acct.id in seen or acct.id == ex.fee_account:
             raise _fail(source, f"{key}.id", f"{acct.id!r} is taken")
+        if acct.id.startswith("@"):
+            raise _fail(source, f"{key}.id", f"{acct.id!r}: ids starting with @ are reserved")
         seen.add(acct.id)
         if acct.role not in ROLES:
             raise _fail(source, f"{key}.role", f"must be one of {', '.join(sorted(ROLES))}")
@@ -309,6 +359,41 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         operator_account=ex.operator_account,
         instruments=instruments,
         http_port=ex.http_port,
+        settlement=_settlement(source, doc.settlement),
+    )
+
+
+def _settlement(source: str, s: _Settlement) -> SettlementConfig:
+    """The checked ``[settlement]`` table."""
+    for name in ("window_ms", "chain_delay_ms", "retry_ms", "nats_ack_wait_ms"):
+        value = getattr(s, name)
+        low = 1 if name in ("window_ms", "nats_ack_wait_ms") else 0
+        if not low <= value <= 86_400_000:
+            raise _fail(source, f"settlement.{name}", f"{value}: must be {low} to 86400000")
+    if not 0.0 <= s.chain_failure_rate <= 1.0:
+        raise _fail(
+            source, "settlement.chain_failure_rate", f"{s.chain_failure_rate}: must be 0 to 1"
+        )
+    if s.nats_replicas not in (1, 3, 5):
+        raise _fail(source, "settlement.nats_replicas", f"{s.nats_replicas}: must be 1, 3 or 5")
+    if not s.nats_url.startswith(("nats://", "tls://")):
+        raise _fail(source, "settlement.nats_url", f"{s.nats_url!r}: must start with nats://")
+    if not s.nats_stream or not s.nats_stream.replace("_", "").replace("-", "").isalnum():
+        raise _fail(
+            source, "settlement.nats_stream", f"{s.nats_stream!r}: letters, digits, _ and - only"
+        )
+    return SettlementConfig(
+        backend=s.backend,
+        nats_url=s.nats_url,
+        nats_stream=s.nats_stream,
+        nats_replicas=s.nats_replicas,
+        nats_ack_wait_ms=s.nats_ack_wait_ms,
+        embedded_worker=s.embedded_worker,
+        window_ms=s.window_ms,
+        fee_chain=s.fee_chain,
+        chain_delay_ms=s.chain_delay_ms,
+        chain_failure_rate=s.chain_failure_rate,
+        retry_ms=s.retry_ms,
     )
 
 

@@ -25,6 +25,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -88,6 +89,8 @@ class Exchange:
         self.metrics = Metrics()
         self.metrics.pipeline_depth = lambda: len(self._queue)
         self._snapshot_seqs: dict[int, int] = {}
+        self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
 
@@ -156,6 +159,26 @@ class Exchange:
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    # ------------------------------------------------------------- reports
+
+    def add_report(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
+        """Serve ``report()`` as :meth:`report` ``(name)`` (a consumer's status, for operators)."""
+        self._reports[name] = report
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        found = self._reports.get(name)
+        return None if found is None else found()
+
+    def add_retention(self, floor: Callable[[], int]) -> None:
+        """Keep the journal replayable from ``floor()`` on when pruning after snapshots.
+
+        A consumer of the event stream that may have to re-derive the events
+        after some seq from the journal (settlement, after a crash) names that
+        seq; :func:`node.recovery.prune` then keeps a snapshot at or before it
+        and every segment after that snapshot.
+        """
+        self._retention.append(floor)
 
     # ------------------------------------------------------------- pipeline
 
@@ -335,7 +358,8 @@ class Exchange:
                 seq = self._snapshot_seqs.pop(pid)
                 if status == 0:
                     self.metrics.snapshot_written(seq, time.time())
-                    prune(self.data)
+                    floors = [floor() for floor in self._retention]
+                    prune(self.data, min(floors) if floors else None)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
             pid = write_snapshot_in_background(self.data, self.engine)

@@ -27,7 +27,7 @@ units of the asset, times integer nanoseconds since the epoch (UTC).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
@@ -224,4 +224,9 @@ class Node(Protocol):
 
     def market(self, symbol: str) -> MarketState:
         """An instrument's phase, reference price and price band now."""
+        ...
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        """A named status report of a part running beside the node (``settlement``), as
+        plain JSON-able data; None when no such part runs."""
         ...

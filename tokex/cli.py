@@ -11,9 +11,12 @@
 * ``tokex replay --data DIR [--from-genesis]``: rebuild the state in memory
   and print the state hash and counts; with ``--from-genesis`` from the
   journal alone, ignoring snapshots.
+* ``tokex settlement run --data DIR [--queue sqlite|nats://...] [--config FILE]``:
+  the settlement worker as a process of its own.
+* ``tokex settlement status --data DIR [--json] [--queue ...] [--config FILE]``:
+  queue depth, lag, last settled trade, instructions, reconciliation (exit
+  status 1 if it does not reconcile).
 * ``tokex bench ...``: the benchmark harness, same as ``python -m bench ...``.
-
-``tokex settlement`` arrives with the settlement work.
 """
 
 from __future__ import annotations
@@ -93,6 +96,20 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settlement(args: argparse.Namespace) -> int:
+    from node.config import ConfigError
+    from settlement.commands import load, run_status, run_worker
+
+    try:
+        config = load(args.config, args.queue)
+    except ConfigError as e:
+        print(f"tokex settlement: {e}", file=sys.stderr)
+        return 2
+    if args.action == "run":
+        return run_worker(config, args.data)
+    return run_status(config, args.data, args.json)
+
+
 def _print_counts(title: str, counts: Counter[str]) -> None:
     print(f"{title}:")
     for name, n in sorted(counts.items()):
@@ -131,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--from-genesis", action="store_true", help="replay the whole journal, no snapshot"
     )
     p_replay.set_defaults(func=_replay)
+    p_settle = sub.add_parser("settlement", help="the settlement worker and its status")
+    p_settle.add_argument("action", choices=("run", "status"))
+    p_settle.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    p_settle.add_argument("--queue", help="sqlite, or nats://HOST:PORT (default: the config's)")
+    p_settle.add_argument("--config", type=Path, help="TOML config (default: the built-in demo)")
+    p_settle.add_argument("--json", action="store_true", help="status as JSON")
+    p_settle.set_defaults(func=_settlement)
     sub.add_parser("bench", help="the benchmark harness (see python -m bench --help)")
     args = parser.parse_args(argv)
     if args.cmd == "demo" and args.commands < 1:

@@ -366,6 +366,7 @@ _METHODS: dict[str, Any] = {
     "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
     "mass_cancel": WsGateway._mass_cancel,
+    "settlement_status": WsGateway._settlement_status,
     **{
         m: _operator(m)
         for m in (

@@ -279,6 +279,13 @@ class Trading:
         command = CancelAll(0, 0, account, self._symbol_param(params), "operator")
         self._one(command, answer, lambda last: {"count": len(last[1])})
 
+    def _settlement_status(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        self._operator(conn, params)
+        report = self.node.report("settlement")
+        if report is None:
+            raise _Invalid("EService:Unavailable:settlement is not running")
+        answer(report)
+
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)
         seconds = params.get("seconds")

@@ -93,7 +93,7 @@ def fix_password(index: int) -> str:
     return f"{client_id(index)}-fix"
 
 
-def tokex_config(clients: int, fix: bool = False) -> str:
+def tokex_config(clients: int, extra: str = "", fix: bool = False) -> str:
     """A bench configuration for ``clients`` traders on one 24/7 instrument (TOML text).
 
     Balances are written as decimal strings: 10 billion USD and 10 million
@@ -150,7 +150,7 @@ def tokex_config(clients: int, fix: bool = False) -> str:
                 f'fix = {{ sender_comp_id = "B{i:03d}", password = "{fix_password(i)}",'
                 " cancel_on_disconnect = false }"
             )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
@@ -163,17 +163,20 @@ def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
     return line
 
 
-def start_tokex(workdir: Path, clients: int, clock: str, fix: bool = False) -> Running:
-    """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config.
+def start_tokex(
+    workdir: Path, clients: int, clock: str, extra: str = "", fix: bool = False
+) -> Running:
+    """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config
+    (and ``extra`` TOML appended to it).
 
     ``fix``: each client has a FIX session, and the port returned is the FIX one.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench.toml"
-    config.write_text(tokex_config(clients, fix), encoding="utf-8")
+    config.write_text(tokex_config(clients, extra, fix), encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
-    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--clock", clock]
-    command += ["--fix-port", "0"]
+    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
+    command += ["--fix-port", "0", "--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

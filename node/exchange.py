@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import os
 import sys
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -34,6 +36,7 @@ from node.clock import Clock
 from node.config import Config
 from node.interface import Balance, Busy, Done, Failed, Listener, MarketState, OrderView, Refusal
 from node.journal import JournalWriter
+from node.metrics import Metrics
 from node.recovery import Recovered, prune, recover
 from node.sequencer import Sequenced, Sequencer
 from node.store import write_genesis, write_snapshot_in_background
@@ -83,6 +86,11 @@ class Exchange:
         self._children: list[int] = []
         self._closing = False
         self._busy = False
+        self.metrics = Metrics()
+        self.metrics.pipeline_depth = lambda: len(self._queue)
+        self._snapshot_seqs: dict[int, int] = {}
+        self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
 
@@ -103,6 +111,10 @@ class Exchange:
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
             self.sequencer.commit(self.config.deposits)
+        self.metrics.recovered(self.engine.orders.values(), self.engine.last_seq)
+        if self.recovered.snapshot is not None:
+            written = self.recovered.snapshot.stat().st_mtime
+            self.metrics.snapshot_written(self.recovered.snapshot_seq, written)
 
     @property
     def engine(self) -> Engine:
@@ -114,6 +126,7 @@ class Exchange:
         self._tasks = [
             loop.create_task(self._committer(), name="committer"),
             loop.create_task(self._timers(), name="timers"),
+            loop.create_task(self.metrics.watch_loop(), name="loop-lag"),
         ]
 
     async def close(self) -> None:
@@ -146,6 +159,26 @@ class Exchange:
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    # ------------------------------------------------------------- reports
+
+    def add_report(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
+        """Serve ``report()`` as :meth:`report` ``(name)`` (a consumer's status, for operators)."""
+        self._reports[name] = report
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        found = self._reports.get(name)
+        return None if found is None else found()
+
+    def add_retention(self, floor: Callable[[], int]) -> None:
+        """Keep the journal replayable from ``floor()`` on when pruning after snapshots.
+
+        A consumer of the event stream that may have to re-derive the events
+        after some seq from the journal (settlement, after a crash) names that
+        seq; :func:`node.recovery.prune` then keeps a snapshot at or before it
+        and every segment after that snapshot.
+        """
+        self._retention.append(floor)
 
     # ------------------------------------------------------------- pipeline
 
@@ -280,6 +313,7 @@ class Exchange:
                 future.set_result(result)
             applied += result
         self._since_snapshot += len(applied)
+        _guarded(self.metrics.on_batch, applied)
         for listener in self.listeners:
             _guarded(listener, applied)
         for pending in batch:
@@ -299,6 +333,7 @@ class Exchange:
                 batch, results = self._apply_batch()
                 # fsync in a worker thread: the loop keeps gathering the next batch.
                 await loop.run_in_executor(None, self.sequencer.flush)
+                self.metrics.on_flush(*self.sequencer.writer.last_flush)
                 self._deliver(batch, results)
             finally:
                 self._busy = False
@@ -320,11 +355,16 @@ class Exchange:
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self._children.remove(pid)
+                seq = self._snapshot_seqs.pop(pid)
                 if status == 0:
-                    prune(self.data)
+                    self.metrics.snapshot_written(seq, time.time())
+                    floors = [floor() for floor in self._retention]
+                    prune(self.data, min(floors) if floors else None)
         if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
             self._since_snapshot = 0
-            self._children.append(write_snapshot_in_background(self.data, self.engine))
+            pid = write_snapshot_in_background(self.data, self.engine)
+            self._children.append(pid)
+            self._snapshot_seqs[pid] = self.engine.last_seq
 
     # -------------------------------------------------------------- queries
 
@@ -355,8 +395,11 @@ class Exchange:
     def market(self, symbol: str) -> MarketState:
         engine = self.engine
         risk = engine.risk
-        reference = risk.markets[symbol].reference if risk is not None else 0
-        return MarketState(symbol, engine.sessions[symbol].phase, reference or 0)
+        if risk is None:
+            return MarketState(symbol, engine.sessions[symbol].phase, 0)
+        band = risk.band(symbol) or (0, 0)
+        reference = risk.markets[symbol].reference or 0
+        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
 
 def _order_id(order: Order) -> int:

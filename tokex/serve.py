@@ -1,11 +1,14 @@
 """``tokex serve``: the exchange as a server on one uvloop event loop.
 
 Opens (or creates) the data directory, recovers the engine, starts the
-pipeline, the WebSocket gateway and the FIX gateway (its session store in
-``<data>/fix``), prints where they listen and how to connect, and runs until
-SIGINT or SIGTERM. Stopping is orderly: the gateways stop taking
-connections (FIX sessions are logged out), every command already taken is
-journaled and answered, the journal is closed.
+pipeline, the WebSocket gateway, the FIX gateway (its session store in
+``<data>/fix``) and the HTTP port (the operator console and ``/metrics``),
+prints where they listen and how to connect, and runs until SIGINT or
+SIGTERM. Settlement (docs/SETTLEMENT.md) is fed from the node's durable
+batches and, unless configured otherwise, its worker runs as a supervised
+child process. Stopping is orderly: the gateways stop taking connections
+(FIX sessions are logged out), every command already taken is journaled and
+answered, the journal is closed, the settlement queue flushed.
 """
 
 from __future__ import annotations
@@ -18,15 +21,26 @@ from pathlib import Path
 
 import uvloop
 
+from console.web import routes as console_routes
 from gateway.fix.server import FixGateway
-from gateway.ws.server import WsGateway
+from gateway.http import HttpServer
+from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
 from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
 from node.exchange import Exchange
 from node.journal import JournalError
 from node.store import SnapshotError
+from settlement.backfill import BackfillError
+from settlement.queue import QueueError
+from settlement.service import Settlement
+from settlement.worker import WorkerBusy
 
-__all__ = ["run_server", "serve_forever"]
+__all__ = ["CannotListen", "run_server", "serve_forever"]
+
+
+class CannotListen(Exception):
+    """A port could not be listened on (taken, or not allowed)."""
+
 
 _EXAMPLE = """\
 Connect, for example with Python's websockets:
@@ -74,28 +88,75 @@ async def serve_forever(
     data: Path,
     clock: Clock,
     host: str,
-    ws_port: int,
+    ports: tuple[int, int, int],
     demo: bool,
-    fix_port: int | None = None,
+    config_path: Path | None = None,
 ) -> None:
-    """Run the exchange until SIGINT or SIGTERM."""
+    """Run the exchange until SIGINT or SIGTERM; ``ports``: WebSocket, HTTP, FIX."""
     exchange = Exchange(config, data, clock)
     exchange.open()
     # What recovery built lives as long as the process: keep the collector
     # from walking it again and again (full collections took 8-9 ms).
     gc.collect()
     gc.freeze()
+    # Settlement listens before the pipeline starts, so it hears every batch.
+    settlement = Settlement(
+        exchange, config, data, lambda: exchange.engine.next_trade_id - 1, config_path
+    )
+    await settlement.open(exchange.engine.last_seq)
+    exchange.add_retention(settlement.floor)
+    exchange.add_report("settlement", settlement.report)
     await exchange.start()
+    await settlement.start()
+    gauges = asyncio.get_running_loop().create_task(
+        settlement.publish_gauges(exchange.metrics), name="settlement-gauges"
+    )
     gateway = WsGateway(exchange)
-    port = await gateway.start(host, ws_port)
+    # One HTTP port for every HTTP edge: the console and /metrics now.
+    http = HttpServer()
+    try:
+        port = await gateway.start(host, ports[0])
+    except OSError as e:
+        await exchange.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"WebSocket: cannot listen on {host}:{ports[0]}: {e}") from e
+    http.add_routes(console_routes(exchange, port, VERSION))
+    try:
+        console_port = await http.start(host, ports[1])
+    except OSError as e:
+        await http.close()
+        await gateway.close()
+        await exchange.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"HTTP: cannot listen on {host}:{ports[1]}: {e}") from e
     fix = FixGateway(exchange, data / "fix")
-    fix_at = await fix.start(host, config.fix_port if fix_port is None else fix_port)
+    try:
+        fix_port = await fix.start(host, ports[2])
+    except OSError as e:
+        await fix.stop()
+        await http.close()
+        await gateway.close()
+        await exchange.close()
+        await fix.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"FIX: cannot listen on {host}:{ports[2]}: {e}") from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
-        f" FIX 4.4 on tcp://{host}:{fix_at} (TargetCompID {config.fix_comp_id}), data in {data}"
+        f" FIX 4.4 on tcp://{host}:{fix_port} (TargetCompID {config.fix_comp_id}),"
+        f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
         f" (journal at seq {exchange.engine.last_seq})",
+        flush=True,
+    )
+    worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"
+    print(
+        f"tokex serve: settlement: {config.settlement.backend} queue at seq"
+        f" {settlement.writer.stored} ({settlement.rederived} messages re-derived from the"
+        f" journal), worker {worker}",
         flush=True,
     )
     if demo:
@@ -107,13 +168,18 @@ async def serve_forever(
             for session in access.fix_sessions:
                 example = _FIX_EXAMPLE.format(
                     host=host,
-                    port=fix_at,
+                    port=fix_port,
                     sender=session.sender_comp_id,
                     target=config.fix_comp_id,
                     username=access.api_key,
                     password=session.password,
                 )
                 print(example, flush=True)
+        print(
+            f"Operator console: http://{host}:{console_port}/ (log in with an operator key,"
+            " ops-key / ops-secret in the demo)",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -121,9 +187,12 @@ async def serve_forever(
     await stop.wait()
     print("tokex serve: stopping", flush=True)
     await fix.stop()
+    await http.close()
     await gateway.close()
     await exchange.close()
     await fix.close()
+    gauges.cancel()
+    await settlement.close()
     print("tokex serve: stopped", flush=True)
 
 
@@ -133,6 +202,7 @@ def run_server(
     clock_text: str,
     ws_port: int | None,
     host: str,
+    http_port: int | None = None,
     fix_port: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
@@ -146,17 +216,26 @@ def run_server(
     except (ConfigError, ValueError) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2
-    port = config.ws_port if ws_port is None else ws_port
-    for option, value in (("--ws-port", port), ("--fix-port", fix_port)):
-        if value is not None and not 0 <= value < 65536:
+    ports = (
+        config.ws_port if ws_port is None else ws_port,
+        config.http_port if http_port is None else http_port,
+        config.fix_port if fix_port is None else fix_port,
+    )
+    for option, value in zip(("--ws-port", "--http-port", "--fix-port"), ports, strict=True):
+        if not 0 <= value < 65536:
             print(f"tokex serve: {option} {value}: must be 0 to 65535", file=sys.stderr)
             return 2
     try:
-        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None, fix_port))
+        uvloop.run(
+            serve_forever(config, data, clock, host, ports, config_path is None, config_path)
+        )
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
         return 1
-    except OSError as e:
-        print(f"tokex serve: cannot listen on {host}: {e}", file=sys.stderr)
+    except CannotListen as e:
+        print(f"tokex serve: {e}", file=sys.stderr)
+        return 1
+    except (QueueError, BackfillError, WorkerBusy) as e:
+        print(f"tokex serve: settlement: {e}", file=sys.stderr)
         return 1
     return 0

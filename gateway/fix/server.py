@@ -163,10 +163,14 @@ class FixGateway(Requests, Executions):
         for account in self.by_account:
             for order in self.node.open_orders(account):
                 self.tracked[order.order_id] = tracked_view(order)
-        # Every session is disconnected now: what a crash left open goes as if it just dropped.
+        # Every session is disconnected now: what a crash left open goes as if it just
+        # dropped, and is reported (stored for the sessions) before anyone can log on.
         for handle in self.handles.values():
             self._cancel_on_disconnect(handle)
         loop = asyncio.get_running_loop()
+        reported: asyncio.Future[None] = loop.create_future()
+        self.node.enqueue_barrier(lambda: reported.set_result(None))
+        await reported
         self.server = await loop.create_server(lambda: Connection(self), host, port)
         self._timer = loop.create_task(self._ticker(), name="fix-timers")
         return int(self.server.sockets[0].getsockname()[1])

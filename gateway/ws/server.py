@@ -83,6 +83,7 @@ class WsGateway(Trading, Channels):
         self.server: Server | None = None
         self._dirty: dict[int, Connection] = {}
         self._beats: asyncio.Task[None] | None = None
+        self.metrics = node.metrics.gateway("ws")
         node.add_listener(self._on_applied)
 
     async def start(self, host: str, port: int) -> int:
@@ -107,6 +108,8 @@ class WsGateway(Trading, Channels):
         conn.refilled = time.monotonic()
         self._next_id += 1
         self.connections[conn.conn_id] = conn
+        self.metrics.connections += 1
+        self.metrics.connections_total += 1
         self._send(
             conn,
             {
@@ -128,6 +131,7 @@ class WsGateway(Trading, Channels):
         except ConnectionClosed:
             pass
         finally:
+            self.metrics.connections -= 1
             self.connections.pop(conn.conn_id, None)
             for subs in (*self.subscribers.values(), *self.balance_subscribers.values()):
                 subs.discard(conn.conn_id)
@@ -169,11 +173,13 @@ class WsGateway(Trading, Channels):
         """
         dirty, self._dirty = self._dirty, {}
         now = time.monotonic()
+        metrics = self.metrics
         for conn in dirty.values():
             ws = conn.ws
             frames, conn.pending = conn.pending, []
             if ws.protocol.state is not State.OPEN or conn.conn_id not in self.connections:
                 continue
+            metrics.sent += len(frames)
             for data in frames:
                 ws.protocol.send_text(data)
             chunks = ws.protocol.data_to_send()
@@ -181,6 +187,7 @@ class WsGateway(Trading, Channels):
             conn.last_sent = now
             if ws.transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
                 self.connections.pop(conn.conn_id, None)
+                metrics.disconnected("slow_consumer")
                 asyncio.get_running_loop().create_task(ws.close(1013, "slow consumer"))
 
     async def _heartbeats(self) -> None:
@@ -212,6 +219,8 @@ class WsGateway(Trading, Channels):
         Never waits: the connection goes on reading while earlier requests
         become durable, and their answers still come in pipeline order.
         """
+        read_at = time.perf_counter_ns()
+        self.metrics.received += 1
         time_in = rfc3339(self.node.now())
         try:
             doc = msgspec.json.decode(message)
@@ -231,6 +240,10 @@ class WsGateway(Trading, Channels):
         reply: dict[str, Any] = {"method": method}
         if req_id is not None:
             reply["req_id"] = req_id
+        # Answer latency per method; any other text is one label, so clients cannot add series.
+        latency = self.metrics.ack_for(
+            method if isinstance(method, str) and method in _KNOWN else "unknown"
+        )
 
         def answer(
             result: dict[str, Any] | None = None,
@@ -245,13 +258,16 @@ class WsGateway(Trading, Channels):
             else:
                 body["success"] = False
                 body["error"] = error
+                self.metrics.refused(error)
             if extra:
                 body.update(extra)
             body["time_in"] = time_in
             body["time_out"] = rfc3339(self.node.now())
             self._send(conn, body)
+            latency.observe((time.perf_counter_ns() - read_at) / 1e9)
 
         if not self._allow(conn):
+            self.metrics.rate_limited += 1
             answer(error="EAPI:Rate limit exceeded")
             return
         if method == "ping":
@@ -317,7 +333,14 @@ class WsGateway(Trading, Channels):
         token = secrets.token_hex(16)
         self.tokens[token] = Token(access.account, now)
         conn.account = access
-        answer({"account": access.account, "token": token, "expires_in": TOKEN_NS // 10**9})
+        answer(
+            {
+                "account": access.account,
+                "role": access.role,
+                "token": token,
+                "expires_in": TOKEN_NS // 10**9,
+            }
+        )
 
     # ------------------------------------------------------------ subscriptions
 
@@ -342,6 +365,8 @@ _METHODS: dict[str, Any] = {
     "subscribe": WsGateway._subscribe,
     "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
+    "mass_cancel": WsGateway._mass_cancel,
+    "settlement_status": WsGateway._settlement_status,
     **{
         m: _operator(m)
         for m in (
@@ -355,3 +380,5 @@ _METHODS: dict[str, Any] = {
         )
     },
 }
+_KNOWN = frozenset({*_METHODS, "ping"})
+"""The method names the answer-latency metric is labelled with."""

@@ -35,7 +35,7 @@ def server(
     data: Path, clock: str = MONDAY, config: Path | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
-    command += ["--ws-port", "0", "--clock", clock]
+    command += ["--ws-port", "0", "--http-port", "0", "--clock", clock]
     if config is not None:
         command += ["--config", str(config)]
     proc = subprocess.Popen(

@@ -3,9 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
+# jspurefix, the third-party FIX engine the FIX tests drive as the client (pinned in the lock file)
+FIX_CLIENT := tests/integration/gateway/fix
+FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint unit bench bench-micro clean browser nats-server
+.PHONY: help install fix-client run test lint unit bench bench-micro clean browser nats-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -17,6 +20,12 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP) ## create .venv and install tokex with its dev extras
+
+$(FIX_STAMP): $(FIX_CLIENT)/package.json $(FIX_CLIENT)/package-lock.json
+	cd $(FIX_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund
+	touch $(FIX_STAMP)
+
+fix-client: $(FIX_STAMP) ## install jspurefix 5.11.4 from npm for the FIX tests (needs node and npm)
 
 run: $(STAMP) ## start the exchange on the demo config (data in ./data; console on :8080; Ctrl-C stops)
 	$(VENV)/bin/tokex serve --data data
@@ -56,7 +65,7 @@ nats-server: ## install Debian's nats-server (the settlement queue's NATS backen
 	else echo "nats-server cannot be installed here (needs root and apt-get):" \
 		"the NATS settlement tests will be skipped"; fi
 
-unit: $(STAMP) browser nats-server ## pytest only (unit, property, integration)
+unit: $(STAMP) $(FIX_STAMP) browser nats-server ## pytest only (unit, property, integration)
 	$(VENV)/bin/pytest
 
 test: lint unit ## the whole suite: lint, types, unit + property + integration tests
@@ -68,4 +77,4 @@ bench-micro: $(STAMP) ## pytest-benchmark micro-benchmarks of the hot functions
 	$(VENV)/bin/pytest bench/micro -q -p no:cacheprovider
 
 clean: ## remove the venv and caches
-	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info
+	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info $(FIX_CLIENT)/node_modules

@@ -11,6 +11,9 @@
 * ``ws [--clients C] [--rate R] [--seconds S] [--sweep] [--json OUT]``: order
   entry end to end against a real ``tokex serve`` and matching-engine's HTTP
   gateway, open-loop at fixed offered rates (bench/ws.py).
+* ``fix [--clients C] [--rate R] [--seconds S] [--runs N] [--sweep] [--json OUT]``:
+  order entry end to end through tokex's FIX gateway and its WebSocket gateway
+  in the same run, medians over runs (bench/fix.py).
 * ``all``: every engine workload, the peers, recovery and ``ws`` (its default
   run, about two minutes; ``--no-ws`` skips it), JSON into ``bench/results/``
   and the table into README.md between its benchmark markers (the table does
@@ -28,6 +31,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.fix import add_fix_parser
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
@@ -370,6 +374,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_recovery.set_defaults(func=_cmd_recovery)
 
     add_ws_parser(sub)
+    add_fix_parser(sub)
     add_settlement_parser(sub)
 
     p_all = sub.add_parser("all", help="every workload and the peers; results and README")

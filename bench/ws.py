@@ -74,6 +74,7 @@ from bench.measure import machine, percentiles
 from bench.wsload import ORDER_MIX, ClientSpec, WorkerSpec, worker_main
 from bench.wsprint import print_header, print_step, print_summary
 from bench.wsservers import (
+    FIX_TARGET,
     MID_TICKS,
     PEER,
     PEER_SYMBOL,
@@ -81,6 +82,7 @@ from bench.wsservers import (
     Running,
     client_id,
     cpu_seconds,
+    fix_password,
     machine_busy_seconds,
     start_peer,
     start_tokex,
@@ -141,8 +143,8 @@ def _latency(raw: list[bytes]) -> dict[str, int] | None:
 
 
 def _start(target: str, workdir: Path, clients: int, clock: str) -> Running:
-    if target == "tokex":
-        return start_tokex(workdir, clients, clock)
+    if target in ("tokex", FIX_TARGET):
+        return start_tokex(workdir, clients, clock, fix=target == FIX_TARGET)
     if target == PEER:
         return start_peer(workdir)
     raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
@@ -151,17 +153,19 @@ def _start(target: str, workdir: Path, clients: int, clock: str) -> Running:
 def _worker_specs(target: str, port: int, rate: float, load: Load) -> list[WorkerSpec]:
     specs = []
     procs = min(load.procs, load.clients)
+    ours = target in ("tokex", FIX_TARGET)
     for w in range(procs):
         mine = []
         for i in range(w, load.clients, procs):
-            if target == "tokex":
+            if ours:
                 name = client_id(i)
-                mine.append(ClientSpec(i, name, f"{name}-key", f"{name}-secret"))
+                secret = fix_password(i) if target == FIX_TARGET else f"{name}-secret"
+                mine.append(ClientSpec(i, name, f"{name}-key", secret))
             else:
                 mine.append(ClientSpec(i, str(i + 1)))
         specs.append(
             WorkerSpec(
-                target="ws" if target == "tokex" else "http",
+                target={"tokex": "ws", FIX_TARGET: "fix"}.get(target, "http"),
                 port=port,
                 clients=tuple(mine),
                 clients_total=load.clients,
@@ -170,10 +174,11 @@ def _worker_specs(target: str, port: int, rate: float, load: Load) -> list[Worke
                 warmup=load.warmup,
                 drain=load.drain,
                 seed=load.seed,
-                symbol=SYMBOL if target == "tokex" else PEER_SYMBOL,
+                symbol=SYMBOL if ours else PEER_SYMBOL,
                 price_decimals=2,
                 mid_ticks=MID_TICKS,
                 max_inflight=load.max_inflight,
+                clock=load.clock,
             )
         )
     return specs

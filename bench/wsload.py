@@ -60,7 +60,7 @@ import time
 from collections import Counter, deque
 from dataclasses import dataclass
 from multiprocessing.connection import Connection
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -113,6 +113,7 @@ class WorkerSpec:
     mid_ticks: int
     qty_step_decimals: int = 2  # one lot = 0.01
     max_inflight: int = 256  # requests a client has sent and not seen answered, at most
+    clock: str = ""  # the exchange's simulated clock (FIX stamps SendingTime with it)
 
 
 class _Item(msgspec.Struct):
@@ -151,8 +152,15 @@ def _text(units: int, decimals: int) -> str:
     return f"{whole}.{frac:0{decimals}d}" if decimals else str(whole)
 
 
+class _Connection(Protocol):
+    lost: asyncio.Future[None]
+    """Done once the connection is closed."""
+
+
 class _Client:
     """Schedule, open orders and measurements of one client; the wire is the subclass's."""
+
+    conn: _Connection
 
     def __init__(self, spec: WorkerSpec, client: ClientSpec) -> None:
         self.spec = spec
@@ -231,6 +239,13 @@ class _Client:
     def _request(self, i: int) -> bytes:
         raise NotImplementedError
 
+    async def open(self) -> None:
+        """Connect (and log in) before the start."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
     def _write(self, requests: list[bytes]) -> None:
         raise NotImplementedError
 
@@ -287,6 +302,8 @@ class _Client:
 
 class _WsClient(_Client):
     """A tokex trader on the WebSocket API: login, executions, add_order and cancel_order."""
+
+    conn: WsConnection
 
     def __init__(self, spec: WorkerSpec, client: ClientSpec) -> None:
         super().__init__(spec, client)
@@ -379,6 +396,8 @@ class _WsClient(_Client):
 class _HttpClient(_Client):
     """A trader on the peer's REST API, pipelining on one keep-alive connection."""
 
+    conn: HttpConnection
+
     def __init__(self, spec: WorkerSpec, client: ClientSpec) -> None:
         super().__init__(spec, client)
         self.conn = HttpConnection(self._on_response)
@@ -434,9 +453,7 @@ class _HttpClient(_Client):
 
 
 async def _run(spec: WorkerSpec, pipe: Connection) -> dict[str, Any]:
-    clients: list[_WsClient | _HttpClient] = [
-        _WsClient(spec, c) if spec.target == "ws" else _HttpClient(spec, c) for c in spec.clients
-    ]
+    clients = [_client(spec, c) for c in spec.clients]
     await asyncio.gather(*(c.open() for c in clients))
     pipe.send(("ready", None))
     loop = asyncio.get_running_loop()
@@ -480,6 +497,15 @@ async def _run(spec: WorkerSpec, pipe: Connection) -> dict[str, Any]:
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(asyncio.gather(*(c.conn.lost for c in clients)), 1.0)
     return {"clients": reports, "cpu_s": cpu, "cpu_wall_s": cpu_wall}
+
+
+def _client(spec: WorkerSpec, client: ClientSpec) -> _Client:
+    """The client of ``spec.target``: ``ws`` (tokex), ``http`` (the peer), ``fix`` (tokex)."""
+    if spec.target == "fix":
+        from bench.fixload import FixClient  # it builds on this module
+
+        return FixClient(spec, client)
+    return _WsClient(spec, client) if spec.target == "ws" else _HttpClient(spec, client)
 
 
 def worker_main(spec: WorkerSpec, pipe: Connection) -> None:

@@ -37,12 +37,14 @@ from bench.peers.run import runner_path
 from gateway.ws.server import VERSION
 
 __all__ = [
+    "FIX_TARGET",
     "MID_TICKS",
     "PEER",
     "PEER_SYMBOL",
     "SYMBOL",
     "Running",
     "cpu_seconds",
+    "fix_password",
     "machine_busy_seconds",
     "start_peer",
     "start_tokex",
@@ -54,6 +56,8 @@ SYMBOL = "AAPLx/USD"
 PEER_SYMBOL = "AAPLx-USD"
 PEER = "matching-engine-http"
 MID_TICKS = 23_000  # 230.00 USD at a 0.01 tick
+FIX_TARGET = "tokex-fix"
+"""tokex measured through its FIX gateway (``python -m bench fix``)."""
 _START_TIMEOUT_S = 60.0
 
 
@@ -84,7 +88,12 @@ def client_id(index: int) -> str:
     return f"bench-{index:03d}"
 
 
-def tokex_config(clients: int, extra: str = "") -> str:
+def fix_password(index: int) -> str:
+    """The FIX password of bench client ``index`` (its SenderCompID: ``bench.fixload.comp_id``)."""
+    return f"{client_id(index)}-fix"
+
+
+def tokex_config(clients: int, extra: str = "", fix: bool = False) -> str:
     """A bench configuration for ``clients`` traders on one 24/7 instrument (TOML text).
 
     Balances are written as decimal strings: 10 billion USD and 10 million
@@ -136,6 +145,11 @@ def tokex_config(clients: int, extra: str = "") -> str:
             "max_open_orders = 100000",
             'balances = { USD = "10000000000.00", AAPLx = "10000000" }',
         ]
+        if fix:  # one FIX session each (bench.fixload.comp_id), no cancel on disconnect
+            lines.append(
+                f'fix = {{ sender_comp_id = "B{i:03d}", password = "{fix_password(i)}",'
+                " cancel_on_disconnect = false }"
+            )
     return "\n".join(lines) + "\n" + extra
 
 
@@ -149,20 +163,26 @@ def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
     return line
 
 
-def start_tokex(workdir: Path, clients: int, clock: str, extra: str = "") -> Running:
+def start_tokex(
+    workdir: Path, clients: int, clock: str, extra: str = "", fix: bool = False
+) -> Running:
     """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config
-    (and ``extra`` TOML appended to it)."""
+    (and ``extra`` TOML appended to it).
+
+    ``fix``: each client has a FIX session, and the port returned is the FIX one.
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench.toml"
-    config.write_text(tokex_config(clients, extra), encoding="utf-8")
+    config.write_text(tokex_config(clients, extra, fix), encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
     command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
-    command += ["--clock", clock]
+    command += ["--fix-port", "0", "--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
     first = _read_line(proc, "tokex serve").decode()
-    match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+    pattern = r"tcp://127\.0\.0\.1:(\d+)" if fix else r"ws://127\.0\.0\.1:(\d+)/v2"
+    match = re.search(pattern, first)
     if match is None:
         proc.kill()
         raise RuntimeError(f"tokex serve printed no port: {first!r}")
@@ -170,7 +190,9 @@ def start_tokex(workdir: Path, clients: int, clock: str, extra: str = "") -> Run
         "name": "tokex",
         "version": VERSION,
         "python": ".".join(map(str, sys.version_info[:3])),
-        "transport": "WebSocket (Kraken v2 dialect), one connection per client",
+        "transport": "FIX 4.4 over TCP, one session per client"
+        if fix
+        else "WebSocket (Kraken v2 dialect), one connection per client",
         "durability": 'journal on, fsync = "batch" (group commit: one fsync per batch '
         "before any of its commands is answered); snapshot every 100,000 commands",
         "clock": clock,

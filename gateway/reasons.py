@@ -7,7 +7,15 @@ Text (58).
 
 from __future__ import annotations
 
-__all__ = ["ERRORS", "error_for"]
+__all__ = [
+    "BUSY",
+    "ERRORS",
+    "INTERNAL",
+    "PERMISSION_DENIED",
+    "RATE_LIMITED",
+    "UNAVAILABLE",
+    "error_for",
+]
 
 ERRORS = {
     "insufficient_funds": "EOrder:Insufficient funds",
@@ -25,6 +33,16 @@ ERRORS = {
     "max_notional": "EOrder:Max notional exceeded",
 }
 """Engine reject reasons and the error string a client gets for each."""
+
+
+BUSY = "EService:Busy"
+"""The pipeline is full: nothing was queued."""
+UNAVAILABLE = "EService:Unavailable"
+"""The exchange is shutting down (followed by ``:<why>``)."""
+RATE_LIMITED = "EAPI:Rate limit exceeded"
+PERMISSION_DENIED = "EGeneral:Permission denied"
+INTERNAL = "EGeneral:Internal error"
+"""A bug answered: the request did nothing it could not finish."""
 
 
 def error_for(reason: str, text: str) -> str:

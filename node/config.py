@@ -32,6 +32,7 @@ __all__ = [
     "AccountAccess",
     "Config",
     "ConfigError",
+    "FixSessionConfig",
     "SettlementConfig",
     "load_config",
     "parse_config",
@@ -52,6 +53,7 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     fee_account: str = "fees"
     ws_port: int = 8765
     fix_port: int = 9878
+    fix_comp_id: str = "TOKEX"
     http_port: int = 8080
     fsync: Literal["always", "batch", "off"] = "batch"
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
@@ -87,6 +89,10 @@ class _FeeTier(msgspec.Struct, forbid_unknown_fields=True):
 class _Fix(msgspec.Struct, forbid_unknown_fields=True):
     sender_comp_id: str
     password: str
+    reset_on_logon: bool = False
+    drop_copy: bool = False
+    cancel_on_disconnect: bool | None = None
+    heartbeat_max: int = 300
 
 
 class _Account(msgspec.Struct, forbid_unknown_fields=True):
@@ -100,7 +106,7 @@ class _Account(msgspec.Struct, forbid_unknown_fields=True):
     cancel_on_disconnect: bool = False
     chain: Literal["ethereum", "solana"] = "ethereum"
     balances: dict[str, str | int | float] = msgspec.field(default_factory=dict)
-    fix: _Fix | None = None
+    fix: _Fix | list[_Fix] | None = None
     enabled: bool = True
 
 
@@ -128,6 +134,27 @@ class _File(msgspec.Struct, forbid_unknown_fields=True):
 
 
 @dataclass(frozen=True)
+class FixSessionConfig:
+    """One FIX session of an account (its ``fix`` table; OPERATIONS.md, docs/FIX.md).
+
+    ``reset_on_logon``: both sides start again at 1 on every Logon (as
+    QuickFIX's ResetOnLogon). ``drop_copy``: the session receives every
+    execution report of the account and may not enter orders.
+    ``cancel_on_disconnect``: the orders entered through this session are
+    cancelled when it logs out or its connection is lost (default: on for
+    market_maker accounts). ``heartbeat_max``: the largest HeartBtInt (108)
+    a Logon may ask for, in seconds.
+    """
+
+    sender_comp_id: str
+    password: str
+    reset_on_logon: bool = False
+    drop_copy: bool = False
+    cancel_on_disconnect: bool = False
+    heartbeat_max: int = 300
+
+
+@dataclass(frozen=True)
 class AccountAccess:
     """How an account logs in, and what it may do (the gateway's side of an account)."""
 
@@ -137,8 +164,7 @@ class AccountAccess:
     secret: str
     cancel_on_disconnect: bool
     chain: str
-    fix_sender_comp_id: str | None = None
-    fix_password: str | None = None
+    fix_sessions: tuple[FixSessionConfig, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -183,6 +209,8 @@ class Config:
     rate_burst: int
     operator_account: str
     instruments: dict[str, Instrument] = field(default_factory=dict)
+    fix_comp_id: str = "TOKEX"
+    """The exchange's CompID on FIX (SenderCompID of what it sends)."""
     http_port: int = 8080
     """The HTTP port: the operator console, /metrics (and the REST API)."""
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
@@ -228,6 +256,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     for name in ("ws_port", "fix_port", "http_port"):
         if not 0 <= getattr(ex, name) < 65536:
             raise _fail(source, f"exchange.{name}", f"{getattr(ex, name)}: must be 0 to 65535")
+    _comp_id(source, "exchange.fix_comp_id", ex.fix_comp_id)
     if ex.fsync not in FSYNC_POLICIES:
         raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
     if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
@@ -293,6 +322,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
     deposits: list[Deposit] = []
     access: dict[str, AccountAccess] = {}
     seen: set[str] = set()
+    comp_ids: set[str] = {ex.fix_comp_id}
     for i, acct in enumerate(doc.accounts):
         key = f"accounts[{i}]"
         if acct.id in seen or acct.id == ex.fee_account:
@@ -336,8 +366,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             acct.secret,
             acct.cancel_on_disconnect,
             acct.chain,
-            None if acct.fix is None else acct.fix.sender_comp_id,
-            None if acct.fix is None else acct.fix.password,
+            _fix_sessions(source, key, acct, comp_ids),
         )
     genesis = Genesis(
         assets=list(assets.values()),
@@ -358,6 +387,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         rate_burst=ex.rate_limit.burst,
         operator_account=ex.operator_account,
         instruments=instruments,
+        fix_comp_id=ex.fix_comp_id,
         http_port=ex.http_port,
         settlement=_settlement(source, doc.settlement),
     )
@@ -395,6 +425,48 @@ def _settlement(source: str, s: _Settlement) -> SettlementConfig:
         chain_failure_rate=s.chain_failure_rate,
         retry_ms=s.retry_ms,
     )
+
+
+def _comp_id(source: str, key: str, value: str) -> None:
+    """A FIX CompID: 1 to 64 printable ASCII characters (it goes into every message)."""
+    if not 0 < len(value) <= 64 or not value.isascii() or not value.isprintable():
+        raise _fail(source, key, f"{value!r} must be 1 to 64 printable ASCII characters")
+
+
+def _fix_sessions(
+    source: str, key: str, acct: _Account, comp_ids: set[str]
+) -> tuple[FixSessionConfig, ...]:
+    """An account's ``fix`` table (or list of tables), checked; each SenderCompID unique."""
+    tables = [] if acct.fix is None else acct.fix if isinstance(acct.fix, list) else [acct.fix]
+    if tables and acct.role not in ("trader", "market_maker"):
+        raise _fail(source, f"{key}.fix", "only trader and market_maker accounts trade over FIX")
+    out = []
+    for j, fix in enumerate(tables):
+        where = (
+            f"{key}.fix"
+            if len(tables) == 1 and not isinstance(acct.fix, list)
+            else (f"{key}.fix[{j}]")
+        )
+        _comp_id(source, f"{where}.sender_comp_id", fix.sender_comp_id)
+        if fix.sender_comp_id in comp_ids:
+            raise _fail(source, f"{where}.sender_comp_id", f"{fix.sender_comp_id!r} is taken")
+        comp_ids.add(fix.sender_comp_id)
+        if not fix.password or "\x01" in fix.password:
+            raise _fail(source, f"{where}.password", "must be non-empty text without SOH")
+        if not 1 <= fix.heartbeat_max <= 3600:
+            raise _fail(source, f"{where}.heartbeat_max", "must be 1 to 3600 seconds")
+        cod = fix.cancel_on_disconnect
+        out.append(
+            FixSessionConfig(
+                fix.sender_comp_id,
+                fix.password,
+                fix.reset_on_logon,
+                fix.drop_copy,
+                (acct.role == "market_maker" and not fix.drop_copy) if cod is None else cod,
+                fix.heartbeat_max,
+            )
+        )
+    return tuple(out)
 
 
 def _positive_decimal(source: str, key: str, value: object) -> Decimal:

@@ -3,8 +3,8 @@
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
 * ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]
-  [--http-port N]``: the exchange server (tokex/serve.py); the HTTP port serves the
-  operator console and ``/metrics``.
+  [--fix-port N] [--http-port N]``: the exchange server (tokex/serve.py); the HTTP port
+  serves the operator console and ``/metrics``.
 * ``tokex verify --data DIR``: read-only report of a data directory: the
   snapshot recovery would use, the journal's records, a torn tail, the
   state hash. Exit status 1 (with the reason) if it cannot be recovered.
@@ -43,7 +43,9 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from tokex.serve import run_server
 
-    return run_server(args.config, args.data, args.clock, args.ws_port, args.host, args.http_port)
+    return run_server(
+        args.config, args.data, args.clock, args.ws_port, args.host, args.http_port, args.fix_port
+    )
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -129,11 +131,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_demo.add_argument("--commands", type=int, default=20_000, help="how many commands")
     p_demo.add_argument("--seed", type=int, default=7, help="flow seed")
     p_demo.set_defaults(func=_demo)
-    p_serve = sub.add_parser("serve", help="run the exchange (WebSocket gateway)")
+    p_serve = sub.add_parser("serve", help="run the exchange (WebSocket and FIX gateways)")
     p_serve.add_argument("--config", type=Path, help="TOML config (default: the built-in demo)")
     p_serve.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     p_serve.add_argument("--clock", default="system", help="system | sim:<ISO 8601 time>")
     p_serve.add_argument("--ws-port", type=int, help="WebSocket port (0: any free one)")
+    p_serve.add_argument("--fix-port", type=int, help="FIX 4.4 port (0: any free one)")
     p_serve.add_argument(
         "--http-port", type=int, help="console and /metrics port (0: any free one)"
     )

@@ -1,12 +1,13 @@
 """``tokex serve``: the exchange as a server on one uvloop event loop.
 
 Opens (or creates) the data directory, recovers the engine, starts the
-pipeline, the WebSocket gateway and the HTTP port (the operator console and
-``/metrics``), prints where it listens and how to connect, and runs until
-SIGINT or SIGTERM. Settlement (docs/SETTLEMENT.md) is fed from the node's
-durable batches and, unless configured otherwise, its worker runs as a
-supervised child process. Stopping is orderly: the gateway
-stops taking connections, every command already taken is journaled and
+pipeline, the WebSocket gateway, the FIX gateway (its session store in
+``<data>/fix``) and the HTTP port (the operator console and ``/metrics``),
+prints where they listen and how to connect, and runs until SIGINT or
+SIGTERM. Settlement (docs/SETTLEMENT.md) is fed from the node's durable
+batches and, unless configured otherwise, its worker runs as a supervised
+child process. Stopping is orderly: the gateways stop taking connections
+(FIX sessions are logged out), every command already taken is journaled and
 answered, the journal is closed, the settlement queue flushed.
 """
 
@@ -21,6 +22,7 @@ from pathlib import Path
 import uvloop
 
 from console.web import routes as console_routes
+from gateway.fix.server import FixGateway
 from gateway.http import HttpServer
 from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
@@ -62,17 +64,35 @@ Connect, for example with Python's websockets:
   PY
 """
 
+_FIX_EXAMPLE = """\
+Connect a FIX 4.4 engine as the market maker, for example QuickFIX/QuickFIX/J settings:
+
+  [SESSION]
+  ConnectionType=initiator
+  BeginString=FIX.4.4
+  SenderCompID={sender}
+  TargetCompID={target}
+  SocketConnectHost={host}
+  SocketConnectPort={port}
+  HeartBtInt=30
+  StartTime=00:00:00
+  EndTime=00:00:00
+
+  and on the Logon (QuickFIX: in toAdmin) Username(553)={username} Password(554)={password}.
+  Sequence numbers persist across logons and restarts (141=Y on the Logon resets them).
+"""
+
 
 async def serve_forever(
     config: Config,
     data: Path,
     clock: Clock,
     host: str,
-    ports: tuple[int, int],
+    ports: tuple[int, int, int],
     demo: bool,
     config_path: Path | None = None,
 ) -> None:
-    """Run the exchange until SIGINT or SIGTERM."""
+    """Run the exchange until SIGINT or SIGTERM; ``ports``: WebSocket, HTTP, FIX."""
     exchange = Exchange(config, data, clock)
     exchange.open()
     # What recovery built lives as long as the process: keep the collector
@@ -111,10 +131,23 @@ async def serve_forever(
         gauges.cancel()
         await settlement.close()
         raise CannotListen(f"HTTP: cannot listen on {host}:{ports[1]}: {e}") from e
+    fix = FixGateway(exchange, data / "fix")
+    try:
+        fix_port = await fix.start(host, ports[2])
+    except OSError as e:
+        await fix.stop()
+        await http.close()
+        await gateway.close()
+        await exchange.close()
+        await fix.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"FIX: cannot listen on {host}:{ports[2]}: {e}") from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
+        f" FIX 4.4 on tcp://{host}:{fix_port} (TargetCompID {config.fix_comp_id}),"
         f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
         f" (journal at seq {exchange.engine.last_seq})",
         flush=True,
@@ -131,6 +164,17 @@ async def serve_forever(
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
         print(_EXAMPLE.format(host=host, port=port), flush=True)
+        for access in config.access.values():
+            for session in access.fix_sessions:
+                example = _FIX_EXAMPLE.format(
+                    host=host,
+                    port=fix_port,
+                    sender=session.sender_comp_id,
+                    target=config.fix_comp_id,
+                    username=access.api_key,
+                    password=session.password,
+                )
+                print(example, flush=True)
         print(
             f"Operator console: http://{host}:{console_port}/ (log in with an operator key,"
             " ops-key / ops-secret in the demo)",
@@ -142,9 +186,11 @@ async def serve_forever(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
+    await fix.stop()
     await http.close()
     await gateway.close()
     await exchange.close()
+    await fix.close()
     gauges.cancel()
     await settlement.close()
     print("tokex serve: stopped", flush=True)
@@ -157,6 +203,7 @@ def run_server(
     ws_port: int | None,
     host: str,
     http_port: int | None = None,
+    fix_port: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
     try:
@@ -172,7 +219,12 @@ def run_server(
     ports = (
         config.ws_port if ws_port is None else ws_port,
         config.http_port if http_port is None else http_port,
+        config.fix_port if fix_port is None else fix_port,
     )
+    for option, value in zip(("--ws-port", "--http-port", "--fix-port"), ports, strict=True):
+        if not 0 <= value < 65536:
+            print(f"tokex serve: {option} {value}: must be 0 to 65535", file=sys.stderr)
+            return 2
     try:
         uvloop.run(
             serve_forever(config, data, clock, host, ports, config_path is None, config_path)

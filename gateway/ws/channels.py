@@ -273,10 +273,16 @@ class Channels:
         touched: set[str] = set()
         trades = self._trades(applied)
         phases: set[str] = set()
+        # Execution items are built only while someone is subscribed to them: the
+        # same node serves FIX sessions, whose batches would otherwise pay for them.
+        watched = any(self.subscribers.values())
         for _, events in applied:
             phases.update(
                 e.symbol for e in events if isinstance(e, PhaseChanged | ReferencePriceSet)
             )
+            if not watched:
+                touched.update(s for s in map(event_symbol, events) if s is not None)
+                continue
             per_account = executions_for(events, self.instruments, self.quote_precision)
             for account, items in per_account.items():
                 for conn_id in sorted(self.subscribers.get(account, ())):

@@ -36,6 +36,13 @@ def test_demo_rejects_a_bad_count_with_a_clear_error() -> None:
     assert "--commands 0: must be at least 1" in proc.stderr
 
 
+def test_serve_refuses_a_port_out_of_range(tmp_path: Path) -> None:
+    proc = run("-m", "tokex.cli", "serve", "--data", str(tmp_path), "--fix-port", "70000")
+    assert proc.returncode == 2
+    assert "--fix-port 70000: must be 0 to 65535" in proc.stderr
+    assert not (tmp_path / "genesis.tkx").exists()  # refused before anything was created
+
+
 def test_bench_engine_writes_the_documented_json(tmp_path: Path) -> None:
     out = tmp_path / "engine.json"
     proc = run(

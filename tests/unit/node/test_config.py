@@ -129,6 +129,49 @@ CASES = [
         "cfg.toml: assets[1].id: 'USD' is listed twice",
     ),
     (
+        "fix port out of range",
+        BASE + "\n[exchange]\nfix_port = 70000\n",
+        "cfg.toml: exchange.fix_port: 70000: must be 0 to 65535",
+    ),
+    (
+        "fix CompID of the exchange empty",
+        BASE + '\n[exchange]\nfix_comp_id = ""\n',
+        "cfg.toml: exchange.fix_comp_id: '' must be 1 to 64 printable ASCII characters",
+    ),
+    (
+        "fix session without a password",
+        BASE + 'fix = { sender_comp_id = "A" }\n',
+        "cfg.toml: accounts[0].fix: Object missing required field `password`",
+    ),
+    (
+        "fix CompID taken by the exchange",
+        BASE + 'fix = { sender_comp_id = "TOKEX", password = "p" }\n',
+        "cfg.toml: accounts[0].fix.sender_comp_id: 'TOKEX' is taken",
+    ),
+    (
+        "fix CompID with a space",
+        BASE + 'fix = { sender_comp_id = "A B\u00e9", password = "p" }\n',
+        "cfg.toml: accounts[0].fix.sender_comp_id:",
+    ),
+    (
+        "two sessions with one CompID",
+        BASE
+        + '[[accounts.fix]]\nsender_comp_id = "A"\npassword = "p"\n'
+        + '[[accounts.fix]]\nsender_comp_id = "A"\npassword = "q"\n',
+        "cfg.toml: accounts[0].fix[1].sender_comp_id: 'A' is taken",
+    ),
+    (
+        "fix heartbeat_max out of range",
+        BASE + 'fix = { sender_comp_id = "A", password = "p", heartbeat_max = 0 }\n',
+        "cfg.toml: accounts[0].fix.heartbeat_max: must be 1 to 3600 seconds",
+    ),
+    (
+        "fix session of an operator",
+        BASE.replace('id = "alice"', 'id = "alice"\nrole = "operator"')
+        + 'fix = { sender_comp_id = "A", password = "p" }\n',
+        "cfg.toml: accounts[0].fix: only trader and market_maker accounts trade over FIX",
+    ),
+    (
         "settlement backend",
         BASE + '\n[settlement]\nbackend = "kafka"\n',
         "cfg.toml: settlement.backend: Invalid enum value 'kafka'",
@@ -164,6 +207,22 @@ CASES = [
         "cfg.toml: accounts[0].id: '@external': ids starting with @ are reserved",
     ),
 ]
+
+
+def test_fix_sessions_with_their_defaults_by_role() -> None:
+    text = BASE.replace('id = "alice"', 'id = "alice"\nrole = "market_maker"') + (
+        '[[accounts.fix]]\nsender_comp_id = "MM"\npassword = "p"\n'
+        '[[accounts.fix]]\nsender_comp_id = "DC"\npassword = "q"\ndrop_copy = true\n'
+        '[[accounts]]\nid = "bob"\napi_key = "b"\nsecret = "s"\n'
+        'fix = { sender_comp_id = "BOB", password = "r", reset_on_logon = true }\n'
+    )
+    config = parse_config(text)
+    mm, dc = config.access["k"].fix_sessions
+    (bob,) = config.access["b"].fix_sessions
+    assert (mm.cancel_on_disconnect, mm.drop_copy, mm.heartbeat_max) == (True, False, 300)
+    assert (dc.cancel_on_disconnect, dc.drop_copy) == (False, True)
+    assert (bob.cancel_on_disconnect, bob.reset_on_logon) == (False, True)
+    assert (config.fix_comp_id, config.fix_port) == ("TOKEX", 9878)
 
 
 def test_the_settlement_table_has_defaults_and_takes_every_key() -> None:

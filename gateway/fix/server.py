@@ -1,0 +1,462 @@
+"""The FIX 4.4 gateway for market makers (FIX_API.md, docs/FIX.md): the asyncio transport.
+
+Thin, like the WebSocket gateway: bytes from a socket go through the framing
+(:mod:`gateway.fix.codec`) and the session layer (:mod:`gateway.fix.session`);
+the application messages it delivers become commands on the node's pipeline
+(:mod:`gateway.fix.requests`); the node's durable batches come back as
+execution reports (:mod:`gateway.fix.executions`) and market data
+(:mod:`gateway.fix.marketdata`). It is written against
+:class:`node.interface.Node` only, on the node's event loop.
+
+Everything a session sends goes through one gate: the store frames that
+record it (its sequence number, the message itself when it is an
+application message) are written and synced first (``fdatasync`` in a
+worker thread while the loop goes on; one for everything a turn of the loop
+produced), then the bytes go to the socket in one write per connection. So
+no counterparty ever sees a sequence number or a report the store could
+lose.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import cast
+
+from gateway.fix.codec import Garbled, Message, Parser, encode
+from gateway.fix.executions import Executions
+from gateway.fix.handle import SessionHandle
+from gateway.fix.reports import Numbers, Tracked, tracked_view
+from gateway.fix.requests import Context, Requests
+from gateway.fix.session import (
+    BEGIN_STRING,
+    Deliver,
+    Disconnect,
+    LoggedOn,
+    Reset,
+    Session,
+    SessionSettings,
+)
+from gateway.fix.store import FixStore
+from gateway.fix.times import format_timestamp
+from model.commands import CancelOrder, Command
+from node.interface import Node, Sequenced
+
+__all__ = ["Connection", "FixGateway"]
+
+TICK_S = 0.1
+"""How often the session timers run (heartbeats, TestRequests, timeouts)."""
+SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
+"""Bytes written to a connection and not yet taken by the client, at most."""
+
+
+class Connection(asyncio.Protocol):
+    """One TCP connection: bytes in to the gateway, bytes out once the store has them."""
+
+    def __init__(self, gateway: FixGateway) -> None:
+        self.gateway = gateway
+        self.parser = Parser()
+        self.transport: asyncio.Transport | None = None
+        self.handle: SessionHandle | None = None
+        self.pending: list[bytes] = []
+        """Bytes queued since the last store commit began."""
+        self.sealed: list[bytes] = []
+        """Bytes whose store frames are being synced: they go out once that is done."""
+        self.closing = False
+        self.opened = time.monotonic()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
+        self.transport = cast(asyncio.Transport, transport)
+        self.gateway.connections.add(self)
+
+    def data_received(self, data: bytes) -> None:
+        gateway = self.gateway
+        for item in self.parser.feed(data):
+            if self.closing:
+                return
+            gateway.on_message(self, item)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.gateway.on_lost(self)
+
+    def queue(self, data: bytes) -> None:
+        self.pending.append(data)
+        self.gateway.waiting[id(self)] = self
+
+    def release(self) -> None:
+        """Write what the last commit covered; close if the session is over."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if self.sealed:
+            data, self.sealed = self.sealed, []
+            transport.write(b"".join(data))
+            if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
+                # A client that does not read: let it go rather than hold its backlog;
+                # everything is in the store for its ResendRequest when it comes back.
+                print("tokex fix: closing a connection that does not read", file=sys.stderr)
+                transport.abort()
+                return
+        if self.closing and not self.pending:
+            transport.close()
+
+
+class FixGateway(Requests, Executions):
+    """The FIX acceptor of one node (written against :class:`node.interface.Node` only)."""
+
+    def __init__(self, node: Node, store_dir: Path) -> None:
+        self.node = node
+        config = node.config
+        self.comp_id = config.fix_comp_id
+        self.instruments = config.instruments
+        assets = {a.id: a.precision for a in config.genesis.assets}
+        self.quote_precision = assets
+        self.numbers = {s: Numbers(i, assets[i.quote]) for s, i in self.instruments.items()}
+        self.store = FixStore(store_dir, sync=config.fsync != "off")
+        self.handles: dict[str, SessionHandle] = {}
+        self.by_account: dict[str, list[SessionHandle]] = {}
+        self.tracked: dict[int, Tracked] = {}
+        self.contexts: dict[int, Context] = {}
+        self.last_trade: dict[str, tuple[int, int]] = {}
+        self.connections: set[Connection] = set()
+        self.waiting: dict[int, Connection] = {}
+        self._unsaved: dict[str, SessionHandle] = {}
+        self._deferred: dict[str, SessionHandle] | None = None
+        """While the listener reports a batch: the sessions to drain once it is done."""
+        self.server: asyncio.Server | None = None
+        self._commit_soon = False
+        self._syncing = False
+        self._store_closed = False
+        self._timer: asyncio.Task[None] | None = None
+        for access in config.access.values():
+            for fix in access.fix_sessions:
+                settings = SessionSettings(
+                    self.comp_id,
+                    fix.sender_comp_id,
+                    access.api_key,
+                    fix.password,
+                    fix.reset_on_logon,
+                    fix.heartbeat_max,
+                )
+                handle = SessionHandle(fix.sender_comp_id, access.account, fix, Session(settings))
+                self.handles[handle.name] = handle
+                self.by_account.setdefault(access.account, []).append(handle)
+        node.add_listener(self._on_batch)
+
+    # ------------------------------------------------------------ start and stop
+
+    async def start(self, host: str, port: int) -> int:
+        """Open the store, cancel what lost sessions left open, listen; return the port."""
+        self.store.open()
+        for name, handle in self.handles.items():
+            stored = self.store.session(name)
+            session = handle.session
+            session.next_in, session.next_out = stored.next_in, stored.next_out
+            handle.saved = (stored.next_in, stored.next_out)
+            handle.owned = set(stored.owned)
+            session.history = self._history(name)
+        for account in self.by_account:
+            for order in self.node.open_orders(account):
+                self.tracked[order.order_id] = tracked_view(order)
+        # Every session is disconnected now: what a crash left open goes as if it just
+        # dropped, and is reported (stored for the sessions) before anyone can log on.
+        for handle in self.handles.values():
+            self._cancel_on_disconnect(handle)
+        loop = asyncio.get_running_loop()
+        reported: asyncio.Future[None] = loop.create_future()
+        self.node.enqueue_barrier(lambda: reported.set_result(None))
+        await reported
+        self.server = await loop.create_server(lambda: Connection(self), host, port)
+        self._timer = loop.create_task(self._ticker(), name="fix-timers")
+        return int(self.server.sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        """Stop taking connections and log every session out (before the node closes).
+
+        What cancel-on-disconnect covers is queued on the pipeline as the
+        connections go, so the node's closing answers it and the reports
+        reach the store (:meth:`close`, after the node's).
+        """
+        now, mono = self.node.now(), time.monotonic()
+        if self.server is not None:
+            self.server.close()
+        for handle in self.handles.values():
+            if handle.session.logged_on:
+                handle.session.logout("the exchange is shutting down", now, mono)
+                self._drain(handle)
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and any(
+            h.session.logged_on for h in self.handles.values()
+        ):
+            await asyncio.sleep(0.01)  # the counterparties' Logouts
+        for conn in list(self.connections):
+            if conn.transport is not None:
+                conn.transport.close()
+            self.on_lost(conn)
+        if self._timer is not None:
+            self._timer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._timer
+
+    async def close(self) -> None:
+        """Make what the sessions were sent durable and close the store (after the node)."""
+        while self._syncing or self._commit_soon:
+            await asyncio.sleep(0.005)
+        self._unsaved.update(self.handles)
+        self._write_states()
+        self.store.close()
+        self._store_closed = True
+
+    def _history(self, name: str) -> Callable[[int, int], list[tuple[int, bytes]]]:
+        return lambda begin, end: self.store.history(name, begin, end)
+
+    # ------------------------------------------------------------ connections
+
+    def on_message(self, conn: Connection, item: Message | Garbled) -> None:
+        """One framed message (or garbage) from ``conn``."""
+        handle = conn.handle
+        now, mono = self.node.now(), time.monotonic()
+        if isinstance(item, Garbled):
+            if handle is None:
+                self._drop(conn, f"garbled first message: {item.why}")
+            # A garbled message is ignored and takes no sequence number.
+            return
+        if handle is None:
+            handle = self._route_logon(conn, item)
+            if handle is None:
+                return
+        handle.session.receive(item, now, mono)
+        self._drain(handle)
+
+    def _route_logon(self, conn: Connection, message: Message) -> SessionHandle | None:
+        """The session a first message logs on to; None (and the connection closed) if none.
+
+        A first message that is not a FIX.4.4 Logon, or a Logon for a session
+        already logged on from another connection (that one stays), is
+        closed without a word, as QuickFIX does: a message would spend a
+        number of a session that did not log on. A SenderCompID that names
+        no session is told so in a Logout (FIX_API.md: wrong CompIDs get a
+        Logout) numbered 1, outside every session; a wrong TargetCompID is
+        refused by the session it names.
+        """
+        if message.msg_type != "A" or message.begin_string != BEGIN_STRING:
+            self._drop(conn, "the first message is not a FIX.4.4 Logon")
+            return None
+        sender = message.get(49) or ""
+        handle = self.handles.get(sender)
+        if handle is None:
+            text = f"Logon refused: SenderCompID (49) {sender!r} is not a session of {self.comp_id}"
+            header = (
+                f"35=5\x0149={self.comp_id}\x0156={sender}\x0134=1\x01"
+                f"52={format_timestamp(self.node.now())}\x01"
+            )
+            if conn.transport is not None and sender.isprintable() and sender:
+                conn.transport.write(encode(header, f"58={text}\x01"))
+            self._drop(conn, text)
+            return None
+        if handle.conn is not None:
+            self._drop(conn, f"session {handle.name} is already connected")
+            return None
+        handle.conn = conn
+        conn.handle = handle
+        handle.session.connect(time.monotonic())
+        return handle
+
+    def _drop(self, conn: Connection, why: str) -> None:
+        print(f"tokex fix: closing a connection: {why}", file=sys.stderr, flush=True)
+        conn.closing = True
+        if conn.transport is not None:
+            conn.transport.close()
+
+    def on_lost(self, conn: Connection) -> None:
+        """The connection is gone: its session (if any) is away from now on."""
+        self.connections.discard(conn)
+        self.waiting.pop(id(conn), None)
+        handle = conn.handle
+        conn.handle = None
+        if handle is not None and handle.conn is conn:
+            handle.conn = None
+            handle.session.disconnected()
+            self._away(handle)
+
+    def _away(self, handle: SessionHandle) -> None:
+        """A session ended (Logout or lost connection): drop its subscriptions, cancel."""
+        handle.subscriptions.clear()
+        self._cancel_on_disconnect(handle)
+
+    def _cancel_on_disconnect(self, handle: SessionHandle) -> None:
+        """Cancel the open orders entered through ``handle`` if its config says so."""
+        if not handle.config.cancel_on_disconnect or not handle.owned:
+            return
+        node = self.node
+        commands: list[Command] = [
+            CancelOrder(0, 0, handle.account, oid)
+            for oid in sorted(handle.owned)
+            if node.order(oid) is not None
+        ]
+        if not commands:
+            return
+        context = Context(handle, "cod")
+
+        def done(applied: list[tuple[Command, list[object]]]) -> None:
+            for command, _ in applied[-len(commands) :]:
+                self.contexts[command.seq] = context
+
+        # Shutting down (RuntimeError): the orders stay, and go at the next start.
+        with contextlib.suppress(RuntimeError):
+            node.enqueue_group(commands, done)  # type: ignore[arg-type]
+
+    # ------------------------------------------------------------ what sessions produce
+
+    def _on_batch(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: report the batch, then drain each session it wrote to once."""
+        self._deferred = {}
+        try:
+            self._on_applied(applied)
+        finally:
+            deferred, self._deferred = self._deferred, None
+            for handle in deferred.values():
+                self._drain(handle)
+            if self._commit_soon:
+                self._commit()  # now rather than a turn of the loop later
+
+    def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
+        """Send an application message on ``handle`` (kept for a resend if it is away)."""
+        handle.session.send_app(msg_type, body, self.node.now())
+        if self._deferred is None:
+            self._drain(handle)
+        else:
+            self._deferred[handle.name] = handle
+
+    def _drain(self, handle: SessionHandle) -> None:
+        """Carry out what the session produced: its messages into the store, then its actions.
+
+        The messages go first: they were made while the connection they are
+        queued on was the session's (a Logout before the disconnect it causes).
+        """
+        session = handle.session
+        store = self.store
+        name = handle.name
+        ended = False
+        while session.actions or session.outbox:
+            conn = handle.conn
+            out, session.outbox = session.outbox, []
+            actions, session.actions = session.actions, []
+            if any(isinstance(action, Reset) for action in actions):
+                # A Logon reset the numbers: forget the old ones before storing new messages.
+                store.reset(name)
+                handle.saved = (1, 1)
+                handle.epoch += 1
+                handle.in_flight.clear()
+                handle.subscriptions.clear()
+            for message in out:
+                if message.app and not message.resend:
+                    store.save_message(name, message.seq, message.raw)
+                if conn is not None:
+                    conn.queue(message.raw)
+            for action in actions:
+                if isinstance(action, Deliver):
+                    self._deliver(handle, action)
+                elif isinstance(action, LoggedOn):
+                    handle.tokens = float(self.node.config.rate_burst)
+                    handle.refilled = time.monotonic()
+                elif isinstance(action, Disconnect) and conn is not None:
+                    print(f"tokex fix: {name}: {action.reason}", file=sys.stderr, flush=True)
+                    conn.closing = True
+                    conn.handle = None
+                    self.waiting[id(conn)] = conn
+                    handle.conn = None
+                    ended = True
+        if ended:
+            self._away(handle)
+        self._save(handle)
+
+    def _save(self, handle: SessionHandle) -> None:
+        """Have the next commit store ``handle``'s numbers (once, however often they moved)."""
+        self._unsaved[handle.name] = handle
+        self._schedule_commit()
+
+    def _write_states(self) -> None:
+        store = self.store
+        for handle in self._unsaved.values():
+            state = (handle.durable_in, handle.session.next_out)
+            if state != handle.saved:
+                store.save_state(handle.name, *state)
+                handle.saved = state
+            if handle.owned_added or handle.owned_removed:
+                store.save_owned(handle.name, handle.owned_added, handle.owned_removed)
+                handle.owned_added, handle.owned_removed = [], []
+        self._unsaved.clear()
+
+    # ------------------------------------------------------------ the store gate
+
+    def _schedule_commit(self) -> None:
+        if not self._commit_soon and not self._store_closed:
+            self._commit_soon = True
+            asyncio.get_running_loop().call_soon(self._commit)
+
+    def _commit(self) -> None:
+        """Write what the sessions queued, sync it (worker thread), then send it."""
+        self._commit_soon = False
+        if self._syncing:
+            return  # the sync in flight commits again when it is done
+        self._write_states()
+        conns = list(self.waiting.values())
+        self.waiting.clear()
+        for conn in conns:
+            conn.sealed += conn.pending
+            conn.pending = []
+        store = self.store
+        wrote = store.dirty
+        store.write()
+        if not wrote or not store.sync_enabled:
+            for conn in conns:
+                conn.release()
+            return
+        self._syncing = True
+        loop = asyncio.get_running_loop()
+
+        def sync() -> None:
+            # In a worker thread; the answer comes back to the loop in one hop.
+            error: Exception | None = None
+            try:
+                store.sync()
+            except Exception as e:
+                error = e
+            loop.call_soon_threadsafe(self._synced, error, conns)
+
+        loop.run_in_executor(None, sync)
+
+    def _synced(self, error: Exception | None, conns: list[Connection]) -> None:
+        self._syncing = False
+        if error is not None:
+            # The store cannot be trusted: say nothing more rather than something it lost.
+            print(f"tokex fix: the session store failed: {error!r}", file=sys.stderr, flush=True)
+            for conn in conns:
+                if conn.transport is not None:
+                    conn.transport.abort()
+            return
+        for conn in conns:
+            conn.release()
+        if self.waiting or self.store.dirty or self._unsaved:
+            self._commit()
+
+    # ------------------------------------------------------------ timers
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(TICK_S)
+            now, mono = self.node.now(), time.monotonic()
+            for handle in self.handles.values():
+                if handle.session.connected:
+                    handle.session.tick(now, mono)
+                    if handle.session.actions or handle.session.outbox:
+                        self._drain(handle)
+            for conn in list(self.connections):
+                if conn.handle is None and not conn.closing and mono - conn.opened > 10.0:
+                    self._drop(conn, "no Logon within 10 s")

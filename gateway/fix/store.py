@@ -1,0 +1,261 @@
+"""The FIX sessions' persistent store: sequence numbers, sent application messages, owned orders.
+
+One append-only file, ``<data>/fix/sessions.log``, for every session, so a
+turn of the event loop makes all of its changes durable with one write and
+one ``fdatasync`` (group commit, as the journal does). Each change is a
+frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
+
+* ``("S", session, next_in, next_out)``: the sequence numbers;
+* ``("M", session, seq, raw)``: an application message as sent (for resends);
+* ``("R", session)``: both numbers back to 1, what was stored before is void;
+* ``("O", session, added, removed)``: orders the session entered that are
+  open (for cancel-on-disconnect after a restart).
+
+Opening replays the frames. A frame cut short or corrupted by a crash can
+only be the last one written (the file is only appended to); it and anything
+after it are cut off, so nothing half-written is ever read. The transport
+sends a message only after the frames that record it are written (and, with
+``sync``, on disk): a message the counterparty saw is always one a resend
+can repeat, and a sequence number once used is never used again.
+
+The file keeps every application message sent since each session's last
+reset, as QuickFIX's file store does; on opening, a file that is mostly
+superseded numbers and messages voided by resets is rewritten without them (to a new file, synced,
+then renamed over the old one).
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+import zlib
+from array import array
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+__all__ = ["FixStore", "StoredSession"]
+
+_HEAD = struct.Struct("<II")
+_MAX_FRAME = 16 * 1024 * 1024
+_COMPACT_BYTES = 16 * 1024 * 1024
+_encode = msgspec.msgpack.Encoder().encode
+_decode = msgspec.msgpack.Decoder().decode
+
+
+@dataclass
+class StoredSession:
+    """What the store holds for one session."""
+
+    next_in: int = 1
+    next_out: int = 1
+    owned: set[int] = field(default_factory=set)
+    offsets: array[int] = field(default_factory=lambda: array("q"))
+    """File offset of the frame holding the message numbered ``i + 1`` (-1: none)."""
+    message_bytes: int = 0
+    """Bytes of the file its messages take (what a reset makes dead)."""
+
+
+class FixStore:
+    """The store in ``directory`` (created when missing); ``sync``: fdatasync every commit."""
+
+    def __init__(self, directory: Path, sync: bool = True) -> None:
+        self.directory = directory
+        self.path = directory / "sessions.log"
+        self.sync_enabled = sync
+        self.sessions: dict[str, StoredSession] = {}
+        self._pending = bytearray()
+        self._size = 0
+        self._fd = -1
+
+    # ------------------------------------------------------------ opening
+
+    def open(self) -> None:
+        """Read the file (cutting off a torn tail), compacting it if that pays."""
+        self.directory.mkdir(parents=True, exist_ok=True)
+        fresh = not self.path.exists()
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        if fresh:
+            _sync_directory(self.directory)
+        data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
+        good = self._replay(data)
+        if good < len(data):
+            os.ftruncate(self._fd, good)
+            os.fsync(self._fd)
+        self._size = good
+        live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
+        if self._size > _COMPACT_BYTES and live < self._size // 2:
+            self._compact()
+
+    def _replay(self, data: bytes) -> int:
+        """Apply every whole frame of ``data``; the length of the good prefix."""
+        pos = 0
+        while pos + _HEAD.size <= len(data):
+            length, crc = _HEAD.unpack_from(data, pos)
+            end = pos + _HEAD.size + length
+            if length > _MAX_FRAME or end > len(data):
+                break
+            body = data[pos + _HEAD.size : end]
+            if zlib.crc32(body) != crc:
+                break
+            try:
+                self._apply(_decode(body), pos, end - pos)
+            except (msgspec.DecodeError, ValueError, TypeError, IndexError):
+                break
+            pos = end
+        return pos
+
+    def _apply(self, frame: list[Any], offset: int, size: int) -> None:
+        kind, name = frame[0], frame[1]
+        stored = self.sessions.setdefault(name, StoredSession())
+        if kind == "S":
+            stored.next_in, stored.next_out = int(frame[2]), int(frame[3])
+        elif kind == "M":
+            seq = int(frame[2])
+            _put(stored.offsets, seq, offset)
+            stored.next_out = max(stored.next_out, seq + 1)
+            stored.message_bytes += size
+        elif kind == "R":
+            stored.message_bytes = 0
+            stored.next_in = stored.next_out = 1
+            stored.offsets = array("q")
+        elif kind == "O":
+            stored.owned.update(int(x) for x in frame[2])
+            stored.owned.difference_update(int(x) for x in frame[3])
+        else:
+            raise ValueError(f"unknown frame kind {kind!r}")
+
+    def _compact(self) -> None:
+        """Rewrite the file with only what is still in force."""
+        tmp = self.directory / "sessions.log.compact"
+        old = self._fd
+        frames = bytearray()
+        moved: dict[str, list[tuple[int, bytes]]] = {}
+        for name, stored in self.sessions.items():
+            moved[name] = self._read(name, 1, len(stored.offsets))
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        try:
+            self._fd, self._size, self._pending = fd, 0, frames
+            for name, stored in self.sessions.items():
+                stored.offsets = array("q")
+                stored.message_bytes = 0
+                self.save_state(name, stored.next_in, stored.next_out)
+                for seq, raw in moved[name]:
+                    self.save_message(name, seq, raw)
+                if stored.owned:
+                    self.save_owned(name, sorted(stored.owned), [])
+            self.write()
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, self.path)
+        _sync_directory(self.directory)
+        os.close(old)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+
+    # ------------------------------------------------------------ changes
+
+    def session(self, name: str) -> StoredSession:
+        """What is stored for session ``name`` (a fresh one starts at 1 and 1)."""
+        return self.sessions.setdefault(name, StoredSession())
+
+    def _frame(self, body: tuple[Any, ...]) -> int:
+        """Queue a frame; its offset in the file once written."""
+        data = _encode(body)
+        offset = self._size + len(self._pending)
+        self._pending += _HEAD.pack(len(data), zlib.crc32(data))
+        self._pending += data
+        return offset
+
+    def save_state(self, name: str, next_in: int, next_out: int) -> None:
+        stored = self.session(name)
+        stored.next_in, stored.next_out = next_in, next_out
+        self._frame(("S", name, next_in, next_out))
+
+    def save_message(self, name: str, seq: int, raw: bytes) -> None:
+        """An application message sent (or kept for a resend) with number ``seq``."""
+        stored = self.session(name)
+        before = len(self._pending)
+        _put(stored.offsets, seq, self._frame(("M", name, seq, raw)))
+        stored.next_out = max(stored.next_out, seq + 1)
+        stored.message_bytes += len(self._pending) - before
+
+    def reset(self, name: str) -> None:
+        stored = self.session(name)
+        stored.next_in = stored.next_out = 1
+        stored.offsets = array("q")
+        stored.message_bytes = 0
+        self._frame(("R", name))
+
+    def save_owned(self, name: str, added: list[int], removed: list[int]) -> None:
+        stored = self.session(name)
+        stored.owned.update(added)
+        stored.owned.difference_update(removed)
+        self._frame(("O", name, added, removed))
+
+    # ------------------------------------------------------------ reading
+
+    def history(self, name: str, begin: int, end: int) -> list[tuple[int, bytes]]:
+        """The stored application messages of ``name`` numbered ``begin`` to ``end``."""
+        self.write()
+        return self._read(name, begin, end)
+
+    def _read(self, name: str, begin: int, end: int) -> list[tuple[int, bytes]]:
+        offsets = self.session(name).offsets
+        out = []
+        for seq in range(max(begin, 1), min(end, len(offsets)) + 1):
+            offset = offsets[seq - 1]
+            if offset < 0:
+                continue
+            length, _ = _HEAD.unpack(os.pread(self._fd, _HEAD.size, offset))
+            frame = _decode(os.pread(self._fd, length, offset + _HEAD.size))
+            out.append((seq, bytes(frame[3])))
+        return out
+
+    # ------------------------------------------------------------ durability
+
+    @property
+    def dirty(self) -> bool:
+        return bool(self._pending)
+
+    def write(self) -> None:
+        """Append what is queued to the file (one system call); ``sync`` makes it durable."""
+        if not self._pending:
+            return
+        data, self._pending = self._pending, bytearray()
+        view = memoryview(data)
+        while view:
+            written = os.write(self._fd, view)
+            view = view[written:]
+        self._size += len(data)
+
+    def sync(self) -> None:
+        """Wait until what was written is on disk (fdatasync); nothing when sync is off.
+
+        Safe to run in a worker thread while the loop queues the next frames.
+        """
+        if self.sync_enabled:
+            os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            self.write()
+            self.sync()
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _put(offsets: array[int], seq: int, offset: int) -> None:
+    while len(offsets) < seq:
+        offsets.append(-1)
+    offsets[seq - 1] = offset
+
+
+def _sync_directory(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

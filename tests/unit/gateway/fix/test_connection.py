@@ -1,0 +1,69 @@
+"""The transport's gate: bytes go out only when released, and a client that does not read goes."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+from typing import Any
+
+from gateway.fix.server import SLOW_CONSUMER_BYTES, Connection
+
+
+class FakeTransport:
+    def __init__(self, unread: int = 0) -> None:
+        self.written: list[bytes] = []
+        self.unread = unread
+        self.closed = self.aborted = False
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.unread
+
+    def is_closing(self) -> bool:
+        return self.closed or self.aborted
+
+    def close(self) -> None:
+        self.closed = True
+
+    def abort(self) -> None:
+        self.aborted = True
+
+
+def _connection(transport: FakeTransport) -> Connection:
+    gateway: Any = SimpleNamespace(connections=set(), waiting={})
+    conn = Connection(gateway)
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    return conn
+
+
+def test_queued_bytes_wait_for_the_commit_then_go_in_one_write() -> None:
+    transport = FakeTransport()
+    conn = _connection(transport)
+    conn.queue(b"one")
+    conn.queue(b"two")
+    assert transport.written == []  # not before the store has them
+    conn.sealed, conn.pending = conn.pending, []
+    conn.release()
+    assert transport.written == [b"onetwo"]
+
+
+def test_a_connection_ending_closes_once_its_last_bytes_are_out() -> None:
+    transport = FakeTransport()
+    conn = _connection(transport)
+    conn.queue(b"logout")
+    conn.closing = True
+    conn.release()
+    assert not transport.closed  # its Logout is not sealed yet
+    conn.sealed, conn.pending = conn.pending, []
+    conn.release()
+    assert transport.written == [b"logout"] and transport.closed
+
+
+def test_a_client_that_does_not_read_is_let_go() -> None:
+    transport = FakeTransport(unread=SLOW_CONSUMER_BYTES + 1)
+    conn = _connection(transport)
+    conn.queue(b"report")
+    conn.sealed, conn.pending = conn.pending, []
+    conn.release()
+    assert transport.aborted

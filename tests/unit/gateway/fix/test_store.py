@@ -1,0 +1,121 @@
+"""The FIX session store: what was written is read back; a torn tail is cut off, never read."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from gateway.fix.store import FixStore
+
+
+def _store(path: Path) -> FixStore:
+    store = FixStore(path)
+    store.open()
+    return store
+
+
+def test_numbers_messages_and_orders_survive_a_reopen(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_state("MM", 4, 9)
+    store.save_message("MM", 5, b"m5")
+    store.save_message("MM", 7, b"m7")
+    store.save_owned("MM", [11, 12, 13], [])
+    store.save_owned("MM", [], [12])
+    store.save_state("DC", 2, 3)
+    store.write()
+    store.sync()
+    store.close()
+    again = _store(tmp_path)
+    mm = again.session("MM")
+    assert (mm.next_in, mm.next_out, mm.owned) == (4, 9, {11, 13})
+    assert again.history("MM", 1, 100) == [(5, b"m5"), (7, b"m7")]
+    assert again.history("MM", 6, 7) == [(7, b"m7")]
+    assert (again.session("DC").next_in, again.session("DC").next_out) == (2, 3)
+
+
+def test_a_reset_voids_what_was_stored(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_message("MM", 1, b"old")
+    store.reset("MM")
+    store.save_message("MM", 2, b"new")
+    store.close()
+    again = _store(tmp_path)
+    assert again.history("MM", 1, 10) == [(2, b"new")]
+    assert again.session("MM").next_out == 3
+
+
+def test_frames_queued_but_not_written_are_not_there_after_a_crash(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_state("MM", 2, 2)
+    store.write()
+    store.save_state("MM", 3, 3)  # queued, never written: the process dies here
+    again = _store(tmp_path)
+    assert (again.session("MM").next_in, again.session("MM").next_out) == (2, 2)
+
+
+def test_a_torn_last_frame_is_cut_off_at_every_length(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_state("MM", 2, 5)
+    store.save_message("MM", 5, b"x" * 50)
+    store.close()
+    path = tmp_path / "sessions.log"
+    data = path.read_bytes()
+    first = _store_size_after_state(tmp_path)
+    for cut in range(first, len(data)):
+        path.write_bytes(data[:cut])
+        again = _store(tmp_path)
+        assert again.history("MM", 1, 10) == []
+        assert (again.session("MM").next_in, again.session("MM").next_out) == (2, 5)
+        again.close()
+        assert os.path.getsize(path) == first  # the torn frame is gone from the file
+        # and the store goes on appending after the good prefix
+        again = _store(tmp_path)
+        again.save_message("MM", 6, b"y")
+        again.close()
+        assert _store(tmp_path).history("MM", 1, 10) == [(6, b"y")]
+
+
+def _store_size_after_state(tmp_path: Path) -> int:
+    other = tmp_path / "one"
+    store = _store(other)
+    store.save_state("MM", 2, 5)
+    store.close()
+    return os.path.getsize(other / "sessions.log")
+
+
+def test_a_corrupted_frame_ends_what_is_read(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_state("MM", 2, 2)
+    store.save_state("MM", 3, 3)
+    store.close()
+    path = tmp_path / "sessions.log"
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert _store(tmp_path).session("MM").next_in == 2
+
+
+@pytest.mark.parametrize("resets", [True, False])
+def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None:
+    store = _store(tmp_path)
+    for i in range(1, 40_001):
+        store.save_message("MM", i, b"z" * 400)
+        if i % 10_000 == 0:
+            store.write()
+    if resets:
+        store.reset("MM")
+    store.save_message("MM", 1 if resets else 40_001, b"last")
+    store.save_owned("MM", [7], [])
+    store.close()
+    before = os.path.getsize(tmp_path / "sessions.log")
+    again = _store(tmp_path)
+    after = os.path.getsize(tmp_path / "sessions.log")
+    if resets:
+        assert after < before // 10
+        assert again.history("MM", 1, 5) == [(1, b"last")]
+    else:
+        assert after == before  # nothing to drop
+        assert again.history("MM", 40_000, 40_001) == [(40_000, b"z" * 400), (40_001, b"last")]
+    assert again.session("MM").owned == {7}

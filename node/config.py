@@ -27,7 +27,20 @@ from node.store import Genesis
 from risk.accounts import ROLES, AccountSpec, FeeTier
 from risk.money import Asset, MoneyError, Pair
 
-__all__ = ["DEMO_CONFIG", "AccountAccess", "Config", "ConfigError", "load_config", "parse_config"]
+__all__ = [
+    "DEMO_CONFIG",
+    "QUEUE_LIMIT",
+    "AccountAccess",
+    "Config",
+    "ConfigError",
+    "load_config",
+    "parse_config",
+]
+
+
+QUEUE_LIMIT = 4_096
+"""Default ``queue_limit``: about a quarter of a second of commits at the rate this
+machine sustains (docs/WS.md, "Back-pressure")."""
 
 
 class ConfigError(ValueError):
@@ -39,6 +52,11 @@ class _RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     burst: int = 100
 
 
+class _Snapshots(msgspec.Struct, forbid_unknown_fields=True):
+    records: int = 100_000
+    seconds: int = 600
+
+
 class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     name: str = "tokex"
     fee_account: str = "fees"
@@ -47,6 +65,9 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     fsync: Literal["always", "batch", "off"] = "batch"
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
     operator_account: str = "ops"
+    queue_limit: int = QUEUE_LIMIT
+    snapshots: _Snapshots = msgspec.field(default_factory=_Snapshots)
+    connections_per_address: int = 100
 
 
 class _Asset(msgspec.Struct, forbid_unknown_fields=True):
@@ -135,6 +156,14 @@ class Config:
     rate_burst: int
     operator_account: str
     instruments: dict[str, Instrument] = field(default_factory=dict)
+    queue_limit: int = 0
+    """Commands waiting for the sequencer past which order entry is refused (EService:Busy)."""
+    snapshot_records: int = 100_000
+    """Write a snapshot once this many records follow the newest one (0: never by count)."""
+    snapshot_seconds: int = 600
+    """Write a snapshot once the newest is this old and records follow it (0: never by age)."""
+    connections_per_address: int = 100
+    """Open WebSocket connections from one client address, at most."""
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -180,6 +209,12 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
     if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
         raise _fail(source, "exchange.rate_limit", "per_second and burst must be at least 1")
+    if ex.queue_limit < 1:
+        raise _fail(source, "exchange.queue_limit", "must be at least 1")
+    if ex.snapshots.records < 0 or ex.snapshots.seconds < 0:
+        raise _fail(source, "exchange.snapshots", "records and seconds must be 0 (off) or more")
+    if ex.connections_per_address < 1:
+        raise _fail(source, "exchange.connections_per_address", "must be at least 1")
     assets: dict[str, Asset] = {}
     for i, a in enumerate(doc.assets):
         if a.id in assets:
@@ -304,6 +339,10 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         rate_burst=ex.rate_limit.burst,
         operator_account=ex.operator_account,
         instruments=instruments,
+        queue_limit=ex.queue_limit,
+        snapshot_records=ex.snapshots.records,
+        snapshot_seconds=ex.snapshots.seconds,
+        connections_per_address=ex.connections_per_address,
     )
 
 

@@ -66,7 +66,8 @@ async def serve_forever(
     assert recovered is not None
     print(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2, data in {data}"
-        f" (journal at seq {exchange.engine.last_seq})",
+        f" (journal at seq {exchange.engine.last_seq}; {recovered.replayed} records replayed"
+        f" after the snapshot at seq {recovered.snapshot_seq})",
         flush=True,
     )
     if demo:

@@ -23,6 +23,7 @@ from gateway.reasons import error_for
 from gateway.ws.channels import Connection
 from gateway.ws.requests import (
     RequestError,
+    only,
     parse_amend,
     parse_batch,
     parse_batch_cancel,
@@ -37,7 +38,7 @@ from gateway.ws.wire import order_id_text, rfc3339
 from model.commands import BatchOrder, CancelAll, CancelOrder, Command, NewOrder
 from model.instrument import Instrument
 from node.config import AccountAccess
-from node.interface import Busy, Node, Refusal, Sequenced
+from node.interface import Busy, Node, OrderView, Refusal, Sequenced
 
 __all__ = ["Answer", "Trading"]
 
@@ -166,7 +167,7 @@ class Trading:
 
     def _amend_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
-        command = parse_amend(access.account, params, self.instruments, self._symbol_of(access))
+        command = parse_amend(access.account, params, self.instruments, self._find(access))
         self._one(
             command,
             answer,
@@ -218,6 +219,7 @@ class Trading:
 
     def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
+        only(params, "cancel_all", frozenset({"symbol", "token"}))
         symbol = params.get("symbol")
         if symbol is not None and (not isinstance(symbol, str) or symbol not in self.instruments):
             raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
@@ -239,14 +241,9 @@ class Trading:
             },
         )
 
-    def _symbol_of(self, access: AccountAccess) -> Callable[[int | None, str | None], str | None]:
+    def _find(self, access: AccountAccess) -> Callable[[int | None, str | None], OrderView | None]:
         node = self.node
-
-        def find(order_id: int | None, clid: str | None) -> str | None:
-            order = node.find_order(access.account, order_id, clid)
-            return None if order is None else order.symbol
-
-        return find
+        return lambda order_id, clid: node.find_order(access.account, order_id, clid)
 
     # ------------------------------------------------------------ operator
 
@@ -261,13 +258,17 @@ class Trading:
 
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)
+        only(params, "clock_advance", frozenset({"seconds", "token"}))
         seconds = params.get("seconds")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not seconds >= 0:
-            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be >= 0")
-        if seconds > 366 * 86_400:
-            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: at most a year")
+        if not isinstance(seconds, int | Decimal) or isinstance(seconds, bool):
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be a number")
+        if not 0 <= seconds <= 366 * 86_400:
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds}: 0 to a year")
+        ns = Decimal(seconds) * 10**9
+        if ns != ns.to_integral_value():
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds}: at most 9 decimals")
         try:
-            now = self.node.advance_clock(int(Decimal(str(seconds)) * 10**9))
+            now = self.node.advance_clock(int(ns))
         except ValueError as e:
             raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
         # Every timer the jump passed runs at its own instant, before the answer.

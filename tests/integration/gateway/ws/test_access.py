@@ -294,7 +294,9 @@ def test_a_token_works_from_another_connection_and_a_bogus_one_does_not(tmp_path
             assert (await c.call("cancel_all", token=bogus))["error"] == NO_SESSION
         bad_sub = await c.call("subscribe", channel="executions", token="0" * 32)
         assert bad_sub["error"] == NO_SESSION
-        assert (await c.call("add_order", token=12345, **RESTING))["error"] == NO_SESSION
+        # A token that is not text is a mistyped field, not a missing session.
+        mistyped = await c.call("add_order", token=12345, **RESTING)
+        assert mistyped["error"] == f"{INVALID_ARGUMENTS}token 12345: must be text", mistyped
         cancel = await b.call("cancel_order", token=token, order_id=[order_id])
         assert cancel["success"] and cancel["result"]["count"] == 1, cancel
         # Using a token (even for a subscription) does not log B in: a call with
@@ -316,7 +318,8 @@ def test_a_token_expires_15_minutes_after_its_last_use_on_the_exchange_clock(
     The clock only moves by the operator's ``clock_advance``. A token used
     14 minutes after login still works, and again 14 minutes after that
     (28 minutes after login, 14 after its last use); 15 minutes and a second
-    after its last use it is ``ESession:Invalid session``.
+    after its last use it is ``ESession:Invalid session``, and so is the
+    login of the connection that made the token, unused for 29 minutes.
     """
 
     async def scenario(port: int) -> None:
@@ -338,7 +341,10 @@ def test_a_token_expires_15_minutes_after_its_last_use_on_the_exchange_clock(
         assert (await b.call("add_order", token=token, **RESTING))["error"] == NO_SESSION
         sub = await b.call("subscribe", channel="balances", token=token)
         assert sub["error"] == NO_SESSION
+        # alice's own login lapsed too (28 minutes unused): it is refused like the token.
+        assert (await alice.call("cancel_all"))["error"] == NO_SESSION
         # Nothing was cancelled by the refused calls: the order is still alice's.
+        assert (await alice.login("alice"))["success"]
         assert await _open_orders(alice) == [placed["result"]["order_id"]]
         for c in (ops, alice, b):
             await c.ws.close()

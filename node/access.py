@@ -95,6 +95,9 @@ class AccessStore:
         self.ttl_ns = ttl_ns
         self.nonces: dict[str, int] = {}
         self.tokens: dict[bytes, _Token] = {}
+        """By the token's digest."""
+        self._known: dict[str, bytes] = {}
+        """Token -> digest, for the tokens seen since the start (hashed once)."""
         self._db: sqlite3.Connection | None = None
         self._next = _Batch()
         self._wake = asyncio.Event()
@@ -200,6 +203,7 @@ class AccessStore:
         self.nonces[api_key] = nonce
         token = secrets.token_hex(16)
         key = digest(token)
+        self._known[token] = key
         if len(self.tokens) >= _SWEEP:
             self._sweep(now)
         self.tokens[key] = _Token(account, now, now)
@@ -212,6 +216,7 @@ class AccessStore:
                 on_done(token)
             else:
                 self.tokens.pop(key, None)
+                self._known.pop(token, None)
                 on_error(error)
 
         batch.done.append(written)
@@ -219,12 +224,19 @@ class AccessStore:
 
     def session(self, token: str, now: int) -> str | None:
         """The account ``token`` acts for, marking it used at ``now``; None if unknown or lapsed."""
-        key = digest(token)
+        key = self._known.get(token)
+        if key is None:
+            key = digest(token)
+            if key not in self.tokens:
+                return None
+            self._known[token] = key
         held = self.tokens.get(key)
         if held is None:
+            self._known.pop(token, None)
             return None
         if now - held.last_used > self.ttl_ns:
             del self.tokens[key]
+            del self._known[token]
             self._next.dropped.append(key)
             return None
         if now > held.last_used:
@@ -239,4 +251,5 @@ class AccessStore:
         expired = [k for k, t in self.tokens.items() if now - t.last_used > self.ttl_ns]
         for key in expired:
             del self.tokens[key]
+        self._known = {t: k for t, k in self._known.items() if k in self.tokens}
         self._next.dropped += expired

@@ -50,7 +50,7 @@ import msgspec
 
 from engine.engine import Engine
 from engine.events import Event
-from model.commands import AmendOrder, Command, NewOrder, ReplaceOrder
+from model.commands import AmendOrder, Command, NewOrder, ReplaceOrder, RunTimers
 from model.order import Order
 from node.access import AccessStore
 from node.clock import Clock
@@ -169,7 +169,7 @@ class Exchange:
             history.restart_at(
                 self.recovered.engine.last_seq, last_ts, self._all_balances(self.recovered.engine)
             )
-        history.flush()
+        history.commit()
         history.checkpoint()
         recovered = self.recovered
         self.clock.resume(last_ts)
@@ -244,7 +244,15 @@ class Exchange:
         return self.clock.simulated
 
     def advance_clock(self, ns: int) -> int:
-        return self.clock.advance(ns)
+        """Move a simulated clock on, and journal the new time.
+
+        A ``RunTimers`` at the new time goes into the pipeline (after the
+        timers the jump passed, each at its own instant), so the journal's
+        last time is where the clock stands and a restart resumes there.
+        """
+        now = self.clock.advance(ns)
+        self._push(_Pending((RunTimers(0, 0),)), False)
+        return now
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
@@ -340,6 +348,10 @@ class Exchange:
     @property
     def queued(self) -> int:
         return self._queued
+
+    @property
+    def busy(self) -> bool:
+        return self._queued >= self.queue_limit
 
     async def submit(self, command: Command) -> list[Sequenced]:
         """:meth:`enqueue` and wait until it is durable; return its result."""
@@ -446,13 +458,16 @@ class Exchange:
         Runs only while no batch is in hand, so the engine holds exactly the
         durable state and the history has every event of it.
         """
+        self.history.commit_due()
         for pid, seq in list(self._children):
             done, status = os.waitpid(pid, os.WNOHANG)
             if done:
                 self._children.remove((pid, seq))
                 if status == 0:
                     self._prune_after = max(self._prune_after or 0, seq)
-        if self._prune_after is not None or self._commits >= CHECKPOINT_COMMITS:
+        if self.history.failed is not None:
+            self._prune_after = None  # keep every snapshot: the history needs the journal
+        elif self._prune_after is not None or self._commits >= CHECKPOINT_COMMITS:
             self._checkpoint()
         if self._children or self._prune_after is not None:
             return
@@ -477,11 +492,14 @@ class Exchange:
             return
         self._checkpointing = True
         self._commits = 0
+        self.history.commit()
         covers = self.history.seq
         future = asyncio.get_running_loop().run_in_executor(None, self.history.checkpoint)
 
         def done(f: asyncio.Future[None]) -> None:
             self._checkpointing = False
+            if self.history.failed is not None:
+                return
             if f.exception() is not None:
                 print(f"tokex: history checkpoint failed: {f.exception()}", file=sys.stderr)
                 return

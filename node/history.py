@@ -8,9 +8,11 @@ the node's durable event stream and keeps it in SQLite (the standard
 library's; WAL mode), one row per trade, per order and per ledger entry.
 
 It is fed in engine order, one durable batch at a time (:meth:`History.apply`,
-called by the pipeline before any gateway hears of the batch), and records
-the sequence number and time of the last command it has taken, in the same
-transaction as the rows. After a crash it is behind the journal by at most
+called by the pipeline before any gateway hears of the batch). Rows go into
+an open transaction at once (queries on the same connection see them), and
+the transaction is committed every :data:`COMMIT_S` seconds, with the
+sequence number and time of the last command taken, so the commit's cost
+is shared by many batches. After a crash it is behind the journal by at most
 the batch in hand: recovery replays the journal from a snapshot no newer
 than :attr:`History.seq` and hands every replayed command's events here
 (:meth:`History.replayed`), which takes those after its own ``seq``. So
@@ -18,9 +20,12 @@ nothing is lost and nothing is counted twice.
 
 Commits are ``synchronous=NORMAL``: a commit reaches the operating system at
 once (it survives the process being killed) and the disk at the next
-checkpoint. Before old snapshots are pruned the node runs
+checkpoint. Before old snapshots are pruned the node commits and runs
 :meth:`History.checkpoint`, which makes everything committed so far durable,
-so the history is never behind every snapshot left on disk.
+so the history is never behind every snapshot left on disk. If the file
+cannot be written (a full disk), the store stops taking events
+(:attr:`History.failed`), the exchange goes on, and the node prunes nothing
+more: the next start derives what is missing from the journal.
 
 Queries see exactly the state after the last applied batch: the store is
 written and read on the event loop's thread, through one connection.
@@ -34,6 +39,8 @@ event reports. The fee account's takings have no entries.
 from __future__ import annotations
 
 import sqlite3
+import sys
+import time
 from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -63,6 +70,8 @@ RECENT = 50
 """Trades kept in memory per symbol (the trade channel's snapshot)."""
 _REPLAY_CHUNK = 20_000
 """Replayed commands per transaction while recovering."""
+COMMIT_S = 0.05
+"""Seconds between commits while serving."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
@@ -218,6 +227,9 @@ class History:
         self._rows = _Rows()
         self._touched: set[tuple[str, str]] = set()
         self._replayed = 0
+        self._committed_at = 0.0
+        self.failed: Exception | None = None
+        """Why the file could not be written; the store takes nothing more then."""
 
     # ---------------------------------------------------------------- file
 
@@ -250,7 +262,7 @@ class History:
 
     def close(self) -> None:
         if self._db is not None:
-            self._commit()
+            self.commit()
             self._db.close()
             self._db = None
 
@@ -276,27 +288,62 @@ class History:
         self.seq, self.ts, self.first_seq = seq, ts, seq + 1
         self.balances = dict(balances)
         self._touched = set(balances)
-        self._commit()
+        self.commit()
 
     # ---------------------------------------------------------------- feeding
 
     def apply(self, applied: list[Sequenced]) -> None:
-        """Take one durable batch, in engine order, and commit it (before any listener)."""
+        """Take one durable batch, in engine order (the pipeline calls it before any listener).
+
+        Its rows are written at once; the transaction is committed when
+        :data:`COMMIT_S` have passed since the last commit.
+        """
+        if self.failed is not None:
+            return
         for command, events in applied:
             self._take(command, events)
-        self._commit()
+        self._write()
+        self.commit_due()
+
+    def commit_due(self) -> None:
+        """Commit if anything is uncommitted and :data:`COMMIT_S` have passed since the last."""
+        db = self._db
+        due = time.monotonic() - self._committed_at >= COMMIT_S
+        if due and db is not None and db.in_transaction:
+            self.commit()
 
     def replayed(self, command: Command, events: list[Event]) -> None:
         """Recovery's hook: a command replayed from the journal, with its events."""
         self._take(command, events)
         self._replayed += 1
         if self._replayed % _REPLAY_CHUNK == 0:
-            self._commit()
+            self.commit()
             self.checkpoint()
 
-    def flush(self) -> None:
-        """Commit what was taken and not yet committed (after recovery)."""
-        self._commit()
+    def commit(self) -> None:
+        """Write what was taken and commit it, with the last seq and time taken."""
+        self._write()
+        db = self._db
+        if db is None or self.failed is not None:
+            return
+        self._committed_at = time.monotonic()
+        try:
+            if not db.in_transaction:
+                db.execute("BEGIN")
+            db.executemany(
+                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
+                (("seq", self.seq), ("ts", self.ts), ("first_seq", self.first_seq)),
+            )
+            db.execute("COMMIT")
+        except sqlite3.Error as e:
+            self._fail(e)
+
+    def _fail(self, error: sqlite3.Error) -> None:
+        db = self._db
+        if db is not None and db.in_transaction:
+            db.execute("ROLLBACK")
+        self.failed = error
+        print(f"tokex: {self.path}: cannot be written, history stopped: {error}", file=sys.stderr)
 
     def _take(self, command: Command, events: list[Event]) -> None:
         seq = command.seq
@@ -397,14 +444,16 @@ class History:
         if self.types.pop(order_id, None) is not None:
             self._rows.closes.append((status, reason, ts, order_id))
 
-    def _commit(self) -> None:
+    def _write(self) -> None:
+        """Write the rows taken so far into the open transaction."""
         db = self._db
-        if db is None:
+        if db is None or self.failed is not None:
             return
         rows, self._rows = self._rows, _Rows()
         touched, self._touched = self._touched, set()
-        db.execute("BEGIN")
         try:
+            if not db.in_transaction:
+                db.execute("BEGIN")
             if rows.orders:
                 db.executemany(
                     f"INSERT INTO orders ({_ORDER_COLUMNS}) VALUES"
@@ -442,14 +491,8 @@ class History:
                     "INSERT OR REPLACE INTO balances VALUES (?, ?, ?)",
                     ((a, s, balances[a, s]) for a, s in touched),
                 )
-            db.executemany(
-                "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                (("seq", self.seq), ("ts", self.ts), ("first_seq", self.first_seq)),
-            )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
+        except sqlite3.Error as e:
+            self._fail(e)
 
     # ---------------------------------------------------------------- queries
 

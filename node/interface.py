@@ -305,6 +305,11 @@ class Node(Protocol):
         """Commands waiting for the sequencer now."""
         ...
 
+    @property
+    def busy(self) -> bool:
+        """True while order entry is refused (``queue_limit`` commands or more waiting)."""
+        ...
+
     # ---------------------------------------------------------------- history
 
     def recent_trades(self, symbol: str, limit: int = 50) -> list[TradeRecord]:

@@ -12,8 +12,8 @@ kernel's send queue) is closed (1013, ``slow consumer``), never left with a
 gap.
 
 Flow control, so that a backlog never hides in buffers: a connection's
-requests are read only while it has fewer than :data:`MAX_OUTSTANDING`
-unanswered, no login waiting to be made durable, and less than
+requests are read only while it has fewer than twice the node's
+``queue_limit`` unanswered, no login waiting to be made durable, and less than
 :data:`WRITE_HIGH` bytes of its own answers and pushes not yet taken; past
 that the connection is not read (TCP pushes back on the client) until it
 drains. The pipeline answers order entry past its queue limit with
@@ -59,12 +59,15 @@ from node.config import AccountAccess
 from node.interface import Node, NonceUsed
 from risk.money import Pair
 
-__all__ = ["MAX_FRAME", "MAX_OUTSTANDING", "SLOW_CONSUMER_BYTES", "WRITE_HIGH", "WsGateway"]
+__all__ = ["MAX_FRAME", "OUTSTANDING_PER_QUEUE", "SLOW_CONSUMER_BYTES", "WRITE_HIGH", "WsGateway"]
 
 MAX_FRAME = 64 * 1024
 SLOW_CONSUMER_BYTES = 4 * 1024 * 1024
-MAX_OUTSTANDING = 256
-"""Unanswered requests of one connection past which it is not read (until half are answered)."""
+OUTSTANDING_PER_QUEUE = 2
+"""A connection is not read while it has this many times the node's ``queue_limit`` requests
+unanswered (until half are answered). Order entry past the queue limit is answered at once
+(EService:Busy), so only requests that are always taken (cancels, subscriptions) can get a
+connection there: the queue limit, not this, is what a busy trader meets."""
 WRITE_HIGH, WRITE_LOW = 1024 * 1024, 256 * 1024
 """Bytes in a connection's transport buffer past which it is not read (until below the low)."""
 TOKEN_EXPIRES_S = 900
@@ -97,6 +100,7 @@ class WsGateway(Trading, Channels):
             for s, i in self.instruments.items()
         }
         self.by_account = {a.account: a for a in config.access.values()}
+        self.max_outstanding = OUTSTANDING_PER_QUEUE * config.queue_limit
         self.connections: dict[int, Connection] = {}
         self.per_address: Counter[str] = Counter()
         self.subscribers: dict[str, set[int]] = {}
@@ -176,7 +180,7 @@ class WsGateway(Trading, Channels):
         try:
             async for message in ws:
                 self._handle(conn, message)
-                if conn.outstanding >= MAX_OUTSTANDING or conn.logging_in:
+                if conn.outstanding >= self.max_outstanding or conn.logging_in:
                     # Read on once half are answered (and a login is durable).
                     conn.resume.clear()
                     await conn.resume.wait()
@@ -242,6 +246,12 @@ class WsGateway(Trading, Channels):
             if owed > SLOW_CONSUMER_BYTES:
                 self.connections.pop(conn.conn_id, None)
                 conn.resume.set()
+                print(
+                    f"tokex: connection {conn.conn_id} from {_address(ws)} closed 1013 slow"
+                    f" consumer: {owed:,} bytes not taken",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 asyncio.get_running_loop().create_task(ws.close(1013, "slow consumer"))
 
     async def _heartbeats(self) -> None:
@@ -296,7 +306,7 @@ class WsGateway(Trading, Channels):
             extra: dict[str, Any] | None = None,
         ) -> None:
             conn.outstanding -= 1
-            if conn.outstanding <= MAX_OUTSTANDING // 2 and not conn.logging_in:
+            if conn.outstanding <= self.max_outstanding // 2 and not conn.logging_in:
                 conn.resume.set()
             body = dict(reply)
             if error is None:

@@ -66,6 +66,14 @@ class Trading:
     def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
+    def _entry(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        """The trader placing or changing orders; ``EService:Busy`` at once, before any
+        parsing, while the pipeline refuses order entry."""
+        access = self._trader(conn, params)
+        if self.node.busy:
+            raise _Invalid("EService:Busy")
+        return access
+
     def _operator(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
@@ -122,7 +130,7 @@ class Trading:
     # ------------------------------------------------------------ orders
 
     def _add_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         command = parse_new_order(
             access.account,
             params,
@@ -138,7 +146,7 @@ class Trading:
         self._one(command, answer, lambda last: {"order_id": order_id_text(last[0].seq), **tags})
 
     def _batch_add(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         parts = parse_batch(
             access.account,
             params,
@@ -166,7 +174,7 @@ class Trading:
         self._queue(lambda: self.node.enqueue_group(commands, done, _failed(answer)))
 
     def _amend_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         command = parse_amend(access.account, params, self.instruments, self._find(access))
         self._one(
             command,
@@ -178,7 +186,7 @@ class Trading:
         )
 
     def _edit_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         command = parse_edit(access.account, params, self.instruments)
         self._one(
             command,

@@ -57,6 +57,22 @@ def server(
             proc.wait(timeout=30)
 
 
+def config_file(path: Path, **exchange: object) -> Path:
+    """Write the built-in demo config with ``[exchange]`` keys set (values as TOML text).
+
+    ``config_file(p, queue_limit="50", snapshots="{ records = 200 }")``.
+    """
+    from node.config import DEMO_CONFIG
+
+    lines = DEMO_CONFIG.splitlines()
+    start = lines.index("[exchange]") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("["))
+    kept = [line for line in lines[start:end] if line.split("=")[0].strip() not in exchange]
+    lines[start:end] = kept + [f"{key} = {value}" for key, value in exchange.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
 def sign(secret: str, key: str, nonce: int) -> str:
     return hmac.new(secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256).hexdigest()
 

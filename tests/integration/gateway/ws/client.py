@@ -32,8 +32,9 @@ MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
 
 @contextmanager
 def server(
-    data: Path, clock: str = MONDAY, config: Path | None = None
+    data: Path, clock: str = MONDAY, config: Path | None = None, banner: list[str] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """A ``tokex serve`` on ``data``; its first line (where it listens) goes into ``banner``."""
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
     command += ["--ws-port", "0", "--clock", clock]
     if config is not None:
@@ -48,6 +49,8 @@ def server(
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
+        if banner is not None:
+            banner.append(first)
         match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
         assert match, first + (proc.stderr.read() if proc.stderr else "")
         yield int(match.group(1)), proc

@@ -235,6 +235,8 @@ def test_login_with_missing_or_mistyped_fields_is_invalid_arguments(tmp_path: Pa
             ("nonce", float(good["nonce"])),
             ("nonce", True),
             ("nonce", None),
+            ("nonce", 0),
+            ("nonce", 2**63),
             ("signature", 0),
             ("signature", None),
             ("signature", {"hex": good["signature"]}),

@@ -164,8 +164,13 @@ class Exchange:
             if not newest or newest[0][0] <= history.seq:
                 raise  # the journal itself is damaged: nothing to fall back to
             # The history is behind every snapshot and the journal before them was
-            # pruned (a lost or new history file): it starts again from here.
-            self.recovered = recover(self.data, on_replay=replayed)
+            # pruned (a lost or new history file): it starts again from here, and
+            # takes none of the tail (its entries would lack what came before).
+            def timed(command: Command, events: list[Event]) -> None:
+                nonlocal last_ts
+                last_ts = command.ts
+
+            self.recovered = recover(self.data, on_replay=timed)
             history.restart_at(
                 self.recovered.engine.last_seq, last_ts, self._all_balances(self.recovered.engine)
             )

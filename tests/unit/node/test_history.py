@@ -191,7 +191,7 @@ def test_a_lost_history_whose_journal_was_pruned_starts_again_with_the_engine_ba
     """Proves the one case where events are gone: the history restarts where the engine is.
 
     Three snapshots and a prune leave a journal that no longer reaches the
-    genesis; the history file is deleted. The node still starts: the history
+    genesis; more commands follow; the history file is deleted. The node still starts: the history
     begins after the last journaled command (``first_seq``), holding the
     engine's balances, and the ledger entries of later trades carry the
     engine's exact balances.
@@ -203,6 +203,7 @@ def test_a_lost_history_whose_journal_was_pruned_starts_again_with_the_engine_ba
         _run(exchange, _flow(200, seed, _next_seq(exchange)))
         write_snapshot(data, exchange.engine)
     assert prune(data), "nothing was pruned"
+    _run(exchange, _flow(100, 9, _next_seq(exchange)))  # a tail after the newest snapshot
     last = exchange.engine.last_seq
     _close(exchange)
     for f in data.glob("history.sqlite*"):

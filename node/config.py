@@ -66,6 +66,7 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
     operator_account: str = "ops"
     queue_limit: int = QUEUE_LIMIT
+    queue_wait_ms: int = 250
     snapshots: _Snapshots = msgspec.field(default_factory=_Snapshots)
     connections_per_address: int = 100
 
@@ -158,6 +159,8 @@ class Config:
     instruments: dict[str, Instrument] = field(default_factory=dict)
     queue_limit: int = 0
     """Commands waiting for the sequencer past which order entry is refused (EService:Busy)."""
+    queue_wait_ms: int = 250
+    """Order entry is refused too while the oldest command waiting has waited this long."""
     snapshot_records: int = 100_000
     """Write a snapshot once this many records follow the newest one (0: never by count)."""
     snapshot_seconds: int = 600
@@ -211,6 +214,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "exchange.rate_limit", "per_second and burst must be at least 1")
     if ex.queue_limit < 1:
         raise _fail(source, "exchange.queue_limit", "must be at least 1")
+    if ex.queue_wait_ms < 1:
+        raise _fail(source, "exchange.queue_wait_ms", "must be at least 1")
     if ex.snapshots.records < 0 or ex.snapshots.seconds < 0:
         raise _fail(source, "exchange.snapshots", "records and seconds must be 0 (off) or more")
     if ex.connections_per_address < 1:
@@ -340,6 +345,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         operator_account=ex.operator_account,
         instruments=instruments,
         queue_limit=ex.queue_limit,
+        queue_wait_ms=ex.queue_wait_ms,
         snapshot_records=ex.snapshots.records,
         snapshot_seconds=ex.snapshots.seconds,
         connections_per_address=ex.connections_per_address,

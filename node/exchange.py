@@ -10,7 +10,9 @@ engine order, to the listeners (the gateways' private and public feeds).
 
 Back-pressure: order entry (new orders, batches, amends, replaces, dry runs)
 is refused with :class:`Busy` while ``queue_limit`` commands already wait
-for the sequencer; cancels, operator commands, subscriptions' barriers and
+for the sequencer, or while the oldest of them has waited ``queue_wait_ms``
+(so what an accepted order waits stays bounded however fast this machine
+commits today); cancels, operator commands, subscriptions' barriers and
 timers are always taken. A commit cycle takes at most :data:`MAX_BATCH`
 commands, so the loop reads (and refuses) requests between cycles instead of
 stalling behind one huge batch.
@@ -89,6 +91,8 @@ class _Pending:
     on_error: Callable[[Exception], None] | None = None
     failed: Exception | None = None
     after: Callable[[], None] | None = None
+    at: float = field(default_factory=time.monotonic)
+    """When it was queued (the age of the queue's head bounds what a new command waits)."""
 
 
 MAX_BATCH = 1_024
@@ -117,6 +121,7 @@ class Exchange:
     def __post_init__(self) -> None:
         self.recovered: Recovered | None = None
         self.queue_limit = self.config.queue_limit
+        self.queue_wait = self.config.queue_wait_ms / 1000
         self.snapshot_records = self.config.snapshot_records
         self.snapshot_seconds = self.config.snapshot_seconds
         self._queue: list[_Pending] = []
@@ -163,6 +168,7 @@ class Exchange:
             newest = snapshots(self.data)
             if not newest or newest[0][0] <= history.seq:
                 raise  # the journal itself is damaged: nothing to fall back to
+
             # The history is behind every snapshot and the journal before them was
             # pruned (a lost or new history file): it starts again from here, and
             # takes none of the tail (its entries would lack what came before).
@@ -344,7 +350,7 @@ class Exchange:
         """Queue ``pending``; order entry (``entry``) only while fewer than the limit wait."""
         if self._closing:
             raise RuntimeError("the exchange is shutting down")
-        if entry and self._queued >= self.queue_limit:
+        if entry and self.busy:
             raise Busy(f"{self._queued} commands waiting")
         self._queue.append(pending)
         self._queued += len(pending.commands) or 1
@@ -356,7 +362,10 @@ class Exchange:
 
     @property
     def busy(self) -> bool:
-        return self._queued >= self.queue_limit
+        if self._queued >= self.queue_limit:
+            return True
+        queue = self._queue
+        return bool(queue) and time.monotonic() - queue[0].at > self.queue_wait
 
     async def submit(self, command: Command) -> list[Sequenced]:
         """:meth:`enqueue` and wait until it is durable; return its result."""

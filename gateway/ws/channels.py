@@ -51,6 +51,8 @@ class Connection:
     resume: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a connection paused for its own backlog may be read again."""
     fd: int = -1
+    behind: bool = False
+    """More of its requests wait unread than BEHIND_BYTES: its order entry is Busy."""
     executions: int | None = None
     """Sequence of the last executions message, None while not subscribed."""
     tokens: float = 0.0

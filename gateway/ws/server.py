@@ -11,15 +11,18 @@ with more than 4 MiB owed to the client (in the transport's buffer and the
 kernel's send queue) is closed (1013, ``slow consumer``), never left with a
 gap.
 
-Flow control, so that a backlog never hides in buffers: a connection's
-requests are read only while it has fewer than twice the node's
-``queue_limit`` unanswered, no login waiting to be made durable, and less than
-:data:`WRITE_HIGH` bytes of its own answers and pushes not yet taken; past
-that the connection is not read (TCP pushes back on the client) until it
-drains. The pipeline answers order entry past its queue limit with
-``EService:Busy`` at once, so every request read is answered in bounded
-time. The library's keepalive pings are off (a client busy reading a flood
-of answers must not be cut for a late pong); TCP keepalive finds dead peers.
+Flow control, so that a backlog never hides in buffers: order entry is
+answered ``EService:Busy`` at once, before it is parsed, while the pipeline
+is full (its queue limit or its wait bound) or while more than
+:data:`BEHIND_BYTES` of the connection's requests wait unread in the kernel
+(the server is behind reading it: shedding is how it catches up). A
+connection's requests are read only while it has fewer than twice the
+node's ``queue_limit`` unanswered, no login waiting to be made durable, and
+less than :data:`WRITE_HIGH` bytes of its own answers and pushes not yet
+taken; past that the connection is not read (TCP pushes back on the client)
+until it drains. So every request is answered in bounded time. The
+library's keepalive pings are off (a client busy reading a flood of answers
+must not be cut for a late pong); TCP keepalive finds dead peers.
 
 This module holds the connection, the envelope, login and roles; the
 trading and operator methods are :mod:`gateway.ws.trading`, the channels
@@ -70,6 +73,9 @@ unanswered (until half are answered). Order entry past the queue limit is answer
 connection there: the queue limit, not this, is what a busy trader meets."""
 WRITE_HIGH, WRITE_LOW = 1024 * 1024, 256 * 1024
 """Bytes in a connection's transport buffer past which it is not read (until below the low)."""
+BEHIND_BYTES = 16 * 1024
+"""Bytes of a connection's requests waiting unread in the kernel past which the server is
+behind reading it: its order entry is answered EService:Busy until it has caught up."""
 TOKEN_EXPIRES_S = 900
 HEARTBEAT_S = 1.0
 VERSION = "0.1.0"
@@ -179,6 +185,7 @@ class WsGateway(Trading, Channels):
         )
         try:
             async for message in ws:
+                conn.behind = _unread(conn.fd) > BEHIND_BYTES
                 self._handle(conn, message)
                 if conn.outstanding >= self.max_outstanding or conn.logging_in:
                     # Read on once half are answered (and a login is durable).
@@ -439,18 +446,27 @@ def _keepalive(ws: ServerConnection) -> int:
     return int(sock.fileno())
 
 
-_OUTQ = bytearray(4)
+_COUNT = bytearray(4)
+
+
+def _ioctl_count(fd: int, request: int) -> int:
+    if fd < 0:
+        return 0
+    try:
+        fcntl.ioctl(fd, request, _COUNT)
+    except OSError:
+        return 0
+    return int.from_bytes(_COUNT, sys.byteorder, signed=True)
 
 
 def _kernel_queue(fd: int) -> int:
     """Bytes in the socket's kernel send queue not yet taken by the peer (Linux SIOCOUTQ)."""
-    if fd < 0:
-        return 0
-    try:
-        fcntl.ioctl(fd, termios.TIOCOUTQ, _OUTQ)
-    except OSError:
-        return 0
-    return int.from_bytes(_OUTQ, sys.byteorder, signed=True)
+    return _ioctl_count(fd, termios.TIOCOUTQ)
+
+
+def _unread(fd: int) -> int:
+    """Bytes the peer sent that wait in the socket's kernel receive queue (FIONREAD)."""
+    return _ioctl_count(fd, termios.FIONREAD)
 
 
 _METHODS: dict[str, Any] = {

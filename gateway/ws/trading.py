@@ -68,9 +68,10 @@ class Trading:
 
     def _entry(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         """The trader placing or changing orders; ``EService:Busy`` at once, before any
-        parsing, while the pipeline refuses order entry."""
+        parsing, while the pipeline refuses order entry or the server is behind reading
+        this connection."""
         access = self._trader(conn, params)
-        if self.node.busy:
+        if conn.behind or self.node.busy:
             raise _Invalid("EService:Busy")
         return access
 

@@ -249,3 +249,40 @@ def test_a_client_that_never_reads_is_closed_1013_slow_consumer(tmp_path: Path) 
         lines, cut = _stderr_lines(proc)
         run_within(scenario(port, cut), 60)
         assert any("closed 1013 slow consumer" in line for line in lines), lines
+
+
+def test_connections_per_address_are_capped_with_429(tmp_path: Path) -> None:
+    """Proves ``connections_per_address``: the next handshake is refused with HTTP 429.
+
+    With a cap of 3, three connections from 127.0.0.1 are served; a fourth
+    handshake is refused (429 Too Many Requests) and the three still work;
+    once one closes, a new connection is accepted again.
+    """
+    config = config_file(tmp_path / "tokex.toml", connections_per_address=3)
+
+    async def scenario(port: int) -> None:
+        clients = [await connect(port) for _ in range(3)]
+        try:
+            await connect(port)
+        except websockets.InvalidStatus as e:
+            assert e.response.status_code == 429, e
+        else:
+            raise AssertionError("a fourth connection was accepted")
+        for c in clients:
+            assert (await c.call("ping"))["method"] == "pong"
+        await clients[0].ws.close()
+        await clients[0].ws.wait_closed()
+        for _ in range(100):  # the server counts the close once its handler has ended
+            try:
+                again = await connect(port)
+                break
+            except websockets.InvalidStatus:
+                await asyncio.sleep(0.02)
+        else:
+            raise AssertionError("no connection accepted after one closed")
+        assert (await again.call("ping"))["method"] == "pong"
+        for c in (*clients[1:], again):
+            await c.ws.close()
+
+    with server(tmp_path / "data", config=config) as (port, _):
+        run_within(scenario(port))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import signal
+from collections.abc import Callable, Coroutine
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -42,6 +43,19 @@ async def _close(*clients: Client) -> None:
 def _kill(proc: Any) -> None:
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def _kill_between(
+    data: Path,
+    before: Callable[[int], Coroutine[Any, Any, None]],
+    after: Callable[[int], Coroutine[Any, Any, None]],
+) -> None:
+    """Run ``before`` against a server on ``data``, SIGKILL it, run ``after`` on a new one."""
+    with server(data, MONDAY) as (port, proc):
+        run_within(before(port))
+        _kill(proc)
+    with server(data, MONDAY) as (port, _):
+        run_within(after(port))
 
 
 def test_a_login_replayed_after_sigkill_is_refused_and_tokens_survive(tmp_path: Path) -> None:
@@ -81,11 +95,7 @@ def test_a_login_replayed_after_sigkill_is_refused_and_tokens_survive(tmp_path: 
         )
         await _close(c, other)
 
-    with server(data) as (port, proc):
-        run_within(before(port))
-        _kill(proc)
-    with server(data) as (port, _):
-        run_within(after(port))
+    _kill_between(data, before, after)
 
 
 def test_snapshots_count_records_across_short_lifetimes_so_restarts_replay_few(
@@ -200,11 +210,7 @@ def test_the_simulated_clock_resumes_at_the_journal_time_and_a_gtd_order_expires
         assert expired["timestamp"] == "2026-11-23T15:10:00.000000Z"
         await _close(ops, alice)
 
-    with server(data, MONDAY) as (port, proc):
-        run_within(before(port))
-        _kill(proc)
-    with server(data, MONDAY) as (port, _):
-        run_within(after(port))
+    _kill_between(data, before, after)
 
 
 def test_trades_ticker_and_fills_are_rebuilt_after_sigkill(tmp_path: Path) -> None:
@@ -265,8 +271,4 @@ def test_trades_ticker_and_fills_are_rebuilt_after_sigkill(tmp_path: Path) -> No
         }
         await _close(c, alice)
 
-    with server(data) as (port, proc):
-        run_within(before(port))
-        _kill(proc)
-    with server(data) as (port, _):
-        run_within(after(port))
+    _kill_between(data, before, after)

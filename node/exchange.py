@@ -23,11 +23,9 @@ entries), fed every durable batch before any gateway hears of it and
 caught up from the journal's tail at start; and the access store
 (:mod:`node.access`: login nonces and session tokens).
 
-Snapshots are written (by a forked child) once ``snapshot_records``
-records follow the newest snapshot, whichever process wrote it, or once it
-is ``snapshot_seconds`` old and records follow it; old ones are pruned only
-after the history is durable past the new one, so recovery can always start
-from a snapshot the history has caught up with.
+Between batches the :class:`~node.snapshotter.Snapshotter` writes snapshots
+(by records since the newest, whichever process wrote it, and by age) and
+prunes old ones once the history is durable past the new one.
 
 Time comes from a :class:`Clock`: the system clock, or a simulated one that
 only the operator moves (``--clock sim:...``; after a restart it goes on
@@ -40,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 import traceback
@@ -72,9 +69,10 @@ from node.interface import (
     TradeRecord,
 )
 from node.journal import JournalError, JournalWriter
-from node.recovery import Recovered, prune, recover
+from node.recovery import Recovered, recover
 from node.sequencer import Sequenced, Sequencer
-from node.store import snapshots, write_genesis, write_snapshot_in_background
+from node.snapshotter import Snapshotter
+from node.store import snapshots, write_genesis
 from risk.money import Pair
 
 __all__ = ["MAX_BATCH", "Exchange"]
@@ -97,8 +95,6 @@ class _Pending:
 
 MAX_BATCH = 1_024
 """Commands one commit cycle applies at most (the rest wait for the next cycle)."""
-CHECKPOINT_COMMITS = 256
-"""History commits after which its log is made durable (in a worker thread)."""
 _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 """Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""
 
@@ -122,19 +118,10 @@ class Exchange:
         self.recovered: Recovered | None = None
         self.queue_limit = self.config.queue_limit
         self.queue_wait = self.config.queue_wait_ms / 1000
-        self.snapshot_records = self.config.snapshot_records
-        self.snapshot_seconds = self.config.snapshot_seconds
         self._queue: list[_Pending] = []
         self._queued = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._snapshot_seq = 0
-        self._snapshot_time = time.time()
-        self._children: list[tuple[int, int]] = []
-        """Snapshot writers running: (pid, the seq they write)."""
-        self._prune_after: int | None = None
-        self._checkpointing = False
-        self._commits = 0
         self._closing = False
         self._busy = False
 
@@ -191,12 +178,9 @@ class Exchange:
         )
         self.sequencer = Sequencer(recovered.engine, writer, self.clock.now)
         self.sequencer.last_ts = last_ts  # time never goes back in the journal, restarts or not
-        newest = snapshots(self.data)
-        if newest:
-            self._snapshot_seq = newest[0][0]
-            self._snapshot_time = newest[0][1].stat().st_mtime
-        else:
-            self._snapshot_time = (self.data / "genesis.tkx").stat().st_mtime
+        self.snapshotter = Snapshotter(
+            self.data, history, self.config.snapshot_records, self.config.snapshot_seconds
+        )
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
             history.apply(self.sequencer.commit(self.config.deposits))
@@ -241,8 +225,7 @@ class Exchange:
                 await task
         self.sequencer.writer.close()
         await self.access.close()
-        for pid, _ in self._children:
-            os.waitpid(pid, 0)
+        self.snapshotter.close()
         self.history.close()
 
     # ------------------------------------------------------------- time
@@ -426,13 +409,13 @@ class Exchange:
         if applied:
             # The history first: a gateway's listener may ask it about this batch.
             self.history.apply(applied)
-            self._commits += 1
+            self.snapshotter.batch_applied()
         for listener in self.listeners:
             _guarded(listener, applied)
         for pending in batch:
             if pending.after is not None:
                 _guarded(pending.after)
-        self._upkeep()
+        self.snapshotter.upkeep(self.engine)
 
     async def _committer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -460,68 +443,11 @@ class Exchange:
                 await self.tick()
                 continue
             if not self._busy:
-                self._upkeep()
+                self.snapshotter.upkeep(self.engine)
             if self.clock.simulated or due is None:
                 await asyncio.sleep(0.05)
             else:
                 await asyncio.sleep(min(0.05, (due - now) / 1e9))
-
-    def _upkeep(self) -> None:
-        """Between batches: reap snapshot writers, make the history durable, snapshot, prune.
-
-        Runs only while no batch is in hand, so the engine holds exactly the
-        durable state and the history has every event of it.
-        """
-        self.history.commit_due()
-        for pid, seq in list(self._children):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                self._children.remove((pid, seq))
-                if status == 0:
-                    self._prune_after = max(self._prune_after or 0, seq)
-        if self.history.failed is not None:
-            self._prune_after = None  # keep every snapshot: the history needs the journal
-        elif self._prune_after is not None or self._commits >= CHECKPOINT_COMMITS:
-            self._checkpoint()
-        if self._children or self._prune_after is not None:
-            return
-        seq = self.engine.last_seq
-        since = seq - self._snapshot_seq
-        if since <= 0:
-            return
-        records, seconds = self.snapshot_records, self.snapshot_seconds
-        if (records and since >= records) or (
-            seconds and time.time() - self._snapshot_time >= seconds
-        ):
-            self._snapshot_seq, self._snapshot_time = seq, time.time()
-            self._children.append((write_snapshot_in_background(self.data, self.engine), seq))
-
-    def _checkpoint(self) -> None:
-        """Make the history durable in a worker thread; then prune what a new snapshot allows.
-
-        Old snapshots go only once the history is durable past the newest, so
-        a restart never needs events from before every snapshot left.
-        """
-        if self._checkpointing:
-            return
-        self._checkpointing = True
-        self._commits = 0
-        self.history.commit()
-        covers = self.history.seq
-        future = asyncio.get_running_loop().run_in_executor(None, self.history.checkpoint)
-
-        def done(f: asyncio.Future[None]) -> None:
-            self._checkpointing = False
-            if self.history.failed is not None:
-                return
-            if f.exception() is not None:
-                print(f"tokex: history checkpoint failed: {f.exception()}", file=sys.stderr)
-                return
-            if self._prune_after is not None and self._prune_after <= covers:
-                self._prune_after = None
-                prune(self.data)
-
-        future.add_done_callback(done)
 
     # -------------------------------------------------------------- queries
 

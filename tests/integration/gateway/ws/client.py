@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -55,6 +57,7 @@ def server(
         assert match, first + (proc.stderr.read() if proc.stderr else "")
         yield int(match.group(1)), proc
     finally:
+        _hang_up(_clients)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
@@ -104,9 +107,33 @@ class Client:
         return await self.call("login", **login_params(account))
 
 
+_clients: list[Client] = []
+"""Clients made by :func:`connect` while a :func:`server` runs (shut down when it stops)."""
+
+
+def _hang_up(clients: list[Client]) -> None:
+    """Send FIN on every client socket a test left open (its event loop may be gone).
+
+    Otherwise the server's orderly stop waits out its close timeout (10 s) for
+    each of them. The socket is shut down through a duplicate descriptor, so
+    the client's own (possibly never closed) descriptor stays valid.
+    """
+    for client in clients:
+        sock = client.ws.transport.get_extra_info("socket")
+        if sock is None:
+            continue
+        try:
+            with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
+    clients.clear()
+
+
 async def connect(port: int) -> Client:
     ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
     client = Client(ws)
+    _clients.append(client)
     client.pushed = []
     status = await client.recv()
     assert status["channel"] == "status" and status["data"][0]["system"] == "online"
@@ -188,6 +215,7 @@ def live_server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subproce
             proc.kill()
             proc.wait()
             raise
+        _hang_up(_clients)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)

@@ -79,6 +79,17 @@ def config_file(path: Path, **exchange: object) -> Path:
     return path
 
 
+def send_burst(ws: Any, messages: list[str]) -> None:
+    """Send ``messages`` as frames in one write, so the server reads them in one go.
+
+    The frames are made by the connection's own protocol object (masked, as a
+    client's must be); on loopback one write of a few kilobytes arrives whole.
+    """
+    for text in messages:
+        ws.protocol.send_text(text.encode())
+    ws.transport.write(b"".join(ws.protocol.data_to_send()))
+
+
 def sign(secret: str, key: str, nonce: int) -> str:
     return hmac.new(secret.encode(), f"{nonce}{key}".encode(), hashlib.sha256).hexdigest()
 

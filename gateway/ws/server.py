@@ -84,9 +84,33 @@ TCP_KEEPALIVE = (60, 10, 6)
 """Idle seconds before TCP probes a silent peer, seconds between probes, probes before giving up."""
 
 _encode = msgspec.json.Encoder(decimal_format="number").encode
-_decode = msgspec.json.Decoder(float_hook=Decimal).decode
+
+
+class _Envelope(msgspec.Struct):
+    """A request's envelope; ``params`` stays JSON text until it is needed."""
+
+    method: Any = None
+    req_id: Any = None
+    params: msgspec.Raw = msgspec.Raw(b"{}")
+
+
+_decode_envelope = msgspec.json.Decoder(_Envelope, float_hook=Decimal).decode
+_decode_params = msgspec.json.Decoder(float_hook=Decimal).decode
 """Numbers with a fraction or an exponent are read exactly from the text, never as a float."""
 _INVALID_JSON = {"success": False, "error": "EGeneral:Invalid JSON"}
+_RATE_LIMITED = "EAPI:Rate limit exceeded"
+_ENTRY_METHODS = frozenset({"add_order", "batch_add", "amend_order", "edit_order"})
+_TRADING_ROLES = frozenset({"trader", "market_maker"})
+
+
+def _busy(method: str, req_id: Any, time_in: str) -> bytes:
+    """The ``EService:Busy`` answer, written directly (the shedding path)."""
+    echo = b"" if req_id is None else b',"req_id":' + _encode(req_id)
+    stamp = time_in.encode()
+    return (
+        b'{"method":"' + method.encode() + b'"' + echo + b',"success":false,'
+        b'"error":"EService:Busy","time_in":"' + stamp + b'","time_out":"' + stamp + b'"}'
+    )
 
 
 _Invalid = RequestError
@@ -223,10 +247,7 @@ class WsGateway(Trading, Channels):
 
     def _send(self, conn: Connection, message: dict[str, Any]) -> None:
         """Queue a message; everything queued in this turn of the loop goes out in one write."""
-        conn.pending.append(_encode(message))
-        if not self._dirty:
-            asyncio.get_running_loop().call_soon(self._flush)
-        self._dirty[conn.conn_id] = conn
+        self._send_raw(conn, _encode(message))
 
     def _flush(self) -> None:
         """Write each connection's queued messages as frames, with one system call.
@@ -292,16 +313,23 @@ class WsGateway(Trading, Channels):
         """
         time_in = rfc3339(self.node.now())
         try:
-            doc = _decode(message)
+            doc = _decode_envelope(message)
         except (msgspec.DecodeError, RecursionError):  # RecursionError: nested too deep
             self._send(conn, {**_INVALID_JSON, "time_in": time_in})
             return
-        if not isinstance(doc, dict):
-            self._send(conn, {**_INVALID_JSON, "time_in": time_in})
+        method, req_id, raw = doc.method, doc.req_id, doc.params
+        if isinstance(method, str) and method in _ENTRY_METHODS and self._shed(conn, raw):
+            # The shedding path: no parameters parsed, no dicts built (it must cost a
+            # small part of what an order does, or the server never catches up).
+            if not self._allow(conn):
+                self._send(conn, self._refusal(method, req_id, time_in, _RATE_LIMITED))
+            else:
+                self._send_raw(conn, _busy(method, req_id, time_in))
             return
-        method = doc.get("method")
-        req_id = doc.get("req_id")
-        params = doc.get("params", {})
+        try:
+            params: Any = _decode_params(raw)
+        except (msgspec.DecodeError, RecursionError):  # nested too deep
+            params = _INVALID_JSON
         reply: dict[str, Any] = {"method": method}
         if req_id is not None:
             reply["req_id"] = req_id
@@ -330,7 +358,7 @@ class WsGateway(Trading, Channels):
             self._send(conn, body)
 
         if not self._allow(conn):
-            answer(error="EAPI:Rate limit exceeded")
+            answer(error=_RATE_LIMITED)
             return
         if method == "ping":
             reply["method"] = "pong"
@@ -340,10 +368,41 @@ class WsGateway(Trading, Channels):
         if handler is None:
             answer(error="EGeneral:Unknown method")
             return
+        if params is _INVALID_JSON:
+            answer(error="EGeneral:Invalid JSON")
+            return
         if not isinstance(params, dict):
             answer(error="EGeneral:Invalid arguments:params must be an object")
             return
         run_request(lambda: handler(self, conn, params, answer), answer)
+
+    def _shed(self, conn: Connection, raw: msgspec.Raw) -> bool:
+        """Whether order entry on ``conn`` is to be answered Busy without parsing it.
+
+        Only for a connection acting on its own live login of a trading role
+        (a request naming a ``token`` takes the full path, which checks it).
+        """
+        if not (conn.behind or self.node.busy):
+            return False
+        access = conn.account
+        if conn.token is None or access is None or access.role not in _TRADING_ROLES:
+            return False
+        if b'"token"' in bytes(raw):
+            return False
+        return self.node.session(conn.token) is not None
+
+    def _refusal(self, method: str, req_id: Any, time_in: str, error: str) -> dict[str, Any]:
+        body: dict[str, Any] = {"method": method}
+        if req_id is not None:
+            body["req_id"] = req_id
+        return {**body, "success": False, "error": error, "time_in": time_in, "time_out": time_in}
+
+    def _send_raw(self, conn: Connection, data: bytes) -> None:
+        """Queue an encoded message (see :meth:`_send`)."""
+        conn.pending.append(data)
+        if not self._dirty:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._dirty[conn.conn_id] = conn
 
     # ------------------------------------------------------------ authentication
 

@@ -17,7 +17,10 @@ On a real data directory in a temporary folder (on the machine's disk):
   its own; before each lifetime the node is opened (recover the newest
   snapshot and the tail, bring the history level, read the access store)
   several times: seconds (median and range) and records replayed, against
-  the journal's length.
+  the journal's length. The flow is peer-flow's orders, each followed by a
+  cancel of the order placed 5,000 orders before, so the book (and the
+  snapshot) stays the same size however long the journal grows: what the
+  table shows is what the journal's length costs a restart.
 """
 
 from __future__ import annotations
@@ -30,12 +33,13 @@ import shutil
 import statistics
 import tempfile
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
 from bench.measure import machine
-from bench.workloads import BENCH_SYMBOL, bench_instrument, peer_flow, to_commands
-from model.commands import Command, Deposit
+from bench.workloads import BENCH_SYMBOL, bench_instrument, peer_flow, to_command, to_commands
+from model.commands import CancelOrder, Command, Deposit, NewOrder
 from node.clock import Clock
 from node.config import Config
 from node.exchange import Exchange
@@ -94,6 +98,31 @@ def _sequence(data: Path, commands: list[Command], fsync: FsyncPolicy) -> float:
 
 _START = 1_795_446_000 * 10**9  # a Monday 15:00 UTC
 SNAPSHOT_RECORDS = 100_000
+RESTING_WINDOW = 5_000
+
+
+def _steady_flow(count: int, seed: int) -> list[Command]:
+    """Deposits, then peer-flow's orders, each limit followed (once 5,000 rest) by a cancel
+    of the limit placed 5,000 before: at most about that many orders ever rest.
+
+    Sequence numbers are the positions (the node's simulated clock stands
+    still, so no timer comes between them).
+    """
+    out = _commands(2 * _ACCOUNTS, seed)
+    resting: deque[tuple[int, str]] = deque()
+    for op in peer_flow(count, seed):
+        if len(out) >= count:
+            break
+        if op[0] == "C":
+            continue
+        command = to_command(op, len(out) + 1)
+        out.append(command)
+        if op[0] == "L" and isinstance(command, NewOrder):
+            resting.append((command.seq, command.account))
+        if len(resting) > RESTING_WINDOW:
+            victim, owner = resting.popleft()
+            out.append(CancelOrder(len(out) + 1, 0, owner, victim))
+    return out[:count]
 
 
 def _config() -> Config:
@@ -143,7 +172,7 @@ async def _lifetime(exchange: Exchange, commands: list[Command]) -> None:
 def restarts_report(commands: int, lifetimes: int, runs: int, seed: int) -> dict[str, Any]:
     """``lifetimes`` lifetimes of the node over ``commands`` records; each restart timed ``runs``
     times (see the module docstring)."""
-    flow = _commands(commands, seed)
+    flow = _steady_flow(commands, seed)
     per = -(-len(flow) // lifetimes)
     config = _config()
     root = Path(tempfile.mkdtemp(prefix="tokex-bench-restarts-"))
@@ -159,9 +188,12 @@ def restarts_report(commands: int, lifetimes: int, runs: int, seed: int) -> dict
             exchange, _ = _open_timed(config, data)
             recovered = exchange.recovered
             assert recovered is not None
+            journal = sum(p.stat().st_size for p in (data / "journal").glob("*.seg"))
             rows.append(
                 {
                     "journal_records": recovered.last_seq,
+                    "journal_mb": round(journal / 1e6, 1),
+                    "open_orders": len(recovered.engine.orders),
                     "replayed": recovered.replayed,
                     "snapshot_seq": recovered.snapshot_seq,
                     "restart_s": round(statistics.median(times), 3),
@@ -189,9 +221,10 @@ def print_restarts(report: dict[str, Any]) -> None:
     )
     for row in report["restarts"]:
         print(
-            f"  journal {row['journal_records']:>9,} records: restart {row['restart_s']} s"
-            f" [{row['restart_range'][0]}-{row['restart_range'][1]}],"
-            f" {row['replayed']:,} replayed after the snapshot at {row['snapshot_seq']:,}"
+            f"  journal {row['journal_records']:>9,} records ({row['journal_mb']} MB on disk):"
+            f" restart {row['restart_s']} s [{row['restart_range'][0]}-"
+            f"{row['restart_range'][1]}], {row['replayed']:,} replayed after the snapshot at"
+            f" {row['snapshot_seq']:,}; {row['open_orders']:,} open orders"
         )
 
 
@@ -204,12 +237,13 @@ def restart_lines(report: dict[str, Any]) -> list[str]:
         f"{report['snapshot_records']:,} records follow the newest (whichever lifetime wrote "
         f"it); the node opened {report['runs']} times before each lifetime (median [range]):",
         "",
-        "| journal records | restart | records replayed |",
-        "|---|---|---|",
+        "| journal records | journal on disk | restart | records replayed | open orders |",
+        "|---|---|---|---|---|",
     ]
     lines += [
-        f"| {r['journal_records']:,} | {r['restart_s']} s [{r['restart_range'][0]}-"
-        f"{r['restart_range'][1]}] | {r['replayed']:,} |"
+        f"| {r['journal_records']:,} | {r['journal_mb']} MB | {r['restart_s']} s "
+        f"[{r['restart_range'][0]}-{r['restart_range'][1]}] | {r['replayed']:,} | "
+        f"{r['open_orders']:,} |"
         for r in report["restarts"]
     ]
     return lines

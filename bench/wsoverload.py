@@ -3,10 +3,11 @@
 What a venue must do when offered more than it can take (WS_API.md:
 ``EService:Busy``, back-pressure, nothing placed): answer every request in
 bounded time, keep its memory bounded and never drop a client. The step
-offers twice the highest rate the server achieved earlier in the same run
-(its saturation throughput) for 30 seconds, from the same clients, with no
-cap on requests in flight (a client sends every request on its schedule,
-so a backlog cannot hide in the clients). It reports:
+offers twice the highest rate of orders the server took earlier in the same
+run (its saturation throughput: answers less refusals) for 30 seconds,
+from the same clients, with no cap on requests in flight (a client sends
+every request on its schedule, so a backlog cannot hide in the clients).
+It reports:
 
 * ``ack`` latency from the scheduled send (p50, p99, p99.9, max) and
   whether p99 is under one second;
@@ -31,8 +32,18 @@ ANSWER_WITHIN_US = 1_000_000
 
 
 def saturation(steps: list[dict[str, Any]]) -> int:
-    """The highest rate (orders/s) any of ``steps`` achieved: the server's saturation."""
-    return max((s["achieved_orders_s"] for s in steps), default=0)
+    """The server's saturation: the highest rate of orders taken (orders/s) in ``steps``.
+
+    A step's achieved rate counts every answer; refusals (``EService:Busy``
+    above all, which cost the server little) are taken out, in proportion,
+    so that a server shedding load does not look faster than it is.
+    """
+    best = 0.0
+    for s in steps:
+        if s["acked"]:
+            refused = sum(s["errors"].values())
+            best = max(best, s["achieved_orders_s"] * (s["acked"] - refused) / s["acked"])
+    return round(best)
 
 
 def overload_summary(step: dict[str, Any], saturated: int) -> dict[str, Any]:

@@ -93,7 +93,7 @@ class _Pending:
     """When it was queued (the age of the queue's head bounds what a new command waits)."""
 
 
-MAX_BATCH = 1_024
+MAX_BATCH = 256
 """Commands one commit cycle applies at most (the rest wait for the next cycle)."""
 _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 """Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""

@@ -181,6 +181,7 @@ class Exchange:
         self.snapshotter = Snapshotter(
             self.data, history, self.config.snapshot_records, self.config.snapshot_seconds
         )
+        self.snapshotter.start()
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
             history.apply(self.sequencer.commit(self.config.deposits))

@@ -15,6 +15,12 @@ event of it) and:
   completed, so the history is never behind every snapshot left on disk;
 * prunes nothing at all while the history cannot be written (it will need
   the journal to catch up at the next start).
+
+It also prunes at start (:meth:`Snapshotter.start`, the history having been
+made durable during recovery) and at close (:meth:`Snapshotter.close`, once
+the last snapshot writers have finished and the history is durable), so a
+server that lives too short a time to prune between batches still keeps
+its data directory from growing.
 """
 
 from __future__ import annotations
@@ -107,8 +113,24 @@ class Snapshotter:
 
         future.add_done_callback(done)
 
+    def start(self) -> None:
+        """At start (the history just made durable): prune what the snapshots on disk allow.
+
+        A server that never lives long enough to see its snapshot writers
+        finish still prunes, here or at :meth:`close`.
+        """
+        newest = snapshots(self.data)
+        if newest and self.history.failed is None and newest[0][0] <= self.history.seq:
+            prune(self.data)
+
     def close(self) -> None:
-        """Wait for the snapshot writers still running."""
+        """Wait for the snapshot writers still running, then prune what they allow."""
+        written = False
         for pid, _ in self.children:
-            os.waitpid(pid, 0)
+            _, status = os.waitpid(pid, 0)
+            written = written or status == 0
         self.children = []
+        if (written or self._prune_after is not None) and self.history.failed is None:
+            self.history.commit()
+            self.history.checkpoint()
+            self.start()

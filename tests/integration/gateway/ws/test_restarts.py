@@ -107,8 +107,9 @@ def test_snapshots_count_records_across_short_lifetimes_so_restarts_replay_few(
     add 60 records (orders) and end by SIGKILL or SIGTERM: no single lifetime
     reaches 100, yet every restart replays at most 100 + two lifetimes'
     records (a snapshot child may still be writing when the next start
-    looks), where counting per lifetime would replay all 300 by the end. The
-    orders all survive.
+    looks), where counting per lifetime would replay all 300 by the end. Old
+    snapshots are pruned (at a start or a clean stop: no lifetime lives to
+    prune between batches). The orders all survive.
     """
     config = config_file(
         tmp_path / "tokex.toml", snapshots="{ records = 100, seconds = 0 }", rate_limit=UNLIMITED
@@ -141,6 +142,7 @@ def test_snapshots_count_records_across_short_lifetimes_so_restarts_replay_few(
     assert max(replayed) <= 100 + 2 * 60, replayed
     assert replayed[:2] == [0, 15 + 60]  # a fresh directory; its deposits and 60 orders
     assert snapshots(data), "no snapshot was written"
+    assert len(snapshots(data)) <= 2, snapshots(data)  # pruned, though no lifetime saw it done
 
     async def check(port: int) -> None:
         ids = set()

@@ -51,6 +51,8 @@ class Connection:
     resume: asyncio.Event = field(default_factory=asyncio.Event)
     """Set when a connection paused for its own backlog may be read again."""
     fd: int = -1
+    reads: int = 0
+    """Messages read (the kernel's unread count is checked every few)."""
     behind: bool = False
     """More of its requests wait unread than BEHIND_BYTES: its order entry is Busy."""
     executions: int | None = None

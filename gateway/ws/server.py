@@ -76,6 +76,8 @@ WRITE_HIGH, WRITE_LOW = 1024 * 1024, 256 * 1024
 BEHIND_BYTES = 16 * 1024
 """Bytes of a connection's requests waiting unread in the kernel past which the server is
 behind reading it: its order entry is answered EService:Busy until it has caught up."""
+BEHIND_EVERY = 7
+"""The kernel is asked once every BEHIND_EVERY + 1 messages of a connection."""
 TOKEN_EXPIRES_S = 900
 HEARTBEAT_S = 1.0
 VERSION = "0.1.0"
@@ -209,7 +211,10 @@ class WsGateway(Trading, Channels):
         )
         try:
             async for message in ws:
-                conn.behind = _unread(conn.fd) > BEHIND_BYTES
+                conn.reads += 1
+                if not conn.reads & BEHIND_EVERY:
+                    # A system call per message would cost more than the check is worth.
+                    conn.behind = _unread(conn.fd) > BEHIND_BYTES
                 self._handle(conn, message)
                 if conn.outstanding >= self.max_outstanding or conn.logging_in:
                     # Read on once half are answered (and a login is durable).
@@ -270,7 +275,9 @@ class WsGateway(Trading, Channels):
             chunks = ws.protocol.data_to_send()
             ws.transport.write(b"".join(chunks))
             conn.last_sent = now
-            owed = ws.transport.get_write_buffer_size() + _kernel_queue(conn.fd)
+            owed = ws.transport.get_write_buffer_size()
+            if owed:  # the kernel took what it could: count what it holds too
+                owed += _kernel_queue(conn.fd)
             if owed > SLOW_CONSUMER_BYTES:
                 self.connections.pop(conn.conn_id, None)
                 conn.resume.set()

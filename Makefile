@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install run test lint unit bench bench-micro clean
+.PHONY: help install run test lint unit bench bench-micro clean browser nats-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP) ## create .venv and install tokex with its dev extras
 
-run: $(STAMP) ## start the exchange on the built-in demo config (data in ./data; Ctrl-C stops)
+run: $(STAMP) ## start the exchange on the demo config (data in ./data; console on :8080; Ctrl-C stops)
 	$(VENV)/bin/tokex serve --data data
 
 lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
@@ -26,7 +26,37 @@ lint: $(STAMP) ## ruff check, ruff format --check, mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-unit: $(STAMP) ## pytest only (unit, property, integration)
+# Debian's chromium and its chromedriver for the console's browser tests, pinned
+# (browser and driver must be the same build). Debian's security archive keeps
+# only its newest build: if this one is gone, the candidate is installed and named.
+CHROMIUM_VERSION := 156.0.8078.114-1~deb12u1
+
+browser: ## install Debian's chromium and chromium-driver if missing (the console's tests)
+	@if test -x /usr/bin/chromium && test -x /usr/bin/chromedriver; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q >/dev/null; \
+		export DEBIAN_FRONTEND=noninteractive; \
+		if apt-get install -y -q --no-install-recommends chromium=$(CHROMIUM_VERSION) \
+			chromium-driver=$(CHROMIUM_VERSION) >/dev/null; then \
+			echo "installed chromium $(CHROMIUM_VERSION)"; \
+		else echo "chromium $(CHROMIUM_VERSION) is no longer served; installing" \
+			"$$(apt-cache policy chromium | awk '/Candidate/ {print $$2}')"; \
+			apt-get install -y -q --no-install-recommends chromium chromium-driver >/dev/null; fi; \
+	else echo "chromium cannot be installed here (needs root and apt-get)"; exit 1; fi
+
+# Debian's nats-server (JetStream) for the settlement tests and benchmark, pinned.
+NATS_SERVER_VERSION := 2.9.10-1+b3
+
+nats-server: ## install Debian's nats-server (the settlement queue's NATS backend) if missing
+	@if command -v nats-server >/dev/null 2>&1 || test -x /usr/sbin/nats-server; then :; \
+	elif command -v apt-get >/dev/null 2>&1 && [ "$$(id -u)" = 0 ]; then \
+		apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -q --no-install-recommends nats-server=$(NATS_SERVER_VERSION) >/dev/null \
+		&& echo "installed nats-server $(NATS_SERVER_VERSION)"; \
+	else echo "nats-server cannot be installed here (needs root and apt-get):" \
+		"the NATS settlement tests will be skipped"; fi
+
+unit: $(STAMP) browser nats-server ## pytest only (unit, property, integration)
 	$(VENV)/bin/pytest
 
 test: lint unit ## the whole suite: lint, types, unit + property + integration tests

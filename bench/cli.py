@@ -32,6 +32,7 @@ from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
 from bench.recovery import print_recovery, recovery_report, restart_lines
+from bench.settlement import add_settlement_parser
 from bench.workloads import WORKLOADS, bench_engine, to_commands
 from bench.ws import add_ws_parser, run_default
 from bench.xstocks import xstocks
@@ -376,6 +377,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     p_recovery.set_defaults(func=_cmd_recovery)
 
     add_ws_parser(sub)
+    add_settlement_parser(sub)
 
     p_all = sub.add_parser("all", help="every workload and the peers; results and README")
     p_all.add_argument(

@@ -84,7 +84,7 @@ def client_id(index: int) -> str:
     return f"bench-{index:03d}"
 
 
-def tokex_config(clients: int) -> str:
+def tokex_config(clients: int, extra: str = "") -> str:
     """A bench configuration for ``clients`` traders on one 24/7 instrument (TOML text).
 
     Balances are written as decimal strings: 10 billion USD and 10 million
@@ -136,7 +136,7 @@ def tokex_config(clients: int) -> str:
             "max_open_orders = 100000",
             'balances = { USD = "10000000000.00", AAPLx = "10000000" }',
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + extra
 
 
 def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
@@ -149,13 +149,15 @@ def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
     return line
 
 
-def start_tokex(workdir: Path, clients: int, clock: str) -> Running:
-    """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config."""
+def start_tokex(workdir: Path, clients: int, clock: str, extra: str = "") -> Running:
+    """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config
+    (and ``extra`` TOML appended to it)."""
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench.toml"
-    config.write_text(tokex_config(clients), encoding="utf-8")
+    config.write_text(tokex_config(clients, extra), encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
-    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--clock", clock]
+    command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
+    command += ["--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )

@@ -53,6 +53,7 @@ CANCEL_REASONS = frozenset(
         "kill_switch",
         "halted",
         "replaced",
+        "operator",
     }
 )
 

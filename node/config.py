@@ -33,6 +33,7 @@ __all__ = [
     "AccountAccess",
     "Config",
     "ConfigError",
+    "SettlementConfig",
     "load_config",
     "parse_config",
 ]
@@ -62,6 +63,7 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     fee_account: str = "fees"
     ws_port: int = 8765
     fix_port: int = 9878
+    http_port: int = 8080
     fsync: Literal["always", "batch", "off"] = "batch"
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
     operator_account: str = "ops"
@@ -117,8 +119,23 @@ class _Account(msgspec.Struct, forbid_unknown_fields=True):
     enabled: bool = True
 
 
+class _Settlement(msgspec.Struct, forbid_unknown_fields=True):
+    backend: Literal["sqlite", "nats"] = "sqlite"
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "TOKEX_SETTLEMENT"
+    nats_replicas: int = 1
+    nats_ack_wait_ms: int = 10_000
+    embedded_worker: bool = True
+    window_ms: int = 1_000
+    fee_chain: Literal["ethereum", "solana"] = "ethereum"
+    chain_delay_ms: int = 2_000
+    chain_failure_rate: float = 0.0
+    retry_ms: int = 1_000
+
+
 class _File(msgspec.Struct, forbid_unknown_fields=True):
     exchange: _Exchange = msgspec.field(default_factory=_Exchange)
+    settlement: _Settlement = msgspec.field(default_factory=_Settlement)
     assets: list[_Asset] = msgspec.field(default_factory=list)
     instruments: list[_Instrument] = msgspec.field(default_factory=list)
     fee_tiers: list[_FeeTier] = msgspec.field(default_factory=list)
@@ -140,6 +157,30 @@ class AccountAccess:
 
 
 @dataclass(frozen=True)
+class SettlementConfig:
+    """The ``[settlement]`` table (docs/SETTLEMENT.md): queue backend, worker, netting, chains."""
+
+    backend: str = "sqlite"
+    """``sqlite`` (in the data directory) or ``nats`` (JetStream at ``nats_url``)."""
+    nats_url: str = "nats://127.0.0.1:4222"
+    nats_stream: str = "TOKEX_SETTLEMENT"
+    nats_replicas: int = 1
+    nats_ack_wait_ms: int = 10_000
+    embedded_worker: bool = True
+    """Run the worker inside ``tokex serve`` (false: ``tokex settlement run`` does)."""
+    window_ms: int = 1_000
+    """Netting window, in exchange-clock milliseconds."""
+    fee_chain: str = "ethereum"
+    """The chain of the fee account (which has no ``[[accounts]]`` entry)."""
+    chain_delay_ms: int = 2_000
+    """The chain simulator's confirmation delay."""
+    chain_failure_rate: float = 0.0
+    """Share of the simulator's submissions that fail (decided by the idempotency key)."""
+    retry_ms: int = 1_000
+    """Wait before a failed instruction is submitted again."""
+
+
+@dataclass(frozen=True)
 class Config:
     """A checked configuration: the engine's genesis, the opening balances, the edges' settings."""
 
@@ -157,7 +198,10 @@ class Config:
     rate_burst: int
     operator_account: str
     instruments: dict[str, Instrument] = field(default_factory=dict)
-    queue_limit: int = 0
+    http_port: int = 8080
+    """The HTTP port: the operator console, /metrics (and the REST API)."""
+    settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    queue_limit: int = QUEUE_LIMIT
     """Commands waiting for the sequencer past which order entry is refused (EService:Busy)."""
     queue_wait_ms: int = 250
     """Order entry is refused too while the oldest command waiting has waited this long."""
@@ -206,8 +250,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "assets", "at least one asset is needed")
     if not doc.instruments:
         raise _fail(source, "instruments", "at least one instrument is needed")
-    if not 0 <= ex.ws_port < 65536 or not 0 <= ex.fix_port < 65536:
-        raise _fail(source, "exchange.ws_port", "ports must be 0 to 65535")
+    for name in ("ws_port", "fix_port", "http_port"):
+        if not 0 <= getattr(ex, name) < 65536:
+            raise _fail(source, f"exchange.{name}", f"{getattr(ex, name)}: must be 0 to 65535")
     if ex.fsync not in FSYNC_POLICIES:
         raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
     if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
@@ -285,6 +330,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         key = f"accounts[{i}]"
         if acct.id in seen or acct.id == ex.fee_account:
             raise _fail(source, f"{key}.id", f"{acct.id!r} is taken")
+        if acct.id.startswith("@"):
+            raise _fail(source, f"{key}.id", f"{acct.id!r}: ids starting with @ are reserved")
         seen.add(acct.id)
         if acct.role not in ROLES:
             raise _fail(source, f"{key}.role", f"must be one of {', '.join(sorted(ROLES))}")
@@ -344,11 +391,47 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         rate_burst=ex.rate_limit.burst,
         operator_account=ex.operator_account,
         instruments=instruments,
+        http_port=ex.http_port,
+        settlement=_settlement(source, doc.settlement),
         queue_limit=ex.queue_limit,
         queue_wait_ms=ex.queue_wait_ms,
         snapshot_records=ex.snapshots.records,
         snapshot_seconds=ex.snapshots.seconds,
         connections_per_address=ex.connections_per_address,
+    )
+
+
+def _settlement(source: str, s: _Settlement) -> SettlementConfig:
+    """The checked ``[settlement]`` table."""
+    for name in ("window_ms", "chain_delay_ms", "retry_ms", "nats_ack_wait_ms"):
+        value = getattr(s, name)
+        low = 1 if name in ("window_ms", "nats_ack_wait_ms") else 0
+        if not low <= value <= 86_400_000:
+            raise _fail(source, f"settlement.{name}", f"{value}: must be {low} to 86400000")
+    if not 0.0 <= s.chain_failure_rate <= 1.0:
+        raise _fail(
+            source, "settlement.chain_failure_rate", f"{s.chain_failure_rate}: must be 0 to 1"
+        )
+    if s.nats_replicas not in (1, 3, 5):
+        raise _fail(source, "settlement.nats_replicas", f"{s.nats_replicas}: must be 1, 3 or 5")
+    if not s.nats_url.startswith(("nats://", "tls://")):
+        raise _fail(source, "settlement.nats_url", f"{s.nats_url!r}: must start with nats://")
+    if not s.nats_stream or not s.nats_stream.replace("_", "").replace("-", "").isalnum():
+        raise _fail(
+            source, "settlement.nats_stream", f"{s.nats_stream!r}: letters, digits, _ and - only"
+        )
+    return SettlementConfig(
+        backend=s.backend,
+        nats_url=s.nats_url,
+        nats_stream=s.nats_stream,
+        nats_replicas=s.nats_replicas,
+        nats_ack_wait_ms=s.nats_ack_wait_ms,
+        embedded_worker=s.embedded_worker,
+        window_ms=s.window_ms,
+        fee_chain=s.fee_chain,
+        chain_delay_ms=s.chain_delay_ms,
+        chain_failure_rate=s.chain_failure_rate,
+        retry_ms=s.retry_ms,
     )
 
 
@@ -377,6 +460,7 @@ name = "tokex-demo"
 fee_account = "fees"
 ws_port = 8765
 fix_port = 9878
+http_port = 8080
 fsync = "batch"
 rate_limit = { per_second = 50, burst = 100 }
 

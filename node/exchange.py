@@ -44,6 +44,7 @@ import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -69,6 +70,7 @@ from node.interface import (
     TradeRecord,
 )
 from node.journal import JournalError, JournalWriter
+from node.metrics import Metrics
 from node.recovery import Recovered, recover
 from node.sequencer import Sequenced, Sequencer
 from node.snapshotter import Snapshotter
@@ -124,6 +126,10 @@ class Exchange:
         self._tasks: list[asyncio.Task[None]] = []
         self._closing = False
         self._busy = False
+        self.metrics = Metrics()
+        self.metrics.pipeline_depth = lambda: len(self._queue)
+        self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
 
@@ -179,14 +185,22 @@ class Exchange:
         self.sequencer = Sequencer(recovered.engine, writer, self.clock.now)
         self.sequencer.last_ts = last_ts  # time never goes back in the journal, restarts or not
         self.snapshotter = Snapshotter(
-            self.data, history, self.config.snapshot_records, self.config.snapshot_seconds
+            self.data,
+            history,
+            self.config.snapshot_records,
+            self.config.snapshot_seconds,
+            self._retention_floor,
+            self.metrics.snapshot_written,
         )
-        self.snapshotter.start()
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
             history.apply(self.sequencer.commit(self.config.deposits))
         self.access = AccessStore(self.data / "access.sqlite")
         self.access.open()
+        self.metrics.recovered(self.engine.orders.values(), self.engine.last_seq)
+        if recovered.snapshot is not None:
+            written = recovered.snapshot.stat().st_mtime
+            self.metrics.snapshot_written(recovered.snapshot_seq, written)
 
     def _all_balances(self, engine: Engine) -> dict[tuple[str, str], int]:
         risk = engine.risk
@@ -209,7 +223,10 @@ class Exchange:
         self._tasks = [
             loop.create_task(self._committer(), name="committer"),
             loop.create_task(self._timers(), name="timers"),
+            loop.create_task(self.metrics.watch_loop(), name="loop-lag"),
         ]
+        # Consumers named what they must be able to replay by now (add_retention).
+        self.snapshotter.start()
         await self.access.start()
 
     async def close(self) -> None:
@@ -251,6 +268,30 @@ class Exchange:
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
+
+    # ------------------------------------------------------------- reports
+
+    def add_report(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
+        """Serve ``report()`` as :meth:`report` ``(name)`` (a consumer's status, for operators)."""
+        self._reports[name] = report
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        found = self._reports.get(name)
+        return None if found is None else found()
+
+    def add_retention(self, floor: Callable[[], int]) -> None:
+        """Keep the journal replayable from ``floor()`` on when pruning after snapshots.
+
+        A consumer of the event stream that may have to re-derive the events
+        after some seq from the journal (settlement, after a crash) names that
+        seq; :func:`node.recovery.prune` then keeps a snapshot at or before it
+        and every segment after that snapshot.
+        """
+        self._retention.append(floor)
+
+    def _retention_floor(self) -> int | None:
+        floors = [floor() for floor in self._retention]
+        return min(floors) if floors else None
 
     # ------------------------------------------------------------- pipeline
 
@@ -411,6 +452,7 @@ class Exchange:
             # The history first: a gateway's listener may ask it about this batch.
             self.history.apply(applied)
             self.snapshotter.batch_applied()
+        _guarded(self.metrics.on_batch, applied)
         for listener in self.listeners:
             _guarded(listener, applied)
         for pending in batch:
@@ -430,6 +472,7 @@ class Exchange:
                 batch, results = self._apply_batch()
                 # fsync in a worker thread: the loop keeps gathering the next batch.
                 await loop.run_in_executor(None, self.sequencer.flush)
+                self.metrics.on_flush(*self.sequencer.writer.last_flush)
                 self._deliver(batch, results)
             finally:
                 self._busy = False
@@ -479,8 +522,11 @@ class Exchange:
     def market(self, symbol: str) -> MarketState:
         engine = self.engine
         risk = engine.risk
-        reference = risk.markets[symbol].reference if risk is not None else 0
-        return MarketState(symbol, engine.sessions[symbol].phase, reference or 0)
+        if risk is None:
+            return MarketState(symbol, engine.sessions[symbol].phase, 0)
+        band = risk.band(symbol) or (0, 0)
+        reference = risk.markets[symbol].reference or 0
+        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
     # -------------------------------------------------------------- history
 

@@ -32,12 +32,13 @@ units of the asset, times integer nanoseconds since the epoch (UTC).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import msgspec
 
 from model.commands import Command, NewOrder
 from node.config import Config
+from node.metrics import Metrics
 from node.sequencer import Sequenced
 
 __all__ = [
@@ -113,6 +114,10 @@ class MarketState(msgspec.Struct, frozen=True):
     """regular, extended, overnight, weekend, closed, halted or auction."""
     reference: int
     """Reference price in ticks; 0 while there is none."""
+    band_low: int = 0
+    """The price band's lowest price in ticks; 0 while there is no band."""
+    band_high: int = 0
+    """The price band's highest price in ticks; 0 while there is no band."""
 
 
 class Refusal(msgspec.Struct, frozen=True):
@@ -216,6 +221,11 @@ class Node(Protocol):
         """The static configuration: instruments, assets, accounts and their access."""
         ...
 
+    @property
+    def metrics(self) -> Metrics:
+        """The node's metrics (node/metrics.py): each gateway counts its own part there."""
+        ...
+
     # ---------------------------------------------------------------- time
 
     def now(self) -> int:
@@ -297,7 +307,12 @@ class Node(Protocol):
         ...
 
     def market(self, symbol: str) -> MarketState:
-        """An instrument's phase and reference price now."""
+        """An instrument's phase, reference price and price band now."""
+        ...
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        """A named status report of a part running beside the node (``settlement``), as
+        plain JSON-able data; None when no such part runs."""
         ...
 
     @property

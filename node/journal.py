@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -146,6 +147,8 @@ class JournalWriter:
         self._fd = -1
         self._size = 0
         self._batch: list[bytes] = []
+        self.last_flush = (0, 0, 0, 0)
+        """The last :meth:`flush`: records, bytes, ns in ``write`` and ns in ``fsync`` (metrics)."""
         if segments:
             last = segments[-1]
             self._fd = os.open(last, os.O_WRONLY | os.O_APPEND)
@@ -187,21 +190,33 @@ class JournalWriter:
         """
         records, self._batch = self._batch, []
         if not records:
+            self.last_flush = (0, 0, 0, 0)
             return 0
         if self._size >= self.segment_bytes:
             self._open_segment(self.next_seq - len(records))
+        clock = time.perf_counter_ns
+        write_ns = fsync_ns = 0
         if self.fsync == "always":
             for record in records:
+                start = clock()
                 _write_all(self._fd, record)
+                synced = clock()
                 os.fsync(self._fd)
+                write_ns += synced - start
+                fsync_ns += clock() - synced
             written = sum(len(r) for r in records)
         else:
+            start = clock()
             data = b"".join(records)
             _write_all(self._fd, data)
             written = len(data)
+            write_ns = clock() - start
             if self.fsync == "batch":
+                synced = clock()
                 os.fsync(self._fd)
+                fsync_ns = clock() - synced
         self._size += written
+        self.last_flush = (len(records), written, write_ns, fsync_ns)
         return written
 
     def append(self, commands: Iterable[Command]) -> int:

@@ -144,18 +144,28 @@ def verify(data: Path) -> Recovered:
     return recover(data, repair=False, count_events=True)
 
 
-def prune(data: Path) -> list[Path]:
+def prune(data: Path, floor: int | None = None) -> list[Path]:
     """Delete old snapshots and the segments they make unnecessary; return what went.
 
     Keeps the :data:`KEEP_SNAPSHOTS` newest snapshots, and every segment
     holding a record after the oldest kept one (the newest segment always).
+    ``floor``: a consumer must be able to rebuild the state at that seq and
+    replay on from it, so the newest snapshot at or before it is kept too
+    (and, if there is none, every segment: the genesis is the way back).
     """
     removed: list[Path] = []
-    kept = snapshots(data)[:KEEP_SNAPSHOTS]
-    for _, path in snapshots(data)[KEEP_SNAPSHOTS:]:
-        path.unlink()
-        removed.append(path)
-    if len(kept) < KEEP_SNAPSHOTS:
+    found = snapshots(data)
+    kept = found[:KEEP_SNAPSHOTS]
+    anchor = None
+    if floor is not None:
+        anchor = next((s for s in found if s[0] <= floor), None)
+        if anchor is not None and anchor not in kept:
+            kept.append(anchor)
+    for snapshot in found:
+        if snapshot not in kept:
+            snapshot[1].unlink()
+            removed.append(snapshot[1])
+    if len(kept) < KEEP_SNAPSHOTS or (floor is not None and anchor is None):
         return removed
     covered = kept[-1][0]
     segments = sorted((data / "journal").glob("*.seg"))

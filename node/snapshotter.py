@@ -16,11 +16,13 @@ event of it) and:
 * prunes nothing at all while the history cannot be written (it will need
   the journal to catch up at the next start).
 
-It also prunes at start (:meth:`Snapshotter.start`, the history having been
-made durable during recovery) and at close (:meth:`Snapshotter.close`, once
-the last snapshot writers have finished and the history is durable), so a
-server that lives too short a time to prune between batches still keeps
-its data directory from growing.
+Pruning keeps what consumers of the event stream must still replay
+(``floor``: settlement names the oldest seq it may have to re-derive). It
+also prunes at start (:meth:`Snapshotter.start`, once those consumers are
+set up, the history having been made durable during recovery) and at close
+(:meth:`Snapshotter.close`, once the last snapshot writers have finished and
+the history is durable), so a server that lives too short a time to prune
+between batches still keeps its data directory from growing.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import asyncio
 import os
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.engine import Engine
@@ -45,8 +48,20 @@ CHECKPOINT_COMMITS = 256
 class Snapshotter:
     """The snapshot and prune policy of one data directory (see the module docstring)."""
 
-    def __init__(self, data: Path, history: History, records: int, seconds: int) -> None:
+    def __init__(
+        self,
+        data: Path,
+        history: History,
+        records: int,
+        seconds: int,
+        floor: Callable[[], int | None] = lambda: None,
+        on_written: Callable[[int, float], None] = lambda seq, when: None,
+    ) -> None:
+        """``floor()``: the oldest seq a consumer must still be able to replay from (kept
+        by pruning); ``on_written(seq, time)``: told of each snapshot made durable."""
         self.data = data
+        self.floor = floor
+        self.on_written = on_written
         self.history = history
         self.records = records
         self.seconds = seconds
@@ -73,6 +88,7 @@ class Snapshotter:
             if done:
                 self.children.remove((pid, seq))
                 if status == 0:
+                    self.on_written(seq, time.time())
                     self._prune_after = max(self._prune_after or 0, seq)
         if self.history.failed is not None:
             self._prune_after = None  # keep every snapshot: the history needs the journal
@@ -109,7 +125,7 @@ class Snapshotter:
                 return
             if self._prune_after is not None and self._prune_after <= covers:
                 self._prune_after = None
-                prune(self.data)
+                prune(self.data, self.floor())
 
         future.add_done_callback(done)
 
@@ -121,14 +137,16 @@ class Snapshotter:
         """
         newest = snapshots(self.data)
         if newest and self.history.failed is None and newest[0][0] <= self.history.seq:
-            prune(self.data)
+            prune(self.data, self.floor())
 
     def close(self) -> None:
         """Wait for the snapshot writers still running, then prune what they allow."""
         written = False
-        for pid, _ in self.children:
+        for pid, seq in self.children:
             _, status = os.waitpid(pid, 0)
-            written = written or status == 0
+            if status == 0:
+                written = True
+                self.on_written(seq, time.time())
         self.children = []
         if (written or self._prune_after is not None) and self.history.failed is None:
             self.history.commit()

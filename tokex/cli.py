@@ -2,17 +2,21 @@
 
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
-* ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]``:
-  the exchange server (gateway/serve.py).
+* ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]
+  [--http-port N]``: the exchange server (tokex/serve.py); the HTTP port serves the
+  operator console and ``/metrics``.
 * ``tokex verify --data DIR``: read-only report of a data directory: the
   snapshot recovery would use, the journal's records, a torn tail, the
   state hash. Exit status 1 (with the reason) if it cannot be recovered.
 * ``tokex replay --data DIR [--from-genesis]``: rebuild the state in memory
   and print the state hash and counts; with ``--from-genesis`` from the
   journal alone, ignoring snapshots.
+* ``tokex settlement run --data DIR [--queue sqlite|nats://...] [--config FILE]``:
+  the settlement worker as a process of its own.
+* ``tokex settlement status --data DIR [--json] [--queue ...] [--config FILE]``:
+  queue depth, lag, last settled trade, instructions, reconciliation (exit
+  status 1 if it does not reconcile).
 * ``tokex bench ...``: the benchmark harness, same as ``python -m bench ...``.
-
-``tokex settlement`` arrives with the settlement work.
 """
 
 from __future__ import annotations
@@ -39,7 +43,7 @@ def _demo(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace) -> int:
     from tokex.serve import run_server
 
-    return run_server(args.config, args.data, args.clock, args.ws_port, args.host)
+    return run_server(args.config, args.data, args.clock, args.ws_port, args.host, args.http_port)
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -92,6 +96,20 @@ def _replay(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settlement(args: argparse.Namespace) -> int:
+    from node.config import ConfigError
+    from settlement.commands import load, run_status, run_worker
+
+    try:
+        config = load(args.config, args.queue)
+    except ConfigError as e:
+        print(f"tokex settlement: {e}", file=sys.stderr)
+        return 2
+    if args.action == "run":
+        return run_worker(config, args.data)
+    return run_status(config, args.data, args.json)
+
+
 def _print_counts(title: str, counts: Counter[str]) -> None:
     print(f"{title}:")
     for name, n in sorted(counts.items()):
@@ -116,6 +134,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument("--data", type=Path, default=Path("data"), help="data directory")
     p_serve.add_argument("--clock", default="system", help="system | sim:<ISO 8601 time>")
     p_serve.add_argument("--ws-port", type=int, help="WebSocket port (0: any free one)")
+    p_serve.add_argument(
+        "--http-port", type=int, help="console and /metrics port (0: any free one)"
+    )
     p_serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     p_serve.set_defaults(func=_serve)
     p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")
@@ -127,6 +148,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--from-genesis", action="store_true", help="replay the whole journal, no snapshot"
     )
     p_replay.set_defaults(func=_replay)
+    p_settle = sub.add_parser("settlement", help="the settlement worker and its status")
+    p_settle.add_argument("action", choices=("run", "status"))
+    p_settle.add_argument("--data", type=Path, default=Path("data"), help="data directory")
+    p_settle.add_argument("--queue", help="sqlite, or nats://HOST:PORT (default: the config's)")
+    p_settle.add_argument("--config", type=Path, help="TOML config (default: the built-in demo)")
+    p_settle.add_argument("--json", action="store_true", help="status as JSON")
+    p_settle.set_defaults(func=_settlement)
     sub.add_parser("bench", help="the benchmark harness (see python -m bench --help)")
     args = parser.parse_args(argv)
     if args.cmd == "demo" and args.commands < 1:

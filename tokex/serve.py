@@ -1,10 +1,13 @@
 """``tokex serve``: the exchange as a server on one uvloop event loop.
 
 Opens (or creates) the data directory, recovers the engine, starts the
-pipeline and the WebSocket gateway, prints where it listens and how to
-connect, and runs until SIGINT or SIGTERM. Stopping is orderly: the gateway
+pipeline, the WebSocket gateway and the HTTP port (the operator console and
+``/metrics``), prints where it listens and how to connect, and runs until
+SIGINT or SIGTERM. Settlement (docs/SETTLEMENT.md) is fed from the node's
+durable batches and, unless configured otherwise, its worker runs as a
+supervised child process. Stopping is orderly: the gateway
 stops taking connections, every command already taken is journaled and
-answered, the journal is closed.
+answered, the journal is closed, the settlement queue flushed.
 """
 
 from __future__ import annotations
@@ -17,14 +20,25 @@ from pathlib import Path
 
 import uvloop
 
-from gateway.ws.server import WsGateway
+from console.web import routes as console_routes
+from gateway.http import HttpServer
+from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
 from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
 from node.exchange import Exchange
 from node.journal import JournalError
 from node.store import SnapshotError
+from settlement.backfill import BackfillError
+from settlement.queue import QueueError
+from settlement.service import Settlement
+from settlement.worker import WorkerBusy
 
-__all__ = ["run_server", "serve_forever"]
+__all__ = ["CannotListen", "run_server", "serve_forever"]
+
+
+class CannotListen(Exception):
+    """A port could not be listened on (taken, or not allowed)."""
+
 
 _EXAMPLE = """\
 Connect, for example with Python's websockets:
@@ -50,7 +64,13 @@ Connect, for example with Python's websockets:
 
 
 async def serve_forever(
-    config: Config, data: Path, clock: Clock, host: str, ws_port: int, demo: bool
+    config: Config,
+    data: Path,
+    clock: Clock,
+    host: str,
+    ports: tuple[int, int],
+    demo: bool,
+    config_path: Path | None = None,
 ) -> None:
     """Run the exchange until SIGINT or SIGTERM."""
     exchange = Exchange(config, data, clock)
@@ -59,15 +79,52 @@ async def serve_forever(
     # from walking it again and again (full collections took 8-9 ms).
     gc.collect()
     gc.freeze()
+    # Settlement listens before the pipeline starts, so it hears every batch.
+    settlement = Settlement(
+        exchange, config, data, lambda: exchange.engine.next_trade_id - 1, config_path
+    )
+    await settlement.open(exchange.engine.last_seq)
+    exchange.add_retention(settlement.floor)
+    exchange.add_report("settlement", settlement.report)
     await exchange.start()
+    await settlement.start()
+    gauges = asyncio.get_running_loop().create_task(
+        settlement.publish_gauges(exchange.metrics), name="settlement-gauges"
+    )
     gateway = WsGateway(exchange)
-    port = await gateway.start(host, ws_port)
+    # One HTTP port for every HTTP edge: the console and /metrics now.
+    http = HttpServer()
+    try:
+        port = await gateway.start(host, ports[0])
+    except OSError as e:
+        await exchange.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"WebSocket: cannot listen on {host}:{ports[0]}: {e}") from e
+    http.add_routes(console_routes(exchange, port, VERSION))
+    try:
+        console_port = await http.start(host, ports[1])
+    except OSError as e:
+        await http.close()
+        await gateway.close()
+        await exchange.close()
+        gauges.cancel()
+        await settlement.close()
+        raise CannotListen(f"HTTP: cannot listen on {host}:{ports[1]}: {e}") from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
-        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2, data in {data}"
+        f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
+        f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
         f" (journal at seq {exchange.engine.last_seq}; {recovered.replayed} records replayed"
         f" after the snapshot at seq {recovered.snapshot_seq})",
+        flush=True,
+    )
+    worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"
+    print(
+        f"tokex serve: settlement: {config.settlement.backend} queue at seq"
+        f" {settlement.writer.stored} ({settlement.rederived} messages re-derived from the"
+        f" journal), worker {worker}",
         flush=True,
     )
     if demo:
@@ -75,19 +132,32 @@ async def serve_forever(
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
         print(_EXAMPLE.format(host=host, port=port), flush=True)
+        print(
+            f"Operator console: http://{host}:{console_port}/ (log in with an operator key,"
+            " ops-key / ops-secret in the demo)",
+            flush=True,
+        )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
+    await http.close()
     await gateway.close()
     await exchange.close()
+    gauges.cancel()
+    await settlement.close()
     print("tokex serve: stopped", flush=True)
 
 
 def run_server(
-    config_path: Path | None, data: Path, clock_text: str, ws_port: int | None, host: str
+    config_path: Path | None,
+    data: Path,
+    clock_text: str,
+    ws_port: int | None,
+    host: str,
+    http_port: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
     try:
@@ -100,10 +170,21 @@ def run_server(
     except (ConfigError, ValueError) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2
-    port = config.ws_port if ws_port is None else ws_port
+    ports = (
+        config.ws_port if ws_port is None else ws_port,
+        config.http_port if http_port is None else http_port,
+    )
     try:
-        uvloop.run(serve_forever(config, data, clock, host, port, config_path is None))
+        uvloop.run(
+            serve_forever(config, data, clock, host, ports, config_path is None, config_path)
+        )
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
+        return 1
+    except CannotListen as e:
+        print(f"tokex serve: {e}", file=sys.stderr)
+        return 1
+    except (QueueError, BackfillError, WorkerBusy) as e:
+        print(f"tokex serve: settlement: {e}", file=sys.stderr)
         return 1
     return 0

@@ -510,6 +510,7 @@ class Channels:
                 continue
             state = self.node.market(symbol)
             phase, reference = state.phase, state.reference
+            low, high = state.band_low, state.band_high
             pairs.append(
                 {
                     "symbol": symbol,
@@ -525,6 +526,8 @@ class Channels:
                     "schedule": inst.schedule,
                     "phase": phase,
                     "reference_price": inst.ticks_to_price(reference) if reference else None,
+                    "band_low": inst.ticks_to_price(low) if low else None,
+                    "band_high": inst.ticks_to_price(high) if high else None,
                 }
             )
         assets = [

@@ -143,6 +143,7 @@ class WsGateway(Trading, Channels):
         self.server: Server | None = None
         self._dirty: dict[int, Connection] = {}
         self._beats: asyncio.Task[None] | None = None
+        self.metrics = node.metrics.gateway("ws")
         self._seed_tickers()
         node.add_listener(self._on_applied)
 
@@ -194,6 +195,8 @@ class WsGateway(Trading, Channels):
         conn.fd = _keepalive(ws)
         self._next_id += 1
         self.connections[conn.conn_id] = conn
+        self.metrics.connections += 1
+        self.metrics.connections_total += 1
         self._send(
             conn,
             {
@@ -227,6 +230,7 @@ class WsGateway(Trading, Channels):
             self.per_address[address] -= 1
             if not self.per_address[address]:
                 del self.per_address[address]
+            self.metrics.connections -= 1
             self.connections.pop(conn.conn_id, None)
             for subs in (*self.subscribers.values(), *self.balance_subscribers.values()):
                 subs.discard(conn.conn_id)
@@ -265,11 +269,13 @@ class WsGateway(Trading, Channels):
         """
         dirty, self._dirty = self._dirty, {}
         now = time.monotonic()
+        metrics = self.metrics
         for conn in dirty.values():
             ws = conn.ws
             frames, conn.pending = conn.pending, []
             if ws.protocol.state is not State.OPEN or conn.conn_id not in self.connections:
                 continue
+            metrics.sent += len(frames)
             for data in frames:
                 ws.protocol.send_text(data)
             chunks = ws.protocol.data_to_send()
@@ -281,6 +287,7 @@ class WsGateway(Trading, Channels):
             if owed > SLOW_CONSUMER_BYTES:
                 self.connections.pop(conn.conn_id, None)
                 conn.resume.set()
+                metrics.disconnected("slow_consumer")
                 print(
                     f"tokex: connection {conn.conn_id} from {_address(ws)} closed 1013 slow"
                     f" consumer: {owed:,} bytes not taken",
@@ -318,6 +325,8 @@ class WsGateway(Trading, Channels):
         Never waits: the connection goes on reading while earlier requests
         become durable, and their answers still come in pipeline order.
         """
+        read_at = time.perf_counter_ns()
+        self.metrics.received += 1
         time_in = rfc3339(self.node.now())
         try:
             doc = _decode_envelope(message)
@@ -328,10 +337,15 @@ class WsGateway(Trading, Channels):
         if isinstance(method, str) and method in _ENTRY_METHODS and self._shed(conn, raw):
             # The shedding path: no parameters parsed, no dicts built (it must cost a
             # small part of what an order does, or the server never catches up).
+            metrics = self.metrics
             if not self._allow(conn):
+                metrics.rate_limited += 1
+                metrics.refused(_RATE_LIMITED)
                 self._send(conn, self._refusal(method, req_id, time_in, _RATE_LIMITED))
             else:
+                metrics.refused("EService:Busy")
                 self._send_raw(conn, _busy(method, req_id, time_in))
+            metrics.ack_for(method).observe((time.perf_counter_ns() - read_at) / 1e9)
             return
         try:
             params: Any = _decode_params(raw)
@@ -341,6 +355,10 @@ class WsGateway(Trading, Channels):
         if req_id is not None:
             reply["req_id"] = req_id
         conn.outstanding += 1
+        # Answer latency per method; any other text is one label, so clients cannot add series.
+        latency = self.metrics.ack_for(
+            method if isinstance(method, str) and method in _KNOWN else "unknown"
+        )
 
         def answer(
             result: dict[str, Any] | None = None,
@@ -358,13 +376,16 @@ class WsGateway(Trading, Channels):
             else:
                 body["success"] = False
                 body["error"] = error
+                self.metrics.refused(error)
             if extra:
                 body.update(extra)
             body["time_in"] = time_in
             body["time_out"] = rfc3339(self.node.now())
             self._send(conn, body)
+            latency.observe((time.perf_counter_ns() - read_at) / 1e9)
 
         if not self._allow(conn):
+            self.metrics.rate_limited += 1
             answer(error=_RATE_LIMITED)
             return
         if method == "ping":
@@ -466,7 +487,14 @@ class WsGateway(Trading, Channels):
         def done(token: str) -> None:
             conn.token, conn.account = token, access
             conn.logging_in -= 1
-            answer({"account": access.account, "token": token, "expires_in": TOKEN_EXPIRES_S})
+            answer(
+                {
+                    "account": access.account,
+                    "role": access.role,
+                    "token": token,
+                    "expires_in": TOKEN_EXPIRES_S,
+                }
+            )
 
         def failed(error: Exception) -> None:
             conn.logging_in -= 1
@@ -548,6 +576,8 @@ _METHODS: dict[str, Any] = {
     "subscribe": WsGateway._subscribe,
     "unsubscribe": WsGateway._unsubscribe,
     "clock_advance": WsGateway._clock_advance,
+    "mass_cancel": WsGateway._mass_cancel,
+    "settlement_status": WsGateway._settlement_status,
     **{
         m: _operator(m)
         for m in (
@@ -561,3 +591,5 @@ _METHODS: dict[str, Any] = {
         )
     },
 }
+_KNOWN = frozenset({*_METHODS, "ping"})
+"""The method names the answer-latency metric is labelled with."""

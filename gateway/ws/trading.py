@@ -62,6 +62,7 @@ class Trading:
     node: Node
     instruments: dict[str, Instrument]
     quote_precision: dict[str, int]
+    by_account: dict[str, AccountAccess]
 
     def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
@@ -229,12 +230,18 @@ class Trading:
     def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
         only(params, "cancel_all", frozenset({"symbol", "token"}))
+        self._one(
+            CancelAll(0, 0, access.account, self._symbol_param(params)),
+            answer,
+            lambda last: {"count": len(last[1])},
+        )
+
+    def _symbol_param(self, params: dict[str, Any]) -> str | None:
+        """The optional ``symbol`` of a mass cancel: None, or a listed symbol."""
         symbol = params.get("symbol")
         if symbol is not None and (not isinstance(symbol, str) or symbol not in self.instruments):
             raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        self._one(
-            CancelAll(0, 0, access.account, symbol), answer, lambda last: {"count": len(last[1])}
-        )
+        return symbol
 
     def _cancel_after(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
@@ -264,6 +271,28 @@ class Trading:
             method, access.account, params, self.instruments, self.quote_precision
         )
         self._one(command, answer, lambda last: {"seq": last[0].seq}, funding=True)
+
+    def _mass_cancel(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        """Operator: cancel every open order of ``account`` (in ``symbol`` only, if given).
+
+        The cancels report reason ``operator``. The kill switch also stops
+        new orders; this only clears the book of the account's orders.
+        """
+        self._operator(conn, params)
+        only(params, "mass_cancel", frozenset({"account", "symbol", "token"}))
+        account = params.get("account")
+        if not isinstance(account, str) or account not in self.by_account:
+            raise _Invalid(f"EGeneral:Invalid arguments:account {account!r}: not an account")
+        command = CancelAll(0, 0, account, self._symbol_param(params), "operator")
+        self._one(command, answer, lambda last: {"count": len(last[1])})
+
+    def _settlement_status(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
+        self._operator(conn, params)
+        only(params, "settlement_status", frozenset({"token"}))
+        report = self.node.report("settlement")
+        if report is None:
+            raise _Invalid("EService:Unavailable:settlement is not running")
+        answer(report)
 
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)

@@ -52,6 +52,8 @@ def test_the_demo_config_loads_into_a_working_genesis() -> None:
         50,
         100,
     )
+    assert config.http_port == 8080
+    assert parse_config(BASE + "\n[exchange]\nhttp_port = 0\n").http_port == 0
     # The hardening keys' defaults (docs/WS.md, docs/JOURNAL.md).
     assert (config.queue_limit, config.queue_wait_ms, config.connections_per_address) == (
         4_096,
@@ -159,11 +161,76 @@ CASES = [
         "cfg.toml: exchange.connections_per_address: must be at least 1",
     ),
     (
+        "http port out of range",
+        BASE + "\n[exchange]\nhttp_port = 70000\n",
+        "cfg.toml: exchange.http_port: 70000: must be 0 to 65535",
+    ),
+    (
         "duplicate asset",
         BASE.replace('id = "AAPLx"', 'id = "USD"'),
         "cfg.toml: assets[1].id: 'USD' is listed twice",
     ),
+    (
+        "settlement backend",
+        BASE + '\n[settlement]\nbackend = "kafka"\n',
+        "cfg.toml: settlement.backend: Invalid enum value 'kafka'",
+    ),
+    (
+        "settlement window",
+        BASE + "\n[settlement]\nwindow_ms = 0\n",
+        "cfg.toml: settlement.window_ms: 0: must be 1 to 86400000",
+    ),
+    (
+        "settlement failure rate",
+        BASE + "\n[settlement]\nchain_failure_rate = 1.5\n",
+        "cfg.toml: settlement.chain_failure_rate: 1.5: must be 0 to 1",
+    ),
+    (
+        "settlement replicas",
+        BASE + "\n[settlement]\nnats_replicas = 2\n",
+        "cfg.toml: settlement.nats_replicas: 2: must be 1, 3 or 5",
+    ),
+    (
+        "settlement url",
+        BASE + '\n[settlement]\nnats_url = "http://x"\n',
+        "cfg.toml: settlement.nats_url: 'http://x': must start with nats://",
+    ),
+    (
+        "settlement unknown key",
+        BASE + "\n[settlement]\nwindow = 3\n",
+        "cfg.toml: settlement: Object contains unknown field `window`",
+    ),
+    (
+        "reserved account id",
+        BASE.replace('id = "alice"', 'id = "@external"'),
+        "cfg.toml: accounts[0].id: '@external': ids starting with @ are reserved",
+    ),
 ]
+
+
+def test_the_settlement_table_has_defaults_and_takes_every_key() -> None:
+    default = parse_config(BASE, "cfg.toml").settlement
+    assert (default.backend, default.embedded_worker, default.window_ms) == ("sqlite", True, 1000)
+    table = (
+        '\n[settlement]\nbackend = "nats"\nnats_url = "nats://10.0.0.1:4222"\n'
+        'nats_stream = "S1"\nnats_replicas = 3\nnats_ack_wait_ms = 500\n'
+        'embedded_worker = false\nwindow_ms = 250\nfee_chain = "solana"\n'
+        "chain_delay_ms = 0\nchain_failure_rate = 0.25\nretry_ms = 10\n"
+    )
+    s = parse_config(BASE + table, "cfg.toml").settlement
+    assert (s.backend, s.nats_url, s.nats_stream, s.nats_replicas) == (
+        "nats",
+        "nats://10.0.0.1:4222",
+        "S1",
+        3,
+    )
+    assert (s.nats_ack_wait_ms, s.embedded_worker, s.window_ms, s.fee_chain) == (
+        500,
+        False,
+        250,
+        "solana",
+    )
+    assert (s.chain_delay_ms, s.chain_failure_rate, s.retry_ms) == (0, 0.25, 10)
 
 
 @pytest.mark.parametrize(("text", "message"), [pytest.param(t, m, id=c) for c, t, m in CASES])

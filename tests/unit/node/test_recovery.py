@@ -607,3 +607,40 @@ def test_prefixes_cut_at_segment_and_record_edges(base: Base, tmp_path: Path) ->
         cuts.update(start + e for e in (first - 1, first, first + 1, last - 1))
     for n, cut in enumerate(sorted(c for c in cuts if 0 <= c <= base.total)):
         check_prefix(base, cut, tmp_path / str(n))
+
+
+@pytest.mark.parametrize(
+    ("floor", "snaps_left", "left"),
+    [
+        # no floor: the two newest snapshots and what the older needs
+        pytest.param(None, (9, 5), (6, 7, 10), id="none"),
+        # a consumer at seq 4 needs the snapshot at 3 and the segments after it
+        pytest.param(4, (9, 5, 3), (4, 6, 7, 10), id="between"),
+        # at or past the newest: nothing more is kept than without a floor
+        pytest.param(9, (9, 5), (6, 7, 10), id="newest"),
+        # before every snapshot: the genesis is the way back, every segment stays
+        pytest.param(2, (9, 5), (1, 4, 6, 7, 10), id="before-all"),
+    ],
+)
+def test_prune_keeps_the_journal_replayable_from_a_floor(
+    tmp_path: Path, floor: int | None, snaps_left: tuple[int, ...], left: tuple[int, ...]
+) -> None:
+    """Segments 1-3, 4-5, 6, 7-9, 10; snapshots at 3, 5 and 9."""
+    write_genesis(tmp_path, demo_genesis())
+    engine = read_genesis(tmp_path).build()
+    journal = tmp_path / "journal"
+    writer = JournalWriter(journal, 1, fsync="off", segment_bytes=HEAD + 1)
+    sequencer = Sequencer(engine, writer, fake_clock())
+    for size in (3, 2, 1, 3, 1):
+        sequencer.commit(_funding(size))
+    writer.close()
+    commands = scan(journal).commands
+    for seq in (3, 5, 9):
+        replay = demo_genesis().build()
+        for command in commands[:seq]:
+            replay.process(command)
+        write_snapshot(tmp_path, replay)
+    prune(tmp_path, floor)
+    assert [s for s, _ in snapshots(tmp_path)] == list(snaps_left)
+    assert [p.name for p in segment_files(journal)] == [segment_name(s) for s in left]
+    assert recover(tmp_path).engine.state_hash() == engine.state_hash()

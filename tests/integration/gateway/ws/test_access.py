@@ -65,6 +65,7 @@ OPERATOR_METHODS = (
     "withdraw",
     "kill_switch",
     "clock_advance",
+    "mass_cancel",
 )
 
 
@@ -96,6 +97,7 @@ def _params(method: str, order_id: str = "O1") -> dict[str, Any]:
         },
         "batch_cancel": {"orders": [order_id]},
         "halt": {"symbol": "NVDAx/USD", "reason": "test"},
+        "mass_cancel": {"account": "bob"},
         "resume": {"symbol": "NVDAx/USD", "auction_seconds": 0},
         "set_reference_price": {"symbol": "SPYx/USD", "price": "590.00"},
         "corporate_action": {
@@ -448,6 +450,7 @@ def test_the_role_matrix_of_every_method(tmp_path: Path) -> None:
             "withdraw": {"account": "bob", "asset": "USD", "amount": "999999.00"},
             "kill_switch": {"account": "bob", "enabled": True},
             "corporate_action": {"symbol": "AAPLx/USD", "kind": "delist"},
+            "mass_cancel": {"account": "alice"},
         }
         for role in ("alice", "mm"):
             for method in OPERATOR_METHODS:

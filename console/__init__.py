@@ -1,0 +1,1 @@
+"""The operator console (a web page over the WebSocket API) and ``/metrics``."""

@@ -35,7 +35,7 @@ from bench.fix import add_fix_parser
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.peers.run import PEERS, run_peer, run_runner
-from bench.recovery import print_recovery, recovery_report
+from bench.recovery import print_recovery, recovery_report, restart_lines
 from bench.settlement import add_settlement_parser
 from bench.workloads import WORKLOADS, bench_engine, to_commands
 from bench.ws import add_ws_parser, run_default
@@ -231,7 +231,9 @@ def _cmd_peers(args: argparse.Namespace) -> None:
 
 
 def _cmd_recovery(args: argparse.Namespace) -> None:
-    report = recovery_report(args.commands, args.runs, args.seed)
+    report = recovery_report(
+        args.commands, args.runs, args.seed, args.restart_commands, args.lifetimes
+    )
     print_recovery(report)
     _write_json(args.json, report)
 
@@ -256,6 +258,7 @@ def _recovery_lines(rep: dict[str, Any]) -> list[str]:
         f"| snapshot at 90% plus tail | {rep['restore_s']} s [{rep['restore_range'][0]}-"
         f"{rep['restore_range'][1]}] | under 3 s |",
         f"| engine pause to snapshot (fork) | {rep['snapshot_fork_pause_ms']} ms | - |",
+        *(restart_lines(rep["restarts"]) if rep.get("restarts") else []),
     ]
 
 
@@ -370,6 +373,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     p_recovery = sub.add_parser("recovery", help="journal append, replay and snapshot recovery")
     p_recovery.add_argument("--json", type=Path, help="write the report here")
+    p_recovery.add_argument(
+        "--restart-commands", type=int, help="records over the restart lifetimes"
+    )
+    p_recovery.add_argument("--lifetimes", type=int, default=12, help="restart lifetimes (0: skip)")
     common(p_recovery, 1_000_000, 3)
     p_recovery.set_defaults(func=_cmd_recovery)
 

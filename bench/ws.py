@@ -48,6 +48,13 @@ already measured (else ``--sweep-start``), doubles until a rate is not held
 during which other processes took over a quarter of a core is measured
 again. The report gives each target's highest held rate and the ratio
 tokex / peer (BENCHMARKS.md asks for at least 20x).
+
+``--overload`` (always in the default run) then offers tokex twice the
+highest rate it achieved in the run, for ``--overload-seconds`` (30), with
+no cap on requests in flight: every request must be answered (many with
+``EService:Busy``), p99 within a second, memory bounded, no client dropped
+(:mod:`bench.wsoverload`). Every step records the server's resident memory
+(start, peak, end).
 """
 
 from __future__ import annotations
@@ -72,6 +79,7 @@ from hdrh.histogram import HdrHistogram
 
 from bench.measure import machine, percentiles
 from bench.wsload import ORDER_MIX, ClientSpec, WorkerSpec, worker_main
+from bench.wsoverload import OVERLOAD_SECONDS, run_overload, saturation
 from bench.wsprint import print_header, print_step, print_summary
 from bench.wsservers import (
     FIX_TARGET,
@@ -84,6 +92,7 @@ from bench.wsservers import (
     cpu_seconds,
     fix_password,
     machine_busy_seconds,
+    rss_mb,
     start_peer,
     start_tokex,
 )
@@ -221,11 +230,17 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
             for _, pipe in workers:
                 pipe.send(("start", start))
             time.sleep(max(0.0, (start - time.monotonic_ns()) / 1e9))
-            cpu0, busy0 = cpu_seconds(server.proc.pid), machine_busy_seconds()
-            time.sleep(max(0.0, (start + int(seconds * 1e9) - time.monotonic_ns()) / 1e9))
-            server_cpu = (cpu_seconds(server.proc.pid) - cpu0) / seconds
+            pid = server.proc.pid
+            cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
+            rss0 = peak = rss_mb(pid)
+            end = start + int(seconds * 1e9)
+            while (left := (end - time.monotonic_ns()) / 1e9) > 0:
+                time.sleep(min(left, 0.25))  # the server's memory, four times a second
+                peak = max(peak, rss_mb(pid))
+            server_cpu = (cpu_seconds(pid) - cpu0) / seconds
             busy = (machine_busy_seconds() - busy0) / seconds
             results = [_recv(pipe, seconds + load.drain + 60, "result") for _, pipe in workers]
+            rss = {"start": round(rss0), "peak": round(peak), "end": round(rss_mb(pid))}
         finally:
             for proc, pipe in workers:
                 proc.join(timeout=10)
@@ -240,6 +255,7 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
     step["other_cpu_pct"] = max(0, round(100 * busy) - ours)
     step["loadavg_1m_before"] = round(loadavg, 2)
     step["wall_s"] = round(time.monotonic() - wall0, 1)
+    step["server_rss_mb"] = rss
     step["server"] = server.info
     return step
 
@@ -381,8 +397,13 @@ def ws_report(
     sweep_seconds: float | None = None,
     sweep_start: float = 1000.0,
     max_rate: float = 400_000.0,
+    overload_seconds: float | None = None,
 ) -> dict[str, Any]:
-    """Measure every target at ``rates`` (and sweep); the JSON report of ``bench ws``."""
+    """Measure every target at ``rates`` (and sweep); the JSON report of ``bench ws``.
+
+    With ``overload_seconds``, tokex is then offered twice the highest rate it
+    achieved for that long (:mod:`bench.wsoverload`).
+    """
     t0 = time.monotonic()
     sweep_load = replace(load, seconds=sweep_seconds or load.seconds)
     out: dict[str, Any] = {}
@@ -404,6 +425,13 @@ def ws_report(
                 entry["server"] = entry["server"] or step["server"]
                 step.pop("server")
             entry["sweep"] = found
+        if target == "tokex" and overload_seconds:
+            steps = fixed + entry.get("sweep", {}).get("steps", [])
+            over = run_overload(
+                lambda r, ld: run_step("tokex", r, ld), load, saturation(steps), overload_seconds
+            )
+            over["step"].pop("server")
+            entry["overload"] = over
         out[target] = entry
     report: dict[str, Any] = {
         "benchmark": "ws",
@@ -429,7 +457,9 @@ def ws_report(
 def run_default(json_path: Path | None) -> dict[str, Any]:
     """The default run (both targets, the fixed rates, the sweep): ``python -m bench all``."""
     print_header()
-    report = ws_report(TARGETS, list(FIXED_RATES), Load(), do_sweep=True)
+    report = ws_report(
+        TARGETS, list(FIXED_RATES), Load(), do_sweep=True, overload_seconds=OVERLOAD_SECONDS
+    )
     print_summary(report)
     _write(json_path, report)
     return report
@@ -459,6 +489,7 @@ def _cmd_ws(args: argparse.Namespace) -> None:
         sweep_seconds=args.sweep_seconds,
         sweep_start=args.sweep_start,
         max_rate=args.max_rate,
+        overload_seconds=args.overload_seconds if args.overload else None,
     )
     print_summary(report)
     _write(args.json, report)
@@ -493,5 +524,11 @@ def add_ws_parser(sub: Any) -> None:
         "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
     )
     p.add_argument("--seed", type=int, default=1, help="order-flow seed")
+    p.add_argument(
+        "--overload",
+        action="store_true",
+        help="then offer tokex twice its highest achieved rate, no in-flight cap",
+    )
+    p.add_argument("--overload-seconds", type=float, default=OVERLOAD_SECONDS)
     p.add_argument("--json", type=Path, help="write the report here")
     p.set_defaults(func=_cmd_ws)

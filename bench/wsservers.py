@@ -194,7 +194,8 @@ def start_tokex(
         if fix
         else "WebSocket (Kraken v2 dialect), one connection per client",
         "durability": 'journal on, fsync = "batch" (group commit: one fsync per batch '
-        "before any of its commands is answered); snapshot every 100,000 commands",
+        "before any of its commands is answered); a snapshot once 100,000 records or "
+        "600 s follow the last; history store (trades, orders, ledger) on",
         "clock": clock,
         "command": " ".join(command),
     }
@@ -259,6 +260,18 @@ def cpu_seconds(pid: int) -> float:
         return 0.0
     # After the command name: state is field 3, utime 14 and stime 15 (1-based).
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def rss_mb(pid: int) -> float:
+    """Resident memory of process ``pid`` in MiB (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("VmRSS:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
 
 
 def machine_busy_seconds() -> float:

@@ -24,6 +24,12 @@ class Clock:
     def now(self) -> int:
         return self._now if self.simulated else time.time_ns()
 
+    def resume(self, ts: int) -> None:
+        """After a restart: a simulated clock goes on from ``ts`` (the journal's last time)
+        when that is later than where it was set to start; the system clock ignores it."""
+        if self.simulated and ts > self._now:
+            self._now = ts
+
     def advance(self, ns: int) -> int:
         """Move a simulated clock on (ValueError on the system clock or a step back)."""
         if not self.simulated:

@@ -29,6 +29,7 @@ from risk.money import Asset, MoneyError, Pair
 
 __all__ = [
     "DEMO_CONFIG",
+    "QUEUE_LIMIT",
     "AccountAccess",
     "Config",
     "ConfigError",
@@ -39,6 +40,11 @@ __all__ = [
 ]
 
 
+QUEUE_LIMIT = 4_096
+"""Default ``queue_limit``: about a quarter of a second of commits at the rate this
+machine sustains (docs/WS.md, "Back-pressure")."""
+
+
 class ConfigError(ValueError):
     """A configuration that cannot be used: the file, the key and the problem."""
 
@@ -46,6 +52,11 @@ class ConfigError(ValueError):
 class _RateLimit(msgspec.Struct, forbid_unknown_fields=True):
     per_second: int = 50
     burst: int = 100
+
+
+class _Snapshots(msgspec.Struct, forbid_unknown_fields=True):
+    records: int = 100_000
+    seconds: int = 600
 
 
 class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
@@ -58,6 +69,10 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     fsync: Literal["always", "batch", "off"] = "batch"
     rate_limit: _RateLimit = msgspec.field(default_factory=_RateLimit)
     operator_account: str = "ops"
+    queue_limit: int = QUEUE_LIMIT
+    queue_wait_ms: int = 250
+    snapshots: _Snapshots = msgspec.field(default_factory=_Snapshots)
+    connections_per_address: int = 100
 
 
 class _Asset(msgspec.Struct, forbid_unknown_fields=True):
@@ -214,6 +229,16 @@ class Config:
     http_port: int = 8080
     """The HTTP port: the operator console, /metrics (and the REST API)."""
     settlement: SettlementConfig = field(default_factory=SettlementConfig)
+    queue_limit: int = QUEUE_LIMIT
+    """Commands waiting for the sequencer past which order entry is refused (EService:Busy)."""
+    queue_wait_ms: int = 250
+    """Order entry is refused too while the oldest command waiting has waited this long."""
+    snapshot_records: int = 100_000
+    """Write a snapshot once this many records follow the newest one (0: never by count)."""
+    snapshot_seconds: int = 600
+    """Write a snapshot once the newest is this old and records follow it (0: never by age)."""
+    connections_per_address: int = 100
+    """Open WebSocket connections from one client address, at most."""
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -261,6 +286,14 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "exchange.fsync", f"must be one of {', '.join(FSYNC_POLICIES)}")
     if ex.rate_limit.per_second < 1 or ex.rate_limit.burst < 1:
         raise _fail(source, "exchange.rate_limit", "per_second and burst must be at least 1")
+    if ex.queue_limit < 1:
+        raise _fail(source, "exchange.queue_limit", "must be at least 1")
+    if ex.queue_wait_ms < 1:
+        raise _fail(source, "exchange.queue_wait_ms", "must be at least 1")
+    if ex.snapshots.records < 0 or ex.snapshots.seconds < 0:
+        raise _fail(source, "exchange.snapshots", "records and seconds must be 0 (off) or more")
+    if ex.connections_per_address < 1:
+        raise _fail(source, "exchange.connections_per_address", "must be at least 1")
     assets: dict[str, Asset] = {}
     for i, a in enumerate(doc.assets):
         if a.id in assets:
@@ -390,6 +423,11 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         fix_comp_id=ex.fix_comp_id,
         http_port=ex.http_port,
         settlement=_settlement(source, doc.settlement),
+        queue_limit=ex.queue_limit,
+        queue_wait_ms=ex.queue_wait_ms,
+        snapshot_records=ex.snapshots.records,
+        snapshot_seconds=ex.snapshots.seconds,
+        connections_per_address=ex.connections_per_address,
     )
 
 

@@ -8,8 +8,28 @@ runs the journal's ``fsync`` in a worker thread so the loop keeps taking
 commands, then answers the whole batch at once and hands every event, in
 engine order, to the listeners (the gateways' private and public feeds).
 
+Back-pressure: order entry (new orders, batches, amends, replaces, dry runs)
+is refused with :class:`Busy` while ``queue_limit`` commands already wait
+for the sequencer, or while the oldest of them has waited ``queue_wait_ms``
+(so what an accepted order waits stays bounded however fast this machine
+commits today); cancels, operator commands, subscriptions' barriers and
+timers are always taken. A commit cycle takes at most :data:`MAX_BATCH`
+commands, so the loop reads (and refuses) requests between cycles instead of
+stalling behind one huge batch.
+
+Besides the engine, the node keeps two stores of its own in the data
+directory: the history (:mod:`node.history`: trades, orders, ledger
+entries), fed every durable batch before any gateway hears of it and
+caught up from the journal's tail at start; and the access store
+(:mod:`node.access`: login nonces and session tokens).
+
+Between batches the :class:`~node.snapshotter.Snapshotter` writes snapshots
+(by records since the newest, whichever process wrote it, and by age) and
+prunes old ones once the history is durable past the new one.
+
 Time comes from a :class:`Clock`: the system clock, or a simulated one that
-only the operator moves (``--clock sim:...``); a timer task sends the
+only the operator moves (``--clock sim:...``; after a restart it goes on
+from the journal's last time if that is later); a timer task sends the
 engine's due timers (phase changes, expiries, dead man's switches) at their
 instants on that clock.
 """
@@ -18,7 +38,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 import traceback
@@ -30,18 +49,35 @@ from typing import Any
 import msgspec
 
 from engine.engine import Engine
-from model.commands import Command, NewOrder
+from engine.events import Event
+from model.commands import AmendOrder, Command, NewOrder, ReplaceOrder, RunTimers
 from model.order import Order
+from node.access import AccessStore
 from node.clock import Clock
 from node.config import Config
-from node.interface import Balance, Busy, Done, Failed, Listener, MarketState, OrderView, Refusal
-from node.journal import JournalWriter
+from node.history import History
+from node.interface import (
+    Balance,
+    Busy,
+    ClosedOrder,
+    Done,
+    Failed,
+    LedgerEntry,
+    Listener,
+    MarketState,
+    OrderView,
+    Refusal,
+    TradeRecord,
+)
+from node.journal import JournalError, JournalWriter
 from node.metrics import Metrics
-from node.recovery import Recovered, prune, recover
+from node.recovery import Recovered, recover
 from node.sequencer import Sequenced, Sequencer
-from node.store import write_genesis, write_snapshot_in_background
+from node.snapshotter import Snapshotter
+from node.store import snapshots, write_genesis
+from risk.money import Pair
 
-__all__ = ["MAX_QUEUE", "Exchange"]
+__all__ = ["MAX_BATCH", "Exchange"]
 
 
 @dataclass
@@ -55,10 +91,14 @@ class _Pending:
     on_error: Callable[[Exception], None] | None = None
     failed: Exception | None = None
     after: Callable[[], None] | None = None
+    at: float = field(default_factory=time.monotonic)
+    """When it was queued (the age of the queue's head bounds what a new command waits)."""
 
 
-MAX_QUEUE = 50_000
-"""Requests waiting for the pipeline beyond which new ones are refused (``EService:Busy``)."""
+MAX_BATCH = 256
+"""Commands one commit cycle applies at most (the rest wait for the next cycle)."""
+_ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
+"""Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""
 
 
 @dataclass
@@ -74,47 +114,104 @@ class Exchange:
     config: Config
     data: Path
     clock: Clock
-    snapshot_every: int = 100_000
     listeners: list[Listener] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.recovered: Recovered | None = None
+        self.queue_limit = self.config.queue_limit
+        self.queue_wait = self.config.queue_wait_ms / 1000
         self._queue: list[_Pending] = []
+        self._queued = 0
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        self._since_snapshot = 0
-        self._children: list[int] = []
         self._closing = False
         self._busy = False
         self.metrics = Metrics()
         self.metrics.pipeline_depth = lambda: len(self._queue)
-        self._snapshot_seqs: dict[int, int] = {}
         self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
         self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
 
     def open(self) -> None:
-        """Create the data directory (genesis, opening deposits) or recover it."""
+        """Create the data directory (genesis, opening deposits) or recover it.
+
+        The history catches up with the journal's tail; a simulated clock
+        goes on from the journal's last time; the access store is read.
+        """
         fresh = not (self.data / "genesis.tkx").exists()
         if fresh:
             # The schedules start when the data directory is created, on the exchange clock.
             genesis = msgspec.structs.replace(self.config.genesis, start_ts=self.clock.now())
             write_genesis(self.data, genesis)
-        self.recovered = recover(self.data)
+        history = self.history = History(
+            self.data / "history.sqlite", self.config.instruments, _lot_units(self.config)
+        )
+        history.open()
+        last_ts = history.ts
+
+        def replayed(command: Command, events: list[Event]) -> None:
+            nonlocal last_ts
+            last_ts = command.ts
+            history.replayed(command, events)
+
+        try:
+            self.recovered = recover(self.data, snapshot_at_most=history.seq, on_replay=replayed)
+        except JournalError:
+            newest = snapshots(self.data)
+            if not newest or newest[0][0] <= history.seq:
+                raise  # the journal itself is damaged: nothing to fall back to
+
+            # The history is behind every snapshot and the journal before them was
+            # pruned (a lost or new history file): it starts again from here, and
+            # takes none of the tail (its entries would lack what came before).
+            def timed(command: Command, events: list[Event]) -> None:
+                nonlocal last_ts
+                last_ts = command.ts
+
+            self.recovered = recover(self.data, on_replay=timed)
+            history.restart_at(
+                self.recovered.engine.last_seq, last_ts, self._all_balances(self.recovered.engine)
+            )
+        history.commit()
+        history.checkpoint()
+        recovered = self.recovered
+        self.clock.resume(last_ts)
         writer = JournalWriter(
             self.data / "journal",
-            self.recovered.next_seq,
+            recovered.next_seq,
             self.config.fsync,  # type: ignore[arg-type]
         )
-        self.sequencer = Sequencer(self.recovered.engine, writer, self.clock.now)
+        self.sequencer = Sequencer(recovered.engine, writer, self.clock.now)
+        self.sequencer.last_ts = last_ts  # time never goes back in the journal, restarts or not
+        self.snapshotter = Snapshotter(
+            self.data,
+            history,
+            self.config.snapshot_records,
+            self.config.snapshot_seconds,
+            self._retention_floor,
+            self.metrics.snapshot_written,
+        )
         if fresh and self.config.deposits:
             # The opening balances go through the journal like any deposit.
-            self.sequencer.commit(self.config.deposits)
+            history.apply(self.sequencer.commit(self.config.deposits))
+        self.access = AccessStore(self.data / "access.sqlite")
+        self.access.open()
         self.metrics.recovered(self.engine.orders.values(), self.engine.last_seq)
-        if self.recovered.snapshot is not None:
-            written = self.recovered.snapshot.stat().st_mtime
-            self.metrics.snapshot_written(self.recovered.snapshot_seq, written)
+        if recovered.snapshot is not None:
+            written = recovered.snapshot.stat().st_mtime
+            self.metrics.snapshot_written(recovered.snapshot_seq, written)
+
+    def _all_balances(self, engine: Engine) -> dict[tuple[str, str], int]:
+        risk = engine.risk
+        if risk is None:
+            return {}
+        assets = [a.id for a in self.config.genesis.assets]
+        return {
+            (account, asset): risk.accounts[account].balance[asset]
+            for account in risk.accounts
+            for asset in assets
+        }
 
     @property
     def engine(self) -> Engine:
@@ -128,6 +225,9 @@ class Exchange:
             loop.create_task(self._timers(), name="timers"),
             loop.create_task(self.metrics.watch_loop(), name="loop-lag"),
         ]
+        # Consumers named what they must be able to replay by now (add_retention).
+        self.snapshotter.start()
+        await self.access.start()
 
     async def close(self) -> None:
         """Answer what is queued, stop the tasks, close the journal, reap snapshot writers."""
@@ -142,8 +242,9 @@ class Exchange:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self.sequencer.writer.close()
-        for pid in self._children:
-            os.waitpid(pid, 0)
+        await self.access.close()
+        self.snapshotter.close()
+        self.history.close()
 
     # ------------------------------------------------------------- time
 
@@ -155,7 +256,15 @@ class Exchange:
         return self.clock.simulated
 
     def advance_clock(self, ns: int) -> int:
-        return self.clock.advance(ns)
+        """Move a simulated clock on, and journal the new time.
+
+        A ``RunTimers`` at the new time goes into the pipeline (after the
+        timers the jump passed, each at its own instant), so the journal's
+        last time is where the clock stands and a restart resumes there.
+        """
+        now = self.clock.advance(ns)
+        self._push(_Pending((RunTimers(0, 0),)), False)
+        return now
 
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
@@ -180,6 +289,10 @@ class Exchange:
         """
         self._retention.append(floor)
 
+    def _retention_floor(self) -> int | None:
+        floors = [floor() for floor in self._retention]
+        return min(floors) if floors else None
+
     # ------------------------------------------------------------- pipeline
 
     def enqueue(
@@ -194,11 +307,12 @@ class Exchange:
         command itself with its events. ``on_done`` is called as soon as the
         batch is durable, before any listener hears of the batch's events: a
         gateway answers there, so the answer always precedes the command's
-        executions. Raises :class:`Busy` (queue full) or RuntimeError
-        (shutting down); nothing is queued then. A command the journal cannot
-        take (it cannot be encoded) is not applied and goes to ``on_error``.
+        executions. Raises :class:`Busy` (order entry while ``queue_limit``
+        commands wait) or RuntimeError (shutting down); nothing is queued
+        then. A command the journal cannot take (it cannot be encoded) is not
+        applied and goes to ``on_error``.
         """
-        self._push(_Pending((command,), on_done, on_error=on_error))
+        self._push(_Pending((command,), on_done, on_error=on_error), _entry(command))
 
     def enqueue_group(
         self,
@@ -214,7 +328,9 @@ class Exchange:
         events reach a listener. ``on_done`` gets the timers' and then each
         command's ``(command, events)``.
         """
-        self._push(_Pending(tuple(commands), on_done, on_error=on_error))
+        self._push(
+            _Pending(tuple(commands), on_done, on_error=on_error), any(map(_entry, commands))
+        )
 
     def enqueue_query(self, query: Callable[[], None], on_done: Callable[[], None]) -> None:
         """Run ``query`` against the engine in its turn among the commands; ``on_done`` after.
@@ -223,7 +339,7 @@ class Exchange:
         commands queued before them, and are answered in the same order as
         those commands, without going into the journal.
         """
-        self._push(_Pending((), lambda _: on_done(), query=query))
+        self._push(_Pending((), lambda _: on_done(), query=query), True)
 
     def enqueue_check(
         self, orders: Sequence[NewOrder], on_done: Callable[[Refusal | None], None]
@@ -249,24 +365,37 @@ class Exchange:
         gets a snapshot that its updates continue with no gap and no repeat,
         and never shows anything not yet journaled.
         """
-        self._push(_Pending((), after=after))
+        self._push(_Pending((), after=after), False)
 
     def enqueue_tick(self, on_done: Callable[[list[Sequenced]], None] | None = None) -> None:
         """Run the timers due now through the pipeline (the timer task and clock_advance)."""
-        self._push(_Pending((), on_done))
+        self._push(_Pending((), on_done), False)
 
-    def _push(self, pending: _Pending) -> None:
+    def _push(self, pending: _Pending, entry: bool) -> None:
+        """Queue ``pending``; order entry (``entry``) only while fewer than the limit wait."""
         if self._closing:
             raise RuntimeError("the exchange is shutting down")
-        if len(self._queue) >= MAX_QUEUE:
-            raise Busy(f"{len(self._queue)} requests waiting")
+        if entry and self.busy:
+            raise Busy(f"{self._queued} commands waiting")
         self._queue.append(pending)
+        self._queued += len(pending.commands) or 1
         self._wake.set()
+
+    @property
+    def queued(self) -> int:
+        return self._queued
+
+    @property
+    def busy(self) -> bool:
+        if self._queued >= self.queue_limit:
+            return True
+        queue = self._queue
+        return bool(queue) and time.monotonic() - queue[0].at > self.queue_wait
 
     async def submit(self, command: Command) -> list[Sequenced]:
         """:meth:`enqueue` and wait until it is durable; return its result."""
         future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
-        self._push(_Pending((command,), future=future))
+        self._push(_Pending((command,), future=future), _entry(command))
         return await future
 
     async def tick(self) -> list[Sequenced]:
@@ -274,11 +403,18 @@ class Exchange:
         if self._closing:
             return []
         future: asyncio.Future[list[Sequenced]] = asyncio.get_running_loop().create_future()
-        self._push(_Pending((), future=future))
+        self._push(_Pending((), future=future), False)
         return await future
 
     def _apply_batch(self) -> tuple[list[_Pending], list[list[Sequenced]]]:
-        batch, self._queue = self._queue, []
+        queue = self._queue
+        taken = count = 0
+        while taken < len(queue) and count < MAX_BATCH:
+            count += len(queue[taken].commands) or 1
+            taken += 1
+        batch = queue[:taken]
+        del queue[:taken]
+        self._queued -= count
         results: list[list[Sequenced]] = []
         sequencer = self.sequencer
         for pending in batch:
@@ -312,14 +448,17 @@ class Exchange:
             if future is not None:
                 future.set_result(result)
             applied += result
-        self._since_snapshot += len(applied)
+        if applied:
+            # The history first: a gateway's listener may ask it about this batch.
+            self.history.apply(applied)
+            self.snapshotter.batch_applied()
         _guarded(self.metrics.on_batch, applied)
         for listener in self.listeners:
             _guarded(listener, applied)
         for pending in batch:
             if pending.after is not None:
                 _guarded(pending.after)
-        self._snapshot_maybe()
+        self.snapshotter.upkeep(self.engine)
 
     async def _committer(self) -> None:
         loop = asyncio.get_running_loop()
@@ -337,6 +476,8 @@ class Exchange:
                 self._deliver(batch, results)
             finally:
                 self._busy = False
+            if self._queue:  # more than one cycle's worth was waiting
+                self._wake.set()
 
     async def _timers(self) -> None:
         while True:
@@ -345,26 +486,12 @@ class Exchange:
             if due is not None and due <= now:
                 await self.tick()
                 continue
+            if not self._busy:
+                self.snapshotter.upkeep(self.engine)
             if self.clock.simulated or due is None:
                 await asyncio.sleep(0.05)
             else:
                 await asyncio.sleep(min(0.05, (due - now) / 1e9))
-
-    def _snapshot_maybe(self) -> None:
-        for pid in list(self._children):
-            done, status = os.waitpid(pid, os.WNOHANG)
-            if done:
-                self._children.remove(pid)
-                seq = self._snapshot_seqs.pop(pid)
-                if status == 0:
-                    self.metrics.snapshot_written(seq, time.time())
-                    floors = [floor() for floor in self._retention]
-                    prune(self.data, min(floors) if floors else None)
-        if self.snapshot_every and self._since_snapshot >= self.snapshot_every:
-            self._since_snapshot = 0
-            pid = write_snapshot_in_background(self.data, self.engine)
-            self._children.append(pid)
-            self._snapshot_seqs[pid] = self.engine.last_seq
 
     # -------------------------------------------------------------- queries
 
@@ -400,6 +527,48 @@ class Exchange:
         band = risk.band(symbol) or (0, 0)
         reference = risk.markets[symbol].reference or 0
         return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
+
+    # -------------------------------------------------------------- history
+
+    def recent_trades(self, symbol: str, limit: int = 50) -> list[TradeRecord]:
+        return self.history.recent_trades(symbol, limit)
+
+    def trades(self, symbol: str, since_ts: int) -> list[TradeRecord]:
+        return self.history.trades(symbol, since_ts)
+
+    def fills(self, account: str, limit: int = 50) -> list[TradeRecord]:
+        return self.history.fills(account, limit)
+
+    def closed_orders(self, account: str, limit: int = 50) -> list[ClosedOrder]:
+        return self.history.closed_orders(account, limit)
+
+    def ledger(self, account: str, limit: int = 50) -> list[LedgerEntry]:
+        return self.history.ledger(account, limit)
+
+    # -------------------------------------------------------------- access
+
+    def login(
+        self, api_key: str, nonce: int, on_done: Callable[[str], None], on_error: Failed
+    ) -> None:
+        account = self.config.access[api_key].account
+        self.access.login(api_key, nonce, account, self.clock.now(), on_done, on_error)
+
+    def session(self, token: str) -> str | None:
+        return self.access.session(token, self.clock.now())
+
+
+def _entry(command: Command) -> bool:
+    """Whether ``command`` is order entry (refused past the queue limit)."""
+    return isinstance(command, _ORDER_ENTRY)
+
+
+def _lot_units(config: Config) -> dict[str, int]:
+    """Base-asset units in one lot of each symbol."""
+    assets = {a.id: a for a in config.genesis.assets}
+    return {
+        s: Pair.of(i, assets[i.base], assets[i.quote]).lot_units
+        for s, i in config.instruments.items()
+    }
 
 
 def _order_id(order: Order) -> int:

@@ -10,9 +10,14 @@ into the engine, the journal or another gateway. Three things cross it:
 * the ordered stream of what was applied (:meth:`Node.add_listener`): one
   call per durable batch with every ``(command, events)`` in engine order;
 * queries against the engine's state (:meth:`Node.open_orders`,
-  :meth:`Node.book`, ...). Called from a listener or a barrier callback they
-  see exactly the state after the batch just published; called at any
-  other moment, the state after the last applied command.
+  :meth:`Node.book`, ...) and its history (:meth:`Node.recent_trades`,
+  :meth:`Node.fills`, :meth:`Node.closed_orders`, :meth:`Node.ledger`, ...).
+  Called from a listener or a barrier callback they see exactly the state
+  after the batch just published; called at any other moment, the state
+  after the last applied command;
+* logins and sessions (:meth:`Node.login`, :meth:`Node.session`): nonces
+  per API key and session tokens, durable across restarts and shared by
+  every gateway. Signatures are the gateway's to check.
 
 Everything that crosses is plain data: commands and events are frozen
 ``msgspec`` structs (:mod:`model.commands`, :mod:`engine.events`) and the
@@ -39,14 +44,18 @@ from node.sequencer import Sequenced
 __all__ = [
     "Balance",
     "Busy",
+    "ClosedOrder",
     "Done",
     "Failed",
+    "LedgerEntry",
     "Listener",
     "MarketState",
     "Node",
+    "NonceUsed",
     "OrderView",
     "Refusal",
     "Sequenced",
+    "TradeRecord",
 ]
 
 Listener = Callable[[list[Sequenced]], None]
@@ -119,17 +128,92 @@ class Refusal(msgspec.Struct, frozen=True):
     text: str
 
 
+class TradeRecord(msgspec.Struct, frozen=True):
+    """One trade as the history keeps it (both sides; money in quote units)."""
+
+    trade_id: int
+    seq: int
+    ts: int
+    symbol: str
+    price: int
+    qty: int
+    quote_qty: int
+    taker_side: str
+    taker_type: str
+    """The taker's order type (``limit``, ``market``, ``stop-loss``...)."""
+    taker_order_id: int
+    taker_account: str
+    taker_leaves: int
+    taker_fee: int
+    maker_order_id: int
+    maker_account: str
+    maker_leaves: int
+    maker_fee: int
+
+
+class ClosedOrder(msgspec.Struct, frozen=True):
+    """An order as it closed (filled, canceled or expired), with its fills summed."""
+
+    order_id: int
+    account: str
+    symbol: str
+    side: str
+    order_type: str
+    tif: str
+    price: int | None
+    qty: int
+    trigger_price: int | None
+    cl_ord_id: str | None
+    userref: int | None
+    opened_ts: int
+    status: str
+    """filled, canceled or expired."""
+    reason: str | None
+    """Why it was cancelled (the executions channel's ``reason`` words)."""
+    closed_ts: int
+    filled: int
+    cost: int
+    """Sum of price x qty (ticks x lots) over its fills."""
+
+
+class LedgerEntry(msgspec.Struct, frozen=True):
+    """One movement of one asset of one account, and the balance after it (asset units).
+
+    Its id is ``(seq, n)``: the n-th movement (from 0) caused by command ``seq``.
+    """
+
+    seq: int
+    n: int
+    ts: int
+    account: str
+    asset: str
+    kind: str
+    """trade, deposit, withdrawal or corporate_action."""
+    amount: int
+    fee: int
+    balance: int
+    ref_id: str
+    """``T<trade_id>``, ``D<seq>``, ``W<seq>`` or ``C<seq>``."""
+
+
 class Busy(RuntimeError):
     """The pipeline is full: nothing was queued (answered ``EService:Busy``)."""
+
+
+class NonceUsed(ValueError):
+    """A login's nonce is not above every nonce used before with its API key."""
 
 
 class Node(Protocol):
     """The running exchange as a gateway sees it.
 
-    Every ``enqueue*`` raises :class:`Busy` when the pipeline
-    is full and ``RuntimeError`` while the node shuts down; nothing is queued
-    then. Callbacks run on the node's event loop; an exception in one is
-    printed and never stops the pipeline.
+    Order entry (new orders, batches, amends, replaces, dry runs) raises
+    :class:`Busy` when more commands than the configured ``queue_limit``
+    already wait for the sequencer; cancels, operator commands, barriers and
+    ticks are always taken (they reduce risk or cost nothing). Every
+    ``enqueue*`` raises ``RuntimeError`` while the node shuts down. Nothing
+    is queued when one raises. Callbacks run on the node's event loop; an
+    exception in one is printed and never stops the pipeline.
     """
 
     @property
@@ -229,4 +313,62 @@ class Node(Protocol):
     def report(self, name: str) -> dict[str, Any] | None:
         """A named status report of a part running beside the node (``settlement``), as
         plain JSON-able data; None when no such part runs."""
+        ...
+
+    @property
+    def queued(self) -> int:
+        """Commands waiting for the sequencer now."""
+        ...
+
+    @property
+    def busy(self) -> bool:
+        """True while order entry is refused (``queue_limit`` commands or more waiting)."""
+        ...
+
+    # ---------------------------------------------------------------- history
+
+    def recent_trades(self, symbol: str, limit: int = 50) -> list[TradeRecord]:
+        """The last ``limit`` (at most 50) trades in ``symbol``, oldest first."""
+        ...
+
+    def trades(self, symbol: str, since_ts: int) -> list[TradeRecord]:
+        """Every trade in ``symbol`` at or after ``since_ts``, oldest first."""
+        ...
+
+    def fills(self, account: str, limit: int = 50) -> list[TradeRecord]:
+        """The last ``limit`` trades ``account`` took part in, oldest first."""
+        ...
+
+    def closed_orders(self, account: str, limit: int = 50) -> list[ClosedOrder]:
+        """The last ``limit`` orders of ``account`` that closed, oldest first."""
+        ...
+
+    def ledger(self, account: str, limit: int = 50) -> list[LedgerEntry]:
+        """The last ``limit`` ledger entries of ``account``, oldest first."""
+        ...
+
+    # ---------------------------------------------------------------- access
+
+    def login(
+        self,
+        api_key: str,
+        nonce: int,
+        on_done: Callable[[str], None],
+        on_error: Failed,
+    ) -> None:
+        """Take ``nonce`` for ``api_key`` (a configured key) and issue a session token.
+
+        Raises :class:`NonceUsed` at once if ``nonce`` is not above every nonce
+        used with the key before (on any gateway, before any restart), and
+        ValueError if it is not 1 to 2**63 - 1. Otherwise ``on_done(token)``
+        runs once the nonce and the token are durable, or ``on_error`` if they
+        cannot be written.
+        """
+        ...
+
+    def session(self, token: str) -> str | None:
+        """The account ``token`` acts for, marking it used now; None if unknown or lapsed.
+
+        A token lapses 15 minutes of exchange-clock time after its last use.
+        """
         ...

@@ -16,10 +16,13 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.engine import Engine
+from engine.events import Event
+from model.commands import Command
 from node.journal import JournalError, TornTail, cut_torn_tail, scan
 from node.store import SnapshotError, read_genesis, read_snapshot, snapshots
 
@@ -69,10 +72,12 @@ class Recovered:
         return "\n".join(lines)
 
 
-def _load(data: Path) -> tuple[Engine, Path | None, list[str]]:
+def _load(data: Path, at_most: int | None) -> tuple[Engine, Path | None, list[str]]:
     """The newest snapshot that loads, or the genesis' fresh engine; and what was skipped."""
     skipped: list[str] = []
-    for _, path in snapshots(data):
+    for seq, path in snapshots(data):
+        if at_most is not None and seq > at_most:
+            continue
         try:
             return read_snapshot(path), path, skipped
         except SnapshotError as e:
@@ -80,14 +85,27 @@ def _load(data: Path) -> tuple[Engine, Path | None, list[str]]:
     return read_genesis(data).build(), None, skipped
 
 
-def recover(data: Path, repair: bool = True, count_events: bool = False) -> Recovered:
+def recover(
+    data: Path,
+    repair: bool = True,
+    count_events: bool = False,
+    *,
+    snapshot_at_most: int | None = None,
+    on_replay: Callable[[Command, list[Event]], None] | None = None,
+) -> Recovered:
     """Rebuild the engine of ``data``: newest valid snapshot, then the journal after it.
 
     With ``repair`` a torn tail is cut off the last segment (durably) so the
     journal can be appended to; without, nothing in ``data`` changes.
-    Raises JournalError or SnapshotError when ``data`` cannot be recovered.
+    For consumers of the event stream that keep their own durable state
+    (the history store, settlement): ``snapshot_at_most`` uses no snapshot
+    newer than that seq (the consumer holds everything up to it, and must
+    hear the rest), and ``on_replay`` hears every replayed command with its
+    events, in order. Raises JournalError or SnapshotError when ``data``
+    cannot be recovered (also when the journal no longer reaches back to the
+    snapshot ``snapshot_at_most`` leaves).
     """
-    engine, path, skipped = _load(data)
+    engine, path, skipped = _load(data, snapshot_at_most)
     start = engine.last_seq
     found = scan(data / "journal", after=start)
     last = start if found.last_seq is None else found.last_seq
@@ -101,6 +119,8 @@ def recover(data: Path, repair: bool = True, count_events: bool = False) -> Reco
     process = engine.process
     for command in found.commands:
         out = process(command)
+        if on_replay is not None:
+            on_replay(command, out)
         if count_events:
             for e in out:
                 events[type(e).__name__] += 1

@@ -149,7 +149,8 @@ async def serve_forever(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
         f" FIX 4.4 on tcp://{host}:{fix_port} (TargetCompID {config.fix_comp_id}),"
         f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
-        f" (journal at seq {exchange.engine.last_seq})",
+        f" (journal at seq {exchange.engine.last_seq}; {recovered.replayed} records replayed"
+        f" after the snapshot at seq {recovered.snapshot_seq})",
         flush=True,
     )
     worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"

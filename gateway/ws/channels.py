@@ -7,9 +7,9 @@ engine order, after the batch's answers.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import traceback
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -20,23 +20,17 @@ from websockets.asyncio.server import ServerConnection
 from engine.events import PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
 from gateway.ws.ledger import ledger_entries
 from gateway.ws.market import DEPTHS, Levels, checksum, diff, top
-from gateway.ws.requests import RequestError, parse_flag
-from gateway.ws.ticker import Rolling24h
-from gateway.ws.wire import executions_for, order_id_text, rfc3339
+from gateway.ws.requests import RequestError, only, parse_flag
+from gateway.ws.ticker import WINDOW_NS, Rolling24h
+from gateway.ws.wire import executions_for, fill_item, order_id_text, rfc3339
 from model.commands import MARKET_KINDS, NewOrder
 from model.instrument import Instrument
 from node.config import AccountAccess
 from node.interface import Node, Sequenced
 
-__all__ = ["BookSub", "Channels", "Connection", "Token", "run_request"]
+__all__ = ["BookSub", "Channels", "Connection", "run_request"]
 
 _Invalid = RequestError
-
-
-@dataclass
-class Token:
-    account: str
-    last_used: int
 
 
 @dataclass
@@ -47,6 +41,20 @@ class Connection:
     """Encoded messages queued in this turn of the loop, written together."""
     last_sent: float = 0.0
     account: AccountAccess | None = None
+    """Who logged in on this connection (kept after the login lapses: cancel-on-disconnect)."""
+    token: str | None = None
+    """The session token of the connection's login; it lapses like any token."""
+    outstanding: int = 0
+    """Requests read and not answered yet."""
+    logging_in: int = 0
+    """Logins waiting for their nonce and token to be durable."""
+    resume: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when a connection paused for its own backlog may be read again."""
+    fd: int = -1
+    reads: int = 0
+    """Messages read (the kernel's unread count is checked every few)."""
+    behind: bool = False
+    """More of its requests wait unread than BEHIND_BYTES: its order entry is Busy."""
     executions: int | None = None
     """Sequence of the last executions message, None while not subscribed."""
     tokens: float = 0.0
@@ -90,7 +98,6 @@ class Channels:
     quote_precision: dict[str, int]
     connections: dict[int, Connection]
     subscribers: dict[str, set[int]]
-    recent_trades: dict[str, deque[dict[str, Any]]]
     balance_subscribers: dict[str, set[int]]
     rolling: dict[str, Rolling24h]
     last_ticker: dict[str, dict[str, Any]]
@@ -99,6 +106,9 @@ class Channels:
         raise NotImplementedError
 
     def _account(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        raise NotImplementedError
+
+    def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
 
     def _queue(self, enqueue: Callable[[], None]) -> None:
@@ -112,9 +122,12 @@ class Channels:
         snapshot ever shows a command that is not yet journaled.
         """
         channel = params.get("channel")
-        subscribe = _SUBSCRIBE.get(channel) if isinstance(channel, str) else None
-        if subscribe is None:
+        if not isinstance(channel, str) or channel not in _SUBSCRIBE:
             raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
+        subscribe = _SUBSCRIBE[channel]
+        only(params, f"subscribe {channel}", _FIELDS[channel])
+        if channel in ("executions", "balances"):
+            self._trader(conn, params)  # refused at once; checked again at the barrier
 
         def now_durable() -> None:
             if conn.conn_id not in self.connections:
@@ -126,6 +139,8 @@ class Channels:
     def _unsubscribe(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         """Undo a subscription; the answer echoes the channel (and symbols)."""
         channel = params.get("channel")
+        if isinstance(channel, str) and channel in _FIELDS:
+            only(params, f"unsubscribe {channel}", _UNSUBSCRIBE_FIELDS[channel])
         if channel in ("executions", "balances"):
             subs = self.subscribers if channel == "executions" else self.balance_subscribers
             if getattr(conn, channel) is None:
@@ -164,18 +179,22 @@ class Channels:
         answer({"channel": channel, "symbol": symbols})
 
     def _subscribe_instrument(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        answer({"channel": "instrument", "snapshot": True})
+        snapshot = parse_flag(params, "snapshot", True)
+        answer({"channel": "instrument", "snapshot": snapshot})
         conn.instrument = True
-        self._send(conn, {"channel": "instrument", "type": "snapshot", "data": self._instrument()})
+        if snapshot:
+            data = self._instrument()
+            self._send(conn, {"channel": "instrument", "type": "snapshot", "data": data})
 
     def _subscribe_executions(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._account(conn, params)
+        access = self._trader(conn, params)
         snap = parse_flag(params, "snap_orders", True)
-        answer({"channel": "executions", "snapshot": snap})
+        snap_trades = parse_flag(params, "snap_trades", False)
+        answer({"channel": "executions", "snapshot": snap or snap_trades})
         conn.executions = 0
         self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        data = []
         if snap:
-            data = []
             for o in self.node.open_orders(access.account):
                 inst = self.instruments[o.symbol]
                 item: dict[str, Any] = {
@@ -191,6 +210,12 @@ class Channels:
                 if o.price:
                     item["limit_price"] = inst.ticks_to_price(o.price)
                 data.append(item)
+        if snap_trades:
+            # The account's last 50 fills, from the history (also after a restart).
+            for trade in self.node.fills(access.account, TRADE_SNAPSHOT):
+                inst = self.instruments[trade.symbol]
+                data.append(fill_item(trade, access.account, inst, self.quote_precision))
+        if snap or snap_trades:
             self._push_executions(conn, "snapshot", data)
 
     def _push_executions(self, conn: Connection, kind: str, data: list[dict[str, Any]]) -> None:
@@ -316,8 +341,13 @@ class Channels:
         return Decimal(units).scaleb(-self.quote_precision[asset])
 
     def _subscribe_balances(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        access = self._account(conn, params)
-        answer({"channel": "balances", "snapshot": True})
+        access = self._trader(conn, params)
+        snapshot = parse_flag(params, "snapshot", True)
+        answer({"channel": "balances", "snapshot": snapshot})
+        conn.balances = 0
+        self.balance_subscribers.setdefault(access.account, set()).add(conn.conn_id)
+        if not snapshot:
+            return
         data = [
             {
                 "asset": b.asset,
@@ -327,28 +357,26 @@ class Channels:
             for b in (self.node.balance(access.account, a) for a in sorted(self.quote_precision))
         ]
         conn.balances = 1
-        self.balance_subscribers.setdefault(access.account, set()).add(conn.conn_id)
         self._send(conn, {"channel": "balances", "type": "snapshot", "data": data, "sequence": 1})
 
     def _publish_balances(self, applied: list[Sequenced]) -> None:
         if not self.balance_subscribers:
             return
         node = self.node
-        events = [e for _, evs in applied for e in evs]
         entries = ledger_entries(
-            events,
+            applied,
             self.instruments,
             lambda account, asset: node.balance(account, asset).balance,
             self.lot_units,
         )
         per_account: dict[str, list[dict[str, Any]]] = {}
-        for n, entry in enumerate(entries):
+        for seq, n, entry in entries:
             if entry.account not in self.balance_subscribers:
                 continue
             held = node.balance(entry.account, entry.asset).held
             per_account.setdefault(entry.account, []).append(
                 {
-                    "ledger_id": f"L{applied[-1][0].seq}-{n}",
+                    "ledger_id": f"L{seq}-{n}",
                     "ref_id": entry.ref_id,
                     "type": entry.kind,
                     "asset": entry.asset,
@@ -377,12 +405,7 @@ class Channels:
     # ------------------------------------------------------------------ trade
 
     def _trades(self, applied: list[Sequenced]) -> list[dict[str, Any]]:
-        """The public trade items of a batch (and each trade into its 24-hour statistics).
-
-        ``ord_type`` is Kraken's word for the taker: ``market`` for the
-        order types that take at any price up to a protection (market,
-        stop-loss, take-profit), ``limit`` for the rest.
-        """
+        """The public trade items of a batch (and each trade into its 24-hour statistics)."""
         kinds = {c.seq: c.order_type for c, _ in applied if isinstance(c, NewOrder)}
         node = self.node
         out = []
@@ -392,27 +415,31 @@ class Channels:
                     continue
                 taker = None if e.taker_order_id in kinds else node.order(e.taker_order_id)
                 kind = kinds.get(e.taker_order_id) or (taker.order_type if taker else "limit")
-                inst = self.instruments[e.symbol]
-                self.rolling.setdefault(e.symbol, Rolling24h()).add(e.ts, e.price, e.qty)
-                out.append(
-                    {
-                        "symbol": e.symbol,
-                        "side": e.taker_side,
-                        "price": inst.ticks_to_price(e.price),
-                        "qty": inst.lots_to_qty(e.qty),
-                        "ord_type": "market" if kind in MARKET_KINDS else "limit",
-                        "trade_id": e.trade_id,
-                        "timestamp": rfc3339(e.ts),
-                    }
-                )
+                self.rolling[e.symbol].add(e.ts, e.price, e.qty)
+                out.append(self._trade_item(e.symbol, e.taker_side, e.price, e.qty, kind, e))
         return out
+
+    def _trade_item(
+        self, symbol: str, side: str, price: int, qty: int, kind: str, trade: Any
+    ) -> dict[str, Any]:
+        """One ``trade`` channel item. ``ord_type`` is Kraken's word for the taker:
+        ``market`` for the order types that take at any price up to a protection
+        (market, stop-loss, take-profit), ``limit`` for the rest."""
+        inst = self.instruments[symbol]
+        return {
+            "symbol": symbol,
+            "side": side,
+            "price": inst.ticks_to_price(price),
+            "qty": inst.lots_to_qty(qty),
+            "ord_type": "market" if kind in MARKET_KINDS else "limit",
+            "trade_id": trade.trade_id,
+            "timestamp": rfc3339(trade.ts),
+        }
 
     def _publish_trades(self, trades: list[dict[str, Any]]) -> None:
         by_symbol: dict[str, list[dict[str, Any]]] = {}
         for t in trades:
             by_symbol.setdefault(t["symbol"], []).append(t)
-            recent = self.recent_trades.setdefault(t["symbol"], deque(maxlen=TRADE_SNAPSHOT))
-            recent.append(t)
         for conn in list(self.connections.values()):
             for symbol in sorted(conn.trades & by_symbol.keys()):
                 self._send(conn, {"channel": "trade", "type": "update", "data": by_symbol[symbol]})
@@ -424,8 +451,23 @@ class Channels:
         for symbol in symbols:
             conn.trades.add(symbol)
             if snapshot:
-                data = list(self.recent_trades.get(symbol, ()))
+                # The last 50 from the node's history: the same after a restart.
+                data = [
+                    self._trade_item(t.symbol, t.taker_side, t.price, t.qty, t.taker_type, t)
+                    for t in self.node.recent_trades(symbol, TRADE_SNAPSHOT)
+                ]
                 self._send(conn, {"channel": "trade", "type": "snapshot", "data": data})
+
+    def _seed_tickers(self) -> None:
+        """Each symbol's 24-hour statistics from the node's history (they survive restarts)."""
+        now = self.node.now()
+        for symbol in self.instruments:
+            stats = self.rolling[symbol] = Rolling24h()
+            for t in self.node.trades(symbol, now - WINDOW_NS):
+                stats.add(t.ts, t.price, t.qty)
+            if stats.last is None:
+                last = self.node.recent_trades(symbol, 1)
+                stats.last = last[-1].price if last else None
 
     # ----------------------------------------------------------------- ticker
 
@@ -441,7 +483,7 @@ class Channels:
 
     def _ticker(self, symbol: str) -> dict[str, Any]:
         bids, asks = self.node.book(symbol, 1)
-        stats = self.rolling.setdefault(symbol, Rolling24h())
+        stats = self.rolling[symbol]
         item = stats.ticker(
             self.instruments[symbol],
             self.node.now(),
@@ -528,6 +570,23 @@ def run_request(handle: Callable[[], None], answer: Any) -> None:
         traceback.print_exc(file=sys.stderr)
         answer(error="EGeneral:Internal error")
 
+
+_PUBLIC = frozenset({"channel", "symbol", "snapshot", "req_id"})
+_FIELDS: dict[str, frozenset[str]] = {
+    "book": _PUBLIC | {"depth"},
+    "trade": _PUBLIC,
+    "ticker": _PUBLIC | {"event_trigger"},
+    "instrument": frozenset({"channel", "snapshot"}),
+    "executions": frozenset({"channel", "token", "snap_orders", "snap_trades"}),
+    "balances": frozenset({"channel", "token", "snapshot"}),
+}
+"""The params each subscription takes (anything else is refused by name)."""
+_UNSUBSCRIBE_FIELDS: dict[str, frozenset[str]] = {
+    **{c: frozenset({"channel", "symbol", "depth"}) for c in ("book", "trade", "ticker")},
+    "instrument": frozenset({"channel"}),
+    "executions": frozenset({"channel", "token"}),
+    "balances": frozenset({"channel", "token"}),
+}
 
 _SUBSCRIBE = {
     "book": Channels._subscribe_book,

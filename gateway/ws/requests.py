@@ -3,8 +3,18 @@
 Each ``parse_*`` takes a request's ``params`` (decoded JSON) and what it
 needs to know (instruments, precisions, the time) and returns a command, or
 raises :class:`RequestError` carrying the exact error string to answer with
-(``EGeneral:Invalid arguments:<field> <value>: <rule>``). Numbers may come
-as JSON numbers or decimal strings and are converted exactly, never rounded.
+(``EGeneral:Invalid arguments:<field> <value>: <rule>``).
+
+Strict, field by field (docs/WS.md, "Bad input"): a parameter the method
+does not take is refused by name; so is one that does not apply to this
+order (``expire_time`` unless ``time_in_force`` is ``gtd``, ``triggers``
+unless the order is a stop, ``display_qty`` unless it is an iceberg, an
+amend's ``trigger_price`` unless the order is a stop waiting for its
+trigger). Every field has one type. Prices and quantities are JSON numbers
+(read exactly from the text: the gateway decodes them as decimals, never as
+binary floats) or plain decimal strings (digits with at most one point: no
+sign, spaces, exponent or other digits), converted exactly and refused when
+off the grid, never rounded.
 """
 
 from __future__ import annotations
@@ -23,6 +33,7 @@ from model.commands import (
     MAX_BATCH,
     MAX_ID_TEXT,
     ORDER_TYPES,
+    STOP_KINDS,
     STP_TYPES,
     TIME_IN_FORCE,
     AmendOrder,
@@ -41,9 +52,12 @@ from model.commands import (
     Withdraw,
 )
 from model.instrument import GridError, Instrument, to_decimal
+from node.interface import OrderView
 
 __all__ = [
     "RequestError",
+    "exact",
+    "only",
     "parse_amend",
     "parse_batch",
     "parse_batch_cancel",
@@ -64,10 +78,98 @@ class RequestError(Exception):
 
 _INVALID = "EGeneral:Invalid arguments:"
 _ORDER_ID = re.compile(r"O[0-9]{1,19}")
+_DECIMAL = re.compile(r"[0-9]+(?:\.[0-9]+)?")
+
+_ORDER_FIELDS = frozenset(
+    {
+        "order_type",
+        "side",
+        "order_qty",
+        "symbol",
+        "limit_price",
+        "time_in_force",
+        "expire_time",
+        "post_only",
+        "display_qty",
+        "triggers",
+        "cash_order_qty",
+        "cl_ord_id",
+        "order_userref",
+        "stp_type",
+    }
+)
+"""What one order takes (an add_order, or an order of a batch_add)."""
+ADD_FIELDS = _ORDER_FIELDS | {"validate", "token"}
+BATCH_FIELDS = frozenset({"symbol", "orders", "validate", "token"})
+AMEND_FIELDS = frozenset(
+    {
+        "order_id",
+        "cl_ord_id",
+        "order_qty",
+        "limit_price",
+        "display_qty",
+        "post_only",
+        "trigger_price",
+        "token",
+    }
+)
+EDIT_FIELDS = frozenset(
+    {
+        "order_id",
+        "symbol",
+        "order_qty",
+        "limit_price",
+        "display_qty",
+        "post_only",
+        "new_cl_ord_id",
+        "order_userref",
+        "token",
+    }
+)
+CANCEL_FIELDS = frozenset({"order_id", "cl_ord_id", "order_userref", "token"})
+_OPERATOR_FIELDS: dict[str, frozenset[str]] = {
+    "deposit": frozenset({"account", "asset", "amount", "token"}),
+    "withdraw": frozenset({"account", "asset", "amount", "token"}),
+    "halt": frozenset({"symbol", "reason", "token"}),
+    "resume": frozenset({"symbol", "auction_seconds", "token"}),
+    "set_reference_price": frozenset({"symbol", "price", "token"}),
+    "kill_switch": frozenset({"account", "enabled", "token"}),
+    "corporate_action": frozenset(
+        {"symbol", "kind", "ratio", "multiplier", "effective_time", "token"}
+    ),
+}
 
 
 def _invalid(what: str) -> RequestError:
     return RequestError(f"{_INVALID}{what}")
+
+
+def only(p: dict[str, Any], what: str, allowed: frozenset[str]) -> None:
+    """Refuse the first parameter of ``p`` that ``what`` (a method) does not take."""
+    for key in p:
+        if key not in allowed:
+            raise _invalid(f"{key}: not a parameter of {what}")
+
+
+def exact(value: object, field: str) -> object:
+    """``value`` if it may be read as an exact number: a JSON number or a plain decimal string.
+
+    A string must be ASCII digits with at most one point between digits:
+    ``" 200.00"``, ``"+1"``, ``"1e2"``, ``".5"`` are refused (a JSON number
+    in exponent form is a number, and is read exactly).
+    """
+    if isinstance(value, str) and not _DECIMAL.fullmatch(value):
+        raise _invalid(
+            f"{field} {value!r}: must be a number or a decimal string of digits with at most"
+            " one point (no sign, spaces or exponent)"
+        )
+    return value
+
+
+def _not_here(p: dict[str, Any], field: str, why: str) -> None:
+    """Refuse ``field`` where it does not apply, whatever its value (null is leaving it out)."""
+    if p.get(field) is not None:
+        raise _invalid(f"{field} {p[field]!r}: {why}")
 
 
 def _instrument(instruments: dict[str, Instrument], symbol: object) -> Instrument:
@@ -80,7 +182,7 @@ def _instrument(instruments: dict[str, Instrument], symbol: object) -> Instrumen
 def _whole(value: object, unit: Decimal, field: str) -> int:
     """A positive amount as a whole number of ``unit`` (exact)."""
     try:
-        d = to_decimal(field, value)
+        d = to_decimal(field, exact(value, field))
         whole, rest = divmod(d, unit)
     except GridError as e:
         raise _invalid(str(e)) from None
@@ -111,14 +213,22 @@ def _grid(convert: Callable[[], int]) -> int:
         raise _invalid(str(e)) from None
 
 
+def _lots_of(inst: Instrument, value: object, field: str) -> int:
+    return _grid(lambda: inst.qty_to_lots(exact(value, field), field))
+
+
+def _ticks_of(inst: Instrument, value: object, field: str) -> int:
+    return _grid(lambda: inst.price_to_ticks(exact(value, field), field))
+
+
 def _lots(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
     value = p.get(field)
-    return None if value is None else _grid(lambda: inst.qty_to_lots(value, field))
+    return None if value is None else _lots_of(inst, value, field)
 
 
 def _ticks(inst: Instrument, p: dict[str, Any], field: str) -> int | None:
     value = p.get(field)
-    return None if value is None else _grid(lambda: inst.price_to_ticks(value, field))
+    return None if value is None else _ticks_of(inst, value, field)
 
 
 def _member(p: dict[str, Any], field: str, allowed: frozenset[str], default: str) -> Any:
@@ -166,8 +276,10 @@ def parse_new_order(
     instruments: dict[str, Instrument],
     quote_precision: dict[str, int],
     now: int,
+    fields: frozenset[str] = ADD_FIELDS,
 ) -> NewOrder:
     """``add_order``'s params as a NewOrder (seq and ts are the sequencer's)."""
+    only(p, "add_order", fields)
     inst = _instrument(instruments, p.get("symbol"))
     order_type = _member(p, "order_type", ORDER_TYPES, "limit")
     side = p.get("side")
@@ -175,22 +287,24 @@ def parse_new_order(
         raise _invalid(f"side {side!r}: must be buy or sell")
     tif = _member(p, "time_in_force", TIME_IN_FORCE, "gtc")
     stp = _member(p, "stp_type", STP_TYPES, "cancel_newest")
+    if tif != "gtd":
+        _not_here(p, "expire_time", "only for time_in_force gtd")
+    if order_type not in STOP_KINDS:
+        _not_here(p, "triggers", "only for stop-loss and take-profit orders")
+    if order_type != "iceberg":
+        _not_here(p, "display_qty", "only for iceberg orders")
     if p.get("order_qty") is None and p.get("cash_order_qty") is not None:
         qty = inst.qty_max  # sized by what it may spend: at most the largest order
     else:
-        qty = _grid(lambda: inst.qty_to_lots(p.get("order_qty"), "order_qty"))
-    price = None
-    if p.get("limit_price") is not None:
-        price = _grid(lambda: inst.price_to_ticks(p["limit_price"], "limit_price"))
-    display = None
-    if p.get("display_qty") is not None:
-        display = _grid(lambda: inst.qty_to_lots(p["display_qty"], "display_qty"))
+        qty = _lots_of(inst, p.get("order_qty"), "order_qty")
+    price = _ticks(inst, p, "limit_price")
+    display = _lots(inst, p, "display_qty")
     trigger = None
-    triggers = p.get("triggers")
-    if triggers is not None:
-        if not isinstance(triggers, dict) or "price" not in triggers:
-            raise _invalid('triggers: must be {"price": N}')
-        trigger = _grid(lambda: inst.price_to_ticks(triggers["price"], "triggers"))
+    if p.get("triggers") is not None:
+        triggers = p["triggers"]
+        if not isinstance(triggers, dict) or list(triggers) != ["price"]:
+            raise _invalid(f'triggers {triggers!r}: must be {{"price": N}}')
+        trigger = _ticks_of(inst, triggers["price"], "triggers")
     cash = None
     if p.get("cash_order_qty") is not None:
         unit = Decimal(1).scaleb(-quote_precision[inst.quote])
@@ -236,6 +350,7 @@ def parse_batch(
     Each order takes add_order's fields but ``symbol`` (the batch's); an error
     names the order: ``orders[2].order_qty ...``.
     """
+    only(p, "batch_add", BATCH_FIELDS)
     inst = _instrument(instruments, p.get("symbol"))
     orders = p.get("orders")
     if not isinstance(orders, list) or not 2 <= len(orders) <= MAX_BATCH:
@@ -248,7 +363,12 @@ def parse_batch(
             raise _invalid(f"orders[{i}].symbol {item['symbol']!r}: must be {inst.symbol}")
         try:
             order = parse_new_order(
-                account, {**item, "symbol": inst.symbol}, instruments, quote_precision, now
+                account,
+                {**item, "symbol": inst.symbol},
+                instruments,
+                quote_precision,
+                now,
+                _ORDER_FIELDS,
             )
         except RequestError as e:
             raise _invalid(f"orders[{i}].{str(e).removeprefix(_INVALID)}") from None
@@ -276,6 +396,7 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
 
     Returns (the id as the client wrote it, the command), in the order given.
     """
+    only(p, "cancel_order", CANCEL_FIELDS)
     commands: list[tuple[str, CancelOrder]] = []
     for key in ("order_id", "cl_ord_id", "order_userref"):
         values = p.get(key)
@@ -305,6 +426,7 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
 
 def parse_batch_cancel(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
     """``batch_cancel``'s ``orders``: each an order id (``"O17"`` or 17) or else a cl_ord_id."""
+    only(p, "batch_cancel", frozenset({"orders", "token"}))
     orders = p.get("orders")
     if not isinstance(orders, list) or not 1 <= len(orders) <= MAX_BATCH * 4:
         raise _invalid(f"orders: must be a list of 1 to {MAX_BATCH * 4} order ids or cl_ord_ids")
@@ -327,15 +449,22 @@ def parse_amend(
     account: str,
     p: dict[str, Any],
     instruments: dict[str, Instrument],
-    symbol_of: Callable[[int | None, str | None], str | None],
+    find: Callable[[int | None, str | None], OrderView | None],
 ) -> AmendOrder:
-    """``amend_order``'s params; ``symbol_of`` finds the order's instrument (None: unknown)."""
+    """``amend_order``'s params; ``find`` looks the open order up (None: unknown)."""
+    only(p, "amend_order", AMEND_FIELDS)
+    if (p.get("order_id") is None) == (p.get("cl_ord_id") is None):
+        raise _invalid("order_id or cl_ord_id: exactly one of them names the order")
     order_id = None if p.get("order_id") is None else parse_order_ref(p["order_id"])
     clid = _client_id(p, "cl_ord_id")
-    symbol = symbol_of(order_id, clid)
-    if symbol is None:
+    order = find(order_id, clid)
+    if order is None:
         raise RequestError("EOrder:Unknown order")
-    inst = instruments[symbol]
+    if not order.stop:
+        _not_here(p, "trigger_price", "only for a stop order waiting for its trigger")
+    if order.order_type != "iceberg":
+        _not_here(p, "display_qty", "only for iceberg orders")
+    inst = instruments[order.symbol]
     try:
         return AmendOrder(
             0,
@@ -346,7 +475,7 @@ def parse_amend(
             _lots(inst, p, "order_qty"),
             _ticks(inst, p, "limit_price"),
             _lots(inst, p, "display_qty"),
-            None,
+            _ticks(inst, p, "trigger_price"),
             bool(_bool(p, "post_only", False)),
         )
     except (CommandError, msgspec.ValidationError, TypeError) as e:
@@ -355,6 +484,7 @@ def parse_amend(
 
 def parse_edit(account: str, p: dict[str, Any], instruments: dict[str, Instrument]) -> ReplaceOrder:
     """``edit_order``'s params (cancel and replace) as a ReplaceOrder."""
+    only(p, "edit_order", EDIT_FIELDS)
     inst = _instrument(instruments, p.get("symbol"))
     if p.get("order_id") is None:
         raise _invalid("order_id: required")
@@ -380,6 +510,7 @@ def parse_edit(account: str, p: dict[str, Any], instruments: dict[str, Instrumen
 
 def parse_cancel_after(account: str, p: dict[str, Any]) -> CancelAllAfter:
     """``cancel_all_orders_after``: ``timeout`` in whole seconds (0 disarms, under 86400)."""
+    only(p, "cancel_all_orders_after", frozenset({"timeout", "token"}))
     timeout = p.get("timeout")
     if not isinstance(timeout, int) or isinstance(timeout, bool) or not 0 <= timeout < 86_400:
         raise _invalid(f"timeout {timeout!r}: whole seconds, at least 0 and below 86400")
@@ -388,7 +519,7 @@ def parse_cancel_after(account: str, p: dict[str, Any]) -> CancelAllAfter:
 
 def _ratio(value: object, field: str) -> tuple[int, int]:
     try:
-        d = to_decimal(field, value)
+        d = to_decimal(field, exact(value, field))
     except GridError as e:
         raise _invalid(str(e)) from None
     if d <= 0:
@@ -405,6 +536,7 @@ def parse_operator(
     precision: dict[str, int],
 ) -> Deposit | Withdraw | Halt | Resume | SetReferencePrice | SetKillSwitch | CorporateAction:
     """An operator method's params as its command (WS_API.md, operator methods)."""
+    only(p, method, _OPERATOR_FIELDS.get(method, frozenset()))
     try:
         if method in ("deposit", "withdraw"):
             asset = p.get("asset")
@@ -427,7 +559,7 @@ def parse_operator(
             return Resume(0, 0, operator, inst.symbol, seconds * 10**9)
         if method == "set_reference_price":
             inst = _instrument(instruments, p.get("symbol"))
-            ticks = _grid(lambda: inst.price_to_ticks(p.get("price"), "price"))
+            ticks = _ticks_of(inst, p.get("price"), "price")
             return SetReferencePrice(0, 0, operator, inst.symbol, ticks)
         if method == "kill_switch":
             enabled = p.get("enabled")
@@ -438,12 +570,16 @@ def parse_operator(
             inst = _instrument(instruments, p.get("symbol"))
             kind = p.get("kind")
             num = den = 1
+            if kind not in ("split", "dividend", "delist"):
+                raise _invalid(f"kind {kind!r}: must be split, dividend or delist")
+            if kind != "split":
+                _not_here(p, "ratio", "only for a split")
+            if kind != "dividend":
+                _not_here(p, "multiplier", "only for a dividend")
             if kind == "split":
                 num, den = _ratio(p.get("ratio"), "ratio")
             elif kind == "dividend":
                 num, den = _ratio(p.get("multiplier"), "multiplier")
-            elif kind != "delist":
-                raise _invalid(f"kind {kind!r}: must be split, dividend or delist")
             effective = (
                 None
                 if p.get("effective_time") is None

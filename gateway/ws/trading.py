@@ -23,6 +23,7 @@ from gateway.reasons import error_for
 from gateway.ws.channels import Connection
 from gateway.ws.requests import (
     RequestError,
+    only,
     parse_amend,
     parse_batch,
     parse_batch_cancel,
@@ -37,7 +38,7 @@ from gateway.ws.wire import order_id_text, rfc3339
 from model.commands import BatchOrder, CancelAll, CancelOrder, Command, NewOrder
 from model.instrument import Instrument
 from node.config import AccountAccess
-from node.interface import Busy, Node, Refusal, Sequenced
+from node.interface import Busy, Node, OrderView, Refusal, Sequenced
 
 __all__ = ["Answer", "Trading"]
 
@@ -65,6 +66,15 @@ class Trading:
 
     def _trader(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
+
+    def _entry(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
+        """The trader placing or changing orders; ``EService:Busy`` at once, before any
+        parsing, while the pipeline refuses order entry or the server is behind reading
+        this connection."""
+        access = self._trader(conn, params)
+        if conn.behind or self.node.busy:
+            raise _Invalid("EService:Busy")
+        return access
 
     def _operator(self, conn: Connection, params: dict[str, Any]) -> AccountAccess:
         raise NotImplementedError
@@ -122,7 +132,7 @@ class Trading:
     # ------------------------------------------------------------ orders
 
     def _add_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         command = parse_new_order(
             access.account,
             params,
@@ -138,7 +148,7 @@ class Trading:
         self._one(command, answer, lambda last: {"order_id": order_id_text(last[0].seq), **tags})
 
     def _batch_add(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         parts = parse_batch(
             access.account,
             params,
@@ -166,8 +176,8 @@ class Trading:
         self._queue(lambda: self.node.enqueue_group(commands, done, _failed(answer)))
 
     def _amend_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
-        command = parse_amend(access.account, params, self.instruments, self._symbol_of(access))
+        access = self._entry(conn, params)
+        command = parse_amend(access.account, params, self.instruments, self._find(access))
         self._one(
             command,
             answer,
@@ -178,7 +188,7 @@ class Trading:
         )
 
     def _edit_order(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
-        access = self._trader(conn, params)
+        access = self._entry(conn, params)
         command = parse_edit(access.account, params, self.instruments)
         self._one(
             command,
@@ -219,6 +229,7 @@ class Trading:
 
     def _cancel_all(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         access = self._trader(conn, params)
+        only(params, "cancel_all", frozenset({"symbol", "token"}))
         self._one(
             CancelAll(0, 0, access.account, self._symbol_param(params)),
             answer,
@@ -246,14 +257,9 @@ class Trading:
             },
         )
 
-    def _symbol_of(self, access: AccountAccess) -> Callable[[int | None, str | None], str | None]:
+    def _find(self, access: AccountAccess) -> Callable[[int | None, str | None], OrderView | None]:
         node = self.node
-
-        def find(order_id: int | None, clid: str | None) -> str | None:
-            order = node.find_order(access.account, order_id, clid)
-            return None if order is None else order.symbol
-
-        return find
+        return lambda order_id, clid: node.find_order(access.account, order_id, clid)
 
     # ------------------------------------------------------------ operator
 
@@ -273,6 +279,7 @@ class Trading:
         new orders; this only clears the book of the account's orders.
         """
         self._operator(conn, params)
+        only(params, "mass_cancel", frozenset({"account", "symbol", "token"}))
         account = params.get("account")
         if not isinstance(account, str) or account not in self.by_account:
             raise _Invalid(f"EGeneral:Invalid arguments:account {account!r}: not an account")
@@ -281,6 +288,7 @@ class Trading:
 
     def _settlement_status(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)
+        only(params, "settlement_status", frozenset({"token"}))
         report = self.node.report("settlement")
         if report is None:
             raise _Invalid("EService:Unavailable:settlement is not running")
@@ -288,13 +296,17 @@ class Trading:
 
     def _clock_advance(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:
         self._operator(conn, params)
+        only(params, "clock_advance", frozenset({"seconds", "token"}))
         seconds = params.get("seconds")
-        if not isinstance(seconds, int | float) or isinstance(seconds, bool) or not seconds >= 0:
-            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be >= 0")
-        if seconds > 366 * 86_400:
-            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: at most a year")
+        if not isinstance(seconds, int | Decimal) or isinstance(seconds, bool):
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds!r}: must be a number")
+        if not 0 <= seconds <= 366 * 86_400:
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds}: 0 to a year")
+        ns = Decimal(seconds) * 10**9
+        if ns != ns.to_integral_value():
+            raise _Invalid(f"EGeneral:Invalid arguments:seconds {seconds}: at most 9 decimals")
         try:
-            now = self.node.advance_clock(int(Decimal(str(seconds)) * 10**9))
+            now = self.node.advance_clock(int(ns))
         except ValueError as e:
             raise _Invalid(f"EGeneral:Invalid arguments:{e}") from None
         # Every timer the jump passed runs at its own instant, before the answer.

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from engine.events import (
     Event,
@@ -23,7 +23,7 @@ from engine.events import (
 )
 from model.instrument import Instrument
 
-__all__ = ["executions_for", "order_id_text", "rfc3339"]
+__all__ = ["executions_for", "fill_item", "order_id_text", "rfc3339"]
 
 _last_second: list[object] = [None, ""]
 
@@ -52,6 +52,85 @@ def _price(inst: Instrument, ticks: int | None) -> Decimal | None:
 
 def _qty(inst: Instrument, lots: int) -> Decimal:
     return inst.lots_to_qty(lots)
+
+
+class Fill(Protocol):
+    """A trade as the engine reports it or the history keeps it (the same field names)."""
+
+    @property
+    def trade_id(self) -> int: ...
+    @property
+    def ts(self) -> int: ...
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def price(self) -> int: ...
+    @property
+    def qty(self) -> int: ...
+    @property
+    def quote_qty(self) -> int: ...
+    @property
+    def taker_side(self) -> str: ...
+    @property
+    def taker_order_id(self) -> int: ...
+    @property
+    def taker_account(self) -> str: ...
+    @property
+    def taker_leaves(self) -> int: ...
+    @property
+    def taker_fee(self) -> int: ...
+    @property
+    def maker_order_id(self) -> int: ...
+    @property
+    def maker_account(self) -> str: ...
+    @property
+    def maker_leaves(self) -> int: ...
+    @property
+    def maker_fee(self) -> int: ...
+
+
+def _fills(
+    trade: Fill, inst: Instrument, quote_precision: dict[str, int]
+) -> list[tuple[str, dict[str, Any]]]:
+    """Both sides' ``executions`` items of one trade, taker first: (account, item)."""
+    scale = Decimal(1).scaleb(-quote_precision[inst.quote])
+    when = rfc3339(trade.ts)
+    out = []
+    for account, order_id, leaves, fee, liquidity in (
+        (trade.taker_account, trade.taker_order_id, trade.taker_leaves, trade.taker_fee, "t"),
+        (trade.maker_account, trade.maker_order_id, trade.maker_leaves, trade.maker_fee, "m"),
+    ):
+        done = leaves == 0
+        side = trade.taker_side
+        if liquidity == "m":
+            side = "sell" if side == "buy" else "buy"
+        item = {
+            "exec_type": "filled" if done else "trade",
+            "order_id": order_id_text(order_id),
+            "exec_id": f"T{trade.trade_id}",
+            "symbol": trade.symbol,
+            "side": side,
+            "last_qty": _qty(inst, trade.qty),
+            "last_price": _price(inst, trade.price),
+            "liquidity_ind": liquidity,
+            "cost": trade.quote_qty * scale,
+            "fees": [{"asset": inst.quote, "qty": fee * scale}],
+            "leaves_qty": _qty(inst, leaves),
+            "order_status": "filled" if done else "partially_filled",
+            "timestamp": when,
+        }
+        out.append((account, item))
+    return out
+
+
+def fill_item(
+    trade: Fill, account: str, inst: Instrument, quote_precision: dict[str, int]
+) -> dict[str, Any]:
+    """``account``'s side of a past trade as an ``executions`` snapshot item (``trade``)."""
+    for who, item in _fills(trade, inst, quote_precision):
+        if who == account:
+            return {**item, "exec_type": "trade"}
+    raise ValueError(f"trade {trade.trade_id}: {account} took no part in it")
 
 
 def executions_for(
@@ -87,34 +166,8 @@ def executions_for(
                 item["order_userref"] = o.userref
             add(o.account, item)
         elif isinstance(ev, TradeExecuted):
-            inst = instruments[ev.symbol]
-            quote = inst.quote
-            scale = Decimal(1).scaleb(-quote_precision[quote])
-            for account, order_id, leaves, fee, liquidity in (
-                (ev.taker_account, ev.taker_order_id, ev.taker_leaves, ev.taker_fee, "t"),
-                (ev.maker_account, ev.maker_order_id, ev.maker_leaves, ev.maker_fee, "m"),
-            ):
-                done = leaves == 0
-                add(
-                    account,
-                    {
-                        "exec_type": "filled" if done else "trade",
-                        "order_id": order_id_text(order_id),
-                        "exec_id": f"T{ev.trade_id}",
-                        "symbol": ev.symbol,
-                        "side": ev.taker_side
-                        if liquidity == "t"
-                        else ("sell" if ev.taker_side == "buy" else "buy"),
-                        "last_qty": _qty(inst, ev.qty),
-                        "last_price": _price(inst, ev.price),
-                        "liquidity_ind": liquidity,
-                        "cost": ev.quote_qty * scale,
-                        "fees": [{"asset": quote, "qty": fee * scale}],
-                        "leaves_qty": _qty(inst, leaves),
-                        "order_status": "filled" if done else "partially_filled",
-                        "timestamp": when,
-                    },
-                )
+            for account, item in _fills(ev, instruments[ev.symbol], quote_precision):
+                add(account, item)
         elif isinstance(ev, OrderCancelled | OrderExpired):
             inst = instruments[ev.symbol]
             expired = isinstance(ev, OrderExpired)

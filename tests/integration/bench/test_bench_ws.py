@@ -73,3 +73,20 @@ def test_the_sweep_brackets_the_capacity_and_steps_down_after_an_overload() -> N
     results = [busy, _fake_step(400, 1_000)]
     found = sweep(lambda rate: results.pop(0), [], start=400, max_rate=400)
     assert found["max_held_orders_s"] == 400 and len(found["steps"]) == 2
+
+
+def test_the_overload_step_offers_twice_the_saturation_and_reports_busy_and_memory() -> None:
+    """A short run whose overload step follows: twice the achieved rate, all answered."""
+    load = Load(clients=2, seconds=1.5, procs=2, seed=4, clock="sim:2026-11-23T15:00:00Z")
+    report = ws_report(("tokex",), [200], load, do_sweep=False, overload_seconds=1.5)
+    entry = report["targets"]["tokex"]
+    [step] = entry["rates"]
+    summary = entry["overload"]["summary"]
+    assert summary["saturation_orders_s"] == step["achieved_orders_s"]
+    assert summary["offered_orders_s"] == 2 * step["achieved_orders_s"]
+    assert summary["unanswered"] == 0 and summary["disconnects"] == []
+    assert summary["answered"] == entry["overload"]["step"]["sent"]
+    assert summary["busy"] == entry["overload"]["step"]["errors"].get("EService:Busy", 0)
+    rss = summary["server_rss_mb"]
+    assert 0 < rss["start"] <= rss["peak"] and rss["end"] > 0
+    assert set(summary["ack_us"]) == _LATENCY_KEYS

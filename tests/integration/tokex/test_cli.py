@@ -141,3 +141,6 @@ def test_bench_recovery_writes_its_report(tmp_path: Path) -> None:
     assert set(report["append_records_s"]) == {"off", "batch", "always"}
     assert report["replay_records_s"] > 0 and report["restore_s"] > 0
     assert report["snapshot_seq"] == 2700
+    restarts = report["restarts"]["restarts"]  # 12 lifetimes of 250 records, a start before each
+    assert [r["journal_records"] for r in restarts] == [250 * k for k in range(13)]
+    assert all(r["restart_s"] > 0 for r in restarts)

@@ -54,6 +54,23 @@ def test_the_demo_config_loads_into_a_working_genesis() -> None:
     )
     assert config.http_port == 8080
     assert parse_config(BASE + "\n[exchange]\nhttp_port = 0\n").http_port == 0
+    # The hardening keys' defaults (docs/WS.md, docs/JOURNAL.md).
+    assert (config.queue_limit, config.queue_wait_ms, config.connections_per_address) == (
+        4_096,
+        250,
+        100,
+    )
+    assert (config.snapshot_records, config.snapshot_seconds) == (100_000, 600)
+
+
+def test_the_hardening_keys_are_read() -> None:
+    text = BASE + (
+        "\n[exchange]\nqueue_limit = 64\nqueue_wait_ms = 20\nconnections_per_address = 3\n"
+        "snapshots = { records = 500, seconds = 0 }\n"
+    )
+    config = parse_config(text, "cfg.toml")
+    assert (config.queue_limit, config.queue_wait_ms, config.connections_per_address) == (64, 20, 3)
+    assert (config.snapshot_records, config.snapshot_seconds) == (500, 0)
 
 
 CASES = [
@@ -117,6 +134,31 @@ CASES = [
         "no instruments",
         BASE[: BASE.index("[[instruments]]")],
         "cfg.toml: instruments: at least one instrument is needed",
+    ),
+    (
+        "queue limit zero",
+        BASE + "\n[exchange]\nqueue_limit = 0\n",
+        "cfg.toml: exchange.queue_limit: must be at least 1",
+    ),
+    (
+        "queue wait zero",
+        BASE + "\n[exchange]\nqueue_wait_ms = 0\n",
+        "cfg.toml: exchange.queue_wait_ms: must be at least 1",
+    ),
+    (
+        "negative snapshot records",
+        BASE + "\n[exchange]\nsnapshots = { records = -1 }\n",
+        "cfg.toml: exchange.snapshots: records and seconds must be 0 (off) or more",
+    ),
+    (
+        "unknown snapshot key",
+        BASE + "\n[exchange]\nsnapshots = { every = 5 }\n",
+        "cfg.toml: exchange.snapshots: Object contains unknown field `every`",
+    ),
+    (
+        "no connections per address",
+        BASE + "\n[exchange]\nconnections_per_address = 0\n",
+        "cfg.toml: exchange.connections_per_address: must be at least 1",
     ),
     (
         "http port out of range",

@@ -12,8 +12,10 @@ import asyncio
 import hashlib
 import hmac
 import json
+import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -32,8 +34,9 @@ MONDAY = "sim:2026-11-23T15:00:00Z"  # 10:00 ET on a trading day: regular hours
 
 @contextmanager
 def server(
-    data: Path, clock: str = MONDAY, config: Path | None = None
+    data: Path, clock: str = MONDAY, config: Path | None = None, banner: list[str] | None = None
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """A ``tokex serve`` on ``data``; its first line (where it listens) goes into ``banner``."""
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
     command += ["--ws-port", "0", "--http-port", "0", "--clock", clock]
     if config is not None:
@@ -48,13 +51,43 @@ def server(
     try:
         assert proc.stdout is not None
         first = proc.stdout.readline()
+        if banner is not None:
+            banner.append(first)
         match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
         assert match, first + (proc.stderr.read() if proc.stderr else "")
         yield int(match.group(1)), proc
     finally:
+        _hang_up(_clients)
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=30)
+
+
+def config_file(path: Path, **exchange: object) -> Path:
+    """Write the built-in demo config with ``[exchange]`` keys set (values as TOML text).
+
+    ``config_file(p, queue_limit="50", snapshots="{ records = 200 }")``.
+    """
+    from node.config import DEMO_CONFIG
+
+    lines = DEMO_CONFIG.splitlines()
+    start = lines.index("[exchange]") + 1
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("["))
+    kept = [line for line in lines[start:end] if line.split("=")[0].strip() not in exchange]
+    lines[start:end] = kept + [f"{key} = {value}" for key, value in exchange.items()]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
+
+
+def send_burst(ws: Any, messages: list[str]) -> None:
+    """Send ``messages`` as frames in one write, so the server reads them in one go.
+
+    The frames are made by the connection's own protocol object (masked, as a
+    client's must be); on loopback one write of a few kilobytes arrives whole.
+    """
+    for text in messages:
+        ws.protocol.send_text(text.encode())
+    ws.transport.write(b"".join(ws.protocol.data_to_send()))
 
 
 def sign(secret: str, key: str, nonce: int) -> str:
@@ -85,9 +118,33 @@ class Client:
         return await self.call("login", **login_params(account))
 
 
+_clients: list[Client] = []
+"""Clients made by :func:`connect` while a :func:`server` runs (shut down when it stops)."""
+
+
+def _hang_up(clients: list[Client]) -> None:
+    """Send FIN on every client socket a test left open (its event loop may be gone).
+
+    Otherwise the server's orderly stop waits out its close timeout (10 s) for
+    each of them. The socket is shut down through a duplicate descriptor, so
+    the client's own (possibly never closed) descriptor stays valid.
+    """
+    for client in clients:
+        sock = client.ws.transport.get_extra_info("socket")
+        if sock is None:
+            continue
+        try:
+            with socket.socket(fileno=os.dup(sock.fileno())) as dup:
+                dup.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # closed already
+    clients.clear()
+
+
 async def connect(port: int) -> Client:
     ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
     client = Client(ws)
+    _clients.append(client)
     client.pushed = []
     status = await client.recv()
     assert status["channel"] == "status" and status["data"][0]["system"] == "online"
@@ -169,6 +226,7 @@ def live_server(data: Path, clock: str = MONDAY) -> Iterator[tuple[int, subproce
             proc.kill()
             proc.wait()
             raise
+        _hang_up(_clients)
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout=15)

@@ -35,6 +35,7 @@ from tests.integration.gateway.ws.client import (
     next_nonce,
     pushes_until_pong,
     run_within,
+    send_burst,
     sign,
 )
 
@@ -237,6 +238,8 @@ def test_login_with_missing_or_mistyped_fields_is_invalid_arguments(tmp_path: Pa
             ("nonce", float(good["nonce"])),
             ("nonce", True),
             ("nonce", None),
+            ("nonce", 0),
+            ("nonce", 2**63),
             ("signature", 0),
             ("signature", None),
             ("signature", {"hex": good["signature"]}),
@@ -296,7 +299,9 @@ def test_a_token_works_from_another_connection_and_a_bogus_one_does_not(tmp_path
             assert (await c.call("cancel_all", token=bogus))["error"] == NO_SESSION
         bad_sub = await c.call("subscribe", channel="executions", token="0" * 32)
         assert bad_sub["error"] == NO_SESSION
-        assert (await c.call("add_order", token=12345, **RESTING))["error"] == NO_SESSION
+        # A token that is not text is a mistyped field, not a missing session.
+        mistyped = await c.call("add_order", token=12345, **RESTING)
+        assert mistyped["error"] == f"{INVALID_ARGUMENTS}token 12345: must be text", mistyped
         cancel = await b.call("cancel_order", token=token, order_id=[order_id])
         assert cancel["success"] and cancel["result"]["count"] == 1, cancel
         # Using a token (even for a subscription) does not log B in: a call with
@@ -318,7 +323,8 @@ def test_a_token_expires_15_minutes_after_its_last_use_on_the_exchange_clock(
     The clock only moves by the operator's ``clock_advance``. A token used
     14 minutes after login still works, and again 14 minutes after that
     (28 minutes after login, 14 after its last use); 15 minutes and a second
-    after its last use it is ``ESession:Invalid session``.
+    after its last use it is ``ESession:Invalid session``, and so is the
+    login of the connection that made the token, unused for 29 minutes.
     """
 
     async def scenario(port: int) -> None:
@@ -340,7 +346,10 @@ def test_a_token_expires_15_minutes_after_its_last_use_on_the_exchange_clock(
         assert (await b.call("add_order", token=token, **RESTING))["error"] == NO_SESSION
         sub = await b.call("subscribe", channel="balances", token=token)
         assert sub["error"] == NO_SESSION
+        # alice's own login lapsed too (28 minutes unused): it is refused like the token.
+        assert (await alice.call("cancel_all"))["error"] == NO_SESSION
         # Nothing was cancelled by the refused calls: the order is still alice's.
+        assert (await alice.login("alice"))["success"]
         assert await _open_orders(alice) == [placed["result"]["order_id"]]
         for c in (ops, alice, b):
             await c.ws.close()
@@ -555,14 +564,6 @@ def test_rearming_the_dead_man_switch_postpones_it_and_timeout_zero_disables_it(
 # --------------------------------------------------------------------------- flow control
 
 
-def _kernel_send_buffer_max() -> int:
-    """The most a TCP socket's send buffer may grow to (Linux autotuning), else 4 MiB."""
-    try:
-        return int(Path("/proc/sys/net/ipv4/tcp_wmem").read_text().split()[2])
-    except (OSError, IndexError, ValueError):
-        return 4 * 1024 * 1024
-
-
 async def _stalled_client(port: int) -> ClientConnection:
     """A client that reads nothing: a 4 KiB receive buffer, no compression, a 1-frame queue.
 
@@ -582,26 +583,29 @@ async def _stalled_client(port: int) -> ClientConnection:
 def test_a_slow_consumer_is_closed_with_1013_and_the_others_carry_on(tmp_path: Path) -> None:
     """Proves a subscriber that stops reading is cut with 1013 "slow consumer", with no gap.
 
-    How it is made deterministic: the server counts the bytes waiting in its
-    own per-connection queue, which only grows once the kernel's buffers
-    between the two ends are full. Those are bounded: the stalled client's
-    receive buffer is 4 KiB (set before connecting), its websockets reader
-    stops after one queued frame (at most one 256 KiB socket read), and the
-    server's send buffer cannot grow past ``net.ipv4.tcp_wmem``'s maximum
-    (4 MiB by default). Compression is off so bytes on the wire are bytes
-    queued. Three accounts place 475 orders each on distinct AAPLx levels
-    (from 15 connections, under the rate limit): a depth-1000 book snapshot
-    is then about 40 KB and alice's executions snapshot about 80 KB. The
-    stalled client, with alice's token, alternately subscribes to both
-    (paced under 50/s) until more than 4 MiB + that maximum + 1 MiB is owed
-    to it, sizes measured on a watcher that reads. However large the buffers,
-    the queue must then pass 4 MiB, in about two seconds. The requests are
-    spaced (10 ms or more) so that no pipeline batch yields more than a few
-    snapshots: a client that sends the very same requests and reads is served
-    all of them, so what cuts the other one is not reading. Reading afterwards,
-    the stalled client finds an unbroken prefix of its answers and snapshots,
-    then the close 1013 "slow consumer". A watcher subscribed to the same
-    book, and a trader, keep working, and the watcher's sequence has no gap.
+    How it is made deterministic: the server counts what it owes a
+    connection, in its transport's buffer and in the kernel's send queue
+    (bytes written and not yet taken by the client); the rest can only sit
+    in the stalled client's own buffers, which are bounded: its receive
+    buffer is 4 KiB (set before connecting) and its websockets reader stops
+    after one queued frame (at most one 256 KiB socket read). Compression is
+    off so bytes on the wire are bytes queued. Three accounts place 475
+    orders each on distinct AAPLx levels (from 15 connections, under the
+    rate limit): a depth-1000 book snapshot is then about 40 KB and alice's
+    executions snapshot about 80 KB. The stalled client, with alice's token,
+    sends in one write (within the rate limit's bucket) alternate
+    subscriptions to both, enough to be owed more than 5 MiB, sizes measured
+    on a watcher that reads; the server reads the burst before it owes any
+    snapshot (it stops reading a connection only once 1 MiB of its output
+    waits untaken), so the queue must pass 4 MiB. A client that sends the
+    very same requests, spaced (10 ms or more, so that no pipeline batch
+    yields more than a few snapshots), and reads is served all of them, so
+    what cuts the other one is not reading. Reading afterwards, the stalled
+    client finds an unbroken prefix of its answers and snapshots (written
+    before the cut), then the close 1013 "slow consumer". A watcher
+    subscribed to the same book, and a trader, keep working, and the
+    watcher's sequence has no gap; the book update the trader causes never
+    reaches the stalled client.
     """
 
     async def scenario(port: int) -> None:
@@ -643,18 +647,29 @@ def test_a_slow_consumer_is_closed_with_1013_and_the_others_carry_on(tmp_path: P
                 assert (len(data["bids"]), len(data["asks"])) == (712, 713)
             else:
                 assert len(snapshot["data"]) == 475
-        owed = 4 * 1024 * 1024 + _kernel_send_buffer_max() + 1024 * 1024
+        # What the server counts (its transport and the kernel's send queue) must pass
+        # 4 MiB; the stalled client's own buffers hold at most 4 KiB plus one read.
+        owed = 4 * 1024 * 1024 + 1024 * 1024
         requests = 2 * math.ceil(owed / sum(sizes))
+        assert requests <= 100  # one burst, within the rate limit's bucket
 
-        # Spaced so that one batch never holds more than a few snapshots (a reader keeps up)
-        # and the bucket (100, +50/s) never runs dry.
+        # The reader's requests are spaced, so that one batch never holds more than a
+        # few snapshots (a reader keeps up) and the bucket (100, +50/s) never runs dry.
         gap = max(0.01, (requests - 80) / (50 * requests))
+
+        def frame(i: int) -> str:
+            params = book if i % 2 else mine
+            return json.dumps({"method": "subscribe", "params": params, "req_id": i})
 
         async def ask(ws: Any) -> None:
             for i in range(1, requests + 1):
-                params = book if i % 2 else mine
-                await ws.send(json.dumps({"method": "subscribe", "params": params, "req_id": i}))
+                await ws.send(frame(i))
                 await asyncio.sleep(gap)
+
+        async def burst(ws: Any) -> None:
+            # In one write: the server reads the whole burst before any snapshot is
+            # owed, so its read pause (1 MiB untaken) holds none of it back.
+            send_burst(ws, [frame(i) for i in range(1, requests + 1)])
 
         async def read_all(ws: Any) -> int:
             got = 0
@@ -666,14 +681,30 @@ def test_a_slow_consumer_is_closed_with_1013_and_the_others_carry_on(tmp_path: P
             return got
 
         slow, reader = await _stalled_client(port), await connect(port)
-        done = await asyncio.gather(ask(slow), ask(reader.ws), read_all(reader.ws))
+        done = await asyncio.gather(burst(slow), ask(reader.ws), read_all(reader.ws))
         assert done[2] == requests  # the client that reads was served everything
         await reader.ws.close()
+
+        # The others carry on: a new level reaches the watcher, in sequence.
+        trader = await connect(port)
+        assert (await trader.login("bob"))["success"]
+        placed = await trader.call("add_order", **{**RESTING, "limit_price": "225.10"})
+        assert placed["success"], placed
+        update = await watcher.recv()
+        while update.get("channel") != "book":  # heartbeats while the watcher was idle
+            update = await watcher.recv()
+        assert update["data"][0]["sequence"] == 2
+        assert update["data"][0]["bids"] == [{"price": 225.1, "qty": 0.01}]
+        assert (await watcher.call("ping"))["method"] == "pong"
+
+        # The stalled client, reading now: an unbroken prefix of its answers and
+        # snapshots, no update (that level came after it was cut), then the close.
         answered: list[int] = []
         snapshots = 0
         try:
             while True:
                 msg = json.loads(await asyncio.wait_for(slow.recv(), 10))
+                assert msg.get("channel") == "status" or msg.get("type") != "update", msg
                 if msg.get("channel") == "book":
                     assert msg["data"][0]["sequence"] == 1 and len(msg["data"][0]["bids"]) == 712
                     snapshots += 1
@@ -687,20 +718,7 @@ def test_a_slow_consumer_is_closed_with_1013_and_the_others_carry_on(tmp_path: P
             assert e.rcvd is not None, "closed without a close frame"
             assert (e.rcvd.code, e.rcvd.reason) == (1013, "slow consumer")
         assert answered == list(range(1, len(answered) + 1))  # a prefix: nothing skipped
-        assert snapshots in (len(answered), len(answered) - 1)
-        assert len(answered) < requests  # it really was cut short
-
-        # The others carry on: a new level reaches the watcher, in sequence.
-        trader = await connect(port)
-        assert (await trader.login("bob"))["success"]
-        placed = await trader.call("add_order", **{**RESTING, "limit_price": "225.10"})
-        assert placed["success"], placed
-        update = await watcher.recv()
-        while update.get("channel") != "book":  # heartbeats while the watcher was idle
-            update = await watcher.recv()
-        assert update["data"][0]["sequence"] == 2
-        assert update["data"][0]["bids"] == [{"price": 225.1, "qty": 0.01}]
-        assert (await watcher.call("ping"))["method"] == "pong"
+        assert answered and snapshots in (len(answered), len(answered) - 1)
         for c in (watcher, trader):
             await c.ws.close()
 

@@ -288,8 +288,6 @@ def test_a_simulated_day_close_and_a_halt_with_its_call_on_the_instrument_channe
     async def scenario(port: int) -> None:
         ops, watcher, alice, bob = [await connect(port) for _ in range(4)]
         await ops.login("ops")
-        await alice.login("alice")
-        await bob.login("bob")
         sub = await watcher.call("subscribe", channel="instrument")
         assert sub["success"]
         snap = await watcher.recv()
@@ -301,6 +299,10 @@ def test_a_simulated_day_close_and_a_halt_with_its_call_on_the_instrument_channe
         # 15:55 ET: five minutes to the close. The operator halts AAPLx, then resumes
         # it with a 60 s call; both sides meet in it.
         assert (await ops.call("clock_advance", seconds=5 * 3600 + 55 * 60))["success"]
+        # Logins lapse 15 minutes (of exchange time) after their last use, the
+        # operator's own too: everyone logs in after the jump.
+        for client, name in ((ops, "ops"), (alice, "alice"), (bob, "bob")):
+            assert (await client.login(name))["success"]
         assert (await ops.call("halt", symbol="AAPLx/USD", reason="news"))["success"]
 
         async def until(channel: str, phase: str | None = None) -> dict[str, Any]:

@@ -51,7 +51,7 @@ class Served:
 @contextmanager
 def console_server(data: Path, clock: str = MONDAY) -> Iterator[Served]:
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
-    command += ["--ws-port", "0", "--http-port", "0", "--clock", clock]
+    command += ["--ws-port", "0", "--http-port", "0", "--fix-port", "0", "--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )

@@ -204,7 +204,16 @@ def test_a_taken_http_port_stops_the_start_with_a_clear_error(tmp_path: Path) ->
         taken.listen()
         port = taken.getsockname()[1]
         command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(tmp_path / "d")]
-        command += ["--ws-port", "0", "--http-port", str(port), "--clock", MONDAY]
+        command += [
+            "--ws-port",
+            "0",
+            "--http-port",
+            str(port),
+            "--fix-port",
+            "0",
+            "--clock",
+            MONDAY,
+        ]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done
     assert f"tokex serve: HTTP: cannot listen on 127.0.0.1:{port}:" in done.stderr, done.stderr

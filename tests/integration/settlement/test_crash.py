@@ -199,7 +199,8 @@ async def _kill_under_load(
 
 
 def _serve(config_path: Path, data: Path) -> tuple[subprocess.Popen[str], int]:
-    proc = _spawn(["serve", "--config", str(config_path), "--data", str(data), "--ws-port", "0"])
+    ports = ["--ws-port", "0", "--http-port", "0", "--fix-port", "0"]
+    proc = _spawn(["serve", "--config", str(config_path), "--data", str(data), *ports])
     assert proc.stdout is not None
     first = proc.stdout.readline()
     match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)

@@ -275,7 +275,7 @@ def server(data: Path, config: str) -> Iterator[tuple[int, int, subprocess.Popen
     path = data.parent / f"{data.name}.toml"
     path.write_text(config, encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
-    command += ["--config", str(path), "--ws-port", "0", "--fix-port", "0"]
+    command += ["--config", str(path), "--ws-port", "0", "--fix-port", "0", "--http-port", "0"]
     log = (data.parent / f"{data.name}.log").open("a", encoding="utf-8")
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     try:

@@ -38,7 +38,7 @@ def server(
 ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
     """A ``tokex serve`` on ``data``; its first line (where it listens) goes into ``banner``."""
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
-    command += ["--ws-port", "0", "--http-port", "0", "--clock", clock]
+    command += ["--ws-port", "0", "--http-port", "0", "--fix-port", "0", "--clock", clock]
     if config is not None:
         command += ["--config", str(config)]
     proc = subprocess.Popen(

@@ -48,6 +48,7 @@ from gateway.fix.times import format_timestamp
 from gateway.reasons import error_for
 from model.commands import Command, NewOrder
 from node.interface import Node, Sequenced
+from node.metrics import GatewayMetrics
 
 __all__ = ["Executions"]
 
@@ -65,6 +66,7 @@ class Executions(MarketData):
     contexts: dict[int, Context]
     by_account: dict[str, list[SessionHandle]]
     handles: dict[str, SessionHandle]
+    metrics: GatewayMetrics
 
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         raise NotImplementedError
@@ -244,6 +246,7 @@ class Executions(MarketData):
             return  # a quote entry's refusal is in its acknowledgement
         handle = context.handle
         text = error_for(e.reason, e.text)
+        self.metrics.refused(text)
         if context.kind == "D" and isinstance(command, NewOrder):
             t = tracked_order(0, command)
             body = execution_report(

@@ -63,6 +63,7 @@ from gateway.reasons import (
 from model.commands import CancelOrder, Command, NewOrder
 from model.instrument import Instrument
 from node.interface import Busy, Node, OrderView, Sequenced
+from node.metrics import GatewayMetrics
 
 __all__ = ["ORDER_ENTRY", "Context", "Requests", "quote_order_id"]
 
@@ -106,6 +107,9 @@ class Requests:
     numbers: dict[str, Numbers]
     tracked: dict[int, Tracked]
     contexts: dict[int, Context]
+    metrics: GatewayMetrics
+    read_at: int
+    """When the message being handled was read (``perf_counter_ns``), for the ack latency."""
 
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         raise NotImplementedError
@@ -128,6 +132,7 @@ class Requests:
                 self._business_reject(handle, message, 6, text)
                 return
             if not self._allow(handle):
+                self.metrics.rate_limited += 1
                 self._business_reject(handle, message, 0, RATE_LIMITED)
                 return
         try:
@@ -159,6 +164,7 @@ class Requests:
         if ref is not None:
             fields.append((379, ref))
         fields += [(380, str(reason)), (58, text)]
+        self.metrics.refused(text)
         self._send(handle, "j", render(fields))
 
     def _enqueue(
@@ -178,8 +184,11 @@ class Requests:
         epoch = handle.epoch
         handle.in_flight[seq] = None
         contexts = self.contexts
+        ack, read_at = self.metrics.ack_for(message.msg_type), self.read_at
 
         def done(applied: list[Sequenced]) -> None:
+            # Durable: its reports are queued in this same turn of the loop.
+            ack.observe((time.perf_counter_ns() - read_at) / 1e9)
             mine = applied[-len(commands) :]
             for command, _ in mine:
                 contexts[command.seq] = context

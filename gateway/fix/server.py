@@ -73,12 +73,16 @@ class Connection(asyncio.Protocol):
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
         self.gateway.connections.add(self)
+        metrics = self.gateway.metrics
+        metrics.connections += 1
+        metrics.connections_total += 1
 
     def data_received(self, data: bytes) -> None:
         gateway = self.gateway
         for item in self.parser.feed(data):
             if self.closing:
                 return
+            gateway.metrics.received += 1
             gateway.on_message(self, item)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -96,10 +100,12 @@ class Connection(asyncio.Protocol):
         if self.sealed:
             data, self.sealed = self.sealed, []
             transport.write(b"".join(data))
+            self.gateway.metrics.sent += len(data)
             if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
                 # A client that does not read: let it go rather than hold its backlog;
                 # everything is in the store for its ResendRequest when it comes back.
                 print("tokex fix: closing a connection that does not read", file=sys.stderr)
+                self.gateway.metrics.disconnected("slow_consumer")
                 transport.abort()
                 return
         if self.closing and not self.pending:
@@ -111,6 +117,8 @@ class FixGateway(Requests, Executions):
 
     def __init__(self, node: Node, store_dir: Path) -> None:
         self.node = node
+        self.metrics = node.metrics.gateway("fix")
+        self.read_at = 0
         config = node.config
         self.comp_id = config.fix_comp_id
         self.instruments = config.instruments
@@ -221,9 +229,10 @@ class FixGateway(Requests, Executions):
         """One framed message (or garbage) from ``conn``."""
         handle = conn.handle
         now, mono = self.node.now(), time.monotonic()
+        self.read_at = time.perf_counter_ns()
         if isinstance(item, Garbled):
             if handle is None:
-                self._drop(conn, f"garbled first message: {item.why}")
+                self._drop(conn, f"garbled first message: {item.why}", "bad_logon")
             # A garbled message is ignored and takes no sequence number.
             return
         if handle is None:
@@ -245,7 +254,7 @@ class FixGateway(Requests, Executions):
         refused by the session it names.
         """
         if message.msg_type != "A" or message.begin_string != BEGIN_STRING:
-            self._drop(conn, "the first message is not a FIX.4.4 Logon")
+            self._drop(conn, "the first message is not a FIX.4.4 Logon", "bad_logon")
             return None
         sender = message.get(49) or ""
         handle = self.handles.get(sender)
@@ -257,24 +266,28 @@ class FixGateway(Requests, Executions):
             )
             if conn.transport is not None and sender.isprintable() and sender:
                 conn.transport.write(encode(header, f"58={text}\x01"))
-            self._drop(conn, text)
+            self._drop(conn, text, "bad_logon")
             return None
         if handle.conn is not None:
-            self._drop(conn, f"session {handle.name} is already connected")
+            self._drop(conn, f"session {handle.name} is already connected", "already_connected")
             return None
         handle.conn = conn
         conn.handle = handle
         handle.session.connect(time.monotonic())
         return handle
 
-    def _drop(self, conn: Connection, why: str) -> None:
+    def _drop(self, conn: Connection, why: str, kind: str) -> None:
+        """Close ``conn`` before any session took it; ``kind`` labels the metric."""
         print(f"tokex fix: closing a connection: {why}", file=sys.stderr, flush=True)
+        self.metrics.disconnected(kind)
         conn.closing = True
         if conn.transport is not None:
             conn.transport.close()
 
     def on_lost(self, conn: Connection) -> None:
         """The connection is gone: its session (if any) is away from now on."""
+        if conn in self.connections:
+            self.metrics.connections -= 1
         self.connections.discard(conn)
         self.waiting.pop(id(conn), None)
         handle = conn.handle
@@ -367,6 +380,7 @@ class FixGateway(Requests, Executions):
                     handle.refilled = time.monotonic()
                 elif isinstance(action, Disconnect) and conn is not None:
                     print(f"tokex fix: {name}: {action.reason}", file=sys.stderr, flush=True)
+                    self.metrics.disconnected("session")
                     conn.closing = True
                     conn.handle = None
                     self.waiting[id(conn)] = conn
@@ -459,4 +473,4 @@ class FixGateway(Requests, Executions):
                         self._drain(handle)
             for conn in list(self.connections):
                 if conn.handle is None and not conn.closing and mono - conn.opened > 10.0:
-                    self._drop(conn, "no Logon within 10 s")
+                    self._drop(conn, "no Logon within 10 s", "logon_timeout")

@@ -264,13 +264,18 @@ def config_text(accounts: dict[str, list[dict[str, Any]]]) -> str:
     return "\n".join(lines)
 
 
+HTTP_PORTS: dict[int, int] = {}
+"""The console and metrics port of each server :func:`server` started, by process id."""
+
+
 @contextmanager
 def server(data: Path, config: str) -> Iterator[tuple[int, int, subprocess.Popen[str]]]:
     """``tokex serve`` on ``config`` (TOML text) with ports 0 and the system clock.
 
-    Yields (WebSocket port, FIX port, process). The system clock because FIX
-    checks SendingTime against the exchange's clock and jspurefix stamps its
-    own. The server's stderr goes to ``<data>.log``.
+    Yields (WebSocket port, FIX port, process); the HTTP port is in
+    :data:`HTTP_PORTS`. The system clock because FIX checks SendingTime
+    against the exchange's clock and jspurefix stamps its own. The server's
+    stderr goes to ``<data>.log``.
     """
     path = data.parent / f"{data.name}.toml"
     path.write_text(config, encoding="utf-8")
@@ -283,7 +288,9 @@ def server(data: Path, config: str) -> Iterator[tuple[int, int, subprocess.Popen
         first = proc.stdout.readline()
         ws = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
         fix = re.search(r"tcp://127\.0\.0\.1:(\d+)", first)
-        assert ws and fix, first + (data.parent / f"{data.name}.log").read_text()
+        http = re.search(r"http://127\.0\.0\.1:(\d+)/", first)
+        assert ws and fix and http, first + (data.parent / f"{data.name}.log").read_text()
+        HTTP_PORTS[proc.pid] = int(http.group(1))
         yield int(ws.group(1)), int(fix.group(1)), proc
     finally:
         if proc.poll() is None:

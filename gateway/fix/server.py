@@ -10,9 +10,11 @@ execution reports (:mod:`gateway.fix.executions`) and market data
 
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
-application message) are written and synced first (``fdatasync`` in a
-worker thread while the loop goes on; one for everything a turn of the loop
-produced), then the bytes go to the socket in one write per connection. So
+application message) are written and synced first (one ``fdatasync`` for
+everything a turn of the loop produced: on the loop while the disk's syncs
+are quick, else in a worker thread while the loop goes on; see
+:meth:`FixStore.sync_is_fast`), then the bytes go to the socket in one
+write per connection. So
 no counterparty ever sees a sequence number or a report the store could
 lose.
 """
@@ -431,6 +433,15 @@ class FixGateway(Requests, Executions):
         if not wrote or not store.sync_enabled:
             for conn in conns:
                 conn.release()
+            return
+        if store.sync_is_fast():
+            # On the loop: cheaper than the round trip through a worker thread.
+            error: Exception | None = None
+            try:
+                store.sync()
+            except Exception as e:
+                error = e
+            self._synced(error, conns)
             return
         self._syncing = True
         loop = asyncio.get_running_loop()

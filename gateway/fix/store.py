@@ -28,8 +28,10 @@ from __future__ import annotations
 
 import os
 import struct
+import time
 import zlib
 from array import array
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,6 +39,11 @@ from typing import Any
 import msgspec
 
 __all__ = ["FixStore", "StoredSession"]
+
+SYNC_WINDOW = 64
+"""How many of the last syncs :meth:`FixStore.sync_is_fast` looks at."""
+INLINE_SYNC_NS = 1_000_000
+"""A sync this fast (1 ms) is done on the event loop rather than in a worker thread."""
 
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
@@ -68,6 +75,7 @@ class FixStore:
         self.sessions: dict[str, StoredSession] = {}
         self._pending = bytearray()
         self._size = 0
+        self._sync_ns: deque[int] = deque(maxlen=SYNC_WINDOW)
         self._fd = -1
 
     # ------------------------------------------------------------ opening
@@ -235,9 +243,25 @@ class FixStore:
         """Wait until what was written is on disk (fdatasync); nothing when sync is off.
 
         Safe to run in a worker thread while the loop queues the next frames.
+        Its duration is kept for :meth:`sync_is_fast`.
         """
         if self.sync_enabled:
+            began = time.perf_counter_ns()
             os.fdatasync(self._fd)
+            self._sync_ns.append(time.perf_counter_ns() - began)
+
+    def sync_is_fast(self) -> bool:
+        """Whether each of the last :data:`SYNC_WINDOW` syncs took under :data:`INLINE_SYNC_NS`.
+
+        Then the gateway syncs on the event loop itself: a hand-off to a worker
+        thread and back costs more than such a sync, because the thread waits for
+        the interpreter lock while the loop is busy (up to the interpreter's
+        switch interval, 5 ms) and the loop waits again for the answer. A disk
+        that turns slow (one sync over the bound) sends the syncs back to the
+        thread until the slow one is out of the window.
+        """
+        recent = self._sync_ns
+        return len(recent) == SYNC_WINDOW and max(recent) < INLINE_SYNC_NS
 
     def close(self) -> None:
         if self._fd >= 0:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fix.store import FixStore
+from gateway.fix.store import INLINE_SYNC_NS, SYNC_WINDOW, FixStore
 
 
 def _store(path: Path) -> FixStore:
@@ -119,3 +119,28 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
         assert after == before  # nothing to drop
         assert again.history("MM", 40_000, 40_001) == [(40_000, b"z" * 400), (40_001, b"last")]
     assert again.session("MM").owned == {7}
+
+
+def test_syncs_go_on_the_loop_only_while_the_last_window_was_quick(tmp_path: Path) -> None:
+    # The durations are planted (the policy is what is tested, not this disk's speed).
+    store = _store(tmp_path)
+    quick, slow = INLINE_SYNC_NS // 10, INLINE_SYNC_NS * 5
+    recent = store._sync_ns
+    assert not store.sync_is_fast()  # nothing measured yet: the worker thread
+    recent.extend([quick] * (SYNC_WINDOW - 1))
+    assert not store.sync_is_fast()  # one short of a window
+    recent.append(quick)
+    assert store.sync_is_fast()
+    recent.append(slow)
+    assert not store.sync_is_fast()  # one slow sync sends them back to the thread
+    recent.extend([quick] * (SYNC_WINDOW - 1))
+    assert not store.sync_is_fast()  # ... until it is out of the window
+    recent.append(quick)
+    assert store.sync_is_fast()
+    # A real sync adds its own duration to the window.
+    recent.append(-1)
+    store.save_state("MM", 1, 2)
+    store.write()
+    store.sync()
+    assert recent[-2] == -1 and recent[-1] >= 0
+    store.close()

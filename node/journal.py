@@ -4,6 +4,7 @@ Layout of a data directory (see docs/JOURNAL.md)::
 
     genesis.tkx                          what the engine is built from (instruments, accounts...)
     journal/00000000000000000001.seg     segments, named by the first sequence number they hold
+    journal/00000000000000000001.idx     marks: where every MARK_EVERY-th batch starts (a hint)
     snapshots/00000000000000250000.snap  engine snapshots, named by the last sequence they cover
 
 A segment starts with a 16-byte header (magic ``TKXJ``, format version,
@@ -26,6 +27,17 @@ tail* (a crash during a write: none of it was acknowledged) and is reported
 so recovery can cut it off, while a bad record anywhere else, a segment that
 does not continue the sequence, or a missing segment is refused with
 :class:`JournalError` naming the file, the offset and the problem.
+
+Marks: beside each segment the writer appends, about every
+:data:`MARK_EVERY` records, a 20-byte mark (``u64 seq | u64 offset | u32
+CRC-32 of both``) saying where the record with that seq starts. They are
+hints, written without fsync: a restart (:func:`scan` with ``covered=False``)
+uses the newest mark at or before the record after its snapshot to start
+reading there instead of at the segment's first record, but only after the
+record at the mark's offset is found whole, with its checksum and that seq;
+a mark that fails (torn, stale, damaged) is ignored and an older one, or the
+segment's start, is used. So a restart costs the snapshot plus the tail
+whatever the journal's length.
 """
 
 from __future__ import annotations
@@ -54,6 +66,7 @@ __all__ = [
     "encode_command",
     "frame",
     "fsync_dir",
+    "marks_path",
     "scan",
     "segment_name",
 ]
@@ -69,6 +82,9 @@ _CRC_SPAN = struct.Struct("<IQ")  # the header fields the CRC covers, before the
 HEADER_SIZE = _SEGMENT_HEADER.size
 MAX_RECORD = 1 << 20  # a command is a few hundred bytes; more is a damaged length field
 SEGMENT_BYTES = 64 << 20  # a new segment after this many bytes
+MARK_EVERY = 4096
+"""Records between two marks, at least (a mark is written at the start of a batch)."""
+_MARK = struct.Struct("<QQI")  # seq, offset in the segment, CRC-32 of the two
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Command] = msgspec.msgpack.Decoder(Command)
@@ -147,10 +163,17 @@ class JournalWriter:
         self._fd = -1
         self._size = 0
         self._batch: list[bytes] = []
+        self._marks = -1
+        """The open segment's marks file (opened at the first mark)."""
+        self._marked = next_seq
+        """The seq of the last mark (or where this writer started): the next comes
+        :data:`MARK_EVERY` records later."""
         self.last_flush = (0, 0, 0, 0)
         """The last :meth:`flush`: records, bytes, ns in ``write`` and ns in ``fsync`` (metrics)."""
+        self._segment = directory / segment_name(next_seq)
+        """The open segment."""
         if segments:
-            last = segments[-1]
+            last = self._segment = segments[-1]
             self._fd = os.open(last, os.O_WRONLY | os.O_APPEND)
             self._size = os.fstat(self._fd).st_size
         if self._fd < 0 or self._size >= segment_bytes:
@@ -159,7 +182,9 @@ class JournalWriter:
     def _open_segment(self, first_seq: int) -> None:
         if self._fd >= 0:
             os.close(self._fd)
-        path = self.directory / segment_name(first_seq)
+        self._close_marks()
+        self._marked = first_seq
+        path = self._segment = self.directory / segment_name(first_seq)
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o644)
         os.write(self._fd, _SEGMENT_HEADER.pack(MAGIC, VERSION, first_seq))
         if self.fsync != "off":
@@ -192,8 +217,11 @@ class JournalWriter:
         if not records:
             self.last_flush = (0, 0, 0, 0)
             return 0
+        first = self.next_seq - len(records)
         if self._size >= self.segment_bytes:
-            self._open_segment(self.next_seq - len(records))
+            self._open_segment(first)
+        if first - self._marked >= MARK_EVERY:
+            self._mark(first, self._size)
         clock = time.perf_counter_ns
         write_ns = fsync_ns = 0
         if self.fsync == "always":
@@ -219,6 +247,20 @@ class JournalWriter:
         self.last_flush = (len(records), written, write_ns, fsync_ns)
         return written
 
+    def _mark(self, seq: int, offset: int) -> None:
+        """Note in the segment's marks file that record ``seq`` starts at ``offset`` (a hint)."""
+        if self._marks < 0:
+            path = marks_path(self._segment)
+            self._marks = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        head = struct.pack("<QQ", seq, offset)
+        os.write(self._marks, head + struct.pack("<I", zlib.crc32(head)))
+        self._marked = seq
+
+    def _close_marks(self) -> None:
+        if self._marks >= 0:
+            os.close(self._marks)
+            self._marks = -1
+
     def append(self, commands: Iterable[Command]) -> int:
         """:meth:`add` each of ``commands``, then :meth:`flush`."""
         for command in commands:
@@ -233,6 +275,7 @@ class JournalWriter:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+        self._close_marks()
 
 
 @dataclass(frozen=True)
@@ -255,12 +298,15 @@ class Scan:
     torn: TornTail | None = None
 
 
-def _records(path: Path, data: bytes, last: bool) -> Iterator[tuple[int, int, bytes] | TornTail]:
-    """Each record of one segment as (offset, seq, payload); a TornTail at a torn end.
+def _records(
+    path: Path, data: bytes, last: bool, start: int = HEADER_SIZE
+) -> Iterator[tuple[int, int, bytes] | TornTail]:
+    """Each record of one segment from offset ``start`` on as (offset, seq, payload); a
+    TornTail at a torn end.
 
     Only the last segment may end torn; anywhere else a bad record raises.
     """
-    pos = HEADER_SIZE
+    pos = start
     end = len(data)
     head = _RECORD_HEADER.size
     while pos < end:
@@ -297,6 +343,47 @@ def _valid_after(data: bytes, start: int) -> bool:
     return False
 
 
+def marks_path(segment: Path) -> Path:
+    """The marks file beside ``segment``."""
+    return segment.with_suffix(".idx")
+
+
+def _marks(segment: Path) -> list[tuple[int, int]]:
+    """The whole marks of ``segment`` as (seq, offset), in the order written; none if absent.
+
+    A mark whose checksum fails (a torn last one, damage) is left out.
+    """
+    try:
+        raw = marks_path(segment).read_bytes()
+    except OSError:
+        return []
+    found = []
+    for pos in range(0, len(raw) - _MARK.size + 1, _MARK.size):
+        seq, offset, crc = _MARK.unpack_from(raw, pos)
+        if zlib.crc32(raw[pos : pos + 16]) == crc:
+            found.append((seq, offset))
+    return found
+
+
+def _resume_at(segment: Path, data: bytes, wanted: int) -> tuple[int, int] | None:
+    """Where to start reading ``segment`` to reach record ``wanted``: (offset, seq) of the
+    newest mark at or before it whose record is really there, or None (read from the start).
+    """
+    head = _RECORD_HEADER.size
+    for seq, offset in sorted(_marks(segment), reverse=True):
+        if seq > wanted or offset < HEADER_SIZE or offset + head > len(data):
+            continue
+        size, found, crc = _RECORD_HEADER.unpack_from(data, offset)
+        if (
+            found == seq
+            and 0 < size <= MAX_RECORD
+            and offset + head + size <= len(data)
+            and _crc_ok(data, offset, size, crc)
+        ):
+            return offset, seq
+    return None
+
+
 def _named_seq(path: Path) -> int | None:
     """The first seq a segment's file name gives (None for a name no segment has)."""
     stem = path.name[: -len(".seg")]
@@ -325,12 +412,12 @@ def _first_needed(segments: list[Path], after: int) -> int:
 def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
     """Read and check the segments in ``directory``; decode the commands with seq > ``after``.
 
-    With ``covered`` (the default) every segment is read and checked, also
-    those holding only records up to ``after``; ``covered=False`` skips
-    those whole segments unread (a restart: the snapshot stands for them, so
-    restart time does not grow with the journal kept behind it; ``tokex
-    verify`` still reads everything). Records of the first segment read are
-    checked from its start either way.
+    With ``covered`` (the default) every segment is read and every record
+    checked, also those up to ``after``. ``covered=False`` is a restart's
+    read: the snapshot stands for the records up to ``after``, so whole
+    segments holding only those are not read, and the segment holding
+    ``after + 1`` is read from its newest valid mark at or before it (see
+    the module docstring); ``tokex verify`` still reads everything.
 
     Raises :class:`JournalError` on a bad segment header, a bad record that is
     not the torn tail, a record that is not a command, a sequence gap (a
@@ -376,7 +463,12 @@ def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
         expected = head_seq
         if first_seq is None:
             first_seq = head_seq
-        for item in _records(path, data, last):
+        start = HEADER_SIZE
+        if index == skip and not covered and after + 1 > head_seq:
+            resume = _resume_at(path, data, after + 1)
+            if resume is not None:
+                start, expected = resume
+        for item in _records(path, data, last, start):
             if isinstance(item, TornTail):
                 torn = item
                 break
@@ -410,6 +502,7 @@ def cut_torn_tail(torn: TornTail) -> None:
     """Remove a torn tail from its segment (or the empty segment), durably."""
     if torn.offset == 0:
         torn.path.unlink()
+        marks_path(torn.path).unlink(missing_ok=True)
     else:
         with open(torn.path, "r+b") as f:
             f.truncate(torn.offset)

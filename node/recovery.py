@@ -24,7 +24,7 @@ from pathlib import Path
 from engine.engine import Engine
 from engine.events import Event
 from model.commands import Command
-from node.journal import JournalError, TornTail, cut_torn_tail, scan
+from node.journal import JournalError, TornTail, cut_torn_tail, marks_path, scan
 from node.store import SnapshotError, read_genesis, read_snapshot, snapshots
 
 __all__ = ["Recovered", "prune", "recover", "verify"]
@@ -179,4 +179,8 @@ def prune(data: Path, floor: int | None = None) -> list[Path]:
         if int(after.name[: -len(".seg")]) - 1 <= covered:
             path.unlink()
             removed.append(path)
+            marks = marks_path(path)
+            if marks.exists():
+                marks.unlink()
+                removed.append(marks)
     return removed

@@ -22,6 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import node.journal
 from model.commands import (
     CancelAll,
     Command,
@@ -561,3 +562,110 @@ def test_a_command_the_writer_accepts_can_be_read_back(tmp_path: Path) -> None:
     writer.append([*deposits(3, 1)])
     writer.close()
     assert scan(tmp_path).commands == [*deposits(1, 1), huge, *deposits(3, 1)]
+
+
+# ------------------------------------------------------------------ marks
+
+
+def _marked_journal(directory: Path, monkeypatch: pytest.MonkeyPatch) -> list[Command]:
+    """60 deposits in batches of 5, a mark about every 8 records, in one segment."""
+    monkeypatch.setattr(node.journal, "MARK_EVERY", 8)
+    commands = deposits(1, 60)
+    write_journal(directory, commands, batch=5)
+    return commands
+
+
+def _mark_entries(directory: Path) -> list[tuple[int, int]]:
+    raw = (directory / (segment_name(1)[: -len(".seg")] + ".idx")).read_bytes()
+    out = []
+    for pos in range(0, len(raw), 20):
+        seq, offset, crc = struct.unpack_from("<QQI", raw, pos)
+        assert zlib.crc32(raw[pos : pos + 16]) == crc
+        out.append((seq, offset))
+    return out
+
+
+def test_the_writer_marks_where_batches_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _marked_journal(tmp_path, monkeypatch)
+    marks = _mark_entries(tmp_path)
+    starts = {r.seq: r.offset for r in records(tmp_path / segment_name(1))}
+    assert [seq for seq, _ in marks] == [11, 21, 31, 41, 51]  # batch starts, >= 8 apart
+    assert all(starts[seq] == offset for seq, offset in marks)
+
+
+def test_a_restart_read_starts_at_a_mark_and_finds_the_same_commands(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = _marked_journal(tmp_path, monkeypatch)
+    for after in (0, 9, 10, 11, 33, 59, 60):
+        quick = scan(tmp_path, after=after, covered=False)
+        assert quick.commands == commands[after:]
+        assert (quick.first_seq, quick.last_seq, quick.torn) == (1, 60, None)
+
+
+def test_damage_before_the_mark_is_not_read_at_a_restart_but_verify_finds_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = _marked_journal(tmp_path, monkeypatch)
+    segment = tmp_path / segment_name(1)
+    damaged = records(segment)[3]  # seq 4, before the mark at 31
+    flip_bit(segment, damaged.end - 1, 0)
+    assert scan(tmp_path, after=35, covered=False).commands == commands[35:]
+    with pytest.raises(JournalError, match=f"offset {damaged.offset}"):
+        scan(tmp_path, after=35)
+    # After the mark, damage is found either way.
+    later = records(segment)[40]
+    flip_bit(segment, later.end - 1, 0)
+    with pytest.raises(JournalError, match=f"offset {later.offset}"):
+        scan(tmp_path, after=35, covered=False)
+
+
+@pytest.mark.parametrize(
+    "spoil",
+    ["wrong offset", "past the end", "torn mark", "bad checksum", "wrong seq"],
+)
+def test_a_mark_that_does_not_hold_is_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, spoil: str
+) -> None:
+    commands = _marked_journal(tmp_path, monkeypatch)
+    marks = tmp_path / (segment_name(1)[: -len(".seg")] + ".idx")
+    starts = {r.seq: r.offset for r in records(tmp_path / segment_name(1))}
+    mark = {
+        "wrong offset": (55, starts[55] + 3),
+        "past the end": (55, 10**9),
+        "wrong seq": (55, starts[54]),
+    }.get(spoil, (55, starts[55]))
+    head = struct.pack("<QQ", *mark)
+    entry = head + struct.pack("<I", zlib.crc32(head))
+    if spoil == "torn mark":
+        entry = entry[:11]
+    elif spoil == "bad checksum":
+        entry = entry[:-1] + bytes([entry[-1] ^ 1])
+    with open(marks, "ab") as f:
+        f.write(entry)
+    found = scan(tmp_path, after=57, covered=False)
+    assert found.commands == commands[57:]  # from the mark at 51, the last that holds
+    assert found.last_seq == 60
+
+
+def test_a_restart_without_marks_reads_the_segment_from_its_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = _marked_journal(tmp_path, monkeypatch)
+    (tmp_path / (segment_name(1)[: -len(".seg")] + ".idx")).unlink()
+    assert scan(tmp_path, after=40, covered=False).commands == commands[40:]
+
+
+def test_a_writer_reopened_on_a_segment_goes_on_marking_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    commands = _marked_journal(tmp_path, monkeypatch)
+    more = deposits(61, 20)
+    writer = JournalWriter(tmp_path, 61, fsync="off", segment_bytes=BIG)
+    for i in range(0, 20, 5):
+        writer.append(more[i : i + 5])
+    writer.close()
+    assert [seq for seq, _ in _mark_entries(tmp_path)] == [11, 21, 31, 41, 51, 71]
+    assert scan(tmp_path, after=75, covered=False).commands == (commands + more)[75:]

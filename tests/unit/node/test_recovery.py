@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 import model.commands
 import model.instrument
 import model.order
+import node.journal
 from engine.engine import Engine
 from model.commands import (
     Command,
@@ -37,6 +38,7 @@ from node.journal import (
     JournalError,
     JournalWriter,
     TornTail,
+    marks_path,
     scan,
     segment_name,
 )
@@ -424,6 +426,32 @@ def test_prune_keeps_two_snapshots_and_the_segments_the_older_needs(tmp_path: Pa
     _flip_payload(p3)
     with pytest.raises(JournalError, match="segments were lost"):
         recover(tmp_path)
+
+
+def test_prune_takes_a_segments_marks_with_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(node.journal, "MARK_EVERY", 8)
+    built = build(tmp_path, snapshot_at=(70, 150, 230, 290), segment_bytes=2048)
+    # A mark lands at the start of a batch, so small segments get one only
+    # when a batch begins inside them: some do, some do not.
+    marked = {p for p in segment_files(built.journal) if marks_path(p).exists()}
+    assert marked
+    removed = prune(tmp_path)
+    gone = [p for p in removed if p.suffix == ".seg"]
+    assert gone and any(p in marked for p in gone)
+    assert sorted(p for p in removed if p.suffix == ".idx") == sorted(
+        marks_path(p) for p in gone if p in marked
+    )
+    # no marks file is left without its segment
+    assert sorted(built.journal.glob("*.idx")) == sorted(
+        marks_path(p) for p in segment_files(built.journal) if p in marked
+    )
+    rec = recover(tmp_path)
+    assert (rec.engine.state_hash(), rec.last_seq) == (
+        built.engine.state_hash(),
+        len(built.commands),
+    )
 
 
 @pytest.mark.parametrize("count", [0, 1])

@@ -170,8 +170,8 @@ def _recovery_section(rep: dict[str, Any]) -> list[str]:
         f"{_n(rep['replay_range'][1])}] | 500,000 records/s |",
         f"| of which read, check and decode alone | {_n(rep['read_decode_records_s'])}"
         " records/s | - |",
-        f"| snapshot at 90% plus tail | {rep['restore_s']} s [{rep['restore_range'][0]}-"
-        f"{rep['restore_range'][1]}] | under 3 s |",
+        f"| snapshot at 90% plus tail ({_n(rep['commands'])} records) | {rep['restore_s']} s"
+        f" [{rep['restore_range'][0]}-{rep['restore_range'][1]}] | under 3 s for 1,000,000 |",
         f"| engine pause to snapshot (fork) | {rep['snapshot_fork_pause_ms']} ms | - |",
     ]
     restarts = rep.get("restarts")

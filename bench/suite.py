@@ -59,15 +59,15 @@ class Plan:
     seed: int = 1
     instructions: int = 5_000
     """Commands for the callgrind instruction count of the peers (0: skip)."""
-    recovery_commands: int = 1_000_000
-    restart_commands: int = 300_000
-    lifetimes: int = 6
+    recovery_commands: int = 500_000
+    restart_commands: int = 200_000
+    lifetimes: int = 4
     e2e_runs: int = 3
     """Runs of every end-to-end step (ws, fix, settlement)."""
     e2e_seconds: float = 3.0
     """Seconds of load per end-to-end step."""
     ws_rates: tuple[int, ...] = (1_000, 4_000, 10_000)
-    ws_sweep_steps: int = 4
+    ws_sweep_steps: int = 2
     """Steps the ws sweep may take per target (0: no sweep)."""
     fix_rates: tuple[int, ...] = (500, 2_000, 5_000)
     settlement_trades: int = 20_000
@@ -80,6 +80,7 @@ class Plan:
             commands=200_000,
             runs=5,
             instructions=30_000,
+            recovery_commands=1_000_000,
             restart_commands=600_000,
             lifetimes=12,
             e2e_seconds=5.0,

@@ -8,7 +8,7 @@ FIX_CLIENT := tests/integration/gateway/fix
 FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
 .DEFAULT_GOAL := help
-.PHONY: help install fix-client run test lint unit bench bench-micro clean browser nats-server
+.PHONY: help install fix-client run test lint unit bench bench-micro bench-micro-baseline clean browser nats-server
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -70,11 +70,20 @@ unit: $(STAMP) $(FIX_STAMP) browser nats-server ## pytest only (unit, property, 
 
 test: lint unit ## the whole suite: lint, types, unit + property + integration tests
 
-bench: $(STAMP) ## engine benchmarks on every workload and the peers; writes bench/results/
+bench: $(STAMP) ## every benchmark stage, several runs each: bench/results/*.json, plots, README table
 	$(PY) -m bench all
 
-bench-micro: $(STAMP) ## pytest-benchmark micro-benchmarks of the hot functions
-	$(VENV)/bin/pytest bench/micro -q -p no:cacheprovider
+MICRO_JSON := bench/results/micro/latest.json
+
+bench-micro: $(STAMP) ## pytest-benchmark of the hot functions, against bench/micro/baseline.json
+	@mkdir -p $(dir $(MICRO_JSON))
+	$(VENV)/bin/pytest bench/micro -q -p no:cacheprovider --benchmark-json=$(MICRO_JSON)
+	$(PY) -m bench micro-compare $(MICRO_JSON)
+
+bench-micro-baseline: $(STAMP) ## run the micro-benchmarks and save them as the baseline
+	@mkdir -p $(dir $(MICRO_JSON))
+	$(VENV)/bin/pytest bench/micro -q -p no:cacheprovider --benchmark-json=$(MICRO_JSON)
+	$(PY) -m bench micro-compare $(MICRO_JSON) --save
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info $(FIX_CLIENT)/node_modules

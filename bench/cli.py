@@ -14,10 +14,11 @@
 * ``fix [--clients C] [--rate R] [--seconds S] [--runs N] [--sweep] [--json OUT]``:
   order entry end to end through tokex's FIX gateway and its WebSocket gateway
   in the same run, medians over runs (bench/fix.py).
-* ``all``: every engine workload, the peers, recovery and ``ws`` (its default
-  run, about two minutes; ``--no-ws`` skips it), JSON into ``bench/results/``
-  and the table into README.md between its benchmark markers (the table does
-  not show ``ws`` yet: its figures are in ``bench/results/ws.json``).
+* ``all`` (``make bench``): every stage of :mod:`bench.suite` (engine, peers,
+  recovery, ws, fix, settlement), several runs each, with a progress bar; JSON
+  into ``bench/results/``, then ``report``.
+* ``report``: the plots and the README's results section from the JSON
+  (:mod:`bench.report`).
 """
 
 from __future__ import annotations
@@ -27,18 +28,20 @@ import json
 import platform
 import statistics
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 from bench.fix import add_fix_parser
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
+from bench.microcompare import add_micro_parser
 from bench.peers.run import PEERS, run_peer, run_runner
-from bench.recovery import print_recovery, recovery_report, restart_lines
+from bench.recovery import print_recovery, recovery_report
 from bench.settlement import add_settlement_parser
+from bench.suite import add_all_parser
 from bench.workloads import WORKLOADS, bench_engine, to_commands
-from bench.ws import add_ws_parser, run_default
+from bench.ws import add_ws_parser
 from bench.xstocks import xstocks
 
 __all__ = ["main"]
@@ -47,14 +50,17 @@ RESULTS = Path(__file__).resolve().parent / "results"
 TOKEX_RUNNER = Path(__file__).resolve().parent / "peers" / "runner_tokex.py"
 # tokex on the harness's own Python, named as its runner names itself.
 TOKEX = f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}"
-README = Path(__file__).resolve().parent.parent / "README.md"
 # Workloads of the engine alone: the peers' op lists plus tokex's own xstocks.
 ENGINE_WORKLOADS = (*WORKLOADS, "xstocks")
-_BEGIN = "<!-- bench:begin -->"
-_END = "<!-- bench:end -->"
 
 
-def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[str, Any]:
+def _engine_report(
+    workload: str,
+    commands: int,
+    runs: int,
+    seed: int,
+    on_run: Callable[[], None] | None = None,
+) -> dict[str, Any]:
     if workload not in ENGINE_WORKLOADS:
         known = ", ".join(sorted(ENGINE_WORKLOADS))
         raise SystemExit(f"--workload {workload!r}: unknown; known workloads: {known}")
@@ -62,10 +68,10 @@ def _engine_report(workload: str, commands: int, runs: int, seed: int) -> dict[s
     # so the harness adds nothing to the engine's garbage collections.
     if workload == "xstocks":
         cmds, make = xstocks(commands, seed)
-        report = measure_engine(make, cmds, runs, workload)
+        report = measure_engine(make, cmds, runs, workload, on_run=on_run)
     else:
         cmds = to_commands(WORKLOADS[workload](commands, seed))
-        report = measure_engine(bench_engine, cmds, runs, workload)
+        report = measure_engine(bench_engine, cmds, runs, workload, on_run=on_run)
     report["seed"] = seed
     return report
 
@@ -100,6 +106,12 @@ def _cmd_engine(args: argparse.Namespace) -> None:
     _write_json(args.json, report)
 
 
+def peers_engines(with_py312: bool) -> list[str]:
+    """The engines the peers report measures side by side: tokex first."""
+    py312 = with_py312 and sys.version_info[:2] != (3, 12)
+    return [TOKEX, *PEERS, *(["tokex-py3.12"] if py312 else [])]
+
+
 def _instruction_counts(engines: list[str], commands: int, seed: int) -> dict[str, int]:
     """Instructions per command of each engine on ``commands`` peer-flow ops (callgrind)."""
     ops_path = RESULTS / "peer-flow-count-ops.json.tmp"
@@ -123,7 +135,12 @@ def _same_python_tokex(peer: str, table: dict[str, Any], own: str) -> str:
 
 
 def _peers_report(
-    commands: int, runs: int, seed: int, with_py312: bool, count: int
+    commands: int,
+    runs: int,
+    seed: int,
+    with_py312: bool,
+    count: int,
+    on_run: Callable[[str], None] | None = None,
 ) -> dict[str, Any]:
     ops = WORKLOADS["peer-flow"](commands, seed)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -152,6 +169,8 @@ def _peers_report(
                 if last:
                     latency[name] = rep["latency_ns"]
                     info[name] = {"python": rep["python"], "version": rep["version"]}
+                if on_run is not None:
+                    on_run(name)
             print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
     finally:
         ops_path.unlink(missing_ok=True)
@@ -238,109 +257,11 @@ def _cmd_recovery(args: argparse.Namespace) -> None:
     _write_json(args.json, report)
 
 
-def _recovery_lines(rep: dict[str, Any]) -> list[str]:
-    a = rep["append_records_s"]
-    return [
-        "",
-        f"Journal and recovery ({rep['commands']:,} records, {rep['journal_bytes'] / 1e6:.0f} MB"
-        f" of journal; medians of {rep['runs']} runs):",
-        "",
-        "| figure | result | target |",
-        "|---|---|---|",
-        f"| append, fsync `off` (batches of 100) | {a['off']:,} records/s | - |",
-        f"| append, fsync `batch` (group commit, batches of 100) | {a['batch']:,} records/s | - |",
-        f"| append, fsync `always` | {a['always']:,} records/s | - |",
-        f"| replay from the journal alone (read, check, decode, apply) | "
-        f"{rep['replay_records_s']:,} records/s [{rep['replay_range'][0]:,}-"
-        f"{rep['replay_range'][1]:,}] | 500,000 records/s |",
-        f"| of which read, check and decode alone | {rep['read_decode_records_s']:,} records/s |"
-        " - |",
-        f"| snapshot at 90% plus tail | {rep['restore_s']} s [{rep['restore_range'][0]}-"
-        f"{rep['restore_range'][1]}] | under 3 s |",
-        f"| engine pause to snapshot (fork) | {rep['snapshot_fork_pause_ms']} ms | - |",
-        *(restart_lines(rep["restarts"]) if rep.get("restarts") else []),
-    ]
+def _cmd_report(args: argparse.Namespace) -> None:
+    from bench.report import regenerate
 
-
-def readme_table(
-    engine_reports: Sequence[dict[str, Any]],
-    peers: dict[str, Any],
-    recovery: dict[str, Any] | None = None,
-) -> str:
-    """The README's benchmark section body, in markdown."""
-    lines = [
-        f"Machine: {peers['machine']}. Medians of {peers['runs']} runs, range in brackets.",
-        "",
-        "| workload | engine | Python | throughput (cmd/s) | p50 | p99 | p99.9 |",
-        "|---|---|---|---|---|---|---|",
-    ]
-    for rep in engine_reports:
-        lat = rep["latency_ns"]
-        lo, hi = rep["throughput_range"]
-        lines.append(
-            f"| {rep['workload']} | tokex | {rep['python']} | {rep['throughput_cmd_s']:,} "
-            f"[{lo:,}-{hi:,}] | {lat['p50']:,} ns | {lat['p99']:,} ns | {lat['p999']:,} ns |"
-        )
-    for name, row in peers["engines"].items():
-        lat = row["latency_ns"]
-        lo, hi = row["throughput_range"]
-        lines.append(
-            f"| peer-flow (side by side) | {name} | {row['python']} | "
-            f"{row['throughput_cmd_s']:,} [{lo:,}-{hi:,}] | {lat['p50']:,} ns | "
-            f"{lat['p99']:,} ns | {lat['p999']:,} ns |"
-        )
-    lines.append("")
-    for peer, pair in peers["tokex_ratio"].items():
-        python = peers["engines"][peer]["python"]
-        lines.append(
-            f"- {pair['tokex']} / {peer} (Python {python} both): **{pair['ratio']}x** "
-            "throughput on peer-flow, same run."
-        )
-    instr = peers.get("instructions")
-    if instr:
-        lines += [
-            "",
-            f"Machine instructions per command on peer-flow ({instr['commands']:,} commands, "
-            "callgrind; steady where wall-clock time is not):",
-            "",
-            "| engine | instructions/command | tokex on the same Python uses fewer by |",
-            "|---|---|---|",
-        ]
-        for name, n in instr["per_command"].items():
-            pair = instr["tokex_ratio"].get(name)
-            fewer = f"{pair['ratio']}x" if pair else "-"
-            lines.append(f"| {name} | {n:,} | {fewer} |")
-    if recovery is not None:
-        lines += _recovery_lines(recovery)
-    return "\n".join(lines)
-
-
-def _update_readme(body: str) -> None:
-    text = README.read_text(encoding="utf-8")
-    if _BEGIN not in text or _END not in text:
-        raise SystemExit(f"{README}: markers {_BEGIN} / {_END} not found")
-    head, rest = text.split(_BEGIN, 1)
-    _, tail = rest.split(_END, 1)
-    README.write_text(f"{head}{_BEGIN}\n{body}\n{_END}{tail}", encoding="utf-8")
-
-
-def _cmd_all(args: argparse.Namespace) -> None:
-    reports = []
-    for workload in ENGINE_WORKLOADS:
-        rep = _engine_report(workload, args.commands, args.runs, args.seed)
-        _print_engine(rep)
-        _write_json(RESULTS / f"engine-{workload}.json", rep)
-        reports.append(rep)
-    peers = _peers_report(args.commands, args.runs, args.seed, True, args.instructions)
-    _print_peers(peers)
-    _write_json(RESULTS / "peers.json", peers)
-    recovery = recovery_report(args.recovery_commands, args.runs, args.seed)
-    print_recovery(recovery)
-    _write_json(RESULTS / "recovery.json", recovery)
-    if not args.no_ws:
-        run_default(RESULTS / "ws.json")
-    if not args.no_readme:
-        _update_readme(readme_table(reports, peers, recovery))
+    for line in regenerate(args.results, args.readme):
+        print(line)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -384,17 +305,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_fix_parser(sub)
     add_settlement_parser(sub)
 
-    p_all = sub.add_parser("all", help="every workload and the peers; results and README")
-    p_all.add_argument(
-        "--recovery-commands", type=int, default=1_000_000, help="records for recovery"
+    add_all_parser(sub)
+    add_micro_parser(sub)
+    p_report = sub.add_parser("report", help="plots and the README's results from the JSON")
+    p_report.add_argument("--results", type=Path, default=RESULTS, help="results folder")
+    p_report.add_argument(
+        "--readme", type=Path, default=RESULTS.parent.parent / "README.md", help="README to rewrite"
     )
-    p_all.add_argument("--no-readme", action="store_true", help="leave README.md alone")
-    p_all.add_argument("--no-ws", action="store_true", help="skip the end-to-end ws run")
-    p_all.add_argument("--instructions", type=int, default=30_000, help="see peers")
-    common(p_all, 200_000, 5)
-    p_all.set_defaults(func=_cmd_all)
+    p_report.set_defaults(func=_cmd_report)
 
     args = parser.parse_args(argv)
-    if getattr(args, "commands", 1) < 1 or getattr(args, "runs", 1) < 1:
+    if (getattr(args, "commands", 1) or 1) < 1 or (getattr(args, "runs", 1) or 1) < 1:
         parser.error("--commands and --runs must be at least 1")
     args.func(args)

@@ -41,7 +41,7 @@ from bench.measure import machine
 from bench.ws import DEFAULT_CLOCK, HELD_P99_US, HELD_SHARE, Load, run_step, sweep
 from bench.wsload import ORDER_MIX
 from bench.wsprint import print_header, print_step
-from bench.wsservers import FIX_TARGET
+from bench.wsservers import FIX_TARGET, PEER
 
 __all__ = ["TARGETS", "add_fix_parser", "fix_report"]
 
@@ -80,8 +80,18 @@ def fix_report(
     do_sweep: bool,
     sweep_start: float = 500.0,
     max_rate: float = 100_000.0,
+    *,
+    sweep_steps: int | None = None,
+    sweep_floor: float = 100.0,
+    sweep_last_run_only: bool = False,
+    benchmark: str = "fix",
 ) -> dict[str, Any]:
-    """Every rate of every target ``runs`` times (alternating), and sweeps; the JSON report."""
+    """Every rate of every target ``runs`` times (alternating), and sweeps; the JSON report.
+
+    ``sweep_steps`` bounds each sweep, ``sweep_last_run_only`` sweeps in the
+    last run alone; ``benchmark`` names the report (``bench ws`` in the suite
+    measures tokex and the peer's HTTP gateway this same way).
+    """
     t0 = time.monotonic()
     steps: dict[str, dict[float, list[dict[str, Any]]]] = {
         t: {r: [] for r in rates} for t in targets
@@ -96,7 +106,7 @@ def fix_report(
                 servers[target] = step.pop("server")
                 print_step(target, step)
                 steps[target][rate].append(step)
-        if do_sweep:
+        if do_sweep and (run == runs - 1 or not sweep_last_run_only):
             for target in order:
 
                 def measure(rate: float, target: str = target) -> dict[str, Any]:
@@ -106,7 +116,16 @@ def fix_report(
                     return step
 
                 known = [s[-1] for s in steps[target].values() if s]
-                sweeps[target].append(sweep(measure, known, sweep_start, max_rate))
+                sweeps[target].append(
+                    sweep(
+                        measure,
+                        known,
+                        sweep_start,
+                        max_rate,
+                        floor=sweep_floor,
+                        max_steps=sweep_steps,
+                    )
+                )
     out: dict[str, Any] = {}
     for target in targets:
         entry: dict[str, Any] = {
@@ -122,7 +141,7 @@ def fix_report(
             entry["sweeps"] = sweeps[target]
         out[target] = entry
     report: dict[str, Any] = {
-        "benchmark": "fix",
+        "benchmark": benchmark,
         "clients": load.clients,
         "seconds": load.seconds,
         "procs": load.procs,
@@ -135,6 +154,7 @@ def fix_report(
             FIX_TARGET: "ack: first ExecutionReport (or OrderCancelReject) of the request; "
             "exec: first fill report (150=F) of a marketable IOC order",
             "tokex": "ack: the WebSocket answer; exec: the order's first executions item",
+            PEER: "ack: the HTTP answer",
         },
         "targets": out,
         "python": platform.python_version(),

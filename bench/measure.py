@@ -28,7 +28,7 @@ from hdrh.histogram import HdrHistogram
 from engine.engine import Engine
 from model.commands import Command
 
-__all__ = ["machine", "measure_engine", "percentiles"]
+__all__ = ["CCDF_PERCENTILES", "ccdf", "machine", "measure_engine", "percentiles"]
 
 # Latencies from 1 ns to 60 s at 3 significant digits.
 _HDR_RANGE = (1, 60_000_000_000, 3)
@@ -58,18 +58,53 @@ def percentiles(hist: HdrHistogram) -> dict[str, int]:
     }
 
 
+CCDF_PERCENTILES = (
+    0.0,
+    10.0,
+    25.0,
+    50.0,
+    75.0,
+    90.0,
+    95.0,
+    98.0,
+    99.0,
+    99.5,
+    99.8,
+    99.9,
+    99.95,
+    99.98,
+    99.99,
+    100.0,
+)
+"""Where a latency distribution is sampled for its CCDF plot."""
+
+
+def ccdf(hist: HdrHistogram) -> dict[str, Any]:
+    """The distribution of ``hist`` at :data:`CCDF_PERCENTILES`: ``{"count", "points"}``.
+
+    ``points`` are ``[percentile, value]`` pairs in the histogram's unit; the
+    fraction of values above ``value`` is ``1 - percentile / 100``.
+    """
+    return {
+        "count": int(hist.get_total_count()),
+        "points": [[p, int(hist.get_value_at_percentile(p))] for p in CCDF_PERCENTILES],
+    }
+
+
 def measure_engine(
     make_engine: Callable[[], Engine],
     commands: Sequence[Command],
     runs: int,
     workload: str,
     warmup: Callable[[Engine], Any] | None = None,
+    on_run: Callable[[], None] | None = None,
 ) -> dict[str, Any]:
     """Run ``commands`` through fresh engines; return the BENCHMARKS.md JSON report.
 
     ``make_engine`` builds a ready engine (instruments listed, accounts
     funded); ``warmup``, if given, is applied to each fresh engine before the
-    clock starts (for example to load a starting book).
+    clock starts (for example to load a starting book). ``on_run``, if given,
+    is called after each timed run and after the latency pass (progress).
     """
     throughputs: list[float] = []
     for _ in range(runs):
@@ -82,6 +117,8 @@ def measure_engine(
             process(c)
         elapsed = time.perf_counter_ns() - start
         throughputs.append(len(commands) / (elapsed / 1e9))
+        if on_run is not None:
+            on_run()
     engine = make_engine()
     if warmup is not None:
         warmup(engine)
@@ -96,6 +133,8 @@ def measure_engine(
         record(clock() - t0)
         for e in events:
             kinds[type(e).__name__] += 1
+    if on_run is not None:
+        on_run()
     return {
         "workload": workload,
         "commands": len(commands),
@@ -104,6 +143,7 @@ def measure_engine(
         "throughput_range": [round(min(throughputs)), round(max(throughputs))],
         "throughput_runs": [round(t) for t in throughputs],
         "latency_ns": percentiles(hist),
+        "latency_ccdf_ns": ccdf(hist),
         "resting_orders_end": len(engine.orders),
         "trades": engine.next_trade_id - 1,
         "events": dict(sorted(kinds.items())),

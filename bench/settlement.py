@@ -34,6 +34,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -55,7 +56,13 @@ from settlement.queue import open_reader
 from settlement.service import Settlement
 from settlement.worker import Worker
 
-__all__ = ["add_settlement_parser", "booking_rate", "lag_under_load"]
+__all__ = [
+    "BACKENDS",
+    "add_settlement_parser",
+    "booking_rate",
+    "lag_under_load",
+    "settlement_report",
+]
 
 BACKENDS = ("sqlite", "nats")
 
@@ -231,10 +238,25 @@ def _median_of(runs: list[dict[str, Any]], key: str, sub: str | None = None) -> 
     return {"median": statistics.median(values), "range": [min(values), max(values)]}
 
 
-def _cmd(args: argparse.Namespace) -> None:
-    backends = BACKENDS if args.backend == "both" else (args.backend,)
-    load = Load(clients=args.clients, seconds=args.seconds)
+def settlement_report(
+    backends: tuple[str, ...],
+    trades: int,
+    runs: int,
+    rate: float,
+    load: Load,
+    on_step: Callable[[str], None] | None = None,
+) -> dict[str, Any]:
+    """Both figures for every backend in ``backends``; the JSON report.
+
+    ``on_step``, if given, is called after the booking runs and after each
+    run under load (progress).
+    """
     report: dict[str, Any] = {
+        "benchmark": "settlement",
+        "trades": trades,
+        "runs": runs,
+        "offered_orders_s": round(rate),
+        "load": {"clients": load.clients, "seconds": load.seconds},
         "python": ".".join(map(str, sys.version_info[:3])),
         "machine": machine(),
         "order_mix": ORDER_MIX,
@@ -245,21 +267,25 @@ def _cmd(args: argparse.Namespace) -> None:
             server = _nats(Path(tmp), backend)
             url = server.url if server else None
             try:
-                alone = booking_rate(backend, url, args.trades, args.runs)
+                alone = booking_rate(backend, url, trades, runs)
                 print(
                     f"{backend}: worker alone {alone['trades_per_s']:,} trades/s {alone['range']}"
                 )
+                if on_step is not None:
+                    on_step(f"{backend} booking")
                 loaded = []
-                for _ in range(args.runs):
-                    step = lag_under_load(backend, url, args.rate, load)
+                for _ in range(runs):
+                    step = lag_under_load(backend, url, rate, load)
                     print(
-                        f"{backend}: under {args.rate:,} orders/s offered:"
+                        f"{backend}: under {rate:,} orders/s offered:"
                         f" {step['achieved_orders_s']:,} achieved, {step['trades_per_s']:,}"
                         f" trades/s, lag p50 {step['lag_ms']['p50']} ms,"
                         f" p99 {step['lag_ms']['p99']} ms, max {step['lag_ms']['max']} ms",
                         flush=True,
                     )
                     loaded.append(step)
+                    if on_step is not None:
+                        on_step(f"{backend} lag")
             finally:
                 if server is not None:
                     server.stop()
@@ -272,6 +298,13 @@ def _cmd(args: argparse.Namespace) -> None:
                 "lag_p99_ms": _median_of(loaded, "lag_ms", "p99"),
             },
         }
+    return report
+
+
+def _cmd(args: argparse.Namespace) -> None:
+    backends = BACKENDS if args.backend == "both" else (args.backend,)
+    load = Load(clients=args.clients, seconds=args.seconds)
+    report = settlement_report(backends, args.trades, args.runs, args.rate, load)
     if args.json:
         args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 

@@ -77,7 +77,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
-from bench.measure import machine, percentiles
+from bench.measure import ccdf, machine, percentiles
 from bench.wsload import ORDER_MIX, ClientSpec, WorkerSpec, worker_main
 from bench.wsoverload import OVERLOAD_SECONDS, run_overload, saturation
 from bench.wsprint import print_header, print_step, print_summary
@@ -99,6 +99,7 @@ from bench.wsservers import (
 
 __all__ = [
     "FIXED_RATES",
+    "STEP_HOOKS",
     "TARGETS",
     "Load",
     "add_ws_parser",
@@ -115,6 +116,9 @@ HELD_SHARE = 0.95
 BUSY_RETRY_PCT = 25
 DEFAULT_CLOCK = "sim:2026-11-23T15:00:00Z"  # a Monday, 10:00 in New York: regular hours
 _HDR_HIGHEST_US = 3_600_000_000
+
+STEP_HOOKS: list[Callable[[str, dict[str, Any]], None]] = []
+"""Called with the target and the step after every :func:`run_step` (the suite's progress)."""
 
 
 @dataclass(frozen=True)
@@ -138,8 +142,8 @@ class Load:
         return min(1.0, self.seconds / 4)
 
 
-def _latency(raw: list[bytes]) -> dict[str, int] | None:
-    """p50/p99/p99.9/max (µs) of every latency in ``raw`` (int64 arrays), via an HDR histogram."""
+def _histogram(raw: list[bytes]) -> HdrHistogram | None:
+    """Every latency in ``raw`` (int64 arrays, µs) in an HDR histogram (3 significant digits)."""
     chunks = [np.frombuffer(b, dtype=np.int64) for b in raw if b]
     if not chunks:
         return None
@@ -148,7 +152,19 @@ def _latency(raw: list[bytes]) -> dict[str, int] | None:
     uniq, counts = np.unique(values, return_counts=True)
     for value, count in zip(uniq.tolist(), counts.tolist(), strict=True):
         hist.record_value(value, count)
-    return percentiles(hist)
+    return hist
+
+
+def _latency(raw: list[bytes]) -> dict[str, int] | None:
+    """p50/p99/p99.9/max (µs) of every latency in ``raw`` (int64 arrays), via an HDR histogram."""
+    hist = _histogram(raw)
+    return None if hist is None else percentiles(hist)
+
+
+def _ccdf(raw: list[bytes]) -> dict[str, Any] | None:
+    """The CCDF sample points (µs) of every latency in ``raw`` (:func:`bench.measure.ccdf`)."""
+    hist = _histogram(raw)
+    return None if hist is None else ccdf(hist)
 
 
 def _start(target: str, workdir: Path, clients: int, clock: str) -> Running:
@@ -257,6 +273,8 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
     step["wall_s"] = round(time.monotonic() - wall0, 1)
     step["server_rss_mb"] = rss
     step["server"] = server.info
+    for hook in STEP_HOOKS:
+        hook(target, step)
     return step
 
 
@@ -313,6 +331,10 @@ def _summarize(
             "service": _latency([c["service_us"] for c in clients]),
             "exec": _latency([c["exec_us"] for c in clients]),
         },
+        "latency_ccdf_us": {
+            "ack": _ccdf([c["ack_us"] for c in clients]),
+            "exec": _ccdf([c["exec_us"] for c in clients]),
+        },
         "generator_cpu_pct": round(100 * sum(r["cpu_s"] / r["cpu_wall_s"] for r in results)),
     }
 
@@ -331,6 +353,7 @@ def sweep(
     floor: float = 100.0,
     precision: float = 0.1,
     busy_retry_pct: int = BUSY_RETRY_PCT,
+    max_steps: int | None = None,
 ) -> dict[str, Any]:
     """The highest offered rate ``measure`` holds (see the module docstring for "held").
 
@@ -342,15 +365,25 @@ def sweep(
     ``floor``. Then it bisects until the bracket is within ``precision`` of
     its low end. A rate not held while other processes took more than
     ``busy_retry_pct`` % of a core is measured once more (the machines are
-    shared); the second result stands.
+    shared); the second result stands. With ``max_steps`` it stops after that
+    many measurements (``"bounded": true`` in the result) with the bracket it has.
     """
     steps: list[dict[str, Any]] = []
     seen = {s["offered_orders_s"]: s for s in known}
 
+    class _Spent(Exception):
+        pass
+
     def held(rate: int) -> bool:
+        if max_steps is not None and len(steps) >= max_steps:
+            raise _Spent
         step = measure(rate)
         steps.append(step)
-        if not step["held"] and step["other_cpu_pct"] > busy_retry_pct:
+        if (
+            not step["held"]
+            and step["other_cpu_pct"] > busy_retry_pct
+            and (max_steps is None or len(steps) < max_steps)
+        ):
             step = measure(rate)
             steps.append(step)
         seen[rate] = step
@@ -358,34 +391,43 @@ def sweep(
 
     lo = max((r for r, s in seen.items() if s["held"]), default=0)
     hi = min((r for r, s in seen.items() if not s["held"] and r > lo), default=0)
-    if not hi:
-        rate = _round_rate(lo * 2 if lo else start)
-        while rate <= max_rate:
-            if not held(rate):
-                hi = rate
+    bounded = False
+    try:
+        if not hi:
+            rate = _round_rate(lo * 2 if lo else start)
+            while rate <= max_rate:
+                if not held(rate):
+                    hi = rate
+                    break
+                lo, rate = rate, _round_rate(rate * 2)
+        while not lo and hi > floor:
+            achieved = seen[hi]["achieved_orders_s"]
+            down = hi / 2
+            if achieved < HELD_SHARE * hi:  # it fell behind: its capacity is below what it achieved
+                down = min(down, 0.9 * achieved)
+            rate = _round_rate(max(floor, down))
+            if rate >= hi:
                 break
-            lo, rate = rate, _round_rate(rate * 2)
-    while not lo and hi > floor:
-        achieved = seen[hi]["achieved_orders_s"]
-        down = hi / 2
-        if achieved < HELD_SHARE * hi:  # it fell behind: its capacity is below what it achieved
-            down = min(down, 0.9 * achieved)
-        rate = _round_rate(max(floor, down))
-        if rate >= hi:
-            break
-        if held(rate):
-            lo = rate
-        else:
-            hi = rate
-    while lo and hi and (hi - lo) > precision * lo:
-        rate = _round_rate((lo + hi) / 2)
-        if rate in (lo, hi):
-            break
-        if held(rate):
-            lo = rate
-        else:
-            hi = rate
-    return {"max_held_orders_s": lo, "first_not_held_orders_s": hi or None, "steps": steps}
+            if held(rate):
+                lo = rate
+            else:
+                hi = rate
+        while lo and hi and (hi - lo) > precision * lo:
+            rate = _round_rate((lo + hi) / 2)
+            if rate in (lo, hi):
+                break
+            if held(rate):
+                lo = rate
+            else:
+                hi = rate
+    except _Spent:
+        bounded = True
+    return {
+        "max_held_orders_s": lo,
+        "first_not_held_orders_s": hi or None,
+        "steps": steps,
+        "bounded": bounded,
+    }
 
 
 def ws_report(
@@ -398,6 +440,8 @@ def ws_report(
     sweep_start: float = 1000.0,
     max_rate: float = 400_000.0,
     overload_seconds: float | None = None,
+    sweep_steps: int | None = None,
+    sweep_floor: float = 100.0,
 ) -> dict[str, Any]:
     """Measure every target at ``rates`` (and sweep); the JSON report of ``bench ws``.
 
@@ -420,7 +464,14 @@ def ws_report(
             step.pop("server")
         entry["rates"] = fixed
         if do_sweep:
-            found = sweep(lambda r: measure(r, sweep_load), fixed, sweep_start, max_rate)
+            found = sweep(
+                lambda r: measure(r, sweep_load),
+                fixed,
+                sweep_start,
+                max_rate,
+                floor=sweep_floor,
+                max_steps=sweep_steps,
+            )
             for step in found["steps"]:
                 entry["server"] = entry["server"] or step["server"]
                 step.pop("server")

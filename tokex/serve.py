@@ -14,9 +14,13 @@ answered, the journal is closed, the settlement queue flushed.
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
+import os
+import shlex
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 import uvloop
@@ -35,17 +39,49 @@ from settlement.queue import QueueError
 from settlement.service import Settlement
 from settlement.worker import WorkerBusy
 
-__all__ = ["CannotListen", "run_server", "serve_forever"]
+__all__ = ["PORTS", "CannotListen", "check_data_dir", "listen_error", "run_server", "serve_forever"]
 
 
 class CannotListen(Exception):
     """A port could not be listened on (taken, or not allowed)."""
 
 
-_EXAMPLE = """\
-Connect, for example with Python's websockets:
+# Each port the server opens: its name, the option and the config key that set it.
+PORTS = (
+    ("WebSocket", "--ws-port", "ws_port"),
+    ("HTTP (console and /metrics)", "--http-port", "http_port"),
+    ("FIX", "--fix-port", "fix_port"),
+)
 
-  python - <<'PY'
+
+def listen_error(which: int, host: str, port: int, error: OSError, config: str) -> str:
+    """What to tell the user when port ``PORTS[which]`` cannot be listened on, and how to fix it.
+
+    ``config`` names the configuration the port came from (a file, or the
+    built-in demo config).
+    """
+    name, option, key = PORTS[which]
+    where = f"{host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        problem = f"port {port} is taken (another process listens on {where})"
+    elif error.errno == errno.EACCES:
+        problem = (
+            f"port {port} is not allowed for this user ({where}; ports below 1024 need privileges)"
+        )
+    elif error.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT):
+        problem = f"address {host} is not one of this machine's (--host)"
+    else:
+        problem = f"cannot listen on {where}: {error.strerror or error}"
+    return (
+        f"the {name} port: {problem}. Choose another with {option} PORT, or set"
+        f" exchange.{key} in {config} (0 takes any free port)"
+    )
+
+
+_EXAMPLE = """\
+Connect, for example with Python's websockets (the interpreter tokex runs on has it):
+
+  {python} - <<'PY'
   import asyncio, hashlib, hmac, json, time, websockets
   async def main():
       async with websockets.connect("ws://{host}:{port}/v2") as ws:
@@ -93,6 +129,7 @@ async def serve_forever(
     config_path: Path | None = None,
 ) -> None:
     """Run the exchange until SIGINT or SIGTERM; ``ports``: WebSocket, HTTP, FIX."""
+    source = str(config_path) if config_path is not None else "a config file (--config)"
     exchange = Exchange(config, data, clock)
     exchange.open()
     # What recovery built lives as long as the process: keep the collector
@@ -120,7 +157,7 @@ async def serve_forever(
         await exchange.close()
         gauges.cancel()
         await settlement.close()
-        raise CannotListen(f"WebSocket: cannot listen on {host}:{ports[0]}: {e}") from e
+        raise CannotListen(listen_error(0, host, ports[0], e, source)) from e
     http.add_routes(console_routes(exchange, port, VERSION))
     try:
         console_port = await http.start(host, ports[1])
@@ -130,7 +167,7 @@ async def serve_forever(
         await exchange.close()
         gauges.cancel()
         await settlement.close()
-        raise CannotListen(f"HTTP: cannot listen on {host}:{ports[1]}: {e}") from e
+        raise CannotListen(listen_error(1, host, ports[1], e, source)) from e
     fix = FixGateway(exchange, data / "fix")
     try:
         fix_port = await fix.start(host, ports[2])
@@ -142,7 +179,7 @@ async def serve_forever(
         await fix.close()
         gauges.cancel()
         await settlement.close()
-        raise CannotListen(f"FIX: cannot listen on {host}:{ports[2]}: {e}") from e
+        raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
@@ -164,7 +201,7 @@ async def serve_forever(
         print("demo accounts (api key / secret):", flush=True)
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
-        print(_EXAMPLE.format(host=host, port=port), flush=True)
+        print(_EXAMPLE.format(host=host, port=port, python=shlex.quote(sys.executable)), flush=True)
         for access in config.access.values():
             for session in access.fix_sessions:
                 example = _FIX_EXAMPLE.format(
@@ -197,6 +234,32 @@ async def serve_forever(
     print("tokex serve: stopped", flush=True)
 
 
+def check_data_dir(data: Path) -> str | None:
+    """Why ``data`` cannot be the server's data directory, or None if it can.
+
+    It must be a directory (created if missing) in which files can be created:
+    a file is written and removed to find out, as the journal will.
+    """
+    try:
+        if data.exists() and not data.is_dir():
+            return (
+                f"data directory {data}: exists and is not a directory."
+                " Choose another with --data DIR"
+            )
+        data.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".tokex-write-check-", dir=data)
+        os.close(fd)
+        os.unlink(probe)
+    except OSError as e:
+        reason = e.strerror or str(e)
+        return (
+            f"data directory {data}: cannot be created or written ({reason}"
+            f"{f': {e.filename}' if e.filename and str(e.filename) != str(data) else ''})."
+            " Choose a writable directory with --data DIR"
+        )
+    return None
+
+
 def run_server(
     config_path: Path | None,
     data: Path,
@@ -226,6 +289,10 @@ def run_server(
         if not 0 <= value < 65536:
             print(f"tokex serve: {option} {value}: must be 0 to 65535", file=sys.stderr)
             return 2
+    problem = check_data_dir(data)
+    if problem is not None:
+        print(f"tokex serve: {problem}", file=sys.stderr)
+        return 1
     try:
         uvloop.run(
             serve_forever(config, data, clock, host, ports, config_path is None, config_path)
@@ -238,5 +305,14 @@ def run_server(
         return 1
     except (QueueError, BackfillError, WorkerBusy) as e:
         print(f"tokex serve: settlement: {e}", file=sys.stderr)
+        return 1
+    except OSError as e:
+        # A file the server needs could not be made or written (the disk full,
+        # a file where a directory belongs, permissions changed under it).
+        where = f" {e.filename}" if e.filename else ""
+        print(
+            f"tokex serve: cannot use{where} (data directory {data}): {e.strerror or e}",
+            file=sys.stderr,
+        )
         return 1
     return 0

@@ -216,5 +216,5 @@ def test_a_taken_http_port_stops_the_start_with_a_clear_error(tmp_path: Path) ->
         ]
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 1, done
-    assert f"tokex serve: HTTP: cannot listen on 127.0.0.1:{port}:" in done.stderr, done.stderr
+    assert f"the HTTP (console and /metrics) port: port {port} is taken" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr

@@ -58,14 +58,15 @@ def _extensions() -> list[object]:
         f'BUILD_HASH = "{_source_hash()}"\n', encoding="utf-8"
     )
     paths = [f"{m.replace('.', '/')}.pyx" for m in MODULES]
-    return list(
-        cythonize(
-            paths,
-            compiler_directives={"language_level": "3"},
-            quiet=True,
-            force=True,
-        )
+    extensions = cythonize(
+        paths,
+        compiler_directives={"language_level": "3"},
+        quiet=True,
+        force=True,
     )
+    for ext in extensions:
+        ext.include_dirs.append(str(ROOT / "model"))  # model/_slots.h
+    return list(extensions)
 
 
 setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})

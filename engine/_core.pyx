@@ -18,9 +18,10 @@ actions), runs the pure build's code on the same state.
 from heapq import heappop
 
 from model._order cimport Order
+from model._slots cimport slot, slot_offset, slot_set
 from risk._fast cimport c_admit, c_fill, c_release
 
-from engine.book import COMPACT_SLACK as _COMPACT_SLACK
+from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
 from engine.events import (
     IcebergRefilled,
     OrderAccepted,
@@ -33,6 +34,38 @@ from model.commands import CancelOrder, NewOrder
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
 cdef int PRIORITY_SHIFT = 32
+
+# Offsets of the slots read on every command (model/_slots.h): the command's
+# fields (read once each), and the book's sides and levels.
+cdef Py_ssize_t C_SEQ = slot_offset(NewOrder, "seq")
+cdef Py_ssize_t C_TS = slot_offset(NewOrder, "ts")
+cdef Py_ssize_t C_ACCOUNT = slot_offset(NewOrder, "account")
+cdef Py_ssize_t C_SYMBOL = slot_offset(NewOrder, "symbol")
+cdef Py_ssize_t C_SIDE = slot_offset(NewOrder, "side")
+cdef Py_ssize_t C_QTY = slot_offset(NewOrder, "qty")
+cdef Py_ssize_t C_PRICE = slot_offset(NewOrder, "price")
+cdef Py_ssize_t C_ORDER_TYPE = slot_offset(NewOrder, "order_type")
+cdef Py_ssize_t C_TIF = slot_offset(NewOrder, "tif")
+cdef Py_ssize_t C_POST_ONLY = slot_offset(NewOrder, "post_only")
+cdef Py_ssize_t C_CL_ORD_ID = slot_offset(NewOrder, "cl_ord_id")
+cdef Py_ssize_t C_USERREF = slot_offset(NewOrder, "userref")
+cdef Py_ssize_t C_STP = slot_offset(NewOrder, "stp")
+cdef Py_ssize_t X_SEQ = slot_offset(CancelOrder, "seq")
+cdef Py_ssize_t X_TS = slot_offset(CancelOrder, "ts")
+cdef Py_ssize_t X_ACCOUNT = slot_offset(CancelOrder, "account")
+cdef Py_ssize_t X_ORDER_ID = slot_offset(CancelOrder, "order_id")
+cdef Py_ssize_t B_FAST = slot_offset(OrderBook, "fast")
+cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
+cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
+cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
+cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
+cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
+cdef Py_ssize_t S_STALE = slot_offset(BookSide, "stale")
+cdef Py_ssize_t S_SIGN = slot_offset(BookSide, "sign")
+cdef Py_ssize_t L_QTY = slot_offset(Level, "qty")
+cdef Py_ssize_t L_DEAD = slot_offset(Level, "dead")
+cdef Py_ssize_t L_QUEUE = slot_offset(Level, "queue")
+cdef Py_ssize_t L_PRICE = slot_offset(Level, "price")
 
 
 cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
@@ -81,28 +114,31 @@ def process(self, c):
         if self.hooks:
             self._after(out, seq, c.ts)
         return out
-    symbol = c.symbol
+    # A NewOrder: every field it has is read once, by offset.
+    symbol = slot(c, C_SYMBOL)
     book = self.books.get(symbol)
     if (
         book is None
-        or not book.fast
-        or c.order_type != "limit"
-        or c.tif != "gtc"
-        or c.post_only
+        or not slot(book, B_FAST)
+        or slot(c, C_ORDER_TYPE) != "limit"
+        or slot(c, C_TIF) != "gtc"
+        or slot(c, C_POST_ONLY)
     ):
         out = self._on_new_order(c)
         if self.hooks:
-            self._after(out, seq, c.ts)
+            self._after(out, seq, slot(c, C_TS))
         return out
-    account = c.account
-    clid = c.cl_ord_id
+    account = slot(c, C_ACCOUNT)
+    clid = slot(c, C_CL_ORD_ID)
     by_clid = self.by_clid
     duplicate = clid is not None and (account, clid) in by_clid
-    side = c.side
-    qty = c.qty
-    price = c.price
-    ts = c.ts
-    order = _new_limit(seq, account, symbol, side, price, qty, c.stp, clid, c.userref)
+    side = slot(c, C_SIDE)
+    qty = slot(c, C_QTY)
+    price = slot(c, C_PRICE)
+    ts = slot(c, C_TS)
+    order = _new_limit(
+        seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
+    )
     risk = self.risk
     by_account = self.by_account
     if risk is not None:
@@ -115,14 +151,14 @@ def process(self, c):
         return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
     events = [OrderAccepted(seq, ts, seq, c)]
     if side == "buy":
-        opp = book.asks
-        own = book.bids
+        opp = slot(book, B_ASKS)
+        own = slot(book, B_BIDS)
         key = price
     else:
-        opp = book.bids
-        own = book.asks
+        opp = slot(book, B_BIDS)
+        own = slot(book, B_ASKS)
         key = -price
-    heap = opp.heap
+    heap = slot(opp, S_HEAP)
     if heap and <long long>heap[0] <= key:
         self._execute(order, book, events, seq, ts, False)
         if book.lo is not None:
@@ -131,13 +167,13 @@ def process(self, c):
             self._after(events, seq, ts)
         return events
     order.priority = seq << PRIORITY_SHIFT
-    levels = own.levels
+    levels = slot(own, S_LEVELS)
     level = levels.get(-key)
     if level is None:
         own.add(order)
     else:
-        level.queue.append(order)
-        level.qty += qty
+        slot(level, L_QUEUE).append(order)
+        slot_set(level, L_QTY, slot(level, L_QTY) + qty)
     self.orders[seq] = order
     acct = by_account.get(account)
     if acct is None:
@@ -146,7 +182,7 @@ def process(self, c):
         acct[seq] = order
     if clid is not None:
         by_clid[(account, clid)] = order
-    if book.window is not None:
+    if slot(book, B_WINDOW) is not None:
         self._check_edge(self.sessions[symbol], ts)
     return events
 
@@ -154,17 +190,19 @@ def process(self, c):
 def _on_cancel(self, c):
     """Engine._on_cancel, compiled (see engine/engine.py)."""
     cdef Order order
-    cdef long long shown, leaves, key, dead
-    order_id = c.order_id
+    cdef long long shown, leaves, key, dead, qty
+    order_id = slot(c, X_ORDER_ID)
     if order_id is None:
         return self._cancel_by_tag(c)
+    seq = slot(c, X_SEQ)
+    ts = slot(c, X_TS)
+    account = slot(c, X_ACCOUNT)
     order = self.orders.get(order_id)
-    account = c.account
     if order is None or order.account != account:
-        return [OrderRejected(c.seq, c.ts, account, "unknown_order", "", order_id, None)]
+        return [OrderRejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
         events = []
-        self._cancel_open(order, "user", events, c.seq, c.ts)
+        self._cancel_open(order, "user", events, seq, ts)
         return events
     shown = order.shown
     leaves = shown + order.hidden
@@ -172,24 +210,27 @@ def _on_cancel(self, c):
     if risk is not None:
         c_release(risk, order)
     book = self.books[order.symbol]
-    side = book.bids if order.side == "buy" else book.asks
-    key = order.price * <long long>side.sign
-    level = side.levels[key]
-    level.qty -= shown
+    side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
+    key = order.price * <long long>slot(side, S_SIGN)
+    level = (<dict>slot(side, S_LEVELS))[key]
+    qty = slot(level, L_QTY)
+    qty -= shown
+    slot_set(level, L_QTY, qty)
     order.shown = 0
     order.hidden = 0
-    if not level.qty:
+    if not qty:
         side.drop_level(key)
     else:
-        dead = level.dead + 1
-        level.dead = dead
-        if dead > COMPACT_SLACK and 2 * dead > len(level.queue):
+        dead = slot(level, L_DEAD)
+        dead += 1
+        slot_set(level, L_DEAD, dead)
+        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
             level.compact()
     del self.orders[order_id]
     del self.by_account[account][order_id]
     if order.cl_ord_id is not None:
         del self.by_clid[(account, order.cl_ord_id)]
-    return [OrderCancelled(c.seq, c.ts, order_id, account, order.symbol, leaves, "user")]
+    return [OrderCancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
 
 
 def _match(self, Order taker, book, opp, long long limit_key, long long remaining,
@@ -199,9 +240,9 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
     cdef long long key, price, shown, fill, hidden, slice_, level_qty
     cdef long long first_price = 0, last_price = 0
     cdef long long traded = 0
-    cdef list heap = opp.heap
-    cdef dict levels = opp.levels
-    cdef set stale = opp.stale
+    cdef list heap = slot(opp, S_HEAP)
+    cdef dict levels = slot(opp, S_LEVELS)
+    cdef set stale = slot(opp, S_STALE)
     cdef dict orders = self.orders
     cdef dict by_account = self.by_account
     account = taker.account
@@ -223,8 +264,8 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
         if key > limit_key:
             break
         level = levels[key]
-        queue = level.queue
-        price = level.price
+        queue = slot(level, L_QUEUE)
+        price = slot(level, L_PRICE)
         while True:
             maker = queue[0]
             shown = maker.shown
@@ -257,7 +298,9 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
             notional += <object>price * fill
             maker.shown = shown
             maker.filled += fill
-            level.qty -= fill
+            level_qty = slot(level, L_QTY)
+            level_qty -= fill
+            slot_set(level, L_QTY, level_qty)
             if settle:
                 quote, taker_fee, maker_fee = c_fill(risk, taker, maker, price, fill, remaining)
             else:
@@ -309,7 +352,7 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
                     del by_account[maker.account][maker_id]
                     if maker.cl_ord_id is not None:
                         del self.by_clid[(maker.account, maker.cl_ord_id)]
-                    if not level.qty:
+                    if not slot(level, L_QTY):
                         opp.drop_level(key)
                         break
             if not budget:

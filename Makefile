@@ -7,8 +7,16 @@ STAMP  := $(VENV)/.installed
 FIX_CLIENT := tests/integration/gateway/fix
 FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
+# The compiled core (setup.py, model/build.py): rebuilt in place when its
+# sources or the Python files it stands in for change.
+CORE_SOURCES := $(wildcard model/_order.p* risk/_fast.p* engine/_core.p*) model/build.py \
+	model/order.py risk/risk.py engine/book.py engine/engine.py engine/matching.py
+CORE_STAMP := $(VENV)/.core-built
+# What the pure build runs again in `make unit` (the compiled build runs everything).
+PURE_TESTS := tests/property tests/golden tests/unit/engine tests/unit/risk tests/unit/model
+
 .DEFAULT_GOAL := help
-.PHONY: help install fix-client run test lint unit bench bench-micro bench-micro-baseline clean browser nats-server
+.PHONY: help install fix-client run test lint unit bench bench-micro bench-micro-baseline clean browser nats-server core
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -19,7 +27,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP) ## create .venv and install tokex with its dev extras
+install: $(STAMP) core ## create .venv and install tokex with its dev extras
+
+$(CORE_STAMP): $(STAMP) $(CORE_SOURCES)
+	$(PY) setup.py -q build_ext --inplace
+	touch $(CORE_STAMP)
+
+core: $(CORE_STAMP) ## compile the engine's core (Cython; needs a C compiler and Python's headers)
 
 $(FIX_STAMP): $(FIX_CLIENT)/package.json $(FIX_CLIENT)/package-lock.json
 	cd $(FIX_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund
@@ -65,12 +79,13 @@ nats-server: ## install Debian's nats-server (the settlement queue's NATS backen
 	else echo "nats-server cannot be installed here (needs root and apt-get):" \
 		"the NATS settlement tests will be skipped"; fi
 
-unit: $(STAMP) $(FIX_STAMP) browser nats-server ## pytest only (unit, property, integration)
+unit: $(STAMP) $(CORE_STAMP) $(FIX_STAMP) browser nats-server ## pytest only (unit, property, integration)
 	$(VENV)/bin/pytest
+	TOKEX_PURE=1 $(VENV)/bin/pytest $(PURE_TESTS)
 
 test: lint unit ## the whole suite: lint, types, unit + property + integration tests
 
-bench: $(STAMP) ## every benchmark stage, several runs each: bench/results/*.json, plots, README table
+bench: $(STAMP) $(CORE_STAMP) ## every benchmark stage, several runs each: bench/results/*.json, plots, README table
 	$(PY) -m bench all
 
 MICRO_JSON := bench/results/micro/latest.json
@@ -87,3 +102,4 @@ bench-micro-baseline: $(STAMP) ## run the micro-benchmarks and save them as the 
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info $(FIX_CLIENT)/node_modules
+	rm -f model/_order.c risk/_fast.c engine/_core.c model/_build_hash.pxi */_*.cpython-*.so

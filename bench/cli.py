@@ -14,6 +14,10 @@
 * ``fix [--clients C] [--rate R] [--seconds S] [--runs N] [--sweep] [--json OUT]``:
   order entry end to end through tokex's FIX gateway and its WebSocket gateway
   in the same run, medians over runs (bench/fix.py).
+* ``builds [--workload W] [--rounds R] [--instructions N] [--json OUT]``: the
+  compiled and the pure engine build in interleaved rounds (bench/builds.py).
+* ``memory [--orders N] [--json OUT]``: RSS per resting order at N resting
+  orders, for each build (bench/memory.py).
 * ``all`` (``make bench``): every stage of :mod:`bench.suite` (engine, peers,
   recovery, ws, fix, settlement), several runs each, with a progress bar; JSON
   into ``bench/results/``, then ``report``.
@@ -32,9 +36,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from bench.builds import add_builds_parser
 from bench.fix import add_fix_parser
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
+from bench.memory import add_memory_parser
 from bench.microcompare import add_micro_parser
 from bench.peers.run import PEERS, run_peer, run_runner
 from bench.recovery import print_recovery, recovery_report
@@ -304,6 +310,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_ws_parser(sub)
     add_fix_parser(sub)
     add_settlement_parser(sub)
+    add_builds_parser(sub)
+    add_memory_parser(sub)
 
     add_all_parser(sub)
     add_micro_parser(sub)

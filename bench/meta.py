@@ -16,13 +16,14 @@ import resource
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.measure import machine
+from model.build import PURE_ENV
 
 __all__ = ["PACKAGES", "Load", "build", "commit", "new_run_id", "run_meta"]
 
@@ -32,12 +33,22 @@ PACKAGES = ("model", "engine", "risk", "node", "gateway", "settlement")
 """The packages whose form decides the build: any extension module in them makes it compiled."""
 
 
-def build(root: Path = ROOT, packages: Iterable[str] = PACKAGES) -> dict[str, Any]:
+def build(
+    root: Path = ROOT,
+    packages: Iterable[str] = PACKAGES,
+    env: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
     """``{"kind": "pure" | "compiled", "compiled": [modules]}`` of the tree under ``root``.
 
     A module counts as compiled when an extension module (``.so``/``.pyd``)
-    stands for it in the package (Python imports that before the source).
+    stands for it in the package (Python imports that before the source),
+    unless ``TOKEX_PURE`` in ``env`` (the process's environment by default)
+    asks for the pure build (model/build.py): then the kind is pure whatever
+    is built, and ``forced_pure`` says so.
     """
+    env = os.environ if env is None else env
+    if env.get(PURE_ENV, "") not in ("", "0"):
+        return {"kind": "pure", "compiled": [], "forced_pure": True}
     compiled = []
     for package in packages:
         for path in sorted((root / package).rglob("*")):

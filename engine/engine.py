@@ -13,8 +13,9 @@ self-trade prevention are in docs/MATCHING.md; the code below follows it.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from model.build import COMPILED
 from model.commands import (
     MARKET_KINDS,
     STOP_KINDS,
@@ -282,6 +283,10 @@ class Engine(Batches):
             if order.cl_ord_id is not None:
                 del self.by_clid[(c.account, order.cl_ord_id)]
             return [OrderCancelled(c.seq, c.ts, order_id, c.account, order.symbol, leaves, "user")]
+        return self._cancel_by_tag(c)
+
+    def _cancel_by_tag(self, c: CancelOrder) -> list[Event]:
+        """A cancel naming its orders by userref or cl_ord_id, not by order id."""
         if c.userref is not None:
             targets = [
                 o for o in self.by_account.get(c.account, {}).values() if o.userref == c.userref
@@ -291,7 +296,7 @@ class Engine(Batches):
             targets = [] if order is None else [order]
         if not targets:
             return [_reject(c, "unknown_order", "", None)]
-        events = []
+        events: list[Event] = []
         for order in targets:
             self._cancel_open(order, "user", events, c.seq, c.ts)
         return events
@@ -538,3 +543,12 @@ def _refuse(refusal: tuple[str, str] | None) -> None:
     """Raise a risk refusal as an :class:`_Invalid`."""
     if refusal is not None:
         raise _Invalid(*refusal)
+
+
+if COMPILED and not TYPE_CHECKING:
+    # The compiled build (model/build.py): the hot paths of engine/_core.pyx
+    # stand in for the methods above, on the same state.
+    from engine import _core
+
+    Engine.process = _core.process  # type: ignore[method-assign]
+    Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from heapq import heappop, heappush
+from typing import TYPE_CHECKING
 
+from model.build import COMPILED
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from model.instrument import Instrument
 from model.order import Order
@@ -550,3 +552,10 @@ def _preview(
 def _fok_fillable(opp: BookSide, limit_key: int, qty: int, account: str, stp: str) -> bool:
     """Whether a fill-or-kill taker of ``qty`` would fill completely now. Reads only."""
     return sum(lots for _, lots in _preview(opp, limit_key, qty, account, stp)) == qty
+
+
+if COMPILED and not TYPE_CHECKING:
+    # The compiled build's matching loop (engine/_core.pyx), on the same state.
+    from engine import _core
+
+    Matcher._match = _core._match  # type: ignore[method-assign]

@@ -10,7 +10,7 @@ import hashlib
 
 import msgspec
 from model.instrument import Instrument
-from model.order import Order
+from model.order import Order, order_tuple
 from risk.risk import Risk
 
 from engine.book import BookSide, OrderBook
@@ -58,9 +58,9 @@ class EngineStateMixin:
                     book.last_price,
                     book.lo,
                     book.hi,
-                    [msgspec.structs.astuple(o) for o in book.bids.orders()],
-                    [msgspec.structs.astuple(o) for o in book.asks.orders()],
-                    [msgspec.structs.astuple(o) for o in stops],
+                    [order_tuple(o) for o in book.bids.orders()],
+                    [order_tuple(o) for o in book.asks.orders()],
+                    [order_tuple(o) for o in stops],
                 ]
             )
         # next_priority is left out: it only orders stamps within one command

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
+from model import build
+
 if TYPE_CHECKING:
     from model.commands import NewOrder
 
-__all__ = ["Order", "order_for"]
+__all__ = ["Order", "order_for", "order_from_fields", "order_tuple"]
 
 
 class Order(msgspec.Struct, gc=False):
@@ -71,6 +73,24 @@ class Order(msgspec.Struct, gc=False):
     def leaves(self) -> int:
         """Quantity still open: visible plus hidden."""
         return self.shown + self.hidden
+
+
+def order_tuple(order: Order) -> tuple[object, ...]:
+    """Every field of ``order`` in declaration order (either build's record)."""
+    return msgspec.structs.astuple(order)
+
+
+def order_from_fields(*fields: object) -> Order:
+    """An order from every field in declaration order (how the compiled record pickles)."""
+    return Order(*fields)  # type: ignore[arg-type]
+
+
+if build.COMPILED and not TYPE_CHECKING:
+    # The compiled build's record (model/_order.pyx): the same fields, typed,
+    # never tracked by the garbage collector. Everything below and every
+    # caller use whichever record the build has.
+    Order = build.compiled_order().Order
+    order_tuple = build.compiled_order().order_tuple
 
 
 def order_for(c: NewOrder) -> Order:

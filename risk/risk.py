@@ -20,7 +20,9 @@ never sees money; risk never sees the book.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
+from model.build import COMPILED
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from model.instrument import Instrument
 from model.order import Order
@@ -543,3 +545,14 @@ class Risk:
                     raise RiskInvariantError(f"{acct.id} {asset}: held {held} != orders' {need}")
                 if balance < 0 or balance < held:
                     raise RiskInvariantError(f"{acct.id} {asset}: negative balance or available")
+
+
+if COMPILED and not TYPE_CHECKING:
+    # The compiled build's per-order steps (risk/_fast.pyx): the same
+    # arithmetic on the typed order record.
+    from risk import _fast
+
+    Risk.admit = _fast.admit  # type: ignore[method-assign]
+    Risk.reserve = _fast.reserve  # type: ignore[method-assign]
+    Risk.release = _fast.release  # type: ignore[method-assign]
+    Risk.fill = _fast.fill  # type: ignore[method-assign]

@@ -125,9 +125,19 @@ def test_the_build_is_compiled_when_an_extension_module_stands_in_the_packages(
 ) -> None:
     (tmp_path / "engine").mkdir()
     (tmp_path / "engine" / "book.py").write_text("")
-    assert build(tmp_path, ["engine"]) == {"kind": "pure", "compiled": []}
+    assert build(tmp_path, ["engine"], env={}) == {"kind": "pure", "compiled": []}
     (tmp_path / "engine" / "book.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
-    assert build(tmp_path, ["engine"]) == {"kind": "compiled", "compiled": ["engine.book"]}
+    assert build(tmp_path, ["engine"], env={}) == {
+        "kind": "compiled",
+        "compiled": ["engine.book"],
+    }
+    # TOKEX_PURE=1 runs the pure build whatever is built, and the result says so
+    assert build(tmp_path, ["engine"], env={"TOKEX_PURE": "1"}) == {
+        "kind": "pure",
+        "compiled": [],
+        "forced_pure": True,
+    }
+    assert build(tmp_path, ["engine"], env={"TOKEX_PURE": "0"})["kind"] == "compiled"
 
 
 def test_the_commit_and_whether_the_tree_had_changes(tmp_path: Path) -> None:

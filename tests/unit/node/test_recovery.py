@@ -21,6 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import model.build
 import model.commands
 import model.instrument
 import model.order
@@ -217,7 +218,11 @@ def test_a_restart_reads_only_the_segments_after_its_snapshot(tmp_path: Path) ->
 def test_a_snapshot_written_before_the_model_package_still_loads(tmp_path: Path) -> None:
     """Orders, instruments and commands moved from ``engine`` to ``model``; old snapshots load."""
     built = build(tmp_path)
-    moved = (model.order.Order, model.instrument.Instrument, model.commands.NewOrder)
+    moved: tuple[type, ...] = (model.instrument.Instrument, model.commands.NewOrder)
+    if not model.build.COMPILED:
+        # The compiled build's order record pickles through a function of
+        # model.order, which never lived in engine/: only the pure one moved.
+        moved = (model.order.Order, *moved)
     old_names = {cls: cls.__module__.replace("model.", "engine.") for cls in moved}
     for cls, old in old_names.items():
         sys.modules[old] = sys.modules[cls.__module__]
@@ -228,7 +233,7 @@ def test_a_snapshot_written_before_the_model_package_still_loads(tmp_path: Path)
         for cls, old in old_names.items():
             cls.__module__ = old.replace("engine.", "model.")
             del sys.modules[old]
-    assert b"engine.order" in path.read_bytes()
+    assert b"engine.instrument" in path.read_bytes()
     assert read_snapshot(path).state_hash() == built.engine.state_hash()
 
 

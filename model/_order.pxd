@@ -1,0 +1,30 @@
+# The compiled build's order record: see model/_order.pyx.
+
+cdef class Order:
+    cdef public long long order_id
+    cdef public str account
+    cdef public str symbol
+    cdef public str side
+    cdef public long long price
+    cdef public long long qty
+    cdef public long long shown
+    cdef public str stp
+    cdef public long long hidden
+    cdef public long long filled
+    cdef public bint stop
+    cdef public object cl_ord_id
+    cdef public object userref
+    cdef public object priority
+    cdef public str order_type
+    cdef public str tif
+    cdef public long long display_qty
+    cdef public object expire_ts
+    cdef public bint post_only
+    cdef public long long trigger_price
+    cdef public long long hold
+    cdef public object cost
+    cdef public object fee
+    cdef public long long paid
+    cdef public long long notional
+    cdef public long long cash_qty
+    cpdef tuple astuple(self)

@@ -1,0 +1,137 @@
+# cython: language_level=3, boundscheck=False, wraparound=False
+"""The order record of the compiled build: the same fields as :class:`model.order.Order`.
+
+A typed extension class, so the compiled core (engine/_core.pyx) reads and
+writes an order's quantities as C integers. ``no_gc``: an order refers only
+to strings and integers, so it can be part of no reference cycle and the
+garbage collector never walks it (what ``gc=False`` does for the pure build's
+msgspec record). Quantities and prices are signed 64-bit, as the commands
+that carry them are; ``cost`` and ``fee`` (sums of price x qty, and of that
+times basis points) stay Python integers because they may pass 64 bits on a
+large order, and ``priority`` too (``seq << 32``).
+
+Fields, their order and defaults are model/order.py's; the module docstring
+there explains them. Python code reads and writes the fields by name as on
+the pure record.
+"""
+
+cimport cython
+
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from,
+# written by setup.py before compiling (model.build compares it at import).
+include "_build_hash.pxi"
+
+_FIELDS = (
+    "order_id", "account", "symbol", "side", "price", "qty", "shown", "stp", "hidden",
+    "filled", "stop", "cl_ord_id", "userref", "priority", "order_type", "tif",
+    "display_qty", "expire_ts", "post_only", "trigger_price", "hold", "cost", "fee",
+    "paid", "notional", "cash_qty",
+)
+
+
+@cython.no_gc
+@cython.final
+@cython.freelist(64)
+cdef class Order:
+    """An open order (see model/order.py): a typed record the collector does not track."""
+
+    __struct_fields__ = _FIELDS
+
+    def __init__(
+        self,
+        long long order_id,
+        str account,
+        str symbol,
+        str side,
+        long long price,
+        long long qty,
+        long long shown,
+        str stp="cancel_newest",
+        long long hidden=0,
+        long long filled=0,
+        bint stop=False,
+        object cl_ord_id=None,
+        object userref=None,
+        object priority=0,
+        str order_type="limit",
+        str tif="gtc",
+        long long display_qty=0,
+        object expire_ts=None,
+        bint post_only=False,
+        long long trigger_price=0,
+        long long hold=0,
+        object cost=0,
+        object fee=0,
+        long long paid=0,
+        long long notional=0,
+        long long cash_qty=0,
+    ):
+        self.order_id = order_id
+        self.account = account
+        self.symbol = symbol
+        self.side = side
+        self.price = price
+        self.qty = qty
+        self.shown = shown
+        self.stp = stp
+        self.hidden = hidden
+        self.filled = filled
+        self.stop = stop
+        self.cl_ord_id = cl_ord_id
+        self.userref = userref
+        self.priority = priority
+        self.order_type = order_type
+        self.tif = tif
+        self.display_qty = display_qty
+        self.expire_ts = expire_ts
+        self.post_only = post_only
+        self.trigger_price = trigger_price
+        self.hold = hold
+        self.cost = cost
+        self.fee = fee
+        self.paid = paid
+        self.notional = notional
+        self.cash_qty = cash_qty
+
+    @property
+    def leaves(self):
+        """Quantity still open: visible plus hidden."""
+        return self.shown + self.hidden
+
+    cpdef tuple astuple(self):
+        """Every field in declaration order (as ``msgspec.structs.astuple`` on the pure record)."""
+        return (
+            self.order_id, self.account, self.symbol, self.side, self.price, self.qty,
+            self.shown, self.stp, self.hidden, self.filled, self.stop, self.cl_ord_id,
+            self.userref, self.priority, self.order_type, self.tif, self.display_qty,
+            self.expire_ts, self.post_only, self.trigger_price, self.hold, self.cost, self.fee,
+            self.paid, self.notional, self.cash_qty,
+        )
+
+    def __reduce__(self):
+        # Pickled as the pure record is (its class by name, then the fields),
+        # through model.order, so either build loads what the other wrote.
+        from model.order import order_from_fields
+
+        return (order_from_fields, self.astuple())
+
+    def __eq__(self, other):
+        if type(other) is not Order:
+            return NotImplemented
+        return self.astuple() == (<Order>other).astuple()
+
+    def __ne__(self, other):
+        if type(other) is not Order:
+            return NotImplemented
+        return self.astuple() != (<Order>other).astuple()
+
+    __hash__ = None
+
+    def __repr__(self):
+        parts = ", ".join(f"{n}={v!r}" for n, v in zip(_FIELDS, self.astuple()))
+        return f"Order({parts})"
+
+
+def order_tuple(Order order):
+    """Every field of ``order`` in declaration order."""
+    return order.astuple()

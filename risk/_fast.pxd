@@ -1,0 +1,9 @@
+# The compiled build's hot risk steps: see risk/_fast.pyx.
+from model._order cimport Order
+
+cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
+                    bint duplicate, bint take)
+cdef void c_reserve(object risk, Order order) except *
+cdef void c_release(object risk, Order order) except *
+cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
+                  long long taker_left)

@@ -1,0 +1,221 @@
+"""One long random flow through whichever engine build this process runs.
+
+Run as ``python -m tests.property.build_flow SEED COUNT``: prints one JSON
+document with the build (``compiled`` or ``pure``), a digest of each
+command's events (msgpack, BLAKE2b) and the engine's ``state_hash`` every
+500 commands and at the end. tests/property/test_builds.py runs it once per
+build and compares the two documents command by command.
+
+The flow is the risk-on traffic the compiled core speeds up, and around it
+everything that shares its state: two symbols, twelve accounts (two of them
+poor, so funds checks fail), limits of every time in force, post-only,
+icebergs, market orders (by quantity and by cash), stops, self-trade
+prevention of every kind, cancels by id, cl_ord_id and userref, amends and
+replaces, cancel-all, deposits, withdrawals and reference price moves.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import sys
+from typing import Any
+
+import msgspec
+
+from engine.engine import Engine
+from model import build
+from model.commands import (
+    AmendOrder,
+    CancelAll,
+    CancelOrder,
+    Command,
+    Deposit,
+    NewOrder,
+    ReplaceOrder,
+    SetReferencePrice,
+    Withdraw,
+)
+from tests.builders import instrument, risk_for
+
+SYMBOLS = ("AAPLx/USD", "TSLAx/USD")
+ACCOUNTS = tuple(f"t{n}" for n in range(12))
+POOR = ("t10", "t11")
+MID = 10_000
+CLIDS = ("k1", "k2", "k3")
+STPS = ("cancel_newest", "cancel_oldest", "cancel_both")
+STOPS = ("stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit")
+
+_encode = msgspec.msgpack.Encoder().encode
+
+
+def make_engine() -> Engine:
+    instruments = [instrument(s, reference_price=MID) for s in SYMBOLS]
+    risk = risk_for(instruments, ACCOUNTS)
+    for account in ACCOUNTS:
+        poor = account in POOR
+        risk.deposit(account, "USD", 50_000 if poor else 10**13)
+        for base in ("AAPLx", "TSLAx"):
+            risk.deposit(account, base, 10**7 if poor else 10**15)
+    return Engine(instruments, risk)
+
+
+def flow(seed: int, count: int) -> list[Command]:
+    """``count`` commands; order ids to cancel or amend are drawn from those placed."""
+    rng = random.Random(seed)
+    placed: list[tuple[int, str]] = []
+    out: list[Command] = []
+    for seq in range(1, count + 1):
+        ts = seq * 1_000
+        account = rng.choice(ACCOUNTS)
+        symbol = rng.choice(SYMBOLS)
+        side: Any = rng.choice(("buy", "sell"))
+        roll = rng.random()
+        # Mostly recent orders, which are more often still open.
+        target = rng.choice(placed[-60:]) if placed else None
+        if roll < 0.20 and target is not None:
+            out.append(CancelOrder(seq, ts, target[1], target[0]))
+            continue
+        if roll < 0.23:
+            out.append(CancelOrder(seq, ts, account, cl_ord_id=rng.choice(CLIDS)))
+            continue
+        if roll < 0.24:
+            out.append(CancelOrder(seq, ts, account, userref=rng.randint(1, 3)))
+            continue
+        if roll < 0.31 and target is not None:
+            price = MID + rng.randint(-40, 40) if rng.random() < 0.8 else None
+            qty = rng.randint(1, 300) if rng.random() < 0.4 else None
+            if price is None and qty is None:
+                price = MID
+            out.append(AmendOrder(seq, ts, target[1], target[0], qty=qty, price=price))
+            continue
+        if roll < 0.33 and target is not None:
+            out.append(
+                ReplaceOrder(
+                    seq,
+                    ts,
+                    target[1],
+                    target[0],
+                    qty=rng.randint(1, 300),
+                    price=MID + rng.randint(-30, 30),
+                )
+            )
+            continue
+        if roll < 0.335:
+            out.append(CancelAll(seq, ts, account, rng.choice((None, *SYMBOLS))))
+            continue
+        if roll < 0.34:
+            out.append(Deposit(seq, ts, account, "USD", rng.randint(1, 10**6)))
+            continue
+        if roll < 0.345:
+            out.append(Withdraw(seq, ts, account, "USD", rng.randint(1, 10**5)))
+            continue
+        if roll < 0.347:
+            out.append(SetReferencePrice(seq, ts, "ops", symbol, MID + rng.randint(-50, 50)))
+            continue
+        qty = rng.randint(1, 200) * (rng.choice((1, 1, 1, 100)))
+        near = -rng.randint(-6, 40) if side == "buy" else rng.randint(-6, 40)
+        price = MID + near
+        tags: dict[str, Any] = {
+            "cl_ord_id": rng.choice(CLIDS) if rng.random() < 0.15 else None,
+            "userref": rng.randint(1, 3) if rng.random() < 0.2 else None,
+            "stp": rng.choice(STPS),
+        }
+        kind = rng.random()
+        try:
+            if kind < 0.06:
+                cash = rng.randint(1_000, 10**7) if side == "buy" and rng.random() < 0.3 else None
+                cmd: Command = (
+                    NewOrder(
+                        seq,
+                        ts,
+                        account,
+                        symbol,
+                        side,
+                        qty,
+                        None,
+                        "market",
+                        "ioc",
+                        cash_qty=cash,
+                        **tags,
+                    )
+                    if cash is None
+                    else NewOrder(
+                        seq,
+                        ts,
+                        account,
+                        symbol,
+                        side,
+                        1,
+                        None,
+                        "market",
+                        "ioc",
+                        cash_qty=cash,
+                    )
+                )
+            elif kind < 0.10:
+                cmd = NewOrder(
+                    seq,
+                    ts,
+                    account,
+                    symbol,
+                    side,
+                    qty,
+                    price,
+                    "limit",
+                    rng.choice(("ioc", "fok")),
+                    **tags,
+                )
+            elif kind < 0.14:
+                cmd = NewOrder(
+                    seq,
+                    ts,
+                    account,
+                    symbol,
+                    side,
+                    rng.randint(11, 300),
+                    price,
+                    "iceberg",
+                    display_qty=rng.randint(1, 10),
+                    **tags,
+                )
+            elif kind < 0.17:
+                trigger = MID + rng.randint(-30, 30)
+                stop = rng.choice(STOPS)
+                limit = price if stop.endswith("limit") else None
+                cmd = NewOrder(
+                    seq, ts, account, symbol, side, qty, limit, stop, trigger_price=trigger, **tags
+                )
+            elif kind < 0.20:
+                cmd = NewOrder(seq, ts, account, symbol, side, qty, price, post_only=True, **tags)
+            else:
+                cmd = NewOrder(seq, ts, account, symbol, side, qty, price, **tags)
+        except ValueError:
+            cmd = NewOrder(seq, ts, account, symbol, side, qty, price)
+        placed.append((seq, account))
+        out.append(cmd)
+    return out
+
+
+def run(seed: int, count: int) -> dict[str, Any]:
+    engine = make_engine()
+    digests: list[str] = []
+    hashes: dict[int, str] = {}
+    for cmd in flow(seed, count):
+        events = engine.process(cmd)
+        digests.append(hashlib.blake2b(_encode(events), digest_size=12).hexdigest())
+        if cmd.seq % 500 == 0:
+            hashes[cmd.seq] = engine.state_hash()
+    engine.check_invariants()
+    hashes[count] = engine.state_hash()
+    return {
+        "build": "compiled" if build.COMPILED else "pure",
+        "events": digests,
+        "state_hash": hashes,
+        "open_orders": len(engine.orders),
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]))))

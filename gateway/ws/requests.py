@@ -173,7 +173,11 @@ def _not_here(p: dict[str, Any], field: str, why: str) -> None:
 
 
 def _instrument(instruments: dict[str, Instrument], symbol: object) -> Instrument:
+    """The instrument ``symbol`` names, in any case (Kraken's symbols are case-insensitive)."""
     inst = instruments.get(symbol) if isinstance(symbol, str) else None
+    if inst is None and isinstance(symbol, str):
+        folded = symbol.casefold()
+        inst = next((i for s, i in instruments.items() if s.casefold() == folded), None)
     if inst is None:
         raise _invalid(f"symbol {symbol!r}: not listed")
     return inst
@@ -391,13 +395,15 @@ def parse_order_ref(value: object) -> int:
     return int(digits)
 
 
-def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
-    """``cancel_order``'s (and ``batch_cancel``'s) id lists as one CancelOrder each.
+def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder | None]]:
+    """``cancel_order``'s id lists as one CancelOrder each.
 
-    Returns (the id as the client wrote it, the command), in the order given.
+    Returns (the id as the client wrote it, the command), in the order given;
+    an ``order_id`` that is not in tokex's format (``O17``, ``17``) was never
+    issued, and comes with None: it is unknown (WS_API.md: a warning).
     """
     only(p, "cancel_order", CANCEL_FIELDS)
-    commands: list[tuple[str, CancelOrder]] = []
+    commands: list[tuple[str, CancelOrder | None]] = []
     for key in ("order_id", "cl_ord_id", "order_userref"):
         values = p.get(key)
         if values is None:
@@ -405,6 +411,9 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
         if not isinstance(values, list) or not values:
             raise _invalid(f"{key} must be a non-empty list")
         for value in values:
+            if key == "order_id" and isinstance(value, str) and not _is_order_ref(value):
+                commands.append((value, None))
+                continue
             try:
                 if key == "order_id":
                     cancel = CancelOrder(0, 0, account, parse_order_ref(value))
@@ -424,13 +433,19 @@ def parse_cancels(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrde
     return commands
 
 
-def parse_batch_cancel(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder]]:
+def _is_order_ref(text: str) -> bool:
+    """Whether ``text`` is an order id in tokex's format (``O17`` or ``17``)."""
+    digits = text[1:] if text.startswith("O") else text
+    return digits.isascii() and digits.isdigit() and 0 < len(digits) <= 19
+
+
+def parse_batch_cancel(account: str, p: dict[str, Any]) -> list[tuple[str, CancelOrder | None]]:
     """``batch_cancel``'s ``orders``: each an order id (``"O17"`` or 17) or else a cl_ord_id."""
     only(p, "batch_cancel", frozenset({"orders", "token"}))
     orders = p.get("orders")
     if not isinstance(orders, list) or not 1 <= len(orders) <= MAX_BATCH * 4:
         raise _invalid(f"orders: must be a list of 1 to {MAX_BATCH * 4} order ids or cl_ord_ids")
-    commands: list[tuple[str, CancelOrder]] = []
+    commands: list[tuple[str, CancelOrder | None]] = []
     for i, value in enumerate(orders):
         try:
             if type(value) is int or (isinstance(value, str) and _ORDER_ID.fullmatch(value)):

@@ -18,10 +18,11 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from engine.events import PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
+from gateway.requests import RequestError, only, parse_flag
+from gateway.words import STATUS
 from gateway.ws.executions import OrderBook
 from gateway.ws.ledger import ledger_entries
 from gateway.ws.market import DEPTHS, Levels, checksum, diff, top
-from gateway.ws.requests import RequestError, only, parse_flag
 from gateway.ws.ticker import WINDOW_NS, Rolling24h
 from gateway.ws.wire import plain, rfc3339
 from model.commands import MARKET_KINDS, NewOrder
@@ -602,16 +603,7 @@ class Channels:
         return {"assets": assets, "pairs": pairs}
 
 
-_STATUS = {
-    "regular": "online",
-    "extended": "limit_only",
-    "overnight": "limit_only",
-    "weekend": "limit_only",
-    "closed": "cancel_only",
-    "halted": "cancel_only",
-    "auction": "auction",
-}
-"""Kraken's word for each phase (WS_API.md, instrument channel)."""
+_STATUS = STATUS
 TRADE_SNAPSHOT = 50
 
 

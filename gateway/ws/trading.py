@@ -20,8 +20,7 @@ from typing import Any, Protocol
 
 from engine.events import OrderRejected
 from gateway.reasons import error_for
-from gateway.ws.channels import Connection
-from gateway.ws.requests import (
+from gateway.requests import (
     RequestError,
     only,
     parse_amend,
@@ -34,6 +33,7 @@ from gateway.ws.requests import (
     parse_new_order,
     parse_operator,
 )
+from gateway.ws.channels import Connection
 from gateway.ws.wire import order_id_text, rfc3339
 from model.commands import BatchOrder, CancelAll, CancelOrder, Command, NewOrder
 from model.instrument import Instrument

@@ -12,6 +12,7 @@ from decimal import Decimal
 
 import msgspec
 
+from gateway.words import order_id_text
 from model.instrument import Instrument
 
 __all__ = ["order_id_text", "plain", "rfc3339"]
@@ -42,11 +43,6 @@ def plain(value: Decimal) -> Decimal | msgspec.Raw:
     if "E" not in text:
         return value
     return msgspec.Raw(format(value, "f").encode())
-
-
-def order_id_text(order_id: int) -> str:
-    """An order id as the wire shows it (``O17``)."""
-    return f"O{order_id}"
 
 
 def _price(inst: Instrument, ticks: int | None) -> Decimal | None:

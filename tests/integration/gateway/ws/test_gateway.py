@@ -117,7 +117,7 @@ def test_bad_input_is_answered_and_the_connection_stays(tmp_path: Path) -> None:
         good = {
             "api_key": "alice-key",
             "nonce": nonce,
-            "signature": sign("alice-secret", "alice-key", nonce),
+            "signature": sign("dG9rZXggZGVtbyBzZWNyZXQgb2YgYWxpY2U=", "alice-key", nonce),
         }
         assert (await c.call("login", **good))["success"] is True
         assert (await c.call("login", **good))["error"] == "EAPI:Invalid nonce"  # replayed

@@ -23,6 +23,7 @@ from gateway.words import STATUS
 from gateway.ws.executions import OrderBook
 from gateway.ws.ledger import ledger_entries
 from gateway.ws.market import DEPTHS, Levels, checksum, diff, top
+from gateway.ws.ohlc import INTERVALS, OhlcFeed
 from gateway.ws.ticker import WINDOW_NS, Rolling24h
 from gateway.ws.wire import plain, rfc3339
 from model.commands import MARKET_KINDS, NewOrder
@@ -67,6 +68,8 @@ class Connection:
     balances: int | None = None
     """Sequence of the last balances message, None while not subscribed."""
     tickers: set[str] = field(default_factory=set)
+    ohlc: dict[str, set[int]] = field(default_factory=dict)
+    """Symbol -> the bar intervals (minutes) subscribed on the ohlc channel."""
     names: dict[str, str] = field(default_factory=dict)
     """Symbols this client spells otherwise (symbols are case-insensitive, as Kraken's
     are): the listed symbol -> the client's spelling, which its pushes carry."""
@@ -80,6 +83,7 @@ class Connection:
             or self.books
             or self.trades
             or self.tickers
+            or self.ohlc
             or self.instrument
         )
 
@@ -161,6 +165,9 @@ class Channels:
                 raise _Invalid("EGeneral:Invalid arguments:channel 'instrument': not subscribed")
             conn.instrument = False
             answer({"channel": channel})
+            return
+        if channel == "ohlc":
+            self._unsubscribe_ohlc(conn, params, answer)
             return
         held: dict[str, Any] | set[str]
         if channel == "book":
@@ -365,6 +372,7 @@ class Channels:
             touched.update(s for s in map(event_symbol, events) if s is not None)
         if trades:
             self._publish_trades(trades)
+            self._publish_ohlc(applied)
         if phases:
             update = self._instrument(phases)
             for conn in list(self.connections.values()):
@@ -524,6 +532,71 @@ class Channels:
                 last = self.node.recent_trades(symbol, 1)
                 stats.last = last[-1].price if last else None
 
+    # ------------------------------------------------------------------- ohlc
+
+    @property
+    def _bars(self) -> OhlcFeed:
+        feed: OhlcFeed | None = getattr(self, "_ohlc_feed", None)
+        if feed is None:
+            feed = self._ohlc_feed = OhlcFeed(self.node, self.instruments)
+        return feed
+
+    def _interval(self, params: dict[str, Any]) -> int:
+        minutes = params.get("interval", 1)
+        if minutes not in INTERVALS or isinstance(minutes, bool):
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:interval {minutes!r}: one of"
+                f" {', '.join(map(str, INTERVALS))} (minutes)"
+            )
+        return int(minutes)
+
+    def _subscribe_ohlc(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        named = self._symbols(params)
+        minutes = self._interval(params)
+        snapshot = parse_flag(params, "snapshot", True)
+        for i, (symbol, name) in enumerate(named):
+            answer(
+                {"channel": "ohlc", "symbol": name, "interval": minutes, "snapshot": snapshot},
+                final=i == len(named) - 1,
+            )
+            self._named(conn, symbol, name)
+            conn.ohlc.setdefault(symbol, set()).add(minutes)
+            data = self._bars.snapshot(symbol, minutes)
+            if snapshot:
+                message = {"channel": "ohlc", "type": "snapshot", "data": data}
+                self._send(conn, self._renamed(conn, message))
+
+    def _unsubscribe_ohlc(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        named = self._symbols(params)
+        minutes = self._interval(params)
+        missing = [n for s, n in named if minutes not in conn.ohlc.get(s, ())]
+        if missing:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:symbol {missing[0]!r}: not subscribed on ohlc"
+                f" {minutes}"
+            )
+        for symbol, _ in named:
+            conn.ohlc[symbol].discard(minutes)
+            if not conn.ohlc[symbol]:
+                del conn.ohlc[symbol]
+        for i, (_, name) in enumerate(named):
+            answer(
+                {"channel": "ohlc", "symbol": name, "interval": minutes},
+                final=i == len(named) - 1,
+            )
+
+    def _publish_ohlc(self, applied: list[Sequenced]) -> None:
+        watched = {
+            (s, m) for c in self.connections.values() for s, ms in c.ohlc.items() for m in ms
+        }
+        if not watched:
+            return
+        for (symbol, minutes), item in sorted(self._bars.updates(applied, watched).items()):
+            message = {"channel": "ohlc", "type": "update", "data": [item]}
+            for conn in list(self.connections.values()):
+                if minutes in conn.ohlc.get(symbol, ()):
+                    self._send(conn, self._renamed(conn, message))
+
     # ----------------------------------------------------------------- ticker
 
     def _subscribe_ticker(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
@@ -627,6 +700,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "book": _PUBLIC | {"depth"},
     "trade": _PUBLIC,
     "ticker": _PUBLIC | {"event_trigger"},
+    "ohlc": _PUBLIC | {"interval"},
     "instrument": frozenset({"channel", "snapshot"}),
     "executions": frozenset({"channel", "token", "snap_orders", "snap_trades"}),
     "balances": frozenset({"channel", "token", "snapshot"}),
@@ -634,6 +708,7 @@ _FIELDS: dict[str, frozenset[str]] = {
 """The params each subscription takes (anything else is refused by name)."""
 _UNSUBSCRIBE_FIELDS: dict[str, frozenset[str]] = {
     **{c: frozenset({"channel", "symbol", "depth"}) for c in ("book", "trade", "ticker")},
+    "ohlc": frozenset({"channel", "symbol", "interval"}),
     "instrument": frozenset({"channel"}),
     "executions": frozenset({"channel", "token"}),
     "balances": frozenset({"channel", "token"}),
@@ -643,6 +718,7 @@ _SUBSCRIBE = {
     "book": Channels._subscribe_book,
     "trade": Channels._subscribe_trade,
     "ticker": Channels._subscribe_ticker,
+    "ohlc": Channels._subscribe_ohlc,
     "instrument": Channels._subscribe_instrument,
     "executions": Channels._subscribe_executions,
     "balances": Channels._subscribe_balances,

@@ -185,3 +185,52 @@ def test_balances_and_ledger_never_write_numbers_in_exponent_form(tmp_path: Path
 
     with server(tmp_path / "data") as (port, _):
         asyncio.run(scenario(port))
+
+
+def test_ohlc_bars_of_one_and_five_minutes_from_trades(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        ops, watcher, alice, bob = [await connect(port) for _ in range(4)]
+        for c, name in ((ops, "ops"), (alice, "alice"), (bob, "bob")):
+            await c.login(name)
+        await bob.call("add_order", symbol=S, side="sell", order_qty="1", limit_price="231")
+        await alice.call("add_order", symbol=S, side="buy", order_qty="0.2", limit_price="231")
+        for minutes in (1, 5):
+            sub = await watcher.call("subscribe", channel="ohlc", symbol=[S], interval=minutes)
+            assert sub["result"] == {
+                "channel": "ohlc", "symbol": S, "interval": minutes, "snapshot": True
+            }  # fmt: skip
+            snap = await watcher.recv()
+            [bar] = snap["data"]
+            assert (snap["type"], bar["interval"], bar["trades"], bar["volume"]) == (
+                "snapshot", minutes, 1, 0.2
+            )  # fmt: skip
+            assert bar["interval_begin"] == "2026-11-23T15:00:00.000000Z"
+        # 90 seconds on: a new one-minute bar, the same five-minute bar.
+        assert (await ops.call("clock_advance", seconds=90))["success"]
+        await alice.login("alice")
+        await bob.login("bob")
+        await bob.call("add_order", symbol=S, side="sell", order_qty="0.1", limit_price="230")
+        await alice.call("add_order", symbol=S, side="buy", order_qty="0.3", limit_price="231")
+        updates = []
+        while len(updates) < 2:
+            msg = await watcher.recv()
+            if msg.get("channel") == "ohlc":
+                updates.append(msg["data"][0])
+        by = {u["interval"]: u for u in updates}
+        one, five = by[1], by[5]
+        assert (one["interval_begin"], one["trades"], one["volume"]) == (
+            "2026-11-23T15:01:00.000000Z", 2, 0.3
+        )  # fmt: skip
+        assert (one["open"], one["high"], one["low"], one["close"]) == (230, 231, 230, 231)
+        assert (five["interval_begin"], five["trades"], five["volume"]) == (
+            "2026-11-23T15:00:00.000000Z", 3, 0.5
+        )  # fmt: skip
+        # (0.2 x 231 + 0.1 x 230 + 0.2 x 231) / 0.5
+        assert five["vwap"] == 230.8
+        bad = await watcher.call("subscribe", channel="ohlc", symbol=[S], interval=2)
+        assert bad["error"].startswith("EGeneral:Invalid arguments:interval 2")
+        for c in (ops, watcher, alice, bob):
+            await c.ws.close()
+
+    with server(tmp_path / "data") as (port, _):
+        asyncio.run(scenario(port))

@@ -89,6 +89,7 @@ from bench.wsservers import (
     SYMBOL,
     Running,
     client_id,
+    client_secret,
     cpu_seconds,
     fix_password,
     machine_busy_seconds,
@@ -184,7 +185,7 @@ def _worker_specs(target: str, port: int, rate: float, load: Load) -> list[Worke
         for i in range(w, load.clients, procs):
             if ours:
                 name = client_id(i)
-                secret = fix_password(i) if target == FIX_TARGET else f"{name}-secret"
+                secret = fix_password(i) if target == FIX_TARGET else client_secret(name)
                 mine.append(ClientSpec(i, name, f"{name}-key", secret))
             else:
                 mine.append(ClientSpec(i, str(i + 1)))

@@ -20,6 +20,7 @@ CPU other work took while it ran (the machines are shared).
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import re
@@ -35,6 +36,12 @@ from typing import Any
 from bench.peers.env import ensure_env, get_spec
 from bench.peers.run import runner_path
 from gateway.ws.server import VERSION
+
+
+def client_secret(name: str) -> str:
+    """A benchmark client's API secret: base64, as Kraken's are (the REST API needs it)."""
+    return base64.b64encode(f"{name}-secret".encode()).decode()
+
 
 __all__ = [
     "FIX_TARGET",
@@ -140,7 +147,7 @@ def tokex_config(clients: int, extra: str = "", fix: bool = False) -> str:
             f'id = "{name}"',
             f'role = "{"market_maker" if i % 2 else "trader"}"',
             f'api_key = "{name}-key"',
-            f'secret = "{name}-secret"',
+            f'secret = "{client_secret(name)}"',
             'fee_tier = "default"',
             "max_open_orders = 100000",
             'balances = { USD = "10000000000.00", AAPLx = "10000000" }',

@@ -222,6 +222,36 @@ class AccessStore:
         batch.done.append(written)
         self._wake.set()
 
+    def use_nonce(
+        self,
+        api_key: str,
+        nonce: int,
+        on_done: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        """Take ``nonce`` for ``api_key`` without a session (a signed REST call).
+
+        The same rule and the same store as :meth:`login`: :class:`NonceUsed`
+        at once if it is not above every nonce used with the key (by a login
+        or a REST call, before any restart); ``on_done()`` once it is durable.
+        """
+        if not 0 < nonce <= MAX_NONCE:
+            raise ValueError(f"nonce {nonce}: must be 1 to {MAX_NONCE}")
+        if nonce <= self.nonces.get(api_key, 0):
+            raise NonceUsed(f"nonce {nonce} of {api_key}: not above {self.nonces[api_key]}")
+        self.nonces[api_key] = nonce
+        batch = self._next
+        batch.nonces[api_key] = max(nonce, batch.nonces.get(api_key, 0))
+
+        def written(error: Exception | None) -> None:
+            if error is None:
+                on_done()
+            else:
+                on_error(error)
+
+        batch.done.append(written)
+        self._wake.set()
+
     def session(self, token: str, now: int) -> str | None:
         """The account ``token`` acts for, marking it used at ``now``; None if unknown or lapsed."""
         key = self._known.get(token)

@@ -615,7 +615,7 @@ taker_bps = 15
 id = "alice"
 role = "trader"
 api_key = "alice-key"
-secret = "alice-secret"
+secret = "dG9rZXggZGVtbyBzZWNyZXQgb2YgYWxpY2U="
 fee_tier = "default"
 max_order_notional = "1000000"
 balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVDAx = "100" }
@@ -624,7 +624,7 @@ balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVD
 id = "bob"
 role = "trader"
 api_key = "bob-key"
-secret = "bob-secret"
+secret = "dG9rZXggZGVtbyBzZWNyZXQgb2YgYm9i"
 fee_tier = "default"
 balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVDAx = "100" }
 
@@ -632,7 +632,7 @@ balances = { USD = "1000000.00", AAPLx = "100", TSLAx = "100", SPYx = "100", NVD
 id = "mm"
 role = "market_maker"
 api_key = "mm-key"
-secret = "mm-secret"
+secret = "dG9rZXggZGVtbyBzZWNyZXQgb2YgbW0="
 fee_tier = "maker"
 fix = { sender_comp_id = "MM", password = "mm-fix" }
 [accounts.balances]
@@ -646,6 +646,6 @@ NVDAx = "10000"
 id = "ops"
 role = "operator"
 api_key = "ops-key"
-secret = "ops-secret"
+secret = "dG9rZXggZGVtbyBzZWNyZXQgb2Ygb3Bz"
 """
 """The built-in demo configuration (``tokex serve`` with no ``--config``)."""

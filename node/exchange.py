@@ -553,6 +553,11 @@ class Exchange:
         account = self.config.access[api_key].account
         self.access.login(api_key, nonce, account, self.clock.now(), on_done, on_error)
 
+    def use_nonce(
+        self, api_key: str, nonce: int, on_done: Callable[[], None], on_error: Failed
+    ) -> None:
+        self.access.use_nonce(api_key, nonce, on_done, on_error)
+
     def session(self, token: str) -> str | None:
         return self.access.session(token, self.clock.now())
 

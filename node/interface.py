@@ -366,6 +366,17 @@ class Node(Protocol):
         """
         ...
 
+    def use_nonce(
+        self, api_key: str, nonce: int, on_done: Callable[[], None], on_error: Failed
+    ) -> None:
+        """Take ``nonce`` for ``api_key`` without issuing a token (a signed REST call).
+
+        The nonces are :meth:`login`'s: :class:`NonceUsed` at once if ``nonce``
+        is not above every nonce used with the key (by a login or a REST call,
+        on any gateway, before any restart); ``on_done()`` once it is durable.
+        """
+        ...
+
     def session(self, token: str) -> str | None:
         """The account ``token`` acts for, marking it used now; None if unknown or lapsed.
 

@@ -28,6 +28,7 @@ import uvloop
 from console.web import routes as console_routes
 from gateway.fix.server import FixGateway
 from gateway.http import HttpServer
+from gateway.rest import RestGateway
 from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
 from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
@@ -86,9 +87,9 @@ Connect, for example with Python's websockets (the interpreter tokex runs on has
   async def main():
       async with websockets.connect("ws://{host}:{port}/v2") as ws:
           print(await ws.recv())
-          nonce = time.time_ns()
+          nonce = time.time_ns() // 1_000_000  # milliseconds, as ccxt's are
           msg = f"{{nonce}}alice-key".encode()
-          sig = hmac.new(b"alice-secret", msg, hashlib.sha256).hexdigest()
+          sig = hmac.new(b"dG9rZXggZGVtbyBzZWNyZXQgb2YgYWxpY2U=", msg, hashlib.sha256).hexdigest()
           await ws.send(json.dumps({{"method": "login", "params": {{"api_key": "alice-key",
                                      "nonce": nonce, "signature": sig}}, "req_id": 1}}))
           print(await ws.recv())
@@ -98,6 +99,38 @@ Connect, for example with Python's websockets (the interpreter tokex runs on has
           print(await ws.recv())
   asyncio.run(main())
   PY
+"""
+
+_CCXT_EXAMPLE = """\
+Or with ccxt (REST and WebSocket; nothing but the URLs and the key changed; a
+development install has it, else pip install ccxt python-kraken-sdk):
+
+  {python} - <<'PY'
+  import asyncio, ccxt.pro
+  async def main():
+      kraken = ccxt.pro.kraken({{"apiKey": "alice-key", "secret": "{alice}"}})
+      kraken.urls["api"].update(public="{rest}", private="{rest}")
+      kraken.urls["api"]["ws"].update(publicV2="{ws}", privateV2="{ws}", private="{ws}")
+      await kraken.load_markets()
+      print(await kraken.fetch_balance())
+      print(await kraken.create_order("AAPLX/USD", "limit", "buy", 0.5, 229.50))
+      print(await kraken.watch_order_book("AAPLX/USD"))
+      await kraken.close()
+  asyncio.run(main())
+  PY
+
+Or with python-kraken-sdk (its nonces are finer than ccxt's: give each library its own key):
+
+  {python} - <<'PY'
+  from kraken.spot import Market, Trade, User
+  user = User(key="bob-key", secret="{bob}", url="{rest}")
+  print(user.get_balances())
+  print(Market(url="{rest}").get_ticker(pair="AAPLx/USD"))
+  print(Trade(key="bob-key", secret="{bob}", url="{rest}").create_order(
+      ordertype="limit", side="sell", pair="AAPLx/USD", volume="0.5", price="231.00"))
+  PY
+  (SpotWSClient(key=..., secret=..., rest_url="{rest}", ws_url="{ws_base}",
+   auth_ws_url="{ws_base}") for its WebSocket client.)
 """
 
 _FIX_EXAMPLE = """\
@@ -159,6 +192,10 @@ async def serve_forever(
         await settlement.close()
         raise CannotListen(listen_error(0, host, ports[0], e, source)) from e
     http.add_routes(console_routes(exchange, port, VERSION))
+    rest = RestGateway(exchange)
+    http.add_routes(rest.routes())
+    for warning in rest.warnings():
+        print(f"tokex serve: warning: {warning}", file=sys.stderr, flush=True)
     try:
         console_port = await http.start(host, ports[1])
     except OSError as e:
@@ -185,7 +222,8 @@ async def serve_forever(
     print(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
         f" FIX 4.4 on tcp://{host}:{fix_port} (TargetCompID {config.fix_comp_id}),"
-        f" console on http://{host}:{console_port}/ (metrics at /metrics), data in {data}"
+        f" console on http://{host}:{console_port}/ (metrics at /metrics, REST API at /0/),"
+        f" data in {data}"
         f" (journal at seq {exchange.engine.last_seq}; {recovered.replayed} records replayed"
         f" after the snapshot at seq {recovered.snapshot_seq})",
         flush=True,
@@ -202,6 +240,18 @@ async def serve_forever(
         for access in config.access.values():
             print(f"  {access.account:8} {access.role:13} {access.api_key} / {access.secret}")
         print(_EXAMPLE.format(host=host, port=port, python=shlex.quote(sys.executable)), flush=True)
+        secrets = {a.account: a.secret for a in config.access.values()}
+        print(
+            _CCXT_EXAMPLE.format(
+                python=shlex.quote(sys.executable),
+                alice=secrets.get("alice", ""),
+                bob=secrets.get("bob", ""),
+                rest=f"http://{host}:{console_port}",
+                ws=f"ws://{host}:{port}/v2",
+                ws_base=f"ws://{host}:{port}",
+            ),
+            flush=True,
+        )
         for access in config.access.values():
             for session in access.fix_sessions:
                 example = _FIX_EXAMPLE.format(
@@ -215,7 +265,7 @@ async def serve_forever(
                 print(example, flush=True)
         print(
             f"Operator console: http://{host}:{console_port}/ (log in with an operator key,"
-            " ops-key / ops-secret in the demo)",
+            " ops-key / dG9rZXggZGVtbyBzZWNyZXQgb2Ygb3Bz in the demo)",
             flush=True,
         )
     stop = asyncio.Event()

@@ -18,11 +18,14 @@ from typing import Any
 from websockets.asyncio.server import ServerConnection
 
 from engine.events import PhaseChanged, ReferencePriceSet, TradeExecuted, event_symbol
+from gateway.requests import RequestError, only, parse_flag
+from gateway.words import STATUS
+from gateway.ws.executions import OrderBook
 from gateway.ws.ledger import ledger_entries
 from gateway.ws.market import DEPTHS, Levels, checksum, diff, top
-from gateway.ws.requests import RequestError, only, parse_flag
+from gateway.ws.ohlc import INTERVALS, OhlcFeed
 from gateway.ws.ticker import WINDOW_NS, Rolling24h
-from gateway.ws.wire import executions_for, fill_item, order_id_text, rfc3339
+from gateway.ws.wire import plain, rfc3339
 from model.commands import MARKET_KINDS, NewOrder
 from model.instrument import Instrument
 from node.config import AccountAccess
@@ -65,6 +68,11 @@ class Connection:
     balances: int | None = None
     """Sequence of the last balances message, None while not subscribed."""
     tickers: set[str] = field(default_factory=set)
+    ohlc: dict[str, set[int]] = field(default_factory=dict)
+    """Symbol -> the bar intervals (minutes) subscribed on the ohlc channel."""
+    names: dict[str, str] = field(default_factory=dict)
+    """Symbols this client spells otherwise (symbols are case-insensitive, as Kraken's
+    are): the listed symbol -> the client's spelling, which its pushes carry."""
 
     @property
     def subscribed(self) -> bool:
@@ -75,6 +83,7 @@ class Connection:
             or self.books
             or self.trades
             or self.tickers
+            or self.ohlc
             or self.instrument
         )
 
@@ -101,6 +110,7 @@ class Channels:
     balance_subscribers: dict[str, set[int]]
     rolling: dict[str, Rolling24h]
     last_ticker: dict[str, dict[str, Any]]
+    tracker: OrderBook
 
     def _send(self, conn: Connection, message: dict[str, Any]) -> None:
         raise NotImplementedError
@@ -156,6 +166,9 @@ class Channels:
             conn.instrument = False
             answer({"channel": channel})
             return
+        if channel == "ohlc":
+            self._unsubscribe_ohlc(conn, params, answer)
+            return
         held: dict[str, Any] | set[str]
         if channel == "book":
             held = conn.books
@@ -165,18 +178,21 @@ class Channels:
             held = conn.tickers
         else:
             raise _Invalid(f"EGeneral:Invalid arguments:channel {channel!r}: not available")
-        symbols = self._symbols(params)
-        missing = [s for s in symbols if s not in held]
+        named = self._symbols(params)
+        missing = [name for symbol, name in named if symbol not in held]
         if missing:
             raise _Invalid(
                 f"EGeneral:Invalid arguments:symbol {missing[0]!r}: not subscribed on {channel}"
             )
-        for symbol in symbols:
+        for symbol, _ in named:
             if isinstance(held, dict):
                 del held[symbol]
             else:
                 held.discard(symbol)
-        answer({"channel": channel, "symbol": symbols})
+        echo = {k: v for k, v in params.items() if k in ("depth",)}
+        for i, (_, name) in enumerate(named):
+            # One answer per symbol, the symbol as a string (Kraken's shape).
+            answer({"channel": channel, "symbol": name, **echo}, final=i == len(named) - 1)
 
     def _subscribe_instrument(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         snapshot = parse_flag(params, "snapshot", True)
@@ -190,33 +206,25 @@ class Channels:
         access = self._trader(conn, params)
         snap = parse_flag(params, "snap_orders", True)
         snap_trades = parse_flag(params, "snap_trades", False)
-        answer({"channel": "executions", "snapshot": snap or snap_trades})
+        answer(
+            {
+                "channel": "executions",
+                "snapshot": snap or snap_trades,
+                "snap_orders": snap,
+                "snap_trades": snap_trades,
+            }
+        )
         conn.executions = 0
         self.subscribers.setdefault(access.account, set()).add(conn.conn_id)
-        data = []
+        self.tracker.watch(access.account)
+        # Open orders and fills go in two messages: clients route a message by its
+        # first item's exec_type (new: orders, trade: fills).
         if snap:
-            for o in self.node.open_orders(access.account):
-                inst = self.instruments[o.symbol]
-                item: dict[str, Any] = {
-                    "order_id": order_id_text(o.order_id),
-                    "symbol": o.symbol,
-                    "side": o.side,
-                    "order_type": o.order_type,
-                    "order_qty": inst.lots_to_qty(o.qty),
-                    "leaves_qty": inst.lots_to_qty(o.leaves),
-                    "time_in_force": o.tif,
-                    "order_status": "untriggered" if o.stop else "new",
-                }
-                if o.price:
-                    item["limit_price"] = inst.ticks_to_price(o.price)
-                data.append(item)
+            self._push_executions(conn, "snapshot", self.tracker.open_items(access.account))
         if snap_trades:
             # The account's last 50 fills, from the history (also after a restart).
-            for trade in self.node.fills(access.account, TRADE_SNAPSHOT):
-                inst = self.instruments[trade.symbol]
-                data.append(fill_item(trade, access.account, inst, self.quote_precision))
-        if snap or snap_trades:
-            self._push_executions(conn, "snapshot", data)
+            items = self.tracker.trade_items(access.account, TRADE_SNAPSHOT)
+            self._push_executions(conn, "snapshot", items)
 
     def _push_executions(self, conn: Connection, kind: str, data: list[dict[str, Any]]) -> None:
         assert conn.executions is not None
@@ -226,26 +234,70 @@ class Channels:
             {"channel": "executions", "type": kind, "data": data, "sequence": conn.executions},
         )
 
-    def _symbols(self, params: dict[str, Any]) -> list[str]:
-        """A public channel's ``symbol`` list: non-empty, every one listed."""
+    def _symbols(self, params: dict[str, Any]) -> list[tuple[str, str]]:
+        """A public channel's ``symbol`` list: non-empty, every one listed.
+
+        Returns (listed symbol, the client's spelling) for each; symbols are
+        case-insensitive, as Kraken's are.
+        """
         symbols = params.get("symbol")
         if not isinstance(symbols, list) or not symbols:
             raise _Invalid("EGeneral:Invalid arguments:symbol must be a non-empty list")
-        for symbol in symbols:
-            if not isinstance(symbol, str) or symbol not in self.instruments:
-                raise _Invalid(f"EGeneral:Invalid arguments:symbol {symbol!r}: not listed")
-        return symbols
+        out = []
+        for name in symbols:
+            symbol = self._listed(name)
+            if symbol is None:
+                raise _Invalid(f"EGeneral:Invalid arguments:symbol {name!r}: not listed")
+            out.append((symbol, name))
+        return out
+
+    def _listed(self, name: object) -> str | None:
+        """The listed symbol ``name`` spells (in any case), or None."""
+        if not isinstance(name, str):
+            return None
+        if name in self.instruments:
+            return name
+        folded = getattr(self, "_folded", None)
+        if folded is None:
+            folded = self._folded = {s.casefold(): s for s in self.instruments}
+        return folded.get(name.casefold())
+
+    @staticmethod
+    def _named(conn: Connection, symbol: str, name: str) -> None:
+        """Remember how ``conn`` spells ``symbol`` (its pushes carry that spelling)."""
+        if name != symbol:
+            conn.names[symbol] = name
+        else:
+            conn.names.pop(symbol, None)
+
+    @staticmethod
+    def _renamed(conn: Connection, message: dict[str, Any]) -> dict[str, Any]:
+        """``message`` with its items' ``symbol`` in ``conn``'s spelling."""
+        if not conn.names:
+            return message
+        data = [
+            {**item, "symbol": conn.names[item["symbol"]]}
+            if item.get("symbol") in conn.names
+            else item
+            for item in message["data"]
+        ]
+        return {**message, "data": data}
 
     def _subscribe_book(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        symbols = self._symbols(params)
+        named = self._symbols(params)
         depth = params.get("depth", 10)
         if depth not in DEPTHS:
             raise _Invalid(
                 f"EGeneral:Invalid arguments:depth {depth!r}: one of {', '.join(map(str, DEPTHS))}"
             )
         snapshot = parse_flag(params, "snapshot", True)
-        answer({"channel": "book", "symbol": symbols, "depth": depth, "snapshot": snapshot})
-        for symbol in symbols:
+        for i, (symbol, name) in enumerate(named):
+            # One answer per symbol, the symbol as a string (Kraken's shape), then its snapshot.
+            answer(
+                {"channel": "book", "symbol": name, "depth": depth, "snapshot": snapshot},
+                final=i == len(named) - 1,
+            )
+            self._named(conn, symbol, name)
             bids, asks = top(self.node, symbol, depth)
             sub = conn.books[symbol] = BookSub(depth, bids, asks)
             if snapshot:
@@ -278,7 +330,7 @@ class Channels:
                 "type": kind,
                 "data": [
                     {
-                        "symbol": symbol,
+                        "symbol": conn.names.get(symbol, symbol),
                         "bids": side(bids, True),
                         "asks": side(asks, False),
                         "checksum": checksum(inst, sub.bids, sub.asks),
@@ -300,7 +352,10 @@ class Channels:
         phases: set[str] = set()
         # Execution items are built only while someone is subscribed to them: the
         # same node serves FIX sessions, whose batches would otherwise pay for them.
-        watched = any(self.subscribers.values())
+        tracker = self.tracker
+        watching = {a for a, ids in self.subscribers.items() if ids}
+        tracker.unwatch(watching)
+        watched = bool(watching)
         for _, events in applied:
             phases.update(
                 e.symbol for e in events if isinstance(e, PhaseChanged | ReferencePriceSet)
@@ -308,15 +363,16 @@ class Channels:
             if not watched:
                 touched.update(s for s in map(event_symbol, events) if s is not None)
                 continue
-            per_account = executions_for(events, self.instruments, self.quote_precision)
-            for account, items in per_account.items():
+            # One event per message: clients route a message by its first event.
+            for account, item in tracker.events(events):
                 for conn_id in sorted(self.subscribers.get(account, ())):
                     conn = self.connections.get(conn_id)
                     if conn is not None and conn.executions is not None:
-                        self._push_executions(conn, "update", items)
+                        self._push_executions(conn, "update", [item])
             touched.update(s for s in map(event_symbol, events) if s is not None)
         if trades:
             self._publish_trades(trades)
+            self._publish_ohlc(applied)
         if phases:
             update = self._instrument(phases)
             for conn in list(self.connections.values()):
@@ -337,8 +393,9 @@ class Channels:
 
     # --------------------------------------------------------------- balances
 
-    def _units(self, asset: str, units: int) -> Decimal:
-        return Decimal(units).scaleb(-self.quote_precision[asset])
+    def _units(self, asset: str, units: int) -> Any:
+        """Units of ``asset`` as its decimal amount (never in exponent form)."""
+        return plain(Decimal(units).scaleb(-self.quote_precision[asset]))
 
     def _subscribe_balances(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
         access = self._trader(conn, params)
@@ -442,13 +499,18 @@ class Channels:
             by_symbol.setdefault(t["symbol"], []).append(t)
         for conn in list(self.connections.values()):
             for symbol in sorted(conn.trades & by_symbol.keys()):
-                self._send(conn, {"channel": "trade", "type": "update", "data": by_symbol[symbol]})
+                message = {"channel": "trade", "type": "update", "data": by_symbol[symbol]}
+                self._send(conn, self._renamed(conn, message))
 
     def _subscribe_trade(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        symbols = self._symbols(params)
+        named = self._symbols(params)
         snapshot = parse_flag(params, "snapshot", True)
-        answer({"channel": "trade", "symbol": symbols, "snapshot": snapshot})
-        for symbol in symbols:
+        for i, (symbol, name) in enumerate(named):
+            answer(
+                {"channel": "trade", "symbol": name, "snapshot": snapshot},
+                final=i == len(named) - 1,
+            )
+            self._named(conn, symbol, name)
             conn.trades.add(symbol)
             if snapshot:
                 # The last 50 from the node's history: the same after a restart.
@@ -456,7 +518,8 @@ class Channels:
                     self._trade_item(t.symbol, t.taker_side, t.price, t.qty, t.taker_type, t)
                     for t in self.node.recent_trades(symbol, TRADE_SNAPSHOT)
                 ]
-                self._send(conn, {"channel": "trade", "type": "snapshot", "data": data})
+                message = {"channel": "trade", "type": "snapshot", "data": data}
+                self._send(conn, self._renamed(conn, message))
 
     def _seed_tickers(self) -> None:
         """Each symbol's 24-hour statistics from the node's history (they survive restarts)."""
@@ -469,17 +532,87 @@ class Channels:
                 last = self.node.recent_trades(symbol, 1)
                 stats.last = last[-1].price if last else None
 
+    # ------------------------------------------------------------------- ohlc
+
+    @property
+    def _bars(self) -> OhlcFeed:
+        feed: OhlcFeed | None = getattr(self, "_ohlc_feed", None)
+        if feed is None:
+            feed = self._ohlc_feed = OhlcFeed(self.node, self.instruments)
+        return feed
+
+    def _interval(self, params: dict[str, Any]) -> int:
+        minutes = params.get("interval", 1)
+        if minutes not in INTERVALS or isinstance(minutes, bool):
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:interval {minutes!r}: one of"
+                f" {', '.join(map(str, INTERVALS))} (minutes)"
+            )
+        return int(minutes)
+
+    def _subscribe_ohlc(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        named = self._symbols(params)
+        minutes = self._interval(params)
+        snapshot = parse_flag(params, "snapshot", True)
+        for i, (symbol, name) in enumerate(named):
+            answer(
+                {"channel": "ohlc", "symbol": name, "interval": minutes, "snapshot": snapshot},
+                final=i == len(named) - 1,
+            )
+            self._named(conn, symbol, name)
+            conn.ohlc.setdefault(symbol, set()).add(minutes)
+            data = self._bars.snapshot(symbol, minutes)
+            if snapshot:
+                message = {"channel": "ohlc", "type": "snapshot", "data": data}
+                self._send(conn, self._renamed(conn, message))
+
+    def _unsubscribe_ohlc(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
+        named = self._symbols(params)
+        minutes = self._interval(params)
+        missing = [n for s, n in named if minutes not in conn.ohlc.get(s, ())]
+        if missing:
+            raise _Invalid(
+                f"EGeneral:Invalid arguments:symbol {missing[0]!r}: not subscribed on ohlc"
+                f" {minutes}"
+            )
+        for symbol, _ in named:
+            conn.ohlc[symbol].discard(minutes)
+            if not conn.ohlc[symbol]:
+                del conn.ohlc[symbol]
+        for i, (_, name) in enumerate(named):
+            answer(
+                {"channel": "ohlc", "symbol": name, "interval": minutes},
+                final=i == len(named) - 1,
+            )
+
+    def _publish_ohlc(self, applied: list[Sequenced]) -> None:
+        watched = {
+            (s, m) for c in self.connections.values() for s, ms in c.ohlc.items() for m in ms
+        }
+        if not watched:
+            return
+        for (symbol, minutes), item in sorted(self._bars.updates(applied, watched).items()):
+            message = {"channel": "ohlc", "type": "update", "data": [item]}
+            for conn in list(self.connections.values()):
+                if minutes in conn.ohlc.get(symbol, ()):
+                    self._send(conn, self._renamed(conn, message))
+
     # ----------------------------------------------------------------- ticker
 
     def _subscribe_ticker(self, conn: Connection, params: dict[str, Any], answer: Any) -> None:
-        symbols = self._symbols(params)
+        named = self._symbols(params)
         snapshot = parse_flag(params, "snapshot", True)
-        answer({"channel": "ticker", "symbol": symbols, "snapshot": snapshot})
-        for symbol in symbols:
+        for i, (symbol, name) in enumerate(named):
+            answer(
+                {"channel": "ticker", "symbol": name, "snapshot": snapshot},
+                final=i == len(named) - 1,
+            )
+            self._named(conn, symbol, name)
             conn.tickers.add(symbol)
             if snapshot:
                 item = self._ticker(symbol)
-                self._send(conn, {"channel": "ticker", "type": "snapshot", "data": [item]})
+                message = {"channel": "ticker", "type": "snapshot", "data": [item]}
+                self._send(conn, self._renamed(conn, message))
 
     def _ticker(self, symbol: str) -> dict[str, Any]:
         bids, asks = self.node.book(symbol, 1)
@@ -504,7 +637,7 @@ class Channels:
             message = {"channel": "ticker", "type": "update", "data": [item]}
             for conn in list(self.connections.values()):
                 if symbol in conn.tickers:
-                    self._send(conn, message)
+                    self._send(conn, self._renamed(conn, message))
 
     # ------------------------------------------------------------- instrument
 
@@ -543,16 +676,7 @@ class Channels:
         return {"assets": assets, "pairs": pairs}
 
 
-_STATUS = {
-    "regular": "online",
-    "extended": "limit_only",
-    "overnight": "limit_only",
-    "weekend": "limit_only",
-    "closed": "cancel_only",
-    "halted": "cancel_only",
-    "auction": "auction",
-}
-"""Kraken's word for each phase (WS_API.md, instrument channel)."""
+_STATUS = STATUS
 TRADE_SNAPSHOT = 50
 
 
@@ -576,6 +700,7 @@ _FIELDS: dict[str, frozenset[str]] = {
     "book": _PUBLIC | {"depth"},
     "trade": _PUBLIC,
     "ticker": _PUBLIC | {"event_trigger"},
+    "ohlc": _PUBLIC | {"interval"},
     "instrument": frozenset({"channel", "snapshot"}),
     "executions": frozenset({"channel", "token", "snap_orders", "snap_trades"}),
     "balances": frozenset({"channel", "token", "snapshot"}),
@@ -583,6 +708,7 @@ _FIELDS: dict[str, frozenset[str]] = {
 """The params each subscription takes (anything else is refused by name)."""
 _UNSUBSCRIBE_FIELDS: dict[str, frozenset[str]] = {
     **{c: frozenset({"channel", "symbol", "depth"}) for c in ("book", "trade", "ticker")},
+    "ohlc": frozenset({"channel", "symbol", "interval"}),
     "instrument": frozenset({"channel"}),
     "executions": frozenset({"channel", "token"}),
     "balances": frozenset({"channel", "token"}),
@@ -592,6 +718,7 @@ _SUBSCRIBE = {
     "book": Channels._subscribe_book,
     "trade": Channels._subscribe_trade,
     "ticker": Channels._subscribe_ticker,
+    "ohlc": Channels._subscribe_ohlc,
     "instrument": Channels._subscribe_instrument,
     "executions": Channels._subscribe_executions,
     "balances": Channels._subscribe_balances,

@@ -52,6 +52,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import State
 
 from gateway.ws.channels import Channels, Connection, run_request
+from gateway.ws.executions import OrderBook
 from gateway.ws.requests import RequestError, only
 from gateway.ws.ticker import Rolling24h
 from gateway.ws.trading import Answer, Trading
@@ -144,6 +145,7 @@ class WsGateway(Trading, Channels):
         self._dirty: dict[int, Connection] = {}
         self._beats: asyncio.Task[None] | None = None
         self.metrics = node.metrics.gateway("ws")
+        self.tracker = OrderBook(node, self.instruments, self.quote_precision)
         self._seed_tickers()
         node.add_listener(self._on_applied)
 
@@ -364,10 +366,14 @@ class WsGateway(Trading, Channels):
             result: dict[str, Any] | None = None,
             error: str | None = None,
             extra: dict[str, Any] | None = None,
+            final: bool = True,
         ) -> None:
-            conn.outstanding -= 1
-            if conn.outstanding <= self.max_outstanding // 2 and not conn.logging_in:
-                conn.resume.set()
+            # ``final=False``: one of several answers to one request (a subscribe
+            # answers once per symbol); the request is answered by the last.
+            if final:
+                conn.outstanding -= 1
+                if conn.outstanding <= self.max_outstanding // 2 and not conn.logging_in:
+                    conn.resume.set()
             body = dict(reply)
             if error is None:
                 body["success"] = True
@@ -382,7 +388,8 @@ class WsGateway(Trading, Channels):
             body["time_in"] = time_in
             body["time_out"] = rfc3339(self.node.now())
             self._send(conn, body)
-            latency.observe((time.perf_counter_ns() - read_at) / 1e9)
+            if final:
+                latency.observe((time.perf_counter_ns() - read_at) / 1e9)
 
         if not self._allow(conn):
             self.metrics.rate_limited += 1

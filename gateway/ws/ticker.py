@@ -76,25 +76,26 @@ class Rolling24h:
     ) -> dict[str, Any]:
         """The channel's item at ``now``: best bid and ask (price, visible qty) and the stats.
 
-        With no trade in the window, ``volume`` is 0, ``change`` 0, and
-        ``vwap``, ``low``, ``high`` and ``change_pct`` are null; ``last`` is
-        the last trade price seen (null before the first).
+        Every field is a number, never null (WS_API.md): with no trade in the
+        window, ``volume``, ``vwap``, ``low``, ``high``, ``change`` and
+        ``change_pct`` are 0; ``last`` is the last trade price seen (0 before
+        the first); ``bid`` and ``ask`` are 0 while that side is empty.
         """
         self.expire(now)
         price = inst.ticks_to_price
         item: dict[str, Any] = {
             "symbol": inst.symbol,
-            "bid": price(bid[0]) if bid else None,
+            "bid": price(bid[0] if bid else 0),
             "bid_qty": inst.lots_to_qty(bid[1] if bid else 0),
-            "ask": price(ask[0]) if ask else None,
+            "ask": price(ask[0] if ask else 0),
             "ask_qty": inst.lots_to_qty(ask[1] if ask else 0),
-            "last": price(self.last) if self.last is not None else None,
+            "last": price(self.last if self.last is not None else 0),
             "volume": inst.lots_to_qty(self.volume),
-            "vwap": None,
-            "low": None,
-            "high": None,
+            "vwap": price(0),
+            "low": price(0),
+            "high": price(0),
             "change": price(0),
-            "change_pct": None,
+            "change_pct": Decimal("0.00"),
         }
         if self.trades:
             step = Decimal(inst.price_increment)

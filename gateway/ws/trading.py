@@ -20,8 +20,7 @@ from typing import Any, Protocol
 
 from engine.events import OrderRejected
 from gateway.reasons import error_for
-from gateway.ws.channels import Connection
-from gateway.ws.requests import (
+from gateway.requests import (
     RequestError,
     only,
     parse_amend,
@@ -34,6 +33,7 @@ from gateway.ws.requests import (
     parse_new_order,
     parse_operator,
 )
+from gateway.ws.channels import Connection
 from gateway.ws.wire import order_id_text, rfc3339
 from model.commands import BatchOrder, CancelAll, CancelOrder, Command, NewOrder
 from model.instrument import Instrument
@@ -53,6 +53,7 @@ class Answer(Protocol):
         result: dict[str, Any] | None = None,
         error: str | None = None,
         extra: dict[str, Any] | None = None,
+        final: bool = True,
     ) -> None: ...
 
 
@@ -203,24 +204,37 @@ class Trading:
         access = self._trader(conn, params)
         self._cancel_named(parse_cancels(access.account, params), answer)
 
-    def _cancel_named(self, named: list[tuple[str, CancelOrder]], answer: Answer) -> None:
-        """Cancel each named order, as one group; count them, warn of the unknown ones."""
+    def _cancel_named(self, named: list[tuple[str, CancelOrder | None]], answer: Answer) -> None:
+        """Cancel each named order, as one group; count them, warn of the unknown ones.
+
+        An id the exchange never issued (None: not in its format) is unknown
+        without asking the engine. If no order matched at all, the answer is
+        ``EOrder:Unknown order`` (WS_API.md).
+        """
+        placed = [(name, c) for name, c in named if c is not None]
+        foreign = [name for name, c in named if c is None]
 
         def done(applied: list[Sequenced]) -> None:
             count = 0
             unknown: list[str] = []
-            # Timers due may come first; the cancels are the last len(named).
-            for (name, _), (_, events) in zip(named, applied[-len(named) :], strict=True):
+            # Timers due may come first; the cancels are the last len(placed).
+            for (name, _), (_, events) in zip(placed, applied[-len(placed) :], strict=True):
                 if events and isinstance(events[0], OrderRejected):
                     unknown.append(name)
                 else:
                     count += len(events)
+            if not count:
+                answer(error="EOrder:Unknown order")
+                return
             result: dict[str, Any] = {"count": count}
+            unknown += foreign
             if unknown:
                 result["warnings"] = [f"EOrder:Unknown order:{name}" for name in unknown]
             answer(result)
 
-        commands: list[Command] = [c for _, c in named]
+        if not placed:
+            raise _Invalid("EOrder:Unknown order")
+        commands: list[Command] = [c for _, c in placed]
         self._queue(lambda: self.node.enqueue_group(commands, done, _failed(answer)))
 
     def _batch_cancel(self, conn: Connection, params: dict[str, Any], answer: Answer) -> None:

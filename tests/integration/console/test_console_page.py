@@ -130,7 +130,7 @@ def test_a_wrong_key_or_secret_is_refused_with_a_clear_message(
 
 
 def test_a_trader_key_cannot_act_as_an_operator(served: Served, browser: webdriver.Chrome) -> None:
-    log_in(browser, served, "alice-key", "alice-secret")
+    log_in(browser, served, "alice-key", "dG9rZXggZGVtbyBzZWNyZXQgb2YgYWxpY2U=")
     text = login_error(browser)
     assert "alice" in text and "trader" in text and "operator account" in text, text
     assert not browser.find_element(By.ID, "console").is_displayed()
@@ -191,7 +191,7 @@ def test_the_operator_sees_the_market_and_acts_on_it(
         assert answer["success"], answer
 
     try:
-        log_in(browser, served, "ops-key", "ops-secret")
+        log_in(browser, served, "ops-key", "dG9rZXggZGVtbyBzZWNyZXQgb2Ygb3Bz")
         until(browser, "the console", browser.find_element(By.ID, "console").is_displayed)
         rows = until(
             browser,

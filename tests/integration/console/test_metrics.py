@@ -102,6 +102,7 @@ def test_metrics_count_exactly_what_was_sent_and_done(tmp_path: Path) -> None:
     assert errors == {
         "EOrder:Insufficient funds": 1,
         "EGeneral:Invalid arguments": 1,
+        "EOrder:Unknown order": 1,
         "EAPI:Rate limit exceeded": flow["rate_limited"],
     }
     ack = "tokex_ack_latency_seconds_count"
@@ -150,7 +151,8 @@ async def _flow(served: Served) -> tuple[dict[str, Any], Samples]:
     off_grid = await order(alice, "buy", "1", "229.505", engine=False)
     assert off_grid["error"].startswith("EGeneral:Invalid arguments:limit_price"), off_grid
     unknown = await call(alice, "cancel_order", order_id=["O999999"])
-    assert unknown["success"] and unknown["result"]["count"] == 0, unknown
+    # Only an unknown id: the whole request is EOrder:Unknown order (WS_API.md).
+    assert unknown["error"] == "EOrder:Unknown order", unknown
     pings = 0
     for _ in range(3):
         assert (await call(alice, "ping"))["method"] == "pong"

@@ -208,7 +208,16 @@ def login_params(account: str, nonce: int | None = None) -> dict[str, Any]:
     """A correctly signed ``login`` request's params for a demo account."""
     nonce = next_nonce() if nonce is None else nonce
     key = f"{account}-key"
-    return {"api_key": key, "nonce": nonce, "signature": sign(f"{account}-secret", key, nonce)}
+    return {"api_key": key, "nonce": nonce, "signature": sign(demo_secret(account), key, nonce)}
+
+
+def demo_secret(account: str) -> str:
+    """A demo account's API secret, as the built-in demo config has it (base64)."""
+    from node.config import DEMO_CONFIG, parse_config
+
+    config = parse_config(DEMO_CONFIG, "demo")
+    found = {a.account: a.secret for a in config.access.values()}
+    return found.get(account, f"{account}-secret")
 
 
 @contextmanager

@@ -120,17 +120,19 @@ def test_ticker_snapshot_then_updates_on_bbo_and_trades_and_unsubscribe(tmp_path
         await alice.login("alice")
         await bob.login("bob")
         sub = await bob.call("subscribe", channel="ticker", symbol=[S])
-        assert sub["result"] == {"channel": "ticker", "symbol": [S], "snapshot": True}
+        assert sub["result"] == {"channel": "ticker", "symbol": S, "snapshot": True}
         first = await push(bob, "ticker")
         assert first["type"] == "snapshot"
         snap = first["data"][0]
-        assert (snap["bid"], snap["ask"], snap["last"], snap["volume"]) == (None, None, None, 0)
+        # Every field a number, never null, before anything traded (WS_API.md).
+        assert all(value is not None for value in snap.values()), snap
+        assert (snap["bid"], snap["ask"], snap["last"], snap["volume"]) == (0, 0, 0, 0)
 
         await alice.call("add_order", symbol=S, **sell("231.00", "0.5"))
         update = await push(bob, "ticker")
         assert update["type"] == "update"
         item = update["data"][0]
-        assert (item["ask"], item["ask_qty"], item["bid"]) == (231.0, 0.5, None)
+        assert (item["ask"], item["ask_qty"], item["bid"]) == (231.0, 0.5, 0)
 
         await bob.call("add_order", symbol=S, **buy("231.00", "0.2"))
         item = (await push(bob, "ticker"))["data"][0]

@@ -36,12 +36,14 @@ def test_rolling_stats_equal_a_recomputation_over_the_window(
     item = stats.ticker(INST, now, (100, 5), None)
     window = [t for t in seen if t[0] > now - WINDOW_NS]
     assert item["bid"] == Decimal("1.00") and item["bid_qty"] == Decimal("0.0005")
-    assert item["ask"] is None and item["ask_qty"] == Decimal("0.0000")
-    assert item["last"] == (INST.ticks_to_price(seen[-1][1]) if seen else None)
+    # Never null (WS_API.md): 0 where nothing has quoted or traded.
+    assert item["ask"] == Decimal("0.00") and item["ask_qty"] == Decimal("0.0000")
+    assert item["last"] == (INST.ticks_to_price(seen[-1][1]) if seen else Decimal("0.00"))
     volume = sum(q for _, _, q in window)
     assert item["volume"] == INST.lots_to_qty(volume)
     if not window:
-        assert (item["vwap"], item["low"], item["high"], item["change_pct"]) == (None,) * 4
+        assert (item["vwap"], item["low"], item["high"], item["change_pct"]) == (0,) * 4
+        assert item["change"] == 0
         return
     vwap = Decimal(sum(p * q for _, p, q in window)) / volume / 100
     assert item["vwap"] == vwap.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)

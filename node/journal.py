@@ -312,8 +312,40 @@ def _valid_after(data: bytes, start: int) -> bool:
     return False
 
 
-def scan(directory: Path, after: int = 0) -> Scan:
-    """Read and check every segment in ``directory``; decode the commands with seq > ``after``.
+def _named_seq(path: Path) -> int | None:
+    """The first seq a segment's file name gives (None for a name no segment has)."""
+    stem = path.name[: -len(".seg")]
+    if len(stem) != 20 or not stem.isdigit():
+        return None
+    return int(stem)
+
+
+def _first_needed(segments: list[Path], after: int) -> int:
+    """The index of the first segment that can hold a record with seq > ``after``.
+
+    A segment ends where the next one begins, so every segment before the
+    last one named at or below ``after + 1`` holds only records up to
+    ``after``. A name that is not a segment's stops the search (that file
+    is read, and its header check reports it).
+    """
+    start = 0
+    for index, path in enumerate(segments):
+        head = _named_seq(path)
+        if head is None or head > after + 1:
+            break
+        start = index
+    return start
+
+
+def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
+    """Read and check the segments in ``directory``; decode the commands with seq > ``after``.
+
+    With ``covered`` (the default) every segment is read and checked, also
+    those holding only records up to ``after``; ``covered=False`` skips
+    those whole segments unread (a restart: the snapshot stands for them, so
+    restart time does not grow with the journal kept behind it; ``tokex
+    verify`` still reads everything). Records of the first segment read are
+    checked from its start either way.
 
     Raises :class:`JournalError` on a bad segment header, a bad record that is
     not the torn tail, a record that is not a command, a sequence gap (a
@@ -325,7 +357,12 @@ def scan(directory: Path, after: int = 0) -> Scan:
     first_seq: int | None = None
     expected: int | None = None
     torn: TornTail | None = None
+    skip = 0 if covered else _first_needed(segments, after)
+    if skip:
+        first_seq = _named_seq(segments[0])
     for index, path in enumerate(segments):
+        if index < skip:
+            continue
         data = path.read_bytes()
         last = index == len(segments) - 1
         if len(data) < HEADER_SIZE:

@@ -1,7 +1,8 @@
 """Recovery: the newest valid snapshot plus the journal's tail rebuild the engine exactly.
 
 :func:`recover` is what a restarting server runs; :func:`verify` is the
-read-only report of ``tokex verify``. Both check the whole journal (see
+read-only report of ``tokex verify``. ``verify`` checks the whole journal,
+``recover`` every segment from the one its snapshot ends in (see
 :func:`node.journal.scan`): a torn last record is reported and, when
 recovering, cut off; corruption anywhere else, a missing segment or a gap in
 the sequence stops with a :class:`~node.journal.JournalError` naming the
@@ -90,6 +91,7 @@ def recover(
     repair: bool = True,
     count_events: bool = False,
     *,
+    check_all: bool = False,
     snapshot_at_most: int | None = None,
     on_replay: Callable[[Command, list[Event]], None] | None = None,
 ) -> Recovered:
@@ -103,11 +105,14 @@ def recover(
     hear the rest), and ``on_replay`` hears every replayed command with its
     events, in order. Raises JournalError or SnapshotError when ``data``
     cannot be recovered (also when the journal no longer reaches back to the
-    snapshot ``snapshot_at_most`` leaves).
+    snapshot ``snapshot_at_most`` leaves). Segments holding only records the
+    snapshot covers are not read unless ``check_all`` (``tokex verify``), so
+    a restart costs the snapshot plus the tail however long the journal kept
+    behind it is.
     """
     engine, path, skipped = _load(data, snapshot_at_most)
     start = engine.last_seq
-    found = scan(data / "journal", after=start)
+    found = scan(data / "journal", after=start, covered=check_all)
     last = start if found.last_seq is None else found.last_seq
     if found.last_seq is not None and found.last_seq < start:
         raise JournalError(
@@ -141,7 +146,7 @@ def recover(
 
 def verify(data: Path) -> Recovered:
     """Recover in memory only: the report of what recovery would find, nothing changed."""
-    return recover(data, repair=False, count_events=True)
+    return recover(data, repair=False, count_events=True, check_all=True)
 
 
 def prune(data: Path, floor: int | None = None) -> list[Path]:

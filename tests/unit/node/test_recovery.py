@@ -185,6 +185,33 @@ def test_recover_from_snapshot_and_tail_equals_full_replay(tmp_path: Path) -> No
     rec.engine.check_invariants()
 
 
+def test_a_restart_reads_only_the_segments_after_its_snapshot(tmp_path: Path) -> None:
+    """Segments the snapshot covers are not read at a restart; ``verify`` still checks them."""
+    built = build(tmp_path, snapshot_at=(200,), segment_bytes=2048)
+    newest_seq = built.snapshots[-1][0]
+    files = segment_files(built.journal)
+    heads = [header_seq(path) for path in files]
+    covered = [path for path, nxt in zip(files, heads[1:], strict=False) if nxt - 1 <= newest_seq]
+    assert len(covered) >= 2  # the flow spans several segments before the snapshot
+    _flip_payload(covered[0])  # damage only a record the snapshot stands for
+    rec = recover(tmp_path, repair=False)
+    assert rec.engine.state_hash() == built.engine.state_hash()
+    assert (rec.first_seq, rec.last_seq) == (1, len(built.commands))
+    with pytest.raises(JournalError, match=covered[0].name):
+        verify(tmp_path)
+    # Removing the covered segments changes nothing a restart needs.
+    for path in covered:
+        path.unlink()
+    again = recover(tmp_path, repair=False)
+    assert again.engine.state_hash() == built.engine.state_hash()
+    assert again.first_seq == header_seq(files[len(covered)])
+    # The segment holding the snapshot's next record is read and checked.
+    needed = files[len(covered)]
+    _flip_payload(needed)
+    with pytest.raises(JournalError, match=needed.name):
+        recover(tmp_path, repair=False)
+
+
 def test_a_snapshot_written_before_the_model_package_still_loads(tmp_path: Path) -> None:
     """Orders, instruments and commands moved from ``engine`` to ``model``; old snapshots load."""
     built = build(tmp_path)

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 from typing import Any
 
 from gateway.fix.server import SLOW_CONSUMER_BYTES, Connection
+from node.metrics import GatewayMetrics
 
 
 class FakeTransport:
@@ -31,7 +32,7 @@ class FakeTransport:
 
 
 def _connection(transport: FakeTransport) -> Connection:
-    gateway: Any = SimpleNamespace(connections=set(), waiting={})
+    gateway: Any = SimpleNamespace(connections=set(), waiting={}, metrics=GatewayMetrics("fix"))
     conn = Connection(gateway)
     conn.connection_made(transport)  # type: ignore[arg-type]
     return conn
@@ -67,3 +68,4 @@ def test_a_client_that_does_not_read_is_let_go() -> None:
     conn.sealed, conn.pending = conn.pending, []
     conn.release()
     assert transport.aborted
+    assert conn.gateway.metrics.disconnects == {"slow_consumer": 1}

@@ -1,6 +1,6 @@
 """The node's side of the gateway workers (``tokex serve --workers N``, docs/WORKERS.md).
 
-:class:`WorkerHub` starts N worker processes (:mod:`node.worker`), each running
+:class:`WorkerHub` starts N worker processes (:mod:`tokex.worker`), each running
 the WebSocket gateway on the same port (SO_REUSEPORT: the kernel spreads new
 connections over them), and serves them over the channel (:mod:`node.channel`,
 a Unix socket):
@@ -77,6 +77,7 @@ from node.sequencer import Sequenced
 
 __all__ = ["WorkerHub"]
 
+START_TIMEOUT_S = 60.0
 RESTART_DELAY_S = 0.2
 """A worker that exited is started again after this long."""
 
@@ -130,7 +131,13 @@ class WorkerHub:
             self._tasks.append(loop.create_task(self._supervise(index), name=f"worker-{index}"))
         self._tasks.append(loop.create_task(self._reports(), name="worker-reports"))
         for index in range(self.count):
-            await self._ready[index].wait()
+            try:
+                await asyncio.wait_for(self._ready[index].wait(), START_TIMEOUT_S)
+            except TimeoutError:
+                await self.close()
+                raise OSError(
+                    f"gateway worker {index} did not start in {START_TIMEOUT_S:.0f} s"
+                ) from None
 
     async def close(self) -> None:
         """Stop the workers (their clients are disconnected) and the channel."""
@@ -161,7 +168,7 @@ class WorkerHub:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "node.worker",
+                "tokex.worker",
                 "--channel",
                 str(self.path),
                 "--index",

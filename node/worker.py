@@ -1,13 +1,11 @@
-"""A gateway worker process: the WebSocket gateway in front of the node's channel.
+"""The node as a gateway worker process sees it: :class:`RemoteNode`.
 
-``python -m node.worker --channel PATH --index I --host H --port P --data DIR
-[--config FILE]``: started (and restarted) by ``tokex serve --workers N``
-(:mod:`node.hub`), never by hand. It connects to the node's channel, is sent
-the engine as durable now, and listens on the WebSocket port with
-SO_REUSEPORT beside the other workers. Every byte of protocol work is done
-here: framing, JSON, authentication (signatures here; nonces and tokens
-shared through the node), rate limits, parsing and validation into commands,
-answers, executions and market data for its own connections.
+The process itself is :mod:`tokex.worker` (``python -m tokex.worker ...``),
+started (and restarted) by ``tokex serve --workers N`` (:mod:`node.hub`). It
+does all the protocol work for its own connections: framing, JSON,
+authentication (signatures there; nonces and tokens shared through the
+node), rate limits, parsing and validation into commands, answers,
+executions and market data.
 
 :class:`RemoteNode` is the :class:`node.interface.Node` the gateway is
 written against, carried over the channel: commands, checks, barriers and
@@ -21,21 +19,16 @@ node's history file (read-only), up to the batch this worker has applied.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import hashlib
 import os
 import pickle
-import signal
 import sqlite3
 import sys
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
-
-import uvloop
 
 from engine.engine import Engine
 from model.commands import CancelAll, Command, NewOrder
@@ -55,7 +48,6 @@ from node.channel import (
     Login,
     LoginFailed,
     Presence,
-    Report,
     Request,
     Requests,
     Tick,
@@ -69,7 +61,7 @@ from node.channel import (
 )
 from node.config import Config
 from node.exchange import _order_id, _view
-from node.history import _ORDER_COLUMNS, _TRADE_COLUMNS, _trade
+from node.history import _LEDGER_COLUMNS, _ORDER_COLUMNS, _TRADE_COLUMNS, _trade
 from node.interface import (
     Balance,
     Busy,
@@ -86,7 +78,7 @@ from node.interface import (
 from node.metrics import Metrics
 from node.sequencer import Sequenced
 
-__all__ = ["RemoteNode", "main"]
+__all__ = ["CONNECTION_ID_BITS", "RemoteNode", "connect"]
 
 CONNECTION_ID_BITS = 24
 """A worker's connection ids start at its index times 2**24 (unique across workers)."""
@@ -376,10 +368,20 @@ class RemoteNode:
         return [ClosedOrder(*r) for r in reversed(rows)]
 
     def ledger(self, account: str, limit: int = 50) -> list[LedgerEntry]:
-        raise NotImplementedError("the ledger is served by the node (REST)")
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE account = ? AND seq <= ?"
+                " ORDER BY seq DESC, n DESC LIMIT ?",
+                (account, self.engine.last_seq, limit),
+            )
+            .fetchall()
+        )
+        return [LedgerEntry(*r) for r in reversed(rows)]
 
 
-async def _connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
+async def connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
+    """Join the node: say hello, wait for the welcome (the engine as durable now)."""
     reader, writer = await asyncio.open_unix_connection(path)
     writer.write(frame(encode(Hello(index, os.getpid()))))
     frames = FrameReader(reader)
@@ -391,64 +393,3 @@ async def _connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWr
             message = decode_down(payload)
             if isinstance(message, Welcome):
                 return frames, writer, message
-
-
-async def run_worker(args: argparse.Namespace, config: Config) -> None:
-    from gateway.ws.server import WsGateway
-
-    frames, writer, welcome = await _connect(args.channel, args.index)
-    node = RemoteNode(config, welcome, args.data / "history.sqlite")
-    node.writer = writer
-    gateway = WsGateway(node)
-    # Connection ids unique across workers: the worker's index in the high bits.
-    gateway._next_id = (args.index << CONNECTION_ID_BITS) + 1
-    await gateway.start(args.host, args.port, reuse_port=True)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-
-    async def receive() -> None:
-        while True:
-            got = await frames.frames()
-            if not got:
-                return  # the node is gone
-            for payload in got:
-                message = decode_down(payload)
-                if isinstance(message, Batch):
-                    node.on_batch(message)
-                elif isinstance(message, Report):
-                    node.reports = dict(message.reports)
-
-    receiving = loop.create_task(receive())
-    stopping = loop.create_task(stop.wait())
-    await asyncio.wait((receiving, stopping), return_when=asyncio.FIRST_COMPLETED)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(gateway.close(), 5)
-    receiving.cancel()
-    stopping.cancel()
-    writer.close()
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    from node.config import DEMO_CONFIG, load_config, parse_config
-
-    parser = argparse.ArgumentParser(prog="python -m node.worker", description=__doc__)
-    parser.add_argument("--channel", required=True)
-    parser.add_argument("--index", type=int, required=True)
-    parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--data", type=Path, required=True)
-    parser.add_argument("--config", type=Path)
-    args = parser.parse_args(argv)
-    config = (
-        parse_config(DEMO_CONFIG, "built-in demo config")
-        if args.config is None
-        else load_config(args.config)
-    )
-    uvloop.run(run_worker(args, config))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

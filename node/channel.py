@@ -7,9 +7,10 @@ Each frame is a 4-byte big-endian length and one msgpack-encoded message
 connections made in that turn (commands already parsed and validated, checks,
 barriers, logins, presence changes, token uses). The node answers each durable
 batch with one :class:`Batch` frame per worker: the worker's own answers, and
-the batch's ``(command, events)`` in engine order, encoded once for all workers
-(:class:`msgspec.Raw`) so the node's cost per batch does not grow with the
-number of workers' clients.
+the batch's commands as applied (stamped), in engine order, encoded once for
+all workers (:class:`msgspec.Raw`) so the node's cost per batch does not grow
+with the number of workers' clients; each worker's copy of the engine applies
+them and makes the same events.
 
 The messages are plain data: commands and events are the frozen structs of
 :mod:`model.commands` and :mod:`engine.events`, tagged, exactly as in the
@@ -216,7 +217,7 @@ class Batch(msgspec.Struct, tag="batch", array_like=True):
 
     replies: list[Reply]
     applied: msgspec.Raw
-    """``list[(command, events)]`` encoded once (:func:`encode_applied`)."""
+    """The batch's commands as applied, encoded once (:func:`encode_applied`)."""
     busy: bool
     """The node refuses order entry now (its queue limit or wait bound)."""
 
@@ -227,7 +228,7 @@ Down = Welcome | Batch | Report
 _encoder = msgspec.msgpack.Encoder()
 _up = msgspec.msgpack.Decoder(Up)
 _down = msgspec.msgpack.Decoder(Down)
-_applied = msgspec.msgpack.Decoder(list[tuple[Command, list[Event]]])
+_applied = msgspec.msgpack.Decoder(list[Command])
 
 EMPTY = msgspec.Raw(_encoder.encode([]))
 
@@ -241,10 +242,16 @@ def frame(payload: bytes) -> bytes:
 
 
 def encode_applied(applied: list[tuple[Command, list[Event]]]) -> msgspec.Raw:
-    return msgspec.Raw(_encoder.encode(applied))
+    """A batch's commands, as applied (stamped), encoded once for every worker.
+
+    Only the commands: a worker's copy of the engine applies them and gets
+    the same events the node's engine made (the engine is deterministic), so
+    the events need not cross the channel.
+    """
+    return msgspec.Raw(_encoder.encode([command for command, _ in applied]))
 
 
-def decode_applied(raw: msgspec.Raw) -> list[tuple[Command, list[Event]]]:
+def decode_applied(raw: msgspec.Raw) -> list[Command]:
     return _applied.decode(raw)
 
 

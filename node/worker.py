@@ -226,10 +226,9 @@ class RemoteNode:
     def on_batch(self, batch: Batch) -> None:
         """One frame from the node: apply its commands to the copy, answer, then publish."""
         self._node_busy = batch.busy
-        applied = decode_applied(batch.applied)
-        engine = self.engine
-        for command, _ in applied:
-            engine.process(command)
+        # The copy makes the batch's events: the same as the node's (deterministic).
+        process = self.engine.process
+        applied = [(command, process(command)) for command in decode_applied(batch.applied)]
         base = applied[0][0].seq if applied else 0
         for reply in batch.replies:
             self._reply(reply, applied, base)

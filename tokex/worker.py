@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import signal
 import sys
+import traceback
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,7 +29,8 @@ from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 __all__ = ["main", "run_worker"]
 
 
-async def run_worker(args: argparse.Namespace, config: Config) -> None:
+async def run_worker(args: argparse.Namespace, config: Config) -> int:
+    """Serve until SIGTERM (0), the node's channel closing (0), or a failure (1)."""
     frames, writer, welcome = await connect(args.channel, args.index)
     node = RemoteNode(config, welcome, args.data / "history.sqlite")
     node.writer = writer
@@ -66,13 +68,21 @@ async def run_worker(args: argparse.Namespace, config: Config) -> None:
             await asyncio.sleep(0.05)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(gateway.close(), 5)
+    status = 0
+    if receiving.done() and not receiving.cancelled() and receiving.exception() is not None:
+        # A frame this worker could not take: its copy of the engine is no longer the
+        # node's, so it stops (the node starts it again from a fresh copy).
+        error = receiving.exception()
+        traceback.print_exception(error, file=sys.stderr)
+        status = 1
     receiving.cancel()
     stopping.cancel()
     writer.close()
+    return status
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m node.worker", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m tokex.worker", description=__doc__)
     parser.add_argument("--channel", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--host", required=True)
@@ -85,8 +95,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.config is None
         else load_config(args.config)
     )
-    uvloop.run(run_worker(args, config))
-    return 0
+    return uvloop.run(run_worker(args, config))
 
 
 if __name__ == "__main__":

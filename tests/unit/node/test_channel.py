@@ -46,7 +46,7 @@ def test_requests_and_batches_round_trip() -> None:
     down = decode_down(encode(batch))
     assert isinstance(down, Batch)
     assert down.replies == [Answer(1, 7, 1)]
-    assert decode_applied(down.applied) == applied
+    assert decode_applied(down.applied) == [ORDER]
 
 
 def test_frames_are_read_whole_however_the_stream_is_cut() -> None:

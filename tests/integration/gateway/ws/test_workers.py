@@ -33,9 +33,12 @@ BUY = {"symbol": "AAPLx/USD", "side": "buy", "order_type": "limit", "order_qty":
 
 
 @contextmanager
-def workers_server(data: Path, config: Path | None = None) -> Iterator[tuple[int, list[int]]]:
-    """``tokex serve --workers 2`` on the system clock; yields the port and the worker pids."""
-    command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data), "--workers", "2"]
+def workers_server(
+    data: Path, config: Path | None = None, workers: int = 2
+) -> Iterator[tuple[int, list[int]]]:
+    """``tokex serve --workers N`` on the system clock; yields the port and the worker pids."""
+    command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
+    command += ["--workers", str(workers)]
     command += ["--ws-port", "0", "--http-port", "0", "--fix-port", "0"]
     if config is not None:
         command += ["--config", str(config)]
@@ -47,10 +50,13 @@ def workers_server(data: Path, config: Path | None = None) -> Iterator[tuple[int
         first = proc.stdout.readline()
         match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
         assert match, first + (proc.stderr.read() if proc.stderr else "")
-        second = proc.stdout.readline()
-        pids = re.search(r"pids ([\d, ]+)\)", second)
-        assert pids, second
-        yield int(match.group(1)), [int(p) for p in pids.group(1).split(", ")]
+        found: list[int] = []
+        if workers:
+            second = proc.stdout.readline()
+            pids = re.search(r"pids ([\d, ]+)\)", second)
+            assert pids, second
+            found = [int(p) for p in pids.group(1).split(", ")]
+        yield int(match.group(1)), found
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -235,3 +241,88 @@ def test_a_worker_killed_under_load_is_restarted_and_nothing_acknowledged_is_los
     # Every acknowledged order is in the journal (the server stopped cleanly after).
     journal = {c.seq: c for c in scan(data / "journal").commands}
     assert acked and all(isinstance(journal.get(seq), NewOrder) for seq in acked)
+
+
+def _normalized(message: dict[str, Any]) -> str:
+    """A message without what differs between two servers run one after the other."""
+    text = json.dumps(message, sort_keys=True)
+    text = re.sub(r'"\d{4}-\d\d-\d\dT[^"]*"', '"T"', text)
+    text = re.sub(r'"token": "[0-9a-f]+"', '"token": "X"', text)
+    return re.sub(r'"connection_id": \d+', '"connection_id": 0', text)
+
+
+async def _session(port: int, split: bool) -> list[str]:
+    """A scripted session of two traders; with ``split``, each on a worker of its own."""
+    if split:
+        alice, bob = await open_on(port, 0), await open_on(port, 1)
+    else:
+        alice, bob = await open_on(port, 0), await open_on(port, 0)
+    out: list[str] = []
+
+    async def call(client: Client, method: str, **params: Any) -> None:
+        out.append(_normalized(await client.call(method, **params)))
+
+    await call(alice, "login", **login_params("alice"))
+    await call(bob, "login", **login_params("bob"))
+    await call(alice, "subscribe", channel="executions")
+    await call(alice, "subscribe", channel="balances")
+    await call(bob, "subscribe", channel="book", symbol=["AAPLx/USD"], depth=10)
+    await call(bob, "subscribe", channel="trade", symbol=["AAPLx/USD"])
+    await call(bob, "subscribe", channel="ticker", symbol=["AAPLx/USD"])
+    await call(bob, "subscribe", channel="instrument")
+    limit = {"symbol": "AAPLx/USD", "order_type": "limit"}
+    await call(
+        alice, "add_order", side="buy", order_qty="1", limit_price="229.50", validate=True, **limit
+    )
+    await call(
+        alice,
+        "add_order",
+        side="buy",
+        order_qty="100000",
+        limit_price="229.5",
+        validate=True,
+        **limit,
+    )
+    batch = [
+        {
+            "side": "buy",
+            "order_type": "limit",
+            "order_qty": "1",
+            "limit_price": "229.00",
+            "cl_ord_id": "x1",
+        },
+        {"side": "buy", "order_type": "limit", "order_qty": "2", "limit_price": "228.00"},
+    ]
+    await call(alice, "batch_add", symbol="AAPLx/USD", orders=batch)
+    await call(alice, "amend_order", cl_ord_id="x1", limit_price="229.10")
+    await call(
+        alice,
+        "add_order",
+        side="buy",
+        order_qty="0.5",
+        limit_price="229.50",
+        cl_ord_id="e1",
+        **limit,
+    )
+    await call(bob, "add_order", side="sell", order_qty="2", limit_price="229.00", **limit)
+    await call(alice, "edit_order", order_id="O17", order_qty="3")
+    await call(alice, "cancel_all_orders_after", timeout=60)
+    await call(alice, "cancel_order", cl_ord_id=["nope"])
+    await call(alice, "cancel_all")
+    await call(alice, "ping")
+    await call(bob, "ping")
+    for client in (alice, bob):
+        out += [_normalized(m) for m in client.pushed]
+    return out
+
+
+def test_a_session_reads_the_same_on_workers_as_on_one_process(tmp_path: Path) -> None:
+    """Answers, executions, balances, book (checksums), trades, ticker and instrument: the
+    same messages in the same order whether the two traders share a process or not."""
+    with workers_server(tmp_path / "one", workers=0) as (port, _):
+        one = run_within(_session(port, split=False), 60)
+    with workers_server(tmp_path / "two", workers=2) as (port, _):
+        two = run_within(_session(port, split=True), 60)
+    assert any('"channel": "book"' in m for m in one)
+    assert any('"method": "batch_add"' in m and '"success": true' in m for m in one)
+    assert two == one

@@ -8,9 +8,10 @@ a Unix socket):
 * a worker's requests go into the node's pipeline as they are
   (:class:`~node.exchange.Exchange` ``enqueue*``); the answers go back in the
   frame of the batch that made them durable;
-* each durable batch's ``(command, events)`` is encoded once and sent to
-  every worker, after that worker's answers (the order a gateway in the node
-  process sees: answers, then events);
+* each durable batch's commands, as applied, are encoded once and sent to
+  every worker, after that worker's answers; the worker's copy of the engine
+  makes the events (the order a gateway in the node process sees: answers,
+  then events);
 * shared state that a rule needs across workers lives here: login nonces and
   session tokens (the node's :class:`~node.access.AccessStore`; every worker
   is told of each nonce taken, token issued and token used), and which

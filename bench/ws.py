@@ -77,6 +77,7 @@ from typing import Any
 import numpy as np
 from hdrh.histogram import HdrHistogram
 
+from bench.fsyncprobe import FsyncProbe
 from bench.measure import ccdf, machine, percentiles
 from bench.wsload import ORDER_MIX, ClientSpec, WorkerSpec, worker_main
 from bench.wsoverload import OVERLOAD_SECONDS, run_overload, saturation
@@ -136,6 +137,8 @@ class Load:
     """Requests a client has sent without an answer yet, at most (the rest wait, on the clock)."""
     drain: float = 2.0
     """Seconds after the schedule to wait for the last answers."""
+    workers: int | None = None
+    """``tokex serve --workers``: gateway worker processes (None: the server's default)."""
 
     @property
     def warmup(self) -> float:
@@ -168,9 +171,9 @@ def _ccdf(raw: list[bytes]) -> dict[str, Any] | None:
     return None if hist is None else ccdf(hist)
 
 
-def _start(target: str, workdir: Path, clients: int, clock: str) -> Running:
+def _start(target: str, workdir: Path, clients: int, clock: str, workers: int | None) -> Running:
     if target in ("tokex", FIX_TARGET):
-        return start_tokex(workdir, clients, clock, fix=target == FIX_TARGET)
+        return start_tokex(workdir, clients, clock, fix=target == FIX_TARGET, workers=workers)
     if target == PEER:
         return start_peer(workdir)
     raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
@@ -231,7 +234,7 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
     loadavg = os.getloadavg()[0]  # other work on the machine, for the record
     ctx = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="tokex-bench-ws-") as tmp:
-        server = _start(target, Path(tmp), load.clients, load.clock)
+        server = _start(target, Path(tmp), load.clients, load.clock, load.workers)
         workers: list[tuple[Any, Connection]] = []
         try:
             specs = _worker_specs(target, server.port, rate, load)
@@ -248,6 +251,9 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
                 pipe.send(("start", start))
             time.sleep(max(0.0, (start - time.monotonic_ns()) / 1e9))
             pid = server.proc.pid
+            processes = {"node": pid} | {f"worker{i}": p for i, p in enumerate(server.workers)}
+            probe = FsyncProbe(Path(tmp)).start()
+            per0 = {name: cpu_seconds(p) for name, p in processes.items()}
             cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
             rss0 = peak = rss_mb(pid)
             end = start + int(seconds * 1e9)
@@ -256,6 +262,8 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
                 peak = max(peak, rss_mb(pid))
             server_cpu = (cpu_seconds(pid) - cpu0) / seconds
             busy = (machine_busy_seconds() - busy0) / seconds
+            per = {name: (cpu_seconds(p) - per0[name]) / seconds for name, p in processes.items()}
+            fsync = probe.stop()
             results = [_recv(pipe, seconds + load.drain + 60, "result") for _, pipe in workers]
             rss = {"start": round(rss0), "peak": round(peak), "end": round(rss_mb(pid))}
         finally:
@@ -267,8 +275,14 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
             server.stop()
     step = _summarize(results, start, rate, seconds, load.warmup)
     step["server_cpu_pct"] = round(100 * server_cpu)
+    # Each process of the server (the node, each gateway worker): % of one core, and
+    # CPU microseconds per order answered (what a bigger machine's projection needs).
+    step["cpu_pct_by_process"] = {name: round(100 * c) for name, c in per.items()}
+    answered = max(1.0, step["achieved_orders_s"])
+    step["cpu_us_per_order"] = {name: round(1e6 * c / answered, 1) for name, c in per.items()}
+    step["fsync_us"] = fsync
     # What the rest of the machine used meanwhile (the parent sleeps): other work.
-    ours = step["server_cpu_pct"] + step["generator_cpu_pct"]
+    ours = round(100 * sum(per.values())) + step["generator_cpu_pct"]
     step["other_cpu_pct"] = max(0, round(100 * busy) - ours)
     step["loadavg_1m_before"] = round(loadavg, 2)
     step["wall_s"] = round(time.monotonic() - wall0, 1)
@@ -524,13 +538,16 @@ def _write(path: Path | None, report: dict[str, Any]) -> None:
 
 
 def _cmd_ws(args: argparse.Namespace) -> None:
+    # Gateway workers run on the system clock only (a simulated clock stays in one process).
+    clock = args.clock or (DEFAULT_CLOCK if args.workers is None else "system")
     load = Load(
         clients=args.clients,
         seconds=args.seconds,
         procs=args.procs,
         seed=args.seed,
-        clock=args.clock,
+        clock=clock,
         max_inflight=args.max_inflight,
+        workers=args.workers,
     )
     print_header()
     report = ws_report(
@@ -571,7 +588,15 @@ def add_ws_parser(sub: Any) -> None:
         default=min(4, os.cpu_count() or 2),
         help="load-generator processes (clients are dealt over them)",
     )
-    p.add_argument("--clock", default=DEFAULT_CLOCK, help="tokex serve --clock")
+    p.add_argument(
+        "--clock",
+        help=f"tokex serve --clock (default: {DEFAULT_CLOCK}; system with --workers)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="tokex serve --workers N (gateway worker processes; 0: one process)",
+    )
     p.add_argument(
         "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
     )

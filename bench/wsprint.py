@@ -23,6 +23,18 @@ def print_step(target: str, step: dict[str, Any]) -> None:
         f"  {'held' if step['held'] else '-'}",
         flush=True,
     )
+    by_process = step.get("cpu_pct_by_process") or {}
+    if len(by_process) > 1 or step.get("fsync_us"):
+        cpu = ", ".join(
+            f"{name} {pct}% ({step['cpu_us_per_order'][name]} us/order)"
+            for name, pct in by_process.items()
+        )
+        fsync = step.get("fsync_us") or {}
+        print(
+            f"{'':>8}  cpu: {cpu}; disk fsync p50 {fsync.get('p50', '-')} us,"
+            f" p99 {fsync.get('p99', '-')} us",
+            flush=True,
+        )
 
 
 def print_header() -> None:

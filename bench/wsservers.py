@@ -75,6 +75,8 @@ class Running:
     proc: subprocess.Popen[bytes]
     port: int
     info: dict[str, Any] = field(default_factory=dict)
+    workers: list[int] = field(default_factory=list)
+    """Pids of tokex's gateway worker processes (``--workers N``), in index order."""
 
     def stop(self) -> None:
         """SIGTERM (each server stops in order), then SIGKILL if it takes over 30 s."""
@@ -171,7 +173,12 @@ def _read_line(proc: subprocess.Popen[bytes], what: str) -> bytes:
 
 
 def start_tokex(
-    workdir: Path, clients: int, clock: str, extra: str = "", fix: bool = False
+    workdir: Path,
+    clients: int,
+    clock: str,
+    extra: str = "",
+    fix: bool = False,
+    workers: int | None = None,
 ) -> Running:
     """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config
     (and ``extra`` TOML appended to it).
@@ -184,6 +191,8 @@ def start_tokex(
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
     command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
     command += ["--fix-port", "0", "--clock", clock]
+    if workers is not None:
+        command += ["--workers", str(workers)]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -193,6 +202,14 @@ def start_tokex(
     if match is None:
         proc.kill()
         raise RuntimeError(f"tokex serve printed no port: {first!r}")
+    pids: list[int] = []
+    if workers:
+        second = _read_line(proc, "tokex serve's workers").decode()
+        found = re.search(r"pids ([\d, ]+)\)", second)
+        if found is None:
+            proc.kill()
+            raise RuntimeError(f"tokex serve named no worker pids: {second!r}")
+        pids = [int(p) for p in found.group(1).split(", ")]
     info = {
         "name": "tokex",
         "version": VERSION,
@@ -204,9 +221,10 @@ def start_tokex(
         "before any of its commands is answered); a snapshot once 100,000 records or "
         "600 s follow the last; history store (trades, orders, ledger) on",
         "clock": clock,
+        "workers": workers or 0,
         "command": " ".join(command),
     }
-    return Running(proc, int(match.group(1)), info)
+    return Running(proc, int(match.group(1)), info, pids)
 
 
 def _wait_http(port: int, path: str, timeout: float) -> None:

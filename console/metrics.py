@@ -141,6 +141,11 @@ class NodeCollector:
         yield CounterMetricFamily(
             "tokex_journal_written_bytes_total", "Bytes appended to the journal", m.journal_bytes
         )
+        yield CounterMetricFamily(
+            "tokex_journal_pipelined_batches_total",
+            "Batches applied while the previous batch was being synced",
+            m.pipelined_batches,
+        )
         yield _histogram(
             HistogramMetricFamily(
                 "tokex_journal_write_seconds", "Time in write() per group commit"

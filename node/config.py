@@ -29,6 +29,7 @@ from risk.money import Asset, MoneyError, Pair
 
 __all__ = [
     "DEMO_CONFIG",
+    "MAX_WORKERS",
     "QUEUE_LIMIT",
     "AccountAccess",
     "Config",
@@ -73,6 +74,7 @@ class _Exchange(msgspec.Struct, forbid_unknown_fields=True):
     queue_wait_ms: int = 250
     snapshots: _Snapshots = msgspec.field(default_factory=_Snapshots)
     connections_per_address: int = 100
+    workers: int | None = None
 
 
 class _Asset(msgspec.Struct, forbid_unknown_fields=True):
@@ -239,6 +241,12 @@ class Config:
     """Write a snapshot once the newest is this old and records follow it (0: never by age)."""
     connections_per_address: int = 100
     """Open WebSocket connections from one client address, at most."""
+    workers: int | None = None
+    """Gateway worker processes (docs/WORKERS.md); None: the number of cores minus one."""
+
+
+MAX_WORKERS = 64
+"""Gateway worker processes at most (``exchange.workers``, ``--workers``)."""
 
 
 def _fail(source: str, key: str, problem: str) -> ConfigError:
@@ -288,6 +296,8 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         raise _fail(source, "exchange.rate_limit", "per_second and burst must be at least 1")
     if ex.queue_limit < 1:
         raise _fail(source, "exchange.queue_limit", "must be at least 1")
+    if ex.workers is not None and not 0 <= ex.workers <= MAX_WORKERS:
+        raise _fail(source, "exchange.workers", f"{ex.workers}: must be 0 to {MAX_WORKERS}")
     if ex.queue_wait_ms < 1:
         raise _fail(source, "exchange.queue_wait_ms", "must be at least 1")
     if ex.snapshots.records < 0 or ex.snapshots.seconds < 0:
@@ -428,6 +438,7 @@ def parse_config(text: str, source: str = "<config>") -> Config:
         snapshot_records=ex.snapshots.records,
         snapshot_seconds=ex.snapshots.seconds,
         connections_per_address=ex.connections_per_address,
+        workers=ex.workers,
     )
 
 

@@ -129,6 +129,9 @@ class Exchange:
         self.metrics = Metrics()
         self.metrics.pipeline_depth = lambda: len(self._queue)
         self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
+        self.pipelined = False
+        """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
+        self._state_readers: list[Callable[[], bool]] = []
         self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
@@ -432,7 +435,9 @@ class Exchange:
                 pending.failed = e
         return batch, results
 
-    def _deliver(self, batch: list[_Pending], results: list[list[Sequenced]]) -> None:
+    def _deliver(
+        self, batch: list[_Pending], results: list[list[Sequenced]], upkeep: bool = True
+    ) -> None:
         applied: list[Sequenced] = []
         for pending, result in zip(batch, results, strict=True):
             future = pending.future
@@ -458,9 +463,13 @@ class Exchange:
         for pending in batch:
             if pending.after is not None:
                 _guarded(pending.after)
-        self.snapshotter.upkeep(self.engine)
+        if upkeep:  # never while a batch is applied ahead of the journal
+            self.snapshotter.upkeep(self.engine)
 
     async def _committer(self) -> None:
+        if self.pipelined:
+            await self._pipelined_committer()
+            return
         loop = asyncio.get_running_loop()
         while True:
             await self._wake.wait()
@@ -477,6 +486,69 @@ class Exchange:
             finally:
                 self._busy = False
             if self._queue:  # more than one cycle's worth was waiting
+                self._wake.set()
+
+    def add_state_reader(self, reads: Callable[[], bool]) -> None:
+        """A part in this process whose listener reads the engine's state (``book``...).
+
+        While ``reads()`` is true the pipelined committer applies no batch
+        before the previous one is published, so that listener sees exactly
+        the state after the batch it hears (as without pipelining).
+        """
+        self._state_readers.append(reads)
+
+    def _may_apply_ahead(self, batch: list[_Pending]) -> bool:
+        """Whether the next batch may be applied while ``batch`` is being made durable."""
+        if not self._queue or self._closing:
+            return False
+        # A barrier's callback and a listener reading state must see the engine exactly
+        # after their batch: nothing may be applied ahead of them.
+        if any(p.after is not None for p in batch):
+            return False
+        return not any(reads() for reads in self._state_readers)
+
+    async def _pipelined_committer(self) -> None:
+        """Group commit with one batch applied ahead: while batch k is written and synced
+        (in a worker thread), batch k+1 is applied to the engine and framed, so the
+        throughput is not bounded by the disk's sync time. Each batch is still answered
+        and published only once its own records are durable, in order; the engine's
+        state ahead of the journal is never published (barriers and state readers stop
+        the overlap) and no snapshot is taken while a batch is ahead.
+        """
+        loop = asyncio.get_running_loop()
+        writer = self.sequencer.writer
+        ahead: tuple[list[_Pending], list[list[Sequenced]], tuple[int, list[bytes]]] | None = None
+        while True:
+            if ahead is None:
+                await self._wake.wait()
+                self._wake.clear()
+                if not self._queue:
+                    continue
+                batch, results = self._apply_batch()
+                taken = writer.take()
+            else:
+                batch, results, taken = ahead
+                ahead = None
+            self._busy = True
+            try:
+                syncing = loop.run_in_executor(None, writer.write, taken)
+                # While it syncs: apply the commands arriving meanwhile as the next batch.
+                while not syncing.done():
+                    if ahead is None and self._may_apply_ahead(batch):
+                        next_batch, next_results = self._apply_batch()
+                        ahead = (next_batch, next_results, writer.take())
+                        self.metrics.pipelined_batches += 1
+                        break
+                    self._wake.clear()
+                    waiting = loop.create_task(self._wake.wait())
+                    await asyncio.wait((syncing, waiting), return_when=asyncio.FIRST_COMPLETED)
+                    waiting.cancel()
+                await syncing
+                self.metrics.on_flush(*writer.last_flush)
+                self._deliver(batch, results, upkeep=ahead is None)
+            finally:
+                self._busy = ahead is not None
+            if self._queue and ahead is None:
                 self._wake.set()
 
     async def _timers(self) -> None:

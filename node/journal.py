@@ -213,15 +213,29 @@ class JournalWriter:
         ``batch``: one write and one fsync for the whole batch (group commit).
         ``always``: a write and an fsync per record. ``off``: one write, no fsync.
         """
+        return self.write(self.take())
+
+    def take(self) -> tuple[int, list[bytes]]:
+        """Hand over the gathered batch (its first seq and its framed records) for :meth:`write`.
+
+        What is added from now on gathers into the next batch, so a batch can
+        be written and synced in a worker thread while the next one is
+        gathered (pipelined group commit). Batches must be written in the
+        order they were taken.
+        """
         records, self._batch = self._batch, []
+        return self.next_seq - len(records), records
+
+    def write(self, taken: tuple[int, list[bytes]]) -> int:
+        """Write a batch from :meth:`take` and make it durable per the policy; return the bytes."""
+        first_seq, records = taken
         if not records:
             self.last_flush = (0, 0, 0, 0)
             return 0
-        first = self.next_seq - len(records)
         if self._size >= self.segment_bytes:
-            self._open_segment(first)
-        if first - self._marked >= MARK_EVERY:
-            self._mark(first, self._size)
+            self._open_segment(first_seq)
+        if first_seq - self._marked >= MARK_EVERY:
+            self._mark(first_seq, self._size)
         clock = time.perf_counter_ns
         write_ns = fsync_ns = 0
         if self.fsync == "always":

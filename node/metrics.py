@@ -178,6 +178,8 @@ class Metrics:
         self.journal_fsync = Histogram(IO_SECONDS)
         self.batch_records = Histogram(BATCH_RECORDS)
         self.journal_bytes = 0
+        self.pipelined_batches = 0
+        """Batches applied while the one before them was being synced (pipelined commit)."""
         self.loop_lag = Histogram(LAG_SECONDS)
         self.snapshot_seq = 0
         """The seq the newest durable snapshot covers (0: none)."""

@@ -3,8 +3,8 @@
 * ``tokex demo [--commands N] [--seed S]``: a seeded order flow over a few
   xStocks through the engine; prints the top of each book and counts.
 * ``tokex serve [--config FILE] [--data DIR] [--clock system|sim:ISO] [--ws-port N]
-  [--fix-port N] [--http-port N]``: the exchange server (tokex/serve.py); the HTTP port
-  serves the operator console and ``/metrics``.
+  [--fix-port N] [--http-port N] [--workers N]``: the exchange server (tokex/serve.py);
+  the HTTP port serves the operator console and ``/metrics``.
 * ``tokex verify --data DIR``: read-only report of a data directory: the
   snapshot recovery would use, the journal's records, a torn tail, the
   state hash. Exit status 1 (with the reason) if it cannot be recovered.
@@ -44,7 +44,14 @@ def _serve(args: argparse.Namespace) -> int:
     from tokex.serve import run_server
 
     return run_server(
-        args.config, args.data, args.clock, args.ws_port, args.host, args.http_port, args.fix_port
+        args.config,
+        args.data,
+        args.clock,
+        args.ws_port,
+        args.host,
+        args.http_port,
+        args.fix_port,
+        args.workers,
     )
 
 
@@ -141,6 +148,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--http-port", type=int, help="console and /metrics port (0: any free one)"
     )
     p_serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    p_serve.add_argument(
+        "--workers",
+        type=int,
+        help="WebSocket gateway worker processes (default: $TOKEX_WORKERS, exchange.workers,"
+        " or the number of cores minus one; 0: one process)",
+    )
     p_serve.set_defaults(func=_serve)
     p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")
     p_verify.add_argument("--data", type=Path, default=Path("data"), help="data directory")

@@ -19,6 +19,7 @@ import gc
 import os
 import shlex
 import signal
+import socket
 import sys
 import tempfile
 from pathlib import Path
@@ -31,8 +32,16 @@ from gateway.http import HttpServer
 from gateway.rest import RestGateway
 from gateway.ws.server import VERSION, WsGateway
 from node.clock import Clock, parse_clock
-from node.config import DEMO_CONFIG, Config, ConfigError, load_config, parse_config
+from node.config import (
+    DEMO_CONFIG,
+    MAX_WORKERS,
+    Config,
+    ConfigError,
+    load_config,
+    parse_config,
+)
 from node.exchange import Exchange
+from node.hub import WorkerHub
 from node.journal import JournalError
 from node.store import SnapshotError
 from settlement.backfill import BackfillError
@@ -152,6 +161,40 @@ Connect a FIX 4.4 engine as the market maker, for example QuickFIX/QuickFIX/J se
 """
 
 
+def worker_count(requested: int | None, config: Config, clock: Clock) -> int:
+    """Gateway workers to run: ``--workers``, else ``$TOKEX_WORKERS``, else
+    ``exchange.workers``, else the number of cores minus one (at least 1). A
+    simulated clock runs in one process (its time moves only in the node)."""
+    if clock.simulated:
+        return 0
+    if requested is None and os.environ.get("TOKEX_WORKERS", "").strip():
+        text = os.environ["TOKEX_WORKERS"].strip()
+        if not text.isdigit() or int(text) > MAX_WORKERS:
+            raise ValueError(f"TOKEX_WORKERS {text!r}: must be a whole number 0 to {MAX_WORKERS}")
+        requested = int(text)
+    if requested is None:
+        requested = config.workers
+    if requested is None:
+        requested = max(1, (os.cpu_count() or 2) - 1)
+    if not 0 <= requested <= MAX_WORKERS:
+        raise ValueError(f"--workers {requested}: must be 0 to {MAX_WORKERS}")
+    return requested
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """Bind (not listen) ``host:port`` with SO_REUSEPORT: the workers' port, held for them."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
 async def serve_forever(
     config: Config,
     data: Path,
@@ -160,11 +203,17 @@ async def serve_forever(
     ports: tuple[int, int, int],
     demo: bool,
     config_path: Path | None = None,
+    workers: int = 0,
 ) -> None:
-    """Run the exchange until SIGINT or SIGTERM; ``ports``: WebSocket, HTTP, FIX."""
+    """Run the exchange until SIGINT or SIGTERM; ``ports``: WebSocket, HTTP, FIX.
+
+    ``workers`` > 0: the WebSocket gateway runs in that many worker processes
+    (node/hub.py, docs/WORKERS.md) and the pipeline commits pipelined.
+    """
     source = str(config_path) if config_path is not None else "a config file (--config)"
     exchange = Exchange(config, data, clock)
     exchange.open()
+    exchange.pipelined = workers > 0
     # What recovery built lives as long as the process: keep the collector
     # from walking it again and again (full collections took 8-9 ms).
     gc.collect()
@@ -181,11 +230,22 @@ async def serve_forever(
     gauges = asyncio.get_running_loop().create_task(
         settlement.publish_gauges(exchange.metrics), name="settlement-gauges"
     )
-    gateway = WsGateway(exchange)
+    gateway: WsGateway | WorkerHub
+    held: socket.socket | None = None
     # One HTTP port for every HTTP edge: the console and /metrics now.
     http = HttpServer()
     try:
-        port = await gateway.start(host, ports[0])
+        if workers:
+            held = _reserve(host, ports[0])
+            port = int(held.getsockname()[1])
+            args = ["--host", host, "--port", str(port), "--data", str(data)]
+            if config_path is not None:
+                args += ["--config", str(config_path)]
+            gateway = WorkerHub(exchange, workers, args)
+            await gateway.start()
+        else:
+            gateway = WsGateway(exchange)
+            port = await gateway.start(host, ports[0])
     except OSError as e:
         await exchange.close()
         gauges.cancel()
@@ -228,6 +288,13 @@ async def serve_forever(
         f" after the snapshot at seq {recovered.snapshot_seq})",
         flush=True,
     )
+    if isinstance(gateway, WorkerHub):
+        pids = ", ".join(str(p) for _, p in sorted(gateway.pids.items()))
+        print(
+            f"tokex serve: WebSocket gateway in {workers} worker processes (pids {pids}),"
+            f" node pid {os.getpid()}",
+            flush=True,
+        )
     worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"
     print(
         f"tokex serve: settlement: {config.settlement.backend} queue at seq"
@@ -281,6 +348,8 @@ async def serve_forever(
     await fix.close()
     gauges.cancel()
     await settlement.close()
+    if held is not None:
+        held.close()
     print("tokex serve: stopped", flush=True)
 
 
@@ -318,6 +387,7 @@ def run_server(
     host: str,
     http_port: int | None = None,
     fix_port: int | None = None,
+    workers: int | None = None,
 ) -> int:
     """Check the options and run; the exit status (2 with a clear message on bad options)."""
     try:
@@ -327,6 +397,7 @@ def run_server(
             else load_config(config_path)
         )
         clock = parse_clock(clock_text)
+        count = worker_count(workers, config, clock)
     except (ConfigError, ValueError) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2
@@ -345,7 +416,7 @@ def run_server(
         return 1
     try:
         uvloop.run(
-            serve_forever(config, data, clock, host, ports, config_path is None, config_path)
+            serve_forever(config, data, clock, host, ports, config_path is None, config_path, count)
         )
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)

@@ -157,6 +157,10 @@ class FixGateway(Requests, Executions):
                 self.handles[handle.name] = handle
                 self.by_account.setdefault(access.account, []).append(handle)
         node.add_listener(self._on_batch)
+        # Market data reads the books after each batch: no batch may be applied ahead then.
+        reader = getattr(node, "add_state_reader", None)
+        if reader is not None:
+            reader(lambda: any(h.subscriptions for h in self.handles.values()))
 
     # ------------------------------------------------------------ start and stop
 

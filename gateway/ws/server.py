@@ -149,8 +149,11 @@ class WsGateway(Trading, Channels):
         self._seed_tickers()
         node.add_listener(self._on_applied)
 
-    async def start(self, host: str, port: int) -> int:
-        """Listen on ``host:port`` (0: any free port); return the port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Listen on ``host:port`` (0: any free port); return the port.
+
+        ``reuse_port``: beside other processes on the same port (gateway workers).
+        """
         self.server = await serve(
             self._serve,
             host,
@@ -159,6 +162,7 @@ class WsGateway(Trading, Channels):
             ping_interval=None,
             write_limit=(WRITE_HIGH, WRITE_LOW),
             process_request=self._admit,
+            reuse_port=reuse_port or None,
         )
         self._beats = asyncio.get_running_loop().create_task(self._heartbeats())
         sockets = list(self.server.sockets)
@@ -247,7 +251,16 @@ class WsGateway(Trading, Channels):
         cancelled while another connection of the account is still open.
         """
         access = conn.account
-        if access is None or not access.cancel_on_disconnect:
+        if access is None:
+            return
+        present = getattr(self.node, "present", None)
+        if present is not None:  # a gateway worker: the node knows the other workers' too
+            last = not any(c.account is access for c in self.connections.values())
+            cancel = access.cancel_on_disconnect and last
+            command = CancelAll(0, 0, access.account, None, "dead_man_switch")
+            present(access.account, -1, command if cancel else None)
+            return
+        if not access.cancel_on_disconnect:
             return
         if any(c.account is access for c in self.connections.values()):
             return
@@ -492,6 +505,11 @@ class WsGateway(Trading, Channels):
             raise _Invalid("EAPI:Invalid signature")
 
         def done(token: str) -> None:
+            present = getattr(self.node, "present", None)
+            if present is not None and conn.account is not access:  # a gateway worker
+                if conn.account is not None:
+                    present(conn.account.account, -1, None)
+                present(access.account, 1, None)
             conn.token, conn.account = token, access
             conn.logging_in -= 1
             answer(
@@ -505,6 +523,9 @@ class WsGateway(Trading, Channels):
 
         def failed(error: Exception) -> None:
             conn.logging_in -= 1
+            if isinstance(error, NonceUsed):  # taken on another gateway worker meanwhile
+                answer(error="EAPI:Invalid nonce")
+                return
             print(f"tokex: login of {key} not written: {error}", file=sys.stderr)
             answer(error="EService:Unavailable")
 

@@ -329,7 +329,14 @@ class Trading:
 
 def _failed(answer: Answer) -> Callable[[Exception], None]:
     """The answer to a command the journal could not take (nothing was applied)."""
-    return lambda e: answer(error=f"EGeneral:Invalid arguments:{e}")
+
+    def failed(e: Exception) -> None:
+        if isinstance(e, Busy):  # refused by the node behind a gateway worker
+            answer(error="EService:Busy")
+        else:
+            answer(error=f"EGeneral:Invalid arguments:{e}")
+
+    return failed
 
 
 def _tags(order: NewOrder) -> dict[str, Any]:

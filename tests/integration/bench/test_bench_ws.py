@@ -38,6 +38,18 @@ def test_low_rate_run_answers_every_order_and_reports_its_figures() -> None:
         assert 0 < latency["p50"] <= latency["p99"] <= latency["p999"] <= latency["max"]
 
 
+def test_a_run_with_gateway_workers_reports_each_process_and_the_disks_fsync() -> None:
+    load = Load(clients=2, seconds=1.5, procs=2, seed=5, clock="system", workers=2)
+    [step] = ws_report(("tokex",), [200], load, do_sweep=False)["targets"]["tokex"]["rates"]
+    assert step["acked"] == step["sent"] == 300 and step["errors"] == {}
+    assert step["disconnects"] == [] and step["exec_missing"] == 0
+    assert set(step["cpu_pct_by_process"]) == {"node", "worker0", "worker1"}
+    assert set(step["cpu_us_per_order"]) == {"node", "worker0", "worker1"}
+    assert step["cpu_us_per_order"]["node"] > 0  # the node sequenced every order
+    fsync = step["fsync_us"]
+    assert fsync["count"] > 0 and 0 < fsync["p50"] <= fsync["p99"] <= fsync["max"]
+
+
 def test_the_command_line_writes_the_json_report(tmp_path: Path) -> None:
     out = tmp_path / "ws.json"
     args = ["--target", "tokex", "--rate", "100", "--clients", "1", "--seconds", "1"]

@@ -1,0 +1,295 @@
+"""The channel between the node and its gateway workers: length-prefixed msgpack frames
+over a Unix socket.
+
+Each frame is a 4-byte big-endian length and one msgpack-encoded message
+(:data:`Up` from a worker, :data:`Down` from the node). A worker sends one
+:class:`Requests` frame per turn of its event loop, holding every request its
+connections made in that turn (commands already parsed and validated, checks,
+barriers, logins, presence changes, token uses). The node answers each durable
+batch with one :class:`Batch` frame per worker: the worker's own answers, and
+the batch's commands as applied (stamped), in engine order, encoded once for
+all workers (:class:`msgspec.Raw`) so the node's cost per batch does not grow
+with the number of workers' clients; each worker's copy of the engine applies
+them and makes the same events.
+
+The messages are plain data: commands and events are the frozen structs of
+:mod:`model.commands` and :mod:`engine.events`, tagged, exactly as in the
+journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import struct
+from typing import Any
+
+import msgspec
+
+from engine.events import Event
+from model.commands import CancelAll, Command, NewOrder
+
+__all__ = [
+    "Answer",
+    "Barrier",
+    "BarrierDone",
+    "Batch",
+    "Check",
+    "Checked",
+    "Down",
+    "Enqueue",
+    "Failed",
+    "FrameReader",
+    "Hello",
+    "LoggedIn",
+    "Login",
+    "LoginFailed",
+    "Presence",
+    "Report",
+    "Requests",
+    "Tick",
+    "TokenIssued",
+    "Touch",
+    "Up",
+    "Welcome",
+    "decode_applied",
+    "decode_down",
+    "decode_up",
+    "encode",
+    "encode_applied",
+    "frame",
+]
+
+HEADER = struct.Struct(">I")
+MAX_FRAME = 256 * 1024 * 1024
+"""A larger length is a broken peer: the channel is closed."""
+
+
+# ----------------------------------------------------------------- worker -> node
+
+
+class Hello(msgspec.Struct, tag="hello", array_like=True):
+    """A worker's first message: its index (0..N-1) and process id."""
+
+    index: int
+    pid: int
+
+
+class Enqueue(msgspec.Struct, tag="enqueue", array_like=True):
+    """Commands for the pipeline (one, or a group applied back to back)."""
+
+    id: int
+    commands: list[Command]
+    group: bool
+
+
+class Check(msgspec.Struct, tag="check", array_like=True):
+    """A dry run of orders (``validate``)."""
+
+    id: int
+    orders: list[NewOrder]
+
+
+class Barrier(msgspec.Struct, tag="barrier", array_like=True):
+    """Answered once everything queued before it is durable and published."""
+
+    id: int
+
+
+class Tick(msgspec.Struct, tag="tick", array_like=True):
+    """Run the timers due now."""
+
+    id: int
+
+
+class Login(msgspec.Struct, tag="login", array_like=True):
+    """Take a nonce and issue a token (the signature was checked by the worker)."""
+
+    id: int
+    api_key: str
+    nonce: int
+
+
+class Presence(msgspec.Struct, tag="presence", array_like=True):
+    """Connections logged in to ``account`` on this worker changed by ``delta``.
+
+    ``cancel``: the worker's last connection of the account went and its
+    configuration cancels on disconnect: the node sends ``cancel`` if no
+    connection of the account is left on any worker.
+    """
+
+    account: str
+    delta: int
+    cancel: CancelAll | None = None
+
+
+class Touch(msgspec.Struct, tag="touch", array_like=True):
+    """A session token (by its digest) was used at ``ts`` on this worker."""
+
+    digest: bytes
+    ts: int
+
+
+Request = Enqueue | Check | Barrier | Tick | Login | Presence | Touch
+
+
+class Requests(msgspec.Struct, tag="requests", array_like=True):
+    """What one turn of a worker's loop asks, in the order asked."""
+
+    items: list[Request]
+
+
+Up = Hello | Requests
+
+
+# ----------------------------------------------------------------- node -> worker
+
+
+class Welcome(msgspec.Struct, tag="welcome", array_like=True):
+    """The state a worker starts from: the engine as durable now, nonces and live tokens."""
+
+    engine: bytes
+    """The pickled engine (what a snapshot holds)."""
+    nonces: dict[str, int]
+    tokens: list[tuple[bytes, str, int]]
+    """(digest, account, last use) of each live session token."""
+    reports: dict[str, Any]
+
+
+class Answer(msgspec.Struct, tag="done", array_like=True):
+    """Request ``id`` is durable: its result is the batch's items ``first`` .. ``first+count``."""
+
+    id: int
+    first: int
+    count: int
+
+
+class Failed(msgspec.Struct, tag="failed", array_like=True):
+    """Request ``id`` was not applied (the journal could not take it, or the node refused)."""
+
+    id: int
+    error: str
+    busy: bool = False
+
+
+class Checked(msgspec.Struct, tag="checked", array_like=True):
+    """The dry run ``id``: None, or (index, reason, text) of the first order refused."""
+
+    id: int
+    refusal: tuple[int, str, str] | None
+
+
+class BarrierDone(msgspec.Struct, tag="barrier_done", array_like=True):
+    id: int
+
+
+class LoggedIn(msgspec.Struct, tag="logged_in", array_like=True):
+    id: int
+    token: str
+
+
+class LoginFailed(msgspec.Struct, tag="login_failed", array_like=True):
+    id: int
+    error: str
+    nonce_used: bool
+
+
+class TokenIssued(msgspec.Struct, tag="token", array_like=True):
+    """Shared access state, to every worker: a nonce taken, a token issued or used."""
+
+    api_key: str | None
+    nonce: int
+    digest: bytes
+    account: str
+    ts: int
+
+
+class Report(msgspec.Struct, tag="report", array_like=True):
+    """The node's named status reports (settlement), sent every second."""
+
+    reports: dict[str, Any]
+
+
+Reply = Answer | Failed | Checked | BarrierDone | LoggedIn | LoginFailed | TokenIssued
+
+
+class Batch(msgspec.Struct, tag="batch", array_like=True):
+    """One durable batch for one worker: its answers first, then the batch's items."""
+
+    replies: list[Reply]
+    applied: msgspec.Raw
+    """The batch's commands as applied, encoded once (:func:`encode_applied`)."""
+    busy: bool
+    """The node refuses order entry now (its queue limit or wait bound)."""
+
+
+Down = Welcome | Batch | Report
+
+
+_encoder = msgspec.msgpack.Encoder()
+_up = msgspec.msgpack.Decoder(Up)
+_down = msgspec.msgpack.Decoder(Down)
+_applied = msgspec.msgpack.Decoder(list[Command])
+
+EMPTY = msgspec.Raw(_encoder.encode([]))
+
+
+def encode(message: Up | Down) -> bytes:
+    return _encoder.encode(message)
+
+
+def frame(payload: bytes) -> bytes:
+    return HEADER.pack(len(payload)) + payload
+
+
+def encode_applied(applied: list[tuple[Command, list[Event]]]) -> msgspec.Raw:
+    """A batch's commands, as applied (stamped), encoded once for every worker.
+
+    Only the commands: a worker's copy of the engine applies them and gets
+    the same events the node's engine made (the engine is deterministic), so
+    the events need not cross the channel.
+    """
+    return msgspec.Raw(_encoder.encode([command for command, _ in applied]))
+
+
+def decode_applied(raw: msgspec.Raw) -> list[Command]:
+    return _applied.decode(raw)
+
+
+def decode_up(payload: bytes) -> Up:
+    return _up.decode(payload)
+
+
+def decode_down(payload: bytes) -> Down:
+    return _down.decode(payload)
+
+
+class FrameReader:
+    """Reads whole frames from a stream: every frame already buffered at once."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.buffer = bytearray()
+
+    async def frames(self) -> list[bytes]:
+        """The frames available (waiting for at least one); [] at the end of the stream."""
+        buffer = self.buffer
+        while True:
+            out = []
+            pos = 0
+            while len(buffer) - pos >= HEADER.size:
+                (size,) = HEADER.unpack_from(buffer, pos)
+                if size > MAX_FRAME:
+                    raise ConnectionError(f"a frame of {size} bytes: the peer is broken")
+                if len(buffer) - pos - HEADER.size < size:
+                    break
+                start = pos + HEADER.size
+                out.append(bytes(buffer[start : start + size]))
+                pos = start + size
+            if pos:
+                del buffer[:pos]
+            if out:
+                return out
+            chunk = await self.reader.read(1 << 20)
+            if not chunk:
+                return []
+            buffer += chunk

@@ -1,0 +1,410 @@
+"""The node's side of the gateway workers (``tokex serve --workers N``, docs/WORKERS.md).
+
+:class:`WorkerHub` starts N worker processes (:mod:`tokex.worker`), each running
+the WebSocket gateway on the same port (SO_REUSEPORT: the kernel spreads new
+connections over them), and serves them over the channel (:mod:`node.channel`,
+a Unix socket):
+
+* a worker's requests go into the node's pipeline as they are
+  (:class:`~node.exchange.Exchange` ``enqueue*``); the answers go back in the
+  frame of the batch that made them durable;
+* each durable batch's commands, as applied, are encoded once and sent to
+  every worker, after that worker's answers; the worker's copy of the engine
+  makes the events (the order a gateway in the node process sees: answers,
+  then events);
+* shared state that a rule needs across workers lives here: login nonces and
+  session tokens (the node's :class:`~node.access.AccessStore`; every worker
+  is told of each nonce taken, token issued and token used), and which
+  accounts have connections on which worker (cancel-on-disconnect acts only
+  when an account's last connection on every worker is gone);
+* a worker that exits is started again; the accounts it had connections for
+  count as disconnected from it.
+
+A worker joins at a barrier: it is sent the engine exactly as durable then
+(pickled, as in a snapshot), the nonces and live tokens, and from then on
+every batch, so its copy of the engine (which answers its queries) never
+misses or repeats a command.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import pickle
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
+
+from model.commands import CancelAll, Command
+from node.access import TOUCH_NS
+from node.channel import (
+    EMPTY,
+    Answer,
+    Barrier,
+    BarrierDone,
+    Batch,
+    Check,
+    Checked,
+    Enqueue,
+    Failed,
+    FrameReader,
+    Hello,
+    LoggedIn,
+    Login,
+    LoginFailed,
+    Presence,
+    Reply,
+    Report,
+    Requests,
+    Tick,
+    TokenIssued,
+    Touch,
+    Welcome,
+    decode_up,
+    encode,
+    encode_applied,
+    frame,
+)
+from node.exchange import Exchange
+from node.interface import Busy, NonceUsed, Refusal
+from node.sequencer import Sequenced
+
+__all__ = ["WorkerHub"]
+
+START_TIMEOUT_S = 60.0
+RESTART_DELAY_S = 0.2
+"""A worker that exited is started again after this long."""
+
+
+@dataclass
+class _Worker:
+    index: int
+    writer: asyncio.StreamWriter
+    pid: int = 0
+    live: bool = False
+    """Welcomed: hears every batch from now on."""
+    replies: list[Reply] = field(default_factory=list)
+    accounts: Counter[str] = field(default_factory=Counter)
+    """Logged-in connections by account on this worker."""
+
+
+class WorkerHub:
+    """Starts, supervises and serves the gateway workers of one node."""
+
+    def __init__(
+        self,
+        exchange: Exchange,
+        count: int,
+        worker_args: list[str],
+    ) -> None:
+        self.exchange = exchange
+        self.count = count
+        self.worker_args = worker_args
+        """The worker command line after ``--channel PATH --index I``."""
+        self.workers: dict[int, _Worker] = {}
+        self.processes: dict[int, asyncio.subprocess.Process] = {}
+        self.restarts = 0
+        self.pids: dict[int, int] = {}
+        self._folder = Path(tempfile.mkdtemp(prefix="tokex-workers-"))
+        self.path = self._folder / "channel.sock"
+        self._server: asyncio.Server | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
+        self._flush_soon = False
+        self._ready: dict[int, asyncio.Event] = {}
+        exchange.add_listener(self._on_batch)
+
+    # ------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Listen on the channel, start the workers, wait until each listens."""
+        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
+        loop = asyncio.get_running_loop()
+        for index in range(self.count):
+            self._ready[index] = asyncio.Event()
+            self._tasks.append(loop.create_task(self._supervise(index), name=f"worker-{index}"))
+        self._tasks.append(loop.create_task(self._reports(), name="worker-reports"))
+        for index in range(self.count):
+            try:
+                await asyncio.wait_for(self._ready[index].wait(), START_TIMEOUT_S)
+            except TimeoutError:
+                await self.close()
+                raise OSError(
+                    f"gateway worker {index} did not start in {START_TIMEOUT_S:.0f} s"
+                ) from None
+
+    async def close(self) -> None:
+        """Stop the workers (their clients are disconnected) and the channel."""
+        self._stopping = True
+        for proc in self.processes.values():
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+        for proc in list(self.processes.values()):
+            try:
+                await asyncio.wait_for(proc.wait(), 10)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._server is not None:
+            self._server.close()
+        for worker in list(self.workers.values()):
+            worker.writer.close()
+        shutil.rmtree(self._folder, ignore_errors=True)
+
+    async def _supervise(self, index: int) -> None:
+        """Run worker ``index``; start it again whenever it exits (until the node stops)."""
+        while not self._stopping:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "tokex.worker",
+                "--channel",
+                str(self.path),
+                "--index",
+                str(index),
+                *self.worker_args,
+            )
+            self.processes[index] = proc
+            self.pids[index] = proc.pid
+            code = await proc.wait()
+            if self._stopping:
+                return
+            self.restarts += 1
+            print(
+                f"tokex serve: gateway worker {index} (pid {proc.pid}) exited ({code});"
+                " starting it again",
+                file=sys.stderr,
+                flush=True,
+            )
+            await asyncio.sleep(RESTART_DELAY_S)
+
+    async def _reports(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            reports = {}
+            for name in ("settlement",):
+                found = self.exchange.report(name)
+                if found is not None:
+                    reports[name] = found
+            message = frame(encode(Report(reports)))
+            for worker in list(self.workers.values()):
+                if worker.live:
+                    worker.writer.write(message)
+            self._flush_all()
+
+    # ------------------------------------------------------------ a worker's channel
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        frames = FrameReader(reader)
+        worker: _Worker | None = None
+        try:
+            while True:
+                try:
+                    got = await frames.frames()
+                except (ConnectionError, OSError):
+                    return
+                if not got:
+                    return
+                for payload in got:
+                    message = decode_up(payload)
+                    if isinstance(message, Hello):
+                        worker = _Worker(message.index, writer, message.pid)
+                        self.workers[message.index] = worker
+                        self.exchange.enqueue_barrier(partial(self._welcome, worker))
+                    elif worker is not None:
+                        self._requests(worker, message)
+        finally:
+            if worker is not None and self.workers.get(worker.index) is worker:
+                del self.workers[worker.index]
+                self._gone(worker)
+            writer.close()
+
+    def _welcome(self, worker: _Worker) -> None:
+        """At a barrier: the engine as durable now, the shared access state; then batches."""
+        exchange = self.exchange
+        exchange.history.commit()  # what the worker reads from the history file
+        access = exchange.access
+        tokens = [(d, t.account, t.last_used) for d, t in access.tokens.items()]
+        reports = {}
+        found = exchange.report("settlement")
+        if found is not None:
+            reports["settlement"] = found
+        welcome = Welcome(
+            pickle.dumps(exchange.engine, protocol=pickle.HIGHEST_PROTOCOL),
+            dict(access.nonces),
+            tokens,
+            reports,
+        )
+        worker.writer.write(frame(encode(welcome)))
+        worker.live = True
+        ready = self._ready.get(worker.index)
+        if ready is not None:
+            ready.set()
+
+    def _gone(self, worker: _Worker) -> None:
+        """A worker's channel closed: its connections are gone (cancel-on-disconnect)."""
+        by_account = {a.account: a for a in self.exchange.config.access.values()}
+        for account, count in worker.accounts.items():
+            if count <= 0 or self._present(account):
+                continue
+            access = by_account.get(account)
+            if access is not None and access.cancel_on_disconnect:
+                with contextlib.suppress(RuntimeError):
+                    self.exchange.enqueue(CancelAll(0, 0, account, None, "dead_man_switch"))
+
+    def _present(self, account: str) -> bool:
+        return any(w.accounts.get(account, 0) > 0 for w in self.workers.values())
+
+    def _requests(self, worker: _Worker, message: object) -> None:
+        if not isinstance(message, Requests):
+            return
+        exchange = self.exchange
+        for item in message.items:
+            if isinstance(item, Enqueue):
+                self._enqueue(worker, item)
+            elif isinstance(item, Check):
+                exchange.enqueue_check(item.orders, self._checked(worker, item.id))
+            elif isinstance(item, Barrier):
+                exchange.enqueue_barrier(self._barrier_done(worker, item.id))
+            elif isinstance(item, Tick):
+                exchange.enqueue_tick(self._done(worker, item.id))
+            elif isinstance(item, Login):
+                self._login(worker, item)
+            elif isinstance(item, Presence):
+                worker.accounts[item.account] += item.delta
+                if item.cancel is not None and not self._present(item.account):
+                    with contextlib.suppress(RuntimeError):
+                        exchange.enqueue(item.cancel)
+            elif isinstance(item, Touch):
+                self._touch(worker, item)
+        self._flush_later()
+
+    def _enqueue(self, worker: _Worker, item: Enqueue) -> None:
+        done = self._done(worker, item.id)
+
+        def failed(error: Exception) -> None:
+            worker.replies.append(Failed(item.id, f"{error}"))
+
+        try:
+            if item.group:
+                commands: list[Command] = list(item.commands)
+                self.exchange.enqueue_group(commands, done, failed)
+            else:
+                self.exchange.enqueue(item.commands[0], done, failed)
+        except Busy as e:
+            worker.replies.append(Failed(item.id, f"{e}", busy=True))
+        except RuntimeError as e:
+            worker.replies.append(Failed(item.id, f"EService:Unavailable:{e}"))
+
+    @staticmethod
+    def _done(worker: _Worker, request: int) -> Callable[[list[Sequenced]], None]:
+        def done(result: list[Sequenced]) -> None:
+            first = result[0][0].seq if result else 0
+            worker.replies.append(Answer(request, first, len(result)))
+
+        return done
+
+    @staticmethod
+    def _checked(worker: _Worker, request: int) -> Callable[[Refusal | None], None]:
+        def done(refusal: Refusal | None) -> None:
+            found = None if refusal is None else (refusal.index, refusal.reason, refusal.text)
+            worker.replies.append(Checked(request, found))
+
+        return done
+
+    def _barrier_done(self, worker: _Worker, request: int) -> Callable[[], None]:
+        def after() -> None:
+            # A subscription's snapshot may read the history: it must hold this batch.
+            self.exchange.history.commit()
+            worker.replies.append(BarrierDone(request))
+            self._flush(worker)  # now: before the next batch's frame
+
+        return after
+
+    def _login(self, worker: _Worker, item: Login) -> None:
+        exchange = self.exchange
+
+        def done(token: str) -> None:
+            key = exchange.access._known.get(token)
+            if key is not None:
+                held = exchange.access.tokens.get(key)
+                issued = TokenIssued(
+                    item.api_key, item.nonce, key, held.account if held else "", time.time_ns()
+                )
+                for other in self.workers.values():
+                    other.replies.append(issued)
+            worker.replies.append(LoggedIn(item.id, token))
+            self._flush_later()
+
+        def failed(error: Exception) -> None:
+            worker.replies.append(LoginFailed(item.id, f"{error}", False))
+            self._flush_later()
+
+        try:
+            exchange.login(item.api_key, item.nonce, done, failed)
+        except NonceUsed as e:
+            worker.replies.append(LoginFailed(item.id, f"{e}", True))
+        except (ValueError, KeyError, RuntimeError) as e:
+            worker.replies.append(LoginFailed(item.id, f"{e}", False))
+
+    def _touch(self, worker: _Worker, item: Touch) -> None:
+        """A token used on a worker: keep it alive here (and in the file) and tell the others."""
+        access = self.exchange.access
+        held = access.tokens.get(item.digest)
+        if held is None:
+            return
+        if item.ts > held.last_used:
+            held.last_used = item.ts
+            if item.ts - held.written >= TOUCH_NS:
+                held.written = item.ts
+                access._next.tokens[item.digest] = (held.account, item.ts)
+                access._wake.set()
+        news = TokenIssued(None, 0, item.digest, held.account, item.ts)
+        for other in self.workers.values():
+            if other is not worker:
+                other.replies.append(news)
+
+    # ------------------------------------------------------------ sending
+
+    def _on_batch(self, applied: list[Sequenced]) -> None:
+        """The pipeline's listener: each worker gets its answers, then the batch, in one frame."""
+        live = [w for w in self.workers.values() if w.live]
+        if not live:
+            return
+        raw = encode_applied(applied) if applied else EMPTY
+        busy = self.exchange.busy
+        for worker in live:
+            replies, worker.replies = worker.replies, []
+            worker.writer.write(frame(encode(Batch(replies, raw, busy))))
+
+    def _flush(self, worker: _Worker) -> None:
+        if worker.replies and worker.live:
+            replies, worker.replies = worker.replies, []
+            worker.writer.write(frame(encode(Batch(replies, EMPTY, self.exchange.busy))))
+
+    def _flush_later(self) -> None:
+        if not self._flush_soon:
+            self._flush_soon = True
+            asyncio.get_running_loop().call_soon(self._flush_all)
+
+    def _flush_all(self) -> None:
+        self._flush_soon = False
+        for worker in list(self.workers.values()):
+            self._flush(worker)
+
+
+def worker_pids(hub: WorkerHub) -> dict[int, int]:
+    """Index -> pid of each worker process now."""
+    return dict(hub.pids)

@@ -1,0 +1,394 @@
+"""The node as a gateway worker process sees it: :class:`RemoteNode`.
+
+The process itself is :mod:`tokex.worker` (``python -m tokex.worker ...``),
+started (and restarted) by ``tokex serve --workers N`` (:mod:`node.hub`). It
+does all the protocol work for its own connections: framing, JSON,
+authentication (signatures there; nonces and tokens shared through the
+node), rate limits, parsing and validation into commands, answers,
+executions and market data.
+
+:class:`RemoteNode` is the :class:`node.interface.Node` the gateway is
+written against, carried over the channel: commands, checks, barriers and
+logins go to the node in one frame per turn of the loop; each durable batch
+comes back with this worker's answers. Queries (open orders, books,
+balances, market state) are answered from a copy of the engine that applies
+every durable batch's commands in order (the engine is deterministic, so the
+copy holds exactly the node's durable state); the history is read from the
+node's history file (read-only), up to the batch this worker has applied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+import pickle
+import sqlite3
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from engine.engine import Engine
+from model.commands import CancelAll, Command, NewOrder
+from node.access import MAX_NONCE, TOKEN_TTL_NS
+from node.channel import (
+    Answer,
+    Barrier,
+    BarrierDone,
+    Batch,
+    Check,
+    Checked,
+    Enqueue,
+    Failed,
+    FrameReader,
+    Hello,
+    LoggedIn,
+    Login,
+    LoginFailed,
+    Presence,
+    Request,
+    Requests,
+    Tick,
+    TokenIssued,
+    Touch,
+    Welcome,
+    decode_applied,
+    decode_down,
+    encode,
+    frame,
+)
+from node.config import Config
+from node.exchange import _order_id, _view
+from node.history import _LEDGER_COLUMNS, _ORDER_COLUMNS, _TRADE_COLUMNS, _trade
+from node.interface import (
+    Balance,
+    Busy,
+    ClosedOrder,
+    Done,
+    LedgerEntry,
+    Listener,
+    MarketState,
+    NonceUsed,
+    OrderView,
+    Refusal,
+    TradeRecord,
+)
+from node.metrics import Metrics
+from node.sequencer import Sequenced
+
+__all__ = ["CONNECTION_ID_BITS", "RemoteNode", "connect"]
+
+CONNECTION_ID_BITS = 24
+"""A worker's connection ids start at its index times 2**24 (unique across workers)."""
+TOUCH_EVERY_NS = 10**9
+"""A token used on this worker is reported to the node at most this often."""
+
+
+class _Token:
+    __slots__ = ("account", "last_used", "reported")
+
+    def __init__(self, account: str, last_used: int) -> None:
+        self.account = account
+        self.last_used = last_used
+        self.reported = last_used
+
+
+class RemoteNode:
+    """The node as a gateway in a worker sees it (:class:`node.interface.Node`)."""
+
+    def __init__(self, config: Config, welcome: Welcome, history: Path) -> None:
+        self.config = config
+        self.metrics = Metrics()
+        self.engine: Engine = pickle.loads(welcome.engine)
+        self.nonces = dict(welcome.nonces)
+        self.tokens = {d: _Token(a, t) for d, a, t in welcome.tokens}
+        self._digests: dict[str, bytes] = {}
+        self.reports: dict[str, Any] = dict(welcome.reports)
+        self.listeners: list[Listener] = []
+        self._callbacks: dict[int, tuple[Any, Any]] = {}
+        self._next_id = 1
+        self._out: list[Request] = []
+        self._node_busy = False
+        self._history_path = history
+        self._history: sqlite3.Connection | None = None
+        self.writer: asyncio.StreamWriter | None = None
+        self.simulated_clock = False
+        self.batches = 0
+
+    # ---------------------------------------------------------------- time
+
+    def now(self) -> int:
+        return time.time_ns()
+
+    def advance_clock(self, ns: int) -> int:
+        raise ValueError("the exchange runs on the system clock")
+
+    # ---------------------------------------------------------------- sending
+
+    def _send(self, request: Request) -> None:
+        if not self._out:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._out.append(request)
+
+    def _flush(self) -> None:
+        out, self._out = self._out, []
+        if out and self.writer is not None:
+            self.writer.write(frame(encode(Requests(out))))
+
+    def _register(self, on_done: Any, on_error: Any = None) -> int:
+        request = self._next_id
+        self._next_id += 1
+        self._callbacks[request] = (on_done, on_error)
+        return request
+
+    # ---------------------------------------------------------------- commands
+
+    def enqueue(self, command: Command, on_done: Done | None = None, on_error: Any = None) -> None:
+        self._send(Enqueue(self._register(on_done, on_error), [command], False))
+
+    def enqueue_group(
+        self, commands: list[Command], on_done: Done | None = None, on_error: Any = None
+    ) -> None:
+        self._send(Enqueue(self._register(on_done, on_error), list(commands), True))
+
+    def enqueue_check(
+        self, orders: Sequence[NewOrder], on_done: Callable[[Refusal | None], None]
+    ) -> None:
+        self._send(Check(self._register(on_done), list(orders)))
+
+    def enqueue_barrier(self, after: Callable[[], None]) -> None:
+        self._send(Barrier(self._register(after)))
+
+    def enqueue_tick(self, on_done: Done | None = None) -> None:
+        self._send(Tick(self._register(on_done)))
+
+    def add_listener(self, listener: Listener) -> None:
+        self.listeners.append(listener)
+
+    def present(self, account: str, delta: int, cancel: CancelAll | None) -> None:
+        """This worker's logged-in connections of ``account`` changed (cancel-on-disconnect
+        is the node's to decide: another worker may still have one)."""
+        self._send(Presence(account, delta, cancel))
+
+    @property
+    def queued(self) -> int:
+        return len(self._callbacks)
+
+    @property
+    def busy(self) -> bool:
+        return self._node_busy or len(self._callbacks) >= self.config.queue_limit
+
+    def report(self, name: str) -> dict[str, Any] | None:
+        found = self.reports.get(name)
+        return found if isinstance(found, dict) else None
+
+    # ---------------------------------------------------------------- access
+
+    def login(
+        self,
+        api_key: str,
+        nonce: int,
+        on_done: Callable[[str], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        if not 0 < nonce <= MAX_NONCE:
+            raise ValueError(f"nonce {nonce}: must be 1 to {MAX_NONCE}")
+        used = self.nonces.get(api_key, 0)
+        if nonce <= used:
+            raise NonceUsed(f"nonce {nonce} of {api_key}: not above {used}")
+        self.nonces[api_key] = nonce
+        self._send(Login(self._register(on_done, on_error), api_key, nonce))
+
+    def session(self, token: str) -> str | None:
+        key = self._digests.get(token)
+        if key is None:
+            key = hashlib.sha256(token.encode()).digest()
+            if key not in self.tokens:
+                return None
+            self._digests[token] = key
+        held = self.tokens.get(key)
+        if held is None:
+            return None
+        now = time.time_ns()
+        if now - held.last_used > TOKEN_TTL_NS:
+            return None
+        if now > held.last_used:
+            held.last_used = now
+            if now - held.reported >= TOUCH_EVERY_NS:
+                held.reported = now
+                self._send(Touch(key, now))
+        return held.account
+
+    # ---------------------------------------------------------------- receiving
+
+    def on_batch(self, batch: Batch) -> None:
+        """One frame from the node: apply its commands to the copy, answer, then publish."""
+        self._node_busy = batch.busy
+        # The copy makes the batch's events: the same as the node's (deterministic).
+        process = self.engine.process
+        applied = [(command, process(command)) for command in decode_applied(batch.applied)]
+        base = applied[0][0].seq if applied else 0
+        for reply in batch.replies:
+            self._reply(reply, applied, base)
+        if applied:
+            self.batches += 1
+            for listener in self.listeners:
+                try:
+                    listener(applied)
+                except Exception:
+                    import traceback
+
+                    traceback.print_exc(file=sys.stderr)
+
+    def _reply(self, reply: object, applied: list[Sequenced], base: int) -> None:
+        if isinstance(reply, TokenIssued):
+            if reply.api_key is not None:
+                self.nonces[reply.api_key] = max(self.nonces.get(reply.api_key, 0), reply.nonce)
+            held = self.tokens.get(reply.digest)
+            if held is None:
+                self.tokens[reply.digest] = _Token(reply.account, reply.ts)
+            elif reply.ts > held.last_used:
+                held.last_used = reply.ts
+            return
+        request = getattr(reply, "id", None)
+        if request is None or request not in self._callbacks:
+            return
+        on_done, on_error = self._callbacks.pop(request)
+        try:
+            if isinstance(reply, Answer):
+                if on_done is not None:
+                    start = reply.first - base
+                    on_done(applied[start : start + reply.count] if reply.count else [])
+            elif isinstance(reply, Failed):
+                if on_error is not None:
+                    on_error(Busy(reply.error) if reply.busy else ValueError(reply.error))
+            elif isinstance(reply, Checked):
+                on_done(None if reply.refusal is None else Refusal(*reply.refusal))
+            elif isinstance(reply, BarrierDone):
+                on_done()
+            elif isinstance(reply, LoggedIn):
+                on_done(reply.token)
+            elif isinstance(reply, LoginFailed):
+                error = NonceUsed(reply.error) if reply.nonce_used else RuntimeError(reply.error)
+                on_error(error)
+        except Exception:
+            import traceback
+
+            traceback.print_exc(file=sys.stderr)
+
+    # ---------------------------------------------------------------- queries
+
+    def open_orders(self, account: str) -> list[OrderView]:
+        mine = self.engine.by_account.get(account, {})
+        return [_view(o) for o in sorted(mine.values(), key=_order_id)]
+
+    def order(self, order_id: int) -> OrderView | None:
+        order = self.engine.orders.get(order_id)
+        return None if order is None else _view(order)
+
+    def find_order(
+        self, account: str, order_id: int | None, cl_ord_id: str | None
+    ) -> OrderView | None:
+        order = self.engine.find_order(account, order_id, cl_ord_id)
+        return None if order is None else _view(order)
+
+    def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return self.engine.books[symbol].depth(depth)
+
+    def balance(self, account: str, asset: str) -> Balance:
+        risk = self.engine.risk
+        if risk is None:
+            return Balance(asset, 0, 0)
+        acct = risk.accounts[account]
+        return Balance(asset, acct.balance[asset], acct.held[asset])
+
+    def market(self, symbol: str) -> MarketState:
+        engine = self.engine
+        risk = engine.risk
+        if risk is None:
+            return MarketState(symbol, engine.sessions[symbol].phase, 0)
+        band = risk.band(symbol) or (0, 0)
+        reference = risk.markets[symbol].reference or 0
+        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
+
+    # ---------------------------------------------------------------- history
+
+    def _db(self) -> sqlite3.Connection:
+        if self._history is None:
+            uri = f"file:{self._history_path}?mode=ro"
+            self._history = sqlite3.connect(uri, uri=True, isolation_level=None)
+        return self._history
+
+    def recent_trades(self, symbol: str, limit: int = 50) -> list[TradeRecord]:
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {_TRADE_COLUMNS} FROM trades WHERE symbol = ? AND seq <= ?"
+                " ORDER BY ts DESC, trade_id DESC LIMIT ?",
+                (symbol, self.engine.last_seq, min(limit, 50)),
+            )
+            .fetchall()
+        )
+        return [_trade(r) for r in reversed(rows)]
+
+    def trades(self, symbol: str, since_ts: int) -> list[TradeRecord]:
+        rows = self._db().execute(
+            f"SELECT {_TRADE_COLUMNS} FROM trades WHERE symbol = ? AND ts >= ? AND seq <= ?"
+            " ORDER BY ts, trade_id",
+            (symbol, since_ts, self.engine.last_seq),
+        )
+        return list(map(_trade, rows))
+
+    def fills(self, account: str, limit: int = 50) -> list[TradeRecord]:
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {_TRADE_COLUMNS} FROM trades"
+                " WHERE (taker_account = ?1 OR maker_account = ?1) AND seq <= ?3"
+                " ORDER BY trade_id DESC LIMIT ?2",
+                (account, limit, self.engine.last_seq),
+            )
+            .fetchall()
+        )
+        return [_trade(r) for r in reversed(rows)]
+
+    def closed_orders(self, account: str, limit: int = 50) -> list[ClosedOrder]:
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {_ORDER_COLUMNS} FROM orders WHERE account = ? AND closed_ts IS NOT NULL"
+                " ORDER BY closed_ts DESC, order_id DESC LIMIT ?",
+                (account, limit),
+            )
+            .fetchall()
+        )
+        return [ClosedOrder(*r) for r in reversed(rows)]
+
+    def ledger(self, account: str, limit: int = 50) -> list[LedgerEntry]:
+        rows = (
+            self._db()
+            .execute(
+                f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE account = ? AND seq <= ?"
+                " ORDER BY seq DESC, n DESC LIMIT ?",
+                (account, self.engine.last_seq, limit),
+            )
+            .fetchall()
+        )
+        return [LedgerEntry(*r) for r in reversed(rows)]
+
+
+async def connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
+    """Join the node: say hello, wait for the welcome (the engine as durable now)."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(frame(encode(Hello(index, os.getpid()))))
+    frames = FrameReader(reader)
+    while True:
+        got = await frames.frames()
+        if not got:
+            raise ConnectionError("the node closed the channel before welcoming this worker")
+        for payload in got:
+            message = decode_down(payload)
+            if isinstance(message, Welcome):
+                return frames, writer, message

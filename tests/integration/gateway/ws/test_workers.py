@@ -1,0 +1,328 @@
+"""Gateway workers (``tokex serve --workers 2``): real worker processes on one port, real
+clients on loopback, a worker killed with SIGKILL under load.
+
+The kernel spreads connections over the workers (SO_REUSEPORT); a connection's
+worker is the high bits of its ``connection_id`` (node/worker.py), so the tests
+open connections until they have one on each worker.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import websockets
+
+from model.commands import NewOrder
+from node.config import DEMO_CONFIG
+from node.journal import scan
+from node.worker import CONNECTION_ID_BITS
+from tests.integration.gateway.ws.client import ROOT, Client, login_params, run_within
+from tests.integration.gateway.ws.test_orders import CANCEL_ON_DISCONNECT
+
+BUY = {"symbol": "AAPLx/USD", "side": "buy", "order_type": "limit", "order_qty": "0.01"}
+
+
+@contextmanager
+def workers_server(
+    data: Path, config: Path | None = None, workers: int = 2
+) -> Iterator[tuple[int, list[int]]]:
+    """``tokex serve --workers N`` on the system clock; yields the port and the worker pids."""
+    command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
+    command += ["--workers", str(workers)]
+    command += ["--ws-port", "0", "--http-port", "0", "--fix-port", "0"]
+    if config is not None:
+        command += ["--config", str(config)]
+    proc = subprocess.Popen(
+        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout is not None
+        first = proc.stdout.readline()
+        match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
+        assert match, first + (proc.stderr.read() if proc.stderr else "")
+        found: list[int] = []
+        if workers:
+            second = proc.stdout.readline()
+            pids = re.search(r"pids ([\d, ]+)\)", second)
+            assert pids, second
+            found = [int(p) for p in pids.group(1).split(", ")]
+        yield int(match.group(1)), found
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+                raise AssertionError("the server did not stop on SIGTERM") from None
+
+
+class WorkerClient(Client):
+    worker: int
+
+
+async def open_on(port: int, worker: int) -> WorkerClient:
+    """A client whose connection landed on ``worker`` (others opened meanwhile are closed)."""
+    for _ in range(200):
+        ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+        status = json.loads(await asyncio.wait_for(ws.recv(), 10))
+        conn_id = status["data"][0]["connection_id"]
+        if conn_id >> CONNECTION_ID_BITS == worker:
+            client = WorkerClient(ws)
+            client.pushed = []
+            client.worker = worker
+            return client
+        await ws.close()
+    raise AssertionError(f"no connection reached worker {worker} in 200 tries")
+
+
+async def pushes(client: Client) -> list[dict[str, Any]]:
+    client.pushed = []
+    await client.call("ping")
+    out, client.pushed = client.pushed, []
+    return out
+
+
+def test_one_account_on_two_workers_sees_one_exchange(tmp_path: Path) -> None:
+    async def scenario(port: int) -> None:
+        a0, a1 = await open_on(port, 0), await open_on(port, 1)
+        bob = await open_on(port, 1)
+        for client, account in ((a0, "alice"), (a1, "alice"), (bob, "bob")):
+            answer = await client.login(account)
+            assert answer["success"], answer
+        # A nonce taken on one worker is taken on the other: a replayed login is refused.
+        params = login_params("alice")
+        assert (await a0.call("login", **params))["success"]
+        replay = await a1.call("login", **params)
+        assert replay["error"] == "EAPI:Invalid nonce", replay
+        # A token issued on worker 0 is good on worker 1.
+        token = (await a0.login("alice"))["result"]["token"]
+        assert (await a1.call("subscribe", channel="executions", token=token))["success"]
+        assert (await a0.call("subscribe", channel="balances"))["success"]
+        await pushes(a0)
+        await pushes(a1)
+        placed = await a0.call("add_order", **BUY, limit_price="229.00", cl_ord_id="w0-1")
+        assert placed["success"], placed
+        order_id = placed["result"]["order_id"]
+        # The executions channel of the other worker's connection reports it, in order.
+        new = [m for m in await pushes(a1) if m.get("channel") == "executions"]
+        assert [item["order_id"] for m in new for item in m["data"]] == [order_id]
+        assert [m["sequence"] for m in new] == [2]
+        # Amend by cl_ord_id on the other worker (its copy of the engine knows the order).
+        amended = await a1.call("amend_order", cl_ord_id="w0-1", limit_price="228.50")
+        assert amended["success"], amended
+        # Bob, on worker 1, takes it; alice's balances on worker 0 move.
+        sold = await bob.call("add_order", **{**BUY, "side": "sell"}, limit_price="228.50")
+        assert sold["success"], sold
+        balances = [m for m in await pushes(a0) if m.get("channel") == "balances"]
+        assert balances and {e["asset"] for m in balances for e in m["data"]} == {
+            "AAPLx",
+            "USD",
+        }
+        fills = [
+            item
+            for m in await pushes(a1)
+            if m.get("channel") == "executions"
+            for item in m["data"]
+            if item.get("exec_type") == "filled"
+        ]
+        assert [f["order_id"] for f in fills] == [order_id]
+
+    with workers_server(tmp_path / "data") as (port, _):
+        run_within(scenario(port), 60)
+
+
+def test_cancel_on_disconnect_waits_for_the_accounts_last_connection_on_any_worker(
+    tmp_path: Path,
+) -> None:
+    config = tmp_path / "tokex.toml"
+    config.write_text(DEMO_CONFIG + CANCEL_ON_DISCONNECT)
+
+    async def scenario(port: int) -> None:
+        c0, c1 = await open_on(port, 0), await open_on(port, 1)
+        watcher = await open_on(port, 1)
+        for client in (c0, c1):
+            assert (await client.login("carol"))["success"]
+        assert (await watcher.login("carol"))["success"]
+        placed = await c0.call("add_order", **BUY, limit_price="200.00")
+        assert placed["success"], placed
+        await c0.ws.close()
+        # carol is still connected on worker 1 (twice): nothing is cancelled.
+        await asyncio.sleep(0.5)
+        snapshot = await c1.call("subscribe", channel="executions")
+        assert snapshot["success"]
+        got = c1.pushed + await pushes(c1)
+        open_now = [i["order_id"] for m in got if m.get("type") == "snapshot" for i in m["data"]]
+        assert open_now == [placed["result"]["order_id"]]
+        await watcher.ws.close()
+        await c1.ws.close()
+        # Her last connection went: the order is cancelled (seen from a new login).
+        again = await open_on(port, 0)
+        assert (await again.login("carol"))["success"]
+        for _ in range(100):
+            again.pushed = []
+            assert (await again.call("subscribe", channel="executions"))["success"]
+            left = [
+                i["order_id"]
+                for m in again.pushed + await pushes(again)
+                if m.get("type") == "snapshot"
+                for i in m["data"]
+            ]
+            await again.call("unsubscribe", channel="executions")
+            if not left:
+                return
+            await asyncio.sleep(0.05)
+        raise AssertionError("carol's order outlived her last connection")
+
+    with workers_server(tmp_path / "data", config) as (port, _):
+        run_within(scenario(port), 60)
+
+
+def test_a_worker_killed_under_load_is_restarted_and_nothing_acknowledged_is_lost(
+    tmp_path: Path,
+) -> None:
+    data = tmp_path / "data"
+    acked: list[int] = []
+
+    async def trader(port: int, worker: int, account: str, stop: asyncio.Event) -> int:
+        """Place orders back to back until ``stop`` or the connection drops; count answers."""
+        client = await open_on(port, worker)
+        assert (await client.login(account))["success"]
+        n = 0
+        try:
+            while not stop.is_set():
+                n += 1
+                side = "buy" if n % 2 else "sell"
+                price = "228.00" if side == "buy" else "231.00"
+                answer = await client.call("add_order", **{**BUY, "side": side}, limit_price=price)
+                if answer.get("success"):
+                    acked.append(int(answer["result"]["order_id"][1:]))
+        except (websockets.ConnectionClosed, TimeoutError):
+            pass
+        return n
+
+    async def scenario(port: int, pids: list[int]) -> None:
+        stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(trader(port, 0, "alice", stop)),
+            asyncio.create_task(trader(port, 1, "bob", stop)),
+        ]
+        while len(acked) < 200:
+            await asyncio.sleep(0.05)
+        os.kill(pids[0], signal.SIGKILL)
+        killed_at = len(acked)
+        # The other worker's client goes on being answered.
+        while len(acked) < killed_at + 200:
+            assert not tasks[1].done(), "worker 1's client stopped"
+            await asyncio.sleep(0.05)
+        assert tasks[0].done()  # worker 0's client was disconnected
+        # Worker 0 is started again: a new connection reaches it and trades.
+        again = await open_on(port, 0)
+        assert (await again.login("alice"))["success"]
+        placed = await again.call("add_order", **BUY, limit_price="227.00")
+        assert placed["success"], placed
+        acked.append(int(placed["result"]["order_id"][1:]))
+        stop.set()
+        await asyncio.gather(*tasks)
+
+    with workers_server(data) as (port, pids):
+        run_within(scenario(port, pids), 120)
+    # Every acknowledged order is in the journal (the server stopped cleanly after).
+    journal = {c.seq: c for c in scan(data / "journal").commands}
+    assert acked and all(isinstance(journal.get(seq), NewOrder) for seq in acked)
+
+
+def _normalized(message: dict[str, Any]) -> str:
+    """A message without what differs between two servers run one after the other."""
+    text = json.dumps(message, sort_keys=True)
+    text = re.sub(r'"\d{4}-\d\d-\d\dT[^"]*"', '"T"', text)
+    text = re.sub(r'"token": "[0-9a-f]+"', '"token": "X"', text)
+    return re.sub(r'"connection_id": \d+', '"connection_id": 0', text)
+
+
+async def _session(port: int, split: bool) -> list[str]:
+    """A scripted session of two traders; with ``split``, each on a worker of its own."""
+    if split:
+        alice, bob = await open_on(port, 0), await open_on(port, 1)
+    else:
+        alice, bob = await open_on(port, 0), await open_on(port, 0)
+    out: list[str] = []
+
+    async def call(client: Client, method: str, **params: Any) -> None:
+        out.append(_normalized(await client.call(method, **params)))
+
+    await call(alice, "login", **login_params("alice"))
+    await call(bob, "login", **login_params("bob"))
+    await call(alice, "subscribe", channel="executions")
+    await call(alice, "subscribe", channel="balances")
+    await call(bob, "subscribe", channel="book", symbol=["AAPLx/USD"], depth=10)
+    await call(bob, "subscribe", channel="trade", symbol=["AAPLx/USD"])
+    await call(bob, "subscribe", channel="ticker", symbol=["AAPLx/USD"])
+    await call(bob, "subscribe", channel="instrument")
+    limit = {"symbol": "AAPLx/USD", "order_type": "limit"}
+    await call(
+        alice, "add_order", side="buy", order_qty="1", limit_price="229.50", validate=True, **limit
+    )
+    await call(
+        alice,
+        "add_order",
+        side="buy",
+        order_qty="100000",
+        limit_price="229.5",
+        validate=True,
+        **limit,
+    )
+    batch = [
+        {
+            "side": "buy",
+            "order_type": "limit",
+            "order_qty": "1",
+            "limit_price": "229.00",
+            "cl_ord_id": "x1",
+        },
+        {"side": "buy", "order_type": "limit", "order_qty": "2", "limit_price": "228.00"},
+    ]
+    await call(alice, "batch_add", symbol="AAPLx/USD", orders=batch)
+    await call(alice, "amend_order", cl_ord_id="x1", limit_price="229.10")
+    await call(
+        alice,
+        "add_order",
+        side="buy",
+        order_qty="0.5",
+        limit_price="229.50",
+        cl_ord_id="e1",
+        **limit,
+    )
+    await call(bob, "add_order", side="sell", order_qty="2", limit_price="229.00", **limit)
+    await call(alice, "edit_order", order_id="O17", order_qty="3")
+    await call(alice, "cancel_all_orders_after", timeout=60)
+    await call(alice, "cancel_order", cl_ord_id=["nope"])
+    await call(alice, "cancel_all")
+    await call(alice, "ping")
+    await call(bob, "ping")
+    for client in (alice, bob):
+        out += [_normalized(m) for m in client.pushed]
+    return out
+
+
+def test_a_session_reads_the_same_on_workers_as_on_one_process(tmp_path: Path) -> None:
+    """Answers, executions, balances, book (checksums), trades, ticker and instrument: the
+    same messages in the same order whether the two traders share a process or not."""
+    with workers_server(tmp_path / "one", workers=0) as (port, _):
+        one = run_within(_session(port, split=False), 60)
+    with workers_server(tmp_path / "two", workers=2) as (port, _):
+        two = run_within(_session(port, split=True), 60)
+    assert any('"channel": "book"' in m for m in one)
+    assert any('"method": "batch_add"' in m and '"success": true' in m for m in one)
+    assert two == one

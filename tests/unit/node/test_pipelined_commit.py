@@ -1,0 +1,164 @@
+"""Pipelined group commit (node/exchange.py): while one batch is written and synced, the
+next is applied; each batch is answered and published only once its own records are durable.
+
+A real Exchange on a real data directory; the journal's ``write`` (the write and fsync of one
+batch, run in a worker thread) is held on an event so the test decides when a sync finishes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from pathlib import Path
+
+from model.commands import NewOrder
+from node.clock import parse_clock
+from node.config import DEMO_CONFIG, parse_config
+from node.exchange import Exchange
+from node.journal import JournalWriter
+from node.recovery import recover
+from node.sequencer import Sequenced
+
+
+class HeldWriter:
+    """Wraps a JournalWriter's ``write``: each call waits until the test releases it."""
+
+    def __init__(self, writer: JournalWriter) -> None:
+        self.writer = writer
+        self.real = writer.write
+        self.release = threading.Semaphore(0)
+        self.started: list[int] = []
+        """First seq of each batch whose write began."""
+        self.durable: list[int] = []
+        """First seq of each batch whose write finished."""
+        writer.write = self.write  # type: ignore[method-assign]
+
+    def write(self, taken: tuple[int, list[bytes]]) -> int:
+        self.started.append(taken[0])
+        self.release.acquire()
+        written = self.real(taken)
+        self.durable.append(taken[0])
+        return written
+
+
+def _order(n: int) -> NewOrder:
+    side = "buy" if n % 2 else "sell"
+    price = 22_900 - n if side == "buy" else 23_100 + n
+    return NewOrder(0, 0, "alice" if n % 2 else "bob", "AAPLx/USD", side, 100, price)  # type: ignore[arg-type]
+
+
+async def _wait(condition: object, what: str) -> None:
+    for _ in range(2000):
+        if callable(condition) and condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError(f"never happened: {what}")
+
+
+def _exchange(data: Path) -> Exchange:
+    config = parse_config(DEMO_CONFIG, "demo")
+    exchange = Exchange(config, data, parse_clock("system"))
+    exchange.open()
+    exchange.pipelined = True
+    return exchange
+
+
+def test_the_next_batch_is_applied_while_one_syncs_and_answered_only_once_durable(
+    tmp_path: Path,
+) -> None:
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        held = HeldWriter(exchange.sequencer.writer)
+        answered: list[int] = []
+        published: list[list[int]] = []
+        durable_at_answer: list[list[int]] = []
+
+        def done(applied: list[Sequenced]) -> None:
+            answered.append(applied[-1][0].seq)
+            durable_at_answer.append(list(held.durable))
+
+        exchange.add_listener(lambda applied: published.append([c.seq for c, _ in applied]))
+        await exchange.start()
+        start = exchange.engine.last_seq
+        exchange.enqueue(_order(1), done)
+        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
+        # While it syncs, two more commands arrive: they are applied as the next batch.
+        exchange.enqueue(_order(2), done)
+        exchange.enqueue(_order(3), done)
+        await _wait(lambda: exchange.engine.last_seq == start + 3, "the next batch applied")
+        assert answered == [] and published == []
+        assert exchange.metrics.pipelined_batches == 1
+        held.release.release()  # the first batch is durable
+        await _wait(lambda: len(answered) == 1, "the first batch answered")
+        assert answered == [start + 1] and published == [[start + 1]]
+        await _wait(lambda: len(held.started) == 2, "the second batch's sync began")
+        assert answered == [start + 1]  # not before its own records are durable
+        held.release.release()
+        await _wait(lambda: len(answered) == 3, "the second batch answered")
+        assert answered == [start + 1, start + 2, start + 3]
+        assert published == [[start + 1], [start + 2, start + 3]]
+        # Every answer came after its own batch's write finished.
+        assert durable_at_answer[0] == [start + 1]
+        assert durable_at_answer[1] == durable_at_answer[2] == [start + 1, start + 2]
+        for _ in range(10):
+            held.release.release()
+        await exchange.close()
+
+    asyncio.run(run())
+    # The journal holds exactly what was answered, in order: a restart rebuilds it.
+    recovered = recover(tmp_path / "data")
+    assert recovered.engine.last_seq == recovered.next_seq - 1
+    assert len(recovered.engine.orders) == 3
+
+
+def test_a_barrier_sees_exactly_its_batch_nothing_applied_ahead(tmp_path: Path) -> None:
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        held = HeldWriter(exchange.sequencer.writer)
+        seen: list[int] = []
+        await exchange.start()
+        start = exchange.engine.last_seq
+        exchange.enqueue(_order(1))
+        exchange.enqueue_barrier(lambda: seen.append(exchange.engine.last_seq))
+        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
+        exchange.enqueue(_order(2))
+        await asyncio.sleep(0.05)
+        # The batch in hand holds a barrier: the next command waits for it.
+        assert exchange.engine.last_seq == start + 1
+        held.release.release()
+        await _wait(lambda: seen, "the barrier ran")
+        assert seen == [start + 1]
+        held.release.release()
+        await _wait(lambda: exchange.engine.last_seq == start + 2, "the next command applied")
+        for _ in range(10):
+            held.release.release()
+        await exchange.close()
+
+    asyncio.run(run())
+
+
+def test_a_state_reader_stops_the_overlap(tmp_path: Path) -> None:
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        held = HeldWriter(exchange.sequencer.writer)
+        reading = [True]
+        exchange.add_state_reader(lambda: reading[0])
+        levels: list[int] = []
+        exchange.add_listener(lambda applied: levels.append(len(exchange.book("AAPLx/USD", 50)[1])))
+        await exchange.start()
+        start = exchange.engine.last_seq
+        exchange.enqueue(_order(2))
+        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
+        exchange.enqueue(_order(4))
+        await asyncio.sleep(0.05)
+        assert exchange.engine.last_seq == start + 1
+        held.release.release()
+        await _wait(lambda: exchange.engine.last_seq == start + 2, "the next command applied")
+        # The listener of the first batch saw one ask: its own batch's state, not the next.
+        assert levels[0] == 1
+        for _ in range(10):
+            held.release.release()
+        await exchange.close()
+        assert exchange.metrics.pipelined_batches == 0
+
+    asyncio.run(run())

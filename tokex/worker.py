@@ -1,0 +1,102 @@
+"""A gateway worker process: the WebSocket gateway in front of the node's channel.
+
+``python -m tokex.worker --channel PATH --index I --host H --port P --data DIR
+[--config FILE]``: started (and restarted) by ``tokex serve --workers N``
+(:mod:`node.hub`, docs/WORKERS.md), never by hand. It connects to the node's
+channel, is sent the engine as durable now, and listens on the WebSocket port
+with SO_REUSEPORT beside the other workers; the gateway is written against
+:class:`node.worker.RemoteNode`, the node carried over the channel.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+import traceback
+from collections.abc import Sequence
+from pathlib import Path
+
+import uvloop
+
+from gateway.ws.server import WsGateway
+from node.channel import Batch, Report, decode_down
+from node.config import DEMO_CONFIG, Config, load_config, parse_config
+from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
+
+__all__ = ["main", "run_worker"]
+
+
+async def run_worker(args: argparse.Namespace, config: Config) -> int:
+    """Serve until SIGTERM (0), the node's channel closing (0), or a failure (1)."""
+    frames, writer, welcome = await connect(args.channel, args.index)
+    node = RemoteNode(config, welcome, args.data / "history.sqlite")
+    node.writer = writer
+    gateway = WsGateway(node)
+    # Connection ids unique across workers: the worker's index in the high bits.
+    gateway._next_id = (args.index << CONNECTION_ID_BITS) + 1
+    await gateway.start(args.host, args.port, reuse_port=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    async def receive() -> None:
+        while True:
+            got = await frames.frames()
+            if not got:
+                return  # the node is gone
+            for payload in got:
+                message = decode_down(payload)
+                if isinstance(message, Batch):
+                    node.on_batch(message)
+                elif isinstance(message, Report):
+                    node.reports = dict(message.reports)
+
+    receiving = loop.create_task(receive())
+    stopping = loop.create_task(stop.wait())
+    await asyncio.wait((receiving, stopping), return_when=asyncio.FIRST_COMPLETED)
+    if stopping.done() and not receiving.done():
+        # Stopping: take no new connections, and let what was sent to the node be answered.
+        if gateway.server is not None:
+            gateway.server.close(close_connections=False)
+        for _ in range(100):
+            if not node.queued:
+                break
+            await asyncio.sleep(0.05)
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(gateway.close(), 5)
+    status = 0
+    if receiving.done() and not receiving.cancelled() and receiving.exception() is not None:
+        # A frame this worker could not take: its copy of the engine is no longer the
+        # node's, so it stops (the node starts it again from a fresh copy).
+        error = receiving.exception()
+        traceback.print_exception(error, file=sys.stderr)
+        status = 1
+    receiving.cancel()
+    stopping.cancel()
+    writer.close()
+    return status
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tokex.worker", description=__doc__)
+    parser.add_argument("--channel", required=True)
+    parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--host", required=True)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--data", type=Path, required=True)
+    parser.add_argument("--config", type=Path)
+    args = parser.parse_args(argv)
+    config = (
+        parse_config(DEMO_CONFIG, "built-in demo config")
+        if args.config is None
+        else load_config(args.config)
+    )
+    return uvloop.run(run_worker(args, config))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

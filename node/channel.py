@@ -102,11 +102,16 @@ class Tick(msgspec.Struct, tag="tick", array_like=True):
 
 
 class Login(msgspec.Struct, tag="login", array_like=True):
-    """Take a nonce and issue a token (the signature was checked by the worker)."""
+    """Take a nonce and issue a token (the signature was checked by the worker).
+
+    ``issue`` False: take the nonce only (a signed REST call,
+    :meth:`node.interface.Node.use_nonce`); answered with an empty token.
+    """
 
     id: int
     api_key: str
     nonce: int
+    issue: bool = True
 
 
 class Presence(msgspec.Struct, tag="presence", array_like=True):

@@ -352,8 +352,15 @@ class WorkerHub:
             worker.replies.append(LoginFailed(item.id, f"{error}", False))
             self._flush_later()
 
+        def taken() -> None:
+            worker.replies.append(LoggedIn(item.id, ""))
+            self._flush_later()
+
         try:
-            exchange.login(item.api_key, item.nonce, done, failed)
+            if item.issue:
+                exchange.login(item.api_key, item.nonce, done, failed)
+            else:
+                exchange.use_nonce(item.api_key, item.nonce, taken, failed)
         except NonceUsed as e:
             worker.replies.append(LoginFailed(item.id, f"{e}", True))
         except (ValueError, KeyError, RuntimeError) as e:

@@ -201,6 +201,21 @@ class RemoteNode:
         self.nonces[api_key] = nonce
         self._send(Login(self._register(on_done, on_error), api_key, nonce))
 
+    def use_nonce(
+        self,
+        api_key: str,
+        nonce: int,
+        on_done: Callable[[], None],
+        on_error: Callable[[Exception], None],
+    ) -> None:
+        if not 0 < nonce <= MAX_NONCE:
+            raise ValueError(f"nonce {nonce}: must be 1 to {MAX_NONCE}")
+        used = self.nonces.get(api_key, 0)
+        if nonce <= used:
+            raise NonceUsed(f"nonce {nonce} of {api_key}: not above {used}")
+        self.nonces[api_key] = nonce
+        self._send(Login(self._register(lambda _token: on_done(), on_error), api_key, nonce, False))
+
     def session(self, token: str) -> str | None:
         key = self._digests.get(token)
         if key is None:

@@ -17,6 +17,7 @@ from node.channel import (
     Batch,
     Enqueue,
     FrameReader,
+    Login,
     Presence,
     Requests,
     Touch,
@@ -37,9 +38,12 @@ def test_requests_and_batches_round_trip() -> None:
             Enqueue(1, [ORDER], False),
             Presence("carol", -1, CancelAll(0, 0, "carol", None, "dead_man_switch")),
             Touch(b"\x01" * 32, 5),
+            Login(2, "alice-key", 9),
+            Login(3, "alice-key", 10, False),  # a nonce only (a signed REST call)
         ]
     )
     assert decode_up(encode(up)) == up
+    assert [i.issue for i in up.items if isinstance(i, Login)] == [True, False]
     accepted = OrderAccepted(7, 11, 7, ORDER)
     applied = [(ORDER, [accepted])]
     batch = Batch([Answer(1, 7, 1)], encode_applied(applied), False)

@@ -39,6 +39,9 @@ Pure like the rest of the engine: no I/O; files are node/store.py's.
 
 from __future__ import annotations
 
+from itertools import starmap
+from operator import attrgetter, lt
+
 import msgspec
 from model.commands import BatchOrder, CorporateAction, OrderType, Side, StpType, TimeInForce
 from model.instrument import Instrument
@@ -99,8 +102,8 @@ OrderFields = tuple[
     bool,  # post_only
     int,  # trigger_price
     int,  # hold
-    Wide,  # cost
-    Wide,  # fee
+    int,  # cost (0 here and the value in EngineSnapshot.wide if past 64 bits)
+    int,  # fee (likewise)
     int,  # paid
     int,  # notional
     int,  # cash_qty
@@ -215,6 +218,9 @@ class EngineSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     sessions: list[SessionState]
     orders: list[OrderFields]
     """Open orders (resting and waiting stops) in the order index's order."""
+    wide: list[tuple[int, int, str]] = []
+    """An order's cost or fee past MessagePack's 64-bit integers (rare): (index in
+    ``orders``, field index, decimal digits); the row holds 0 there."""
     order_accounts: list[str]
     """Accounts with an entry in the by-account index, in its order."""
     expiries: list[tuple[int, int]]
@@ -330,6 +336,8 @@ def capture(engine: Engine) -> EngineSnapshot:
     )
 
 
+_ORDER_ID = attrgetter("order_id")
+_STOP = attrgetter("stop")
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EngineSnapshot)
 _INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1
@@ -341,16 +349,18 @@ def _narrow(value: Wide) -> Wide:
     return value
 
 
-def _narrow_row(row: OrderFields) -> OrderFields:
-    fields = list(row)
-    for i in _WIDE_AT:
-        fields[i] = _narrow(row[i])  # type: ignore[arg-type]
-    return tuple(fields)  # type: ignore[return-value]
-
-
 def _narrowed(snapshot: EngineSnapshot) -> EngineSnapshot:
     """``snapshot`` with every :data:`Wide` integer past MessagePack's range as digits."""
-    orders = [_narrow_row(row) for row in snapshot.orders]
+    orders = list(snapshot.orders)
+    wide = []
+    for index, row in enumerate(orders):
+        past = [i for i in _WIDE_AT if not _INT_MIN <= row[i] <= _UINT_MAX]  # type: ignore[operator]
+        if past:
+            fields = list(row)
+            for i in past:
+                wide.append((index, i, str(row[i])))
+                fields[i] = 0
+            orders[index] = tuple(fields)  # type: ignore[assignment]
     books = []
     for book in snapshot.books:
         if book.window is not None:
@@ -361,7 +371,7 @@ def _narrowed(snapshot: EngineSnapshot) -> EngineSnapshot:
             )
             book = msgspec.structs.replace(book, window=window)
         books.append(book)
-    return msgspec.structs.replace(snapshot, orders=orders, books=books)
+    return msgspec.structs.replace(snapshot, orders=orders, wide=wide, books=books)
 
 
 def encode(engine: Engine) -> bytes:
@@ -406,64 +416,72 @@ def _wide(value: int | str, where: str) -> int:
     return int(value)
 
 
-def _order(row: tuple[object, ...], index: int) -> Order:
-    if type(row[21]) is not int or type(row[22]) is not int:
-        fields = list(row)
-        for i in _WIDE_AT:
-            fields[i] = _wide(fields[i], f"orders[{index}].{ORDER_FIELDS[i]}")  # type: ignore[arg-type]
-        row = tuple(fields)
-    return Order(*row)  # type: ignore[arg-type]
+def _orders(s: EngineSnapshot) -> list[Order]:
+    """The order records, built in one pass (wide sums patched in first)."""
+    rows = s.orders
+    if s.wide:
+        rows = list(rows)
+        for index, field, digits in s.wide:
+            if not (0 <= index < len(rows) and field in _WIDE_AT):
+                raise SnapshotFormatError(f"wide: ({index}, {field}) names no order's cost or fee")
+            fields = list(rows[index])
+            fields[field] = _wide(digits, f"orders[{index}].{ORDER_FIELDS[field]}")
+            rows[index] = tuple(fields)  # type: ignore[assignment]
+    return list(starmap(Order, rows))
+
+
+_LEVEL_KEYS = attrgetter("symbol", "side", "price", "stop")
+_SHOWN = attrgetter("shown")
+_PRIORITY = attrgetter("priority")
 
 
 def _fill_side(
     side: BookSide,
     state: SideState,
     orders: dict[int, Order],
-    placed: set[int],
     symbol: str,
-) -> None:
+    placed: set[int],
+) -> int:
+    """Rebuild one side's levels and heap; return how many orders rest on it (ids to ``placed``)."""
     levels = side.levels
+    resting = 0
+    find = orders.__getitem__
     for price, ids in state.levels:
         where = f"books[{symbol}].{side.side} level {price}"
-        if not ids:
+        try:
+            queue = list(map(find, ids))
+        except KeyError as e:
+            raise SnapshotFormatError(
+                f"{where}: order {e.args[0]} is not among the orders"
+            ) from None
+        if not queue:
             raise SnapshotFormatError(f"{where}: a level with no orders")
+        if set(map(_LEVEL_KEYS, queue)) != {(symbol, side.side, price, False)}:
+            raise SnapshotFormatError(
+                f"{where}: an order of another symbol, side or price, or a stop, in its queue"
+            )
+        shown = list(map(_SHOWN, queue))
+        priorities = list(map(_PRIORITY, queue))
+        if min(shown) <= 0 or not all(map(lt, priorities, priorities[1:])):
+            raise SnapshotFormatError(
+                f"{where}: an order with nothing shown, or the queue out of time priority"
+            )
         level = Level(price)
-        queue = level.queue
-        qty = 0
-        last = 0
-        for order_id in ids:
-            order = orders.get(order_id)
-            if order is None:
-                raise SnapshotFormatError(f"{where}: order {order_id} is not among the orders")
-            if order_id in placed:
-                raise SnapshotFormatError(f"{where}: order {order_id} rests twice")
-            if (
-                order.stop
-                or order.symbol != symbol
-                or order.side != side.side
-                or order.price != price
-                or order.shown <= 0
-                or order.priority <= last
-            ):
-                raise SnapshotFormatError(
-                    f"{where}: order {order_id} does not belong there (a stop, another symbol, "
-                    "side or price, nothing shown, or out of queue order)"
-                )
-            last = order.priority
-            placed.add(order_id)
-            queue.append(order)
-            qty += order.shown
-        level.qty = qty
+        level.queue.extend(queue)
+        level.qty = sum(shown)
         key = price * side.sign
         if key in levels:
             raise SnapshotFormatError(f"{where}: listed twice")
         levels[key] = level
+        resting += len(queue)
+        placed.update(ids)
     side.heap[:] = state.heap
     side.stale.update(state.stale)
     if len(side.heap) != len(set(side.heap)) or set(side.heap) != levels.keys() | side.stale:
         raise SnapshotFormatError(
             f"books[{symbol}].{side.side}: the heap does not hold each level key once"
         )
+    return resting
 
 
 def _fill_risk(risk: Risk, state: RiskState) -> None:
@@ -541,12 +559,11 @@ def _restore(s: EngineSnapshot) -> Engine:
     engine.next_trade_id = s.next_trade_id
     engine.next_priority = s.next_priority
 
+    records = _orders(s)
     orders = engine.orders
-    for index, row in enumerate(s.orders):
-        order = _order(row, index)
-        if order.order_id in orders:
-            raise SnapshotFormatError(f"orders[{index}]: order {order.order_id} twice")
-        orders[order.order_id] = order
+    orders.update(zip(map(_ORDER_ID, records), records, strict=True))
+    if len(orders) != len(records):
+        raise SnapshotFormatError("orders: an order id twice")
     by_account = engine.by_account
     for account in s.order_accounts:
         by_account[account] = {}
@@ -563,7 +580,9 @@ def _restore(s: EngineSnapshot) -> Engine:
 
     if [b.symbol for b in s.books] != list(engine.books):
         raise SnapshotFormatError("books: must name every instrument once, in order")
+    resting = 0
     placed: set[int] = set()
+    stops = sum(map(_STOP, records))
     for b in s.books:
         book = engine.books[b.symbol]
         book.open = b.open
@@ -580,16 +599,21 @@ def _restore(s: EngineSnapshot) -> Engine:
             window.prints.extend((t, _wide(n, where), q) for t, n, q in b.window.prints)
             window.notional = _wide(b.window.notional, where)
             window.lots = b.window.lots
-        _fill_side(book.bids, b.bids, orders, placed, b.symbol)
-        _fill_side(book.asks, b.asks, orders, placed, b.symbol)
+        resting += _fill_side(book.bids, b.bids, orders, b.symbol, placed)
+        resting += _fill_side(book.asks, b.asks, orders, b.symbol, placed)
         book.stops.rising[:] = b.rising
         book.stops.falling[:] = b.falling
-    for order_id, order in orders.items():
-        if order.stop:
-            if order.symbol not in engine.books:
-                raise SnapshotFormatError(f"order {order_id}: symbol {order.symbol!r} not listed")
-        elif order_id not in placed:
-            raise SnapshotFormatError(f"order {order_id}: neither in a level nor a waiting stop")
+    # Each resting order was found once per place it is listed; they are all
+    # there exactly once if no id repeats and they number the orders that are
+    # not stops.
+    if len(placed) != resting:
+        raise SnapshotFormatError("books: an order rests in two places")
+    if resting != len(records) - stops:
+        lost = next(o.order_id for o in records if not o.stop and o.order_id not in placed)
+        raise SnapshotFormatError(f"order {lost}: neither in a level nor a waiting stop")
+    for order in records:
+        if order.stop and order.symbol not in engine.books:
+            raise SnapshotFormatError(f"order {order.order_id}: symbol {order.symbol!r} not listed")
 
     if [x.symbol for x in s.sessions] != list(engine.sessions):
         raise SnapshotFormatError("sessions: must name every instrument once, in order")

@@ -26,6 +26,7 @@ an older snapshot or to the genesis and the journal (docs/JOURNAL.md).
 
 from __future__ import annotations
 
+import gc
 import os
 import struct
 import zlib
@@ -192,10 +193,17 @@ def write_snapshot_in_background(data: Path, engine: Engine) -> int:
 def read_snapshot(path: Path) -> Engine:
     """The engine in a snapshot file (SnapshotError if it fails any check)."""
     seq, payload = _unpack(path, _SNAPSHOT_MAGIC)
+    # Decoding makes a container per order; none is garbage, so the collector
+    # (which would walk the growing heap again and again) waits till the end.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
         engine = engine_snapshot.decode(payload)
     except engine_snapshot.SnapshotFormatError as e:
         raise SnapshotError(f"{path}: cannot be loaded: {e}") from None
+    finally:
+        if collecting:
+            gc.enable()
     if engine.last_seq != seq:
         raise SnapshotError(
             f"{path}: holds the engine at seq {engine.last_seq}, the header says {seq}"

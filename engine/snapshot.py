@@ -14,11 +14,13 @@ What is kept, and why it is enough to go on exactly as the engine would have
 
 * every open order with every field (:data:`OrderFields`, the record's
   declaration order), in the order of the engine's order index;
-* each book side's levels in their dict order, each with its queue's live
-  order ids in queue (time priority) order; the side's heap of level keys
-  and its stale keys as they are (a stale key is reused if its price comes
-  back, so they are kept rather than rebuilt); queue tombstones are not
-  kept: a restored queue is compacted, which changes no outcome;
+* each book side's level prices in their dict order, the side's heap of
+  level keys and its stale keys as they are (a stale key is reused if its
+  price comes back, so they are kept rather than rebuilt); a level's queue
+  is its resting orders in priority-stamp order (stamps increase strictly
+  along every queue, so the orders say the queue order exactly); queue
+  tombstones are not kept: a restored queue is compacted, which changes no
+  outcome;
 * each stop book's two heaps as they are (stale entries included), the
   expiry heap as it is, the rolling reference window's prints and sums;
 * sessions (phase, clock, the next schedule change, a pause or call's end,
@@ -40,7 +42,7 @@ Pure like the rest of the engine: no I/O; files are node/store.py's.
 from __future__ import annotations
 
 from itertools import starmap
-from operator import attrgetter, lt
+from operator import attrgetter
 
 import msgspec
 from model.commands import BatchOrder, CorporateAction, OrderType, Side, StpType, TimeInForce
@@ -134,9 +136,15 @@ class WindowState(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class SideState(msgspec.Struct, frozen=True, kw_only=True):
-    """One side of a book: ``(price, live order ids in queue order)`` per level, the heap."""
+    """One side of a book: its levels' prices, the heap of level keys and its stale keys.
 
-    levels: list[tuple[int, list[int]]]
+    A level's queue is its resting orders (symbol, side and price) in priority
+    order: priority stamps increase strictly along every queue, so the orders'
+    own fields say the queue order exactly and no list of ids repeats it.
+    """
+
+    levels: list[int]
+    """The price of each level, in the side's dict order."""
     heap: list[int]
     stale: list[int]
 
@@ -244,10 +252,7 @@ class _Head(msgspec.Struct):
 
 def _side(side: BookSide) -> SideState:
     return SideState(
-        levels=[
-            (level.price, [o.order_id for o in level.queue if o.shown])
-            for level in side.levels.values()
-        ],
+        levels=[level.price for level in side.levels.values()],
         heap=list(side.heap),
         stale=sorted(side.stale),
     )
@@ -337,7 +342,6 @@ def capture(engine: Engine) -> EngineSnapshot:
 
 
 _ORDER_ID = attrgetter("order_id")
-_STOP = attrgetter("stop")
 _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(EngineSnapshot)
 _INT_MIN, _UINT_MAX = -(1 << 63), (1 << 64) - 1
@@ -430,58 +434,53 @@ def _orders(s: EngineSnapshot) -> list[Order]:
     return list(starmap(Order, rows))
 
 
-_LEVEL_KEYS = attrgetter("symbol", "side", "price", "stop")
 _SHOWN = attrgetter("shown")
 _PRIORITY = attrgetter("priority")
+
+
+def _queues(records: list[Order]) -> dict[tuple[str, str, int], list[Order]]:
+    """The resting orders by (symbol, side, price), each list in priority (queue) order."""
+    resting = [o for o in records if not o.stop]
+    resting.sort(key=_PRIORITY)
+    if len(set(map(_PRIORITY, resting))) != len(resting):
+        raise SnapshotFormatError("orders: two resting orders with the same priority stamp")
+    queues: dict[tuple[str, str, int], list[Order]] = {}
+    for order in resting:
+        key = (order.symbol, order.side, order.price)
+        queue = queues.get(key)
+        if queue is None:
+            queues[key] = [order]
+        else:
+            queue.append(order)
+    return queues
 
 
 def _fill_side(
     side: BookSide,
     state: SideState,
-    orders: dict[int, Order],
+    queues: dict[tuple[str, str, int], list[Order]],
     symbol: str,
-    placed: set[int],
-) -> int:
-    """Rebuild one side's levels and heap; return how many orders rest on it (ids to ``placed``)."""
+) -> None:
+    """Rebuild one side's levels (taking their queues out of ``queues``) and heap."""
     levels = side.levels
-    resting = 0
-    find = orders.__getitem__
-    for price, ids in state.levels:
+    for price in state.levels:
         where = f"books[{symbol}].{side.side} level {price}"
-        try:
-            queue = list(map(find, ids))
-        except KeyError as e:
-            raise SnapshotFormatError(
-                f"{where}: order {e.args[0]} is not among the orders"
-            ) from None
-        if not queue:
-            raise SnapshotFormatError(f"{where}: a level with no orders")
-        if set(map(_LEVEL_KEYS, queue)) != {(symbol, side.side, price, False)}:
-            raise SnapshotFormatError(
-                f"{where}: an order of another symbol, side or price, or a stop, in its queue"
-            )
+        queue = queues.pop((symbol, side.side, price), None)
+        if queue is None:
+            raise SnapshotFormatError(f"{where}: no order rests there (or listed twice)")
         shown = list(map(_SHOWN, queue))
-        priorities = list(map(_PRIORITY, queue))
-        if min(shown) <= 0 or not all(map(lt, priorities, priorities[1:])):
-            raise SnapshotFormatError(
-                f"{where}: an order with nothing shown, or the queue out of time priority"
-            )
+        if min(shown) <= 0:
+            raise SnapshotFormatError(f"{where}: an order with nothing shown")
         level = Level(price)
         level.queue.extend(queue)
         level.qty = sum(shown)
-        key = price * side.sign
-        if key in levels:
-            raise SnapshotFormatError(f"{where}: listed twice")
-        levels[key] = level
-        resting += len(queue)
-        placed.update(ids)
+        levels[price * side.sign] = level
     side.heap[:] = state.heap
     side.stale.update(state.stale)
     if len(side.heap) != len(set(side.heap)) or set(side.heap) != levels.keys() | side.stale:
         raise SnapshotFormatError(
             f"books[{symbol}].{side.side}: the heap does not hold each level key once"
         )
-    return resting
 
 
 def _fill_risk(risk: Risk, state: RiskState) -> None:
@@ -580,9 +579,7 @@ def _restore(s: EngineSnapshot) -> Engine:
 
     if [b.symbol for b in s.books] != list(engine.books):
         raise SnapshotFormatError("books: must name every instrument once, in order")
-    resting = 0
-    placed: set[int] = set()
-    stops = sum(map(_STOP, records))
+    queues = _queues(records)
     for b in s.books:
         book = engine.books[b.symbol]
         book.open = b.open
@@ -599,18 +596,16 @@ def _restore(s: EngineSnapshot) -> Engine:
             window.prints.extend((t, _wide(n, where), q) for t, n, q in b.window.prints)
             window.notional = _wide(b.window.notional, where)
             window.lots = b.window.lots
-        resting += _fill_side(book.bids, b.bids, orders, b.symbol, placed)
-        resting += _fill_side(book.asks, b.asks, orders, b.symbol, placed)
+        _fill_side(book.bids, b.bids, queues, b.symbol)
+        _fill_side(book.asks, b.asks, queues, b.symbol)
         book.stops.rising[:] = b.rising
         book.stops.falling[:] = b.falling
-    # Each resting order was found once per place it is listed; they are all
-    # there exactly once if no id repeats and they number the orders that are
-    # not stops.
-    if len(placed) != resting:
-        raise SnapshotFormatError("books: an order rests in two places")
-    if resting != len(records) - stops:
-        lost = next(o.order_id for o in records if not o.stop and o.order_id not in placed)
-        raise SnapshotFormatError(f"order {lost}: neither in a level nor a waiting stop")
+    # Every resting order's level is listed on its side (each level once).
+    for (symbol, side, price), queue in queues.items():
+        raise SnapshotFormatError(
+            f"order {queue[0].order_id}: rests at {symbol} {side} {price}, a level "
+            "its book does not list"
+        )
     for order in records:
         if order.stop and order.symbol not in engine.books:
             raise SnapshotFormatError(f"order {order.order_id}: symbol {order.symbol!r} not listed")

@@ -121,32 +121,45 @@ def test_an_unknown_phase_is_refused(tmp_path: Path, engine: Engine) -> None:
         read_snapshot(path)
 
 
-def test_a_level_naming_a_missing_order_is_refused(tmp_path: Path, engine: Engine) -> None:
+def test_a_level_where_no_order_rests_is_refused(tmp_path: Path, engine: Engine) -> None:
     book = next(b for b in engine.books.values() if b.bids.levels)
-    level = next(iter(book.bids.levels.values()))
-    first = next(o for o in level.queue if o.shown)
+    index = list(engine.books).index(book.symbol)
+    empty = min(level.price for level in book.bids.levels.values()) - 1
 
-    def drop(doc: dict[str, Any]) -> None:
-        doc["orders"] = [row for row in doc["orders"] if row[0] != first.order_id]
+    def invent(doc: dict[str, Any]) -> None:
+        side = doc["books"][index]["bids"]
+        side["levels"].append(empty)
+        side["heap"].append(-empty)
 
-    path = _doctored(tmp_path / "missing.snap", engine, drop)
+    path = _doctored(tmp_path / "invented.snap", engine, invent)
     with pytest.raises(SnapshotError) as info:
         read_snapshot(path)
-    assert f"books[{book.symbol}].buy level {level.price}" in str(info.value)
-    assert f"order {first.order_id} is not among the orders" in str(info.value)
+    assert f"books[{book.symbol}].buy level {empty}: no order rests there" in str(info.value)
 
 
-def test_an_order_in_no_place_is_refused(tmp_path: Path, engine: Engine) -> None:
+def test_an_order_resting_at_an_unlisted_level_is_refused(tmp_path: Path, engine: Engine) -> None:
     book = next(b for b in engine.books.values() if b.bids.levels)
     index = list(engine.books).index(book.symbol)
 
-    def empty(doc: dict[str, Any]) -> None:
+    def unlist(doc: dict[str, Any]) -> None:
         side = doc["books"][index]["bids"]
         side["levels"] = []
         side["stale"] = side["stale"] + [k for k in side["heap"] if k not in side["stale"]]
 
-    path = _doctored(tmp_path / "orphan.snap", engine, empty)
-    with pytest.raises(SnapshotError, match=r"order \d+: neither in a level nor a waiting stop"):
+    path = _doctored(tmp_path / "orphan.snap", engine, unlist)
+    with pytest.raises(
+        SnapshotError, match=rf"order \d+: rests at {book.symbol} buy \d+, a level its book does"
+    ):
+        read_snapshot(path)
+
+
+def test_two_resting_orders_with_one_priority_are_refused(tmp_path: Path, engine: Engine) -> None:
+    def same(doc: dict[str, Any]) -> None:
+        resting = [row for row in doc["orders"] if not row[10]]
+        resting[1][13] = resting[0][13]
+
+    path = _doctored(tmp_path / "priority.snap", engine, same)
+    with pytest.raises(SnapshotError, match="two resting orders with the same priority stamp"):
         read_snapshot(path)
 
 

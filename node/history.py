@@ -46,12 +46,14 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 import time
+import traceback
 from collections import deque
-from collections.abc import Iterable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import SimpleQueue
 
 import msgspec
 
@@ -209,6 +211,47 @@ class _Rows:
         self.balances: list[tuple[str, str, int]] = []
 
 
+class _Writer:
+    """One thread running the jobs it is given, in order (a queue and no futures: a
+    hand-over costs the event loop one ``put``)."""
+
+    def __init__(self) -> None:
+        self._jobs: SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None]
+        self._jobs = SimpleQueue()
+        self._dirty = False
+        self._thread = threading.Thread(target=self._run, name="history", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[..., None], *args: object) -> None:
+        self._dirty = True
+        self._jobs.put((job, args))
+
+    def drain(self) -> None:
+        """Return once every job given so far has run."""
+        if not self._dirty:
+            return
+        done = threading.Event()
+        self._jobs.put((done.set, ()))
+        done.wait()
+        self._dirty = False
+
+    def close(self) -> None:
+        self.drain()
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, args = item
+            try:
+                job(*args)
+            except Exception:  # a bug: say so, and go on with the next batch
+                traceback.print_exc(file=sys.stderr)
+
+
 class History:
     """The trades, orders and ledger entries of one data directory (see the module docstring).
 
@@ -236,8 +279,7 @@ class History:
         self._touched: set[tuple[str, str]] = set()
         self._replayed = 0
         self._committed_at = 0.0
-        self._pool: ThreadPoolExecutor | None = None
-        self._last: Future[None] | None = None
+        self._pool: _Writer | None = None
         self.failed: Exception | None = None
         """Why the file could not be written; the store takes nothing more then."""
 
@@ -274,19 +316,18 @@ class History:
     def start_writer(self) -> None:
         """From now on, write and commit in a thread of this store's own (one, in order)."""
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix="history")
+            self._pool = _Writer()
 
     def _drain(self) -> None:
         """Wait until every batch handed to the writer thread is written."""
-        last, self._last = self._last, None
-        if last is not None:
-            last.result()
+        if self._pool is not None:
+            self._pool.drain()
 
     def close(self) -> None:
         if self._db is not None:
             self.commit()
             if self._pool is not None:
-                self._pool.shutdown(wait=True)
+                self._pool.close()
                 self._pool = None
             self._db.close()
             self._db = None
@@ -338,7 +379,7 @@ class History:
         if self._pool is not None:
             self._hand_over()
             self._committed_at = time.monotonic()
-            self._last = self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
+            self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
         elif db.in_transaction:
             self.commit()
 
@@ -356,7 +397,7 @@ class History:
         self._hand_over()
         self._committed_at = time.monotonic()
         if self._pool is not None:
-            self._last = self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
+            self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
             self._drain()
         else:
             self._commit(self.seq, self.ts, self.first_seq)
@@ -494,7 +535,7 @@ class History:
         if self._pool is None:
             self._write(rows)
         else:
-            self._last = self._pool.submit(self._write, rows)
+            self._pool.submit(self._write, rows)
 
     def _write(self, rows: _Rows) -> None:
         """Write ``rows`` into the open transaction."""

@@ -527,3 +527,75 @@ def test_the_per_address_connection_quota_counts_every_worker(tmp_path: Path) ->
 
     with running(tmp_path / "data", config) as server:
         run_within(scenario(server.port), 60)
+
+
+def test_a_frames_requests_go_in_together_and_each_is_answered_with_its_own(
+    tmp_path: Path,
+) -> None:
+    """Proves the node's grouping of a worker frame's consecutive commands: a frame of
+    four requests (an order, a batch of two, a cancel of the first, an order again) is
+    answered request by request, each answer naming exactly its own commands in the
+    batch the worker is sent, in the order sent, with gap-free seqs."""
+    from model.commands import CancelOrder
+    from node.channel import (
+        Answer,
+        Batch,
+        Enqueue,
+        FrameReader,
+        Hello,
+        Requests,
+        Welcome,
+        decode_applied,
+        decode_down,
+        encode,
+        frame,
+    )
+
+    def order(price: int, cl: str) -> NewOrder:
+        return NewOrder(0, 0, "alice", "AAPLx/USD", "buy", 100, price, cl_ord_id=cl)
+
+    async def scenario(worker_pid: int) -> None:
+        cmdline = Path(f"/proc/{worker_pid}/cmdline").read_bytes().split(b"\0")
+        path = cmdline[cmdline.index(b"--channel") + 1].decode()
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(frame(encode(Hello(7, os.getpid()))))
+        frames = FrameReader(reader)
+        welcomed = False
+        while not welcomed:
+            welcomed = any(isinstance(decode_down(p), Welcome) for p in await frames.frames())
+        first = order(22_000, "a")
+        requests = [
+            Enqueue(1, [first], False),
+            Enqueue(2, [order(22_001, "b"), order(22_002, "c")], True),
+            Enqueue(3, [CancelOrder(0, 0, "alice", cl_ord_id="a")], False),
+            Enqueue(4, [order(22_003, "d")], False),
+        ]
+        writer.write(frame(encode(Requests(list(requests)))))
+        answers: dict[int, Answer] = {}
+        applied: dict[int, Any] = {}
+        while len(answers) < 4:
+            for payload in await asyncio.wait_for(frames.frames(), 20):
+                message = decode_down(payload)
+                if isinstance(message, Batch):
+                    for command in decode_applied(message.applied):
+                        applied[command.seq] = command
+                    answers.update((r.id, r) for r in message.replies if isinstance(r, Answer))
+        writer.close()
+        for request in requests:
+            answer = answers[request.id]
+            mine = [applied[seq] for seq in range(answer.first, answer.first + answer.count)]
+            # Its own commands last (timers due may run before the first request's).
+            got = [
+                (type(c).__name__, getattr(c, "cl_ord_id", None), getattr(c, "price", None))
+                for c in mine[-len(request.commands) :]
+            ]
+            sent = [
+                (type(c).__name__, getattr(c, "cl_ord_id", None), getattr(c, "price", None))
+                for c in request.commands
+            ]
+            assert got == sent, (request.id, got, sent)
+        seqs = [answers[i].first + answers[i].count - 1 for i in (1, 2, 3, 4)]
+        assert seqs == sorted(seqs) and seqs[1:] == [seqs[0] + 2, seqs[0] + 3, seqs[0] + 4]
+
+    with running(tmp_path / "data", workers=1) as server:
+        run_within(scenario(server.pids[0]), 60)

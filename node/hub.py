@@ -405,12 +405,10 @@ class WorkerHub:
 
         def done(result: list[Sequenced]) -> None:
             replies = worker.replies
-            if not result:
-                return
-            first = result[0][0].seq
+            first = result[0][0].seq if result else 0
             ahead = len(result) - total  # the timers that ran before the run
             for n, item in enumerate(run):
-                count = len(item.commands) + (ahead if n == 0 else 0)
+                count = len(item.commands) + (ahead if n == 0 else 0) if result else 0
                 replies.append(Answer(item.id, first, count))
                 first += count
 

@@ -45,6 +45,11 @@ class WorkerGateway(WsGateway):
     """
 
     node: RemoteNode
+    _releasing: set[asyncio.Task[None]]
+
+    def __init__(self, node: RemoteNode) -> None:
+        super().__init__(node)
+        self._releasing = set()
 
     def _admit(  # type: ignore[override]  # asynchronous here: websockets awaits it
         self, ws: ServerConnection, request: Request
@@ -62,7 +67,9 @@ class WorkerGateway(WsGateway):
                 f"too many connections from {address}: at most"
                 f" {self.config.connections_per_address}\n",
             )
-        asyncio.get_running_loop().create_task(self._release(ws, address))
+        task = asyncio.get_running_loop().create_task(self._release(ws, address))
+        self._releasing.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(self._releasing.discard)
         return None
 
     async def _release(self, ws: ServerConnection, address: str) -> None:

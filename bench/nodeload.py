@@ -117,7 +117,7 @@ async def _drive(
     writer.write(frame(encode(Hello(99, os.getpid()))))
     frames = FrameReader(reader)
     while True:
-        got = await frames.frames()
+        got = await asyncio.wait_for(frames.frames(), 60)
         if not got:
             raise RuntimeError("the node closed the channel before the welcome")
         if any(isinstance(decode_down(p), Welcome) for p in got):
@@ -153,7 +153,7 @@ async def _drive(
         if now >= warmup + seconds:
             mark("end")
             break
-        got = await frames.frames()
+        got = await asyncio.wait_for(frames.frames(), 30)
         if not got:
             raise RuntimeError("the node closed the channel")
         for payload in got:

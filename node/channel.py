@@ -204,7 +204,7 @@ class Welcome(msgspec.Struct, tag="welcome", array_like=True):
     """The state a worker starts from: the engine as durable now, nonces and live tokens."""
 
     engine: bytes
-    """The pickled engine (what a snapshot holds)."""
+    """The engine as a snapshot holds it (engine/snapshot.py's encode)."""
     nonces: dict[str, int]
     tokens: list[tuple[bytes, str, int]]
     """(digest, account, last use) of each live session token."""

@@ -21,7 +21,7 @@ a Unix socket):
   count as disconnected from it.
 
 A worker joins at a barrier: it is sent the engine exactly as durable then
-(pickled, as in a snapshot), the nonces and live tokens, and from then on
+(as a snapshot holds it: engine/snapshot.py's data), the nonces and live tokens, and from then on
 every batch, so its copy of the engine (which answers its queries) never
 misses or repeats a command.
 """
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import pickle
 import shutil
 import signal
 import sys
@@ -41,6 +40,7 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+from engine import snapshot as engine_snapshot
 from model.commands import CancelAll, Command
 from node.access import TOUCH_NS
 from node.channel import (
@@ -259,7 +259,7 @@ class WorkerHub:
         if found is not None:
             reports["settlement"] = found
         welcome = Welcome(
-            pickle.dumps(exchange.engine, protocol=pickle.HIGHEST_PROTOCOL),
+            engine_snapshot.encode(exchange.engine),
             dict(access.nonces),
             tokens,
             reports,

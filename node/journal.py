@@ -323,27 +323,33 @@ def _records(
     pos = start
     end = len(data)
     head = _RECORD_HEADER.size
+    span = _CRC_SPAN.size
+    unpack = _RECORD_HEADER.unpack_from
+    crc32 = zlib.crc32
     while pos < end:
         problem = None
         seq = 0
         if end - pos < head:
             problem = "a record header cut short"
         else:
-            size, seq, crc = _RECORD_HEADER.unpack_from(data, pos)
+            size, seq, crc = unpack(data, pos)
             if not 0 < size <= MAX_RECORD:
                 problem = f"a record length of {size} bytes"
             elif pos + head + size > end:
                 problem = "a record cut short"
-            elif not _crc_ok(data, pos, size, crc):
+            else:
+                # The payload is cut once, for the checksum and for the caller.
+                payload = data[pos + head : pos + head + size]
+                if crc32(payload, crc32(data[pos : pos + span])) == crc:
+                    yield pos, seq, payload
+                    pos += head + size
+                    continue
                 problem = "a record whose checksum does not match"
-        if problem is not None:
-            # A torn tail is the last thing in the file: nothing valid may follow.
-            if last and not _valid_after(data, pos + 1):
-                yield TornTail(path, pos, end - pos)
-                return
-            raise JournalError(f"{path}: offset {pos}: {problem}, with valid records after it")
-        yield pos, seq, data[pos + head : pos + head + size]
-        pos += head + size
+        # A torn tail is the last thing in the file: nothing valid may follow.
+        if last and not _valid_after(data, pos + 1):
+            yield TornTail(path, pos, end - pos)
+            return
+        raise JournalError(f"{path}: offset {pos}: {problem}, with valid records after it")
 
 
 def _valid_after(data: bytes, start: int) -> bool:
@@ -444,6 +450,7 @@ def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
     expected: int | None = None
     torn: TornTail | None = None
     skip = 0 if covered else _first_needed(segments, after)
+    decode = _decoder.decode
     if skip:
         first_seq = _named_seq(segments[0])
     for index, path in enumerate(segments):
@@ -495,7 +502,7 @@ def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
             if seq <= after:
                 continue  # covered by the snapshot: checked, not decoded
             try:
-                command = decode_command(payload)
+                command = decode(payload)
             except (msgspec.DecodeError, msgspec.ValidationError) as e:
                 raise JournalError(f"{path}: offset {offset}: not a command ({e})") from None
             if command.seq != seq:

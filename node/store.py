@@ -6,33 +6,35 @@ length and a CRC-32. Balances are not in it: they arrive as Deposit commands
 through the journal like everything else. Written once, atomically.
 
 Snapshots (``snapshots/<last seq>.snap``): the whole engine (books in queue
-order, indexes, risk, sessions, timers) as a pickle, behind a header with
-the last sequence number it covers, the length and a CRC-32. A snapshot is
-written to a temporary name, fsynced and renamed, so a crash leaves either
-the old set of snapshots or the new one; one that fails its checks when read
-is reported and skipped. :func:`write_snapshot_in_background` forks: the
-child writes while the parent goes on at once (the operating system copies
-pages only as the parent changes them), so the engine stops only for the
-``fork`` call.
+order, orders, risk, sessions, timers, counters) as explicit data, the
+versioned schema of :mod:`engine.snapshot` in MessagePack, behind a header
+with the last sequence number it covers, the length and a CRC-32. Reading one
+decodes data against that schema and runs nothing it names: a snapshot file
+is never code, and either build of the engine (pure or compiled) loads what
+the other wrote. A snapshot is written to a temporary name, fsynced and
+renamed, so a crash leaves either the old set of snapshots or the new one;
+one that fails its checks when read is reported and skipped.
+:func:`write_snapshot_in_background` forks: the child writes while the parent
+goes on at once (the operating system copies pages only as the parent
+changes them), so the engine stops only for the ``fork`` call.
 
-Pickle is used because it reproduces the engine object graph exactly (heaps,
-tombstones, stale keys, timers), which the state hash then proves; it reads
-only files this program wrote into its own data directory. A snapshot
-written by a different tokex version may not load: recovery then falls back
-to an older snapshot or to the genesis and the journal.
+A snapshot of another schema (header version 1 held a pickle, written by
+tokex before the schema existed; a payload of another format number) is
+refused with a :class:`SnapshotError` naming it: recovery then falls back to
+an older snapshot or to the genesis and the journal (docs/JOURNAL.md).
 """
 
 from __future__ import annotations
 
-import io
+import gc
 import os
-import pickle
 import struct
 import zlib
 from pathlib import Path
 
 import msgspec
 
+from engine import snapshot as engine_snapshot
 from engine.engine import Engine
 from model.instrument import Instrument
 from node.journal import fsync_dir
@@ -55,7 +57,9 @@ __all__ = [
 _GENESIS_MAGIC = b"TKXG"
 _SNAPSHOT_MAGIC = b"TKXS"
 _HEADER = struct.Struct("<4sHxxQQI")  # magic, version, pad, seq (0 for genesis), length, CRC
-_VERSION = 1
+_VERSION = {_GENESIS_MAGIC: 1, _SNAPSHOT_MAGIC: 2}
+"""The container's version per kind of file. Snapshots: 1 held a pickle (no longer
+read), 2 holds :mod:`engine.snapshot`'s schema (its own format number inside)."""
 
 
 class SnapshotError(Exception):
@@ -89,7 +93,7 @@ def _write_atomically(path: Path, data: bytes) -> None:
 
 
 def _pack(magic: bytes, seq: int, payload: bytes) -> bytes:
-    return _HEADER.pack(magic, _VERSION, seq, len(payload), zlib.crc32(payload)) + payload
+    return _HEADER.pack(magic, _VERSION[magic], seq, len(payload), zlib.crc32(payload)) + payload
 
 
 def _unpack(path: Path, magic: bytes) -> tuple[int, bytes]:
@@ -100,8 +104,19 @@ def _unpack(path: Path, magic: bytes) -> tuple[int, bytes]:
     if len(data) < _HEADER.size:
         raise SnapshotError(f"{path}: shorter than its header")
     got, version, seq, length, crc = _HEADER.unpack_from(data, 0)
-    if got != magic or version != _VERSION:
-        raise SnapshotError(f"{path}: not a tokex {magic.decode()} file of version {_VERSION}")
+    if got != magic:
+        raise SnapshotError(f"{path}: not a tokex {magic.decode()} file")
+    if magic == _SNAPSHOT_MAGIC and version == 1:
+        raise SnapshotError(
+            f"{path}: a pickled snapshot written by an older tokex (version 1); this version "
+            f"reads only explicit snapshots (version {_VERSION[magic]}): recovery uses an "
+            "older snapshot or the genesis and the journal"
+        )
+    if version != _VERSION[magic]:
+        raise SnapshotError(
+            f"{path}: version {version} of a tokex {magic.decode()} file; this tokex reads "
+            f"version {_VERSION[magic]}"
+        )
     payload = data[_HEADER.size :]
     if len(payload) != length:
         raise SnapshotError(f"{path}: {len(payload)} bytes where the header says {length}")
@@ -152,7 +167,7 @@ def write_snapshot(data: Path, engine: Engine) -> Path:
     """Write a snapshot of ``engine`` (covering up to ``engine.last_seq``); return its path."""
     folder = data / "snapshots"
     folder.mkdir(parents=True, exist_ok=True)
-    payload = pickle.dumps(engine, protocol=pickle.HIGHEST_PROTOCOL)
+    payload = engine_snapshot.encode(engine)
     path = folder / snapshot_name(engine.last_seq)
     _write_atomically(path, _pack(_SNAPSHOT_MAGIC, engine.last_seq, payload))
     return path
@@ -175,28 +190,22 @@ def write_snapshot_in_background(data: Path, engine: Engine) -> int:
     return pid
 
 
-_MOVED = {
-    "engine.commands": "model.commands",
-    "engine.instrument": "model.instrument",
-    "engine.order": "model.order",
-}
-"""Modules whose classes moved (``old -> new``) since snapshots were first written."""
-
-
-class _Unpickler(pickle.Unpickler):
-    """Reads snapshots written before a class moved to another module."""
-
-    def find_class(self, module: str, name: str) -> object:
-        return super().find_class(_MOVED.get(module, module), name)
-
-
 def read_snapshot(path: Path) -> Engine:
     """The engine in a snapshot file (SnapshotError if it fails any check)."""
     seq, payload = _unpack(path, _SNAPSHOT_MAGIC)
+    # Decoding makes a container per order; none is garbage, so the collector
+    # (which would walk the growing heap again and again) waits till the end.
+    collecting = gc.isenabled()
+    gc.disable()
     try:
-        engine = _Unpickler(io.BytesIO(payload)).load()
-    except Exception as e:  # any failure to rebuild the object graph
-        raise SnapshotError(f"{path}: cannot be loaded ({type(e).__name__}: {e})") from None
-    if not isinstance(engine, Engine) or engine.last_seq != seq:
-        raise SnapshotError(f"{path}: does not hold an engine at seq {seq}")
+        engine = engine_snapshot.decode(payload)
+    except engine_snapshot.SnapshotFormatError as e:
+        raise SnapshotError(f"{path}: cannot be loaded: {e}") from None
+    finally:
+        if collecting:
+            gc.enable()
+    if engine.last_seq != seq:
+        raise SnapshotError(
+            f"{path}: holds the engine at seq {engine.last_seq}, the header says {seq}"
+        )
     return engine

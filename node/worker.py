@@ -22,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
-import pickle
 import sqlite3
 import sys
 import time
@@ -30,6 +29,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from engine import snapshot as engine_snapshot
 from engine.engine import Engine
 from model.commands import CancelAll, Command, NewOrder
 from node.access import MAX_NONCE, TOKEN_TTL_NS
@@ -107,7 +107,7 @@ class RemoteNode:
     def __init__(self, config: Config, welcome: Welcome, history: Path) -> None:
         self.config = config
         self.metrics = Metrics()
-        self.engine: Engine = pickle.loads(welcome.engine)
+        self.engine: Engine = engine_snapshot.decode(welcome.engine)
         self.nonces = dict(welcome.nonces)
         self.tokens = {d: _Token(a, t) for d, a, t in welcome.tokens}
         self._digests: dict[str, bytes] = {}

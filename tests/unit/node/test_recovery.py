@@ -9,7 +9,6 @@ import itertools
 import os
 import shutil
 import struct
-import sys
 import tempfile
 import zlib
 from collections.abc import Callable, Sequence
@@ -21,10 +20,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import model.build
-import model.commands
-import model.instrument
-import model.order
 import node.journal
 from engine.engine import Engine
 from model.commands import (
@@ -215,26 +210,23 @@ def test_a_restart_reads_only_the_segments_after_its_snapshot(tmp_path: Path) ->
         recover(tmp_path, repair=False)
 
 
-def test_a_snapshot_written_before_the_model_package_still_loads(tmp_path: Path) -> None:
-    """Orders, instruments and commands moved from ``engine`` to ``model``; old snapshots load."""
-    built = build(tmp_path)
-    moved: tuple[type, ...] = (model.instrument.Instrument, model.commands.NewOrder)
-    if not model.build.COMPILED:
-        # The compiled build's order record pickles through a function of
-        # model.order, which never lived in engine/: only the pure one moved.
-        moved = (model.order.Order, *moved)
-    old_names = {cls: cls.__module__.replace("model.", "engine.") for cls in moved}
-    for cls, old in old_names.items():
-        sys.modules[old] = sys.modules[cls.__module__]
-        cls.__module__ = old  # pickle records a class by its module's name
-    try:
-        path = write_snapshot(tmp_path, built.engine)
-    finally:
-        for cls, old in old_names.items():
-            cls.__module__ = old.replace("engine.", "model.")
-            del sys.modules[old]
-    assert b"engine.instrument" in path.read_bytes()
-    assert read_snapshot(path).state_hash() == built.engine.state_hash()
+def test_a_pickled_snapshot_of_an_older_tokex_is_refused_and_recovery_falls_back(
+    tmp_path: Path,
+) -> None:
+    """Snapshots were pickles (header version 1): never unpickled now, named, skipped."""
+    built = build(tmp_path, snapshot_at=(90, 180))
+    n = len(built.commands)
+    (s1, p1, _), (_, p2, _) = built.snapshots
+    seq = int(p2.name[: -len(".snap")])
+    payload = b"\x80\x05K\x07."  # a pickle (of the int 7), as version 1 held
+    header = struct.pack("<4sHxxQQI", b"TKXS", 1, seq, len(payload), zlib.crc32(payload))
+    p2.write_bytes(header + payload)
+    with pytest.raises(SnapshotError, match="pickled snapshot written by an older tokex"):
+        read_snapshot(p2)
+    rec = recover(tmp_path)
+    assert rec.engine.state_hash() == built.engine.state_hash()
+    assert (rec.snapshot, rec.snapshot_seq, rec.replayed) == (p1, s1, n - s1)
+    assert rec.skipped[0].startswith(f"{p2}: a pickled snapshot")
 
 
 def test_recover_without_snapshots_replays_from_the_genesis(tmp_path: Path) -> None:
@@ -275,10 +267,10 @@ def _empty(path: Path) -> None:
 
 
 def _not_an_engine(path: Path) -> None:
-    """A file with every check right but a pickle that is not an engine."""
+    """A file with every check right but a payload that is not an engine snapshot."""
     seq = int(path.name[: -len(".snap")])
-    payload = b"\x80\x05K\x07."  # pickle of the int 7
-    header = struct.pack("<4sHxxQQI", b"TKXS", 1, seq, len(payload), zlib.crc32(payload))
+    payload = b"\x07"  # MessagePack of the int 7
+    header = struct.pack("<4sHxxQQI", b"TKXS", 2, seq, len(payload), zlib.crc32(payload))
     path.write_bytes(header + payload)
 
 

@@ -518,6 +518,10 @@ class Channels:
                     self._trade_item(t.symbol, t.taker_side, t.price, t.qty, t.taker_type, t)
                     for t in self.node.recent_trades(symbol, TRADE_SNAPSHOT)
                 ]
+                if not data:
+                    # Nothing traded yet: no snapshot (Kraken's markets always have one;
+                    # ccxt cannot route an empty one: it fails on the missing symbol).
+                    continue
                 message = {"channel": "trade", "type": "snapshot", "data": data}
                 self._send(conn, self._renamed(conn, message))
 
@@ -562,7 +566,7 @@ class Channels:
             self._named(conn, symbol, name)
             conn.ohlc.setdefault(symbol, set()).add(minutes)
             data = self._bars.snapshot(symbol, minutes)
-            if snapshot:
+            if snapshot and data:  # none without trades (as for the trade channel)
                 message = {"channel": "ohlc", "type": "snapshot", "data": data}
                 self._send(conn, self._renamed(conn, message))
 

@@ -30,6 +30,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from tests.integration.gateway.ws.client import demo_secret
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[3]
 INSTALLED = HERE / "node_modules" / "jspurefix" / "package.json"
@@ -244,8 +246,9 @@ taker_bps = 25
 def config_text(accounts: dict[str, list[dict[str, Any]]]) -> str:
     """A test configuration: market_maker ``accounts`` (id -> its FIX sessions), funded.
 
-    Each account's API key is ``<id>-key`` and secret ``<id>-secret``; a
-    session is a dict of the ``fix`` table's keys.
+    Each account's API key is ``<id>-key`` and its secret the one the
+    WebSocket test client signs with (the demo config's where the demo has
+    the account); a session is a dict of the ``fix`` table's keys.
     """
     lines = [_BASE]
     for account, sessions in accounts.items():
@@ -254,7 +257,7 @@ def config_text(accounts: dict[str, list[dict[str, Any]]]) -> str:
             f'id = "{account}"',
             'role = "market_maker"',
             f'api_key = "{account}-key"',
-            f'secret = "{account}-secret"',
+            f'secret = "{demo_secret(account)}"',
             'balances = { USD = "10000000.00", AAPLx = "10000", SPYx = "10000" }',
         ]
         for session in sessions:

@@ -113,6 +113,7 @@ class RemoteNode:
         self._node_busy = False
         self._history_path = history
         self._history: sqlite3.Connection | None = None
+        self._access: sqlite3.Connection | None = None
         self.writer: asyncio.StreamWriter | None = None
         self.simulated_clock = False
         self.batches = 0
@@ -220,7 +221,7 @@ class RemoteNode:
         key = self._digests.get(token)
         if key is None:
             key = hashlib.sha256(token.encode()).digest()
-            if key not in self.tokens:
+            if key not in self.tokens and not self._load_token(key):
                 return None
             self._digests[token] = key
         held = self.tokens.get(key)
@@ -235,6 +236,31 @@ class RemoteNode:
                 held.reported = now
                 self._send(Touch(key, now))
         return held.account
+
+    def _load_token(self, digest: bytes) -> bool:
+        """Take a token this worker has not heard of yet from the node's access file.
+
+        A login on another worker is answered only once its token is durable
+        in ``access.sqlite``, but the node's word of it (:class:`TokenIssued`)
+        reaches this worker on its own channel, possibly after the client has
+        already brought the token here: the file is the authority.
+        """
+        if self._access is None:
+            uri = f"file:{self._history_path.with_name('access.sqlite')}?mode=ro"
+            try:
+                self._access = sqlite3.connect(uri, uri=True, isolation_level=None)
+            except sqlite3.Error:
+                return False
+        try:
+            row = self._access.execute(
+                "SELECT account, last_used FROM tokens WHERE digest = ?", (digest,)
+            ).fetchone()
+        except sqlite3.Error:
+            return False
+        if row is None:
+            return False
+        self.tokens.setdefault(digest, _Token(row[0], row[1]))
+        return True
 
     # ---------------------------------------------------------------- receiving
 

@@ -32,7 +32,7 @@ from prometheus_client.metrics_core import (
 from prometheus_client.registry import Collector
 
 from node.config import Config
-from node.metrics import Histogram, Metrics, kind_name
+from node.metrics import GatewayMetrics, Histogram, Metrics, kind_name
 
 __all__ = ["CONTENT_TYPE", "NodeCollector", "ProcessCollector", "render"]
 
@@ -74,8 +74,9 @@ class NodeCollector:
         yield info
         yield from self._engine(m)
         yield from self._journal(m)
-        for gateway in list(m.gateways.values()):
-            yield from self._gateway(gateway.protocol, m)
+        for gateway in m.gateway_totals():
+            yield from self._gateway(gateway)
+        yield from self._workers(m)
         yield from self._settlement(m)
         lag = HistogramMetricFamily(
             "tokex_event_loop_lag_seconds",
@@ -184,8 +185,9 @@ class NodeCollector:
                 max(0.0, time.time() - m.snapshot_wall),
             )
 
-    def _gateway(self, protocol: str, m: Metrics) -> Iterator[Metric]:
-        g = m.gateways[protocol]
+    def _gateway(self, g: GatewayMetrics) -> Iterator[Metric]:
+        """One protocol's gateway: in this process and in every worker process, added up."""
+        protocol = g.protocol
         labels = [protocol]
         families: list[tuple[type[GaugeMetricFamily | CounterMetricFamily], str, str, int]] = [
             (GaugeMetricFamily, "tokex_gateway_connections", "Open connections", g.connections),
@@ -242,6 +244,51 @@ class NodeCollector:
         for method, hist in sorted(g.ack.items()):
             _histogram(ack, [protocol, method], hist)
         yield ack
+
+    def _workers(self, m: Metrics) -> Iterator[Metric]:
+        """The gateway worker processes (``tokex serve --workers N``), by index."""
+        if not m.workers and not m.worker_restarts and not m.retired:
+            return  # one process: no workers (docs/CONSOLE.md)
+        workers = sorted(list(m.workers.values()), key=lambda w: w.index)
+        up = GaugeMetricFamily(
+            "tokex_worker_up",
+            "Gateway worker processes connected to the node, by index (and pid)",
+            labels=["worker", "pid"],
+        )
+        connections = GaugeMetricFamily(
+            "tokex_worker_connections",
+            "Open client connections on each gateway worker, by protocol",
+            labels=["worker", "protocol"],
+        )
+        cpu = CounterMetricFamily(
+            "tokex_worker_cpu_seconds_total",
+            "User and system CPU time of each gateway worker process",
+            labels=["worker"],
+        )
+        memory = GaugeMetricFamily(
+            "tokex_worker_resident_memory_bytes",
+            "Resident memory of each gateway worker process",
+            labels=["worker"],
+        )
+        lag = HistogramMetricFamily(
+            "tokex_worker_event_loop_lag_seconds",
+            "How late each gateway worker's event loop woke a timer (probed every 0.1 s)",
+            labels=["worker"],
+        )
+        for w in workers:
+            index = str(w.index)
+            up.add_metric([index, str(w.pid)], 1)
+            for protocol, g in sorted(w.gateways.items()):
+                connections.add_metric([index, protocol], g.connections)
+            cpu.add_metric([index], w.cpu_seconds)
+            memory.add_metric([index], w.resident_bytes)
+            _histogram(lag, [index], w.loop_lag)
+        yield from (up, connections, cpu, memory, lag)
+        yield CounterMetricFamily(
+            "tokex_worker_restarts_total",
+            "Gateway worker processes that exited and were started again",
+            m.worker_restarts,
+        )
 
     def _settlement(self, m: Metrics) -> Iterator[Metric]:
         s = m.settlement

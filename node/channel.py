@@ -29,6 +29,9 @@ from engine.events import Event
 from model.commands import CancelAll, Command, NewOrder
 
 __all__ = [
+    "Admit",
+    "Admitted",
+    "Advance",
     "Answer",
     "Barrier",
     "BarrierDone",
@@ -39,13 +42,16 @@ __all__ = [
     "Enqueue",
     "Failed",
     "FrameReader",
+    "GatewayCounts",
     "Hello",
     "LoggedIn",
     "Login",
     "LoginFailed",
     "Presence",
+    "Release",
     "Report",
     "Requests",
+    "Stats",
     "Tick",
     "TokenIssued",
     "Touch",
@@ -134,7 +140,26 @@ class Touch(msgspec.Struct, tag="touch", array_like=True):
     ts: int
 
 
-Request = Enqueue | Check | Barrier | Tick | Login | Presence | Touch
+class Advance(msgspec.Struct, tag="advance", array_like=True):
+    """An operator moves the simulated clock on by ``ns`` (``clock_advance``)."""
+
+    ns: int
+
+
+class Admit(msgspec.Struct, tag="admit", array_like=True):
+    """May a new connection from ``address`` be taken? (the quota counts every worker's)."""
+
+    id: int
+    address: str
+
+
+class Release(msgspec.Struct, tag="release", array_like=True):
+    """A connection from ``address`` that the node admitted is closed."""
+
+    address: str
+
+
+Request = Enqueue | Check | Barrier | Tick | Login | Presence | Touch | Advance | Admit | Release
 
 
 class Requests(msgspec.Struct, tag="requests", array_like=True):
@@ -143,7 +168,33 @@ class Requests(msgspec.Struct, tag="requests", array_like=True):
     items: list[Request]
 
 
-Up = Hello | Requests
+class GatewayCounts(msgspec.Struct, array_like=True):
+    """One gateway's counters in a worker (node/metrics.py ``GatewayMetrics``), as they stand."""
+
+    protocol: str
+    connections: int
+    connections_total: int
+    received: int
+    sent: int
+    rate_limited: int
+    disconnects: dict[str, int]
+    errors: dict[str, int]
+    ack: dict[str, tuple[list[int], float]]
+    """By method: each bucket's own count (not cumulative, +Inf last) and the sum."""
+
+
+class Stats(msgspec.Struct, tag="stats", array_like=True):
+    """A worker's metrics, sent every second (the node's ``/metrics`` shows them)."""
+
+    gateways: list[GatewayCounts]
+    cpu_seconds: float
+    """The worker process' user and system CPU time."""
+    resident_bytes: int
+    loop_lag: tuple[list[int], float]
+    """The worker's event-loop lag histogram (bucket counts and sum)."""
+
+
+Up = Hello | Requests | Stats
 
 
 # ----------------------------------------------------------------- node -> worker
@@ -158,6 +209,15 @@ class Welcome(msgspec.Struct, tag="welcome", array_like=True):
     tokens: list[tuple[bytes, str, int]]
     """(digest, account, last use) of each live session token."""
     reports: dict[str, Any]
+    clock: int = 0
+    """A simulated clock's time now (0: the exchange runs on the system clock)."""
+
+
+class Admitted(msgspec.Struct, tag="admitted", array_like=True):
+    """The answer to :class:`Admit`: ``ok`` False, the address holds its quota on all workers."""
+
+    id: int
+    ok: bool
 
 
 class Answer(msgspec.Struct, tag="done", array_like=True):
@@ -214,7 +274,7 @@ class Report(msgspec.Struct, tag="report", array_like=True):
     reports: dict[str, Any]
 
 
-Reply = Answer | Failed | Checked | BarrierDone | LoggedIn | LoginFailed | TokenIssued
+Reply = Answer | Failed | Checked | BarrierDone | LoggedIn | LoginFailed | TokenIssued | Admitted
 
 
 class Batch(msgspec.Struct, tag="batch", array_like=True):
@@ -225,6 +285,8 @@ class Batch(msgspec.Struct, tag="batch", array_like=True):
     """The batch's commands as applied, encoded once (:func:`encode_applied`)."""
     busy: bool
     """The node refuses order entry now (its queue limit or wait bound)."""
+    clock: int = 0
+    """A simulated clock's time now (0: the exchange runs on the system clock)."""
 
 
 Down = Welcome | Batch | Report

@@ -223,6 +223,9 @@ class Exchange:
     async def start(self) -> None:
         """Start the committer and the timer tasks on the running loop."""
         loop = asyncio.get_running_loop()
+        if self.pipelined:
+            # With gateway workers the node's loop is the bottleneck: SQLite off it.
+            self.history.start_writer()
         self._tasks = [
             loop.create_task(self._committer(), name="committer"),
             loop.create_task(self._timers(), name="timers"),

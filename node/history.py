@@ -28,7 +28,13 @@ cannot be written (a full disk), the store stops taking events
 more: the next start derives what is missing from the journal.
 
 Queries see exactly the state after the last applied batch: the store is
-written and read on the event loop's thread, through one connection.
+written and read through one connection. With :meth:`History.start_writer`
+(the node with gateway workers, docs/WORKERS.md) the rows of each batch are
+taken on the event loop (the running balances, the open orders' types, the
+recent trades) and written and committed by a thread of its own, in order,
+so the engine's loop does not wait for SQLite; a query, a commit that must
+be on file (a worker's welcome, a barrier, before snapshots are pruned) and
+closing wait until every batch handed over is written.
 
 Ledger entries carry the balance after each movement. The store keeps each
 account's running balance: a trade moves it by the entry's amount less its
@@ -40,11 +46,14 @@ from __future__ import annotations
 
 import sqlite3
 import sys
+import threading
 import time
+import traceback
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from queue import SimpleQueue
 
 import msgspec
 
@@ -190,7 +199,7 @@ def _trade(row: Sequence[object]) -> TradeRecord:
 class _Rows:
     """The rows one transaction writes."""
 
-    __slots__ = ("amends", "closes", "fills", "ledger", "orders", "trades")
+    __slots__ = ("amends", "balances", "closes", "fills", "ledger", "orders", "trades")
 
     def __init__(self) -> None:
         self.trades: list[tuple[object, ...]] = []
@@ -199,6 +208,48 @@ class _Rows:
         self.amends: list[tuple[int, int | None, int]] = []
         self.closes: list[tuple[str, str | None, int, int]] = []
         self.ledger: list[tuple[object, ...]] = []
+        self.balances: list[tuple[str, str, int]] = []
+
+
+class _Writer:
+    """One thread running the jobs it is given, in order (a queue and no futures: a
+    hand-over costs the event loop one ``put``)."""
+
+    def __init__(self) -> None:
+        self._jobs: SimpleQueue[tuple[Callable[..., None], tuple[object, ...]] | None]
+        self._jobs = SimpleQueue()
+        self._dirty = False
+        self._thread = threading.Thread(target=self._run, name="history", daemon=True)
+        self._thread.start()
+
+    def submit(self, job: Callable[..., None], *args: object) -> None:
+        self._dirty = True
+        self._jobs.put((job, args))
+
+    def drain(self) -> None:
+        """Return once every job given so far has run."""
+        if not self._dirty:
+            return
+        done = threading.Event()
+        self._jobs.put((done.set, ()))
+        done.wait()
+        self._dirty = False
+
+    def close(self) -> None:
+        self.drain()
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, args = item
+            try:
+                job(*args)
+            except Exception:  # a bug: say so, and go on with the next batch
+                traceback.print_exc(file=sys.stderr)
 
 
 class History:
@@ -228,6 +279,7 @@ class History:
         self._touched: set[tuple[str, str]] = set()
         self._replayed = 0
         self._committed_at = 0.0
+        self._pool: _Writer | None = None
         self.failed: Exception | None = None
         """Why the file could not be written; the store takes nothing more then."""
 
@@ -235,7 +287,8 @@ class History:
 
     def open(self) -> None:
         """Create or read the file; bring the recent trades, open orders and balances in."""
-        db = sqlite3.connect(self.path, isolation_level=None)
+        # Written by the writer thread (when started) and read on the loop, never at once.
+        db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         # Checkpoints (copying the log into the file, with fsyncs) run in a worker
@@ -260,9 +313,22 @@ class History:
             (a, s): b for a, s, b in db.execute("SELECT account, asset, balance FROM balances")
         }
 
+    def start_writer(self) -> None:
+        """From now on, write and commit in a thread of this store's own (one, in order)."""
+        if self._pool is None:
+            self._pool = _Writer()
+
+    def _drain(self) -> None:
+        """Wait until every batch handed to the writer thread is written."""
+        if self._pool is not None:
+            self._pool.drain()
+
     def close(self) -> None:
         if self._db is not None:
             self.commit()
+            if self._pool is not None:
+                self._pool.close()
+                self._pool = None
             self._db.close()
             self._db = None
 
@@ -302,14 +368,19 @@ class History:
             return
         for command, events in applied:
             self._take(command, events)
-        self._write()
+        self._hand_over()
         self.commit_due()
 
     def commit_due(self) -> None:
         """Commit if anything is uncommitted and :data:`COMMIT_S` have passed since the last."""
         db = self._db
-        due = time.monotonic() - self._committed_at >= COMMIT_S
-        if due and db is not None and db.in_transaction:
+        if db is None or time.monotonic() - self._committed_at < COMMIT_S:
+            return
+        if self._pool is not None:
+            self._hand_over()
+            self._committed_at = time.monotonic()
+            self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
+        elif db.in_transaction:
             self.commit()
 
     def replayed(self, command: Command, events: list[Event]) -> None:
@@ -321,18 +392,26 @@ class History:
             self.checkpoint()
 
     def commit(self) -> None:
-        """Write what was taken and commit it, with the last seq and time taken."""
-        self._write()
+        """Write what was taken and commit it, with the last seq and time taken; on file
+        when this returns (it waits for the writer thread)."""
+        self._hand_over()
+        self._committed_at = time.monotonic()
+        if self._pool is not None:
+            self._pool.submit(self._commit, self.seq, self.ts, self.first_seq)
+            self._drain()
+        else:
+            self._commit(self.seq, self.ts, self.first_seq)
+
+    def _commit(self, seq: int, ts: int, first_seq: int) -> None:
         db = self._db
         if db is None or self.failed is not None:
             return
-        self._committed_at = time.monotonic()
         try:
             if not db.in_transaction:
                 db.execute("BEGIN")
             db.executemany(
                 "INSERT OR REPLACE INTO meta VALUES (?, ?)",
-                (("seq", self.seq), ("ts", self.ts), ("first_seq", self.first_seq)),
+                (("seq", seq), ("ts", ts), ("first_seq", first_seq)),
             )
             db.execute("COMMIT")
         except sqlite3.Error as e:
@@ -444,13 +523,25 @@ class History:
         if self.types.pop(order_id, None) is not None:
             self._rows.closes.append((status, reason, ts, order_id))
 
-    def _write(self) -> None:
-        """Write the rows taken so far into the open transaction."""
-        db = self._db
-        if db is None or self.failed is not None:
+    def _hand_over(self) -> None:
+        """The rows taken so far, with the balances they leave, to be written: by the
+        writer thread (in order), or now."""
+        if self._db is None or self.failed is not None:
             return
         rows, self._rows = self._rows, _Rows()
         touched, self._touched = self._touched, set()
+        balances = self.balances
+        rows.balances = [(a, s, balances[a, s]) for a, s in touched]
+        if self._pool is None:
+            self._write(rows)
+        else:
+            self._pool.submit(self._write, rows)
+
+    def _write(self, rows: _Rows) -> None:
+        """Write ``rows`` into the open transaction."""
+        db = self._db
+        if db is None or self.failed is not None:
+            return
         try:
             if not db.in_transaction:
                 db.execute("BEGIN")
@@ -485,12 +576,8 @@ class History:
                     f"INSERT INTO ledger ({_LEDGER_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows.ledger,
                 )
-            if touched:
-                balances = self.balances
-                db.executemany(
-                    "INSERT OR REPLACE INTO balances VALUES (?, ?, ?)",
-                    ((a, s, balances[a, s]) for a, s in touched),
-                )
+            if rows.balances:
+                db.executemany("INSERT OR REPLACE INTO balances VALUES (?, ?, ?)", rows.balances)
         except sqlite3.Error as e:
             self._fail(e)
 
@@ -503,6 +590,7 @@ class History:
 
     def trades(self, symbol: str, since_ts: int, limit: int = 1_000_000) -> list[TradeRecord]:
         """The trades in ``symbol`` at or after ``since_ts`` (ns), oldest first."""
+        self._drain()
         assert self._db is not None
         rows = self._db.execute(
             f"SELECT {_TRADE_COLUMNS} FROM trades WHERE symbol = ? AND ts >= ?"
@@ -513,6 +601,7 @@ class History:
 
     def fills(self, account: str, limit: int = RECENT) -> list[TradeRecord]:
         """The last ``limit`` trades ``account`` took part in, oldest first."""
+        self._drain()
         assert self._db is not None
         rows = self._db.execute(
             f"SELECT * FROM (SELECT {_TRADE_COLUMNS} FROM trades WHERE taker_account = ?1"
@@ -526,6 +615,7 @@ class History:
 
     def closed_orders(self, account: str, limit: int = RECENT) -> list[ClosedOrder]:
         """The last ``limit`` orders of ``account`` that closed, oldest first."""
+        self._drain()
         assert self._db is not None
         rows = self._db.execute(
             f"SELECT {_ORDER_COLUMNS} FROM orders WHERE account = ? AND closed_ts IS NOT NULL"
@@ -536,6 +626,7 @@ class History:
 
     def ledger(self, account: str, limit: int = RECENT) -> list[LedgerEntry]:
         """The last ``limit`` ledger entries of ``account``, oldest first."""
+        self._drain()
         assert self._db is not None
         rows = self._db.execute(
             f"SELECT {_LEDGER_COLUMNS} FROM ledger WHERE account = ?"

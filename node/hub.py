@@ -35,7 +35,6 @@ import shutil
 import signal
 import sys
 import tempfile
-import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -46,6 +45,9 @@ from model.commands import CancelAll, Command
 from node.access import TOUCH_NS
 from node.channel import (
     EMPTY,
+    Admit,
+    Admitted,
+    Advance,
     Answer,
     Barrier,
     BarrierDone,
@@ -60,9 +62,11 @@ from node.channel import (
     Login,
     LoginFailed,
     Presence,
+    Release,
     Reply,
     Report,
     Requests,
+    Stats,
     Tick,
     TokenIssued,
     Touch,
@@ -74,6 +78,7 @@ from node.channel import (
 )
 from node.exchange import Exchange
 from node.interface import Busy, NonceUsed, Refusal
+from node.metrics import GatewayMetrics, Histogram, WorkerMetrics
 from node.sequencer import Sequenced
 
 __all__ = ["WorkerHub"]
@@ -81,6 +86,8 @@ __all__ = ["WorkerHub"]
 START_TIMEOUT_S = 60.0
 RESTART_DELAY_S = 0.2
 """A worker that exited is started again after this long."""
+RUN_COMMANDS = 128
+"""Consecutive commands of a worker's frame that go into the pipeline as one entry, at most."""
 
 
 @dataclass
@@ -93,6 +100,8 @@ class _Worker:
     replies: list[Reply] = field(default_factory=list)
     accounts: Counter[str] = field(default_factory=Counter)
     """Logged-in connections by account on this worker."""
+    addresses: Counter[str] = field(default_factory=Counter)
+    """Connections admitted by client address on this worker (the per-address quota)."""
 
 
 class WorkerHub:
@@ -119,6 +128,8 @@ class WorkerHub:
         self._stopping = False
         self._flush_soon = False
         self._ready: dict[int, asyncio.Event] = {}
+        self.addresses: Counter[str] = Counter()
+        """Client connections by address on every worker (``connections_per_address``)."""
         exchange.add_listener(self._on_batch)
 
     # ------------------------------------------------------------ lifecycle
@@ -182,6 +193,7 @@ class WorkerHub:
             if self._stopping:
                 return
             self.restarts += 1
+            self.exchange.metrics.worker_restarts = self.restarts
             print(
                 f"tokex serve: gateway worker {index} (pid {proc.pid}) exited ({code});"
                 " starting it again",
@@ -223,12 +235,17 @@ class WorkerHub:
                         worker = _Worker(message.index, writer, message.pid)
                         self.workers[message.index] = worker
                         self.exchange.enqueue_barrier(partial(self._welcome, worker))
+                    elif isinstance(message, Stats):
+                        if worker is not None:
+                            self._stats(worker, message)
                     elif worker is not None:
                         self._requests(worker, message)
         finally:
-            if worker is not None and self.workers.get(worker.index) is worker:
-                del self.workers[worker.index]
-                self._gone(worker)
+            if worker is not None:
+                if self.workers.get(worker.index) is worker:
+                    del self.workers[worker.index]
+                    self._gone(worker)
+                self._drop(worker)
             writer.close()
 
     def _welcome(self, worker: _Worker) -> None:
@@ -246,12 +263,68 @@ class WorkerHub:
             dict(access.nonces),
             tokens,
             reports,
+            self._clock(),
         )
         worker.writer.write(frame(encode(welcome)))
         worker.live = True
         ready = self._ready.get(worker.index)
         if ready is not None:
             ready.set()
+
+    def _clock(self) -> int:
+        """A simulated clock's time for the workers (0: the system clock)."""
+        return self.exchange.now() if self.exchange.simulated_clock else 0
+
+    def _stats(self, worker: _Worker, stats: Stats) -> None:
+        """A worker's metrics (every second): the node's ``/metrics`` shows them."""
+        metrics = self.exchange.metrics
+        held = metrics.workers.get(worker.index)
+        if held is None or held.pid != worker.pid:
+            held = metrics.workers[worker.index] = WorkerMetrics(worker.index, worker.pid)
+        gateways: dict[str, GatewayMetrics] = {}
+        for counts in stats.gateways:
+            g = gateways[counts.protocol] = GatewayMetrics(counts.protocol)
+            g.connections = counts.connections
+            g.connections_total = counts.connections_total
+            g.received = counts.received
+            g.sent = counts.sent
+            g.rate_limited = counts.rate_limited
+            g.disconnects = dict(counts.disconnects)
+            g.errors = dict(counts.errors)
+            for method, (buckets, total) in counts.ack.items():
+                _fill(g.ack_for(method), buckets, total)
+        held.gateways = gateways
+        held.cpu_seconds = stats.cpu_seconds
+        held.resident_bytes = stats.resident_bytes
+        _fill(held.loop_lag, *stats.loop_lag)
+
+    def _admit(self, worker: _Worker, item: Admit) -> None:
+        """A new connection on ``worker``: within the address's quota over all workers?"""
+        ok = self.addresses[item.address] < self.exchange.config.connections_per_address
+        if ok:
+            self.addresses[item.address] += 1
+            worker.addresses[item.address] += 1
+        worker.replies.append(Admitted(item.id, ok))
+
+    def _release(self, worker: _Worker, address: str) -> None:
+        if worker.addresses[address] <= 0:
+            return  # not admitted here (a broken worker): nothing to give back
+        worker.addresses[address] -= 1
+        if not worker.addresses[address]:
+            del worker.addresses[address]
+        self.addresses[address] -= 1
+        if self.addresses[address] <= 0:
+            del self.addresses[address]
+
+    def _drop(self, worker: _Worker) -> None:
+        """A worker's channel closed: its connections no longer count against their
+        addresses' quota; its counters stay in the metrics' totals."""
+        self.exchange.metrics.worker_gone(worker.index, worker.pid)
+        for address, count in list(worker.addresses.items()):
+            self.addresses[address] -= count
+            if self.addresses[address] <= 0:
+                del self.addresses[address]
+        worker.addresses.clear()
 
     def _gone(self, worker: _Worker) -> None:
         """A worker's channel closed: its connections are gone (cancel-on-disconnect)."""
@@ -271,10 +344,20 @@ class WorkerHub:
         if not isinstance(message, Requests):
             return
         exchange = self.exchange
+        run: list[Enqueue] = []
+        commands = 0
         for item in message.items:
             if isinstance(item, Enqueue):
-                self._enqueue(worker, item)
-            elif isinstance(item, Check):
+                run.append(item)
+                commands += len(item.commands)
+                if commands >= RUN_COMMANDS:
+                    self._enqueue_run(worker, run)
+                    run, commands = [], 0
+                continue
+            if run:
+                self._enqueue_run(worker, run)
+                run, commands = [], 0
+            if isinstance(item, Check):
                 exchange.enqueue_check(item.orders, self._checked(worker, item.id))
             elif isinstance(item, Barrier):
                 exchange.enqueue_barrier(self._barrier_done(worker, item.id))
@@ -289,7 +372,58 @@ class WorkerHub:
                         exchange.enqueue(item.cancel)
             elif isinstance(item, Touch):
                 self._touch(worker, item)
+            elif isinstance(item, Admit):
+                self._admit(worker, item)
+            elif isinstance(item, Release):
+                self._release(worker, item.address)
+            elif isinstance(item, Advance):
+                # Checked by the worker (simulated clock, not backwards); the node's
+                # own check is the last word, and a refusal leaves the clock as it was.
+                with contextlib.suppress(ValueError):
+                    exchange.advance_clock(item.ns)
+        if run:
+            self._enqueue_run(worker, run)
         self._flush_later()
+
+    def _enqueue_run(self, worker: _Worker, run: list[Enqueue]) -> None:
+        """Consecutive commands of one frame into the pipeline as one group.
+
+        One entry in the pipeline for the run instead of one per request:
+        the timers due are checked once before it and its commands go in back
+        to back at one instant (as they would within a few microseconds
+        anyway); each request is answered with its own commands (the first
+        also with the timers that ran before it). While the node is busy each
+        request goes in alone, so that cancels are still taken when new
+        orders are refused.
+        """
+        if len(run) == 1 or self.exchange.busy:
+            for item in run:
+                self._enqueue(worker, item)
+            return
+        commands: list[Command] = [c for item in run for c in item.commands]
+        total = len(commands)
+
+        def done(result: list[Sequenced]) -> None:
+            replies = worker.replies
+            first = result[0][0].seq if result else 0
+            ahead = len(result) - total  # the timers that ran before the run
+            for n, item in enumerate(run):
+                count = len(item.commands) + (ahead if n == 0 else 0) if result else 0
+                replies.append(Answer(item.id, first, count))
+                first += count
+
+        def failed(error: Exception) -> None:
+            for item in run:
+                worker.replies.append(Failed(item.id, f"{error}"))
+
+        try:
+            self.exchange.enqueue_group(commands, done, failed)
+        except Busy as e:
+            for item in run:
+                worker.replies.append(Failed(item.id, f"{e}", busy=True))
+        except RuntimeError as e:
+            for item in run:
+                worker.replies.append(Failed(item.id, f"EService:Unavailable:{e}"))
 
     def _enqueue(self, worker: _Worker, item: Enqueue) -> None:
         done = self._done(worker, item.id)
@@ -341,7 +475,7 @@ class WorkerHub:
             if key is not None:
                 held = exchange.access.tokens.get(key)
                 issued = TokenIssued(
-                    item.api_key, item.nonce, key, held.account if held else "", time.time_ns()
+                    item.api_key, item.nonce, key, held.account if held else "", exchange.now()
                 )
                 for other in self.workers.values():
                     other.replies.append(issued)
@@ -392,14 +526,16 @@ class WorkerHub:
             return
         raw = encode_applied(applied) if applied else EMPTY
         busy = self.exchange.busy
+        clock = self._clock()
         for worker in live:
             replies, worker.replies = worker.replies, []
-            worker.writer.write(frame(encode(Batch(replies, raw, busy))))
+            worker.writer.write(frame(encode(Batch(replies, raw, busy, clock))))
 
     def _flush(self, worker: _Worker) -> None:
         if worker.replies and worker.live:
             replies, worker.replies = worker.replies, []
-            worker.writer.write(frame(encode(Batch(replies, EMPTY, self.exchange.busy))))
+            batch = Batch(replies, EMPTY, self.exchange.busy, self._clock())
+            worker.writer.write(frame(encode(batch)))
 
     def _flush_later(self) -> None:
         if not self._flush_soon:
@@ -410,6 +546,13 @@ class WorkerHub:
         self._flush_soon = False
         for worker in list(self.workers.values()):
             self._flush(worker)
+
+
+def _fill(hist: Histogram, buckets: list[int], total: float) -> None:
+    """Set ``hist`` to a worker's counts (ignored if the buckets do not match)."""
+    if len(buckets) == len(hist.counts):
+        hist.counts = list(buckets)
+        hist.total = total
 
 
 def worker_pids(hub: WorkerHub) -> dict[int, int]:

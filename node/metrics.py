@@ -42,6 +42,7 @@ __all__ = [
     "GatewayMetrics",
     "Histogram",
     "Metrics",
+    "WorkerMetrics",
 ]
 
 IO_SECONDS = (
@@ -95,6 +96,15 @@ class Histogram:
         """Count one observation of ``value``."""
         self.counts[bisect_left(self.bounds, value)] += 1
         self.total += value
+
+    def add(self, other: Histogram) -> None:
+        """Add ``other``'s observations (the same bounds) to these."""
+        if other.bounds != self.bounds:
+            raise ValueError(f"bucket bounds {other.bounds}: not {self.bounds}")
+        counts = self.counts
+        for i, n in enumerate(list(other.counts)):
+            counts[i] += n
+        self.total += other.total
 
     def read(self) -> tuple[list[tuple[float, int]], int, float]:
         """``(cumulative buckets as (le, count) with +Inf last, count, sum)``, a consistent copy."""
@@ -157,6 +167,34 @@ class GatewayMetrics:
         """Count a connection the gateway closed for ``reason``."""
         self.disconnects[reason] = self.disconnects.get(reason, 0) + 1
 
+    def add(self, other: GatewayMetrics, gauges: bool = True) -> None:
+        """Add ``other``'s counts to these (``gauges`` False: its open connections not)."""
+        if gauges:
+            self.connections += other.connections
+        self.connections_total += other.connections_total
+        self.received += other.received
+        self.sent += other.sent
+        self.rate_limited += other.rate_limited
+        for mine, theirs in ((self.disconnects, other.disconnects), (self.errors, other.errors)):
+            for key, n in list(theirs.items()):
+                mine[key] = mine.get(key, 0) + n
+        for method, hist in list(other.ack.items()):
+            self.ack_for(method).add(hist)
+
+
+class WorkerMetrics:
+    """What the node last heard of one gateway worker process (node/hub.py, every second)."""
+
+    __slots__ = ("cpu_seconds", "gateways", "index", "loop_lag", "pid", "resident_bytes")
+
+    def __init__(self, index: int, pid: int) -> None:
+        self.index = index
+        self.pid = pid
+        self.gateways: dict[str, GatewayMetrics] = {}
+        self.cpu_seconds = 0.0
+        self.resident_bytes = 0
+        self.loop_lag = Histogram(LAG_SECONDS)
+
 
 class Metrics:
     """The node's counters, gauges and histograms (see the module docstring)."""
@@ -190,6 +228,46 @@ class Metrics:
         self.pipeline_depth: Callable[[], int] = lambda: 0
         """Requests waiting for the pipeline now (the node sets the reader)."""
         self.gateways: dict[str, GatewayMetrics] = {}
+        """The gateways in this process."""
+        self.workers: dict[int, WorkerMetrics] = {}
+        """Gateway worker processes now, by index, as they last reported (node/hub.py)."""
+        self.retired: dict[str, GatewayMetrics] = {}
+        """The counters of worker processes that exited (their last report), by protocol:
+        so a total over the workers never goes back when one is restarted."""
+        self.worker_restarts = 0
+
+    def gateway_totals(self) -> list[GatewayMetrics]:
+        """Every gateway's metrics by protocol: this process', every worker's, and the
+        counters of workers that exited, added up (O(protocols x workers))."""
+        totals: dict[str, GatewayMetrics] = {}
+
+        def total(protocol: str) -> GatewayMetrics:
+            found = totals.get(protocol)
+            if found is None:
+                found = totals[protocol] = GatewayMetrics(protocol)
+            return found
+
+        for g in list(self.gateways.values()):
+            total(g.protocol).add(g)
+        for worker in list(self.workers.values()):
+            for g in list(worker.gateways.values()):
+                total(g.protocol).add(g)
+        for g in list(self.retired.values()):
+            total(g.protocol).add(g, gauges=False)
+        return [totals[p] for p in sorted(totals)]
+
+    def worker_gone(self, index: int, pid: int) -> None:
+        """Worker ``index`` (process ``pid``) exited: keep its counters (not its open
+        connections) in the totals."""
+        worker = self.workers.get(index)
+        if worker is None or worker.pid != pid:
+            return
+        del self.workers[index]
+        for g in worker.gateways.values():
+            kept = self.retired.get(g.protocol)
+            if kept is None:
+                kept = self.retired[g.protocol] = GatewayMetrics(g.protocol)
+            kept.add(g, gauges=False)
 
     def gateway(self, protocol: str) -> GatewayMetrics:
         """The metrics of the gateway speaking ``protocol`` (``ws``, ``fix``, ``rest``)."""

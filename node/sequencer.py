@@ -20,7 +20,7 @@ import msgspec
 from engine.engine import Engine
 from engine.events import Event
 from model.commands import Command, RunTimers
-from node.journal import JournalWriter
+from node.journal import MAX_RECORD, JournalWriter, encode_command
 
 __all__ = ["Sequenced", "Sequencer"]
 
@@ -92,6 +92,15 @@ class Sequencer:
         Nothing comes between them, so a batch of orders reaches the engine
         whole. With no commands this is :meth:`tick`.
         """
+        if len(commands) > 1:
+            # All or nothing: a command the journal cannot take stops the group before
+            # any of it is applied (a record's stamp adds a few bytes at most).
+            for command in commands:
+                size = len(encode_command(command))
+                if size > MAX_RECORD - 64:
+                    raise ValueError(
+                        f"command of {size} bytes: a journal record holds at most {MAX_RECORD}"
+                    )
         out: list[Sequenced] = []
         now = self._now()
         self._timers(now, out)

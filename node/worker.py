@@ -34,6 +34,9 @@ from engine.engine import Engine
 from model.commands import CancelAll, Command, NewOrder
 from node.access import MAX_NONCE, TOKEN_TTL_NS
 from node.channel import (
+    Admit,
+    Admitted,
+    Advance,
     Answer,
     Barrier,
     BarrierDone,
@@ -43,13 +46,16 @@ from node.channel import (
     Enqueue,
     Failed,
     FrameReader,
+    GatewayCounts,
     Hello,
     LoggedIn,
     Login,
     LoginFailed,
     Presence,
+    Release,
     Request,
     Requests,
+    Stats,
     Tick,
     TokenIssued,
     Touch,
@@ -75,7 +81,7 @@ from node.interface import (
     Refusal,
     TradeRecord,
 )
-from node.metrics import Metrics
+from node.metrics import GatewayMetrics, Metrics
 from node.sequencer import Sequenced
 
 __all__ = ["CONNECTION_ID_BITS", "RemoteNode", "connect"]
@@ -115,16 +121,33 @@ class RemoteNode:
         self._history: sqlite3.Connection | None = None
         self._access: sqlite3.Connection | None = None
         self.writer: asyncio.StreamWriter | None = None
-        self.simulated_clock = False
+        self.simulated_clock = welcome.clock != 0
+        self._clock = welcome.clock
+        """A simulated clock's time as the node last said (or as this worker moved it)."""
         self.batches = 0
 
     # ---------------------------------------------------------------- time
 
     def now(self) -> int:
-        return time.time_ns()
+        """The exchange's time: the system clock, or the node's simulated one."""
+        return self._clock if self.simulated_clock else time.time_ns()
 
     def advance_clock(self, ns: int) -> int:
-        raise ValueError("the exchange runs on the system clock")
+        """Move the node's simulated clock on by ``ns``; the time it moves to.
+
+        The node moves its clock when it reads the request, in the order of
+        this worker's requests (a tick sent after it runs at the new time);
+        the time returned is this worker's view (the node's last time plus
+        ``ns``): another operator's advance on another worker at the same
+        moment is added when the node's next frame says where the clock is.
+        """
+        if not self.simulated_clock:
+            raise ValueError("clock_advance: the exchange runs on the system clock")
+        if ns < 0:
+            raise ValueError(f"seconds {ns / 1e9}: must not be negative")
+        self._clock += ns
+        self._send(Advance(ns))
+        return self._clock
 
     # ---------------------------------------------------------------- sending
 
@@ -172,6 +195,39 @@ class RemoteNode:
         """This worker's logged-in connections of ``account`` changed (cancel-on-disconnect
         is the node's to decide: another worker may still have one)."""
         self._send(Presence(account, delta, cancel))
+
+    def admit(self, address: str) -> asyncio.Future[bool]:
+        """Ask the node whether a new connection from ``address`` is within its quota
+        (``connections_per_address`` counts the connections on every worker); if the
+        answer is True the node counts it until :meth:`release`."""
+        future: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+
+        def done(ok: bool) -> None:
+            if not future.done():
+                future.set_result(ok)
+
+        self._send(Admit(self._register(done), address))
+        return future
+
+    def release(self, address: str) -> None:
+        """A connection the node admitted from ``address`` is closed."""
+        self._send(Release(address))
+
+    def stats(self) -> Stats:
+        """This worker's metrics now, for the node's ``/metrics``."""
+        times = os.times()
+        try:
+            with open("/proc/self/statm", "rb") as f:
+                resident = int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+        except (OSError, ValueError, IndexError):
+            resident = 0
+        lag = self.metrics.loop_lag
+        return Stats(
+            [_counts(g) for g in list(self.metrics.gateways.values())],
+            times.user + times.system,
+            resident,
+            (list(lag.counts), lag.total),
+        )
 
     @property
     def queued(self) -> int:
@@ -227,7 +283,7 @@ class RemoteNode:
         held = self.tokens.get(key)
         if held is None:
             return None
-        now = time.time_ns()
+        now = self.now()
         if now - held.last_used > TOKEN_TTL_NS:
             return None
         if now > held.last_used:
@@ -267,6 +323,8 @@ class RemoteNode:
     def on_batch(self, batch: Batch) -> None:
         """One frame from the node: apply its commands to the copy, answer, then publish."""
         self._node_busy = batch.busy
+        if batch.clock > self._clock:
+            self._clock = batch.clock
         # The copy makes the batch's events: the same as the node's (deterministic).
         process = self.engine.process
         applied = [(command, process(command)) for command in decode_applied(batch.applied)]
@@ -309,6 +367,8 @@ class RemoteNode:
                 on_done(None if reply.refusal is None else Refusal(*reply.refusal))
             elif isinstance(reply, BarrierDone):
                 on_done()
+            elif isinstance(reply, Admitted):
+                on_done(reply.ok)
             elif isinstance(reply, LoggedIn):
                 on_done(reply.token)
             elif isinstance(reply, LoginFailed):
@@ -418,6 +478,20 @@ class RemoteNode:
             .fetchall()
         )
         return [LedgerEntry(*r) for r in reversed(rows)]
+
+
+def _counts(g: GatewayMetrics) -> GatewayCounts:
+    return GatewayCounts(
+        g.protocol,
+        g.connections,
+        g.connections_total,
+        g.received,
+        g.sent,
+        g.rate_limited,
+        dict(g.disconnects),
+        dict(g.errors),
+        {m: (list(h.counts), h.total) for m, h in list(g.ack.items())},
+    )
 
 
 async def connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:

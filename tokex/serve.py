@@ -164,9 +164,7 @@ Connect a FIX 4.4 engine as the market maker, for example QuickFIX/QuickFIX/J se
 def worker_count(requested: int | None, config: Config, clock: Clock) -> int:
     """Gateway workers to run: ``--workers``, else ``$TOKEX_WORKERS``, else
     ``exchange.workers``, else the number of cores minus one (at least 1). A
-    simulated clock runs in one process (its time moves only in the node)."""
-    if clock.simulated:
-        return 0
+    simulated clock works with workers too (the node's time is carried to them)."""
     if requested is None and os.environ.get("TOKEX_WORKERS", "").strip():
         text = os.environ["TOKEX_WORKERS"].strip()
         if not text.isdigit() or int(text) > MAX_WORKERS:

@@ -16,17 +16,67 @@ import contextlib
 import signal
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
+from http import HTTPStatus
 from pathlib import Path
 
 import uvloop
+from websockets.asyncio.server import ServerConnection
+from websockets.http11 import Request, Response
 
-from gateway.ws.server import WsGateway
-from node.channel import Batch, Report, decode_down
+from gateway.ws.server import WsGateway, _address
+from node.channel import Batch, Report, decode_down, encode, frame
 from node.config import DEMO_CONFIG, Config, load_config, parse_config
 from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 
-__all__ = ["main", "run_worker"]
+__all__ = ["STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
+
+STATS_EVERY_S = 1.0
+"""A worker sends its metrics to the node this often (the node's ``/metrics``)."""
+
+
+class WorkerGateway(WsGateway):
+    """The WebSocket gateway in a worker: the per-address connection quota is the node's.
+
+    ``connections_per_address`` counts an address's connections on every
+    worker: a handshake the worker's own count lets through is admitted by
+    the node (one round trip per new connection), which counts it until the
+    connection closes, however it closes.
+    """
+
+    node: RemoteNode
+    _releasing: set[asyncio.Task[None]]
+
+    def __init__(self, node: RemoteNode) -> None:
+        super().__init__(node)
+        self._releasing = set()
+
+    def _admit(  # type: ignore[override]  # asynchronous here: websockets awaits it
+        self, ws: ServerConnection, request: Request
+    ) -> Response | Awaitable[Response | None] | None:
+        refused = super()._admit(ws, request)
+        if refused is not None:
+            return refused
+        return self._admit_shared(ws)
+
+    async def _admit_shared(self, ws: ServerConnection) -> Response | None:
+        address = _address(ws)
+        if not await self.node.admit(address):
+            return ws.respond(
+                HTTPStatus.TOO_MANY_REQUESTS,
+                f"too many connections from {address}: at most"
+                f" {self.config.connections_per_address}\n",
+            )
+        task = asyncio.get_running_loop().create_task(self._release(ws, address))
+        self._releasing.add(task)  # held until done (the loop keeps only a weak reference)
+        task.add_done_callback(self._releasing.discard)
+        return None
+
+    async def _release(self, ws: ServerConnection, address: str) -> None:
+        try:
+            await ws.wait_closed()
+        finally:
+            self.node.release(address)
 
 
 async def run_worker(args: argparse.Namespace, config: Config) -> int:
@@ -34,7 +84,7 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
     frames, writer, welcome = await connect(args.channel, args.index)
     node = RemoteNode(config, welcome, args.data / "history.sqlite")
     node.writer = writer
-    gateway = WsGateway(node)
+    gateway = WorkerGateway(node)
     # Connection ids unique across workers: the worker's index in the high bits.
     gateway._next_id = (args.index << CONNECTION_ID_BITS) + 1
     await gateway.start(args.host, args.port, reuse_port=True)
@@ -55,7 +105,14 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
                 elif isinstance(message, Report):
                     node.reports = dict(message.reports)
 
+    async def report_stats() -> None:
+        while True:
+            await asyncio.sleep(STATS_EVERY_S)
+            writer.write(frame(encode(node.stats())))
+
     receiving = loop.create_task(receive())
+    lag = loop.create_task(node.metrics.watch_loop())
+    stats = loop.create_task(report_stats())
     stopping = loop.create_task(stop.wait())
     await asyncio.wait((receiving, stopping), return_when=asyncio.FIRST_COMPLETED)
     if stopping.done() and not receiving.done():
@@ -77,6 +134,8 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
         status = 1
     receiving.cancel()
     stopping.cancel()
+    lag.cancel()
+    stats.cancel()
     writer.close()
     return status
 

@@ -13,13 +13,19 @@ from model.commands import CancelAll, NewOrder
 from node.channel import (
     HEADER,
     MAX_FRAME,
+    Admit,
+    Admitted,
+    Advance,
     Answer,
     Batch,
     Enqueue,
     FrameReader,
+    GatewayCounts,
     Login,
     Presence,
+    Release,
     Requests,
+    Stats,
     Touch,
     decode_applied,
     decode_down,
@@ -51,6 +57,36 @@ def test_requests_and_batches_round_trip() -> None:
     assert isinstance(down, Batch)
     assert down.replies == [Answer(1, 7, 1)]
     assert decode_applied(down.applied) == [ORDER]
+
+
+def test_quota_clock_and_stats_messages_round_trip() -> None:
+    """The messages of the shared address quota, the simulated clock and the metrics."""
+    up = Requests([Admit(4, "127.0.0.1"), Release("127.0.0.1"), Advance(60 * 10**9)])
+    assert decode_up(encode(up)) == up
+    stats = Stats(
+        [
+            GatewayCounts(
+                "ws",
+                2,
+                5,
+                40,
+                80,
+                1,
+                {"slow_consumer": 1},
+                {"EAPI:Invalid nonce": 2},
+                {"add_order": ([3, 1] + [0] * 11, 0.004)},
+            )
+        ],
+        1.25,
+        50_000_000,
+        ([9] + [0] * 10, 0.0),
+    )
+    assert decode_up(encode(stats)) == stats
+    # A batch carries the simulated clock's time; without it (the system clock) it is 0.
+    down = decode_down(encode(Batch([Admitted(4, False)], encode_applied([]), False, 7)))
+    assert isinstance(down, Batch) and (down.clock, down.replies) == (7, [Admitted(4, False)])
+    plain = decode_down(encode(Batch([], encode_applied([]), False)))
+    assert isinstance(plain, Batch) and plain.clock == 0
 
 
 def test_frames_are_read_whole_however_the_stream_is_cut() -> None:

@@ -15,33 +15,54 @@ import re
 import signal
 import subprocess
 import sys
+import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import websockets
+from prometheus_client.parser import text_string_to_metric_families
 
 from model.commands import NewOrder
 from node.config import DEMO_CONFIG
 from node.journal import scan
 from node.worker import CONNECTION_ID_BITS
-from tests.integration.gateway.ws.client import ROOT, Client, login_params, run_within
+from tests.integration.gateway.ws.client import (
+    ROOT,
+    Client,
+    config_file,
+    login_params,
+    run_within,
+)
 from tests.integration.gateway.ws.test_orders import CANCEL_ON_DISCONNECT
 
 BUY = {"symbol": "AAPLx/USD", "side": "buy", "order_type": "limit", "order_qty": "0.01"}
 
 
+@dataclass
+class Running:
+    port: int
+    """The WebSocket port."""
+    http_port: int
+    """The node's HTTP port (console, /metrics)."""
+    pids: list[int]
+    """The worker processes, by index."""
+
+
 @contextmanager
-def workers_server(
-    data: Path, config: Path | None = None, workers: int = 2
-) -> Iterator[tuple[int, list[int]]]:
-    """``tokex serve --workers N`` on the system clock; yields the port and the worker pids."""
+def running(
+    data: Path, config: Path | None = None, workers: int = 2, clock: str | None = None
+) -> Iterator[Running]:
+    """``tokex serve --workers N`` (on the system clock unless ``clock``)."""
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
     command += ["--workers", str(workers)]
     command += ["--ws-port", "0", "--http-port", "0", "--fix-port", "0"]
     if config is not None:
         command += ["--config", str(config)]
+    if clock is not None:
+        command += ["--clock", clock]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -50,13 +71,15 @@ def workers_server(
         first = proc.stdout.readline()
         match = re.search(r"ws://127\.0\.0\.1:(\d+)/v2", first)
         assert match, first + (proc.stderr.read() if proc.stderr else "")
+        http = re.search(r"console on http://127\.0\.0\.1:(\d+)/", first)
+        assert http, first
         found: list[int] = []
         if workers:
             second = proc.stdout.readline()
             pids = re.search(r"pids ([\d, ]+)\)", second)
             assert pids, second
             found = [int(p) for p in pids.group(1).split(", ")]
-        yield int(match.group(1)), found
+        yield Running(int(match.group(1)), int(http.group(1)), found)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -68,6 +91,15 @@ def workers_server(
                 raise AssertionError("the server did not stop on SIGTERM") from None
 
 
+@contextmanager
+def workers_server(
+    data: Path, config: Path | None = None, workers: int = 2
+) -> Iterator[tuple[int, list[int]]]:
+    """``tokex serve --workers N`` on the system clock; yields the port and the worker pids."""
+    with running(data, config, workers) as server:
+        yield server.port, server.pids
+
+
 class WorkerClient(Client):
     worker: int
 
@@ -75,7 +107,14 @@ class WorkerClient(Client):
 async def open_on(port: int, worker: int) -> WorkerClient:
     """A client whose connection landed on ``worker`` (others opened meanwhile are closed)."""
     for _ in range(200):
-        ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+        try:
+            ws = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+        except websockets.InvalidStatus as e:
+            # A connection closed just before may not have been given back to its
+            # address's quota yet (the node counts it until its worker says so).
+            assert e.response.status_code == 429, e
+            await asyncio.sleep(0.05)
+            continue
         status = json.loads(await asyncio.wait_for(ws.recv(), 10))
         conn_id = status["data"][0]["connection_id"]
         if conn_id >> CONNECTION_ID_BITS == worker:
@@ -326,3 +365,237 @@ def test_a_session_reads_the_same_on_workers_as_on_one_process(tmp_path: Path) -
     assert any('"channel": "book"' in m for m in one)
     assert any('"method": "batch_add"' in m and '"success": true' in m for m in one)
     assert two == one
+
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
+
+
+def scrape(http_port: int) -> Samples:
+    """The node's ``/metrics``, parsed: (sample name, sorted labels) -> value."""
+    url = f"http://127.0.0.1:{http_port}/metrics"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        text = response.read().decode()
+    out: Samples = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+def ws(name: str, **labels: str) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """The key of a WebSocket gateway sample (``protocol="ws"`` and ``labels``)."""
+    return name, tuple(sorted({"protocol": "ws", **labels}.items()))
+
+
+async def scraped_until(http_port: int, done: Any, what: str) -> Samples:
+    """Scrape until ``done(samples)`` (workers report every second), at most 20 s."""
+    samples: Samples = {}
+    for _ in range(200):
+        samples = await asyncio.to_thread(scrape, http_port)
+        if done(samples):
+            return samples
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"/metrics never showed {what}: {sorted(samples.items())}")
+
+
+def test_every_workers_gateway_counters_are_in_the_nodes_metrics(tmp_path: Path) -> None:
+    """Proves the node's ``/metrics`` carries its workers' gateway counters, added up, and
+    per worker its connections, CPU and pid; a worker killed with SIGKILL keeps its counts
+    in the totals (they do not go back) and counts as a restart."""
+
+    received = ws("tokex_gateway_messages_received_total")
+    add_orders = ws("tokex_ack_latency_seconds_count", method="add_order")
+
+    async def scenario(server: Running) -> None:
+        port, http = server.port, server.http_port
+        clients = [await open_on(port, 0), await open_on(port, 1)]
+        for client, account in zip(clients, ("alice", "bob"), strict=True):
+            assert (await client.login(account))["success"]
+            placed = await client.call("add_order", **BUY, limit_price="229.00")
+            assert placed["success"], placed
+            bad = await client.call("add_order", **BUY, limit_price="-1")
+            assert not bad["success"], bad
+        # Three messages from each client; the connections open_on closed sent none.
+        samples = await scraped_until(
+            http, lambda s: s.get(received) == 6 and s.get(add_orders) == 4, "6 messages"
+        )
+        errors = {
+            dict(labels)["error"]: n
+            for (name, labels), n in samples.items()
+            if name == "tokex_gateway_errors_total"
+        }
+        assert errors == {"EGeneral:Invalid arguments": 2}, errors
+        assert samples[ws("tokex_gateway_connections")] == 2
+        for index, pid in enumerate(server.pids):
+            worker = str(index)
+            assert samples[("tokex_worker_up", (("pid", str(pid)), ("worker", worker)))] == 1
+            key = ("tokex_worker_connections", (("protocol", "ws"), ("worker", worker)))
+            assert samples[key] == 1
+            assert samples[("tokex_worker_cpu_seconds_total", (("worker", worker),))] > 0
+        accepted = samples[ws("tokex_gateway_connections_total")]
+        assert accepted >= 2
+        assert samples[("tokex_worker_restarts_total", ())] == 0
+
+        os.kill(server.pids[1], signal.SIGKILL)
+
+        def restarted(s: Samples) -> bool:
+            return s.get(("tokex_worker_restarts_total", ())) == 1 and any(
+                name == "tokex_worker_up"
+                and dict(labels)["worker"] == "1"
+                and dict(labels)["pid"] != str(server.pids[1])
+                for name, labels in s
+            )
+
+        samples = await scraped_until(http, restarted, "worker 1 started again")
+        # Worker 1's client is gone; what it counted stays in the totals.
+        assert samples[ws("tokex_gateway_connections")] == 1
+        assert samples[received] == 6
+        assert samples[ws("tokex_gateway_connections_total")] == accepted
+        assert samples[add_orders] == 4
+        assert ("tokex_worker_up", (("pid", str(server.pids[1])), ("worker", "1"))) not in samples
+        assert (await clients[0].call("ping"))["method"] == "pong"
+        await scraped_until(http, lambda s: s.get(received) == 7, "the ping after the restart")
+
+    with running(tmp_path / "data") as server:
+        run_within(scenario(server), 90)
+
+
+def test_the_simulated_clock_moves_on_every_worker(tmp_path: Path) -> None:
+    """Proves ``--clock sim:`` with workers: an operator's ``clock_advance`` on one worker
+    moves the exchange's time for the clients of another (answer stamps, a GTD order's
+    expiry at its own instant, seen on the other worker)."""
+    gtd = {**BUY, "limit_price": "228.00", "time_in_force": "gtd"}
+
+    async def scenario(port: int) -> None:
+        ops, alice = await open_on(port, 0), await open_on(port, 1)
+        pong = await alice.call("ping")
+        assert pong["time_in"] == "2026-11-23T15:00:00.000000Z", pong
+        assert (await ops.login("ops"))["success"]
+        assert (await alice.login("alice"))["success"]
+        assert (await alice.call("subscribe", channel="executions"))["success"]
+        placed = await alice.call("add_order", **gtd, expire_time="2026-11-23T15:10:00Z")
+        assert placed["success"], placed
+        moved = await ops.call("clock_advance", seconds=599)
+        assert moved["result"]["time"] == "2026-11-23T15:09:59.000000Z", moved
+        await pushes(alice)
+        pong = await alice.call("ping")
+        assert pong["time_in"] == "2026-11-23T15:09:59.000000Z", pong
+        assert not [m for m in alice.pushed if m.get("channel") == "executions"]
+        assert (await ops.call("clock_advance", seconds=1))["success"]
+        while True:
+            msg = await alice.recv()
+            if msg.get("channel") == "executions":
+                break
+        [expired] = msg["data"]
+        assert (expired["exec_type"], expired["order_id"]) == (
+            "expired",
+            placed["result"]["order_id"],
+        )
+        assert expired["timestamp"] == "2026-11-23T15:10:00.000000Z"
+        # Going back is refused on the worker, naming the value and the rule.
+        back = await ops.call("clock_advance", seconds=-1)
+        assert back["error"] == "EGeneral:Invalid arguments:seconds -1: 0 to a year", back
+
+    with running(tmp_path / "data", clock="sim:2026-11-23T15:00:00Z") as server:
+        run_within(scenario(server.port), 60)
+
+
+def test_the_per_address_connection_quota_counts_every_worker(tmp_path: Path) -> None:
+    """Proves ``connections_per_address`` holds across workers: with a quota of 2 and one
+    connection on each worker, a third handshake is refused with 429 whichever worker it
+    reaches; once one closes, a new connection is taken again."""
+    config = config_file(tmp_path / "tokex.toml", connections_per_address=2)
+
+    async def scenario(port: int) -> None:
+        c0, c1 = await open_on(port, 0), await open_on(port, 1)
+        for _ in range(10):  # the kernel spreads these over both workers
+            try:
+                extra = await websockets.connect(f"ws://127.0.0.1:{port}/v2")
+            except websockets.InvalidStatus as e:
+                assert e.response.status_code == 429, e
+                assert b"at most 2" in e.response.body
+            else:
+                await extra.close()
+                raise AssertionError("a third connection from one address was taken")
+        for client in (c0, c1):
+            assert (await client.call("ping"))["method"] == "pong"
+        await c1.ws.close()
+        again = await open_on(port, 1)
+        assert (await again.call("ping"))["method"] == "pong"
+        await c0.ws.close()
+        await again.ws.close()
+
+    with running(tmp_path / "data", config) as server:
+        run_within(scenario(server.port), 60)
+
+
+def test_a_frames_requests_go_in_together_and_each_is_answered_with_its_own(
+    tmp_path: Path,
+) -> None:
+    """Proves the node's grouping of a worker frame's consecutive commands: a frame of
+    four requests (an order, a batch of two, a cancel of the first, an order again) is
+    answered request by request, each answer naming exactly its own commands in the
+    batch the worker is sent, in the order sent, with gap-free seqs."""
+    from model.commands import CancelOrder
+    from node.channel import (
+        Answer,
+        Batch,
+        Enqueue,
+        FrameReader,
+        Hello,
+        Requests,
+        Welcome,
+        decode_applied,
+        decode_down,
+        encode,
+        frame,
+    )
+
+    def order(price: int, cl: str) -> NewOrder:
+        return NewOrder(0, 0, "alice", "AAPLx/USD", "buy", 100, price, cl_ord_id=cl)
+
+    async def scenario(worker_pid: int) -> None:
+        cmdline = Path(f"/proc/{worker_pid}/cmdline").read_bytes().split(b"\0")
+        path = cmdline[cmdline.index(b"--channel") + 1].decode()
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(frame(encode(Hello(7, os.getpid()))))
+        frames = FrameReader(reader)
+        welcomed = False
+        while not welcomed:
+            welcomed = any(isinstance(decode_down(p), Welcome) for p in await frames.frames())
+        first = order(22_000, "a")
+        requests = [
+            Enqueue(1, [first], False),
+            Enqueue(2, [order(22_001, "b"), order(22_002, "c")], True),
+            Enqueue(3, [CancelOrder(0, 0, "alice", cl_ord_id="a")], False),
+            Enqueue(4, [order(22_003, "d")], False),
+        ]
+        writer.write(frame(encode(Requests(list(requests)))))
+        answers: dict[int, Answer] = {}
+        applied: dict[int, Any] = {}
+        while len(answers) < 4:
+            for payload in await asyncio.wait_for(frames.frames(), 20):
+                message = decode_down(payload)
+                if isinstance(message, Batch):
+                    for command in decode_applied(message.applied):
+                        applied[command.seq] = command
+                    answers.update((r.id, r) for r in message.replies if isinstance(r, Answer))
+        writer.close()
+        for request in requests:
+            answer = answers[request.id]
+            mine = [applied[seq] for seq in range(answer.first, answer.first + answer.count)]
+            # Its own commands last (timers due may run before the first request's).
+            got = [
+                (type(c).__name__, getattr(c, "cl_ord_id", None), getattr(c, "price", None))
+                for c in mine[-len(request.commands) :]
+            ]
+            sent = [
+                (type(c).__name__, getattr(c, "cl_ord_id", None), getattr(c, "price", None))
+                for c in request.commands
+            ]
+            assert got == sent, (request.id, got, sent)
+        seqs = [answers[i].first + answers[i].count - 1 for i in (1, 2, 3, 4)]
+        assert seqs == sorted(seqs) and seqs[1:] == [seqs[0] + 2, seqs[0] + 3, seqs[0] + 4]
+
+    with running(tmp_path / "data", workers=1) as server:
+        run_within(scenario(server.pids[0]), 60)

@@ -220,9 +220,13 @@ async def _balance_ex(gw: RestGateway, access: AccountAccess, p: dict[str, Any])
 async def _trade_balance(gw: RestGateway, access: AccountAccess, p: dict[str, Any]) -> Any:
     """Everything valued in ``asset`` (default USD) at each pair's last price (or reference)."""
     account = _trader(access)
-    quote = str(p.get("asset") or "USD")
+    asked = str(p.get("asset") or "USD")
+    # Kraken also names fiat assets in its older four-letter form (ZUSD for USD), and
+    # clients send that one: python-kraken-sdk's get_trade_balance() asks for ZUSD.
+    legacy = asked[1:] if len(asked) == 4 and asked[0] in "XZ" else asked
+    quote = asked if asked in gw.precision else legacy
     if quote not in gw.precision:
-        raise _invalid(f"asset {quote!r}: not an asset")
+        raise _invalid(f"asset {asked!r}: not an asset")
     precision = gw.precision[quote]
     total = Decimal(0)
     for asset, (units, _) in _balances(gw, account).items():

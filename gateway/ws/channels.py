@@ -96,6 +96,9 @@ class BookSub:
     bids: Levels
     asks: Levels
     sequence: int = 0
+    cleared: tuple[list[int], list[int]] | None = None
+    """Bid and ask prices removed by the update that last emptied the book, until the next
+    update sends them again (see :meth:`Channels._book_changes`)."""
 
 
 class Channels:
@@ -386,10 +389,35 @@ class Channels:
             for symbol in sorted(touched & conn.books.keys()):
                 sub = conn.books[symbol]
                 bids, asks = top(node, symbol, sub.depth)
-                bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
-                if bid_changes or ask_changes:
-                    sub.bids, sub.asks = bids, asks
-                    self._push_book(conn, symbol, sub, "update", bid_changes, ask_changes)
+                changes = self._book_changes(sub, bids, asks)
+                if changes is not None:
+                    self._push_book(conn, symbol, sub, "update", *changes)
+
+    @staticmethod
+    def _book_changes(
+        sub: BookSub, bids: Levels, asks: Levels
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]] | None:
+        """The update that takes ``sub`` to ``bids``/``asks`` (None if nothing changed).
+
+        An update that empties the book carries checksum 0, the CRC32 of nothing,
+        which python-kraken-sdk's order-book client takes for a missing checksum
+        and skips, keeping the removed levels. So the next update repeats those
+        removals (qty 0) for prices it does not set itself: a level removed twice
+        is still removed for every client, and that one's book is right again
+        before it checks the next checksum.
+        """
+        bid_changes, ask_changes = diff(sub.bids, bids), diff(sub.asks, asks)
+        if not bid_changes and not ask_changes:
+            return None
+        if sub.cleared is not None:
+            old_bids, old_asks = sub.cleared
+            bid_changes += [(p, 0) for p in old_bids if p not in bids and p not in sub.bids]
+            ask_changes += [(p, 0) for p in old_asks if p not in asks and p not in sub.asks]
+            sub.cleared = None
+        if not bids and not asks:
+            sub.cleared = (list(sub.bids), list(sub.asks))
+        sub.bids, sub.asks = bids, asks
+        return bid_changes, ask_changes
 
     # --------------------------------------------------------------- balances
 
@@ -518,6 +546,10 @@ class Channels:
                     self._trade_item(t.symbol, t.taker_side, t.price, t.qty, t.taker_type, t)
                     for t in self.node.recent_trades(symbol, TRADE_SNAPSHOT)
                 ]
+                if not data:
+                    # Nothing traded yet: no snapshot (Kraken's markets always have one;
+                    # ccxt cannot route an empty one: it fails on the missing symbol).
+                    continue
                 message = {"channel": "trade", "type": "snapshot", "data": data}
                 self._send(conn, self._renamed(conn, message))
 
@@ -562,7 +594,7 @@ class Channels:
             self._named(conn, symbol, name)
             conn.ohlc.setdefault(symbol, set()).add(minutes)
             data = self._bars.snapshot(symbol, minutes)
-            if snapshot:
+            if snapshot and data:  # none without trades (as for the trade channel)
                 message = {"channel": "ohlc", "type": "snapshot", "data": data}
                 self._send(conn, self._renamed(conn, message))
 

@@ -282,10 +282,12 @@ cdef object _ioc(self, c, book, object seq, bint market):
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
-    cdef long long price, qty, key, remaining
+    cdef long long price, qty, key, remaining, s = 0, t = 0
     cdef bint duplicate
     cdef list heap
     cdef dict by_clid
+    # Typed: compared by identity first (the literal words are interned).
+    cdef str order_type, tif, side
     kind = type(c)
     if kind is NewOrder:
         seq = slot(c, C_SEQ)
@@ -294,7 +296,9 @@ def process(self, c):
     else:
         seq = c.seq
     last = slot(self, E_LAST_SEQ)
-    if seq <= last:
+    if as_ll(seq, &s) and as_ll(last, &t) and s > t:
+        pass
+    elif seq <= last:
         from engine.engine import SequenceError
 
         raise SequenceError(f"seq {seq} is not after {last}")
@@ -314,19 +318,20 @@ def process(self, c):
     # A NewOrder: every field it has is read once, by offset.
     symbol = slot(c, C_SYMBOL)
     book = (<dict>slot(self, E_BOOKS)).get(symbol)
+    order_type = slot(c, C_ORDER_TYPE)
+    tif = slot(c, C_TIF)
     if (
         book is None
         or not slot(book, B_FAST)
-        or slot(c, C_ORDER_TYPE) != "limit"
-        or slot(c, C_TIF) != "gtc"
+        or order_type != "limit"
+        or tif != "gtc"
         or slot(c, C_POST_ONLY)
     ):
         out = None
-        if book is not None and slot(book, B_FAST) and slot(c, C_TIF) == "ioc":
-            kind = slot(c, C_ORDER_TYPE)
-            if kind == "market":
+        if book is not None and slot(book, B_FAST) and tif == "ioc":
+            if order_type == "market":
                 out = _ioc(self, c, book, seq, True)
-            elif kind == "limit" and not slot(c, C_POST_ONLY):
+            elif order_type == "limit" and not slot(c, C_POST_ONLY):
                 out = _ioc(self, c, book, seq, False)
         if out is None:
             out = self._on_new_order(c)

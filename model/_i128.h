@@ -17,11 +17,25 @@
 
 typedef __int128 tokex_i128;
 
-/* o as a C long long, if it is an exact Python int that fits. */
+/* o as a C long long, if it is an exact Python int that fits. A small int
+ * (one internal digit, below 2**30 in magnitude: prices, quantities, fee
+ * rates, most balances' neighbours) is read in place. */
 static inline int tokex_ll(PyObject *o, long long *out) {
     int overflow = 0;
     long long v;
     if (!PyLong_CheckExact(o)) return 0;
+#if PY_VERSION_HEX >= 0x030C0000
+    if (PyUnstable_Long_IsCompact((PyLongObject *)o)) {
+        *out = (long long)PyUnstable_Long_CompactValue((PyLongObject *)o);
+        return 1;
+    }
+#else
+    switch (Py_SIZE(o)) {
+    case 0: *out = 0; return 1;
+    case 1: *out = (long long)((PyLongObject *)o)->ob_digit[0]; return 1;
+    case -1: *out = -(long long)((PyLongObject *)o)->ob_digit[0]; return 1;
+    }
+#endif
     v = PyLong_AsLongLongAndOverflow(o, &overflow);
     if (overflow) return 0;
     *out = v;
@@ -40,17 +54,32 @@ static inline int tokex_mul(tokex_i128 a, tokex_i128 b, tokex_i128 *out) {
     return !__builtin_mul_overflow(a, b, out);
 }
 
+/* a / b and a % b, C's (truncating); b > 0. On 64-bit operands when both fit
+ * (a 128-bit division is a library call several times slower). */
+static inline void tokex_divmod(tokex_i128 a, tokex_i128 b, tokex_i128 *q, tokex_i128 *r) {
+    if (a >= (tokex_i128)LLONG_MIN && a <= (tokex_i128)LLONG_MAX && b <= (tokex_i128)LLONG_MAX) {
+        long long a64 = (long long)a, b64 = (long long)b;
+        *q = a64 / b64;
+        *r = a64 % b64;
+    } else {
+        *q = a / b;
+        *r = a % b;
+    }
+}
+
 /* Python's a // b (rounds toward minus infinity); b > 0. */
 static inline tokex_i128 tokex_floordiv(tokex_i128 a, tokex_i128 b) {
-    tokex_i128 q = a / b;
-    if ((a % b) != 0 && a < 0) q -= 1;
+    tokex_i128 q, r;
+    tokex_divmod(a, b, &q, &r);
+    if (r != 0 && a < 0) q -= 1;
     return q;
 }
 
 /* Python's -(-a // b) (rounds toward plus infinity); b > 0. */
 static inline tokex_i128 tokex_ceildiv(tokex_i128 a, tokex_i128 b) {
-    tokex_i128 q = a / b;
-    if ((a % b) != 0 && a > 0) q += 1;
+    tokex_i128 q, r;
+    tokex_divmod(a, b, &q, &r);
+    if (r != 0 && a > 0) q += 1;
     return q;
 }
 

@@ -78,12 +78,14 @@ cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
 
 
 cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t open_orders,
-                      bint take, bint market) except -1:
+                      bint take, bint market, tokex_i128 *need) except -1:
     """A limit or market order's admission on C integers (no cash size): 1 if
     admitted (its hold computed, and taken with ``take``; a market order's
-    protection price capped to the band), 0 if the exact path must decide (a
+    protection price capped to the band); 2 if every check but the funds
+    passed and the funds fall short of ``need`` (a market order's price
+    capped, as the exact path leaves it); 0 if the exact path must decide (a
     check failed, or a value is past 64 bits or a step past 128). Changes
-    nothing unless it returns 1."""
+    nothing else."""
     # Out-parameters of as_ll and the checked steps: set before any read.
     cdef long long qty = 0, price = 0, v = 0, num = 0, den = 0, lot = 0
     cdef long long bal = 0, now = 0, ref = 0
@@ -91,6 +93,7 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     cdef Py_ssize_t i
     cdef bint buy
     cdef list funds
+    cdef str side
     if not slot(acct, A_TRADING):
         return 0
     if not as_ll(slot(c, C_QTY), &qty):
@@ -99,7 +102,8 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         return 0
     if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
         return 0
-    buy = slot(c, C_SIDE) == "buy"
+    side = slot(c, C_SIDE)
+    buy = side == "buy"
     edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
     given = slot(c, C_PRICE)
     if market:
@@ -151,10 +155,13 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     funds = slot(acct, A_FUNDS)
     if not as_ll(funds[i], &bal) or not as_ll(funds[i + 1], &now):
         return 0
-    if <tokex_i128>bal - now < hold or not fits64(hold) or not fits64(now + hold):
+    if not fits64(hold) or not fits64(now + hold):
         return 0
     if market:
         order.price = price
+    if <tokex_i128>bal - now < hold:
+        need[0] = hold
+        return 2
     order.hold = <long long>hold
     if take:
         funds[i + 1] = PyLong_FromLongLong(<long long>(now + hold))
@@ -167,6 +174,9 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
     cdef bint buy, market
     cdef Py_ssize_t i
     cdef list funds
+    cdef str order_type
+    cdef int admitted
+    cdef tokex_i128 need = 0
     account = slot(c, C_ACCOUNT)
     acct = (<dict>slot(risk, R_ACCOUNTS)).get(account)
     if acct is not None and not duplicate:
@@ -178,9 +188,15 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
             m is not None
             and (market or order_type == "limit" or order_type == "iceberg")
             and slot(c, C_CASH_QTY) is None
-            and _admit_plain(c, acct, m, order, open_orders, take, market)
         ):
-            return None
+            admitted = _admit_plain(c, acct, m, order, open_orders, take, market, &need)
+            if admitted == 1:
+                return None
+            if admitted == 2:
+                # The exact path's refusal, with the hold it would compute.
+                asset = m.quote if slot(c, C_SIDE) == "buy" else m.base
+                text = f"{asset}: available below the {from_i128(need)} needed"
+                return "insufficient_funds", text
     if acct is None:
         return "unknown_account", f"account {account!r}: not known"
     if not slot(acct, A_TRADING):

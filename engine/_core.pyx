@@ -19,8 +19,10 @@ auctions, corporate actions, reference windows), runs the pure build's code
 on the same state.
 """
 
-from heapq import heappop
+from collections import deque
+from heapq import heapify, heappop, heappush
 
+from cpython.long cimport PyLong_FromLongLong
 from model._i128 cimport as_ll
 from model._order cimport Order
 from model._slots cimport slot, slot_offset, slot_set
@@ -146,9 +148,17 @@ cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
     return o
 
 
+cdef inline object _shifted(object seq):
+    """``seq << PRIORITY_SHIFT``, on C integers while it fits 63 bits."""
+    cdef long long s = 0
+    if as_ll(seq, &s) and 0 <= s < (<long long>1 << (63 - PRIORITY_SHIFT)):
+        return PyLong_FromLongLong(s << PRIORITY_SHIFT)
+    return seq << PRIORITY_SHIFT
+
+
 cdef inline object _stamp(self, object seq):
     """Matcher.stamp: the next queue priority stamp in command ``seq``."""
-    stamp = seq << PRIORITY_SHIFT
+    stamp = _shifted(seq)
     last = slot(self, E_NEXT_PRIORITY)
     if stamp < last:
         stamp = last
@@ -177,12 +187,42 @@ cdef inline void _index_plain(self, Order order, object seq, str account, object
 
 cdef inline void _join(own, Order order, long long own_key) except *:
     """BookSide.add for an order whose side keys its level at ``own_key``."""
-    level = (<dict>slot(own, S_LEVELS)).get(own_key)
+    cdef dict levels = slot(own, S_LEVELS)
+    cdef set stale
+    level = levels.get(own_key)
     if level is None:
-        own.add(order)
+        # Level(order.price), and its key into the heap (or back from stale).
+        level = Level.__new__(Level)
+        slot_set(level, L_PRICE, order.price)
+        slot_set(level, L_QTY, 0)
+        slot_set(level, L_DEAD, 0)
+        slot_set(level, L_QUEUE, deque())
+        levels[own_key] = level
+        stale = slot(own, S_STALE)
+        if own_key in stale:
+            stale.discard(own_key)
+        else:
+            heappush(slot(own, S_HEAP), own_key)
+    slot(level, L_QUEUE).append(order)
+    slot_set(level, L_QTY, slot(level, L_QTY) + order.shown)
+
+
+cdef void _drop(side, long long key) except *:
+    """BookSide.drop_level: forget an empty level; its heap entry goes stale (or
+    is popped if on top)."""
+    cdef dict levels = slot(side, S_LEVELS)
+    cdef list heap = slot(side, S_HEAP)
+    cdef set stale
+    del levels[key]
+    if <long long>heap[0] == key:
+        heappop(heap)
     else:
-        slot(level, L_QUEUE).append(order)
-        slot_set(level, L_QTY, slot(level, L_QTY) + order.shown)
+        stale = slot(side, S_STALE)
+        stale.add(key)
+        if len(stale) > len(levels) + COMPACT_SLACK:
+            heap[:] = levels
+            heapify(heap)
+            stale.clear()
 
 
 cdef Order _new_order(c, object seq):
@@ -394,7 +434,7 @@ def process(self, c):
         if slot(self, E_HOOKS):
             self._after(events, seq, ts)
         return events
-    order.priority = seq << PRIORITY_SHIFT
+    order.priority = _shifted(seq)
     _join(own, order, -key)
     _index_plain(self, order, seq, account, clid, mine)
     if slot(book, B_WINDOW) is not None:
@@ -440,7 +480,7 @@ cdef object _cancel(self, c):
     order.shown = 0
     order.hidden = 0
     if not qty:
-        side.drop_level(key)
+        _drop(side, key)
     else:
         dead = slot(level, L_DEAD)
         dead += 1
@@ -526,7 +566,7 @@ cdef object _amend_price(self, c):
     slot_set(level, L_QTY, level_qty)
     order.shown = 0
     if not level_qty:
-        own.drop_level(key)
+        _drop(own, key)
     else:
         dead = slot(level, L_DEAD)
         dead += 1
@@ -730,7 +770,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     if maker.cl_ord_id is not None:
                         del (<dict>slot(self, E_BY_CLID))[(maker.account, maker.cl_ord_id)]
                     if not slot(level, L_QTY):
-                        opp.drop_level(key)
+                        _drop(opp, key)
                         break
             if not budget:
                 break

@@ -42,6 +42,8 @@ from model.commands import AmendOrder, CancelOrder, NewOrder
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
+# deque.append, called on a queue without looking the method up each time.
+cdef object DEQUE_APPEND = deque.append
 cdef long long NO_LIMIT = _NO_LIMIT
 cdef int PRIORITY_SHIFT = 32
 
@@ -203,7 +205,7 @@ cdef inline void _join(own, Order order, long long own_key) except *:
             stale.discard(own_key)
         else:
             heappush(slot(own, S_HEAP), own_key)
-    slot(level, L_QUEUE).append(order)
+    DEQUE_APPEND(slot(level, L_QUEUE), order)
     slot_set(level, L_QTY, slot(level, L_QTY) + order.shown)
 
 

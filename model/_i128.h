@@ -17,9 +17,9 @@
 
 typedef __int128 tokex_i128;
 
-/* o as a C long long, if it is an exact Python int that fits. A small int
- * (one internal digit, below 2**30 in magnitude: prices, quantities, fee
- * rates, most balances' neighbours) is read in place. */
+/* o as a C long long, if it is an exact Python int that fits. A small one
+ * (one or two internal digits on 3.11, below 2**60 in magnitude: prices,
+ * quantities, fee rates, balances in small units) is read in place. */
 static inline int tokex_ll(PyObject *o, long long *out) {
     int overflow = 0;
     long long v;
@@ -34,6 +34,12 @@ static inline int tokex_ll(PyObject *o, long long *out) {
     case 0: *out = 0; return 1;
     case 1: *out = (long long)((PyLongObject *)o)->ob_digit[0]; return 1;
     case -1: *out = -(long long)((PyLongObject *)o)->ob_digit[0]; return 1;
+    case 2: case -2: {  /* below 2**60: balances and holds in small units */
+        const digit *d = ((PyLongObject *)o)->ob_digit;
+        long long v2 = (long long)d[0] | ((long long)d[1] << PyLong_SHIFT);
+        *out = Py_SIZE(o) > 0 ? v2 : -v2;
+        return 1;
+    }
     }
 #endif
     v = PyLong_AsLongLongAndOverflow(o, &overflow);

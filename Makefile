@@ -9,11 +9,13 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
 # The compiled core (setup.py, model/build.py): rebuilt in place when its
 # sources or the Python files it stands in for change.
-CORE_SOURCES := $(wildcard model/_order.p* risk/_fast.p* engine/_core.p*) model/build.py \
-	model/order.py risk/risk.py engine/book.py engine/engine.py engine/matching.py
+CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* risk/_fast.p* engine/_core.p*) model/build.py \
+	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
+	node/_journal.pyx node/journal.py
 CORE_STAMP := $(VENV)/.core-built
 # What the pure build runs again in `make unit` (the compiled build runs everything).
-PURE_TESTS := tests/property tests/golden tests/unit/engine tests/unit/risk tests/unit/model
+PURE_TESTS := tests/property tests/golden tests/unit/engine tests/unit/risk tests/unit/model \
+	tests/unit/node/test_journal.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install fix-client run test lint unit bench bench-micro bench-micro-baseline clean browser nats-server core
@@ -102,4 +104,5 @@ bench-micro-baseline: $(STAMP) ## run the micro-benchmarks and save them as the 
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info $(FIX_CLIENT)/node_modules
-	rm -f model/_order.c risk/_fast.c engine/_core.c model/_build_hash.pxi */_*.cpython-*.so
+	rm -f model/_order.c risk/_fast.c engine/_core.c node/_journal.c model/_build_hash.pxi \
+		*/_*.cpython-*.so

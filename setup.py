@@ -17,7 +17,7 @@ from setuptools import setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-MODULES = ("model._order", "risk._fast", "engine._core")
+MODULES = ("model._order", "risk._fast", "engine._core", "node._journal")
 
 
 def _source_hash() -> str:

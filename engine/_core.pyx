@@ -1,38 +1,50 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
-"""The compiled build's hot paths of the engine: process, cancel and the matching loop.
+"""The compiled build's hot paths of the engine: new orders, cancels, amends, matching.
 
 Each function here stands in for the method of the same name in the pure
-build and follows it line by line: ``process`` for :meth:`Engine.process`
-(engine/engine.py, with its plain GTC limit fast path), ``_on_cancel`` and
-``_match`` for the methods of those names (engine/engine.py,
-engine/matching.py; the same names, so a bound method pickles as the pure
-build's would). Read those first: the comments there explain the
-steps. The state is the pure build's (books, levels, heaps, deques, the
-order indexes); what changes is that the order record is a typed extension
-class (model/_order.pyx) whose quantities are C integers, the risk steps are
-called as C functions (risk/_fast.pyx), and locals are C integers. Every
-other command handler, and everything rare (stops, auctions, corporate
-actions), runs the pure build's code on the same state.
+build and follows it step by step: ``process`` for :meth:`Engine.process`
+(engine/engine.py, with its plain GTC limit fast path, and here also the
+market and limit IOC orders of regular hours), ``_on_cancel``,
+``_on_amend`` (a resting limit order's new price) and ``_match`` for the
+methods of those names (engine/engine.py, engine/matching.py). Read those
+first: the comments there explain the steps. The state is the pure build's
+(books, levels, heaps, deques, the order indexes); what changes is that the
+order record is a typed extension class (model/_order.pyx) whose quantities
+are C integers, the risk steps are C functions on exact 128-bit arithmetic
+(risk/_fast.pyx), the engine's, books' and commands' slots are read by
+offset (model/_slots.h), and locals are C integers. A path here either
+completes or, before it has changed anything, hands the command to the pure
+build's method; every other command handler, and everything rare (stops,
+auctions, corporate actions, reference windows), runs the pure build's code
+on the same state.
 """
 
-from heapq import heappop
+from collections import deque
+from heapq import heapify, heappop, heappush
 
+from cpython.long cimport PyLong_FromLongLong
+from model._i128 cimport as_ll
 from model._order cimport Order
 from model._slots cimport slot, slot_offset, slot_set
-from risk._fast cimport c_admit, c_fill, c_release
+from risk._fast cimport c_admit, c_fill, c_reamend, c_release
 
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
+from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
 from engine.events import (
     IcebergRefilled,
     OrderAccepted,
+    OrderAmended,
     OrderCancelled,
     OrderRejected,
     TradeExecuted,
 )
-from model.commands import CancelOrder, NewOrder
+from model.commands import AmendOrder, CancelOrder, NewOrder
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
+# deque.append, called on a queue without looking the method up each time.
+cdef object DEQUE_APPEND = deque.append
+cdef long long NO_LIMIT = _NO_LIMIT
 cdef int PRIORITY_SHIFT = 32
 
 # Offsets of the slots read on every command (model/_slots.h): the command's
@@ -50,11 +62,26 @@ cdef Py_ssize_t C_POST_ONLY = slot_offset(NewOrder, "post_only")
 cdef Py_ssize_t C_CL_ORD_ID = slot_offset(NewOrder, "cl_ord_id")
 cdef Py_ssize_t C_USERREF = slot_offset(NewOrder, "userref")
 cdef Py_ssize_t C_STP = slot_offset(NewOrder, "stp")
+cdef Py_ssize_t C_EXPIRE_TS = slot_offset(NewOrder, "expire_ts")
+cdef Py_ssize_t C_DISPLAY_QTY = slot_offset(NewOrder, "display_qty")
+cdef Py_ssize_t C_TRIGGER_PRICE = slot_offset(NewOrder, "trigger_price")
+cdef Py_ssize_t C_CASH_QTY = slot_offset(NewOrder, "cash_qty")
 cdef Py_ssize_t X_SEQ = slot_offset(CancelOrder, "seq")
 cdef Py_ssize_t X_TS = slot_offset(CancelOrder, "ts")
 cdef Py_ssize_t X_ACCOUNT = slot_offset(CancelOrder, "account")
 cdef Py_ssize_t X_ORDER_ID = slot_offset(CancelOrder, "order_id")
+cdef Py_ssize_t A_SEQ = slot_offset(AmendOrder, "seq")
+cdef Py_ssize_t A_TS = slot_offset(AmendOrder, "ts")
+cdef Py_ssize_t A_ACCOUNT = slot_offset(AmendOrder, "account")
+cdef Py_ssize_t A_ORDER_ID = slot_offset(AmendOrder, "order_id")
+cdef Py_ssize_t A_QTY = slot_offset(AmendOrder, "qty")
+cdef Py_ssize_t A_PRICE = slot_offset(AmendOrder, "price")
+cdef Py_ssize_t A_DISPLAY_QTY = slot_offset(AmendOrder, "display_qty")
+cdef Py_ssize_t A_TRIGGER_PRICE = slot_offset(AmendOrder, "trigger_price")
+cdef Py_ssize_t A_POST_ONLY = slot_offset(AmendOrder, "post_only")
 cdef Py_ssize_t B_FAST = slot_offset(OrderBook, "fast")
+cdef Py_ssize_t B_OPEN = slot_offset(OrderBook, "open")
+cdef Py_ssize_t B_LO = slot_offset(OrderBook, "lo")
 cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
 cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
 cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
@@ -66,6 +93,38 @@ cdef Py_ssize_t L_QTY = slot_offset(Level, "qty")
 cdef Py_ssize_t L_DEAD = slot_offset(Level, "dead")
 cdef Py_ssize_t L_QUEUE = slot_offset(Level, "queue")
 cdef Py_ssize_t L_PRICE = slot_offset(Level, "price")
+# The engine's own state (engine/matching.py's Matcher; engine.matching imports
+# this module once Matcher is defined). ``hooks`` and the handler table are
+# slots of subclasses: bind() reads them once Engine is defined.
+cdef Py_ssize_t E_BOOKS = slot_offset(Matcher, "books")
+cdef Py_ssize_t E_BY_ACCOUNT = slot_offset(Matcher, "by_account")
+cdef Py_ssize_t E_BY_CLID = slot_offset(Matcher, "by_clid")
+cdef Py_ssize_t E_LAST_SEQ = slot_offset(Matcher, "last_seq")
+cdef Py_ssize_t E_NEXT_PRIORITY = slot_offset(Matcher, "next_priority")
+cdef Py_ssize_t E_NEXT_TRADE_ID = slot_offset(Matcher, "next_trade_id")
+cdef Py_ssize_t E_ORDERS = slot_offset(Matcher, "orders")
+cdef Py_ssize_t E_RISK = slot_offset(Matcher, "risk")
+cdef Py_ssize_t E_HOOKS = -1
+cdef Py_ssize_t E_HANDLERS = -1
+cdef Py_ssize_t E_SESSIONS = -1
+cdef Py_ssize_t P_PHASE = -1
+cdef object PURE_ON_AMEND = None
+
+
+def bind(cls):
+    """Read the offsets of ``cls``'s (engine.engine.Engine's) own slots; called once,
+    before its methods are replaced by this module's.
+
+    :func:`process` runs only on instances of ``cls`` (or its subclasses).
+    """
+    global E_HOOKS, E_HANDLERS, E_SESSIONS, P_PHASE, PURE_ON_AMEND
+    from engine.phases import Session
+
+    E_HOOKS = slot_offset(cls, "hooks")
+    E_SESSIONS = slot_offset(cls, "sessions")
+    P_PHASE = slot_offset(Session, "phase")
+    E_HANDLERS = slot_offset(cls, "_handlers")
+    PURE_ON_AMEND = cls._on_amend
 
 
 cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
@@ -91,46 +150,239 @@ cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
     return o
 
 
+cdef inline object _shifted(object seq):
+    """``seq << PRIORITY_SHIFT``, on C integers while it fits 63 bits."""
+    cdef long long s = 0
+    if as_ll(seq, &s) and 0 <= s < (<long long>1 << (63 - PRIORITY_SHIFT)):
+        return PyLong_FromLongLong(s << PRIORITY_SHIFT)
+    return seq << PRIORITY_SHIFT
+
+
+cdef inline object _stamp(self, object seq):
+    """Matcher.stamp: the next queue priority stamp in command ``seq``."""
+    stamp = _shifted(seq)
+    last = slot(self, E_NEXT_PRIORITY)
+    if stamp < last:
+        stamp = last
+    slot_set(self, E_NEXT_PRIORITY, stamp + 1)
+    return stamp
+
+
+cdef inline void _index_plain(self, Order order, object seq, str account, object clid,
+                              object mine) except *:
+    """Matcher._index for an order with no expiry (``order.order_id`` is ``seq``).
+
+    ``mine`` is the account's entry in the by-account index if the caller has
+    it (an account's entry, once made, is never replaced), else None.
+    """
+    cdef dict by_account
+    (<dict>slot(self, E_ORDERS))[seq] = order
+    if mine is None:
+        by_account = slot(self, E_BY_ACCOUNT)
+        mine = by_account.get(account)
+        if mine is None:
+            by_account[account] = mine = {}
+    (<dict>mine)[seq] = order
+    if clid is not None:
+        (<dict>slot(self, E_BY_CLID))[(account, clid)] = order
+
+
+cdef inline void _join(own, Order order, long long own_key) except *:
+    """BookSide.add for an order whose side keys its level at ``own_key``."""
+    cdef dict levels = slot(own, S_LEVELS)
+    cdef set stale
+    level = levels.get(own_key)
+    if level is None:
+        # Level(order.price), and its key into the heap (or back from stale).
+        level = Level.__new__(Level)
+        slot_set(level, L_PRICE, order.price)
+        slot_set(level, L_QTY, 0)
+        slot_set(level, L_DEAD, 0)
+        slot_set(level, L_QUEUE, deque())
+        levels[own_key] = level
+        stale = slot(own, S_STALE)
+        if own_key in stale:
+            stale.discard(own_key)
+        else:
+            heappush(slot(own, S_HEAP), own_key)
+    DEQUE_APPEND(slot(level, L_QUEUE), order)
+    slot_set(level, L_QTY, slot(level, L_QTY) + order.shown)
+
+
+cdef void _drop(side, long long key) except *:
+    """BookSide.drop_level: forget an empty level; its heap entry goes stale (or
+    is popped if on top)."""
+    cdef dict levels = slot(side, S_LEVELS)
+    cdef list heap = slot(side, S_HEAP)
+    cdef set stale
+    del levels[key]
+    if <long long>heap[0] == key:
+        heappop(heap)
+    else:
+        stale = slot(side, S_STALE)
+        stale.add(key)
+        if len(stale) > len(levels) + COMPACT_SLACK:
+            heap[:] = levels
+            heapify(heap)
+            stale.clear()
+
+
+cdef Order _new_order(c, object seq):
+    """model.order.order_for: the record of the order ``c`` places."""
+    cdef Order o = Order.__new__(Order)
+    price = slot(c, C_PRICE)
+    qty = slot(c, C_QTY)
+    display = slot(c, C_DISPLAY_QTY)
+    trigger = slot(c, C_TRIGGER_PRICE)
+    cash = slot(c, C_CASH_QTY)
+    o.order_id = seq
+    o.account = slot(c, C_ACCOUNT)
+    o.symbol = slot(c, C_SYMBOL)
+    o.side = slot(c, C_SIDE)
+    o.price = price if price else 0
+    o.qty = qty
+    o.shown = qty
+    o.stp = slot(c, C_STP)
+    o.cl_ord_id = slot(c, C_CL_ORD_ID)
+    o.userref = slot(c, C_USERREF)
+    o.priority = 0
+    o.order_type = slot(c, C_ORDER_TYPE)
+    o.tif = slot(c, C_TIF)
+    o.display_qty = display if display else 0
+    o.expire_ts = slot(c, C_EXPIRE_TS)
+    o.post_only = slot(c, C_POST_ONLY)
+    o.trigger_price = trigger if trigger else 0
+    o.cost = 0
+    o.fee = 0
+    o.cash_qty = cash if cash else 0
+    return o
+
+
+cdef object _ioc(self, c, book, object seq, bint market):
+    """Engine._on_new_order for a market or limit IOC order in regular hours on a
+    book open to the fast path, with no cash size and no reference window: the
+    steps of _admit, _place and Matcher._execute for it. None (nothing
+    changed) for any other order, which the pure build's steps then take."""
+    cdef Order order
+    cdef long long limit_key, remaining
+    cdef bint duplicate
+    cdef dict by_clid
+    if (
+        slot(c, C_CASH_QTY) is not None
+        or slot(book, B_WINDOW) is not None
+        or not slot(book, B_OPEN)
+        or slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE) != "regular"
+    ):
+        return None
+    ts = slot(c, C_TS)
+    account = slot(c, C_ACCOUNT)
+    clid = slot(c, C_CL_ORD_ID)
+    by_clid = slot(self, E_BY_CLID)
+    duplicate = clid is not None and (account, clid) in by_clid
+    order = _new_order(c, seq)
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
+        if refusal is not None:
+            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+    elif duplicate:
+        text = f"cl_ord_id {clid!r}: already open"
+        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+    events = [OrderAccepted(seq, ts, seq, c, None)]
+    if order.side == "buy":
+        opp = slot(book, B_ASKS)
+    else:
+        opp = slot(book, B_BIDS)
+    limit_key = order.price * <long long>slot(opp, S_SIGN) if order.price else NO_LIMIT
+    remaining = order.shown
+    if remaining:
+        remaining = _match_c(self, order, book, opp, limit_key, remaining, remaining, events,
+                             seq, ts)
+    if remaining > 0:
+        # A market order cut by the band: stopped at its protection price
+        # while liquidity lies beyond it; otherwise the book ran dry.
+        best = opp.best()
+        reason = "ioc_remainder"
+        if (
+            market
+            and best is not None
+            and <long long>best.price * <long long>slot(opp, S_SIGN) > limit_key
+        ):
+            reason = "price_band"
+        events.append(
+            OrderCancelled(seq, ts, seq, account, order.symbol, remaining, reason)
+        )
+    order.shown = 0
+    if risk is not None:
+        c_release(risk, order)
+    if slot(book, B_LO) is not None:
+        self._run_stops(book, events, seq, ts)
+    return events
+
+
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
-    cdef long long price, qty, key
+    cdef long long price, qty, key, remaining, s = 0, t = 0
     cdef bint duplicate
     cdef list heap
-    cdef dict levels
-    seq = c.seq
-    last = self.last_seq
-    if seq <= last:
+    cdef dict by_clid
+    # Typed: compared by identity first (the literal words are interned).
+    cdef str order_type, tif, side
+    kind = type(c)
+    if kind is NewOrder:
+        seq = slot(c, C_SEQ)
+    elif kind is CancelOrder:
+        seq = slot(c, X_SEQ)
+    else:
+        seq = c.seq
+    last = slot(self, E_LAST_SEQ)
+    if as_ll(seq, &s) and as_ll(last, &t) and s > t:
+        pass
+    elif seq <= last:
         from engine.engine import SequenceError
 
         raise SequenceError(f"seq {seq} is not after {last}")
-    self.last_seq = seq
-    kind = type(c)
+    slot_set(self, E_LAST_SEQ, seq)
     if kind is not NewOrder:
         if kind is CancelOrder:
-            out = _on_cancel(self, c)
+            out = _cancel(self, c)
+        elif kind is AmendOrder:
+            out = _amend_price(self, c)
+            if out is None:
+                out = PURE_ON_AMEND(self, c)
         else:
-            out = self._handlers[kind](c)
-        if self.hooks:
+            out = (<dict>slot(self, E_HANDLERS))[kind](c)
+        if slot(self, E_HOOKS):
             self._after(out, seq, c.ts)
         return out
     # A NewOrder: every field it has is read once, by offset.
     symbol = slot(c, C_SYMBOL)
-    book = self.books.get(symbol)
+    book = (<dict>slot(self, E_BOOKS)).get(symbol)
+    order_type = slot(c, C_ORDER_TYPE)
+    tif = slot(c, C_TIF)
     if (
         book is None
         or not slot(book, B_FAST)
-        or slot(c, C_ORDER_TYPE) != "limit"
-        or slot(c, C_TIF) != "gtc"
+        or order_type != "limit"
+        or tif != "gtc"
         or slot(c, C_POST_ONLY)
     ):
-        out = self._on_new_order(c)
-        if self.hooks:
+        out = None
+        if book is not None and slot(book, B_FAST) and tif == "ioc":
+            if order_type == "market":
+                out = _ioc(self, c, book, seq, True)
+            elif order_type == "limit" and not slot(c, C_POST_ONLY):
+                out = _ioc(self, c, book, seq, False)
+        if out is None:
+            out = self._on_new_order(c)
+        if slot(self, E_HOOKS):
             self._after(out, seq, slot(c, C_TS))
         return out
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
-    by_clid = self.by_clid
+    by_clid = slot(self, E_BY_CLID)
     duplicate = clid is not None and (account, clid) in by_clid
     side = slot(c, C_SIDE)
     qty = slot(c, C_QTY)
@@ -139,11 +391,11 @@ def process(self, c):
     order = _new_limit(
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
     )
-    risk = self.risk
-    by_account = self.by_account
+    risk = slot(self, E_RISK)
+    mine = None
     if risk is not None:
-        mine = by_account.get(account)
-        refusal = c_admit(risk, c, order, len(mine) if mine else 0, duplicate, True)
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
         if refusal is not None:
             return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
     elif duplicate:
@@ -160,28 +412,33 @@ def process(self, c):
         key = -price
     heap = slot(opp, S_HEAP)
     if heap and <long long>heap[0] <= key:
-        self._execute(order, book, events, seq, ts, False)
-        if book.lo is not None:
+        if slot(book, B_WINDOW) is not None or not slot(book, B_OPEN):
+            self._execute(order, book, events, seq, ts, False)
+        else:
+            # Matcher._execute for this order (a GTC limit, no cash size, an
+            # open book with no reference window): match, then rest what is
+            # left or give back the hold of what filled in full.
+            remaining = _match_c(self, order, book, opp, key, qty, qty, events, seq, ts)
+            if remaining <= 0:
+                order.shown = 0
+                if risk is not None:
+                    c_release(risk, order)
+            else:
+                # Matcher._rest, with no display quantity.
+                order.filled = qty - remaining
+                order.shown = remaining
+                order.hidden = 0
+                order.priority = _stamp(self, seq)
+                _join(own, order, -key)
+                _index_plain(self, order, seq, account, clid, mine)
+        if slot(book, B_LO) is not None:
             self._run_stops(book, events, seq, ts)
-        if self.hooks:
+        if slot(self, E_HOOKS):
             self._after(events, seq, ts)
         return events
-    order.priority = seq << PRIORITY_SHIFT
-    levels = slot(own, S_LEVELS)
-    level = levels.get(-key)
-    if level is None:
-        own.add(order)
-    else:
-        slot(level, L_QUEUE).append(order)
-        slot_set(level, L_QTY, slot(level, L_QTY) + qty)
-    self.orders[seq] = order
-    acct = by_account.get(account)
-    if acct is None:
-        by_account[account] = {seq: order}
-    else:
-        acct[seq] = order
-    if clid is not None:
-        by_clid[(account, clid)] = order
+    order.priority = _shifted(seq)
+    _join(own, order, -key)
+    _index_plain(self, order, seq, account, clid, mine)
     if slot(book, B_WINDOW) is not None:
         self._check_edge(self.sessions[symbol], ts)
     return events
@@ -189,15 +446,21 @@ def process(self, c):
 
 def _on_cancel(self, c):
     """Engine._on_cancel, compiled (see engine/engine.py)."""
+    return _cancel(self, c)
+
+
+cdef object _cancel(self, c):
     cdef Order order
     cdef long long shown, leaves, key, dead, qty
+    cdef dict orders
     order_id = slot(c, X_ORDER_ID)
     if order_id is None:
         return self._cancel_by_tag(c)
     seq = slot(c, X_SEQ)
     ts = slot(c, X_TS)
     account = slot(c, X_ACCOUNT)
-    order = self.orders.get(order_id)
+    orders = slot(self, E_ORDERS)
+    order = orders.get(order_id)
     if order is None or order.account != account:
         return [OrderRejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
@@ -206,10 +469,10 @@ def _on_cancel(self, c):
         return events
     shown = order.shown
     leaves = shown + order.hidden
-    risk = self.risk
+    risk = slot(self, E_RISK)
     if risk is not None:
         c_release(risk, order)
-    book = self.books[order.symbol]
+    book = (<dict>slot(self, E_BOOKS))[order.symbol]
     side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
     key = order.price * <long long>slot(side, S_SIGN)
     level = (<dict>slot(side, S_LEVELS))[key]
@@ -219,39 +482,192 @@ def _on_cancel(self, c):
     order.shown = 0
     order.hidden = 0
     if not qty:
-        side.drop_level(key)
+        _drop(side, key)
     else:
         dead = slot(level, L_DEAD)
         dead += 1
         slot_set(level, L_DEAD, dead)
         if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
             level.compact()
-    del self.orders[order_id]
-    del self.by_account[account][order_id]
+    del orders[order_id]
+    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id]
     if order.cl_ord_id is not None:
-        del self.by_clid[(account, order.cl_ord_id)]
+        del (<dict>slot(self, E_BY_CLID))[(account, order.cl_ord_id)]
     return [OrderCancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
 
 
+def _on_amend(self, c):
+    """Engine._on_amend, compiled (see engine/engine.py).
+
+    The common amend, a resting plain limit order given a new price and
+    nothing else, runs here on C integers: the steps of ``_amend`` for it
+    (check_amend, rehold, the tombstone, the new record, OrderAmended, and
+    matching or resting at the back of the new level). Any other amend, and
+    any check that fails, runs the pure build's method from the start (the
+    steps here change nothing before every check has passed).
+    """
+    out = _amend_price(self, c)
+    if out is None:
+        return PURE_ON_AMEND(self, c)
+    return out
+
+
+cdef object _amend_price(self, c):
+    """The new-price amend of a resting limit order, or None (nothing changed)."""
+    cdef Order order, moved
+    cdef long long price, qty, leaves, shown, key, dead, level_qty
+    cdef dict orders
+    cdef list heap
+    if (
+        slot(c, A_QTY) is not None
+        or slot(c, A_DISPLAY_QTY) is not None
+        or slot(c, A_TRIGGER_PRICE) is not None
+        or slot(c, A_POST_ONLY)
+    ):
+        return None
+    order_id = slot(c, A_ORDER_ID)
+    new_price = slot(c, A_PRICE)
+    if order_id is None or new_price is None:
+        return None
+    account = slot(c, A_ACCOUNT)
+    orders = slot(self, E_ORDERS)
+    order = orders.get(order_id)
+    if (
+        order is None
+        or order.account != account
+        or order.stop
+        or order.post_only
+        or order.order_type != "limit"
+    ):
+        return None
+    if not as_ll(new_price, &price) or price <= 0 or price == order.price:
+        return None
+    book = (<dict>slot(self, E_BOOKS))[order.symbol]
+    if not slot(book, B_FAST) or not slot(book, B_OPEN):
+        return None
+    qty = order.qty
+    leaves = qty - order.filled
+    risk = slot(self, E_RISK)
+    if risk is not None and not c_reamend(risk, order, qty, price, leaves):
+        return None
+    # Every check passed: from here on nothing is refused.
+    seq = slot(c, A_SEQ)
+    ts = slot(c, A_TS)
+    if order.side == "buy":
+        own = slot(book, B_BIDS)
+        opp = slot(book, B_ASKS)
+    else:
+        own = slot(book, B_ASKS)
+        opp = slot(book, B_BIDS)
+    # BookSide.remove: the old record stays in its queue as a tombstone.
+    shown = order.shown
+    key = order.price * <long long>slot(own, S_SIGN)
+    level = (<dict>slot(own, S_LEVELS))[key]
+    level_qty = slot(level, L_QTY)
+    level_qty -= shown
+    slot_set(level, L_QTY, level_qty)
+    order.shown = 0
+    if not level_qty:
+        _drop(own, key)
+    else:
+        dead = slot(level, L_DEAD)
+        dead += 1
+        slot_set(level, L_DEAD, dead)
+        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
+            level.compact()
+    # A new record for the same order id (model/order.py's fields, in order).
+    moved = Order.__new__(Order)
+    moved.order_id = order.order_id
+    moved.account = order.account
+    moved.symbol = order.symbol
+    moved.side = order.side
+    moved.price = price
+    moved.qty = qty
+    moved.shown = leaves
+    moved.stp = order.stp
+    moved.hidden = 0
+    moved.filled = order.filled
+    moved.stop = False
+    moved.cl_ord_id = order.cl_ord_id
+    moved.userref = order.userref
+    moved.priority = 0
+    moved.order_type = order.order_type
+    moved.tif = order.tif
+    moved.display_qty = order.display_qty
+    moved.expire_ts = order.expire_ts
+    moved.post_only = False
+    moved.trigger_price = order.trigger_price
+    moved.hold = order.hold
+    moved.cost = order.cost
+    moved.fee = order.fee
+    moved.paid = order.paid
+    moved.notional = order.notional
+    moved.cash_qty = order.cash_qty
+    order.hold = 0  # the new record holds it now
+    # Engine._reindex.
+    orders[order_id] = moved
+    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id] = moved
+    if moved.cl_ord_id is not None:
+        (<dict>slot(self, E_BY_CLID))[(account, moved.cl_ord_id)] = moved
+    events = [
+        OrderAmended(
+            seq,
+            ts,
+            order_id,
+            account,
+            moved.symbol,
+            qty,
+            price,
+            leaves,
+            <object>moved.display_qty if moved.display_qty else None,
+            <object>moved.trigger_price if moved.trigger_price else None,
+            False,
+        )
+    ]
+    heap = slot(opp, S_HEAP)
+    key = price * <long long>slot(opp, S_SIGN)
+    if heap and <long long>heap[0] <= key:
+        self._execute(moved, book, events, seq, ts, True)
+        if slot(book, B_LO) is not None:
+            self._run_stops(book, events, seq, ts)
+    else:
+        # Matcher._rest (nothing filled here): to the back of the new level.
+        display = moved.display_qty
+        if display and leaves > display:
+            moved.shown = display
+            moved.hidden = leaves - display
+        moved.priority = _stamp(self, seq)
+        _join(own, moved, -key)
+    return events
+
+
 def _match(self, Order taker, book, opp, long long limit_key, long long remaining,
-          long long budget, list events, seq, ts):
+           long long budget, list events, seq, ts):
     """Matcher._match, compiled (see engine/matching.py)."""
+    return _match_c(self, taker, book, opp, limit_key, remaining, budget, events, seq, ts)
+
+
+cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
+                        long long remaining, long long budget, list events, seq,
+                        ts) except? -3:
     cdef Order maker
-    cdef long long key, price, shown, fill, hidden, slice_, level_qty
+    cdef long long key, price, shown, fill, hidden, slice_, level_qty, dead
     cdef long long first_price = 0, last_price = 0
     cdef long long traded = 0
     cdef list heap = slot(opp, S_HEAP)
     cdef dict levels = slot(opp, S_LEVELS)
     cdef set stale = slot(opp, S_STALE)
-    cdef dict orders = self.orders
-    cdef dict by_account = self.by_account
+    cdef dict orders = slot(self, E_ORDERS)
+    cdef dict by_account = slot(self, E_BY_ACCOUNT)
     account = taker.account
     taker_id = taker.order_id
     side = taker.side
     symbol = taker.symbol
-    first_trade = trade_id = self.next_trade_id
-    risk = self.risk
+    first_trade = trade_id = slot(self, E_NEXT_TRADE_ID)
+    risk = slot(self, E_RISK)
     cdef bint settle = risk is not None
+    window = slot(book, B_WINDOW)
+    cdef bint windowed = window is not None
     append = events.append
     notional = 0
     price = 0
@@ -271,7 +687,8 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
             shown = maker.shown
             if not shown:
                 queue.popleft()
-                level.dead -= 1
+                dead = slot(level, L_DEAD)
+                slot_set(level, L_DEAD, dead - 1)
                 continue
             if maker.account == account:
                 stp = taker.stp
@@ -295,7 +712,8 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
             budget -= fill
             remaining -= fill
             traded += fill
-            notional += <object>price * fill
+            if windowed:
+                notional += <object>price * fill
             maker.shown = shown
             maker.filled += fill
             level_qty = slot(level, L_QTY)
@@ -336,9 +754,10 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
                     slice_ = maker.display_qty if hidden > maker.display_qty else hidden
                     maker.hidden = hidden - slice_
                     maker.shown = slice_
-                    maker.priority = self.stamp(seq)
+                    maker.priority = _stamp(self, seq)
                     queue.append(maker)
-                    level.qty += slice_
+                    level_qty = slot(level, L_QTY)
+                    slot_set(level, L_QTY, level_qty + slice_)
                     append(
                         IcebergRefilled(
                             seq, ts, maker.order_id, maker.account, symbol, slice_, maker.hidden
@@ -349,23 +768,22 @@ def _match(self, Order taker, book, opp, long long limit_key, long long remainin
                         c_release(risk, maker)
                     maker_id = maker.order_id
                     del orders[maker_id]
-                    del by_account[maker.account][maker_id]
+                    del (<dict>by_account[maker.account])[maker_id]
                     if maker.cl_ord_id is not None:
-                        del self.by_clid[(maker.account, maker.cl_ord_id)]
+                        del (<dict>slot(self, E_BY_CLID))[(maker.account, maker.cl_ord_id)]
                     if not slot(level, L_QTY):
-                        opp.drop_level(key)
+                        _drop(opp, key)
                         break
             if not budget:
                 break
         if remaining < 0:
             break
     if trade_id != first_trade:
-        self.next_trade_id = trade_id
+        slot_set(self, E_NEXT_TRADE_ID, trade_id)
         book.last_price = last_price
         stops = book.stops
         if stops.rising or stops.falling:
             book.note_prints(first_price, last_price)
-        window = book.window
-        if window is not None:
+        if windowed:
             self._new_reference(book, window.add(ts, notional, traded), events, seq, ts)
     return remaining

@@ -550,5 +550,7 @@ if COMPILED and not TYPE_CHECKING:
     # stand in for the methods above, on the same state.
     from engine import _core
 
+    _core.bind(Engine)  # the offsets of Engine's own slots (hooks, the handler table)
     Engine.process = _core.process  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
+    Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

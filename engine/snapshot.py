@@ -96,7 +96,7 @@ OrderFields = tuple[
     bool,  # stop
     str | None,  # cl_ord_id
     int | None,  # userref
-    int,  # priority
+    int,  # priority (0 here and the value in EngineSnapshot.wide if past 64 bits)
     OrderType,  # order_type
     TimeInForce,  # tif
     int,  # display_qty
@@ -120,7 +120,7 @@ ORDER_FIELDS = (
 )
 """The names of :data:`OrderFields`, for messages (and the test that they match the record)."""
 
-_WIDE_AT = (ORDER_FIELDS.index("cost"), ORDER_FIELDS.index("fee"))
+_WIDE_AT = tuple(ORDER_FIELDS.index(f) for f in ("priority", "cost", "fee"))
 
 
 class SnapshotFormatError(ValueError):
@@ -219,7 +219,7 @@ class EngineSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     format: int
     last_seq: int
     next_trade_id: int
-    next_priority: int
+    next_priority: Wide
     instruments: list[Instrument]
     risk: RiskState | None
     books: list[BookState]
@@ -227,8 +227,9 @@ class EngineSnapshot(msgspec.Struct, frozen=True, kw_only=True):
     orders: list[OrderFields]
     """Open orders (resting and waiting stops) in the order index's order."""
     wide: list[tuple[int, int, str]] = []
-    """An order's cost or fee past MessagePack's 64-bit integers (rare): (index in
-    ``orders``, field index, decimal digits); the row holds 0 there."""
+    """An order's priority stamp, cost or fee past MessagePack's 64-bit integers
+    (rare: a stamp passes them once seq passes 2**32): (index in ``orders``, field
+    index, decimal digits); the row holds 0 there."""
     order_accounts: list[str]
     """Accounts with an entry in the by-account index, in its order."""
     expiries: list[tuple[int, int]]
@@ -375,7 +376,13 @@ def _narrowed(snapshot: EngineSnapshot) -> EngineSnapshot:
             )
             book = msgspec.structs.replace(book, window=window)
         books.append(book)
-    return msgspec.structs.replace(snapshot, orders=orders, wide=wide, books=books)
+    return msgspec.structs.replace(
+        snapshot,
+        orders=orders,
+        wide=wide,
+        books=books,
+        next_priority=_narrow(snapshot.next_priority),
+    )
 
 
 def encode(engine: Engine) -> bytes:
@@ -427,7 +434,9 @@ def _orders(s: EngineSnapshot) -> list[Order]:
         rows = list(rows)
         for index, field, digits in s.wide:
             if not (0 <= index < len(rows) and field in _WIDE_AT):
-                raise SnapshotFormatError(f"wide: ({index}, {field}) names no order's cost or fee")
+                raise SnapshotFormatError(
+                    f"wide: ({index}, {field}) names no order's priority, cost or fee"
+                )
             fields = list(rows[index])
             fields[field] = _wide(digits, f"orders[{index}].{ORDER_FIELDS[field]}")
             rows[index] = tuple(fields)  # type: ignore[assignment]
@@ -556,7 +565,7 @@ def _restore(s: EngineSnapshot) -> Engine:
         _fill_risk(risk, s.risk)
     engine.last_seq = s.last_seq
     engine.next_trade_id = s.next_trade_id
-    engine.next_priority = s.next_priority
+    engine.next_priority = _wide(s.next_priority, "next_priority")
 
     records = _orders(s)
     orders = engine.orders

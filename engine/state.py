@@ -16,9 +16,44 @@ from risk.risk import Risk
 from engine.book import BookSide, OrderBook
 from engine.stops import StopBook, rises_to_trigger
 
-__all__ = ["EngineStateMixin", "InvariantError"]
+__all__ = ["EngineStateMixin", "InvariantError", "fingerprint"]
 
 _encode = msgspec.msgpack.Encoder().encode
+
+# MessagePack holds integers from -2**63 to 2**64 - 1. An order's cost and fee
+# (sums of price x qty, and of that x basis points) and its priority stamp
+# (seq << 32) can pass that; the fingerprint writes such an integer as an
+# extension of this type holding its two's-complement bytes, big-endian, so
+# it stays exact and cannot be mistaken for any other value.
+_WIDE_INT = 1
+_MIN, _MAX = -(1 << 63), (1 << 64) - 1
+
+
+def _exact(value: object) -> object:
+    """``value`` with every integer MessagePack cannot hold as a wide-integer extension."""
+    if type(value) is int:
+        if _MIN <= value <= _MAX:
+            return value
+        size = (value.bit_length() + 8) // 8  # room for the sign bit
+        return msgspec.msgpack.Ext(_WIDE_INT, value.to_bytes(size, "big", signed=True))
+    if isinstance(value, (list, tuple)):
+        return [_exact(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _exact(v) for k, v in value.items()}
+    return value
+
+
+def fingerprint(state: object) -> str:
+    """BLAKE2b (32 bytes, hex) of ``state`` as MessagePack, integers exact at any size.
+
+    A state whose integers all fit 64 bits hashes as its plain MessagePack
+    encoding; only a state holding a wider integer takes the slower walk.
+    """
+    try:
+        data = _encode(state)
+    except OverflowError:
+        data = _encode(_exact(state))
+    return hashlib.blake2b(data, digest_size=32).hexdigest()
 
 
 class InvariantError(AssertionError):
@@ -69,8 +104,8 @@ class EngineStateMixin:
         return [self.last_seq, self.next_trade_id, books, money]
 
     def state_hash(self) -> str:
-        """A hex fingerprint of :meth:`canonical_state` (BLAKE2b, 32 bytes)."""
-        return hashlib.blake2b(_encode(self.canonical_state()), digest_size=32).hexdigest()
+        """A hex fingerprint of :meth:`canonical_state` (:func:`fingerprint`)."""
+        return fingerprint(self.canonical_state())
 
     def check_invariants(self) -> None:
         """Raise :class:`InvariantError` if any structural invariant is broken.

@@ -1,8 +1,9 @@
 """Which build of the core runs: the compiled one, or the pure-Python reference.
 
 ``pip install`` (``make install``) compiles the core when a C compiler and
-Python's headers are there (setup.py): model/_order.pyx, risk/_fast.pyx and
-engine/_core.pyx, typed Cython versions of the hot paths. The pure-Python
+Python's headers are there (setup.py): model/_order.pyx, risk/_fast.pyx,
+engine/_core.pyx and node/_journal.pyx, typed Cython versions of the hot
+paths (the last one the journal reader's loop over good records). The pure-Python
 modules stay the reference and run everything else; docs/MATCHING.md ("The
 compiled core") says which functions each build runs.
 
@@ -44,7 +45,10 @@ PURE_ENV = "TOKEX_PURE"
 SOURCES = (
     "model/_order.pxd",
     "model/_order.pyx",
+    "model/_i128.h",
+    "model/_i128.pxd",
     "model/order.py",
+    "model/commands.py",
     "risk/_fast.pxd",
     "risk/_fast.pyx",
     "risk/risk.py",
@@ -52,6 +56,8 @@ SOURCES = (
     "engine/book.py",
     "engine/engine.py",
     "engine/matching.py",
+    "node/_journal.pyx",
+    "node/journal.py",
 )
 """The compiled modules' sources and the Python files they stand in for, from the repo root."""
 
@@ -76,8 +82,10 @@ def source_hash(root: Path = ROOT) -> str:
 def _load() -> ModuleType | None:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return None
-    # The three modules are built together; a build cut short leaves the pure build.
-    if any(importlib.util.find_spec(m) is None for m in ("risk._fast", "engine._core")):
+    # The modules are built together; a build cut short leaves the pure build.
+    if any(
+        importlib.util.find_spec(m) is None for m in ("risk._fast", "engine._core", "node._journal")
+    ):
         return None
     try:
         from model import _order  # type: ignore[attr-defined]
@@ -104,9 +112,9 @@ _ORDER = _load()
 COMPILED = _ORDER is not None
 """True when the compiled core runs; False for the pure-Python build.
 
-The three compiled modules are built together: model/_order carries the
-build's hash, and risk/risk.py and engine/engine.py import theirs
-(risk._fast, engine._core) when this is True.
+The compiled modules are built together: model/_order carries the
+build's hash, and risk/risk.py, engine/engine.py and node/journal.py import
+theirs (risk._fast, engine._core, node._journal) when this is True.
 """
 
 

@@ -13,9 +13,11 @@ instrument named by ``symbol``.
 
 from __future__ import annotations
 
-from typing import Literal, get_args
+from typing import TYPE_CHECKING, Literal, get_args
 
 import msgspec
+
+from model import build
 
 __all__ = [
     "CORPORATE_ACTION_KINDS",
@@ -533,3 +535,11 @@ Command = (
     | Resume
     | CorporateAction
 )
+
+
+if build.COMPILED and not TYPE_CHECKING:
+    # The compiled build's version of the plain limit order's check
+    # (model/_order.pyx): the same expression on the fields read by offset.
+    # Every journal replay and every order built at the edge runs it.
+    build.compiled_order().bind_commands(NewOrder, STP_TYPES, MAX_ID_TEXT)
+    _plain_limit = build.compiled_order().plain_limit

@@ -44,15 +44,17 @@ from __future__ import annotations
 
 import os
 import struct
+import sys
 import time
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
 
+from model import build
 from model.commands import Command
 
 __all__ = [
@@ -88,6 +90,12 @@ _MARK = struct.Struct("<QQI")  # seq, offset in the segment, CRC-32 of the two
 
 _encoder = msgspec.msgpack.Encoder()
 _decoder: msgspec.msgpack.Decoder[Command] = msgspec.msgpack.Decoder(Command)
+
+# The compiled build's loop over a run of good records (node/_journal.pyx;
+# it reads the little-endian header in place); None in the pure build.
+_take_records: Callable[..., tuple[int, int]] | None = None
+if build.COMPILED and sys.byteorder == "little" and not TYPE_CHECKING:
+    from node._journal import take_records as _take_records
 
 
 class JournalError(Exception):
@@ -489,6 +497,12 @@ def scan(directory: Path, after: int = 0, *, covered: bool = True) -> Scan:
             resume = _resume_at(path, data, after + 1)
             if resume is not None:
                 start, expected = resume
+        if _take_records is not None:
+            # The good records in one compiled loop; the loop below takes over
+            # at the first one that is not (and says what is wrong with it).
+            start, expected = _take_records(
+                data, start, expected, after, decode, commands, MAX_RECORD
+            )
         for item in _records(path, data, last, start):
             if isinstance(item, TornTail):
                 torn = item

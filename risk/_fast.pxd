@@ -4,6 +4,8 @@ from model._order cimport Order
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take)
 cdef void c_reserve(object risk, Order order) except *
+cdef int c_reamend(object risk, Order order, long long qty, long long price,
+                   long long leaves) except -1
 cdef void c_release(object risk, Order order) except *
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
                   long long taker_left)

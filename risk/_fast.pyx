@@ -3,15 +3,35 @@
 
 ``admit``, ``reserve``, ``release`` and ``fill`` line by line as in
 risk/risk.py (the reference: read that first), with the order record typed
-(model/_order.pyx) so its quantities are C integers. Money stays Python
-integers: every product and quotient is computed exactly as in the pure build,
-so the cumulative venue-favour rounding of MARKET_RULES section 6 is the same
-bit for bit (the property tests compare both builds on long random flows).
+(model/_order.pyx) so its quantities are C integers; ``c_reamend`` is
+``check_amend`` then ``rehold`` for a resting limit order's new price. Money
+is exact: the admission of a limit or market order (no cash size), an
+amend's new hold and every fill are computed on 128-bit C integers with
+each step checked for overflow (model/_i128.h), and on Python's
+unbounded integers, as in the pure build, whenever a step would overflow or
+a value is past 64 bits. Either way the result is the same exact integer,
+so the cumulative venue-favour rounding of MARKET_RULES section 6 is the
+same bit for bit (the property tests compare both builds on long random
+flows). The C paths decide only the common outcome (admitted, settled);
+anything else (a refusal and its text) is left to the exact path, which
+runs from the start and changes nothing before it answers.
 
 The engine's compiled core calls the ``c_`` functions directly; the ``def``
 wrappers replace the methods of :class:`~risk.risk.Risk` in the compiled build.
 """
 
+from cpython.long cimport PyLong_FromLongLong
+from model._i128 cimport (
+    add128,
+    as_ll,
+    ceildiv128,
+    fits64,
+    floordiv128,
+    from_i128,
+    mul128,
+    sub128,
+    tokex_i128,
+)
 from model._order cimport Order
 from model._slots cimport slot, slot_offset
 
@@ -22,6 +42,7 @@ from risk.accounts import Account
 from risk.risk import Market, Risk
 
 cdef object BPS = 10_000
+cdef long long C_BPS = 10_000
 
 # Offsets of the slots read on every order (model/_slots.h): the command's
 # fields, risk's markets and accounts.
@@ -56,14 +77,126 @@ cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
 cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
 
 
+cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t open_orders,
+                      bint take, bint market, tokex_i128 *need) except -1:
+    """A limit or market order's admission on C integers (no cash size): 1 if
+    admitted (its hold computed, and taken with ``take``; a market order's
+    protection price capped to the band); 2 if every check but the funds
+    passed and the funds fall short of ``need`` (a market order's price
+    capped, as the exact path leaves it); 0 if the exact path must decide (a
+    check failed, or a value is past 64 bits or a step past 128). Changes
+    nothing else."""
+    # Out-parameters of as_ll and the checked steps: set before any read.
+    cdef long long qty = 0, price = 0, v = 0, num = 0, den = 0, lot = 0
+    cdef long long bal = 0, now = 0, ref = 0
+    cdef tokex_i128 worth = 0, a = 0, b = 0, hold = 0
+    cdef Py_ssize_t i
+    cdef bint buy
+    cdef list funds
+    cdef str side
+    if not slot(acct, A_TRADING):
+        return 0
+    if not as_ll(slot(c, C_QTY), &qty):
+        return 0
+    if not as_ll(slot(m, M_QTY_MAX), &v) or qty > v:
+        return 0
+    if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
+        return 0
+    side = slot(c, C_SIDE)
+    buy = side == "buy"
+    edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
+    given = slot(c, C_PRICE)
+    if market:
+        # Judged at the reference; trades no further than the band edge.
+        if edge is None or not as_ll(edge, &v) or not as_ll(slot(m, M_REFERENCE), &ref):
+            return 0
+        if given is None:
+            price = v
+        else:
+            if not as_ll(given, &price):
+                return 0
+            if price > v if buy else price < v:
+                price = v
+        worth = <tokex_i128>ref * qty  # |ref|, |qty| < 2**63: the product fits
+    else:
+        if not as_ll(given, &price):
+            return 0
+        if edge is not None:
+            if not as_ll(edge, &v) or (price > v if buy else price < v):
+                return 0
+        worth = <tokex_i128>price * qty
+    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+        return 0
+    if not as_ll(slot(m, M_COST_MIN), &v):
+        return 0
+    if v:
+        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
+            return 0
+    limit = slot(acct, A_MAX_NOTIONAL)
+    if limit is not None:
+        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
+            return 0
+        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
+            return 0
+    if open_orders >= <Py_ssize_t>slot(acct, A_MAX_OPEN):
+        return 0
+    if buy:
+        a = <tokex_i128>price * qty
+        if not as_ll(slot(acct, A_MAX_BPS), &v) or not mul128(a, C_BPS + <tokex_i128>v, &a):
+            return 0
+        if not mul128(a, num, &a):
+            return 0
+        hold = ceildiv128(a, <tokex_i128>den * C_BPS)
+        i = slot(m, M_QI)
+    else:
+        if not as_ll(slot(m, M_LOT_UNITS), &lot) or not mul128(qty, lot, &hold):
+            return 0
+        i = slot(m, M_BI)
+    funds = slot(acct, A_FUNDS)
+    if not as_ll(funds[i], &bal) or not as_ll(funds[i + 1], &now):
+        return 0
+    if not fits64(hold) or not fits64(now + hold):
+        return 0
+    if market:
+        order.price = price
+    if <tokex_i128>bal - now < hold:
+        need[0] = hold
+        return 2
+    order.hold = <long long>hold
+    if take:
+        funds[i + 1] = PyLong_FromLongLong(<long long>(now + hold))
+    return 1
+
+
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take):
     # ``c`` is a NewOrder (or its subclass BatchOrder): its slots are read by offset.
     cdef bint buy, market
     cdef Py_ssize_t i
     cdef list funds
+    cdef str order_type
+    cdef int admitted
+    cdef tokex_i128 need = 0
     account = slot(c, C_ACCOUNT)
     acct = (<dict>slot(risk, R_ACCOUNTS)).get(account)
+    if acct is not None and not duplicate:
+        # The common orders first, on C integers (see _admit_plain).
+        order_type = slot(c, C_ORDER_TYPE)
+        market = order_type == "market"
+        m = (<dict>slot(risk, R_MARKETS)).get(slot(c, C_SYMBOL))
+        if (
+            m is not None
+            and (market or order_type == "limit" or order_type == "iceberg")
+            and slot(c, C_CASH_QTY) is None
+        ):
+            admitted = _admit_plain(c, acct, m, order, open_orders, take, market, &need)
+            if admitted == 1:
+                return None
+            if admitted == 2:
+                # The exact path's refusal, with the hold it would compute.
+                asset = m.quote if slot(c, C_SIDE) == "buy" else m.base
+                text = f"{asset}: available below the {from_i128(need)} needed"
+                return "insufficient_funds", text
     if acct is None:
         return "unknown_account", f"account {account!r}: not known"
     if not slot(acct, A_TRADING):
@@ -136,6 +269,76 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
     return None
 
 
+cdef int c_reamend(object risk, Order order, long long qty, long long price,
+                   long long leaves) except -1:
+    """Risk.check_amend then Risk.rehold for a resting limit order's new price, on C
+    integers: 1 if both pass (the hold re-sized), 0 if the exact path must decide
+    (a check failed, or a value is past 64 bits or a step past 128). Changes
+    nothing unless it returns 1."""
+    cdef long long v = 0, num = 0, den = 0, cost = 0, fee = 0, mbps = 0, held, bal = 0, now = 0
+    cdef tokex_i128 worth, a = 0, b = 0, rest, new = 0, more
+    cdef Py_ssize_t i
+    cdef bint buy = order.side == "buy"
+    cdef list funds
+    m = (<dict>slot(risk, R_MARKETS))[order.symbol]
+    acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+    # check_amend: size, cost, band (the price changed), notional.
+    if not as_ll(slot(m, M_QTY_MAX), &v) or qty > v:
+        return 0
+    if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
+        return 0
+    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+        return 0
+    worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
+    if not as_ll(slot(m, M_COST_MIN), &v):
+        return 0
+    if v:
+        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
+            return 0
+    edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
+    if edge is not None:
+        if not as_ll(edge, &v) or (price > v if buy else price < v):
+            return 0
+    limit = slot(acct, A_MAX_NOTIONAL)
+    if limit is not None:
+        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
+            return 0
+        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
+            return 0
+    # rehold: Pair.buy_hold for a buy, the base quantity for a sell.
+    if buy:
+        if not as_ll(order.cost, &cost) or not as_ll(order.fee, &fee):
+            return 0
+        if not as_ll(slot(acct, A_MAX_BPS), &mbps):
+            return 0
+        rest = <tokex_i128>price * leaves
+        if not add128(cost, rest, &a) or not mul128(a, C_BPS, &a) or not add128(a, fee, &a):
+            return 0
+        if not mul128(rest, mbps, &b) or not add128(a, b, &a) or not mul128(a, num, &a):
+            return 0
+        new = ceildiv128(a, <tokex_i128>den * C_BPS)
+        if not mul128(cost, C_BPS, &a) or not add128(a, fee, &a) or not mul128(a, num, &a):
+            return 0
+        new -= ceildiv128(a, <tokex_i128>den * C_BPS)
+        i = slot(m, M_QI)
+    else:
+        if not as_ll(slot(m, M_LOT_UNITS), &v) or not mul128(leaves, v, &new):
+            return 0
+        i = slot(m, M_BI)
+    held = order.hold
+    more = new - held
+    funds = slot(acct, A_FUNDS)
+    if not as_ll(funds[i], &bal) or not as_ll(funds[i + 1], &now):
+        return 0
+    if more > 0 and <tokex_i128>bal - now < more:
+        return 0
+    if not fits64(new) or not fits64(now + more):
+        return 0
+    funds[i + 1] = PyLong_FromLongLong(<long long>(now + more))
+    order.hold = <long long>new
+    return 1
+
+
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
@@ -155,6 +358,113 @@ cdef void c_release(object risk, Order order) except *:
         order.hold = 0
 
 
+cdef int _add_at(list f, Py_ssize_t i, tokex_i128 d) except -1:
+    """``f[i] += d``, on C integers while the sum fits 64 bits."""
+    cdef long long v
+    cdef tokex_i128 r
+    item = f[i]
+    if as_ll(item, &v) and add128(v, d, &r) and fits64(r):
+        f[i] = PyLong_FromLongLong(<long long>r)
+    else:
+        f[i] = item + from_i128(d)
+    return 0
+
+
+cdef tuple _fill_c(object risk, dict accounts, object m, object tacct, object macct,
+                   Order taker, Order maker, long long price, long long qty,
+                   long long taker_left):
+    """:func:`c_fill` on C integers, or None (nothing changed) if a value is past
+    64 bits or a step past 128: the exact path then settles the fill."""
+    cdef Order buyer, seller
+    cdef long long num = 0, den = 0, lot = 0, bbps = 0, sbps = 0, mbps = 0, v = 0, left
+    cdef tokex_i128 worth, scale, bcost = 0, bfee = 0, btotal, paid, bnotional, quote, hold
+    cdef tokex_i128 rest, a = 0, b = 0, units = 0, scost = 0, sfee = 0, stotal, got
+    cdef tokex_i128 old_hold, seller_hold
+    cdef Py_ssize_t qi, bi
+    if taker.side == "buy":
+        buyer, bacct, left = taker, tacct, taker_left
+        seller, sacct = maker, macct
+        if not as_ll(slot(tacct, A_TAKER_BPS), &bbps) or not as_ll(slot(macct, A_MAKER_BPS), &sbps):
+            return None
+    else:
+        buyer, bacct, left = maker, macct, maker.shown + maker.hidden
+        seller, sacct = taker, tacct
+        if not as_ll(slot(macct, A_MAKER_BPS), &bbps) or not as_ll(slot(tacct, A_TAKER_BPS), &sbps):
+            return None
+    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+        return None
+    if not as_ll(slot(m, M_LOT_UNITS), &lot) or not as_ll(slot(bacct, A_MAX_BPS), &mbps):
+        return None
+    scale = <tokex_i128>den * C_BPS
+    worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
+    # Buyer: the rounded-up cumulative total, and the hold of what its rest can still cost.
+    if not as_ll(buyer.cost, &v) or not add128(v, worth, &bcost):
+        return None
+    if not as_ll(buyer.fee, &v) or not mul128(worth, bbps, &a) or not add128(v, a, &bfee):
+        return None
+    if not mul128(bcost, C_BPS, &a) or not add128(a, bfee, &a) or not mul128(a, num, &a):
+        return None
+    btotal = ceildiv128(a, scale)
+    if not mul128(bcost, num, &a):
+        return None
+    bnotional = ceildiv128(a, den)
+    # The order's 64-bit fields must hold their new values (the exact path
+    # then raises OverflowError on them, as it should: a bug to surface).
+    if not fits64(btotal) or not fits64(bnotional):
+        return None
+    paid = btotal - buyer.paid
+    quote = bnotional - buyer.notional
+    old_hold = buyer.hold
+    if buyer.cash_qty:
+        hold = old_hold - paid
+    else:
+        rest = <tokex_i128>buyer.price * left
+        if not add128(bcost, rest, &a) or not mul128(a, C_BPS, &a) or not add128(a, bfee, &a):
+            return None
+        if not mul128(rest, mbps, &b) or not add128(a, b, &a) or not mul128(a, num, &a):
+            return None
+        hold = ceildiv128(a, scale) - btotal
+    if not mul128(qty, lot, &units):
+        return None
+    # Seller: the rounded-down cumulative net.
+    if not as_ll(seller.cost, &v) or not add128(v, worth, &scost):
+        return None
+    if not as_ll(seller.fee, &v) or not mul128(worth, sbps, &a) or not add128(v, a, &sfee):
+        return None
+    if not mul128(scost, C_BPS, &a) or not sub128(a, sfee, &a) or not mul128(a, num, &a):
+        return None
+    stotal = floordiv128(a, scale)
+    if not fits64(stotal) or not fits64(units) or not fits64(hold):
+        return None
+    got = stotal - seller.paid
+    seller_hold = seller.hold - units
+    if not fits64(seller_hold):
+        return None
+    buyer.cost = from_i128(bcost)
+    buyer.fee = from_i128(bfee)
+    buyer.paid = <long long>btotal
+    buyer.notional = <long long>bnotional
+    buyer.hold = <long long>hold
+    seller.cost = from_i128(scost)
+    seller.fee = from_i128(sfee)
+    seller.paid = <long long>stotal
+    seller.hold = <long long>seller_hold
+    qi = slot(m, M_QI)
+    bi = slot(m, M_BI)
+    f = slot(bacct, A_FUNDS)
+    _add_at(f, qi, -paid)
+    _add_at(f, qi + 1, hold - old_hold)
+    _add_at(f, bi, units)
+    f = slot(sacct, A_FUNDS)
+    _add_at(f, bi, -units)
+    _add_at(f, bi + 1, -units)
+    _add_at(f, qi, got)
+    _add_at(slot(accounts[slot(risk, R_FEE_ACCOUNT)], A_FUNDS), qi, paid - got)
+    if taker is buyer:
+        return from_i128(quote), from_i128(paid - quote), from_i128(quote - got)
+    return from_i128(quote), from_i128(quote - got), from_i128(paid - quote)
+
+
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
                   long long taker_left):
     cdef Order buyer, seller
@@ -164,6 +474,9 @@ cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long l
     m = (<dict>slot(risk, R_MARKETS))[taker.symbol]
     tacct = accounts[taker.account]
     macct = accounts[maker.account]
+    r = _fill_c(risk, accounts, m, tacct, macct, taker, maker, price, qty, taker_left)
+    if r is not None:
+        return r
     if taker.side == "buy":
         buyer, bacct, bbps, left = taker, tacct, slot(tacct, A_TAKER_BPS), taker_left
         seller, sacct, sbps = maker, macct, slot(macct, A_MAKER_BPS)

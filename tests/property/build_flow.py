@@ -1,6 +1,6 @@
 """One long random flow through whichever engine build this process runs.
 
-Run as ``python -m tests.property.build_flow SEED COUNT``: prints one JSON
+Run as ``python -m tests.property.build_flow SEED COUNT [wide]``: prints one JSON
 document with the build (``compiled`` or ``pure``), a digest of each
 command's events (msgpack, BLAKE2b) and the engine's ``state_hash`` every
 500 commands and at the end. tests/property/test_builds.py runs it once per
@@ -12,6 +12,11 @@ poor, so funds checks fail), limits of every time in force, post-only,
 icebergs, market orders (by quantity and by cash), stops, self-trade
 prevention of every kind, cancels by id, cl_ord_id and userref, amends and
 replaces, cancel-all, deposits, withdrawals and reference price moves.
+
+``wide`` runs the same flow at prices 1,000 times and quantities 10**9 times
+larger, with balances near the 64-bit limit: orders' costs and fees pass 64
+bits, so the compiled core's 128-bit arithmetic and its fallback to Python's
+integers (risk/_fast.pyx) are compared with the pure build too.
 """
 
 from __future__ import annotations
@@ -50,19 +55,53 @@ STOPS = ("stop-loss", "stop-loss-limit", "take-profit", "take-profit-limit")
 _encode = msgspec.msgpack.Encoder().encode
 
 
-def make_engine() -> Engine:
-    instruments = [instrument(s, reference_price=MID) for s in SYMBOLS]
+# The wide flow's scales: prices (ticks), quantities (lots).
+WIDE_PRICE = 1_000
+WIDE_QTY = 10**9
+
+
+def make_engine(wide: bool = False) -> Engine:
+    mid = MID * WIDE_PRICE if wide else MID
+    inst = {"reference_price": mid, "qty_max": 10**15} if wide else {"reference_price": MID}
+    instruments = [instrument(s, **inst) for s in SYMBOLS]
     risk = risk_for(instruments, ACCOUNTS)
     for account in ACCOUNTS:
         poor = account in POOR
+        if wide:
+            # Twelve accounts just under 2**63 units of each asset in all.
+            risk.deposit(account, "USD", 10**13 if poor else 7 * 10**17)
+            for base in ("AAPLx", "TSLAx"):
+                risk.deposit(account, base, 10**15 if poor else 7 * 10**17)
+            continue
         risk.deposit(account, "USD", 50_000 if poor else 10**13)
         for base in ("AAPLx", "TSLAx"):
             risk.deposit(account, base, 10**7 if poor else 10**15)
     return Engine(instruments, risk)
 
 
-def flow(seed: int, count: int) -> list[Command]:
+def flow(seed: int, count: int, wide: bool = False) -> list[Command]:
     """``count`` commands; order ids to cancel or amend are drawn from those placed."""
+    commands = _flow(seed, count)
+    if not wide:
+        return commands
+    return [_widen(c) for c in commands]
+
+
+def _widen(c: Command) -> Command:
+    """The command at the wide flow's scales (prices x WIDE_PRICE, quantities x WIDE_QTY)."""
+    changes: dict[str, Any] = {}
+    for name in ("price", "trigger_price"):
+        value = getattr(c, name, None)
+        if value is not None:
+            changes[name] = value * WIDE_PRICE
+    for name in ("qty", "display_qty", "cash_qty"):
+        value = getattr(c, name, None)
+        if value is not None:
+            changes[name] = value * WIDE_QTY
+    return msgspec.structs.replace(c, **changes) if changes else c
+
+
+def _flow(seed: int, count: int) -> list[Command]:
     rng = random.Random(seed)
     placed: list[tuple[int, str]] = []
     out: list[Command] = []
@@ -198,11 +237,11 @@ def flow(seed: int, count: int) -> list[Command]:
     return out
 
 
-def run(seed: int, count: int) -> dict[str, Any]:
-    engine = make_engine()
+def run(seed: int, count: int, wide: bool = False) -> dict[str, Any]:
+    engine = make_engine(wide)
     digests: list[str] = []
     hashes: dict[int, str] = {}
-    for cmd in flow(seed, count):
+    for cmd in flow(seed, count, wide):
         events = engine.process(cmd)
         digests.append(hashlib.blake2b(_encode(events), digest_size=12).hexdigest())
         if cmd.seq % 500 == 0:
@@ -218,4 +257,4 @@ def run(seed: int, count: int) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]))))
+    print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["wide"])))

@@ -2,9 +2,10 @@
 
 Each build runs the same long random flows (tests/property/build_flow.py) in
 its own process: the pure one with ``TOKEX_PURE=1``, the compiled one
-without. Every command's events and the state hash every 500 commands must
-be equal. The compiled build must be there: ``make install`` builds it (a C
-compiler and Python's headers are needed; CI has both).
+without; the wide flow once more, with costs and fees past 64 bits. Every
+command's events and the state hash every 500 commands must be equal. The
+compiled build must be there: ``make install`` builds it (a C compiler and
+Python's headers are needed; CI has both).
 """
 
 from __future__ import annotations
@@ -25,13 +26,14 @@ ROOT = Path(__file__).resolve().parents[2]
 COUNT = 12_000
 
 
-def _run(seed: int, pure: bool) -> dict[str, Any]:
+def _run(seed: int, pure: bool, wide: bool = False) -> dict[str, Any]:
     env = dict(os.environ)
     env.pop(PURE_ENV, None)
     if pure:
         env[PURE_ENV] = "1"
+    args = [sys.executable, "-m", "tests.property.build_flow", str(seed), str(COUNT)]
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.property.build_flow", str(seed), str(COUNT)],
+        args + (["wide"] if wide else []),
         cwd=ROOT,
         env=env,
         capture_output=True,
@@ -44,10 +46,10 @@ def _run(seed: int, pure: bool) -> dict[str, Any]:
     return doc
 
 
-@pytest.mark.parametrize("seed", [1, 2, 3])
-def test_compiled_matches_pure(seed: int) -> None:
-    pure = _run(seed, pure=True)
-    compiled = _run(seed, pure=False)
+@pytest.mark.parametrize(("seed", "wide"), [(1, False), (2, False), (3, False), (4, True)])
+def test_compiled_matches_pure(seed: int, wide: bool) -> None:
+    pure = _run(seed, pure=True, wide=wide)
+    compiled = _run(seed, pure=False, wide=wide)
     assert pure["build"] == "pure"
     assert compiled["build"] == "compiled", (
         "the compiled core is not built: make install needs a C compiler and Python's headers"
@@ -58,7 +60,7 @@ def test_compiled_matches_pure(seed: int) -> None:
             for i, (a, b) in enumerate(zip(compiled["events"], pure["events"], strict=True))
             if a != b
         )
-        cmd = flow(seed, at + 1)[at]
+        cmd = flow(seed, at + 1, wide)[at]
         pytest.fail(f"seed {seed}: events differ first at command {at + 1}: {cmd!r}")
     assert compiled["state_hash"] == pure["state_hash"]
     assert compiled["open_orders"] == pure["open_orders"] > 0

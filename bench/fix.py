@@ -204,6 +204,7 @@ def _cmd_fix(args: argparse.Namespace) -> None:
         seed=args.seed,
         clock=args.clock,
         max_inflight=args.max_inflight,
+        workers=args.workers,
     )
     print_header()
     report = fix_report(
@@ -246,6 +247,12 @@ def add_fix_parser(sub: Any) -> None:
     p.add_argument("--clock", default=DEFAULT_CLOCK, help="tokex serve --clock (simulated)")
     p.add_argument(
         "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="tokex serve --workers N for both targets (default: the server's own, cores - 1;"
+        " 0: one process, the FIX gateway always runs in the node)",
     )
     p.add_argument("--seed", type=int, default=1, help="order-flow seed")
     p.add_argument("--json", type=Path, help="write the report here")

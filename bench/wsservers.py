@@ -36,6 +36,8 @@ from typing import Any
 from bench.peers.env import ensure_env, get_spec
 from bench.peers.run import runner_path
 from gateway.ws.server import VERSION
+from node.config import load_config
+from tokex.serve import worker_count
 
 
 def client_secret(name: str) -> str:
@@ -191,8 +193,11 @@ def start_tokex(
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
     command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
     command += ["--fix-port", "0", "--clock", clock]
-    if workers is not None:
-        command += ["--workers", str(workers)]
+    if workers is None:
+        # The server's own default (cores minus one, TOKEX_WORKERS...), made explicit
+        # so that the report names what really ran and its workers' CPU is counted.
+        workers = worker_count(None, load_config(config))
+    command += ["--workers", str(workers)]
     proc = subprocess.Popen(
         command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True
     )
@@ -221,7 +226,7 @@ def start_tokex(
         "before any of its commands is answered); a snapshot once 100,000 records or "
         "600 s follow the last; history store (trades, orders, ledger) on",
         "clock": clock,
-        "workers": workers or 0,
+        "workers": workers,
         "command": " ".join(command),
     }
     return Running(proc, int(match.group(1)), info, pids)

@@ -147,6 +147,11 @@ class NodeCollector:
             "Batches applied while the previous batch was being synced",
             m.pipelined_batches,
         )
+        yield CounterMetricFamily(
+            "tokex_journal_inline_syncs_total",
+            "Batches synced on the event loop (nothing else queued, the disk quick)",
+            m.inline_syncs,
+        )
         yield _histogram(
             HistogramMetricFamily(
                 "tokex_journal_write_seconds", "Time in write() per group commit"

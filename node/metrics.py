@@ -218,6 +218,8 @@ class Metrics:
         self.journal_bytes = 0
         self.pipelined_batches = 0
         """Batches applied while the one before them was being synced (pipelined commit)."""
+        self.inline_syncs = 0
+        """Batches synced on the event loop rather than in a worker thread (a quiet pipeline)."""
         self.loop_lag = Histogram(LAG_SECONDS)
         self.snapshot_seq = 0
         """The seq the newest durable snapshot covers (0: none)."""

@@ -161,7 +161,7 @@ Connect a FIX 4.4 engine as the market maker, for example QuickFIX/QuickFIX/J se
 """
 
 
-def worker_count(requested: int | None, config: Config, clock: Clock) -> int:
+def worker_count(requested: int | None, config: Config) -> int:
     """Gateway workers to run: ``--workers``, else ``$TOKEX_WORKERS``, else
     ``exchange.workers``, else the number of cores minus one (at least 1). A
     simulated clock works with workers too (the node's time is carried to them)."""
@@ -395,7 +395,7 @@ def run_server(
             else load_config(config_path)
         )
         clock = parse_clock(clock_text)
-        count = worker_count(workers, config, clock)
+        count = worker_count(workers, config)
     except (ConfigError, ValueError) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 2

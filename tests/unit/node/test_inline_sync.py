@@ -1,0 +1,118 @@
+"""The one-process committer (node/exchange.py) syncs a batch on the event loop when
+nothing else is queued and the disk was quick, and in a worker thread otherwise; either
+way a command is answered only once its batch is durable.
+
+A real Exchange on a real data directory, recovered again at the end of each test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from pathlib import Path
+
+from model.commands import NewOrder
+from node.clock import parse_clock
+from node.config import DEMO_CONFIG, parse_config
+from node.exchange import INLINE_SYNC_NS, Exchange
+from node.recovery import recover
+
+
+def _order(n: int) -> NewOrder:
+    side = "buy" if n % 2 else "sell"
+    price = 22_900 - n if side == "buy" else 23_100 + n
+    return NewOrder(0, 0, "alice" if n % 2 else "bob", "AAPLx/USD", side, 100, price)  # type: ignore[arg-type]
+
+
+def _exchange(data: Path) -> Exchange:
+    exchange = Exchange(parse_config(DEMO_CONFIG, "demo"), data, parse_clock("system"))
+    exchange.open()
+    return exchange
+
+
+class FlushThreads:
+    """Wraps the sequencer's ``flush``: notes which thread each sync ran on, and can
+    make it slow (a disk that turned slow)."""
+
+    def __init__(self, exchange: Exchange, delay: float = 0.0) -> None:
+        self.sequencer = exchange.sequencer
+        self.real = self.sequencer.flush
+        self.delay = delay
+        self.threads: list[int] = []
+        self.durable_seq: list[int] = []
+        self.sequencer.flush = self.flush  # type: ignore[method-assign]
+
+    def flush(self) -> int:
+        self.threads.append(threading.get_ident())
+        if self.delay:
+            time.sleep(self.delay)
+        written = self.real()
+        self.durable_seq.append(self.sequencer.writer.next_seq - 1)
+        return written
+
+
+def test_a_quiet_pipeline_syncs_on_the_loop_and_answers_after_the_sync(tmp_path: Path) -> None:
+    async def run() -> tuple[list[int], list[int]]:
+        exchange = _exchange(tmp_path / "data")
+        flushes = FlushThreads(exchange)
+        await exchange.start()
+        loop_thread = threading.get_ident()
+        answered_after: list[bool] = []
+        try:
+            for n in range(20):  # one at a time: nothing else is ever queued
+                result = await exchange.submit(_order(n))
+                seq = result[-1][0].seq
+                answered_after.append(flushes.durable_seq[-1] >= seq)
+        finally:
+            await exchange.close()
+        assert all(answered_after)
+        assert exchange.metrics.inline_syncs == len(flushes.threads) >= 20
+        return flushes.threads, [loop_thread]
+
+    threads, loop_thread = asyncio.run(run())
+    assert set(threads) == set(loop_thread)
+    recovered = recover(tmp_path / "data")
+    assert recovered.engine.last_seq >= 20
+    assert len(recovered.engine.orders) == 20  # none crosses: all rest
+
+
+def test_a_queue_behind_the_batch_sends_its_sync_to_the_thread(tmp_path: Path) -> None:
+    async def run() -> tuple[list[int], int, int]:
+        exchange = _exchange(tmp_path / "data")
+        flushes = FlushThreads(exchange)
+        await exchange.start()
+        try:
+            # More than one batch's worth at once: the first batch leaves a queue behind it.
+            results = await asyncio.gather(*(exchange.submit(_order(n)) for n in range(300)))
+        finally:
+            await exchange.close()
+        assert [r[-1][0].seq for r in results] == sorted(r[-1][0].seq for r in results)
+        return flushes.threads, threading.get_ident(), exchange.metrics.inline_syncs
+
+    threads, loop_thread, inline = asyncio.run(run())
+    assert threads[0] != loop_thread  # 256 taken, 44 still queued: the thread
+    assert threads[1] == loop_thread  # the rest, nothing behind it: the loop
+    assert inline == threads.count(loop_thread)
+    assert recover(tmp_path / "data").engine.last_seq >= 300
+
+
+def test_after_a_slow_sync_the_next_one_goes_to_the_thread(tmp_path: Path) -> None:
+    delay = 2 * INLINE_SYNC_NS / 1e9
+
+    async def run() -> tuple[list[int], int]:
+        exchange = _exchange(tmp_path / "data")
+        flushes = FlushThreads(exchange, delay=delay)
+        await exchange.start()
+        try:
+            for n in range(3):
+                await exchange.submit(_order(n))
+        finally:
+            await exchange.close()
+        return flushes.threads, threading.get_ident()
+
+    threads, loop_thread = asyncio.run(run())
+    # The first is on the loop (nothing measured yet); it was slow, so every later one,
+    # slow too, runs in the thread.
+    assert threads[0] == loop_thread
+    assert all(t != loop_thread for t in threads[1:4])

@@ -6,6 +6,7 @@ path + SHA256(nonce + body)))), not from the server's code.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -16,6 +17,19 @@ import urllib.request
 from typing import Any
 
 from tests.integration.gateway.ws.client import demo_secret
+
+STEP = 20.0
+"""Seconds any one step of a client library's test may take: a client that never
+answers fails the test, never hangs it."""
+
+
+async def within(awaitable: Any, what: str, timeout: float = STEP) -> Any:
+    """``await awaitable``, failing with ``what`` if it takes longer than ``timeout``."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except TimeoutError:
+        raise AssertionError(f"{what}: no answer within {timeout:g} s") from None
+
 
 _last = 0
 

@@ -16,6 +16,7 @@ import ccxt.pro
 import pytest
 from ccxt.base.errors import BaseError, OrderNotFound
 
+from tests.integration.gateway.rest.client import STEP, within
 from tests.integration.gateway.rest.test_rest import rest_server
 from tests.integration.gateway.ws.client import Client, connect, demo_secret
 
@@ -41,18 +42,6 @@ async def _sell_ladder(mm: Client) -> list[str]:
         assert placed["success"], placed
         ids.append(placed["result"]["order_id"])
     return ids
-
-
-STEP = 20.0
-"""Seconds any one step may take: a client that never answers fails the test, never hangs it."""
-
-
-async def within(awaitable: Any, what: str, timeout: float = STEP) -> Any:
-    """``await awaitable``, failing with ``what`` if it takes longer than ``timeout``."""
-    try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError:
-        raise AssertionError(f"{what}: no answer within {timeout:g} s") from None
 
 
 async def _until(watch: Any, enough: Any, what: str) -> list[Any]:

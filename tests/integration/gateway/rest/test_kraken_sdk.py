@@ -29,20 +29,12 @@ from kraken.exceptions import (
 )
 from kraken.spot import Market, SpotOrderBookClient, SpotWSClient, Trade, User
 
+from tests.integration.gateway.rest.client import STEP, within
 from tests.integration.gateway.rest.test_rest import rest_server
 from tests.integration.gateway.ws.client import Client, config_file, connect, demo_secret
 
 PAIR = "AAPLxUSD"
 S = "AAPLx/USD"
-STEP = 20.0
-"""Seconds any one step may take: a client that never answers fails the test, never hangs it."""
-
-
-async def within(awaitable: Any, what: str, timeout: float = STEP) -> Any:
-    try:
-        return await asyncio.wait_for(awaitable, timeout)
-    except TimeoutError:
-        raise AssertionError(f"{what}: nothing within {timeout:g} s") from None
 
 
 def _clients(http: int, account: str) -> tuple[User, Trade]:

@@ -99,11 +99,15 @@ MAX_BATCH = 256
 """Commands one commit cycle applies at most (the rest wait for the next cycle)."""
 INLINE_SYNC_NS = 2_000_000
 """The one-process committer syncs a batch on the event loop itself, rather than in a
-worker thread, when nothing else is queued and the last batch's write and sync took
-less than this (2 ms). At low rates the two thread hops (the sync thread waiting for
-the interpreter lock, then the loop waiting for the thread's answer) cost 0.3 ms or
-more per batch, as much as a quick disk's fsync; with requests queued the loop has
-better things to do meanwhile, and a disk that turned slow must not stall it."""
+worker thread, when the pipeline is quiet (the batch holds at most :data:`INLINE_BATCH`
+commands and nothing else is queued) and the last batch's write and sync took less than
+this (2 ms). At low rates the two thread hops (the sync thread waiting for the
+interpreter lock, then the loop waiting for the thread's answer) cost 0.3 ms or more
+per batch, as much as a quick disk's fsync. Under load the loop has better things to do
+while the disk syncs (reading and parsing the next batch's requests), and a disk that
+turned slow must not stall it."""
+INLINE_BATCH = 2
+"""The largest batch (commands) the one-process committer may sync on the event loop."""
 _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 """Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""
 
@@ -140,6 +144,8 @@ class Exchange:
         """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
         self._state_readers: list[Callable[[], bool]] = []
         self._last_sync_ns = 0
+        self._batch_commands = 0
+        """Commands (or ticks, queries) in the batch the committer took last."""
         """The one-process committer's last write and sync, ns (:data:`INLINE_SYNC_NS`)."""
         self._retention: list[Callable[[], int]] = []
 
@@ -430,6 +436,7 @@ class Exchange:
         batch = queue[:taken]
         del queue[:taken]
         self._queued -= count
+        self._batch_commands = count
         results: list[list[Sequenced]] = []
         sequencer = self.sequencer
         for pending in batch:
@@ -491,8 +498,12 @@ class Exchange:
             self._busy = True
             try:
                 batch, results = self._apply_batch()
-                if not self._queue and self._last_sync_ns < INLINE_SYNC_NS:
-                    # Nothing else waits and the disk is quick: sync on the loop.
+                if (
+                    self._batch_commands <= INLINE_BATCH
+                    and not self._queue
+                    and self._last_sync_ns < INLINE_SYNC_NS
+                ):
+                    # A quiet pipeline and a quick disk: sync on the loop.
                     self._timed_flush()
                     self.metrics.inline_syncs += 1
                 else:

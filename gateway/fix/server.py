@@ -11,9 +11,10 @@ execution reports (:mod:`gateway.fix.executions`) and market data
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
 application message) are written and synced first (one ``fdatasync`` for
-everything a turn of the loop produced: on the loop while the disk's syncs
-are quick, else in a worker thread while the loop goes on; see
-:meth:`FixStore.sync_is_fast`), then the bytes go to the socket in one
+everything a turn of the loop produced: on the loop while the gateway is
+quiet and the disk quick, else in a worker thread while the loop goes on;
+see :data:`INLINE_CONNS` and :meth:`FixStore.sync_is_fast`), then the bytes
+go to the socket in one
 write per connection. So
 no counterparty ever sees a sequence number or a report the store could
 lose.
@@ -54,6 +55,9 @@ TICK_S = 0.1
 """How often the session timers run (heartbeats, TestRequests, timeouts)."""
 SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
 """Bytes written to a connection and not yet taken by the client, at most."""
+INLINE_CONNS = 2
+"""A store commit whose messages go to at most this many connections, with nothing
+waiting for the pipeline, is quiet: its sync may run on the event loop."""
 
 
 class Connection(asyncio.Protocol):
@@ -438,8 +442,9 @@ class FixGateway(Requests, Executions):
             for conn in conns:
                 conn.release()
             return
-        if store.sync_is_fast():
-            # On the loop: cheaper than the round trip through a worker thread.
+        if store.sync_is_fast() and len(conns) <= INLINE_CONNS and not self.node.queued:
+            # Quiet (a report or two, nothing waiting for the pipeline) and a quick
+            # disk: on the loop, cheaper than the round trip through a worker thread.
             error: Exception | None = None
             try:
                 store.sync()

@@ -31,7 +31,6 @@ import struct
 import time
 import zlib
 from array import array
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -40,10 +39,9 @@ import msgspec
 
 __all__ = ["FixStore", "StoredSession"]
 
-SYNC_WINDOW = 64
-"""How many of the last syncs :meth:`FixStore.sync_is_fast` looks at."""
-INLINE_SYNC_NS = 1_000_000
-"""A sync this fast (1 ms) is done on the event loop rather than in a worker thread."""
+INLINE_SYNC_NS = 2_000_000
+"""After a sync quicker than this (2 ms) the next may be done on the event loop rather
+than in a worker thread (the journal's committer has the same bound)."""
 
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
@@ -75,7 +73,8 @@ class FixStore:
         self.sessions: dict[str, StoredSession] = {}
         self._pending = bytearray()
         self._size = 0
-        self._sync_ns: deque[int] = deque(maxlen=SYNC_WINDOW)
+        self._last_sync_ns = -1
+        """How long the last sync took (-1: none yet)."""
         self._fd = -1
 
     # ------------------------------------------------------------ opening
@@ -248,20 +247,18 @@ class FixStore:
         if self.sync_enabled:
             began = time.perf_counter_ns()
             os.fdatasync(self._fd)
-            self._sync_ns.append(time.perf_counter_ns() - began)
+            self._last_sync_ns = time.perf_counter_ns() - began
 
     def sync_is_fast(self) -> bool:
-        """Whether each of the last :data:`SYNC_WINDOW` syncs took under :data:`INLINE_SYNC_NS`.
+        """Whether the last sync took under :data:`INLINE_SYNC_NS` (none yet: no).
 
-        Then the gateway syncs on the event loop itself: a hand-off to a worker
-        thread and back costs more than such a sync, because the thread waits for
-        the interpreter lock while the loop is busy (up to the interpreter's
-        switch interval, 5 ms) and the loop waits again for the answer. A disk
-        that turns slow (one sync over the bound) sends the syncs back to the
-        thread until the slow one is out of the window.
+        While the gateway is quiet it then syncs on the event loop itself: a
+        hand-off to a worker thread and back costs as much as a quick sync,
+        because the thread waits for the interpreter lock while the loop is busy
+        and the loop waits again for the answer. A slow sync sends the next one
+        to the thread; the first quick one there brings them back.
         """
-        recent = self._sync_ns
-        return len(recent) == SYNC_WINDOW and max(recent) < INLINE_SYNC_NS
+        return 0 <= self._last_sync_ns < INLINE_SYNC_NS
 
     def close(self) -> None:
         if self._fd >= 0:

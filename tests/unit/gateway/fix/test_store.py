@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fix.store import INLINE_SYNC_NS, SYNC_WINDOW, FixStore
+from gateway.fix.store import INLINE_SYNC_NS, FixStore
 
 
 def _store(path: Path) -> FixStore:
@@ -121,26 +121,18 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
     assert again.session("MM").owned == {7}
 
 
-def test_syncs_go_on_the_loop_only_while_the_last_window_was_quick(tmp_path: Path) -> None:
+def test_syncs_go_on_the_loop_only_after_a_quick_one(tmp_path: Path) -> None:
     # The durations are planted (the policy is what is tested, not this disk's speed).
     store = _store(tmp_path)
-    quick, slow = INLINE_SYNC_NS // 10, INLINE_SYNC_NS * 5
-    recent = store._sync_ns
     assert not store.sync_is_fast()  # nothing measured yet: the worker thread
-    recent.extend([quick] * (SYNC_WINDOW - 1))
-    assert not store.sync_is_fast()  # one short of a window
-    recent.append(quick)
+    store._last_sync_ns = INLINE_SYNC_NS // 10
     assert store.sync_is_fast()
-    recent.append(slow)
-    assert not store.sync_is_fast()  # one slow sync sends them back to the thread
-    recent.extend([quick] * (SYNC_WINDOW - 1))
-    assert not store.sync_is_fast()  # ... until it is out of the window
-    recent.append(quick)
-    assert store.sync_is_fast()
-    # A real sync adds its own duration to the window.
-    recent.append(-1)
+    store._last_sync_ns = INLINE_SYNC_NS
+    assert not store.sync_is_fast()  # a slow sync sends the next one to the thread
+    # A real sync notes its own duration.
+    store._last_sync_ns = -1
     store.save_state("MM", 1, 2)
     store.write()
     store.sync()
-    assert recent[-2] == -1 and recent[-1] >= 0
+    assert store._last_sync_ns >= 0
     store.close()

@@ -43,7 +43,10 @@ orders (counting adds not yet answered) cancels instead of adding, so the
 resting book stays bounded. Open
 orders are tracked from the answers and from ``filled``/``canceled``
 executions (tokex) or the answer's status (the peer has no private feed, so
-some of its cancels target orders already filled: ``cancel_misses``).
+some of its cancels target orders already filled: ``cancel_misses``). On
+tokex too a cancel can cross its order's fill in flight; its answer
+``EOrder:Unknown order`` (FIX: OrderCancelReject) counts as a cancel miss,
+not an error.
 
 Cheap on purpose: request bodies are built before the start as bytes, only
 ``req_id`` (or nothing, over HTTP) is appended at send time; replies are
@@ -148,6 +151,8 @@ class _PeerReply(msgspec.Struct):
 _decode_reply = msgspec.json.Decoder(_Reply).decode
 _decode_peer = msgspec.json.Decoder(_PeerReply).decode
 _GONE = frozenset(("filled", "canceled", "expired"))
+_UNKNOWN_ORDER = "EOrder:Unknown order"
+"""tokex's answer to a cancel of an order no longer open (WS_API.md)."""
 _RESTING = frozenset(("resting", "partially_filled"))
 
 
@@ -380,7 +385,14 @@ class _WsClient(_Client):
                         self.awaiting_exec[result.order_id] = i
                 elif result.warnings:
                     self.cancel_misses += 1
-            self._answered(i, now, "" if msg.success else msg.error)
+            error = "" if msg.success else msg.error
+            if error == _UNKNOWN_ORDER and self.kinds[i] == _CANCEL:
+                # The order filled (or expired) before the cancel reached the book and
+                # its execution reached the client after the cancel left: a miss, as
+                # the FIX client's OrderCancelReject and the peer's rejected cancel are.
+                self.cancel_misses += 1
+                error = ""
+            self._answered(i, now, error)
             return
         if msg.channel == "executions":
             awaiting, live = self.awaiting_exec, self.live

@@ -13,7 +13,16 @@ frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
 
 Opening replays the frames. A frame cut short or corrupted by a crash can
 only be the last one written (the file is only appended to); it and anything
-after it are cut off, so nothing half-written is ever read. The transport
+after it are cut off, so nothing half-written is ever read.
+
+The file is kept :data:`PREALLOCATE` bytes of zeros longer than what it holds
+(written once, and again whenever the frames reach the end), and frames are
+written over those zeros: syncing a write into blocks the file already has
+leaves the file's size and block map alone, so ``fdatasync`` writes the data
+only, with no filesystem journal commit (on this machine's ext4, p50 120 us
+and p99 0.25-0.3 ms against 170 us and 0.4-0.6 ms for an append). A zero
+length ends the frames (a real frame is never empty); a clean close trims the
+zeros. The transport
 sends a message only after the frames that record it are written (and, with
 ``sync``, on disk): a message the counterparty saw is always one a resend
 can repeat, and a sequence number once used is never used again.
@@ -46,6 +55,8 @@ than in a worker thread (the journal's committer has the same bound)."""
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
 _COMPACT_BYTES = 16 * 1024 * 1024
+PREALLOCATE = 4 * 1024 * 1024
+"""Zeros kept past the last frame, for frames to be written over (see the module's text)."""
 _encode = msgspec.msgpack.Encoder().encode
 _decode = msgspec.msgpack.Decoder().decode
 
@@ -73,6 +84,8 @@ class FixStore:
         self.sessions: dict[str, StoredSession] = {}
         self._pending = bytearray()
         self._size = 0
+        self._allocated = 0
+        """The file's size: the frames (``_size``) and the zeros after them."""
         self._last_sync_ns = -1
         """How long the last sync took (-1: none yet)."""
         self._fd = -1
@@ -83,15 +96,20 @@ class FixStore:
         """Read the file (cutting off a torn tail), compacting it if that pays."""
         self.directory.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists()
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fresh:
             _sync_directory(self.directory)
         data = os.pread(self._fd, os.fstat(self._fd).st_size, 0)
         good = self._replay(data)
-        if good < len(data):
+        self._size = self._allocated = len(data)
+        if good < len(data) and data.count(0, good) != len(data) - good:
+            # A torn or corrupt tail: cut it off (the zeros come back below).
             os.ftruncate(self._fd, good)
             os.fsync(self._fd)
+            self._allocated = good
         self._size = good
+        self._reserve(PREALLOCATE)
+        os.fsync(self._fd)
         live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
         if self._size > _COMPACT_BYTES and live < self._size // 2:
             self._compact()
@@ -102,8 +120,8 @@ class FixStore:
         while pos + _HEAD.size <= len(data):
             length, crc = _HEAD.unpack_from(data, pos)
             end = pos + _HEAD.size + length
-            if length > _MAX_FRAME or end > len(data):
-                break
+            if length == 0 or length > _MAX_FRAME or end > len(data):
+                break  # the zeros after the last frame, or a torn one
             body = data[pos + _HEAD.size : end]
             if zlib.crc32(body) != crc:
                 break
@@ -144,7 +162,7 @@ class FixStore:
             moved[name] = self._read(name, 1, len(stored.offsets))
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         try:
-            self._fd, self._size, self._pending = fd, 0, frames
+            self._fd, self._size, self._allocated, self._pending = fd, 0, 0, frames
             for name, stored in self.sessions.items():
                 stored.offsets = array("q")
                 stored.message_bytes = 0
@@ -160,7 +178,7 @@ class FixStore:
         os.replace(tmp, self.path)
         _sync_directory(self.directory)
         os.close(old)
-        self._fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+        self._fd = os.open(self.path, os.O_RDWR)
 
     # ------------------------------------------------------------ changes
 
@@ -224,19 +242,38 @@ class FixStore:
     # ------------------------------------------------------------ durability
 
     @property
+    def size(self) -> int:
+        """Bytes of frames in the file (the zeros after them not counted)."""
+        return self._size + len(self._pending)
+
+    @property
     def dirty(self) -> bool:
         return bool(self._pending)
 
     def write(self) -> None:
-        """Append what is queued to the file (one system call); ``sync`` makes it durable."""
+        """Write what is queued after the last frame (one system call); ``sync`` makes it
+        durable."""
         if not self._pending:
             return
         data, self._pending = self._pending, bytearray()
+        if self._size + len(data) > self._allocated:
+            # More zeros first; the next sync makes them durable with the frames.
+            self._reserve(len(data) + PREALLOCATE)
         view = memoryview(data)
+        at = self._size
         while view:
-            written = os.write(self._fd, view)
+            written = os.pwrite(self._fd, view, at)
             view = view[written:]
+            at += written
         self._size += len(data)
+
+    def _reserve(self, size: int) -> None:
+        """Have at least ``size`` bytes of zeros after the last frame."""
+        want = self._size + size
+        zeros = bytes(min(want - self._allocated, 1 << 20)) if want > self._allocated else b""
+        while self._allocated < want:
+            chunk = zeros[: want - self._allocated]
+            self._allocated += os.pwrite(self._fd, chunk, self._allocated)
 
     def sync(self) -> None:
         """Wait until what was written is on disk (fdatasync); nothing when sync is off.
@@ -261,9 +298,13 @@ class FixStore:
         return 0 <= self._last_sync_ns < INLINE_SYNC_NS
 
     def close(self) -> None:
+        """Write and sync what is queued, trim the zeros after the last frame, close."""
         if self._fd >= 0:
             self.write()
             self.sync()
+            os.ftruncate(self._fd, self._size)
+            if self.sync_enabled:
+                os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
 

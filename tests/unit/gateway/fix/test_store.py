@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fix.store import INLINE_SYNC_NS, FixStore
+from gateway.fix.store import INLINE_SYNC_NS, PREALLOCATE, FixStore
 
 
 def _store(path: Path) -> FixStore:
@@ -109,9 +109,9 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
     store.save_message("MM", 1 if resets else 40_001, b"last")
     store.save_owned("MM", [7], [])
     store.close()
-    before = os.path.getsize(tmp_path / "sessions.log")
+    before = os.path.getsize(tmp_path / "sessions.log")  # a clean close trims the zeros
     again = _store(tmp_path)
-    after = os.path.getsize(tmp_path / "sessions.log")
+    after = again.size
     if resets:
         assert after < before // 10
         assert again.history("MM", 1, 5) == [(1, b"last")]
@@ -119,6 +119,8 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
         assert after == before  # nothing to drop
         assert again.history("MM", 40_000, 40_001) == [(40_000, b"z" * 400), (40_001, b"last")]
     assert again.session("MM").owned == {7}
+    again.close()
+    assert os.path.getsize(tmp_path / "sessions.log") == after
 
 
 def test_syncs_go_on_the_loop_only_after_a_quick_one(tmp_path: Path) -> None:
@@ -136,3 +138,32 @@ def test_syncs_go_on_the_loop_only_after_a_quick_one(tmp_path: Path) -> None:
     store.sync()
     assert store._last_sync_ns >= 0
     store.close()
+
+
+def test_frames_are_written_over_zeros_kept_after_the_last_one(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    path = tmp_path / "sessions.log"
+    assert store.size == 0 and os.path.getsize(path) == PREALLOCATE
+    store.save_state("MM", 2, 2)
+    store.write()
+    first = store.size
+    assert first > 0 and os.path.getsize(path) == PREALLOCATE  # written over the zeros
+    # Past the end of the zeros: more are added, and the frames stay whole.
+    for seq in range(1, 4):
+        store.save_message("MM", seq, b"m" * (PREALLOCATE // 2))
+        store.write()
+    assert os.path.getsize(path) > store.size > 3 * (PREALLOCATE // 2)
+    store.sync()
+    # Killed here (no close): the zeros stay, and the next open reads every frame.
+    killed = path.read_bytes()
+    again = _store(tmp_path)
+    assert again.history("MM", 1, 3) == [(s, b"m" * (PREALLOCATE // 2)) for s in (1, 2, 3)]
+    assert again.size == store.size
+    # A frame torn over the zeros (its first bytes written, the rest still zeros) is cut.
+    again.close()
+    path.write_bytes(killed[: store.size] + killed[:first][:6] + bytes(PREALLOCATE))
+    torn = _store(tmp_path)
+    assert torn.size == store.size
+    torn.save_message("MM", 4, b"after")
+    torn.close()
+    assert _store(tmp_path).history("MM", 4, 4) == [(4, b"after")]

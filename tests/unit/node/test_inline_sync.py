@@ -13,6 +13,9 @@ import threading
 import time
 from pathlib import Path
 
+import pytest
+
+import node.exchange as exchange_module
 from model.commands import NewOrder
 from node.clock import parse_clock
 from node.config import DEMO_CONFIG, parse_config
@@ -53,6 +56,14 @@ class FlushThreads:
         return written
 
 
+@pytest.fixture
+def any_disk_is_quick(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The bound on the last sync far above any disk's (a shared machine's syncs can
+    take over 2 ms): what is tested is the rule, not this disk's speed."""
+    monkeypatch.setattr(exchange_module, "INLINE_SYNC_NS", 60 * 10**9)
+
+
+@pytest.mark.usefixtures("any_disk_is_quick")
 def test_a_quiet_pipeline_syncs_on_the_loop_and_answers_after_the_sync(tmp_path: Path) -> None:
     async def run() -> tuple[list[int], list[int]]:
         exchange = _exchange(tmp_path / "data")
@@ -78,6 +89,7 @@ def test_a_quiet_pipeline_syncs_on_the_loop_and_answers_after_the_sync(tmp_path:
     assert len(recovered.engine.orders) == 20  # none crosses: all rest
 
 
+@pytest.mark.usefixtures("any_disk_is_quick")
 def test_a_busy_pipeline_syncs_in_the_thread(tmp_path: Path) -> None:
     async def run() -> tuple[list[int], int, int]:
         exchange = _exchange(tmp_path / "data")
@@ -103,7 +115,7 @@ def test_a_busy_pipeline_syncs_in_the_thread(tmp_path: Path) -> None:
 
 
 def test_after_a_slow_sync_the_next_one_goes_to_the_thread(tmp_path: Path) -> None:
-    delay = 2 * INLINE_SYNC_NS / 1e9
+    delay = 2 * INLINE_SYNC_NS / 1e9  # every sync slower than the bound, on any disk
 
     async def run() -> tuple[list[int], int]:
         exchange = _exchange(tmp_path / "data")

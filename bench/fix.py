@@ -29,16 +29,22 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import time
 from dataclasses import asdict
-from pathlib import Path
 from typing import Any
 
 from bench.measure import machine
-from bench.ws import DEFAULT_CLOCK, HELD_P99_US, HELD_SHARE, Load, run_step, sweep
+from bench.ws import (
+    DEFAULT_CLOCK,
+    HELD_P99_US,
+    HELD_SHARE,
+    Load,
+    add_load_options,
+    run_step,
+    sweep,
+)
 from bench.wsload import ORDER_MIX
 from bench.wsprint import print_header, print_step
 from bench.wsservers import FIX_TARGET, PEER
@@ -238,22 +244,6 @@ def add_fix_parser(sub: Any) -> None:
     p.add_argument("--sweep-start", type=float, default=500.0, help="first sweep rate")
     p.add_argument("--max-rate", type=float, default=100_000.0, help="sweep ceiling")
     p.add_argument("--target", choices=("both", *TARGETS), default="both")
-    p.add_argument(
-        "--procs",
-        type=int,
-        default=min(4, os.cpu_count() or 2),
-        help="load-generator processes (clients are dealt over them)",
-    )
     p.add_argument("--clock", default=DEFAULT_CLOCK, help="tokex serve --clock (simulated)")
-    p.add_argument(
-        "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
-    )
-    p.add_argument(
-        "--workers",
-        type=int,
-        help="tokex serve --workers N for both targets (default: the server's own, cores - 1;"
-        " 0: one process, the FIX gateway always runs in the node)",
-    )
-    p.add_argument("--seed", type=int, default=1, help="order-flow seed")
-    p.add_argument("--json", type=Path, help="write the report here")
+    add_load_options(p)
     p.set_defaults(func=_cmd_fix)

@@ -583,29 +583,36 @@ def add_ws_parser(sub: Any) -> None:
     p.add_argument("--max-rate", type=float, default=400_000.0, help="sweep ceiling")
     p.add_argument("--target", choices=("both", *TARGETS), default="both")
     p.add_argument(
-        "--procs",
-        type=int,
-        default=min(4, os.cpu_count() or 2),
-        help="load-generator processes (clients are dealt over them)",
-    )
-    p.add_argument(
         "--clock",
         help=f"tokex serve --clock (default: {DEFAULT_CLOCK}; system with --workers)",
     )
-    p.add_argument(
-        "--workers",
-        type=int,
-        help="tokex serve --workers N (gateway worker processes; 0: one process)",
-    )
-    p.add_argument(
-        "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
-    )
-    p.add_argument("--seed", type=int, default=1, help="order-flow seed")
+    add_load_options(p)
     p.add_argument(
         "--overload",
         action="store_true",
         help="then offer tokex twice its highest achieved rate, no in-flight cap",
     )
     p.add_argument("--overload-seconds", type=float, default=OVERLOAD_SECONDS)
-    p.add_argument("--json", type=Path, help="write the report here")
     p.set_defaults(func=_cmd_ws)
+
+
+def add_load_options(p: Any) -> None:
+    """The options ``bench ws`` and ``bench fix`` share: generators, in-flight cap,
+    ``tokex serve --workers``, seed, report file."""
+    p.add_argument(
+        "--procs",
+        type=int,
+        default=min(4, os.cpu_count() or 2),
+        help="load-generator processes (clients are dealt over them)",
+    )
+    p.add_argument(
+        "--max-inflight", type=int, default=256, help="unanswered requests per client, at most"
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        help="tokex serve --workers N (gateway worker processes; 0: one process; default:"
+        " the server's own, cores - 1; the FIX gateway always runs in the node)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="order-flow seed")
+    p.add_argument("--json", type=Path, help="write the report here")

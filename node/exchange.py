@@ -75,6 +75,7 @@ from node.recovery import Recovered, recover
 from node.sequencer import Sequenced, Sequencer
 from node.snapshotter import Snapshotter
 from node.store import snapshots, write_genesis
+from node.syncs import RecentSyncs
 from risk.money import Pair
 
 __all__ = ["MAX_BATCH", "Exchange"]
@@ -97,17 +98,12 @@ class _Pending:
 
 MAX_BATCH = 256
 """Commands one commit cycle applies at most (the rest wait for the next cycle)."""
-INLINE_SYNC_NS = 2_000_000
-"""The one-process committer syncs a batch on the event loop itself, rather than in a
-worker thread, when the pipeline is quiet (the batch holds at most :data:`INLINE_BATCH`
-commands and nothing else is queued) and the last batch's write and sync took less than
-this (2 ms). At low rates the two thread hops (the sync thread waiting for the
-interpreter lock, then the loop waiting for the thread's answer) cost 0.3 ms or more
-per batch, as much as a quick disk's fsync. Under load the loop has better things to do
-while the disk syncs (reading and parsing the next batch's requests), and a disk that
-turned slow must not stall it."""
 INLINE_BATCH = 2
-"""The largest batch (commands) the one-process committer may sync on the event loop."""
+"""The largest batch (commands) the one-process committer syncs on the event loop: the
+pipeline is quiet when its batch holds at most this and nothing else is queued, and then,
+while the disk has been quick (node/syncs.py), the sync runs on the loop rather than in a
+worker thread. Under load the loop has better things to do while the disk syncs (reading
+and parsing the next batch's requests)."""
 _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 """Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""
 
@@ -143,10 +139,10 @@ class Exchange:
         self.pipelined = False
         """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
         self._state_readers: list[Callable[[], bool]] = []
-        self._last_sync_ns = 0
+        self._syncs = RecentSyncs()
+        """How long the one-process committer's last writes and syncs took."""
         self._batch_commands = 0
         """Commands (or ticks, queries) in the batch the committer took last."""
-        """The one-process committer's last write and sync, ns (:data:`INLINE_SYNC_NS`)."""
         self._retention: list[Callable[[], int]] = []
 
     # ---------------------------------------------------------------- start
@@ -498,11 +494,7 @@ class Exchange:
             self._busy = True
             try:
                 batch, results = self._apply_batch()
-                if (
-                    self._batch_commands <= INLINE_BATCH
-                    and not self._queue
-                    and self._last_sync_ns < INLINE_SYNC_NS
-                ):
+                if self._batch_commands <= INLINE_BATCH and not self._queue and self._syncs.quick():
                     # A quiet pipeline and a quick disk: sync on the loop.
                     self._timed_flush()
                     self.metrics.inline_syncs += 1
@@ -522,7 +514,7 @@ class Exchange:
         try:
             self.sequencer.flush()
         finally:
-            self._last_sync_ns = time.perf_counter_ns() - began
+            self._syncs.add(time.perf_counter_ns() - began)
 
     def add_state_reader(self, reads: Callable[[], bool]) -> None:
         """A part in this process whose listener reads the engine's state (``book``...).

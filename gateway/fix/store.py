@@ -46,11 +46,9 @@ from typing import Any
 
 import msgspec
 
-__all__ = ["FixStore", "StoredSession"]
+from node.syncs import RecentSyncs
 
-INLINE_SYNC_NS = 2_000_000
-"""After a sync quicker than this (2 ms) the next may be done on the event loop rather
-than in a worker thread (the journal's committer has the same bound)."""
+__all__ = ["FixStore", "StoredSession"]
 
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
@@ -86,8 +84,8 @@ class FixStore:
         self._size = 0
         self._allocated = 0
         """The file's size: the frames (``_size``) and the zeros after them."""
-        self._last_sync_ns = -1
-        """How long the last sync took (-1: none yet)."""
+        self.syncs = RecentSyncs()
+        """How long the last syncs took (:meth:`sync_is_fast`)."""
         self._fd = -1
 
     # ------------------------------------------------------------ opening
@@ -284,18 +282,15 @@ class FixStore:
         if self.sync_enabled:
             began = time.perf_counter_ns()
             os.fdatasync(self._fd)
-            self._last_sync_ns = time.perf_counter_ns() - began
+            self.syncs.add(time.perf_counter_ns() - began)
 
     def sync_is_fast(self) -> bool:
-        """Whether the last sync took under :data:`INLINE_SYNC_NS` (none yet: no).
+        """Whether the disk has been quick (node/syncs.py: the last syncs all under 2 ms).
 
-        While the gateway is quiet it then syncs on the event loop itself: a
-        hand-off to a worker thread and back costs as much as a quick sync,
-        because the thread waits for the interpreter lock while the loop is busy
-        and the loop waits again for the answer. A slow sync sends the next one
-        to the thread; the first quick one there brings them back.
+        While the gateway is also quiet it then syncs on the event loop itself: a
+        hand-off to a worker thread and back costs as much as a quick sync.
         """
-        return 0 <= self._last_sync_ns < INLINE_SYNC_NS
+        return self.syncs.quick()
 
     def close(self) -> None:
         """Write and sync what is queued, trim the zeros after the last frame, close."""

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from gateway.fix.store import INLINE_SYNC_NS, PREALLOCATE, FixStore
+from gateway.fix.store import PREALLOCATE, FixStore
+from node.syncs import INLINE_SYNC_NS, WINDOW
 
 
 def _store(path: Path) -> FixStore:
@@ -123,21 +124,26 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
     assert os.path.getsize(tmp_path / "sessions.log") == after
 
 
-def test_syncs_go_on_the_loop_only_after_a_quick_one(tmp_path: Path) -> None:
+def test_syncs_go_on_the_loop_only_while_the_recent_ones_were_quick(tmp_path: Path) -> None:
     # The durations are planted (the policy is what is tested, not this disk's speed).
     store = _store(tmp_path)
-    assert not store.sync_is_fast()  # nothing measured yet: the worker thread
-    store._last_sync_ns = INLINE_SYNC_NS // 10
+    quick, slow = INLINE_SYNC_NS // 10, INLINE_SYNC_NS * 5
+    assert store.sync_is_fast()  # nothing measured yet
+    store.syncs.add(quick)
     assert store.sync_is_fast()
-    store._last_sync_ns = INLINE_SYNC_NS
-    assert not store.sync_is_fast()  # a slow sync sends the next one to the thread
+    store.syncs.add(slow)
+    assert not store.sync_is_fast()  # one slow sync sends the next ones to the thread
+    for _ in range(WINDOW - 1):
+        store.syncs.add(quick)
+        assert not store.sync_is_fast()  # ... while it is among the last WINDOW
+    store.syncs.add(quick)
+    assert store.sync_is_fast()
     # A real sync notes its own duration.
-    store._last_sync_ns = -1
+    store.syncs.add(-1)
     store.save_state("MM", 1, 2)
     store.write()
     store.sync()
-    assert store._last_sync_ns >= 0
-    store.close()
+    assert store.syncs.last is not None and store.syncs.last >= 0
 
 
 def test_frames_are_written_over_zeros_kept_after_the_last_one(tmp_path: Path) -> None:

@@ -227,6 +227,25 @@ cdef void _drop(side, long long key) except *:
             stale.clear()
 
 
+cdef inline void _remove(side, Order order) except *:
+    """BookSide.remove: take a live order out of its level, leaving a tombstone
+    in the queue; an emptied level is dropped, and a queue that is mostly
+    tombstones compacted. Zeroes ``order.shown``: read its leaves first."""
+    cdef long long key = order.price * <long long>slot(side, S_SIGN)
+    cdef long long qty, dead
+    level = (<dict>slot(side, S_LEVELS))[key]
+    qty = <long long>slot(level, L_QTY) - order.shown
+    slot_set(level, L_QTY, qty)
+    order.shown = 0
+    if not qty:
+        _drop(side, key)
+    else:
+        dead = <long long>slot(level, L_DEAD) + 1
+        slot_set(level, L_DEAD, dead)
+        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
+            level.compact()
+
+
 cdef Order _new_order(c, object seq):
     """model.order.order_for: the record of the order ``c`` places."""
     cdef Order o = Order.__new__(Order)
@@ -451,7 +470,7 @@ def _on_cancel(self, c):
 
 cdef object _cancel(self, c):
     cdef Order order
-    cdef long long shown, leaves, key, dead, qty
+    cdef long long leaves
     cdef dict orders
     order_id = slot(c, X_ORDER_ID)
     if order_id is None:
@@ -467,28 +486,14 @@ cdef object _cancel(self, c):
         events = []
         self._cancel_open(order, "user", events, seq, ts)
         return events
-    shown = order.shown
-    leaves = shown + order.hidden
+    leaves = order.shown + order.hidden
     risk = slot(self, E_RISK)
     if risk is not None:
         c_release(risk, order)
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
     side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
-    key = order.price * <long long>slot(side, S_SIGN)
-    level = (<dict>slot(side, S_LEVELS))[key]
-    qty = slot(level, L_QTY)
-    qty -= shown
-    slot_set(level, L_QTY, qty)
-    order.shown = 0
+    _remove(side, order)
     order.hidden = 0
-    if not qty:
-        _drop(side, key)
-    else:
-        dead = slot(level, L_DEAD)
-        dead += 1
-        slot_set(level, L_DEAD, dead)
-        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
-            level.compact()
     del orders[order_id]
     del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id]
     if order.cl_ord_id is not None:
@@ -515,7 +520,7 @@ def _on_amend(self, c):
 cdef object _amend_price(self, c):
     """The new-price amend of a resting limit order, or None (nothing changed)."""
     cdef Order order, moved
-    cdef long long price, qty, leaves, shown, key, dead, level_qty
+    cdef long long price, qty, leaves, key
     cdef dict orders
     cdef list heap
     if (
@@ -560,21 +565,7 @@ cdef object _amend_price(self, c):
         own = slot(book, B_ASKS)
         opp = slot(book, B_BIDS)
     # BookSide.remove: the old record stays in its queue as a tombstone.
-    shown = order.shown
-    key = order.price * <long long>slot(own, S_SIGN)
-    level = (<dict>slot(own, S_LEVELS))[key]
-    level_qty = slot(level, L_QTY)
-    level_qty -= shown
-    slot_set(level, L_QTY, level_qty)
-    order.shown = 0
-    if not level_qty:
-        _drop(own, key)
-    else:
-        dead = slot(level, L_DEAD)
-        dead += 1
-        slot_set(level, L_DEAD, dead)
-        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
-            level.compact()
+    _remove(own, order)
     # A new record for the same order id (model/order.py's fields, in order).
     moved = Order.__new__(Order)
     moved.order_id = order.order_id

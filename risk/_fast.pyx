@@ -77,6 +77,28 @@ cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
 cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
 
 
+cdef inline bint _worth_ok(object acct, object m, tokex_i128 worth, long long num,
+                           long long den) except -1:
+    """The checks on an order's worth (price x qty), on C integers: at least the
+    market's cost_min and, if the account has one, within its max_order_notional.
+    False if either fails or a value is past 64 bits or a step past 128 (the
+    exact path then decides)."""
+    cdef long long v = 0
+    cdef tokex_i128 a = 0, b = 0
+    if not as_ll(slot(m, M_COST_MIN), &v):
+        return False
+    if v:
+        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
+            return False
+    limit = slot(acct, A_MAX_NOTIONAL)
+    if limit is not None:
+        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
+            return False
+        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
+            return False
+    return True
+
+
 cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t open_orders,
                       bint take, bint market, tokex_i128 *need) except -1:
     """A limit or market order's admission on C integers (no cash size): 1 if
@@ -127,17 +149,8 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         worth = <tokex_i128>price * qty
     if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
         return 0
-    if not as_ll(slot(m, M_COST_MIN), &v):
+    if not _worth_ok(acct, m, worth, num, den):
         return 0
-    if v:
-        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
-            return 0
-    limit = slot(acct, A_MAX_NOTIONAL)
-    if limit is not None:
-        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
-            return 0
-        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
-            return 0
     if open_orders >= <Py_ssize_t>slot(acct, A_MAX_OPEN):
         return 0
     if buy:
@@ -282,7 +295,8 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef list funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
-    # check_amend: size, cost, band (the price changed), notional.
+    # check_amend: size, band (the price changed), cost and notional (the order of
+    # the checks is the exact path's concern: here any failure hands over).
     if not as_ll(slot(m, M_QTY_MAX), &v) or qty > v:
         return 0
     if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
@@ -290,21 +304,12 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
         return 0
     worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
-    if not as_ll(slot(m, M_COST_MIN), &v):
-        return 0
-    if v:
-        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
-            return 0
     edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
     if edge is not None:
         if not as_ll(edge, &v) or (price > v if buy else price < v):
             return 0
-    limit = slot(acct, A_MAX_NOTIONAL)
-    if limit is not None:
-        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
-            return 0
-        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
-            return 0
+    if not _worth_ok(acct, m, worth, num, den):
+        return 0
     # rehold: Pair.buy_hold for a buy, the base quantity for a sell.
     if buy:
         if not as_ll(order.cost, &cost) or not as_ll(order.fee, &fee):

@@ -140,7 +140,7 @@ def order_tuple(Order order):
 # ------------------------------------------- the plain limit order's quick check
 
 from model._i128 cimport as_ll
-from model._slots cimport slot, slot_offset
+from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 cdef Py_ssize_t N_SIDE = -1, N_QTY = -1, N_PRICE = -1, N_ORDER_TYPE = -1, N_TIF = -1
 cdef Py_ssize_t N_EXPIRE_TS = -1, N_DISPLAY_QTY = -1, N_TRIGGER_PRICE = -1
@@ -179,14 +179,14 @@ def plain_limit(c):
     return (
         slot(c, N_ORDER_TYPE) == "limit"
         and slot(c, N_TIF) == "gtc"
-        and slot(c, N_EXPIRE_TS) is None
-        and slot(c, N_DISPLAY_QTY) is None
-        and slot(c, N_TRIGGER_PRICE) is None
-        and slot(c, N_CASH_QTY) is None
+        and slot_none(c, N_EXPIRE_TS)
+        and slot_none(c, N_DISPLAY_QTY)
+        and slot_none(c, N_TRIGGER_PRICE)
+        and slot_none(c, N_CASH_QTY)
         and (side == "buy" or side == "sell")
         and slot(c, N_STP) in STP_TYPES
-        and as_ll(slot(c, N_PRICE), &v) and v > 0
-        and as_ll(slot(c, N_QTY), &v) and v > 0
+        and slot_ll(c, N_PRICE, &v) and v > 0
+        and slot_ll(c, N_QTY, &v) and v > 0
         and (clid is None or (type(clid) is str and len(<str>clid) <= MAX_ID_TEXT))
         and (userref is None or as_ll(userref, &v))
     )

@@ -180,8 +180,19 @@ cdef inline object _shifted(object seq):
 
 cdef inline object _stamp(self, object seq):
     """Matcher.stamp: the next queue priority stamp in command ``seq``."""
-    stamp = _shifted(seq)
+    cdef long long s = 0, n = 0
     last = slot(self, E_NEXT_PRIORITY)
+    # On C integers while seq << PRIORITY_SHIFT and the next stamp fit 63 bits.
+    if (
+        as_ll(seq, &s) and 0 <= s < (<long long>1 << (63 - PRIORITY_SHIFT))
+        and as_ll(last, &n) and n < (<long long>1 << 62)
+    ):
+        s <<= PRIORITY_SHIFT
+        if s < n:
+            s = n
+        slot_set(self, E_NEXT_PRIORITY, PyLong_FromLongLong(s + 1))
+        return PyLong_FromLongLong(s)
+    stamp = seq << PRIORITY_SHIFT
     if stamp < last:
         stamp = last
     slot_set(self, E_NEXT_PRIORITY, stamp + 1)
@@ -626,11 +637,11 @@ cdef object _amend_price(self, c):
     moved.notional = order.notional
     moved.cash_qty = order.cash_qty
     order.hold = 0  # the new record holds it now
-    # Engine._reindex.
+    # Engine._reindex (by the order's own account text, as in _cancel).
     orders[order_id] = moved
-    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id] = moved
+    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[moved.account])[order_id] = moved
     if moved.cl_ord_id is not None:
-        (<dict>slot(self, E_BY_CLID))[(account, moved.cl_ord_id)] = moved
+        (<dict>slot(self, E_BY_CLID))[(moved.account, moved.cl_ord_id)] = moved
     events = [
         OrderAmended(
             seq,

@@ -9,7 +9,7 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
 # The compiled core (setup.py, model/build.py): rebuilt in place when its
 # sources or the Python files it stands in for change.
-CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* risk/_fast.p* engine/_core.p*) model/build.py \
+CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* risk/_fast.p* engine/_core.p*) model/build.py \
 	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
 	node/_journal.pyx node/journal.py
 CORE_STAMP := $(VENV)/.core-built

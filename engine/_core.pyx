@@ -23,10 +23,28 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 
 from cpython.long cimport PyLong_FromLongLong
-from model._i128 cimport as_ll
+from model._i128 cimport add128, as_ll, fits64, tokex_i128
 from model._order cimport Order
-from model._slots cimport slot, slot_offset, slot_set
-from risk._fast cimport c_admit, c_fill, c_reamend, c_release
+from model._slots cimport (
+    METH_NOARGS,
+    METH_O,
+    call_c,
+    cmethod,
+    method_c,
+    slot,
+    slot_none,
+    slot_offset,
+    slot_set,
+)
+from risk._fast cimport (
+    c_account,
+    c_admit,
+    c_fee_account,
+    c_fill_at,
+    c_market,
+    c_reamend,
+    c_release,
+)
 
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
@@ -42,8 +60,10 @@ from model.commands import AmendOrder, CancelOrder, NewOrder
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
-# deque.append, called on a queue without looking the method up each time.
-cdef object DEQUE_APPEND = deque.append
+# deque.append and deque.popleft, called on a level's queue through their C
+# functions (model/_slots.h): no method lookup or generic call each time.
+cdef cmethod DEQUE_APPEND = method_c(deque.append, METH_O)
+cdef cmethod DEQUE_POPLEFT = method_c(deque.popleft, METH_NOARGS)
 cdef long long NO_LIMIT = _NO_LIMIT
 cdef int PRIORITY_SHIFT = 32
 
@@ -160,8 +180,19 @@ cdef inline object _shifted(object seq):
 
 cdef inline object _stamp(self, object seq):
     """Matcher.stamp: the next queue priority stamp in command ``seq``."""
-    stamp = _shifted(seq)
+    cdef long long s = 0, n = 0
     last = slot(self, E_NEXT_PRIORITY)
+    # On C integers while seq << PRIORITY_SHIFT and the next stamp fit 63 bits.
+    if (
+        as_ll(seq, &s) and 0 <= s < (<long long>1 << (63 - PRIORITY_SHIFT))
+        and as_ll(last, &n) and n < (<long long>1 << 62)
+    ):
+        s <<= PRIORITY_SHIFT
+        if s < n:
+            s = n
+        slot_set(self, E_NEXT_PRIORITY, PyLong_FromLongLong(s + 1))
+        return PyLong_FromLongLong(s)
+    stamp = seq << PRIORITY_SHIFT
     if stamp < last:
         stamp = last
     slot_set(self, E_NEXT_PRIORITY, stamp + 1)
@@ -191,7 +222,8 @@ cdef inline void _join(own, Order order, long long own_key) except *:
     """BookSide.add for an order whose side keys its level at ``own_key``."""
     cdef dict levels = slot(own, S_LEVELS)
     cdef set stale
-    level = levels.get(own_key)
+    key = PyLong_FromLongLong(own_key)  # boxed once for the index, the stale set and the heap
+    level = levels.get(key)
     if level is None:
         # Level(order.price), and its key into the heap (or back from stale).
         level = Level.__new__(Level)
@@ -199,14 +231,23 @@ cdef inline void _join(own, Order order, long long own_key) except *:
         slot_set(level, L_QTY, 0)
         slot_set(level, L_DEAD, 0)
         slot_set(level, L_QUEUE, deque())
-        levels[own_key] = level
+        levels[key] = level
         stale = slot(own, S_STALE)
-        if own_key in stale:
-            stale.discard(own_key)
+        if key in stale:
+            stale.discard(key)
         else:
-            heappush(slot(own, S_HEAP), own_key)
-    DEQUE_APPEND(slot(level, L_QUEUE), order)
-    slot_set(level, L_QTY, slot(level, L_QTY) + order.shown)
+            heappush(slot(own, S_HEAP), key)
+    call_c(DEQUE_APPEND, slot(level, L_QUEUE), order)
+    slot_set(level, L_QTY, _plus(slot(level, L_QTY), order.shown))
+
+
+cdef inline object _plus(object v, long long d):
+    """``v + d`` for a Python int ``v`` (a level's total), on C integers while it fits."""
+    cdef long long x = 0
+    cdef tokex_i128 r = 0
+    if as_ll(v, &x) and add128(x, d, &r) and fits64(r):
+        return PyLong_FromLongLong(<long long>r)
+    return v + d
 
 
 cdef void _drop(side, long long key) except *:
@@ -225,6 +266,25 @@ cdef void _drop(side, long long key) except *:
             heap[:] = levels
             heapify(heap)
             stale.clear()
+
+
+cdef inline void _remove(side, Order order) except *:
+    """BookSide.remove: take a live order out of its level, leaving a tombstone
+    in the queue; an emptied level is dropped, and a queue that is mostly
+    tombstones compacted. Zeroes ``order.shown``: read its leaves first."""
+    cdef long long key = order.price * <long long>slot(side, S_SIGN)
+    cdef long long qty, dead
+    level = (<dict>slot(side, S_LEVELS))[key]
+    qty = <long long>slot(level, L_QTY) - order.shown
+    slot_set(level, L_QTY, qty)
+    order.shown = 0
+    if not qty:
+        _drop(side, key)
+    else:
+        dead = <long long>slot(level, L_DEAD) + 1
+        slot_set(level, L_DEAD, dead)
+        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
+            level.compact()
 
 
 cdef Order _new_order(c, object seq):
@@ -258,6 +318,22 @@ cdef Order _new_order(c, object seq):
     return o
 
 
+cdef inline list _refused(self, risk, c, Order order, seq, ts, account, clid, mine):
+    """Engine._admit for a new order on the compiled paths: its refusal (one
+    OrderRejected), or None once it is admitted and its hold taken. ``mine`` is
+    the account's entry in the by-account index (None if it has none, or if
+    the engine runs without risk)."""
+    duplicate = clid is not None and (account, clid) in <dict>slot(self, E_BY_CLID)
+    if risk is not None:
+        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
+        if refusal is not None:
+            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+    elif duplicate:
+        text = f"cl_ord_id {clid!r}: already open"
+        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+    return None
+
+
 cdef object _ioc(self, c, book, object seq, bint market):
     """Engine._on_new_order for a market or limit IOC order in regular hours on a
     book open to the fast path, with no cash size and no reference window: the
@@ -265,11 +341,9 @@ cdef object _ioc(self, c, book, object seq, bint market):
     changed) for any other order, which the pure build's steps then take."""
     cdef Order order
     cdef long long limit_key, remaining
-    cdef bint duplicate
-    cdef dict by_clid
     if (
-        slot(c, C_CASH_QTY) is not None
-        or slot(book, B_WINDOW) is not None
+        not slot_none(c, C_CASH_QTY)
+        or not slot_none(book, B_WINDOW)
         or not slot(book, B_OPEN)
         or slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE) != "regular"
     ):
@@ -277,18 +351,12 @@ cdef object _ioc(self, c, book, object seq, bint market):
     ts = slot(c, C_TS)
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
-    by_clid = slot(self, E_BY_CLID)
-    duplicate = clid is not None and (account, clid) in by_clid
     order = _new_order(c, seq)
     risk = slot(self, E_RISK)
-    if risk is not None:
-        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
-        if refusal is not None:
-            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
-    elif duplicate:
-        text = f"cl_ord_id {clid!r}: already open"
-        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+    mine = None if risk is None else (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+    refused = _refused(self, risk, c, order, seq, ts, account, clid, mine)
+    if refused is not None:
+        return refused
     events = [OrderAccepted(seq, ts, seq, c, None)]
     if order.side == "buy":
         opp = slot(book, B_ASKS)
@@ -316,7 +384,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     order.shown = 0
     if risk is not None:
         c_release(risk, order)
-    if slot(book, B_LO) is not None:
+    if not slot_none(book, B_LO):
         self._run_stops(book, events, seq, ts)
     return events
 
@@ -325,9 +393,7 @@ def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
     cdef long long price, qty, key, remaining, s = 0, t = 0
-    cdef bint duplicate
     cdef list heap
-    cdef dict by_clid
     # Typed: compared by identity first (the literal words are interned).
     cdef str order_type, tif, side
     kind = type(c)
@@ -382,8 +448,6 @@ def process(self, c):
         return out
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
-    by_clid = slot(self, E_BY_CLID)
-    duplicate = clid is not None and (account, clid) in by_clid
     side = slot(c, C_SIDE)
     qty = slot(c, C_QTY)
     price = slot(c, C_PRICE)
@@ -392,15 +456,10 @@ def process(self, c):
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
     )
     risk = slot(self, E_RISK)
-    mine = None
-    if risk is not None:
-        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
-        if refusal is not None:
-            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
-    elif duplicate:
-        text = f"cl_ord_id {clid!r}: already open"
-        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+    mine = None if risk is None else (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+    refused = _refused(self, risk, c, order, seq, ts, account, clid, mine)
+    if refused is not None:
+        return refused
     events = [OrderAccepted(seq, ts, seq, c)]
     if side == "buy":
         opp = slot(book, B_ASKS)
@@ -412,7 +471,7 @@ def process(self, c):
         key = -price
     heap = slot(opp, S_HEAP)
     if heap and <long long>heap[0] <= key:
-        if slot(book, B_WINDOW) is not None or not slot(book, B_OPEN):
+        if not slot_none(book, B_WINDOW) or not slot(book, B_OPEN):
             self._execute(order, book, events, seq, ts, False)
         else:
             # Matcher._execute for this order (a GTC limit, no cash size, an
@@ -431,7 +490,7 @@ def process(self, c):
                 order.priority = _stamp(self, seq)
                 _join(own, order, -key)
                 _index_plain(self, order, seq, account, clid, mine)
-        if slot(book, B_LO) is not None:
+        if not slot_none(book, B_LO):
             self._run_stops(book, events, seq, ts)
         if slot(self, E_HOOKS):
             self._after(events, seq, ts)
@@ -439,7 +498,7 @@ def process(self, c):
     order.priority = _shifted(seq)
     _join(own, order, -key)
     _index_plain(self, order, seq, account, clid, mine)
-    if slot(book, B_WINDOW) is not None:
+    if not slot_none(book, B_WINDOW):
         self._check_edge(self.sessions[symbol], ts)
     return events
 
@@ -451,7 +510,7 @@ def _on_cancel(self, c):
 
 cdef object _cancel(self, c):
     cdef Order order
-    cdef long long shown, leaves, key, dead, qty
+    cdef long long leaves
     cdef dict orders
     order_id = slot(c, X_ORDER_ID)
     if order_id is None:
@@ -467,32 +526,20 @@ cdef object _cancel(self, c):
         events = []
         self._cancel_open(order, "user", events, seq, ts)
         return events
-    shown = order.shown
-    leaves = shown + order.hidden
+    leaves = order.shown + order.hidden
     risk = slot(self, E_RISK)
     if risk is not None:
         c_release(risk, order)
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
     side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
-    key = order.price * <long long>slot(side, S_SIGN)
-    level = (<dict>slot(side, S_LEVELS))[key]
-    qty = slot(level, L_QTY)
-    qty -= shown
-    slot_set(level, L_QTY, qty)
-    order.shown = 0
+    _remove(side, order)
     order.hidden = 0
-    if not qty:
-        _drop(side, key)
-    else:
-        dead = slot(level, L_DEAD)
-        dead += 1
-        slot_set(level, L_DEAD, dead)
-        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
-            level.compact()
+    # The indexes by account are keyed by the order's own account text (equal to
+    # the command's, and with its hash already computed).
     del orders[order_id]
-    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id]
+    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[order.account])[order_id]
     if order.cl_ord_id is not None:
-        del (<dict>slot(self, E_BY_CLID))[(account, order.cl_ord_id)]
+        del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
     return [OrderCancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
 
 
@@ -515,13 +562,13 @@ def _on_amend(self, c):
 cdef object _amend_price(self, c):
     """The new-price amend of a resting limit order, or None (nothing changed)."""
     cdef Order order, moved
-    cdef long long price, qty, leaves, shown, key, dead, level_qty
+    cdef long long price, qty, leaves, key
     cdef dict orders
     cdef list heap
     if (
-        slot(c, A_QTY) is not None
-        or slot(c, A_DISPLAY_QTY) is not None
-        or slot(c, A_TRIGGER_PRICE) is not None
+        not slot_none(c, A_QTY)
+        or not slot_none(c, A_DISPLAY_QTY)
+        or not slot_none(c, A_TRIGGER_PRICE)
         or slot(c, A_POST_ONLY)
     ):
         return None
@@ -560,21 +607,7 @@ cdef object _amend_price(self, c):
         own = slot(book, B_ASKS)
         opp = slot(book, B_BIDS)
     # BookSide.remove: the old record stays in its queue as a tombstone.
-    shown = order.shown
-    key = order.price * <long long>slot(own, S_SIGN)
-    level = (<dict>slot(own, S_LEVELS))[key]
-    level_qty = slot(level, L_QTY)
-    level_qty -= shown
-    slot_set(level, L_QTY, level_qty)
-    order.shown = 0
-    if not level_qty:
-        _drop(own, key)
-    else:
-        dead = slot(level, L_DEAD)
-        dead += 1
-        slot_set(level, L_DEAD, dead)
-        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
-            level.compact()
+    _remove(own, order)
     # A new record for the same order id (model/order.py's fields, in order).
     moved = Order.__new__(Order)
     moved.order_id = order.order_id
@@ -604,11 +637,11 @@ cdef object _amend_price(self, c):
     moved.notional = order.notional
     moved.cash_qty = order.cash_qty
     order.hold = 0  # the new record holds it now
-    # Engine._reindex.
+    # Engine._reindex (by the order's own account text, as in _cancel).
     orders[order_id] = moved
-    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[account])[order_id] = moved
+    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[moved.account])[order_id] = moved
     if moved.cl_ord_id is not None:
-        (<dict>slot(self, E_BY_CLID))[(account, moved.cl_ord_id)] = moved
+        (<dict>slot(self, E_BY_CLID))[(moved.account, moved.cl_ord_id)] = moved
     events = [
         OrderAmended(
             seq,
@@ -628,7 +661,7 @@ cdef object _amend_price(self, c):
     key = price * <long long>slot(opp, S_SIGN)
     if heap and <long long>heap[0] <= key:
         self._execute(moved, book, events, seq, ts, True)
-        if slot(book, B_LO) is not None:
+        if not slot_none(book, B_LO):
             self._run_stops(book, events, seq, ts)
     else:
         # Matcher._rest (nothing filled here): to the back of the new level.
@@ -666,6 +699,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     first_trade = trade_id = slot(self, E_NEXT_TRADE_ID)
     risk = slot(self, E_RISK)
     cdef bint settle = risk is not None
+    market = taker_acct = fees = None
     window = slot(book, B_WINDOW)
     cdef bint windowed = window is not None
     append = events.append
@@ -686,7 +720,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             maker = queue[0]
             shown = maker.shown
             if not shown:
-                queue.popleft()
+                call_c(DEQUE_POPLEFT, queue, None)
                 dead = slot(level, L_DEAD)
                 slot_set(level, L_DEAD, dead - 1)
                 continue
@@ -720,7 +754,14 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             level_qty -= fill
             slot_set(level, L_QTY, level_qty)
             if settle:
-                quote, taker_fee, maker_fee = c_fill(risk, taker, maker, price, fill, remaining)
+                if market is None:  # the first fill: what every fill of this order settles with
+                    market = c_market(risk, symbol)
+                    taker_acct = c_account(risk, account)
+                    fees = c_fee_account(risk)
+                quote, taker_fee, maker_fee = c_fill_at(
+                    market, taker_acct, fees, c_account(risk, maker.account), taker, maker,
+                    price, fill, remaining
+                )
             else:
                 quote = taker_fee = maker_fee = 0
             append(
@@ -748,14 +789,14 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             if not first_price:
                 first_price = price
             if not shown:
-                queue.popleft()
+                call_c(DEQUE_POPLEFT, queue, None)
                 hidden = maker.hidden
                 if hidden:
                     slice_ = maker.display_qty if hidden > maker.display_qty else hidden
                     maker.hidden = hidden - slice_
                     maker.shown = slice_
                     maker.priority = _stamp(self, seq)
-                    queue.append(maker)
+                    call_c(DEQUE_APPEND, queue, maker)
                     level_qty = slot(level, L_QTY)
                     slot_set(level, L_QTY, level_qty + slice_)
                     append(

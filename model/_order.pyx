@@ -140,31 +140,28 @@ def order_tuple(Order order):
 # ------------------------------------------- the plain limit order's quick check
 
 from model._i128 cimport as_ll
-from model._slots cimport slot, slot_offset
+from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 cdef Py_ssize_t N_SIDE = -1, N_QTY = -1, N_PRICE = -1, N_ORDER_TYPE = -1, N_TIF = -1
 cdef Py_ssize_t N_EXPIRE_TS = -1, N_DISPLAY_QTY = -1, N_TRIGGER_PRICE = -1
 cdef Py_ssize_t N_CL_ORD_ID = -1, N_USERREF = -1, N_STP = -1, N_CASH_QTY = -1
 cdef Py_ssize_t MAX_ID_TEXT = 0
 cdef frozenset STP_TYPES = frozenset()
+# The fields plain_limit reads, in the order of the offsets above.
+_CHECKED_FIELDS = (
+    b"side", b"qty", b"price", b"order_type", b"tif", b"expire_ts", b"display_qty",
+    b"trigger_price", b"cl_ord_id", b"userref", b"stp", b"cash_qty",
+)
 
 
 def bind_commands(cls, frozenset stp_types, Py_ssize_t max_id_text):
     """Read the offsets of model.commands.NewOrder's fields (``cls``); called once."""
     global N_SIDE, N_QTY, N_PRICE, N_ORDER_TYPE, N_TIF, N_EXPIRE_TS, N_DISPLAY_QTY
     global N_TRIGGER_PRICE, N_CL_ORD_ID, N_USERREF, N_STP, N_CASH_QTY, MAX_ID_TEXT, STP_TYPES
-    N_SIDE = slot_offset(cls, "side")
-    N_QTY = slot_offset(cls, "qty")
-    N_PRICE = slot_offset(cls, "price")
-    N_ORDER_TYPE = slot_offset(cls, "order_type")
-    N_TIF = slot_offset(cls, "tif")
-    N_EXPIRE_TS = slot_offset(cls, "expire_ts")
-    N_DISPLAY_QTY = slot_offset(cls, "display_qty")
-    N_TRIGGER_PRICE = slot_offset(cls, "trigger_price")
-    N_CL_ORD_ID = slot_offset(cls, "cl_ord_id")
-    N_USERREF = slot_offset(cls, "userref")
-    N_STP = slot_offset(cls, "stp")
-    N_CASH_QTY = slot_offset(cls, "cash_qty")
+    (
+        N_SIDE, N_QTY, N_PRICE, N_ORDER_TYPE, N_TIF, N_EXPIRE_TS, N_DISPLAY_QTY,
+        N_TRIGGER_PRICE, N_CL_ORD_ID, N_USERREF, N_STP, N_CASH_QTY,
+    ) = [slot_offset(cls, name) for name in _CHECKED_FIELDS]
     STP_TYPES = stp_types
     MAX_ID_TEXT = max_id_text
 
@@ -182,14 +179,14 @@ def plain_limit(c):
     return (
         slot(c, N_ORDER_TYPE) == "limit"
         and slot(c, N_TIF) == "gtc"
-        and slot(c, N_EXPIRE_TS) is None
-        and slot(c, N_DISPLAY_QTY) is None
-        and slot(c, N_TRIGGER_PRICE) is None
-        and slot(c, N_CASH_QTY) is None
+        and slot_none(c, N_EXPIRE_TS)
+        and slot_none(c, N_DISPLAY_QTY)
+        and slot_none(c, N_TRIGGER_PRICE)
+        and slot_none(c, N_CASH_QTY)
         and (side == "buy" or side == "sell")
         and slot(c, N_STP) in STP_TYPES
-        and as_ll(slot(c, N_PRICE), &v) and v > 0
-        and as_ll(slot(c, N_QTY), &v) and v > 0
+        and slot_ll(c, N_PRICE, &v) and v > 0
+        and slot_ll(c, N_QTY, &v) and v > 0
         and (clid is None or (type(clid) is str and len(<str>clid) <= MAX_ID_TEXT))
         and (userref is None or as_ll(userref, &v))
     )

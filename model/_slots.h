@@ -9,6 +9,7 @@
 #define TOKEX_SLOTS_H
 #include <Python.h>
 #include <structmember.h>
+#include "_i128.h"
 
 static Py_ssize_t tokex_slot_offset(PyObject *cls, const char *name) {
     PyObject *d = PyObject_GetAttrString(cls, name);
@@ -43,5 +44,52 @@ static inline void tokex_slot_set(PyObject *o, Py_ssize_t off, PyObject *v) {
     Py_INCREF(v);
     *p = v;
     Py_XDECREF(old);
+}
+
+/* The C function of a builtin method (deque.append, a METH_O method; deque.popleft,
+ * METH_NOARGS), read from its method descriptor once, at import. Calling it
+ * directly skips the generic call (vectorcall dispatch, the descriptor's checks)
+ * that calling the descriptor takes each time. The caller passes only objects of
+ * the method's class, and None as the argument of a METH_NOARGS method. */
+typedef PyObject *(*tokex_cmethod)(PyObject *, PyObject *);
+
+static inline tokex_cmethod tokex_method_c(PyObject *descr, int flags) {
+    PyMethodDef *def;
+    if (!PyObject_TypeCheck(descr, &PyMethodDescr_Type)) {
+        PyErr_Format(PyExc_TypeError, "%R: not a builtin method", descr);
+        return NULL;
+    }
+    def = ((PyMethodDescrObject *)descr)->d_method;
+    if ((def->ml_flags & (METH_VARARGS | METH_FASTCALL | METH_NOARGS | METH_O | METH_KEYWORDS)) != flags) {
+        PyErr_Format(PyExc_TypeError, "%R: not called as expected (flags %d)", descr, def->ml_flags);
+        return NULL;
+    }
+    return (tokex_cmethod)(void (*)(void))def->ml_meth;
+}
+
+/* f(self, arg): a new reference, or NULL with an error set. */
+static inline PyObject *tokex_call_c(tokex_cmethod f, PyObject *self, PyObject *arg) {
+    return f(self, arg);
+}
+
+/* The slot's value as a C long long (tokex_ll): 1 if it is set and an exact
+ * int that fits, else 0 (the caller then takes its exact path, which reads the
+ * slot by name and raises what there is to raise). No reference is taken: the
+ * hot paths read many numbers this way, and an INCREF/DECREF pair per read
+ * was a measurable part of their cost. */
+static inline int tokex_slot_ll(PyObject *o, Py_ssize_t off, long long *out) {
+    PyObject *v = *(PyObject **)((char *)o + off);
+    return v != NULL && tokex_ll(v, out);
+}
+
+/* Whether the slot holds None (1) or something else (0), without taking a
+ * reference; -1 with AttributeError if it was never set. */
+static inline int tokex_slot_none(PyObject *o, Py_ssize_t off) {
+    PyObject *v = *(PyObject **)((char *)o + off);
+    if (v == NULL) {
+        PyErr_Format(PyExc_AttributeError, "%R: slot at offset %zd is unset", (PyObject *)Py_TYPE(o), off);
+        return -1;
+    }
+    return v == Py_None;
 }
 #endif

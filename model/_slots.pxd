@@ -3,3 +3,10 @@ cdef extern from "_slots.h":
     Py_ssize_t slot_offset "tokex_slot_offset"(object cls, const char *name) except -1
     object slot "tokex_slot"(object o, Py_ssize_t off)
     void slot_set "tokex_slot_set"(object o, Py_ssize_t off, object v)
+    bint slot_ll "tokex_slot_ll"(object o, Py_ssize_t off, long long *out)
+    bint slot_none "tokex_slot_none"(object o, Py_ssize_t off) except -1
+    ctypedef void *cmethod "tokex_cmethod"
+    cmethod method_c "tokex_method_c"(object descr, int flags) except NULL
+    object call_c "tokex_call_c"(cmethod f, object self, object arg)
+    int METH_O
+    int METH_NOARGS

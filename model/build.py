@@ -47,6 +47,8 @@ SOURCES = (
     "model/_order.pyx",
     "model/_i128.h",
     "model/_i128.pxd",
+    "model/_slots.h",
+    "model/_slots.pxd",
     "model/order.py",
     "model/commands.py",
     "risk/_fast.pxd",

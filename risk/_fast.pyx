@@ -33,7 +33,7 @@ from model._i128 cimport (
     tokex_i128,
 )
 from model._order cimport Order
-from model._slots cimport slot, slot_offset
+from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 
@@ -77,6 +77,28 @@ cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
 cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
 
 
+cdef inline bint _worth_ok(object acct, object m, tokex_i128 worth, long long num,
+                           long long den) except -1:
+    """The checks on an order's worth (price x qty), on C integers: at least the
+    market's cost_min and, if the account has one, within its max_order_notional.
+    False if either fails or a value is past 64 bits or a step past 128 (the
+    exact path then decides)."""
+    cdef long long v = 0
+    cdef tokex_i128 a = 0, b = 0
+    if not slot_ll(m, M_COST_MIN, &v):
+        return False
+    if v:
+        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
+            return False
+    limit = slot(acct, A_MAX_NOTIONAL)
+    if limit is not None:
+        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
+            return False
+        if not slot_ll(m, M_DIV, &v) or not mul128(a, v, &a) or a > b:
+            return False
+    return True
+
+
 cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t open_orders,
                       bint take, bint market, tokex_i128 *need) except -1:
     """A limit or market order's admission on C integers (no cash size): 1 if
@@ -96,11 +118,11 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     cdef str side
     if not slot(acct, A_TRADING):
         return 0
-    if not as_ll(slot(c, C_QTY), &qty):
+    if not slot_ll(c, C_QTY, &qty):
         return 0
-    if not as_ll(slot(m, M_QTY_MAX), &v) or qty > v:
+    if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
         return 0
-    if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
+    if not slot_ll(m, M_QTY_MIN, &v) or qty < v:
         return 0
     side = slot(c, C_SIDE)
     buy = side == "buy"
@@ -108,7 +130,7 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     given = slot(c, C_PRICE)
     if market:
         # Judged at the reference; trades no further than the band edge.
-        if edge is None or not as_ll(edge, &v) or not as_ll(slot(m, M_REFERENCE), &ref):
+        if edge is None or not as_ll(edge, &v) or not slot_ll(m, M_REFERENCE, &ref):
             return 0
         if given is None:
             price = v
@@ -125,31 +147,22 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
             if not as_ll(edge, &v) or (price > v if buy else price < v):
                 return 0
         worth = <tokex_i128>price * qty
-    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+    if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return 0
-    if not as_ll(slot(m, M_COST_MIN), &v):
+    if not _worth_ok(acct, m, worth, num, den):
         return 0
-    if v:
-        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
-            return 0
-    limit = slot(acct, A_MAX_NOTIONAL)
-    if limit is not None:
-        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
-            return 0
-        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
-            return 0
     if open_orders >= <Py_ssize_t>slot(acct, A_MAX_OPEN):
         return 0
     if buy:
         a = <tokex_i128>price * qty
-        if not as_ll(slot(acct, A_MAX_BPS), &v) or not mul128(a, C_BPS + <tokex_i128>v, &a):
+        if not slot_ll(acct, A_MAX_BPS, &v) or not mul128(a, C_BPS + <tokex_i128>v, &a):
             return 0
         if not mul128(a, num, &a):
             return 0
         hold = ceildiv128(a, <tokex_i128>den * C_BPS)
         i = slot(m, M_QI)
     else:
-        if not as_ll(slot(m, M_LOT_UNITS), &lot) or not mul128(qty, lot, &hold):
+        if not slot_ll(m, M_LOT_UNITS, &lot) or not mul128(qty, lot, &hold):
             return 0
         i = slot(m, M_BI)
     funds = slot(acct, A_FUNDS)
@@ -187,7 +200,7 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
         if (
             m is not None
             and (market or order_type == "limit" or order_type == "iceberg")
-            and slot(c, C_CASH_QTY) is None
+            and slot_none(c, C_CASH_QTY)
         ):
             admitted = _admit_plain(c, acct, m, order, open_orders, take, market, &need)
             if admitted == 1:
@@ -282,34 +295,26 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef list funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
-    # check_amend: size, cost, band (the price changed), notional.
-    if not as_ll(slot(m, M_QTY_MAX), &v) or qty > v:
+    # check_amend: size, band (the price changed), cost and notional (the order of
+    # the checks is the exact path's concern: here any failure hands over).
+    if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
         return 0
-    if not as_ll(slot(m, M_QTY_MIN), &v) or qty < v:
+    if not slot_ll(m, M_QTY_MIN, &v) or qty < v:
         return 0
-    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+    if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return 0
     worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
-    if not as_ll(slot(m, M_COST_MIN), &v):
-        return 0
-    if v:
-        if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
-            return 0
     edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
     if edge is not None:
         if not as_ll(edge, &v) or (price > v if buy else price < v):
             return 0
-    limit = slot(acct, A_MAX_NOTIONAL)
-    if limit is not None:
-        if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
-            return 0
-        if not as_ll(slot(m, M_DIV), &v) or not mul128(a, v, &a) or a > b:
-            return 0
+    if not _worth_ok(acct, m, worth, num, den):
+        return 0
     # rehold: Pair.buy_hold for a buy, the base quantity for a sell.
     if buy:
         if not as_ll(order.cost, &cost) or not as_ll(order.fee, &fee):
             return 0
-        if not as_ll(slot(acct, A_MAX_BPS), &mbps):
+        if not slot_ll(acct, A_MAX_BPS, &mbps):
             return 0
         rest = <tokex_i128>price * leaves
         if not add128(cost, rest, &a) or not mul128(a, C_BPS, &a) or not add128(a, fee, &a):
@@ -322,7 +327,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
         new -= ceildiv128(a, <tokex_i128>den * C_BPS)
         i = slot(m, M_QI)
     else:
-        if not as_ll(slot(m, M_LOT_UNITS), &v) or not mul128(leaves, v, &new):
+        if not slot_ll(m, M_LOT_UNITS, &v) or not mul128(leaves, v, &new):
             return 0
         i = slot(m, M_BI)
     held = order.hold
@@ -349,12 +354,10 @@ cdef void c_reserve(object risk, Order order) except *:
 cdef void c_release(object risk, Order order) except *:
     cdef long long hold = order.hold
     cdef Py_ssize_t i
-    cdef list funds
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        funds = slot((<dict>slot(risk, R_ACCOUNTS))[order.account], A_FUNDS)
-        funds[i + 1] = funds[i + 1] - hold
+        _add_at(slot((<dict>slot(risk, R_ACCOUNTS))[order.account], A_FUNDS), i + 1, -hold)
         order.hold = 0
 
 
@@ -370,7 +373,7 @@ cdef int _add_at(list f, Py_ssize_t i, tokex_i128 d) except -1:
     return 0
 
 
-cdef tuple _fill_c(object risk, dict accounts, object m, object tacct, object macct,
+cdef tuple _fill_c(object m, object tacct, object macct, object fees,
                    Order taker, Order maker, long long price, long long qty,
                    long long taker_left):
     """:func:`c_fill` on C integers, or None (nothing changed) if a value is past
@@ -384,16 +387,16 @@ cdef tuple _fill_c(object risk, dict accounts, object m, object tacct, object ma
     if taker.side == "buy":
         buyer, bacct, left = taker, tacct, taker_left
         seller, sacct = maker, macct
-        if not as_ll(slot(tacct, A_TAKER_BPS), &bbps) or not as_ll(slot(macct, A_MAKER_BPS), &sbps):
+        if not slot_ll(tacct, A_TAKER_BPS, &bbps) or not slot_ll(macct, A_MAKER_BPS, &sbps):
             return None
     else:
         buyer, bacct, left = maker, macct, maker.shown + maker.hidden
         seller, sacct = taker, tacct
-        if not as_ll(slot(macct, A_MAKER_BPS), &bbps) or not as_ll(slot(tacct, A_TAKER_BPS), &sbps):
+        if not slot_ll(macct, A_MAKER_BPS, &bbps) or not slot_ll(tacct, A_TAKER_BPS, &sbps):
             return None
-    if not as_ll(slot(m, M_NUM), &num) or not as_ll(slot(m, M_DEN), &den) or den <= 0:
+    if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return None
-    if not as_ll(slot(m, M_LOT_UNITS), &lot) or not as_ll(slot(bacct, A_MAX_BPS), &mbps):
+    if not slot_ll(m, M_LOT_UNITS, &lot) or not slot_ll(bacct, A_MAX_BPS, &mbps):
         return None
     scale = <tokex_i128>den * C_BPS
     worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
@@ -459,22 +462,47 @@ cdef tuple _fill_c(object risk, dict accounts, object m, object tacct, object ma
     _add_at(f, bi, -units)
     _add_at(f, bi + 1, -units)
     _add_at(f, qi, got)
-    _add_at(slot(accounts[slot(risk, R_FEE_ACCOUNT)], A_FUNDS), qi, paid - got)
+    _add_at(slot(fees, A_FUNDS), qi, paid - got)
     if taker is buyer:
         return from_i128(quote), from_i128(paid - quote), from_i128(quote - got)
     return from_i128(quote), from_i128(quote - got), from_i128(paid - quote)
 
 
+cdef object c_market(object risk, str symbol):
+    """risk.markets[symbol]."""
+    return (<dict>slot(risk, R_MARKETS))[symbol]
+
+
+cdef object c_account(object risk, str account):
+    """risk.accounts[account]."""
+    return (<dict>slot(risk, R_ACCOUNTS))[account]
+
+
+cdef object c_fee_account(object risk):
+    """The venue's fee account, which every fill pays."""
+    return (<dict>slot(risk, R_ACCOUNTS))[slot(risk, R_FEE_ACCOUNT)]
+
+
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
                   long long taker_left):
+    return c_fill_at(
+        c_market(risk, taker.symbol),
+        c_account(risk, taker.account),
+        c_fee_account(risk),
+        c_account(risk, maker.account),
+        taker, maker, price, qty, taker_left,
+    )
+
+
+cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order taker,
+                     Order maker, long long price, long long qty, long long taker_left):
+    """Risk.fill with the taker's market and account, the fee account and the maker's
+    account already looked up: the matcher looks up the first three once per
+    incoming order rather than once per fill."""
     cdef Order buyer, seller
     cdef list f
     cdef Py_ssize_t qi, bi
-    cdef dict accounts = slot(risk, R_ACCOUNTS)
-    m = (<dict>slot(risk, R_MARKETS))[taker.symbol]
-    tacct = accounts[taker.account]
-    macct = accounts[maker.account]
-    r = _fill_c(risk, accounts, m, tacct, macct, taker, maker, price, qty, taker_left)
+    r = _fill_c(m, tacct, macct, fees, taker, maker, price, qty, taker_left)
     if r is not None:
         return r
     if taker.side == "buy":
@@ -528,8 +556,8 @@ cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long l
     f[bi + 1] = f[bi + 1] - units
     seller.hold -= units
     f[qi] = f[qi] + got
-    cdef list fees = slot(accounts[slot(risk, R_FEE_ACCOUNT)], A_FUNDS)
-    fees[qi] = fees[qi] + (paid - got)
+    f = slot(fees, A_FUNDS)
+    f[qi] = f[qi] + (paid - got)
     if taker is buyer:
         return quote, paid - quote, quote - got
     return quote, quote - got, paid - quote

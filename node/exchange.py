@@ -69,10 +69,10 @@ from node.interface import (
     Refusal,
     TradeRecord,
 )
-from node.journal import JournalError, JournalWriter
+from node.journal import JournalError, JournalWriter, payloads
 from node.metrics import Metrics
 from node.recovery import Recovered, recover
-from node.sequencer import Sequenced, Sequencer
+from node.sequencer import Sequenced, Sequencer, Unjournaled
 from node.snapshotter import Snapshotter
 from node.store import snapshots, write_genesis
 from risk.money import Pair
@@ -97,6 +97,8 @@ class _Pending:
 
 MAX_BATCH = 256
 """Commands one commit cycle applies at most (the rest wait for the next cycle)."""
+MAX_AHEAD = 1024
+"""Commands the pipelined committer applies ahead, at most, while one batch syncs."""
 _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 """Commands refused with Busy past the queue limit (a BatchOrder is a NewOrder)."""
 
@@ -133,6 +135,9 @@ class Exchange:
         """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
         self._state_readers: list[Callable[[], bool]] = []
         self._retention: list[Callable[[], int]] = []
+        self.encoded: list[bytes] | None = None
+        """While the listeners hear a batch: its commands as encoded for the journal, one
+        payload per item of the batch, in order (None: not at hand, encode them)."""
 
     # ---------------------------------------------------------------- start
 
@@ -412,10 +417,11 @@ class Exchange:
         self._push(_Pending((), future=future), False)
         return await future
 
-    def _apply_batch(self) -> tuple[list[_Pending], list[list[Sequenced]]]:
+    def _apply_batch(self, limit: int = MAX_BATCH) -> tuple[list[_Pending], list[list[Sequenced]]]:
+        """Apply the queue's entries, up to ``limit`` commands (at least one entry)."""
         queue = self._queue
         taken = count = 0
-        while taken < len(queue) and count < MAX_BATCH:
+        while taken < len(queue) and count < limit:
             count += len(queue[taken].commands) or 1
             taken += 1
         batch = queue[:taken]
@@ -431,25 +437,37 @@ class Exchange:
                 continue
             try:
                 results.append(sequencer.submit_group(pending.commands))
-            except (ValueError, TypeError, OverflowError) as e:
-                # The journal could not take it (too large, not encodable):
-                # not applied. (A batch's earlier parts wait unplaced.)
-                results.append([])
-                pending.failed = e
+            except Unjournaled as e:
+                # The journal could not take it (too large, not encodable): not
+                # applied. The timers that ran before it were, and are published.
+                results.append(e.applied)
+                pending.failed = e.error
         return batch, results
 
     def _deliver(
-        self, batch: list[_Pending], results: list[list[Sequenced]], upkeep: bool = True
+        self,
+        batch: list[_Pending],
+        results: list[list[Sequenced]],
+        upkeep: bool = True,
+        encoded: list[bytes] | None = None,
     ) -> None:
+        """Answer and publish a durable batch.
+
+        ``encoded``: the batch's commands as the journal holds them (msgpack,
+        in order), when the committer has them: a listener that sends the
+        commands on (the worker hub) reads them from :attr:`encoded` instead
+        of encoding every command again.
+        """
         applied: list[Sequenced] = []
         for pending, result in zip(batch, results, strict=True):
             future = pending.future
             if pending.failed is not None:
-                # Refused before it reached the journal.
+                # Refused before it reached the journal (the timers before it did).
                 if future is not None:
                     future.set_exception(pending.failed)
                 if pending.on_error is not None:
                     _guarded(pending.on_error, pending.failed)
+                applied += result
                 continue
             if pending.on_done is not None:
                 _guarded(pending.on_done, result)
@@ -461,8 +479,10 @@ class Exchange:
             self.history.apply(applied)
             self.snapshotter.batch_applied()
         _guarded(self.metrics.on_batch, applied)
+        self.encoded = encoded if encoded is not None and len(encoded) == len(applied) else None
         for listener in self.listeners:
             _guarded(listener, applied)
+        self.encoded = None
         for pending in batch:
             if pending.after is not None:
                 _guarded(pending.after)
@@ -511,48 +531,65 @@ class Exchange:
         return not any(reads() for reads in self._state_readers)
 
     async def _pipelined_committer(self) -> None:
-        """Group commit with one batch applied ahead: while batch k is written and synced
-        (in a worker thread), batch k+1 is applied to the engine and framed, so the
-        throughput is not bounded by the disk's sync time. Each batch is still answered
-        and published only once its own records are durable, in order; the engine's
-        state ahead of the journal is never published (barriers and state readers stop
-        the overlap) and no snapshot is taken while a batch is ahead.
+        """Group commit with the next batch applied ahead: while batch k is written and
+        synced (in a worker thread), every command arriving meanwhile is applied to the
+        engine and framed into batch k+1 (up to :data:`MAX_AHEAD` commands), so the
+        throughput is not bounded by the disk's sync time and a batch is as large as
+        the sync before it was long. Each batch is still answered and published only
+        once its own records are durable, in order; the engine's state ahead of the
+        journal is never published (barriers and state readers stop the overlap) and
+        no snapshot is taken while a batch is ahead.
+
+        The committer sleeps on the one wake event: a new entry in the queue sets it,
+        and so does the end of the sync (a done callback), so a wake costs no task.
         """
         loop = asyncio.get_running_loop()
         writer = self.sequencer.writer
-        ahead: tuple[list[_Pending], list[list[Sequenced]], tuple[int, list[bytes]]] | None = None
+        wake = self._wake
+        metrics = self.metrics
+
+        def synced(_: object) -> None:
+            wake.set()
+
+        ahead: tuple[list[_Pending], list[list[Sequenced]]] | None = None
+        """The next batch, applied while the one in hand syncs: its entries and results."""
+        ahead_commands = 0
         while True:
             if ahead is None:
-                await self._wake.wait()
-                self._wake.clear()
+                await wake.wait()
+                wake.clear()
                 if not self._queue:
                     continue
                 batch, results = self._apply_batch()
-                taken = writer.take()
             else:
-                batch, results, taken = ahead
-                ahead = None
+                batch, results = ahead
+                ahead, ahead_commands = None, 0
+            taken = writer.take()
             self._busy = True
             try:
                 syncing = loop.run_in_executor(None, writer.write, taken)
-                # While it syncs: apply the commands arriving meanwhile as the next batch.
+                syncing.add_done_callback(synced)
                 while not syncing.done():
-                    if ahead is None and self._may_apply_ahead(batch):
-                        next_batch, next_results = self._apply_batch()
-                        ahead = (next_batch, next_results, writer.take())
-                        self.metrics.pipelined_batches += 1
-                        break
-                    self._wake.clear()
-                    waiting = loop.create_task(self._wake.wait())
-                    await asyncio.wait((syncing, waiting), return_when=asyncio.FIRST_COMPLETED)
-                    waiting.cancel()
+                    wake.clear()
+                    room = MAX_AHEAD - ahead_commands
+                    if room > 0 and self._may_apply_ahead(batch):
+                        more, more_results = self._apply_batch(min(room, MAX_BATCH))
+                        if ahead is None:
+                            ahead = (more, more_results)
+                            metrics.pipelined_batches += 1
+                        else:
+                            ahead[0].extend(more)
+                            ahead[1].extend(more_results)
+                        ahead_commands += sum(len(p.commands) or 1 for p in more)
+                        continue
+                    await wake.wait()
                 await syncing
-                self.metrics.on_flush(*writer.last_flush)
-                self._deliver(batch, results, upkeep=ahead is None)
+                metrics.on_flush(*writer.last_flush)
+                self._deliver(batch, results, ahead is None, payloads(taken[1]))
             finally:
                 self._busy = ahead is not None
             if self._queue and ahead is None:
-                self._wake.set()
+                wake.set()
 
     async def _timers(self) -> None:
         while True:

@@ -39,11 +39,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import SimpleQueue
 from typing import Any
 
 import msgspec
@@ -135,6 +137,7 @@ class Exchange:
         """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
         self._state_readers: list[Callable[[], bool]] = []
         self._retention: list[Callable[[], int]] = []
+        self._syncer: _Syncer | None = None
         self.encoded: list[bytes] | None = None
         """While the listeners hear a batch: its commands as encoded for the journal, one
         payload per item of the batch, in order (None: not at hand, encode them)."""
@@ -252,6 +255,8 @@ class Exchange:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._syncer is not None:
+            self._syncer.close()
         self.sequencer.writer.close()
         await self.access.close()
         self.snapshotter.close()
@@ -547,9 +552,7 @@ class Exchange:
         writer = self.sequencer.writer
         wake = self._wake
         metrics = self.metrics
-
-        def synced(_: object) -> None:
-            wake.set()
+        syncer = self._syncer = _Syncer(writer, loop)
 
         ahead: tuple[list[_Pending], list[list[Sequenced]]] | None = None
         """The next batch, applied while the one in hand syncs: its entries and results."""
@@ -567,9 +570,9 @@ class Exchange:
             taken = writer.take()
             self._busy = True
             try:
-                syncing = loop.run_in_executor(None, writer.write, taken)
-                syncing.add_done_callback(synced)
-                while not syncing.done():
+                syncing = _Sync(wake)
+                syncer.sync(taken, syncing)
+                while not syncing.done:
                     wake.clear()
                     room = MAX_AHEAD - ahead_commands
                     if room > 0 and self._may_apply_ahead(batch):
@@ -583,7 +586,8 @@ class Exchange:
                         ahead_commands += sum(len(p.commands) or 1 for p in more)
                         continue
                     await wake.wait()
-                await syncing
+                if syncing.error is not None:
+                    raise syncing.error  # the journal cannot be written: stop committing
                 metrics.on_flush(*writer.last_flush)
                 self._deliver(batch, results, ahead is None, payloads(taken[1]))
             finally:
@@ -672,6 +676,66 @@ class Exchange:
 
     def session(self, token: str) -> str | None:
         return self.access.session(token, self.clock.now())
+
+
+class _Sync:
+    """One batch's write and sync, as the pipelined committer waits for it."""
+
+    __slots__ = ("done", "error", "wake")
+
+    def __init__(self, wake: asyncio.Event) -> None:
+        self.done = False
+        self.error: BaseException | None = None
+        self.wake = wake
+
+    def finished(self, error: BaseException | None) -> None:
+        """On the loop, once the write returned (or raised ``error``): wake the committer."""
+        self.done, self.error = True, error
+        self.wake.set()
+
+
+class _Syncer:
+    """A thread of its own that writes and syncs the journal's batches, in the order given.
+
+    The pipelined committer hands it each batch (:meth:`sync`) and goes on
+    applying the next; the thread calls back on the loop when the batch is
+    durable. A queue put and one ``call_soon_threadsafe`` per batch, instead of
+    ``run_in_executor`` (an executor work item, a concurrent future chained to
+    an asyncio one, a thread-count check): on a loop that answers thousands of
+    small batches a second, that was about a tenth of its time (py-spy).
+    """
+
+    def __init__(self, writer: JournalWriter, loop: asyncio.AbstractEventLoop) -> None:
+        self.writer = writer
+        self.loop = loop
+        self._jobs: SimpleQueue[tuple[tuple[int, list[bytes]], _Sync] | None] = SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="journal-sync", daemon=True)
+        self._thread.start()
+
+    def sync(self, taken: tuple[int, list[bytes]], sync: _Sync) -> None:
+        """Write and sync ``taken`` (from :meth:`JournalWriter.take`); then ``sync.finished``."""
+        self._jobs.put((taken, sync))
+
+    def close(self) -> None:
+        """Stop the thread once the batches handed over are written."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            job = self._jobs.get()
+            if job is None:
+                return
+            taken, sync = job
+            error: BaseException | None = None
+            try:
+                self.writer.write(taken)
+            except BaseException as e:  # handed to the committer, which stops on it
+                error = e
+            try:
+                self.loop.call_soon_threadsafe(sync.finished, error)
+            except RuntimeError:
+                return  # the loop is closed: nobody waits any more
 
 
 def _entry(command: Command) -> bool:

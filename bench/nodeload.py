@@ -73,6 +73,18 @@ def _cpu(pid: int, thread: int | None = None) -> float:
     return (int(fields[11]) + int(fields[12])) / _TICK
 
 
+def _array_length(raw: memoryview) -> int:
+    """The item count of a msgpack array (a batch's applied commands) from its header."""
+    head = raw[0]
+    if 0x90 <= head <= 0x9F:
+        return head & 0x0F
+    if head == 0xDC:
+        return int.from_bytes(raw[1:3], "big")
+    if head == 0xDD:
+        return int.from_bytes(raw[1:5], "big")
+    raise ValueError(f"not a msgpack array: first byte {head:#x}")
+
+
 def _channel_path(worker_pid: int) -> str:
     with open(f"/proc/{worker_pid}/cmdline", "rb") as f:
         argv = f.read().split(b"\0")
@@ -126,6 +138,9 @@ async def _drive(
     waiting: dict[int, Command] = {}
     next_id = 1
     answered = failed = 0
+    # Batches the node published with commands in them, and those commands (the
+    # journal's group commit: commands per batch).
+    batches = commands = 0
     errors: dict[str, int] = {}
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -144,6 +159,9 @@ async def _drive(
 
     def mark(name: str) -> None:
         marks[name] = (time.monotonic(), answered, _cpu(node), _cpu(node, node))
+        counts[name] = (batches, commands)
+
+    counts: dict[str, tuple[int, int]] = {}
 
     send()
     while True:
@@ -160,6 +178,10 @@ async def _drive(
             message = decode_down(payload)
             if not isinstance(message, Batch):
                 continue
+            size = _array_length(memoryview(message.applied))
+            if size:
+                batches += 1
+                commands += size
             for reply in message.replies:
                 if isinstance(reply, Answer):
                     command = waiting.pop(reply.id)
@@ -175,12 +197,14 @@ async def _drive(
     (t0, n0, cpu0, main0), (t1, n1, cpu1, main1) = marks["start"], marks["end"]
     orders = n1 - n0
     wall = t1 - t0
+    (b0, c0), (b1, c1) = counts["start"], counts["end"]
     return {
         "orders_per_s": orders / wall,
         "node_cpu_pct": 100 * (cpu1 - cpu0) / wall,
         "node_loop_cpu_pct": 100 * (main1 - main0) / wall,
         "node_us_per_order": 1e6 * (cpu1 - cpu0) / orders,
         "node_loop_us_per_order": 1e6 * (main1 - main0) / orders,
+        "commands_per_batch": (c1 - c0) / max(1, b1 - b0),
         "failed": failed,
         "errors": errors,
         "load_average": os.getloadavg(),
@@ -214,12 +238,18 @@ def main(argv: list[str] | None = None) -> int:
             f" {result['node_cpu_pct']:.0f}% of a core ({result['node_us_per_order']:.1f}"
             f" us/order), its event loop's thread {result['node_loop_cpu_pct']:.0f}%"
             f" ({result['node_loop_us_per_order']:.1f} us/order);"
+            f" {result['commands_per_batch']:.1f} commands per batch;"
             f" failed {result['failed']} {result['errors']};"
             f" load {' '.join(f'{x:.2f}' for x in result['load_average'])}",
             flush=True,
         )
     if args.rounds > 1:
-        for key in ("node_us_per_order", "node_loop_us_per_order", "orders_per_s"):
+        for key in (
+            "node_us_per_order",
+            "node_loop_us_per_order",
+            "orders_per_s",
+            "commands_per_batch",
+        ):
             values = [r[key] for r in rounds]
             print(
                 f"{key}: median {statistics.median(values):,.1f}"

@@ -217,12 +217,38 @@ def _grid(convert: Callable[[], int]) -> int:
         raise _invalid(str(e)) from None
 
 
+_UNITS: dict[tuple[Decimal, type, object], int] = {}
+"""(increment, the value's type, the value) -> whole increments, for values already read
+once: clients send the same few prices and sizes over and over, and reading a decimal
+exactly (checks, Decimal arithmetic) is a good part of parsing an order. Only values that
+were read without error are kept (an error names the field, which is not in the key);
+the type is, so ``1``, ``1.0`` and ``"1"`` are each checked as what they are."""
+UNITS_SIZE = 131_072
+"""Entries of :data:`_UNITS` at most (it is dropped whole when full)."""
+
+
+def _units(increment: Decimal, value: object, convert: Callable[[], int]) -> int:
+    key = (increment, type(value), value)
+    try:
+        found = _UNITS.get(key)
+    except TypeError:  # not hashable (a list, a dict): refused by the conversion
+        return _grid(convert)
+    if found is None:
+        found = _grid(convert)
+        if len(_UNITS) >= UNITS_SIZE:
+            _UNITS.clear()
+        _UNITS[key] = found
+    return found
+
+
 def _lots_of(inst: Instrument, value: object, field: str) -> int:
-    return _grid(lambda: inst.qty_to_lots(exact(value, field), field))
+    return _units(inst.qty_increment, value, lambda: inst.qty_to_lots(exact(value, field), field))
 
 
 def _ticks_of(inst: Instrument, value: object, field: str) -> int:
-    return _grid(lambda: inst.price_to_ticks(exact(value, field), field))
+    return _units(
+        inst.price_increment, value, lambda: inst.price_to_ticks(exact(value, field), field)
+    )
 
 
 def _lots(inst: Instrument, p: dict[str, Any], field: str) -> int | None:

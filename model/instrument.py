@@ -96,6 +96,27 @@ def _decimals(increment: Decimal) -> int:
     return max(0, -exponent)
 
 
+def _scaled(increment: Decimal, count: int) -> Decimal:
+    """``count`` increments as an exact Decimal written with the increment's precision."""
+    return (increment * count).quantize(Decimal(1).scaleb(-_decimals(increment)))
+
+
+MEMO_SIZE = 131_072
+"""Conversions kept by :func:`_remember` (a gateway writes the same few prices and sizes
+over and over: the levels near the mid, the usual order sizes)."""
+_MEMO: dict[tuple[Decimal, int], Decimal] = {}
+"""(increment, count) -> the Decimal of ``count`` increments (Decimals are immutable,
+so one object serves every caller)."""
+
+
+def _remember(key: tuple[Decimal, int], value: Decimal) -> Decimal:
+    """Keep ``value`` for ``key``; the whole memo is dropped when it is full (bounded)."""
+    if len(_MEMO) >= MEMO_SIZE:
+        _MEMO.clear()
+    _MEMO[key] = value
+    return value
+
+
 class Instrument(msgspec.Struct, frozen=True, kw_only=True):
     """A tradable pair such as ``AAPLx/USD``: the token (base) quoted in cash (quote).
 
@@ -149,11 +170,19 @@ class Instrument(msgspec.Struct, frozen=True, kw_only=True):
 
     def ticks_to_price(self, ticks: int) -> Decimal:
         """The exact decimal price of ``ticks``, written with the price precision."""
-        return (self.price_increment * ticks).quantize(Decimal(1).scaleb(-self.price_precision))
+        key = (self.price_increment, ticks)
+        found = _MEMO.get(key)
+        if found is None:
+            found = _remember(key, _scaled(self.price_increment, ticks))
+        return found
 
     def lots_to_qty(self, lots: int) -> Decimal:
         """The exact decimal quantity of ``lots``, written with the quantity precision."""
-        return (self.qty_increment * lots).quantize(Decimal(1).scaleb(-self.qty_precision))
+        key = (self.qty_increment, lots)
+        found = _MEMO.get(key)
+        if found is None:
+            found = _remember(key, _scaled(self.qty_increment, lots))
+        return found
 
     def format_price(self, ticks: int) -> str:
         """``ticks`` as a fixed-precision decimal string (``189.25``)."""

@@ -21,7 +21,8 @@ from __future__ import annotations
 
 import asyncio
 import struct
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
 import msgspec
 
@@ -41,7 +42,9 @@ __all__ = [
     "Down",
     "Enqueue",
     "Failed",
+    "FrameProtocol",
     "FrameReader",
+    "Frames",
     "GatewayCounts",
     "Hello",
     "LoggedIn",
@@ -57,6 +60,7 @@ __all__ = [
     "Touch",
     "Up",
     "Welcome",
+    "applied_from_journal",
     "decode_applied",
     "decode_down",
     "decode_up",
@@ -66,6 +70,7 @@ __all__ = [
 ]
 
 HEADER = struct.Struct(">I")
+_HEAD = HEADER.size
 MAX_FRAME = 256 * 1024 * 1024
 """A larger length is a broken peer: the channel is closed."""
 
@@ -298,6 +303,8 @@ _down = msgspec.msgpack.Decoder(Down)
 _applied = msgspec.msgpack.Decoder(list[Command])
 
 EMPTY = msgspec.Raw(_encoder.encode([]))
+_ARRAY16 = struct.Struct(">BH")
+_ARRAY32 = struct.Struct(">BI")
 
 
 def encode(message: Up | Down) -> bytes:
@@ -318,6 +325,20 @@ def encode_applied(applied: list[tuple[Command, list[Event]]]) -> msgspec.Raw:
     return msgspec.Raw(_encoder.encode([command for command, _ in applied]))
 
 
+def applied_from_journal(encoded: list[bytes]) -> msgspec.Raw:
+    """:func:`encode_applied` from the commands as the journal encoded them (the same
+    msgpack of each stamped command): an array header and the payloads as they are,
+    so a batch's commands are encoded once, for the journal and every worker alike."""
+    count = len(encoded)
+    if count < 16:
+        head = bytes((0x90 | count,))
+    elif count < 1 << 16:
+        head = _ARRAY16.pack(0xDC, count)
+    else:
+        head = _ARRAY32.pack(0xDD, count)
+    return msgspec.Raw(head + b"".join(encoded))
+
+
 def decode_applied(raw: msgspec.Raw) -> list[Command]:
     return _applied.decode(raw)
 
@@ -330,33 +351,96 @@ def decode_down(payload: bytes) -> Down:
     return _down.decode(payload)
 
 
+class Frames:
+    """Cuts a byte stream into whole frames, however it arrives (the channel's framing).
+
+    :meth:`feed` takes the bytes just read and returns the payloads of the
+    frames they completed, in order; a partial frame waits in the buffer for
+    the rest. A length above :data:`MAX_FRAME` is a broken peer
+    (ConnectionError).
+    """
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+
+    def feed(self, data: bytes) -> list[bytes]:
+        buffer = self.buffer
+        buffer += data
+        out: list[bytes] = []
+        pos = 0
+        end = len(buffer)
+        unpack = HEADER.unpack_from
+        while end - pos >= _HEAD:
+            (size,) = unpack(buffer, pos)
+            if size > MAX_FRAME:
+                raise ConnectionError(f"a frame of {size} bytes: the peer is broken")
+            start = pos + _HEAD
+            if end - start < size:
+                break
+            pos = start + size
+            out.append(bytes(buffer[start:pos]))
+        if pos:
+            del buffer[:pos]
+        return out
+
+
+class FrameProtocol(asyncio.Protocol):
+    """The channel read as an :class:`asyncio.Protocol`: each chunk the loop reads is cut
+    into frames (:class:`Frames`) and handed to ``on_frames`` at once, with no
+    coroutine or stream buffer between the socket and the node (``node.hub``).
+
+    ``on_lost`` is called once when the connection ends (closed, broken, or a
+    frame too large, which closes it).
+    """
+
+    def __init__(
+        self,
+        on_frames: Callable[[FrameProtocol, list[bytes]], None],
+        on_lost: Callable[[FrameProtocol], None],
+    ) -> None:
+        self.on_frames = on_frames
+        self.on_lost = on_lost
+        self.frames = Frames()
+        self.transport: asyncio.Transport | None = None
+        self.state: Any = None
+        """What the owner keeps for this connection (the hub: its worker)."""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # A stream transport (uvloop's is not a subclass of asyncio.Transport).
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            got = self.frames.feed(data)
+        except ConnectionError:
+            if self.transport is not None:
+                self.transport.close()
+            return
+        if got:
+            self.on_frames(self, got)
+
+    def eof_received(self) -> bool:
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.on_lost(self)
+
+
 class FrameReader:
     """Reads whole frames from a stream: every frame already buffered at once."""
 
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self.reader = reader
-        self.buffer = bytearray()
+        self._frames = Frames()
 
     async def frames(self) -> list[bytes]:
         """The frames available (waiting for at least one); [] at the end of the stream."""
-        buffer = self.buffer
-        while True:
-            out = []
-            pos = 0
-            while len(buffer) - pos >= HEADER.size:
-                (size,) = HEADER.unpack_from(buffer, pos)
-                if size > MAX_FRAME:
-                    raise ConnectionError(f"a frame of {size} bytes: the peer is broken")
-                if len(buffer) - pos - HEADER.size < size:
-                    break
-                start = pos + HEADER.size
-                out.append(bytes(buffer[start : start + size]))
-                pos = start + size
-            if pos:
-                del buffer[:pos]
-            if out:
-                return out
+        out = self._frames.feed(b"")
+        while not out:
             chunk = await self.reader.read(1 << 20)
             if not chunk:
                 return []
-            buffer += chunk
+            out = self._frames.feed(chunk)
+        return out

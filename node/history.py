@@ -192,6 +192,10 @@ def movements(
     return out
 
 
+_MOVES = (FundsDeposited, FundsWithdrawn, BalanceRebased)
+"""The events besides trades that make ledger entries (:func:`movements`)."""
+
+
 def _trade(row: Sequence[object]) -> TradeRecord:
     return TradeRecord(*row)  # type: ignore[arg-type]
 
@@ -433,8 +437,10 @@ class History:
             return
         rows = self._rows
         types = self.types
+        moved = False  # any event that moves a balance? (most only rest or cancel an order)
         for e in events:
             if isinstance(e, TradeExecuted):
+                moved = True
                 taker_type = types.get(e.taker_order_id, "limit")
                 record = TradeRecord(
                     e.trade_id,
@@ -494,6 +500,10 @@ class History:
                 self._close(e.order_id, "expired", None, e.ts)
             elif isinstance(e, OrderAmended):
                 rows.amends.append((e.qty, e.price, e.order_id))
+            elif isinstance(e, _MOVES):
+                moved = True
+        if not moved:
+            return  # no ledger entry: skip the second pass over the events
         entries = movements(events, self.instruments, self.lot_units)
         balances = self.balances
         touched = self._touched

@@ -34,6 +34,7 @@ import shutil
 import signal
 import sys
 import tempfile
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -56,7 +57,7 @@ from node.channel import (
     Checked,
     Enqueue,
     Failed,
-    FrameReader,
+    FrameProtocol,
     Hello,
     LoggedIn,
     Login,
@@ -71,6 +72,7 @@ from node.channel import (
     TokenIssued,
     Touch,
     Welcome,
+    applied_from_journal,
     decode_up,
     encode,
     encode_applied,
@@ -93,7 +95,8 @@ RUN_COMMANDS = 128
 @dataclass
 class _Worker:
     index: int
-    writer: asyncio.StreamWriter
+    writer: asyncio.Transport
+    """The channel to the worker (what the node sends it)."""
     pid: int = 0
     live: bool = False
     """Welcomed: hears every batch from now on."""
@@ -123,7 +126,7 @@ class WorkerHub:
         self.pids: dict[int, int] = {}
         self._folder = Path(tempfile.mkdtemp(prefix="tokex-workers-"))
         self.path = self._folder / "channel.sock"
-        self._server: asyncio.Server | None = None
+        self._server: asyncio.AbstractServer | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._flush_soon = False
@@ -136,8 +139,8 @@ class WorkerHub:
 
     async def start(self) -> None:
         """Listen on the channel, start the workers, wait until each listens."""
-        self._server = await asyncio.start_unix_server(self._serve, path=str(self.path))
         loop = asyncio.get_running_loop()
+        self._server = await loop.create_unix_server(self._connection, path=str(self.path))
         for index in range(self.count):
             self._ready[index] = asyncio.Event()
             self._tasks.append(loop.create_task(self._supervise(index), name=f"worker-{index}"))
@@ -218,35 +221,40 @@ class WorkerHub:
 
     # ------------------------------------------------------------ a worker's channel
 
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        frames = FrameReader(reader)
-        worker: _Worker | None = None
+    def _connection(self) -> FrameProtocol:
+        return FrameProtocol(self._frames, self._lost)
+
+    def _frames(self, conn: FrameProtocol, got: list[bytes]) -> None:
+        """Frames from a worker's channel, as the loop read them (no coroutine per read)."""
+        worker: _Worker | None = conn.state
         try:
-            while True:
-                try:
-                    got = await frames.frames()
-                except (ConnectionError, OSError):
-                    return
-                if not got:
-                    return
-                for payload in got:
-                    message = decode_up(payload)
-                    if isinstance(message, Hello):
-                        worker = _Worker(message.index, writer, message.pid)
-                        self.workers[message.index] = worker
-                        self.exchange.enqueue_barrier(partial(self._welcome, worker))
-                    elif isinstance(message, Stats):
-                        if worker is not None:
-                            self._stats(worker, message)
-                    elif worker is not None:
+            for payload in got:
+                message = decode_up(payload)
+                if isinstance(message, Requests):
+                    if worker is not None:
                         self._requests(worker, message)
-        finally:
-            if worker is not None:
-                if self.workers.get(worker.index) is worker:
-                    del self.workers[worker.index]
-                    self._gone(worker)
-                self._drop(worker)
-            writer.close()
+                elif isinstance(message, Hello):
+                    assert conn.transport is not None
+                    worker = conn.state = _Worker(message.index, conn.transport, message.pid)
+                    self.workers[message.index] = worker
+                    self.exchange.enqueue_barrier(partial(self._welcome, worker))
+                elif isinstance(message, Stats) and worker is not None:
+                    self._stats(worker, message)
+        except Exception:
+            # A broken peer (or a bug): say so and close its channel, as a worker gone.
+            traceback.print_exc(file=sys.stderr)
+            if conn.transport is not None:
+                conn.transport.close()
+
+    def _lost(self, conn: FrameProtocol) -> None:
+        """A worker's channel closed (the worker exited, or its channel broke)."""
+        worker: _Worker | None = conn.state
+        conn.state = None
+        if worker is not None:
+            if self.workers.get(worker.index) is worker:
+                del self.workers[worker.index]
+                self._gone(worker)
+            self._drop(worker)
 
     def _welcome(self, worker: _Worker) -> None:
         """At a barrier: the engine as durable now, the shared access state; then batches."""
@@ -340,9 +348,7 @@ class WorkerHub:
     def _present(self, account: str) -> bool:
         return any(w.accounts.get(account, 0) > 0 for w in self.workers.values())
 
-    def _requests(self, worker: _Worker, message: object) -> None:
-        if not isinstance(message, Requests):
-            return
+    def _requests(self, worker: _Worker, message: Requests) -> None:
         exchange = self.exchange
         run: list[Enqueue] = []
         commands = 0
@@ -524,7 +530,13 @@ class WorkerHub:
         live = [w for w in self.workers.values() if w.live]
         if not live:
             return
-        raw = encode_applied(applied) if applied else EMPTY
+        if not applied:
+            raw = EMPTY
+        else:
+            # The commands as the journal encoded them, when the committer has them at
+            # hand (the same msgpack): a batch is encoded once for the journal and all.
+            encoded = self.exchange.encoded
+            raw = encode_applied(applied) if encoded is None else applied_from_journal(encoded)
         busy = self.exchange.busy
         clock = self._clock()
         for worker in live:

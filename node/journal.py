@@ -64,11 +64,13 @@ __all__ = [
     "JournalWriter",
     "Scan",
     "TornTail",
+    "check_size",
     "decode_command",
     "encode_command",
     "frame",
     "fsync_dir",
     "marks_path",
+    "payloads",
     "scan",
     "segment_name",
 ]
@@ -81,6 +83,7 @@ VERSION = 1
 _SEGMENT_HEADER = struct.Struct("<4sHxxQ")  # magic, version, padding, first seq
 _RECORD_HEADER = struct.Struct("<IQI")  # payload length, seq, CRC-32
 _CRC_SPAN = struct.Struct("<IQ")  # the header fields the CRC covers, before the payload
+_CRC = struct.Struct("<I")
 HEADER_SIZE = _SEGMENT_HEADER.size
 MAX_RECORD = 1 << 20  # a command is a few hundred bytes; more is a damaged length field
 SEGMENT_BYTES = 64 << 20  # a new segment after this many bytes
@@ -116,6 +119,19 @@ def frame(seq: int, payload: bytes) -> bytes:
     """One record: the header (length, seq, CRC-32) followed by ``payload``."""
     head = _CRC_SPAN.pack(len(payload), seq)
     return head + struct.pack("<I", zlib.crc32(payload, zlib.crc32(head))) + payload
+
+
+def check_size(payload: bytes) -> None:
+    """Raise ValueError if ``payload`` is too large for one journal record."""
+    if len(payload) > MAX_RECORD:
+        raise ValueError(
+            f"command of {len(payload)} bytes: a journal record holds at most {MAX_RECORD}"
+        )
+
+
+def payloads(records: list[bytes]) -> list[bytes]:
+    """The encoded commands of a batch from :meth:`JournalWriter.take`, in order."""
+    return records[1::2]
 
 
 def _crc_ok(data: bytes, pos: int, size: int, crc: int) -> bool:
@@ -208,11 +224,22 @@ class JournalWriter:
         if command.seq != self.next_seq:
             raise ValueError(f"seq {command.seq}: the journal expects {self.next_seq}")
         payload = encode_command(command)
-        if len(payload) > MAX_RECORD:
-            raise ValueError(
-                f"command of {len(payload)} bytes: a journal record holds at most {MAX_RECORD}"
-            )
-        self._batch.append(frame(command.seq, payload))
+        check_size(payload)
+        self.add_encoded(command.seq, payload)
+
+    def add_encoded(self, seq: int, payload: bytes) -> None:
+        """:meth:`add` for a command already encoded (``payload``, its :func:`encode_command`).
+
+        The caller (the sequencer) encoded the stamped command once and
+        checked its size (:func:`check_size`); ``seq`` must be the next one.
+        The batch keeps the record's header and payload as two items, so the
+        payloads can be handed on (:meth:`take`) without encoding again.
+        """
+        if seq != self.next_seq:
+            raise ValueError(f"seq {seq}: the journal expects {self.next_seq}")
+        head = _CRC_SPAN.pack(len(payload), seq)
+        crc = zlib.crc32(payload, zlib.crc32(head))
+        self._batch += (head + _CRC.pack(crc), payload)
         self.next_seq += 1
 
     def flush(self) -> int:
@@ -224,15 +251,18 @@ class JournalWriter:
         return self.write(self.take())
 
     def take(self) -> tuple[int, list[bytes]]:
-        """Hand over the gathered batch (its first seq and its framed records) for :meth:`write`.
+        """Hand over the gathered batch (its first seq and its records) for :meth:`write`.
 
-        What is added from now on gathers into the next batch, so a batch can
-        be written and synced in a worker thread while the next one is
-        gathered (pipelined group commit). Batches must be written in the
-        order they were taken.
+        The records are a flat list: each record's header (length, seq, CRC)
+        then its payload, so ``records[1::2]`` are the batch's encoded
+        commands in order (:func:`payloads`) and ``b"".join(records)`` is the
+        bytes on file. What is added from now on gathers into the next batch,
+        so a batch can be written and synced in a worker thread while the next
+        one is gathered (pipelined group commit). Batches must be written in
+        the order they were taken.
         """
         records, self._batch = self._batch, []
-        return self.next_seq - len(records), records
+        return self.next_seq - len(records) // 2, records
 
     def write(self, taken: tuple[int, list[bytes]]) -> int:
         """Write a batch from :meth:`take` and make it durable per the policy; return the bytes."""
@@ -247,9 +277,9 @@ class JournalWriter:
         clock = time.perf_counter_ns
         write_ns = fsync_ns = 0
         if self.fsync == "always":
-            for record in records:
+            for n in range(0, len(records), 2):
                 start = clock()
-                _write_all(self._fd, record)
+                _write_all(self._fd, records[n] + records[n + 1])
                 synced = clock()
                 os.fsync(self._fd)
                 write_ns += synced - start
@@ -266,7 +296,7 @@ class JournalWriter:
                 os.fsync(self._fd)
                 fsync_ns = clock() - synced
         self._size += written
-        self.last_flush = (len(records), written, write_ns, fsync_ns)
+        self.last_flush = (len(records) // 2, written, write_ns, fsync_ns)
         return written
 
     def _mark(self, seq: int, offset: int) -> None:

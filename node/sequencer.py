@@ -20,9 +20,9 @@ import msgspec
 from engine.engine import Engine
 from engine.events import Event
 from model.commands import Command, RunTimers
-from node.journal import MAX_RECORD, JournalWriter, encode_command
+from node.journal import JournalWriter, check_size, encode_command
 
-__all__ = ["Sequenced", "Sequencer"]
+__all__ = ["Sequenced", "Sequencer", "Unjournaled"]
 
 Sequenced = tuple[Command, list[Event]]
 """A command as applied (with its seq and ts) and the events it caused."""
@@ -43,6 +43,22 @@ def _stamped(command: Command, seq: int, ts: int) -> Command:
     _set(out, "seq", seq)
     _set(out, "ts", ts)
     return out
+
+
+class Unjournaled(Exception):
+    """A group the journal could not take (a command too large, or not encodable).
+
+    None of the group's commands was applied or journaled. The timers due
+    before it were (``applied``): they are durable with the batch and must
+    still reach the listeners, or a gateway's view (and a worker's copy of
+    the engine) would miss them. ``error`` is why (ValueError, TypeError or
+    OverflowError, as the encoder or the size check raised it).
+    """
+
+    def __init__(self, error: Exception, applied: list[Sequenced]) -> None:
+        super().__init__(str(error))
+        self.error = error
+        self.applied = applied
 
 
 class Sequencer:
@@ -91,21 +107,31 @@ class Sequencer:
 
         Nothing comes between them, so a batch of orders reaches the engine
         whole. With no commands this is :meth:`tick`.
+
+        Each command is stamped and encoded once: the same bytes are checked
+        for size, framed into the journal and handed on to the gateway
+        workers (:meth:`JournalWriter.take`). All or nothing: every command is
+        encoded before any is applied, so one the journal cannot take stops
+        the whole group, and :class:`Unjournaled` carries the timers that ran
+        before it.
         """
-        if len(commands) > 1:
-            # All or nothing: a command the journal cannot take stops the group before
-            # any of it is applied (a record's stamp adds a few bytes at most).
-            for command in commands:
-                size = len(encode_command(command))
-                if size > MAX_RECORD - 64:
-                    raise ValueError(
-                        f"command of {size} bytes: a journal record holds at most {MAX_RECORD}"
-                    )
         out: list[Sequenced] = []
         now = self._now()
         self._timers(now, out)
-        for command in commands:
-            self._apply(_stamped(command, self.writer.next_seq, now), out)
+        writer = self.writer
+        first = writer.next_seq
+        stamped = [_stamped(command, first + n, now) for n, command in enumerate(commands)]
+        try:
+            encoded = [encode_command(command) for command in stamped]
+            for payload in encoded:
+                check_size(payload)
+        except (ValueError, TypeError, OverflowError) as e:
+            raise Unjournaled(e, out) from e
+        process = self.engine.process
+        add = writer.add_encoded
+        for command, payload in zip(stamped, encoded, strict=True):
+            add(command.seq, payload)  # into the journal's batch before the engine sees it
+            out.append((command, process(command)))
         return out
 
     def tick(self) -> list[Sequenced]:

@@ -78,6 +78,8 @@ class Executions(MarketData):
         """Report each event of a durable batch, in engine order; then market data."""
         by_account = self.by_account
         contexts = self.contexts
+        if not by_account and not contexts and not self.handles:
+            return  # no FIX session: nothing to report or publish (the common case)
         for command, events in applied:
             context = contexts.pop(command.seq, None) if contexts else None
             for index, event in enumerate(events):

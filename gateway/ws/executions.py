@@ -119,6 +119,8 @@ class OrderBook:
         self.quote_precision = quote_precision
         self.orders: dict[int, TrackedOrder] = {}
         self.accounts: set[str] = set()
+        self._scales: dict[str, Decimal] = {}
+        """Quote asset -> its smallest unit as a Decimal (0.01 for USD), made once."""
 
     # ------------------------------------------------------------ watching
 
@@ -148,10 +150,16 @@ class OrderBook:
             "avg_price": self._average(inst, o.filled, o.cost),
         }
 
+    def _scale(self, quote: str) -> Decimal:
+        """The smallest unit of ``quote`` (every report's cost and fees are written in it)."""
+        scale = self._scales.get(quote)
+        if scale is None:
+            scale = self._scales[quote] = Decimal(1).scaleb(-self.quote_precision[quote])
+        return scale
+
     def _cost(self, inst: Instrument, cost: int) -> Any:
         exact = Decimal(cost) * inst.price_increment * inst.qty_increment
-        step = Decimal(1).scaleb(-self.quote_precision[inst.quote])
-        return plain(exact.quantize(step, rounding=ROUND_HALF_EVEN))
+        return plain(exact.quantize(self._scale(inst.quote), rounding=ROUND_HALF_EVEN))
 
     @staticmethod
     def _average(inst: Instrument, filled: int, cost: int) -> Decimal:
@@ -201,7 +209,7 @@ class OrderBook:
     ) -> dict[str, Any]:
         """The ``trade`` event of ``o``'s side of ``trade`` (``o`` already counts the fill)."""
         inst = self.instruments[o.symbol]
-        scale = Decimal(1).scaleb(-self.quote_precision[inst.quote])
+        scale = self._scale(inst.quote)
         status = "filled" if leaves == 0 else "partially_filled"
         item = self._item("trade", o, status, trade.ts)
         item.update(

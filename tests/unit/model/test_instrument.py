@@ -10,6 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from model import instrument as instrument_module
 from model.instrument import GridError, Instrument
 
 MAX_UNITS = 2**63 - 1
@@ -304,3 +305,29 @@ def test_json_float_of_a_formatted_price_converts_back_exactly(increment: str, t
     value = from_json(inst.format_price(ticks))
     assert isinstance(value, (int, float))
     assert inst.price_to_ticks(value) == ticks
+
+
+# ------------------------------------------------------------------ memo
+
+
+def test_remembered_conversions_equal_fresh_ones_even_for_equal_increments_written_apart() -> None:
+    # "0.01" and "0.010" (or "10" and "1E+1") are equal keys in the memo: what one
+    # remembered must be exactly what the other computes, digits and exponent alike.
+    for first, second in (("0.01", "0.010"), ("10", "1E+1"), ("0.0001", "1E-4")):
+        a, b = instrument(first, first), instrument(second, second)
+        for units in (1, 7, 250, 10**12):
+            for inst in (a, b, a):
+                for got, increment in (
+                    (inst.ticks_to_price(units), inst.price_increment),
+                    (inst.lots_to_qty(units), inst.qty_increment),
+                ):
+                    fresh = (increment * units).quantize(Decimal(1).scaleb(-inst.price_precision))
+                    assert got == fresh
+                    assert got.as_tuple() == fresh.as_tuple()
+
+
+def test_the_memo_is_bounded() -> None:
+    inst = instrument()
+    for ticks in range(1, instrument_module.MEMO_SIZE + 10):
+        assert inst.ticks_to_price(ticks) == Decimal(ticks) / 100
+    assert len(instrument_module._MEMO) <= instrument_module.MEMO_SIZE

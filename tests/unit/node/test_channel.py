@@ -4,6 +4,7 @@ split of the byte stream, and a broken length closes the channel."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import msgspec
 import pytest
@@ -19,7 +20,9 @@ from node.channel import (
     Answer,
     Batch,
     Enqueue,
+    FrameProtocol,
     FrameReader,
+    Frames,
     GatewayCounts,
     Login,
     Presence,
@@ -27,6 +30,7 @@ from node.channel import (
     Requests,
     Stats,
     Touch,
+    applied_from_journal,
     decode_applied,
     decode_down,
     decode_up,
@@ -34,6 +38,7 @@ from node.channel import (
     encode_applied,
     frame,
 )
+from node.journal import encode_command
 
 ORDER = NewOrder(7, 11, "alice", "AAPLx/USD", "buy", 100, 22_950)
 
@@ -121,3 +126,91 @@ def test_a_frame_longer_than_the_limit_is_a_broken_peer() -> None:
 def test_a_wrong_message_is_refused_by_the_decoder() -> None:
     with pytest.raises(msgspec.ValidationError):
         decode_up(encode(Batch([], encode_applied([]), False)))
+
+
+def test_frames_cut_at_every_byte_come_out_whole_and_in_order() -> None:
+    messages = [encode(Requests([Enqueue(n, [ORDER] * (n % 4), False)])) for n in range(6)]
+    messages.append(b"")  # an empty frame is a frame too
+    stream = b"".join(frame(m) for m in messages)
+    # One cut at every position, and two cuts at every pair of positions.
+    for cut in range(len(stream) + 1):
+        frames = Frames()
+        assert frames.feed(stream[:cut]) + frames.feed(stream[cut:]) == messages
+        assert not frames.buffer
+    for first in range(0, len(stream) + 1, 5):
+        for second in range(first, len(stream) + 1, 3):
+            frames = Frames()
+            parts = (stream[:first], stream[first:second], stream[second:])
+            assert [f for part in parts for f in frames.feed(part)] == messages
+    # Byte by byte: each frame comes out with the byte that completes it, not before.
+    frames = Frames()
+    ends = [pos + 1 for pos in range(len(stream)) if frames.feed(stream[pos : pos + 1])]
+    expected, at = [], 0
+    for m in messages:
+        at += HEADER.size + len(m)
+        expected.append(at)
+    assert ends == expected
+
+
+def test_a_length_over_the_limit_is_refused_at_once_by_the_cutter() -> None:
+    frames = Frames()
+    assert frames.feed(HEADER.pack(MAX_FRAME + 1)[:3]) == []
+    with pytest.raises(ConnectionError, match=f"a frame of {MAX_FRAME + 1} bytes"):
+        frames.feed(HEADER.pack(MAX_FRAME + 1)[3:])
+
+
+def test_the_protocol_reads_frames_from_a_real_socket_and_closes_a_broken_peer(
+    tmp_path: Path,
+) -> None:
+    messages = [encode(Requests([Enqueue(n, [ORDER], False)])) for n in range(40)]
+    stream = b"".join(frame(m) for m in messages)
+
+    async def run() -> tuple[list[bytes], int, list[bytes], int]:
+        got: list[bytes] = []
+        lost: list[FrameProtocol] = []
+        loop = asyncio.get_running_loop()
+        path = str(tmp_path / "channel.sock")
+
+        def make() -> FrameProtocol:
+            return FrameProtocol(lambda _conn, frames: got.extend(frames), lost.append)
+
+        server = await loop.create_unix_server(make, path=path)
+        _, writer = await asyncio.open_unix_connection(path)
+        for start in range(0, len(stream), 7):  # cut into small writes
+            writer.write(stream[start : start + 7])
+            await writer.drain()
+        writer.close()
+        for _ in range(500):
+            if lost:
+                break
+            await asyncio.sleep(0.01)
+        first = (list(got), len(lost))
+        # A peer that sends a length over the limit: its connection is closed.
+        got.clear()
+        reader, writer = await asyncio.open_unix_connection(path)
+        writer.write(frame(messages[0]))
+        await writer.drain()
+        for _ in range(500):
+            if got:
+                break
+            await asyncio.sleep(0.01)
+        writer.write(HEADER.pack(MAX_FRAME + 1) + frame(messages[1]))
+        await writer.drain()
+        closed = await asyncio.wait_for(reader.read(), 5)  # EOF: the node closed it
+        writer.close()
+        server.close()
+        assert closed == b""
+        return first[0], first[1], list(got), len(lost)
+
+    got, lost, broken, lost_after = asyncio.run(run())
+    assert got == messages and lost == 1
+    assert broken == [messages[0]] and lost_after == 2
+
+
+def test_commands_from_the_journal_payloads_encode_as_the_channel_does() -> None:
+    for count in (0, 1, 15, 16, 300, 70_000):
+        commands = [msgspec.structs.replace(ORDER, seq=n + 1) for n in range(count)]
+        payloads = [encode_command(c) for c in commands]
+        raw = applied_from_journal(payloads)
+        assert bytes(raw) == bytes(encode_applied([(c, []) for c in commands]))
+        assert decode_applied(raw) == commands

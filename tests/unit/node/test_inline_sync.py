@@ -144,3 +144,45 @@ def test_after_a_slow_sync_the_next_ones_go_to_the_thread(
     on_loop = [t == loop_thread for t in threads]
     assert on_loop[:2] == [True, True]
     assert on_loop[2 : 3 + WINDOW] == [False] * WINDOW + [True]
+
+
+class WriteThreads:
+    """Wraps the journal writer's ``write`` (the pipelined committer's write and sync):
+    notes which thread each batch was synced on."""
+
+    def __init__(self, exchange: Exchange) -> None:
+        writer = exchange.sequencer.writer
+        self.real = writer.write
+        self.threads: list[int] = []
+        writer.write = self.write  # type: ignore[method-assign]
+
+    def write(self, taken: tuple[int, list[bytes]]) -> int:
+        if taken[1]:
+            self.threads.append(threading.get_ident())
+        return self.real(taken)
+
+
+@pytest.mark.usefixtures("any_disk_is_quick")
+def test_the_pipelined_committer_syncs_a_quiet_batch_on_the_loop(tmp_path: Path) -> None:
+    async def run() -> tuple[list[int], int, int, int]:
+        exchange = _exchange(tmp_path / "data")
+        exchange.pipelined = True
+        writes = WriteThreads(exchange)
+        await exchange.start()
+        try:
+            for n in range(10):  # one at a time: quiet
+                await exchange.submit(_order(n))
+            quiet = len(writes.threads)
+            # A burst: its batches go to the sync thread, the next applied meanwhile.
+            await asyncio.gather(*(exchange.submit(_order(n)) for n in range(10, 400)))
+        finally:
+            await exchange.close()
+        return writes.threads, threading.get_ident(), quiet, exchange.metrics.inline_syncs
+
+    threads, loop_thread, quiet, inline = asyncio.run(run())
+    assert quiet >= 10 and set(threads[:quiet]) == {loop_thread}
+    assert loop_thread not in threads[quiet:] and len(threads) > quiet
+    assert inline == quiet
+    recovered = recover(tmp_path / "data")
+    assert recovered.engine.last_seq >= 400
+    assert len(recovered.engine.orders) == 400

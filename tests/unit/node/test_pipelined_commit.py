@@ -11,7 +11,12 @@ import asyncio
 import threading
 from pathlib import Path
 
-from model.commands import NewOrder
+import msgspec
+import pytest
+
+import node.exchange as exchange_module
+from engine.events import OrderExpired
+from model.commands import NewOrder, RunTimers
 from node.clock import parse_clock
 from node.config import DEMO_CONFIG, parse_config
 from node.exchange import Exchange
@@ -39,6 +44,13 @@ class HeldWriter:
         written = self.real(taken)
         self.durable.append(taken[0])
         return written
+
+
+@pytest.fixture(autouse=True)
+def _every_sync_in_the_thread(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests hold the sync thread's writes: no batch may be synced on the loop
+    (a quiet batch would be, tests/unit/node/test_inline_sync.py)."""
+    monkeypatch.setattr(exchange_module, "INLINE_BATCH", 0)
 
 
 def _order(n: int) -> NewOrder:
@@ -162,3 +174,82 @@ def test_a_state_reader_stops_the_overlap(tmp_path: Path) -> None:
         assert exchange.metrics.pipelined_batches == 0
 
     asyncio.run(run())
+
+
+def test_every_command_arriving_during_a_sync_goes_into_the_next_batch(tmp_path: Path) -> None:
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        held = HeldWriter(exchange.sequencer.writer)
+        published: list[list[int]] = []
+        exchange.add_listener(lambda applied: published.append([c.seq for c, _ in applied]))
+        await exchange.start()
+        start = exchange.engine.last_seq
+        exchange.enqueue(_order(1))
+        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
+        # Commands arriving at three moments of the same sync: all are applied while it
+        # runs, and all go into the one next batch (not the first arrivals alone).
+        for n in (2, 3, 4, 5, 6):
+            exchange.enqueue(_order(n))
+            await _wait(lambda n=n: exchange.engine.last_seq == start + n, f"order {n} applied")
+        assert published == []
+        held.release.release()
+        await _wait(lambda: len(held.started) == 2, "the second batch's sync began")
+        held.release.release()
+        await _wait(lambda: len(published) == 2, "the second batch published")
+        assert published == [[start + 1], [start + n for n in range(2, 7)]]
+        assert exchange.metrics.pipelined_batches == 1
+        for _ in range(10):
+            held.release.release()
+        await exchange.close()
+
+    asyncio.run(run())
+
+
+@pytest.mark.parametrize("pipelined", [True, False])
+def test_a_group_the_journal_cannot_take_is_refused_whole_and_the_timers_before_it_published(
+    tmp_path: Path, pipelined: bool
+) -> None:
+    """The timers due before a refused group ran and are journaled: they must reach the
+    listeners, and the journal must rebuild exactly the engine that answered."""
+    refused: list[Exception] = []
+    answered: list[object] = []
+    published: list[Sequenced] = []
+
+    async def run() -> str:
+        config = parse_config(DEMO_CONFIG, "demo")
+        exchange = Exchange(config, tmp_path / "data", parse_clock("sim:2026-11-23T15:00:00Z"))
+        exchange.open()
+        exchange.pipelined = pipelined
+        exchange.add_listener(published.extend)
+        await exchange.start()
+        now = exchange.now()
+        gtd = NewOrder(
+            0, 0, "alice", "AAPLx/USD", "buy", 100, 22_900, tif="gtd", expire_ts=now + 10**9
+        )
+        placed = await exchange.submit(gtd)
+        order_id = placed[-1][0].seq
+        huge = _order(3)
+        msgspec.structs.force_setattr(huge, "cl_ord_id", "x" * (2 << 20))  # past a record
+        # In one step: the clock passes the expiry and the group comes in; the timer runs
+        # first, in the same turn of the pipeline as the group.
+        exchange.clock.advance(2 * 10**9)
+        exchange.enqueue_group([_order(5), huge], answered.append, refused.append)
+        await _wait(lambda: refused, "the group refused")
+        await _wait(lambda: order_id not in exchange.engine.orders, "the GTD order expired")
+        state = exchange.engine.state_hash()
+        last = exchange.engine.last_seq
+        await exchange.close()
+        assert answered == []
+        assert len(refused) == 1 and isinstance(refused[0], ValueError)
+        assert "a journal record holds at most" in str(refused[0])
+        timers = [(c, e) for c, e in published if isinstance(c, RunTimers)]
+        assert any(
+            isinstance(ev, OrderExpired) and ev.order_id == order_id for _, e in timers for ev in e
+        )
+        assert published[-1][0].seq == last  # nothing applied past what was published
+        return state
+
+    state = asyncio.run(run())
+    recovered = recover(tmp_path / "data")
+    assert recovered.engine.state_hash() == state
+    assert recovered.engine.last_seq == published[-1][0].seq

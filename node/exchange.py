@@ -146,8 +146,6 @@ class Exchange:
         self._state_readers: list[Callable[[], bool]] = []
         self._syncs = RecentSyncs()
         """How long the journal's last writes and syncs took."""
-        self._batch_commands = 0
-        """Commands (or ticks, queries) in the batch the committer took last."""
         self._retention: list[Callable[[], int]] = []
         self._syncer: _Syncer | None = None
         self.encoded: list[bytes] | None = None
@@ -444,7 +442,6 @@ class Exchange:
         batch = queue[:taken]
         del queue[:taken]
         self._queued -= count
-        self._batch_commands = count
         results: list[list[Sequenced]] = []
         sequencer = self.sequencer
         for pending in batch:
@@ -520,7 +517,7 @@ class Exchange:
             self._busy = True
             try:
                 batch, results = self._apply_batch()
-                if self._batch_commands <= INLINE_BATCH and not self._queue and self._syncs.quick():
+                if self._quiet(batch):
                     # A quiet pipeline and a quick disk: sync on the loop.
                     self._timed_flush()
                     self.metrics.inline_syncs += 1
@@ -533,6 +530,11 @@ class Exchange:
                 self._busy = False
             if self._queue:  # more than one cycle's worth was waiting
                 self._wake.set()
+
+    def _quiet(self, batch: list[_Pending]) -> bool:
+        """Whether ``batch`` may be synced on the loop (:data:`INLINE_BATCH`)."""
+        size = sum(len(p.commands) or 1 for p in batch)
+        return size <= INLINE_BATCH and not self._queue and self._syncs.quick()
 
     def _timed_flush(self) -> None:
         """Make the applied batch durable, and note how long that took."""
@@ -596,11 +598,7 @@ class Exchange:
             taken = writer.take()
             self._busy = True
             try:
-                if (
-                    sum(len(p.commands) or 1 for p in batch) <= INLINE_BATCH
-                    and not self._queue
-                    and self._syncs.quick()
-                ):
+                if self._quiet(batch):
                     # A quiet pipeline and a quick disk: write and sync on the loop (the
                     # sync thread is idle: every batch handed to it is durable by now).
                     writer.write(taken)

@@ -94,6 +94,9 @@ class _Pending:
     on_error: Callable[[Exception], None] | None = None
     failed: Exception | None = None
     after: Callable[[], None] | None = None
+    on_applied: Callable[[list[Sequenced]], None] | None = None
+    """Called as soon as the engine applied the commands, before they are durable
+    (:meth:`Exchange.enqueue_early`)."""
     at: float = field(default_factory=time.monotonic)
     """When it was queued (the age of the queue's head bounds what a new command waits)."""
 
@@ -127,6 +130,8 @@ class Exchange:
     data: Path
     clock: Clock
     listeners: list[Listener] = field(default_factory=list)
+    early_listeners: list[Listener] = field(default_factory=list)
+    """In-process parts hearing each batch as soon as it is applied (:meth:`add_early_listener`)."""
 
     def __post_init__(self) -> None:
         self.recovered: Recovered | None = None
@@ -295,6 +300,24 @@ class Exchange:
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
+    def add_early_listener(self, listener: Listener) -> None:
+        """Hear every batch as soon as the engine has applied it, before it is durable.
+
+        For a part in this process that prepares what it will say about a batch
+        while the journal syncs it, and says nothing of it before the batch is
+        published (its :meth:`add_listener` listener hears the same batch, or a
+        run of such batches as one, once durable). ``applied_seq`` is the
+        journal number of the last record applied when the listener is
+        called. The engine holds exactly the state after that batch then, so
+        the listener may read it.
+        """
+        self.early_listeners.append(listener)
+
+    @property
+    def applied_seq(self) -> int:
+        """The journal number of the last record the engine applied (durable or not yet)."""
+        return self.sequencer.writer.next_seq - 1
+
     # ------------------------------------------------------------- reports
 
     def add_report(self, name: str, report: Callable[[], dict[str, Any]]) -> None:
@@ -356,6 +379,25 @@ class Exchange:
         """
         self._push(
             _Pending(tuple(commands), on_done, on_error=on_error), any(map(_entry, commands))
+        )
+
+    def enqueue_early(
+        self,
+        commands: list[Command],
+        on_applied: Done,
+        on_done: Done | None = None,
+        on_error: Failed | None = None,
+    ) -> None:
+        """:meth:`enqueue_group`, and ``on_applied`` gets the result as soon as it is applied.
+
+        ``on_applied`` runs before the batch is durable and before the early
+        listeners hear it (:meth:`add_early_listener`); ``on_done`` still runs
+        once it is durable. A command the journal cannot take reaches neither
+        ``on_applied`` nor ``on_done``, only ``on_error``.
+        """
+        self._push(
+            _Pending(tuple(commands), on_done, on_error=on_error, on_applied=on_applied),
+            any(map(_entry, commands)),
         )
 
     def enqueue_query(self, query: Callable[[], None], on_done: Callable[[], None]) -> None:
@@ -451,12 +493,20 @@ class Exchange:
                 results.append([])
                 continue
             try:
-                results.append(sequencer.submit_group(pending.commands))
+                result = sequencer.submit_group(pending.commands)
             except Unjournaled as e:
                 # The journal could not take it (too large, not encodable): not
                 # applied. The timers that ran before it were, and are published.
                 results.append(e.applied)
                 pending.failed = e.error
+                continue
+            results.append(result)
+            if pending.on_applied is not None:
+                _guarded(pending.on_applied, result)
+        if self.early_listeners:
+            applied = [item for result in results for item in result]
+            for listener in self.early_listeners:
+                _guarded(listener, applied)
         return batch, results
 
     def _deliver(

@@ -47,6 +47,7 @@ __all__ = [
     "ClosedOrder",
     "Done",
     "Failed",
+    "InProcessNode",
     "LedgerEntry",
     "Listener",
     "MarketState",
@@ -382,4 +383,36 @@ class Node(Protocol):
 
         A token lapses 15 minutes of exchange-clock time after its last use.
         """
+        ...
+
+
+class InProcessNode(Node, Protocol):
+    """The node as a gateway running in its own process sees it (the FIX gateway).
+
+    Such a gateway may prepare what it says about a batch while the journal
+    syncs it (:meth:`add_early_listener`), as long as nothing of it leaves
+    before the batch is durable and published.
+    """
+
+    @property
+    def applied_seq(self) -> int:
+        """The journal number of the last record applied (durable or not yet)."""
+        ...
+
+    def add_early_listener(self, listener: Listener) -> None:
+        """Hear every batch as soon as it is applied, before it is durable."""
+        ...
+
+    def enqueue_early(
+        self,
+        commands: list[Command],
+        on_applied: Done,
+        on_done: Done | None = None,
+        on_error: Failed | None = None,
+    ) -> None:
+        """Queue commands back to back; ``on_applied`` hears them applied, before durable."""
+        ...
+
+    def add_state_reader(self, reads: Callable[[], bool]) -> None:
+        """While ``reads()``: no batch is applied before the previous one is published."""
         ...

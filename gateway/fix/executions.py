@@ -47,7 +47,7 @@ from gateway.fix.store import FixStore
 from gateway.fix.times import format_timestamp
 from gateway.reasons import error_for
 from model.commands import Command, NewOrder
-from node.interface import Node, Sequenced
+from node.interface import InProcessNode, Sequenced
 from node.metrics import GatewayMetrics
 
 __all__ = ["Executions"]
@@ -59,7 +59,7 @@ _ENTRY = ("D", "G", "i")
 class Executions(MarketData):
     """The listener (and market data); the gateway provides the attributes and the sending."""
 
-    node: Node
+    node: InProcessNode
     store: FixStore
     numbers: dict[str, Numbers]
     tracked: dict[int, Tracked]

@@ -24,7 +24,7 @@ from gateway.fix.reports import Numbers
 from gateway.fix.times import format_timestamp
 from gateway.fix.validate import Group
 from gateway.reasons import BUSY
-from node.interface import Node, Sequenced
+from node.interface import InProcessNode, Sequenced
 
 if TYPE_CHECKING:
     from gateway.fix.handle import SessionHandle
@@ -53,7 +53,7 @@ class Subscription:
 class MarketData:
     """V, W, X, Y; the gateway provides the attributes and the sending."""
 
-    node: Node
+    node: InProcessNode
     numbers: dict[str, Numbers]
     last_trade: dict[str, tuple[int, int]]
 

@@ -62,7 +62,7 @@ from gateway.reasons import (
 )
 from model.commands import CancelOrder, Command, NewOrder
 from model.instrument import Instrument
-from node.interface import Busy, Node, OrderView, Sequenced
+from node.interface import Busy, Done, InProcessNode, OrderView, Sequenced
 from node.metrics import GatewayMetrics
 
 __all__ = ["ORDER_ENTRY", "Context", "Requests", "quote_order_id"]
@@ -101,7 +101,7 @@ _reject_ids = count(1)
 class Requests:
     """D, F, G, q, i, H and V; the gateway provides the attributes and the sending."""
 
-    node: Node
+    node: InProcessNode
     instruments: dict[str, Instrument]
     quote_precision: dict[str, int]
     numbers: dict[str, Numbers]
@@ -112,6 +112,9 @@ class Requests:
     """When the message being handled was read (``perf_counter_ns``), for the ack latency."""
 
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
+        raise NotImplementedError
+
+    def _gated(self, callback: Callable[[list[Sequenced]], None]) -> Done:
         raise NotImplementedError
 
     def _save(self, handle: SessionHandle) -> None:
@@ -175,9 +178,12 @@ class Requests:
         context: Context,
         answer: Callable[[list[Sequenced]], None] | None = None,
     ) -> None:
-        """Queue ``commands`` for ``message``; ``answer`` gets their results once durable.
+        """Queue ``commands`` for ``message``; ``answer`` gets their results once applied.
 
-        Until then the message's number is in flight: the store's
+        The answer and the reports are made as soon as the engine applied the
+        commands, while the journal syncs them, and wait with the store's
+        frames until both are durable (:mod:`gateway.fix.server`). Until the
+        commands are durable the message's number is in flight: the store's
         ``next_in`` stays before it (``SessionHandle.durable_in``).
         """
         seq = int(message.get(34) or "0")
@@ -186,14 +192,16 @@ class Requests:
         contexts = self.contexts
         ack, read_at = self.metrics.ack_for(message.msg_type), self.read_at
 
-        def done(applied: list[Sequenced]) -> None:
-            # Durable: its reports are queued in this same turn of the loop.
-            ack.observe((time.perf_counter_ns() - read_at) / 1e9)
-            mine = applied[-len(commands) :]
+        def applied(result: list[Sequenced]) -> None:
+            # Applied, not yet durable: whatever this queues waits for the journal.
+            mine = result[-len(commands) :]
             for command, _ in mine:
                 contexts[command.seq] = context
             if answer is not None:
                 answer(mine)
+
+        def done(_: list[Sequenced]) -> None:
+            ack.observe((time.perf_counter_ns() - read_at) / 1e9)
             if handle.epoch == epoch:
                 handle.in_flight.pop(seq, None)
                 self._save(handle)
@@ -204,10 +212,7 @@ class Requests:
             self._business_reject(handle, message, 0, error_for("invalid_arguments", str(error)))
 
         try:
-            if len(commands) == 1:
-                self.node.enqueue(commands[0], done, failed)
-            else:
-                self.node.enqueue_group(commands, done, failed)
+            self.node.enqueue_early(commands, self._gated(applied), done, failed)
         except Busy:
             handle.in_flight.pop(seq, None)
             self._business_reject(handle, message, 4, BUSY)

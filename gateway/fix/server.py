@@ -3,21 +3,25 @@
 Thin, like the WebSocket gateway: bytes from a socket go through the framing
 (:mod:`gateway.fix.codec`) and the session layer (:mod:`gateway.fix.session`);
 the application messages it delivers become commands on the node's pipeline
-(:mod:`gateway.fix.requests`); the node's durable batches come back as
-execution reports (:mod:`gateway.fix.executions`) and market data
+(:mod:`gateway.fix.requests`); the node's batches come back as execution
+reports (:mod:`gateway.fix.executions`) and market data
 (:mod:`gateway.fix.marketdata`). It is written against
-:class:`node.interface.Node` only, on the node's event loop.
+:class:`node.interface.InProcessNode`, on the node's event loop.
+
+Reports are made as soon as the engine has applied a batch, while the journal
+syncs it (the node's early listener), so that the store's sync of them runs
+at the same time as the journal's instead of after it.
 
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
-application message) are written and synced first (one ``fdatasync`` for
-everything a turn of the loop produced: on the loop while the gateway is
-quiet and the disk quick, else in a worker thread while the loop goes on;
-see :data:`INLINE_CONNS` and :meth:`FixStore.sync_is_fast`), then the bytes
-go to the socket in one
-write per connection. So
-no counterparty ever sees a sequence number or a report the store could
-lose.
+application message, tagged with the journal record it tells of) are written
+and synced first (one ``fdatasync`` for everything a turn of the loop
+produced: on the loop while the gateway is quiet and the disk quick, else in
+a worker thread while the loop goes on; see :data:`INLINE_CONNS` and
+:meth:`FixStore.sync_is_fast`), and the bytes go to the socket, in order,
+once the journal has published the records they tell of too. So no
+counterparty ever sees a sequence number or a report that a crash could take
+back.
 """
 
 from __future__ import annotations
@@ -47,7 +51,7 @@ from gateway.fix.session import (
 from gateway.fix.store import FixStore
 from gateway.fix.times import format_timestamp
 from model.commands import CancelOrder, Command
-from node.interface import Node, Sequenced
+from node.interface import InProcessNode, Sequenced
 
 __all__ = ["Connection", "FixGateway"]
 
@@ -68,10 +72,13 @@ class Connection(asyncio.Protocol):
         self.parser = Parser()
         self.transport: asyncio.Transport | None = None
         self.handle: SessionHandle | None = None
-        self.pending: list[bytes] = []
-        """Bytes queued since the last store commit began."""
-        self.sealed: list[bytes] = []
-        """Bytes whose store frames are being synced: they go out once that is done."""
+        self.pending: list[tuple[int, bytes]] = []
+        """Bytes queued since the last store commit began, each with the journal number
+        that must be durable before it goes (0: none)."""
+        self.sealed: list[tuple[int, bytes]] = []
+        """Bytes whose store frames are being synced."""
+        self.ready: list[tuple[int, bytes]] = []
+        """Bytes the store holds, waiting for the journal (in order: none passes another)."""
         self.closing = False
         self.opened = time.monotonic()
 
@@ -95,18 +102,37 @@ class Connection(asyncio.Protocol):
         self.gateway.on_lost(self)
 
     def queue(self, data: bytes) -> None:
-        self.pending.append(data)
-        self.gateway.waiting[id(self)] = self
+        gateway = self.gateway
+        self.pending.append((gateway.node.applied_seq if gateway.early else 0, data))
+        gateway.waiting[id(self)] = self
 
     def release(self) -> None:
-        """Write what the last commit covered; close if the session is over."""
+        """The store holds what the last commit covered: send what the journal has too."""
+        if self.sealed:
+            self.ready += self.sealed
+            self.sealed = []
+        self.flush()
+
+    def flush(self) -> None:
+        """Write the bytes that are durable in the store and the journal; close if over."""
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        if self.sealed:
-            data, self.sealed = self.sealed, []
-            transport.write(b"".join(data))
-            self.gateway.metrics.sent += len(data)
+        ready = self.ready
+        if ready:
+            durable = self.gateway.durable_seq
+            count = 0
+            for need, _ in ready:
+                if need > durable:
+                    break
+                count += 1
+            if count < len(ready):
+                self.gateway.holding[id(self)] = self
+            if count:
+                data = [raw for _, raw in ready[:count]]
+                del ready[:count]
+                transport.write(b"".join(data))
+                self.gateway.metrics.sent += len(data)
             if transport.get_write_buffer_size() > SLOW_CONSUMER_BYTES:
                 # A client that does not read: let it go rather than hold its backlog;
                 # everything is in the store for its ResendRequest when it comes back.
@@ -114,14 +140,14 @@ class Connection(asyncio.Protocol):
                 self.gateway.metrics.disconnected("slow_consumer")
                 transport.abort()
                 return
-        if self.closing and not self.pending:
+        if self.closing and not (self.pending or self.sealed or self.ready):
             transport.close()
 
 
 class FixGateway(Requests, Executions):
-    """The FIX acceptor of one node (written against :class:`node.interface.Node` only)."""
+    """The FIX acceptor of one node, in its process (:class:`node.interface.InProcessNode`)."""
 
-    def __init__(self, node: Node, store_dir: Path) -> None:
+    def __init__(self, node: InProcessNode, store_dir: Path) -> None:
         self.node = node
         self.metrics = node.metrics.gateway("fix")
         self.read_at = 0
@@ -139,6 +165,12 @@ class FixGateway(Requests, Executions):
         self.last_trade: dict[str, tuple[int, int]] = {}
         self.connections: set[Connection] = set()
         self.waiting: dict[int, Connection] = {}
+        self.holding: dict[int, Connection] = {}
+        """Connections with bytes the store holds that wait for the journal."""
+        self.early = False
+        """True while a batch is reported before it is durable (what is queued then waits)."""
+        self.durable_seq = 0
+        """The journal number of the last record published (durable)."""
         self._unsaved: dict[str, SessionHandle] = {}
         self._deferred: dict[str, SessionHandle] | None = None
         """While the listener reports a batch: the sessions to drain once it is done."""
@@ -160,17 +192,18 @@ class FixGateway(Requests, Executions):
                 handle = SessionHandle(fix.sender_comp_id, access.account, fix, Session(settings))
                 self.handles[handle.name] = handle
                 self.by_account.setdefault(access.account, []).append(handle)
-        node.add_listener(self._on_batch)
-        # Market data reads the books after each batch: no batch may be applied ahead then.
-        reader = getattr(node, "add_state_reader", None)
-        if reader is not None:
-            reader(lambda: any(h.subscriptions for h in self.handles.values()))
+        node.add_early_listener(self._gated(self._on_batch))
+        node.add_listener(self._published)
+        # Market data reads the books in the early listener, right after its batch is
+        # applied, and a subscription's snapshot is taken at a barrier (nothing is
+        # applied ahead of one): the pipeline may apply ahead while sessions watch.
 
     # ------------------------------------------------------------ start and stop
 
     async def start(self, host: str, port: int) -> int:
         """Open the store, cancel what lost sessions left open, listen; return the port."""
-        self.store.open()
+        self.durable_seq = self.node.applied_seq  # all that was recovered is durable
+        self.store.open(self.durable_seq)
         for name, handle in self.handles.items():
             stored = self.store.session(name)
             session = handle.session
@@ -326,18 +359,46 @@ class FixGateway(Requests, Executions):
             return
         context = Context(handle, "cod")
 
-        def done(applied: list[tuple[Command, list[object]]]) -> None:
-            for command, _ in applied[-len(commands) :]:
+        def applied(result: list[Sequenced]) -> None:
+            for command, _ in result[-len(commands) :]:
                 self.contexts[command.seq] = context
 
         # Shutting down (RuntimeError): the orders stay, and go at the next start.
         with contextlib.suppress(RuntimeError):
-            node.enqueue_group(commands, done)  # type: ignore[arg-type]
+            node.enqueue_early(commands, self._gated(applied))
 
     # ------------------------------------------------------------ what sessions produce
 
+    def _gated(
+        self, callback: Callable[[list[Sequenced]], None]
+    ) -> Callable[[list[Sequenced]], None]:
+        """``callback`` as the node calls it before a batch is durable: what it queues waits.
+
+        Everything it has a session send is numbered, stored (tagged with the
+        journal number it depends on) and synced at once, while the journal
+        syncs the batch; the bytes go once both are durable (:meth:`_published`).
+        """
+
+        def gated(applied: list[Sequenced]) -> None:
+            self.early = True
+            try:
+                callback(applied)
+            finally:
+                self.early = False
+
+        return gated
+
+    def _published(self, applied: list[Sequenced]) -> None:
+        """The node's listener: ``applied`` is durable; send what waited for it."""
+        if applied:
+            self.durable_seq = applied[-1][0].seq
+        if self.holding:
+            holding, self.holding = self.holding, {}
+            for conn in holding.values():
+                conn.flush()
+
     def _on_batch(self, applied: list[Sequenced]) -> None:
-        """The pipeline's listener: report the batch, then drain each session it wrote to once."""
+        """The early listener: report the batch, then drain each session it wrote to once."""
         self._deferred = {}
         try:
             self._on_applied(applied)
@@ -379,7 +440,8 @@ class FixGateway(Requests, Executions):
                 handle.subscriptions.clear()
             for message in out:
                 if message.app and not message.resend:
-                    store.save_message(name, message.seq, message.raw)
+                    need = self.node.applied_seq if self.early else 0
+                    store.save_message(name, message.seq, message.raw, need)
                 if conn is not None:
                     conn.queue(message.raw)
             for action in actions:
@@ -413,7 +475,9 @@ class FixGateway(Requests, Executions):
                 store.save_state(handle.name, *state)
                 handle.saved = state
             if handle.owned_added or handle.owned_removed:
-                store.save_owned(handle.name, handle.owned_added, handle.owned_removed)
+                store.save_owned(
+                    handle.name, handle.owned_added, handle.owned_removed, self.node.applied_seq
+                )
                 handle.owned_added, handle.owned_removed = [], []
         self._unsaved.clear()
 

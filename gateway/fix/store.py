@@ -6,10 +6,22 @@ one ``fdatasync`` (group commit, as the journal does). Each change is a
 frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
 
 * ``("S", session, next_in, next_out)``: the sequence numbers;
-* ``("M", session, seq, raw)``: an application message as sent (for resends);
+* ``("M", session, seq, raw, journal)``: an application message as sent (for
+  resends), made from the journal's records up to number ``journal`` (0: from
+  none of them);
 * ``("R", session)``: both numbers back to 1, what was stored before is void;
-* ``("O", session, added, removed)``: orders the session entered that are
-  open (for cancel-on-disconnect after a restart).
+* ``("O", session, added, removed, journal)``: orders the session entered
+  that are open (for cancel-on-disconnect after a restart), as of the
+  journal's record ``journal``.
+
+Reports are stored while the journal syncs the records they tell of (both
+syncs run at once; the gateway sends nothing before both are done), so after
+a crash the store may hold a message about a record the journal lost. Opening
+is told how far the journal goes: such a message is not kept for resends (its
+number stays used: a resend fills it with a gap fill, as an admin message),
+and such an ``O`` frame's removals are not applied (the orders it closed are
+open again; its additions of orders that no longer exist do no harm:
+cancel-on-disconnect looks each order up).
 
 Opening replays the frames. A frame cut short or corrupted by a crash can
 only be the last one written (the file is only appended to); it and anything
@@ -87,11 +99,22 @@ class FixStore:
         self.syncs = RecentSyncs()
         """How long the last syncs took (:meth:`sync_is_fast`)."""
         self._fd = -1
+        self._journal_end: int | None = None
+        self._dropped = False
+        """Opening dropped what told of records the journal lost (then the file is rewritten:
+        the journal's next records reuse those numbers)."""
 
     # ------------------------------------------------------------ opening
 
-    def open(self) -> None:
-        """Read the file (cutting off a torn tail), compacting it if that pays."""
+    def open(self, journal_end: int | None = None) -> None:
+        """Read the file (cutting off a torn tail), compacting it if that pays.
+
+        ``journal_end``: the number of the journal's last durable record; what
+        was stored about later records is dropped (see the module's text).
+        None: keep everything.
+        """
+        self._journal_end = journal_end
+        self._dropped = False
         self.directory.mkdir(parents=True, exist_ok=True)
         fresh = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -109,7 +132,7 @@ class FixStore:
         self._reserve(PREALLOCATE)
         os.fsync(self._fd)
         live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
-        if self._size > _COMPACT_BYTES and live < self._size // 2:
+        if self._dropped or (self._size > _COMPACT_BYTES and live < self._size // 2):
             self._compact()
 
     def _replay(self, data: bytes) -> int:
@@ -133,12 +156,16 @@ class FixStore:
     def _apply(self, frame: list[Any], offset: int, size: int) -> None:
         kind, name = frame[0], frame[1]
         stored = self.sessions.setdefault(name, StoredSession())
+        end = self._journal_end
         if kind == "S":
             stored.next_in, stored.next_out = int(frame[2]), int(frame[3])
         elif kind == "M":
             seq = int(frame[2])
-            _put(stored.offsets, seq, offset)
             stored.next_out = max(stored.next_out, seq + 1)
+            if end is not None and len(frame) > 4 and int(frame[4]) > end:
+                self._dropped = True
+                return  # about a record the journal lost: its number stays used
+            _put(stored.offsets, seq, offset)
             stored.message_bytes += size
         elif kind == "R":
             stored.message_bytes = 0
@@ -146,7 +173,10 @@ class FixStore:
             stored.offsets = array("q")
         elif kind == "O":
             stored.owned.update(int(x) for x in frame[2])
-            stored.owned.difference_update(int(x) for x in frame[3])
+            if end is None or len(frame) < 5 or int(frame[4]) <= end:
+                stored.owned.difference_update(int(x) for x in frame[3])
+            else:
+                self._dropped = True
         else:
             raise ValueError(f"unknown frame kind {kind!r}")
 
@@ -197,11 +227,14 @@ class FixStore:
         stored.next_in, stored.next_out = next_in, next_out
         self._frame(("S", name, next_in, next_out))
 
-    def save_message(self, name: str, seq: int, raw: bytes) -> None:
-        """An application message sent (or kept for a resend) with number ``seq``."""
+    def save_message(self, name: str, seq: int, raw: bytes, journal: int = 0) -> None:
+        """An application message sent (or kept for a resend) with number ``seq``.
+
+        ``journal``: the journal's last record it tells of (0: none).
+        """
         stored = self.session(name)
         before = len(self._pending)
-        _put(stored.offsets, seq, self._frame(("M", name, seq, raw)))
+        _put(stored.offsets, seq, self._frame(("M", name, seq, raw, journal)))
         stored.next_out = max(stored.next_out, seq + 1)
         stored.message_bytes += len(self._pending) - before
 
@@ -212,11 +245,12 @@ class FixStore:
         stored.message_bytes = 0
         self._frame(("R", name))
 
-    def save_owned(self, name: str, added: list[int], removed: list[int]) -> None:
+    def save_owned(self, name: str, added: list[int], removed: list[int], journal: int = 0) -> None:
+        """Orders ``name`` entered that opened and closed, as of journal record ``journal``."""
         stored = self.session(name)
         stored.owned.update(added)
         stored.owned.difference_update(removed)
-        self._frame(("O", name, added, removed))
+        self._frame(("O", name, added, removed, journal))
 
     # ------------------------------------------------------------ reading
 

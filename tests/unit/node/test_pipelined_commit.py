@@ -253,3 +253,42 @@ def test_a_group_the_journal_cannot_take_is_refused_whole_and_the_timers_before_
     recovered = recover(tmp_path / "data")
     assert recovered.engine.state_hash() == state
     assert recovered.engine.last_seq == published[-1][0].seq
+
+
+def test_early_listeners_hear_a_batch_applied_before_it_is_durable(tmp_path: Path) -> None:
+    """``enqueue_early``'s ``on_applied`` and the early listeners hear each batch right after
+    the engine applied it, while its sync is held; ``on_done`` and the listeners only once
+    durable; ``applied_seq`` is the last record applied."""
+
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        held = HeldWriter(exchange.sequencer.writer)
+        heard: list[tuple[str, int, int]] = []
+        """(who, last seq of what it heard, batches durable then)."""
+
+        def note(who: str) -> object:
+            return lambda applied: heard.append((who, applied[-1][0].seq, len(held.durable)))
+
+        exchange.add_early_listener(note("early"))  # type: ignore[arg-type]
+        exchange.add_listener(note("published"))  # type: ignore[arg-type]
+        await exchange.start()
+        start = exchange.engine.last_seq
+        assert exchange.applied_seq == start
+        exchange.enqueue_early([_order(1)], note("applied"), note("done"))  # type: ignore[arg-type]
+        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
+        assert heard == [("applied", start + 1, 0), ("early", start + 1, 0)]
+        assert exchange.applied_seq == start + 1
+        exchange.enqueue_early([_order(2), _order(3)], note("applied"), note("done"))  # type: ignore[arg-type]
+        await _wait(lambda: len(heard) == 4, "the next batch applied ahead")
+        assert heard[2:] == [("applied", start + 3, 0), ("early", start + 3, 0)]
+        held.release.release()
+        await _wait(lambda: len(heard) == 6, "the first batch published")
+        assert heard[4:] == [("done", start + 1, 1), ("published", start + 1, 1)]
+        held.release.release()
+        await _wait(lambda: len(heard) == 8, "the second batch published")
+        assert heard[6:] == [("done", start + 3, 2), ("published", start + 3, 2)]
+        for _ in range(10):
+            held.release.release()
+        await exchange.close()
+
+    asyncio.run(run())

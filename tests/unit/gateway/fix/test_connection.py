@@ -1,4 +1,5 @@
-"""The transport's gate: bytes go out only when released, and a client that does not read goes."""
+"""The transport's gate: bytes go out only when the store and the journal have what they tell,
+in order, and a client that does not read goes."""
 
 from __future__ import annotations
 
@@ -32,7 +33,15 @@ class FakeTransport:
 
 
 def _connection(transport: FakeTransport) -> Connection:
-    gateway: Any = SimpleNamespace(connections=set(), waiting={}, metrics=GatewayMetrics("fix"))
+    gateway: Any = SimpleNamespace(
+        connections=set(),
+        waiting={},
+        holding={},
+        metrics=GatewayMetrics("fix"),
+        early=False,
+        durable_seq=0,
+        node=SimpleNamespace(applied_seq=0),
+    )
     conn = Connection(gateway)
     conn.connection_made(transport)  # type: ignore[arg-type]
     return conn
@@ -69,3 +78,41 @@ def test_a_client_that_does_not_read_is_let_go() -> None:
     conn.release()
     assert transport.aborted
     assert conn.gateway.metrics.disconnects == {"slow_consumer": 1}
+
+
+def test_bytes_made_before_the_journal_synced_wait_for_it_and_keep_their_order() -> None:
+    transport = FakeTransport()
+    conn = _connection(transport)
+    gateway = conn.gateway
+    gateway.early, gateway.node.applied_seq = True, 7  # a report of record 7, not yet durable
+    conn.queue(b"fill7")
+    gateway.early = False
+    conn.queue(b"heartbeat")  # made later: it may not pass the report
+    conn.sealed, conn.pending = conn.pending, []
+    conn.release()  # the store synced both
+    assert transport.written == []
+    assert gateway.holding == {id(conn): conn}
+    gateway.durable_seq = 6
+    gateway.holding.clear()
+    conn.flush()
+    assert transport.written == []  # record 6 durable is not enough
+    gateway.durable_seq = 7
+    conn.flush()
+    assert b"".join(transport.written) == b"fill7heartbeat"
+    assert conn.ready == []
+
+
+def test_a_connection_ending_waits_for_the_journal_too() -> None:
+    transport = FakeTransport()
+    conn = _connection(transport)
+    gateway = conn.gateway
+    gateway.early, gateway.node.applied_seq = True, 3
+    conn.queue(b"cancelled")
+    gateway.early = False
+    conn.closing = True
+    conn.sealed, conn.pending = conn.pending, []
+    conn.release()
+    assert not transport.closed
+    gateway.durable_seq = 3
+    conn.flush()
+    assert b"".join(transport.written) == b"cancelled" and transport.closed

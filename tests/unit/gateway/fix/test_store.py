@@ -173,3 +173,50 @@ def test_frames_are_written_over_zeros_kept_after_the_last_one(tmp_path: Path) -
     torn.save_message("MM", 4, b"after")
     torn.close()
     assert _store(tmp_path).history("MM", 4, 4) == [(4, b"after")]
+
+
+def test_what_tells_of_records_the_journal_lost_is_not_kept(tmp_path: Path) -> None:
+    """Reports are stored while the journal syncs their records: after a crash that took
+    records 9 and on from the journal, a message about them is not resent (its number
+    stays used), and an order an unjournaled event closed is owned again."""
+    store = _store(tmp_path)
+    store.save_owned("MM", [21, 22], [], 5)
+    store.save_message("MM", 1, b"ack of record 5", 5)
+    store.save_message("MM", 2, b"reject", 0)  # about no record
+    store.save_message("MM", 3, b"fill of record 9", 9)
+    store.save_owned("MM", [23], [21], 9)
+    store.save_message("MM", 4, b"heartbeat-free app message", 0)
+    store.write()
+    store.close()
+
+    lost = FixStore(tmp_path)
+    lost.open(journal_end=8)
+    mm = lost.session("MM")
+    assert mm.next_out == 5  # no number is used twice
+    assert lost.history("MM", 1, 10) == [
+        (1, b"ack of record 5"),
+        (2, b"reject"),
+        (4, b"heartbeat-free app message"),
+    ]
+    # 23 is owned but does not exist (cancel-on-disconnect looks it up); 21 is open again.
+    assert mm.owned == {21, 22, 23}
+    lost.close()
+
+    # The journal's next record 9 is another command: the old report of 9 stays gone.
+    later = FixStore(tmp_path)
+    later.open(journal_end=12)
+    assert [seq for seq, _ in later.history("MM", 1, 10)] == [1, 2, 4]
+    assert later.session("MM").owned == {21, 22, 23}
+    later.close()
+
+
+def test_nothing_is_dropped_while_the_journal_holds_every_record(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.save_message("MM", 1, b"fill of record 9", 9)
+    store.save_owned("MM", [23], [21], 9)
+    store.close()
+    kept = FixStore(tmp_path)
+    kept.open(journal_end=9)
+    assert kept.history("MM", 1, 10) == [(1, b"fill of record 9")]
+    assert kept.session("MM").owned == {23}
+    kept.close()

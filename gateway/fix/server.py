@@ -101,10 +101,10 @@ class Connection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.gateway.on_lost(self)
 
-    def queue(self, data: bytes) -> None:
-        gateway = self.gateway
-        self.pending.append((gateway.node.applied_seq if gateway.early else 0, data))
-        gateway.waiting[id(self)] = self
+    def queue(self, data: bytes, need: int = 0) -> None:
+        """Send ``data`` once the store has it and the journal has record ``need``."""
+        self.pending.append((need, data))
+        self.gateway.waiting[id(self)] = self
 
     def release(self) -> None:
         """The store holds what the last commit covered: send what the journal has too."""
@@ -438,12 +438,18 @@ class FixGateway(Requests, Executions):
                 handle.epoch += 1
                 handle.in_flight.clear()
                 handle.subscriptions.clear()
+            early = self.node.applied_seq if self.early else 0
             for message in out:
-                if message.app and not message.resend:
-                    need = self.node.applied_seq if self.early else 0
-                    store.save_message(name, message.seq, message.raw, need)
+                if message.resend:
+                    # A copy from the store may tell of a record not yet durable (made
+                    # while the session was away): it waits for all that is applied.
+                    if conn is not None:
+                        conn.queue(message.raw, self.node.applied_seq)
+                    continue
+                if message.app:
+                    store.save_message(name, message.seq, message.raw, early)
                 if conn is not None:
-                    conn.queue(message.raw)
+                    conn.queue(message.raw, early)
             for action in actions:
                 if isinstance(action, Deliver):
                     self._deliver(handle, action)

@@ -38,9 +38,7 @@ def _connection(transport: FakeTransport) -> Connection:
         waiting={},
         holding={},
         metrics=GatewayMetrics("fix"),
-        early=False,
         durable_seq=0,
-        node=SimpleNamespace(applied_seq=0),
     )
     conn = Connection(gateway)
     conn.connection_made(transport)  # type: ignore[arg-type]
@@ -84,9 +82,7 @@ def test_bytes_made_before_the_journal_synced_wait_for_it_and_keep_their_order()
     transport = FakeTransport()
     conn = _connection(transport)
     gateway = conn.gateway
-    gateway.early, gateway.node.applied_seq = True, 7  # a report of record 7, not yet durable
-    conn.queue(b"fill7")
-    gateway.early = False
+    conn.queue(b"fill7", 7)  # a report of record 7, not yet durable
     conn.queue(b"heartbeat")  # made later: it may not pass the report
     conn.sealed, conn.pending = conn.pending, []
     conn.release()  # the store synced both
@@ -106,9 +102,7 @@ def test_a_connection_ending_waits_for_the_journal_too() -> None:
     transport = FakeTransport()
     conn = _connection(transport)
     gateway = conn.gateway
-    gateway.early, gateway.node.applied_seq = True, 3
-    conn.queue(b"cancelled")
-    gateway.early = False
+    conn.queue(b"cancelled", 3)
     conn.closing = True
     conn.sealed, conn.pending = conn.pending, []
     conn.release()

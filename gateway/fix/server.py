@@ -512,9 +512,12 @@ class FixGateway(Requests, Executions):
             for conn in conns:
                 conn.release()
             return
-        if store.sync_is_fast() and len(conns) <= INLINE_CONNS and not self.node.queued:
-            # Quiet (a report or two, nothing waiting for the pipeline) and a quick
+        quiet = len(conns) <= INLINE_CONNS and not self.node.queued
+        if quiet and not self.early and store.sync_is_fast():
+            # Quiet (a message or two, nothing waiting for the pipeline) and a quick
             # disk: on the loop, cheaper than the round trip through a worker thread.
+            # Never for a batch's reports (early): the journal is about to sync that
+            # batch, and in a thread the store's sync runs beside it, not before it.
             error: Exception | None = None
             try:
                 store.sync()

@@ -39,13 +39,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sys
-import threading
 import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from queue import SimpleQueue
 from typing import Any
 
 import msgspec
@@ -77,7 +76,7 @@ from node.recovery import Recovered, recover
 from node.sequencer import Sequenced, Sequencer, Unjournaled
 from node.snapshotter import Snapshotter
 from node.store import snapshots, write_genesis
-from node.syncs import RecentSyncs
+from node.syncs import RecentSyncs, SyncThread
 from risk.money import Pair
 
 __all__ = ["MAX_BATCH", "Exchange"]
@@ -152,7 +151,7 @@ class Exchange:
         self._syncs = RecentSyncs()
         """How long the journal's last writes and syncs took."""
         self._retention: list[Callable[[], int]] = []
-        self._syncer: _Syncer | None = None
+        self._syncer: SyncThread | None = None
         self.encoded: list[bytes] | None = None
         """While the listeners hear a batch: its commands as encoded for the journal, one
         payload per item of the batch, in order (None: not at hand, encode them)."""
@@ -630,7 +629,7 @@ class Exchange:
         writer = self.sequencer.writer
         wake = self._wake
         metrics = self.metrics
-        syncer = self._syncer = _Syncer(writer, loop)
+        syncer = self._syncer = SyncThread("journal-sync", loop)
 
         ahead: tuple[list[_Pending], list[list[Sequenced]]] | None = None
         """The next batch, applied while the one in hand syncs: its entries and results."""
@@ -655,7 +654,7 @@ class Exchange:
                     metrics.inline_syncs += 1
                 else:
                     syncing = _Sync(wake)
-                    syncer.sync(taken, syncing)
+                    syncer.run(partial(writer.write, taken), syncing.finished)
                     while not syncing.done:
                         wake.clear()
                         room = MAX_AHEAD - ahead_commands
@@ -778,50 +777,6 @@ class _Sync:
         """On the loop, once the write returned (or raised ``error``): wake the committer."""
         self.done, self.error = True, error
         self.wake.set()
-
-
-class _Syncer:
-    """A thread of its own that writes and syncs the journal's batches, in the order given.
-
-    The pipelined committer hands it each batch (:meth:`sync`) and goes on
-    applying the next; the thread calls back on the loop when the batch is
-    durable. A queue put and one ``call_soon_threadsafe`` per batch, instead of
-    ``run_in_executor`` (an executor work item, a concurrent future chained to
-    an asyncio one, a thread-count check): on a loop that answers thousands of
-    small batches a second, that was about a tenth of its time (py-spy).
-    """
-
-    def __init__(self, writer: JournalWriter, loop: asyncio.AbstractEventLoop) -> None:
-        self.writer = writer
-        self.loop = loop
-        self._jobs: SimpleQueue[tuple[tuple[int, list[bytes]], _Sync] | None] = SimpleQueue()
-        self._thread = threading.Thread(target=self._run, name="journal-sync", daemon=True)
-        self._thread.start()
-
-    def sync(self, taken: tuple[int, list[bytes]], sync: _Sync) -> None:
-        """Write and sync ``taken`` (from :meth:`JournalWriter.take`); then ``sync.finished``."""
-        self._jobs.put((taken, sync))
-
-    def close(self) -> None:
-        """Stop the thread once the batches handed over are written."""
-        self._jobs.put(None)
-        self._thread.join()
-
-    def _run(self) -> None:
-        while True:
-            job = self._jobs.get()
-            if job is None:
-                return
-            taken, sync = job
-            error: BaseException | None = None
-            try:
-                self.writer.write(taken)
-            except BaseException as e:  # handed to the committer, which stops on it
-                error = e
-            try:
-                self.loop.call_soon_threadsafe(sync.finished, error)
-            except RuntimeError:
-                return  # the loop is closed: nobody waits any more
 
 
 def _entry(command: Command) -> bool:

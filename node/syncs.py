@@ -15,9 +15,13 @@ the commit waiting for it, until the window is quick again.
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections import deque
+from collections.abc import Callable
+from queue import SimpleQueue
 
-__all__ = ["INLINE_SYNC_NS", "WINDOW", "RecentSyncs"]
+__all__ = ["INLINE_SYNC_NS", "WINDOW", "RecentSyncs", "SyncThread"]
 
 INLINE_SYNC_NS = 2_000_000
 """A sync under this (2 ms) counts as quick."""
@@ -43,3 +47,50 @@ class RecentSyncs:
     def quick(self) -> bool:
         """Whether every sync noted lately took under :data:`INLINE_SYNC_NS` (none yet: yes)."""
         return all(ns < INLINE_SYNC_NS for ns in self._recent)
+
+
+class SyncThread:
+    """A thread of its own that runs writes and syncs in the order given, and answers each
+    on the event loop.
+
+    The journal's pipelined committer and the FIX store hand it their syncs
+    and go on. A queue put and one ``call_soon_threadsafe`` per job, instead
+    of ``run_in_executor`` (an executor work item, a concurrent future chained
+    to an asyncio one, a thread-count check): on a loop that answers
+    thousands of small batches a second, that was about a tenth of its time
+    (py-spy).
+    """
+
+    def __init__(self, name: str, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self._jobs: SimpleQueue[
+            tuple[Callable[[], object], Callable[[BaseException | None], None]] | None
+        ] = SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
+        self._thread.start()
+
+    def run(self, job: Callable[[], object], done: Callable[[BaseException | None], None]) -> None:
+        """Run ``job`` in the thread after those handed over before; then, on the loop,
+        ``done(None)``, or ``done(error)`` with what it raised."""
+        self._jobs.put((job, done))
+
+    def close(self) -> None:
+        """Stop the thread once the jobs handed over are done."""
+        self._jobs.put(None)
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            item = self._jobs.get()
+            if item is None:
+                return
+            job, done = item
+            error: BaseException | None = None
+            try:
+                job()
+            except BaseException as e:  # handed to ``done``: its owner decides
+                error = e
+            try:
+                self.loop.call_soon_threadsafe(done, error)
+            except RuntimeError:
+                return  # the loop is closed: nobody waits any more

@@ -31,6 +31,7 @@ import contextlib
 import sys
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import cast
 
@@ -52,6 +53,7 @@ from gateway.fix.store import FixStore
 from gateway.fix.times import format_timestamp
 from model.commands import CancelOrder, Command
 from node.interface import InProcessNode, Sequenced
+from node.syncs import SyncThread
 
 __all__ = ["Connection", "FixGateway"]
 
@@ -178,6 +180,7 @@ class FixGateway(Requests, Executions):
         self._commit_soon = False
         self._syncing = False
         self._store_closed = False
+        self._sync_thread: SyncThread | None = None
         self._timer: asyncio.Task[None] | None = None
         for access in config.access.values():
             for fix in access.fix_sessions:
@@ -262,6 +265,8 @@ class FixGateway(Requests, Executions):
         self._write_states()
         self.store.close()
         self._store_closed = True
+        if self._sync_thread is not None:
+            self._sync_thread.close()
 
     def _history(self, name: str) -> Callable[[int, int], list[tuple[int, bytes]]]:
         return lambda begin, end: self.store.history(name, begin, end)
@@ -526,20 +531,11 @@ class FixGateway(Requests, Executions):
             self._synced(error, conns)
             return
         self._syncing = True
-        loop = asyncio.get_running_loop()
+        if self._sync_thread is None:
+            self._sync_thread = SyncThread("fix-store-sync", asyncio.get_running_loop())
+        self._sync_thread.run(store.sync, partial(self._synced, conns=conns))
 
-        def sync() -> None:
-            # In a worker thread; the answer comes back to the loop in one hop.
-            error: Exception | None = None
-            try:
-                store.sync()
-            except Exception as e:
-                error = e
-            loop.call_soon_threadsafe(self._synced, error, conns)
-
-        loop.run_in_executor(None, sync)
-
-    def _synced(self, error: Exception | None, conns: list[Connection]) -> None:
+    def _synced(self, error: BaseException | None, conns: list[Connection]) -> None:
         self._syncing = False
         if error is not None:
             # The store cannot be trusted: say nothing more rather than something it lost.

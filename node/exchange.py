@@ -558,6 +558,7 @@ class Exchange:
             await self._pipelined_committer()
             return
         loop = asyncio.get_running_loop()
+        syncer = self._syncer = SyncThread("journal-sync", loop)
         while True:
             await self._wake.wait()
             self._wake.clear()
@@ -571,8 +572,12 @@ class Exchange:
                     self._timed_flush()
                     self.metrics.inline_syncs += 1
                 else:
-                    # fsync in a worker thread: the loop keeps gathering the next batch.
-                    await loop.run_in_executor(None, self._timed_flush)
+                    # fsync in the sync thread: the loop keeps gathering the next batch.
+                    synced: asyncio.Future[BaseException | None] = loop.create_future()
+                    syncer.run(self._timed_flush, partial(_settle, synced))
+                    error = await synced
+                    if error is not None:
+                        raise error  # the journal cannot be written: stop committing
                 self.metrics.on_flush(*self.sequencer.writer.last_flush)
                 self._deliver(batch, results)
             finally:
@@ -777,6 +782,12 @@ class _Sync:
         """On the loop, once the write returned (or raised ``error``): wake the committer."""
         self.done, self.error = True, error
         self.wake.set()
+
+
+def _settle(future: asyncio.Future[BaseException | None], error: BaseException | None) -> None:
+    """Answer a committer waiting for its sync (unless it was cancelled: shutting down)."""
+    if not future.done():
+        future.set_result(error)
 
 
 def _entry(command: Command) -> bool:

@@ -66,6 +66,8 @@ def _extensions() -> list[object]:
     )
     for ext in extensions:
         ext.include_dirs.append(str(ROOT / "model"))  # model/_slots.h
+        if ext.name == "node._journal":
+            ext.libraries.append("z")  # zlib's crc32, the one zlib.crc32 calls
     return list(extensions)
 
 

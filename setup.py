@@ -1,5 +1,7 @@
 """Builds the compiled core (Cython) when a C compiler and Python's headers are there.
 
+node._journal also needs zlib's header and library (it calls zlib's crc32).
+
 Everything else is in pyproject.toml. Without a compiler (or with
 ``TOKEX_PURE=1`` at install) tokex installs as the pure-Python build; see
 model/build.py for how the build in use is chosen, and docs/MATCHING.md

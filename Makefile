@@ -35,7 +35,7 @@ $(CORE_STAMP): $(STAMP) $(CORE_SOURCES)
 	$(PY) setup.py -q build_ext --inplace
 	touch $(CORE_STAMP)
 
-core: $(CORE_STAMP) ## compile the engine's core (Cython; needs a C compiler and Python's headers)
+core: $(CORE_STAMP) ## compile the engine's core (Cython; needs a C compiler, Python's and zlib's headers)
 
 $(FIX_STAMP): $(FIX_CLIENT)/package.json $(FIX_CLIENT)/package-lock.json
 	cd $(FIX_CLIENT) && npm ci --ignore-scripts --no-audit --no-fund

@@ -1,5 +1,7 @@
 """Builds the compiled core (Cython) when a C compiler and Python's headers are there.
 
+node._journal also needs zlib's header and library (it calls zlib's crc32).
+
 Everything else is in pyproject.toml. Without a compiler (or with
 ``TOKEX_PURE=1`` at install) tokex installs as the pure-Python build; see
 model/build.py for how the build in use is chosen, and docs/MATCHING.md
@@ -66,6 +68,8 @@ def _extensions() -> list[object]:
     )
     for ext in extensions:
         ext.include_dirs.append(str(ROOT / "model"))  # model/_slots.h
+        if ext.name == "node._journal":
+            ext.libraries.append("z")  # zlib's crc32, the one zlib.crc32 calls
     return list(extensions)
 
 

@@ -154,16 +154,30 @@ _CHECKED_FIELDS = (
 )
 
 
-def bind_commands(cls, frozenset stp_types, Py_ssize_t max_id_text):
-    """Read the offsets of model.commands.NewOrder's fields (``cls``); called once."""
+cdef Py_ssize_t X_ORDER_ID = -1, X_CL_ORD_ID = -1, X_USERREF = -1
+cdef object CHECK_NEW_ORDER = None
+cdef object CHECK_CANCEL_ORDER = None
+
+
+def bind_commands(cls, cancel_cls, frozenset stp_types, Py_ssize_t max_id_text,
+                  check_new_order, check_cancel_order):
+    """Read the offsets of model.commands.NewOrder's fields (``cls``) and
+    CancelOrder's (``cancel_cls``), and take the functions holding their full
+    rules; called once, before either is built."""
     global N_SIDE, N_QTY, N_PRICE, N_ORDER_TYPE, N_TIF, N_EXPIRE_TS, N_DISPLAY_QTY
     global N_TRIGGER_PRICE, N_CL_ORD_ID, N_USERREF, N_STP, N_CASH_QTY, MAX_ID_TEXT, STP_TYPES
+    global X_ORDER_ID, X_CL_ORD_ID, X_USERREF, CHECK_NEW_ORDER, CHECK_CANCEL_ORDER
     (
         N_SIDE, N_QTY, N_PRICE, N_ORDER_TYPE, N_TIF, N_EXPIRE_TS, N_DISPLAY_QTY,
         N_TRIGGER_PRICE, N_CL_ORD_ID, N_USERREF, N_STP, N_CASH_QTY,
     ) = [slot_offset(cls, name) for name in _CHECKED_FIELDS]
+    X_ORDER_ID, X_CL_ORD_ID, X_USERREF = [
+        slot_offset(cancel_cls, name) for name in (b"order_id", b"cl_ord_id", b"userref")
+    ]
     STP_TYPES = stp_types
     MAX_ID_TEXT = max_id_text
+    CHECK_NEW_ORDER = check_new_order
+    CHECK_CANCEL_ORDER = check_cancel_order
 
 
 def plain_limit(c):
@@ -172,6 +186,10 @@ def plain_limit(c):
     ``type(x) is int`` with ``0 < x <= 2**63 - 1`` is an exact int that
     as_ll reads with ``x > 0``; an int64 userref is an exact int as_ll reads.
     """
+    return _plain_limit(c)
+
+
+cdef bint _plain_limit(c) except -1:
     cdef long long v
     side = slot(c, N_SIDE)
     clid = slot(c, N_CL_ORD_ID)
@@ -190,3 +208,33 @@ def plain_limit(c):
         and (clid is None or (type(clid) is str and len(<str>clid) <= MAX_ID_TEXT))
         and (userref is None or as_ll(userref, &v))
     )
+
+
+# ------------------------------------------- the commands' __post_init__
+#
+# msgspec runs a struct's __post_init__ on every command built or decoded (every
+# journal record replayed). The pure build's are Python methods: the call's frame
+# cost more than the plain order's check itself. model/commands.py gives NewOrder
+# and CancelOrder these instead in the compiled build: the same steps, the full
+# rules still the Python functions bound above.
+
+def new_order_post_init(c):
+    """NewOrder.__post_init__: the plain limit order's check, else every rule."""
+    if CHECK_NEW_ORDER is None:
+        raise RuntimeError("model._order.bind_commands has not run")
+    if not _plain_limit(c):
+        CHECK_NEW_ORDER(c)
+
+
+def cancel_order_post_init(c):
+    """CancelOrder.__post_init__: a cancel by order id alone, else every rule."""
+    cdef long long v
+    if CHECK_CANCEL_ORDER is None:
+        raise RuntimeError("model._order.bind_commands has not run")
+    if not (
+        slot_none(c, X_CL_ORD_ID)
+        and slot_none(c, X_USERREF)
+        and slot_ll(c, X_ORDER_ID, &v)
+        and v > 0
+    ):
+        CHECK_CANCEL_ORDER(c)

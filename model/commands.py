@@ -154,6 +154,12 @@ class NewOrder(msgspec.Struct, frozen=True, gc=False, tag="new_order"):
         if not _plain_limit(self):
             _check_new_order(self)
 
+    if build.COMPILED and not TYPE_CHECKING:
+        # The compiled build's (model/_order.pyx): the same two steps with no
+        # Python frame. msgspec keeps the __post_init__ a struct class is made
+        # with, so it is chosen here; bind_commands (below) gives it its offsets.
+        __post_init__ = build.compiled_order().new_order_post_init
+
 
 def _plain_limit(c: NewOrder) -> bool:
     """A GTC limit order with nothing optional but tags, every field in range.
@@ -277,14 +283,23 @@ class CancelOrder(msgspec.Struct, frozen=True, gc=False, tag="cancel_order"):
             and 0 < order_id <= _MAX
         ):
             return  # by order id alone (most cancels): the rules below hold
-        _positive("order_id", self.order_id)
-        _text_id("cl_ord_id", self.cl_ord_id)
-        _int64("order_userref", self.userref)
-        named = (self.order_id is not None) + (self.cl_ord_id is not None)
-        if named + (self.userref is not None) != 1:
-            raise CommandError(
-                "order_id", self.order_id, "give exactly one of order_id, cl_ord_id, order_userref"
-            )
+        _check_cancel_order(self)
+
+    if build.COMPILED and not TYPE_CHECKING:
+        # The compiled build's (model/_order.pyx), as for NewOrder.
+        __post_init__ = build.compiled_order().cancel_order_post_init
+
+
+def _check_cancel_order(self: CancelOrder) -> None:
+    """Every rule a cancel's own fields follow (CommandError naming the first broken)."""
+    _positive("order_id", self.order_id)
+    _text_id("cl_ord_id", self.cl_ord_id)
+    _int64("order_userref", self.userref)
+    named = (self.order_id is not None) + (self.cl_ord_id is not None)
+    if named + (self.userref is not None) != 1:
+        raise CommandError(
+            "order_id", self.order_id, "give exactly one of order_id, cl_ord_id, order_userref"
+        )
 
 
 class AmendOrder(msgspec.Struct, frozen=True, gc=False, tag="amend_order"):
@@ -541,5 +556,7 @@ if build.COMPILED and not TYPE_CHECKING:
     # The compiled build's version of the plain limit order's check
     # (model/_order.pyx): the same expression on the fields read by offset.
     # Every journal replay and every order built at the edge runs it.
-    build.compiled_order().bind_commands(NewOrder, STP_TYPES, MAX_ID_TEXT)
+    build.compiled_order().bind_commands(
+        NewOrder, CancelOrder, STP_TYPES, MAX_ID_TEXT, _check_new_order, _check_cancel_order
+    )
     _plain_limit = build.compiled_order().plain_limit

@@ -292,11 +292,15 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     metas = [r["meta"] for r in results.values() if r.get("meta")]
     lines = ["_Made by `make bench` from `bench/results/*.json`; do not edit by hand._", ""]
     if metas:
-        m = metas[-1]
-        lines += [
-            f"Machine: {m['machine']}; Python {m['python']}; runs: {', '.join(runs)}.",
-            "",
-        ]
+        # Sections may come from runs on different machines: say which ran where.
+        where: dict[str, set[str]] = {}
+        for m in metas:
+            where.setdefault(f"{m['machine']}; Python {m['python']}", set()).add(m["run_id"])
+        if len(where) == 1:
+            lines += [f"Machine: {next(iter(where))}; runs: {', '.join(runs)}.", ""]
+        else:
+            parts = [f"{k} (runs {', '.join(sorted(v))})" for k, v in sorted(where.items())]
+            lines += [f"Machines: {'; '.join(parts)}.", ""]
     if plots:
         lines += [
             " ".join(f"[![{PLOTS[p]}](bench/results/{p})](bench/results/{p})" for p in plots),

@@ -16,7 +16,7 @@ import signal
 import subprocess
 import sys
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -133,6 +133,34 @@ async def pushes(client: Client) -> list[dict[str, Any]]:
     return out
 
 
+async def pushes_of(
+    client: Client,
+    channel: str,
+    until: Callable[[list[dict[str, Any]]], bool] = bool,
+    seconds: float = 10.0,
+) -> list[dict[str, Any]]:
+    """The ``channel`` pushes ``client`` gets from now, once ``until`` holds of them (or 10 s).
+
+    A batch reaches each worker on its own channel from the node: the worker
+    that answered a request may be ahead of another one, whose pushes then
+    come a moment later (a ping to it can be answered first).
+    """
+    got: list[dict[str, Any]] = []
+    deadline = asyncio.get_running_loop().time() + seconds
+    while True:
+        got += [m for m in await pushes(client) if m.get("channel") == channel]
+        if until(got) or asyncio.get_running_loop().time() > deadline:
+            return got
+        await asyncio.sleep(0.01)
+
+
+BOTH = {"AAPLx", "USD"}
+
+
+def _filled(got: list[dict[str, Any]]) -> bool:
+    return any(item.get("exec_type") == "filled" for m in got for item in m["data"])
+
+
 def test_one_account_on_two_workers_sees_one_exchange(tmp_path: Path) -> None:
     async def scenario(port: int) -> None:
         a0, a1 = await open_on(port, 0), await open_on(port, 1)
@@ -155,7 +183,7 @@ def test_one_account_on_two_workers_sees_one_exchange(tmp_path: Path) -> None:
         assert placed["success"], placed
         order_id = placed["result"]["order_id"]
         # The executions channel of the other worker's connection reports it, in order.
-        new = [m for m in await pushes(a1) if m.get("channel") == "executions"]
+        new = await pushes_of(a1, "executions")
         assert [item["order_id"] for m in new for item in m["data"]] == [order_id]
         assert [m["sequence"] for m in new] == [2]
         # Amend by cl_ord_id on the other worker (its copy of the engine knows the order).
@@ -164,15 +192,13 @@ def test_one_account_on_two_workers_sees_one_exchange(tmp_path: Path) -> None:
         # Bob, on worker 1, takes it; alice's balances on worker 0 move.
         sold = await bob.call("add_order", **{**BUY, "side": "sell"}, limit_price="228.50")
         assert sold["success"], sold
-        balances = [m for m in await pushes(a0) if m.get("channel") == "balances"]
-        assert balances and {e["asset"] for m in balances for e in m["data"]} == {
-            "AAPLx",
-            "USD",
-        }
+        balances = await pushes_of(
+            a0, "balances", lambda got: {e["asset"] for m in got for e in m["data"]} >= BOTH
+        )
+        assert balances and {e["asset"] for m in balances for e in m["data"]} == BOTH
         fills = [
             item
-            for m in await pushes(a1)
-            if m.get("channel") == "executions"
+            for m in await pushes_of(a1, "executions", _filled)
             for item in m["data"]
             if item.get("exec_type") == "filled"
         ]

@@ -267,11 +267,9 @@ cdef object _bool(Reader *r):
     return False
 
 
-cdef object _str(Reader *r):
-    """A str decoded afresh (UTF-8 checked, as msgspec does); None if it is not text."""
-    cdef Py_ssize_t n = _str_len(r)
-    if n < 0:
-        return None
+cdef object _decode(Reader *r, Py_ssize_t n):
+    """The next ``n`` bytes as a str (UTF-8 checked, as msgspec does); None and ``ok``
+    cleared if they are not UTF-8."""
     try:
         s = PyUnicode_DecodeUTF8(<const char *>r.p, n, NULL)
     except UnicodeDecodeError:
@@ -279,6 +277,14 @@ cdef object _str(Reader *r):
         return None
     r.p += n
     return s
+
+
+cdef object _str(Reader *r):
+    """A str decoded afresh; None if it is not text."""
+    cdef Py_ssize_t n = _str_len(r)
+    if n < 0:
+        return None
+    return _decode(r, n)
 
 
 cdef object _opt_str(Reader *r):
@@ -324,13 +330,8 @@ cdef object _text(Reader *r):
     if s is not None and PyUnicode_GET_LENGTH(s) == n and _same(r.p, <const char *>PyUnicode_1BYTE_DATA(s), n):
         r.p += n
         return s
-    try:
-        s = PyUnicode_DecodeUTF8(<const char *>r.p, n, NULL)
-    except UnicodeDecodeError:
-        r.ok = False
-        return None
-    r.p += n
-    if PyUnicode_IS_ASCII(s):
+    s = _decode(r, n)
+    if s is not None and PyUnicode_IS_ASCII(s):
         _texts[slot] = s
     return s
 

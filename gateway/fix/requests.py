@@ -114,7 +114,7 @@ class Requests:
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         raise NotImplementedError
 
-    def _gated(self, callback: Callable[[list[Sequenced]], None]) -> Done:
+    def _gated(self, callback: Done) -> Done:
         raise NotImplementedError
 
     def _save(self, handle: SessionHandle) -> None:

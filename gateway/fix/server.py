@@ -52,7 +52,7 @@ from gateway.fix.session import (
 from gateway.fix.store import FixStore
 from gateway.fix.times import format_timestamp
 from model.commands import CancelOrder, Command
-from node.interface import InProcessNode, Sequenced
+from node.interface import Done, InProcessNode, Sequenced
 from node.syncs import SyncThread
 
 __all__ = ["Connection", "FixGateway"]
@@ -374,9 +374,7 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ what sessions produce
 
-    def _gated(
-        self, callback: Callable[[list[Sequenced]], None]
-    ) -> Callable[[list[Sequenced]], None]:
+    def _gated(self, callback: Done) -> Done:
         """``callback`` as the node calls it before a batch is durable: what it queues waits.
 
         Everything it has a session send is numbered, stored (tagged with the

@@ -612,7 +612,7 @@ def add_load_options(p: Any) -> None:
         "--workers",
         type=int,
         help="tokex serve --workers N (gateway worker processes; 0: one process; default:"
-        " the server's own, cores - 1; the FIX gateway always runs in the node)",
+        " the server's own, cores - 1; the FIX gateway runs in worker 0, or in the node with 0)",
     )
     p.add_argument("--seed", type=int, default=1, help="order-flow seed")
     p.add_argument("--json", type=Path, help="write the report here")

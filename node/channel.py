@@ -199,7 +199,11 @@ class Stats(msgspec.Struct, tag="stats", array_like=True):
     """The worker's event-loop lag histogram (bucket counts and sum)."""
 
 
-Up = Hello | Requests | Stats
+class Listening(msgspec.Struct, tag="listening", array_like=True):
+    """The worker's gateways listen: its ports take connections now."""
+
+
+Up = Hello | Requests | Stats | Listening
 
 
 # ----------------------------------------------------------------- node -> worker

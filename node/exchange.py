@@ -147,7 +147,6 @@ class Exchange:
         self._reports: dict[str, Callable[[], dict[str, Any]]] = {}
         self.pipelined = False
         """Apply the next batch while one is synced (``tokex serve --workers N``, N > 0)."""
-        self._state_readers: list[Callable[[], bool]] = []
         self._syncs = RecentSyncs()
         """How long the journal's last writes and syncs took."""
         self._retention: list[Callable[[], int]] = []
@@ -598,24 +597,13 @@ class Exchange:
         finally:
             self._syncs.add(time.perf_counter_ns() - began)
 
-    def add_state_reader(self, reads: Callable[[], bool]) -> None:
-        """A part in this process whose listener reads the engine's state (``book``...).
-
-        While ``reads()`` is true the pipelined committer applies no batch
-        before the previous one is published, so that listener sees exactly
-        the state after the batch it hears (as without pipelining).
-        """
-        self._state_readers.append(reads)
-
     def _may_apply_ahead(self, batch: list[_Pending]) -> bool:
         """Whether the next batch may be applied while ``batch`` is being made durable."""
         if not self._queue or self._closing:
             return False
-        # A barrier's callback and a listener reading state must see the engine exactly
-        # after their batch: nothing may be applied ahead of them.
-        if any(p.after is not None for p in batch):
-            return False
-        return not any(reads() for reads in self._state_readers)
+        # A barrier's callback must see the engine exactly after its batch: nothing
+        # may be applied ahead of one.
+        return not any(p.after is not None for p in batch)
 
     async def _pipelined_committer(self) -> None:
         """Group commit with the next batch applied ahead: while batch k is written and

@@ -59,6 +59,7 @@ from node.channel import (
     Failed,
     FrameProtocol,
     Hello,
+    Listening,
     LoggedIn,
     Login,
     LoginFailed,
@@ -138,7 +139,8 @@ class WorkerHub:
     # ------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
-        """Listen on the channel, start the workers, wait until each listens."""
+        """Listen on the channel, start the workers, wait until each listens (its
+        :class:`~node.channel.Listening`: its gateways take connections)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(self._connection, path=str(self.path))
         for index in range(self.count):
@@ -240,6 +242,10 @@ class WorkerHub:
                     self.exchange.enqueue_barrier(partial(self._welcome, worker))
                 elif isinstance(message, Stats) and worker is not None:
                     self._stats(worker, message)
+                elif isinstance(message, Listening) and worker is not None:
+                    ready = self._ready.get(worker.index)
+                    if ready is not None:
+                        ready.set()
         except Exception:
             # A broken peer (or a bug): say so and close its channel, as a worker gone.
             traceback.print_exc(file=sys.stderr)
@@ -275,9 +281,6 @@ class WorkerHub:
         )
         worker.writer.write(frame(encode(welcome)))
         worker.live = True
-        ready = self._ready.get(worker.index)
-        if ready is not None:
-            ready.set()
 
     def _clock(self) -> int:
         """A simulated clock's time for the workers (0: the system clock)."""

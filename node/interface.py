@@ -412,7 +412,3 @@ class InProcessNode(Node, Protocol):
     ) -> None:
         """Queue commands back to back; ``on_applied`` hears them applied, before durable."""
         ...
-
-    def add_state_reader(self, reads: Callable[[], bool]) -> None:
-        """While ``reads()``: no batch is applied before the previous one is published."""
-        ...

@@ -151,8 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument(
         "--workers",
         type=int,
-        help="WebSocket gateway worker processes (default: $TOKEX_WORKERS, exchange.workers,"
-        " or the number of cores minus one; 0: one process)",
+        help="gateway worker processes: WebSocket in each, FIX in worker 0 (default:"
+        " $TOKEX_WORKERS, exchange.workers, or the number of cores minus one; 0: one process)",
     )
     p_serve.set_defaults(func=_serve)
     p_verify = sub.add_parser("verify", help="report on a data directory, changing nothing")

@@ -229,14 +229,26 @@ async def serve_forever(
         settlement.publish_gauges(exchange.metrics), name="settlement-gauges"
     )
     gateway: WsGateway | WorkerHub
-    held: socket.socket | None = None
+    held: list[socket.socket] = []
+    fix: FixGateway | None = None
     # One HTTP port for every HTTP edge: the console and /metrics now.
     http = HttpServer()
     try:
         if workers:
-            held = _reserve(host, ports[0])
-            port = int(held.getsockname()[1])
-            args = ["--host", host, "--port", str(port), "--data", str(data)]
+            # The workers' ports, held by the node: a worker started again takes them again.
+            # Worker 0 runs the FIX gateway (node/worker.py's FIX_WORKER).
+            held.append(_reserve(host, ports[0]))
+            port = int(held[0].getsockname()[1])
+            try:
+                held.append(_reserve(host, ports[2]))
+            except OSError as e:
+                await exchange.close()
+                gauges.cancel()
+                await settlement.close()
+                raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
+            fix_port = int(held[1].getsockname()[1])
+            args = ["--host", host, "--port", str(port), "--fix-port", str(fix_port)]
+            args += ["--data", str(data)]
             if config_path is not None:
                 args += ["--config", str(config_path)]
             gateway = WorkerHub(exchange, workers, args)
@@ -263,18 +275,19 @@ async def serve_forever(
         gauges.cancel()
         await settlement.close()
         raise CannotListen(listen_error(1, host, ports[1], e, source)) from e
-    fix = FixGateway(exchange, data / "fix")
-    try:
-        fix_port = await fix.start(host, ports[2])
-    except OSError as e:
-        await fix.stop()
-        await http.close()
-        await gateway.close()
-        await exchange.close()
-        await fix.close()
-        gauges.cancel()
-        await settlement.close()
-        raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
+    if not workers:
+        fix = FixGateway(exchange, data / "fix")
+        try:
+            fix_port = await fix.start(host, ports[2])
+        except OSError as e:
+            await fix.stop()
+            await http.close()
+            await gateway.close()
+            await exchange.close()
+            await fix.close()
+            gauges.cancel()
+            await settlement.close()
+            raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
     recovered = exchange.recovered
     assert recovered is not None
     print(
@@ -290,7 +303,7 @@ async def serve_forever(
         pids = ", ".join(str(p) for _, p in sorted(gateway.pids.items()))
         print(
             f"tokex serve: WebSocket gateway in {workers} worker processes (pids {pids}),"
-            f" node pid {os.getpid()}",
+            f" FIX gateway in worker 0, node pid {os.getpid()}",
             flush=True,
         )
     worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"
@@ -339,15 +352,17 @@ async def serve_forever(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     print("tokex serve: stopping", flush=True)
-    await fix.stop()
+    if fix is not None:
+        await fix.stop()
     await http.close()
     await gateway.close()
     await exchange.close()
-    await fix.close()
+    if fix is not None:
+        await fix.close()
     gauges.cancel()
     await settlement.close()
-    if held is not None:
-        held.close()
+    for sock in held:
+        sock.close()
     print("tokex serve: stopped", flush=True)
 
 

@@ -1,11 +1,14 @@
-"""A gateway worker process: the WebSocket gateway in front of the node's channel.
+"""A gateway worker process: the WebSocket gateway (and in worker 0 the FIX gateway)
+in front of the node's channel.
 
 ``python -m tokex.worker --channel PATH --index I --host H --port P --data DIR
-[--config FILE]``: started (and restarted) by ``tokex serve --workers N``
-(:mod:`node.hub`, docs/WORKERS.md), never by hand. It connects to the node's
-channel, is sent the engine as durable now, and listens on the WebSocket port
-with SO_REUSEPORT beside the other workers; the gateway is written against
-:class:`node.worker.RemoteNode`, the node carried over the channel.
+[--fix-port F] [--config FILE]``: started (and restarted) by ``tokex serve
+--workers N`` (:mod:`node.hub`, docs/WORKERS.md), never by hand. It connects
+to the node's channel, is sent the engine as durable now, and listens on the
+WebSocket port with SO_REUSEPORT beside the other workers; worker 0 also
+listens on the FIX port (held by the node, so a restarted worker 0 takes it
+again). The gateways are written against :class:`node.worker.RemoteNode`, the
+node carried over the channel.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import ctypes
+import os
 import signal
 import sys
 import traceback
@@ -24,12 +29,18 @@ import uvloop
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
+from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway, _address
-from node.channel import Batch, Report, decode_down, encode, frame
+from node.channel import Batch, Listening, Report, decode_down, encode, frame
 from node.config import DEMO_CONFIG, Config, load_config, parse_config
 from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 
-__all__ = ["STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
+__all__ = ["FIX_WORKER", "STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
+
+PR_SET_PDEATHSIG = 1
+"""Linux prctl(2): the signal a process gets when its parent dies."""
+FIX_WORKER = 0
+"""The worker that runs the FIX gateway (``--fix-port``): all the sessions, one store."""
 
 STATS_EVERY_S = 1.0
 """A worker sends its metrics to the node this often (the node's ``/metrics``)."""
@@ -111,20 +122,36 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
             writer.write(frame(encode(node.stats())))
 
     receiving = loop.create_task(receive())
+    fix: FixGateway | None = None
+    if args.fix_port is not None and args.index == FIX_WORKER:
+        # Every FIX session in one worker: their store is one file, synced once a turn.
+        # (Its start waits for the node's answer to a barrier: after ``receive`` runs.)
+        fix = FixGateway(node, args.data / "fix", journal_first=True)
+        await fix.start(args.host, args.fix_port, reuse_port=True)
+    writer.write(frame(encode(Listening())))
     lag = loop.create_task(node.metrics.watch_loop())
     stats = loop.create_task(report_stats())
     stopping = loop.create_task(stop.wait())
     await asyncio.wait((receiving, stopping), return_when=asyncio.FIRST_COMPLETED)
     if stopping.done() and not receiving.done():
-        # Stopping: take no new connections, and let what was sent to the node be answered.
+        # Stopping: take no new connections, log the FIX sessions out (what they leave
+        # open is cancelled), and let what was sent to the node be answered.
         if gateway.server is not None:
             gateway.server.close(close_connections=False)
+        if fix is not None:
+            with contextlib.suppress(Exception):
+                await fix.stop()
         for _ in range(100):
             if not node.queued:
                 break
             await asyncio.sleep(0.05)
     with contextlib.suppress(Exception):
         await asyncio.wait_for(gateway.close(), 5)
+    if fix is not None:
+        # What the sessions were sent is stored; what the node did not answer in time
+        # the next start's cancel-on-disconnect covers.
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(fix.close(), 5)
     status = 0
     if receiving.done() and not receiving.cancelled() and receiving.exception() is not None:
         # A frame this worker could not take: its copy of the engine is no longer the
@@ -140,12 +167,30 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
     return status
 
 
+def _die_with_the_node() -> None:
+    """Have the kernel kill this worker when the node that started it dies.
+
+    A worker without its node can only go on writing what nobody will read
+    (the FIX store, which the node's next start opens again): it goes as the
+    node did, at once (Linux ``PR_SET_PDEATHSIG``; elsewhere the channel's
+    end stops it a moment later).
+    """
+    parent = os.getppid()
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent:
+        os._exit(1)  # the node died before the request took effect
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    _die_with_the_node()
     parser = argparse.ArgumentParser(prog="python -m tokex.worker", description=__doc__)
     parser.add_argument("--channel", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--fix-port", type=int, help="the FIX port (worker 0 runs the FIX gateway)")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--config", type=Path)
     args = parser.parse_args(argv)

@@ -6,11 +6,16 @@ the application messages it delivers become commands on the node's pipeline
 (:mod:`gateway.fix.requests`); the node's batches come back as execution
 reports (:mod:`gateway.fix.executions`) and market data
 (:mod:`gateway.fix.marketdata`). It is written against
-:class:`node.interface.InProcessNode`, on the node's event loop.
+:class:`node.interface.InProcessNode`: the node itself (``--workers 0``, on
+the node's event loop), or, with gateway workers, worker 0's
+:class:`node.worker.RemoteNode` (docs/WORKERS.md), so that the FIX protocol
+work runs on a core of its own as the WebSocket gateway's does.
 
-Reports are made as soon as the engine has applied a batch, while the journal
-syncs it (the node's early listener), so that the store's sync of them runs
-at the same time as the journal's instead of after it.
+In the node, reports are made as soon as the engine has applied a batch,
+while the journal syncs it (the node's early listener), so that the store's
+sync of them runs at the same time as the journal's instead of after it. In
+a worker every batch arrives durable (``journal_first``): the store's sync
+comes after the journal's, and a quiet commit may run it on the loop.
 
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
@@ -147,10 +152,15 @@ class Connection(asyncio.Protocol):
 
 
 class FixGateway(Requests, Executions):
-    """The FIX acceptor of one node, in its process (:class:`node.interface.InProcessNode`)."""
+    """The FIX acceptor of one node: in its process, or in its worker 0."""
 
-    def __init__(self, node: InProcessNode, store_dir: Path) -> None:
+    def __init__(
+        self, node: InProcessNode, store_dir: Path, *, journal_first: bool = False
+    ) -> None:
         self.node = node
+        self.journal_first = journal_first
+        """The node publishes each batch durable before the early listener hears it (a
+        worker's :class:`node.worker.RemoteNode`): no store sync runs beside the journal's."""
         self.metrics = node.metrics.gateway("fix")
         self.read_at = 0
         config = node.config
@@ -203,8 +213,12 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ start and stop
 
-    async def start(self, host: str, port: int) -> int:
-        """Open the store, cancel what lost sessions left open, listen; return the port."""
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Open the store, cancel what lost sessions left open, listen; return the port.
+
+        ``reuse_port``: listen with SO_REUSEPORT on a port the node holds for
+        the worker that runs this gateway (and for the one started after it).
+        """
         self.durable_seq = self.node.applied_seq  # all that was recovered is durable
         self.store.open(self.durable_seq)
         for name, handle in self.handles.items():
@@ -225,7 +239,9 @@ class FixGateway(Requests, Executions):
         reported: asyncio.Future[None] = loop.create_future()
         self.node.enqueue_barrier(lambda: reported.set_result(None))
         await reported
-        self.server = await loop.create_server(lambda: Connection(self), host, port)
+        self.server = await loop.create_server(
+            lambda: Connection(self), host, port, reuse_port=reuse_port or None
+        )
         self._timer = loop.create_task(self._ticker(), name="fix-timers")
         return int(self.server.sockets[0].getsockname()[1])
 
@@ -516,11 +532,13 @@ class FixGateway(Requests, Executions):
                 conn.release()
             return
         quiet = len(conns) <= INLINE_CONNS and not self.node.queued
-        if quiet and not self.early and store.sync_is_fast():
+        beside_journal = self.early and not self.journal_first
+        if quiet and not beside_journal and store.sync_is_fast():
             # Quiet (a message or two, nothing waiting for the pipeline) and a quick
             # disk: on the loop, cheaper than the round trip through a worker thread.
-            # Never for a batch's reports (early): the journal is about to sync that
-            # batch, and in a thread the store's sync runs beside it, not before it.
+            # Never for a batch's reports in the node (early): the journal is about to
+            # sync that batch, and in a thread the store's sync runs beside it, not
+            # before it.
             error: Exception | None = None
             try:
                 store.sync()

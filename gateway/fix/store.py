@@ -39,6 +39,10 @@ sends a message only after the frames that record it are written (and, with
 ``sync``, on disk): a message the counterparty saw is always one a resend
 can repeat, and a sequence number once used is never used again.
 
+One process has the store open at a time: it holds ``<data>/fix/store.lock``
+(``flock``) while open, and another waits for it a while, then gives up
+with an error naming the holder's process id.
+
 The file keeps every application message sent since each session's last
 reset, as QuickFIX's file store does; on opening, a file that is mostly
 superseded numbers and messages voided by resets is rewritten without them (to a new file, synced,
@@ -47,6 +51,7 @@ then renamed over the old one).
 
 from __future__ import annotations
 
+import fcntl
 import os
 import struct
 import time
@@ -65,6 +70,8 @@ __all__ = ["FixStore", "StoredSession"]
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
 _COMPACT_BYTES = 16 * 1024 * 1024
+LOCK_WAIT_S = 10.0
+"""How long opening waits for another process to let go of the store (:meth:`FixStore.open`)."""
 PREALLOCATE = 4 * 1024 * 1024
 """Zeros kept past the last frame, for frames to be written over (see the module's text)."""
 _encode = msgspec.msgpack.Encoder().encode
@@ -99,6 +106,7 @@ class FixStore:
         self.syncs = RecentSyncs()
         """How long the last syncs took (:meth:`sync_is_fast`)."""
         self._fd = -1
+        self._lock_fd = -1
         self._journal_end: int | None = None
         self._dropped = False
         """Opening dropped what told of records the journal lost (then the file is rewritten:
@@ -106,16 +114,18 @@ class FixStore:
 
     # ------------------------------------------------------------ opening
 
-    def open(self, journal_end: int | None = None) -> None:
-        """Read the file (cutting off a torn tail), compacting it if that pays.
+    def open(self, journal_end: int | None = None, lock_wait_s: float = LOCK_WAIT_S) -> None:
+        """Take the store's lock, read the file (cutting off a torn tail), compact if it pays.
 
         ``journal_end``: the number of the journal's last durable record; what
         was stored about later records is dropped (see the module's text).
-        None: keep everything.
+        None: keep everything. ``lock_wait_s``: how long to wait for a process
+        that holds the lock (one on its way out) before giving up.
         """
         self._journal_end = journal_end
         self._dropped = False
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._lock(lock_wait_s)
         fresh = not self.path.exists()
         self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         if fresh:
@@ -336,6 +346,36 @@ class FixStore:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = -1
+        if self._lock_fd >= 0:
+            os.close(self._lock_fd)  # the lock goes with the descriptor
+            self._lock_fd = -1
+
+    def _lock(self, wait_s: float) -> None:
+        """Hold ``store.lock`` (flock) while open: one process writes the file at a time.
+
+        With gateway workers the store is the FIX worker's; a worker started
+        again after one died, or a server started again after a crash, may
+        find the old process still on its way out: it waits for it a while.
+        """
+        path = self.directory / "store.lock"
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "?"
+                    os.close(fd)
+                    raise OSError(
+                        f"{path}: the FIX session store is in use by process {holder}"
+                        f" (waited {wait_s:g} s); stop it first"
+                    ) from None
+                time.sleep(0.02)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        self._lock_fd = fd
 
 
 def _put(offsets: array[int], seq: int, offset: int) -> None:

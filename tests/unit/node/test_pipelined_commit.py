@@ -149,33 +149,6 @@ def test_a_barrier_sees_exactly_its_batch_nothing_applied_ahead(tmp_path: Path) 
     asyncio.run(run())
 
 
-def test_a_state_reader_stops_the_overlap(tmp_path: Path) -> None:
-    async def run() -> None:
-        exchange = _exchange(tmp_path / "data")
-        held = HeldWriter(exchange.sequencer.writer)
-        reading = [True]
-        exchange.add_state_reader(lambda: reading[0])
-        levels: list[int] = []
-        exchange.add_listener(lambda applied: levels.append(len(exchange.book("AAPLx/USD", 50)[1])))
-        await exchange.start()
-        start = exchange.engine.last_seq
-        exchange.enqueue(_order(2))
-        await _wait(lambda: len(held.started) == 1, "the first batch's sync began")
-        exchange.enqueue(_order(4))
-        await asyncio.sleep(0.05)
-        assert exchange.engine.last_seq == start + 1
-        held.release.release()
-        await _wait(lambda: exchange.engine.last_seq == start + 2, "the next command applied")
-        # The listener of the first batch saw one ask: its own batch's state, not the next.
-        assert levels[0] == 1
-        for _ in range(10):
-            held.release.release()
-        await exchange.close()
-        assert exchange.metrics.pipelined_batches == 0
-
-    asyncio.run(run())
-
-
 def test_every_command_arriving_during_a_sync_goes_into_the_next_batch(tmp_path: Path) -> None:
     async def run() -> None:
         exchange = _exchange(tmp_path / "data")

@@ -272,8 +272,12 @@ HTTP_PORTS: dict[int, int] = {}
 
 
 @contextmanager
-def server(data: Path, config: str) -> Iterator[tuple[int, int, subprocess.Popen[str]]]:
+def server(
+    data: Path, config: str, workers: int = 0
+) -> Iterator[tuple[int, int, subprocess.Popen[str]]]:
     """``tokex serve`` on ``config`` (TOML text) with ports 0 and the system clock.
+
+    ``workers`` > 0: gateway worker processes, the FIX gateway in worker 0.
 
     Yields (WebSocket port, FIX port, process); the HTTP port is in
     :data:`HTTP_PORTS`. The system clock because FIX checks SendingTime
@@ -284,6 +288,7 @@ def server(data: Path, config: str) -> Iterator[tuple[int, int, subprocess.Popen
     path.write_text(config, encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--data", str(data)]
     command += ["--config", str(path), "--ws-port", "0", "--fix-port", "0", "--http-port", "0"]
+    command += ["--workers", str(workers)]
     log = (data.parent / f"{data.name}.log").open("a", encoding="utf-8")
     proc = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, stderr=log, text=True)
     try:

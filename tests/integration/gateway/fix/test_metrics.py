@@ -10,9 +10,11 @@ own parser.
 from __future__ import annotations
 
 import socket
+import time
 import urllib.request
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.integration.gateway.fix.driver import HTTP_PORTS, Driver, config_text, server, stamp
@@ -47,8 +49,15 @@ def _scrape(port: int) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
     }
 
 
-def test_metrics_count_the_fix_gateway(tmp_path: Path) -> None:
-    with server(tmp_path / "data", config_text(ACCOUNTS)) as (_, port, proc):
+def _sent(samples: dict[tuple[str, frozenset[tuple[str, str]]], float]) -> float:
+    key = ("tokex_gateway_messages_sent_total", frozenset({("protocol", "fix")}))
+    return samples.get(key, 0.0)
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-node", "in-worker"])
+def test_metrics_count_the_fix_gateway(tmp_path: Path, workers: int) -> None:
+    """In a worker, the node shows what the worker last told it (every second)."""
+    with server(tmp_path / "data", config_text(ACCOUNTS), workers) as (_, port, proc):
         d = Driver()
         try:
             d.connect("MM", port, "MM", "mm-fix", "mm-key", validate=True)
@@ -71,6 +80,10 @@ def test_metrics_count_the_fix_gateway(tmp_path: Path) -> None:
                 assert b"35=5" in raw.recv(4096)
                 assert raw.recv(4096) == b""  # closed by the server
             samples = _scrape(HTTP_PORTS[proc.pid])
+            deadline = time.monotonic() + 10
+            while _sent(samples) < 7 and time.monotonic() < deadline:
+                time.sleep(0.1)  # a worker's counts reach the node once a second
+                samples = _scrape(HTTP_PORTS[proc.pid])
         finally:
             d.close()
 

@@ -1,4 +1,8 @@
-"""A FIX session survives the server being killed: SIGKILL, restart, logon, resend.
+"""A FIX session survives the FIX gateway being killed: SIGKILL, restart, logon, resend.
+
+Three ways to lose it: the server in one process (``--workers 0``), the node
+of a server with a gateway worker (the worker dies with it), and the FIX
+worker alone (the node starts it again; the server stays up).
 
 jspurefix keeps its own sequence numbers across the lost connection; the
 exchange keeps its own in its session store. A fill that happens while the
@@ -10,10 +14,115 @@ and OrigSendingTime. The order itself came back from the journal.
 
 from __future__ import annotations
 
+import os
 import signal
+import socket
+import subprocess
+import time
+from contextlib import AbstractContextManager
 from pathlib import Path
 
+import pytest
+
 from tests.integration.gateway.fix.driver import Driver, config_text, server, stamp, tags
+
+KILLS = ["server", "node-with-worker", "fix-worker"]
+
+
+def _children(pid: int) -> list[tuple[int, str]]:
+    """(pid, command line) of the processes whose parent is ``pid``."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+            if ppid != pid:
+                continue
+            with open(f"/proc/{entry}/cmdline", "rb") as f:
+                found.append((int(entry), f.read().replace(b"\0", b" ").decode()))
+        except (OSError, ValueError, IndexError):
+            continue
+    return found
+
+
+def _fix_worker(proc: subprocess.Popen[str]) -> int:
+    """The pid of the server's worker 0 (the one running the FIX gateway)."""
+    for pid, command in _children(proc.pid):
+        if "tokex.worker" in command and "--index 0 " in command:
+            return pid
+    raise AssertionError(f"no worker 0 under {proc.pid}: {_children(proc.pid)}")
+
+
+def _wait_listening(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+class _Lifecycle:
+    """A server whose FIX gateway is killed one of the :data:`KILLS` ways, then back."""
+
+    def __init__(self, kill: str, data: Path, config: str) -> None:
+        self.kill, self.data, self.config = kill, data, config
+        self.workers = 0 if kill == "server" else 1
+        self._server: AbstractContextManager[tuple[int, int, subprocess.Popen[str]]] | None = None
+        self.port = 0
+
+    def start(self) -> int:
+        self._server = server(self.data, self.config, self.workers)
+        _, self.port, self.proc = self._server.__enter__()
+        return self.port
+
+    def lose(self, d: Driver, session: str) -> dict[str, object]:
+        """SIGKILL what :attr:`kill` names; ``session``'s event of its connection gone."""
+        if self.kill == "fix-worker":
+            worker = _fix_worker(self.proc)
+            os.kill(worker, signal.SIGKILL)
+        else:
+            if self.workers:
+                worker = _fix_worker(self.proc)
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait()
+            if self.workers:
+                _wait_gone(worker)  # the worker dies with its node (PR_SET_PDEATHSIG)
+        return d.wait_for("stopped", session=session, timeout=15)
+
+    def back(self) -> int:
+        """The FIX port once the gateway is back (the same port if only the worker died)."""
+        if self.kill == "fix-worker":
+            _wait_listening(self.port)
+            return self.port
+        self.stop()
+        return self.start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            server, self._server = self._server, None
+            server.__exit__(None, None, None)
+
+
+def _wait_gone(pid: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while os.path.exists(f"/proc/{pid}") and _state(pid) != "Z":
+        assert time.monotonic() < deadline, f"process {pid} outlived its node"
+        time.sleep(0.02)
+
+
+def _state(pid: int) -> str:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0].decode()
+    except OSError:
+        return "gone"
+
 
 ACCOUNTS = {
     "r": [{"sender_comp_id": "R", "password": "r-fix", "cancel_on_disconnect": False}],
@@ -34,72 +143,74 @@ def _order(clid: str, side: str, tif: str) -> dict[str, str]:
     }
 
 
-def test_a_resend_request_after_a_sigkill_and_restart(tmp_path: Path) -> None:
-    data, config = tmp_path / "data", config_text(ACCOUNTS)
+@pytest.mark.parametrize("kill", KILLS)
+def test_a_resend_request_after_a_sigkill_and_restart(tmp_path: Path, kill: str) -> None:
+    server = _Lifecycle(kill, tmp_path / "data", config_text(ACCOUNTS))
     d = Driver()
     try:
-        with server(data, config) as (_, port, proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
-            d.send("R", "D", _order("rest-1", "1", "1"))
-            new = d.received("R", "8", t11="rest-1")
-            assert tags(new)[150] == "0"
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            lost = d.wait_for("stopped", session="R", timeout=15)
+        port = server.start()
+        d.connect("R", port, "R", "r-fix", "r-key", validate=True)
+        d.send("R", "D", _order("rest-1", "1", "1"))
+        new = d.received("R", "8", t11="rest-1")
+        assert tags(new)[150] == "0"
+        lost = server.lose(d, "R")
         assert lost["next_target_seq"] == new["seq"] + 1
         d.drop("R")
-        with server(data, config) as (_, port, _proc):
-            d.connect("S", port, "S", "s-fix", "s-key", validate=True)
-            d.send("S", "D", _order("take-1", "2", "3"))
-            taker = tags(d.received("S", "8", t11="take-1", t150="F"))
-            assert taker[39] == "2"  # the resting order was there after the restart
-            ready = d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
-            logon = d.received("R", "A")
-            assert logon["seq"] == new["seq"] + 2  # the fill, stored while R was away, is +1
-            assert ready["next_sender_seq"] == lost["next_sender_seq"] + 1  # theirs went on too
-            request = tags(d.wait_for("tx", session="R", type="2"))
-            assert request[7] == str(new["seq"] + 1)
-            fill = d.received("R", "8", t150="F")
-            got = tags(fill)
-            assert fill["seq"] == new["seq"] + 1
-            assert (got[43], got[11], got[39], got[17]) == ("Y", "rest-1", "2", taker[17])
-            assert got[122] != got[52]
-            # In sequence again: an order goes through and is answered at the next number.
-            d.send("R", "H", {"ClOrdID": "rest-1", "Symbol": "AAPLx/USD", "Side": "1"})
-            status = d.received("R", "8", t150="I")
-            assert status["seq"] == logon["seq"] + 1
-            assert tags(status)[58] == "EOrder:Unknown order"  # filled: no longer open
+        port = server.back()
+        d.connect("S", port, "S", "s-fix", "s-key", validate=True)
+        d.send("S", "D", _order("take-1", "2", "3"))
+        taker = tags(d.received("S", "8", t11="take-1", t150="F"))
+        assert taker[39] == "2"  # the resting order was there after the restart
+        ready = d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
+        logon = d.received("R", "A")
+        assert logon["seq"] == new["seq"] + 2  # the fill, stored while R was away, is +1
+        request = tags(d.wait_for("tx", session="R", type="2"))
+        assert request[7] == str(new["seq"] + 1)
+        fill = d.received("R", "8", t150="F")
+        got = tags(fill)
+        assert fill["seq"] == new["seq"] + 1
+        assert (got[43], got[11], got[39], got[17]) == ("Y", "rest-1", "2", taker[17])
+        assert got[122] != got[52]
+        assert ready["next_sender_seq"] == lost["next_sender_seq"] + 1  # theirs went on too
+        # In sequence again: an order goes through and is answered at the next number.
+        d.send("R", "H", {"ClOrdID": "rest-1", "Symbol": "AAPLx/USD", "Side": "1"})
+        status = d.received("R", "8", t150="I")
+        assert status["seq"] == logon["seq"] + 1
+        assert tags(status)[58] == "EOrder:Unknown order"  # filled: no longer open
     finally:
         d.close()
+        server.stop()
 
 
-def test_cancel_on_disconnect_covers_a_server_killed_under_the_session(tmp_path: Path) -> None:
-    """The session's orders go when the server comes back: it was not connected then."""
+@pytest.mark.parametrize("kill", KILLS)
+def test_cancel_on_disconnect_covers_a_server_killed_under_the_session(
+    tmp_path: Path, kill: str
+) -> None:
+    """The session's orders go when the gateway comes back: it was not connected then."""
     accounts = {
         "c": [
             {"sender_comp_id": "C", "password": "c-fix"},  # market maker: cancel on disconnect
             {"sender_comp_id": "CDC", "password": "c-dc", "drop_copy": True},
         ]
     }
-    data, config = tmp_path / "data", config_text(accounts)
+    server = _Lifecycle(kill, tmp_path / "data", config_text(accounts))
     d = Driver()
     try:
-        with server(data, config) as (_, port, proc):
-            d.connect("C", port, "C", "c-fix", "c-key", validate=True)
-            d.send("C", "D", _order("left-open", "1", "1"))
-            order_id = tags(d.received("C", "8", t11="left-open"))[37]
-            proc.send_signal(signal.SIGKILL)
-            proc.wait()
-            d.wait_for("stopped", session="C", timeout=15)
+        port = server.start()
+        d.connect("C", port, "C", "c-fix", "c-key", validate=True)
+        d.send("C", "D", _order("left-open", "1", "1"))
+        order_id = tags(d.received("C", "8", t11="left-open"))[37]
+        server.lose(d, "C")
         d.drop("C")
-        with server(data, config) as (_, port, _proc):
-            d.connect("C", port, "C", "c-fix", "c-key", validate=True, reset_seq=False)
-            d.wait_for("tx", session="C", type="2")  # the cancel came while it was away
-            cancel = tags(d.received("C", "8", t43="Y"))
-            assert (cancel[37], cancel[150], cancel[11]) == (order_id, "4", "left-open")
-            d.connect("CDC", port, "CDC", "c-dc", "c-key", validate=True)
-            d.send("CDC", "H", {"ClOrdID": "left-open", "Symbol": "AAPLx/USD", "Side": "1"})
-            refused = tags(d.received("CDC", "8", t150="I"))
-            assert refused[58] == "EOrder:Unknown order"  # not open any more
+        port = server.back()
+        d.connect("C", port, "C", "c-fix", "c-key", validate=True, reset_seq=False)
+        d.wait_for("tx", session="C", type="2")  # the cancel came while it was away
+        cancel = tags(d.received("C", "8", t43="Y"))
+        assert (cancel[37], cancel[150], cancel[11]) == (order_id, "4", "left-open")
+        d.connect("CDC", port, "CDC", "c-dc", "c-key", validate=True)
+        d.send("CDC", "H", {"ClOrdID": "left-open", "Symbol": "AAPLx/USD", "Side": "1"})
+        refused = tags(d.received("CDC", "8", t150="I"))
+        assert refused[58] == "EOrder:Unknown order"  # not open any more
     finally:
         d.close()
+        server.stop()

@@ -3,8 +3,9 @@
 Orders, fills between two sessions, cancels, replaces, mass cancels, mass
 quotes with fills, market data, order status, drop copy, cancel-on-disconnect,
 and the same orders seen and cancelled over FIX and the WebSocket API at
-once. One server and one jspurefix process for the module; the tests keep to
-price levels of their own so the shared books do not mix them up.
+once. One server and one jspurefix process for the module, twice: with the
+FIX gateway in the node and in a gateway worker; the tests keep to price
+levels of their own so the shared books do not mix them up.
 """
 
 from __future__ import annotations
@@ -49,10 +50,14 @@ LOGINS = {
 }
 
 
-@pytest.fixture(scope="module")
-def fix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Driver, int, int]]:
+@pytest.fixture(scope="module", params=[0, 1], ids=["in-node", "in-worker"])
+def fix(
+    tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
+) -> Iterator[tuple[Driver, int, int]]:
+    """The server with the FIX gateway in the node (``--workers 0``), then in worker 0."""
     tmp: Path = tmp_path_factory.mktemp("fix-trading")
-    with server(tmp / "data", config_text(ACCOUNTS)) as (ws_port, port, _proc):
+    workers: int = request.param
+    with server(tmp / "data", config_text(ACCOUNTS), workers) as (ws_port, port, _proc):
         driver = Driver()
         try:
             for name in ("MM", "MMDC", "MM2", "ALICE"):

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -10,11 +13,57 @@ import pytest
 from gateway.fix.store import PREALLOCATE, FixStore
 from node.syncs import INLINE_SYNC_NS, WINDOW
 
+_OPEN: dict[Path, FixStore] = {}
+"""The store each test opened last in a directory (:func:`_store`)."""
+
 
 def _store(path: Path) -> FixStore:
+    """Open the store in ``path``; one still open there goes first as in a crash."""
+    before = _OPEN.pop(path, None)
+    if before is not None:
+        _crash(before)
     store = FixStore(path)
     store.open()
+    _OPEN[path] = store
     return store
+
+
+def _crash(store: FixStore) -> None:
+    """What the process's death does to ``store``: its descriptors (and lock) go, unwritten."""
+    for name in ("_fd", "_lock_fd"):
+        fd = getattr(store, name)
+        if fd >= 0:
+            os.close(fd)
+            setattr(store, name, -1)
+
+
+def test_one_process_at_a_time_holds_the_store(tmp_path: Path) -> None:
+    """A second opener waits, then names the holder; a holder killed lets go at once."""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from gateway.fix.store import FixStore;"
+            f" s = FixStore(Path({str(tmp_path)!r})); s.open(); print('open', flush=True);"
+            " time.sleep(60)",
+        ],
+        cwd=Path(__file__).resolve().parents[4],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "open\n"
+        with pytest.raises(OSError, match=f"in use by process {holder.pid}"):
+            FixStore(tmp_path).open(lock_wait_s=0.2)
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        store = FixStore(tmp_path)
+        store.open(lock_wait_s=0.2)
+        store.close()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+            holder.wait()
 
 
 def test_numbers_messages_and_orders_survive_a_reopen(tmp_path: Path) -> None:

@@ -252,6 +252,8 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
             time.sleep(max(0.0, (start - time.monotonic_ns()) / 1e9))
             pid = server.proc.pid
             processes = {"node": pid} | {f"worker{i}": p for i, p in enumerate(server.workers)}
+            if server.fix_worker:
+                processes["fix"] = server.fix_worker
             probe = FsyncProbe(Path(tmp)).start()
             per0 = {name: cpu_seconds(p) for name, p in processes.items()}
             cpu0, busy0 = cpu_seconds(pid), machine_busy_seconds()
@@ -612,7 +614,8 @@ def add_load_options(p: Any) -> None:
         "--workers",
         type=int,
         help="tokex serve --workers N (gateway worker processes; 0: one process; default:"
-        " the server's own, cores - 1; the FIX gateway runs in worker 0, or in the node with 0)",
+        " the server's own, cores - 1; the FIX gateway runs in a worker of its own, in the node"
+        " with 0)",
     )
     p.add_argument("--seed", type=int, default=1, help="order-flow seed")
     p.add_argument("--json", type=Path, help="write the report here")

@@ -79,6 +79,8 @@ class Running:
     info: dict[str, Any] = field(default_factory=dict)
     workers: list[int] = field(default_factory=list)
     """Pids of tokex's gateway worker processes (``--workers N``), in index order."""
+    fix_worker: int = 0
+    """Pid of tokex's FIX worker (with ``--workers N``, N > 0)."""
 
     def stop(self) -> None:
         """SIGTERM (each server stops in order), then SIGKILL if it takes over 30 s."""
@@ -208,6 +210,7 @@ def start_tokex(
         proc.kill()
         raise RuntimeError(f"tokex serve printed no port: {first!r}")
     pids: list[int] = []
+    fix_pid = 0
     if workers:
         second = _read_line(proc, "tokex serve's workers").decode()
         found = re.search(r"pids ([\d, ]+)\)", second)
@@ -215,6 +218,8 @@ def start_tokex(
             proc.kill()
             raise RuntimeError(f"tokex serve named no worker pids: {second!r}")
         pids = [int(p) for p in found.group(1).split(", ")]
+        fix_found = re.search(r"FIX gateway in worker \d+ \(pid (\d+)\)", second)
+        fix_pid = int(fix_found.group(1)) if fix_found else 0
     info = {
         "name": "tokex",
         "version": VERSION,
@@ -229,7 +234,7 @@ def start_tokex(
         "workers": workers,
         "command": " ".join(command),
     }
-    return Running(proc, int(match.group(1)), info, pids)
+    return Running(proc, int(match.group(1)), info, pids, fix_pid)
 
 
 def _wait_http(port: int, path: str, timeout: float) -> None:

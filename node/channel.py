@@ -79,10 +79,14 @@ MAX_FRAME = 256 * 1024 * 1024
 
 
 class Hello(msgspec.Struct, tag="hello", array_like=True):
-    """A worker's first message: its index (0..N-1) and process id."""
+    """A worker's first message: its index (0..N-1; N: the FIX worker) and process id."""
 
     index: int
     pid: int
+    early: bool = False
+    """Send this worker each batch as soon as it is applied (:class:`Applied`), and the
+    answers once it is durable (:class:`Durable`): the FIX worker, whose session store
+    syncs what it will send beside the journal's sync (docs/WORKERS.md)."""
 
 
 class Enqueue(msgspec.Struct, tag="enqueue", array_like=True):
@@ -298,7 +302,27 @@ class Batch(msgspec.Struct, tag="batch", array_like=True):
     """A simulated clock's time now (0: the exchange runs on the system clock)."""
 
 
-Down = Welcome | Batch | Report
+class Applied(msgspec.Struct, tag="applied", array_like=True):
+    """To an early worker, as soon as the node applied a batch (before it is durable)."""
+
+    replies: list[Answer]
+    """The results of this worker's requests in the batch (their answers come durable)."""
+    applied: msgspec.Raw
+    """The batch's commands as applied (:func:`encode_applied`)."""
+    clock: int = 0
+
+
+class Durable(msgspec.Struct, tag="durable", array_like=True):
+    """To an early worker: everything applied up to record ``upto`` is durable (0: no news
+    of that), and the answers, as :class:`Batch` carries them to the others."""
+
+    replies: list[Reply]
+    upto: int
+    busy: bool
+    clock: int = 0
+
+
+Down = Welcome | Batch | Report | Applied | Durable
 
 
 _encoder = msgspec.msgpack.Encoder()

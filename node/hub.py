@@ -41,6 +41,8 @@ from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
+import msgspec
+
 from engine import snapshot as engine_snapshot
 from model.commands import CancelAll, Command
 from node.access import TOUCH_NS
@@ -50,11 +52,13 @@ from node.channel import (
     Admitted,
     Advance,
     Answer,
+    Applied,
     Barrier,
     BarrierDone,
     Batch,
     Check,
     Checked,
+    Durable,
     Enqueue,
     Failed,
     FrameProtocol,
@@ -106,6 +110,11 @@ class _Worker:
     """Logged-in connections by account on this worker."""
     addresses: Counter[str] = field(default_factory=Counter)
     """Connections admitted by client address on this worker (the per-address quota)."""
+    early: bool = False
+    """Hears each batch applied (:class:`~node.channel.Applied`), answers durable
+    (:class:`~node.channel.Durable`): the FIX worker."""
+    applied: list[Answer] = field(default_factory=list)
+    """An early worker's results of the batch being applied, for its Applied frame."""
 
 
 class WorkerHub:
@@ -116,11 +125,14 @@ class WorkerHub:
         exchange: Exchange,
         count: int,
         worker_args: list[str],
+        fix_args: list[str] | None = None,
     ) -> None:
         self.exchange = exchange
         self.count = count
         self.worker_args = worker_args
-        """The worker command line after ``--channel PATH --index I``."""
+        """The WebSocket workers' command line after ``--channel PATH --index I``."""
+        self.fix_args = fix_args
+        """The FIX worker's (index ``count``), if one runs."""
         self.workers: dict[int, _Worker] = {}
         self.processes: dict[int, asyncio.subprocess.Process] = {}
         self.restarts = 0
@@ -131,6 +143,8 @@ class WorkerHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._flush_soon = False
+        self._early = False
+        """The early listener is on (a worker asked for early batches)."""
         self._ready: dict[int, asyncio.Event] = {}
         self.addresses: Counter[str] = Counter()
         """Client connections by address on every worker (``connections_per_address``)."""
@@ -143,11 +157,12 @@ class WorkerHub:
         :class:`~node.channel.Listening`: its gateways take connections)."""
         loop = asyncio.get_running_loop()
         self._server = await loop.create_unix_server(self._connection, path=str(self.path))
-        for index in range(self.count):
+        indexes = list(range(self.count + (self.fix_args is not None)))
+        for index in indexes:
             self._ready[index] = asyncio.Event()
             self._tasks.append(loop.create_task(self._supervise(index), name=f"worker-{index}"))
         self._tasks.append(loop.create_task(self._reports(), name="worker-reports"))
-        for index in range(self.count):
+        for index in indexes:
             try:
                 await asyncio.wait_for(self._ready[index].wait(), START_TIMEOUT_S)
             except TimeoutError:
@@ -181,6 +196,7 @@ class WorkerHub:
 
     async def _supervise(self, index: int) -> None:
         """Run worker ``index``; start it again whenever it exits (until the node stops)."""
+        args = self.worker_args if index < self.count or self.fix_args is None else self.fix_args
         while not self._stopping:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -190,7 +206,7 @@ class WorkerHub:
                 str(self.path),
                 "--index",
                 str(index),
-                *self.worker_args,
+                *args,
             )
             self.processes[index] = proc
             self.pids[index] = proc.pid
@@ -237,7 +253,12 @@ class WorkerHub:
                         self._requests(worker, message)
                 elif isinstance(message, Hello):
                     assert conn.transport is not None
-                    worker = conn.state = _Worker(message.index, conn.transport, message.pid)
+                    worker = conn.state = _Worker(
+                        message.index, conn.transport, message.pid, early=message.early
+                    )
+                    if message.early and not self._early:
+                        self._early = True
+                        self.exchange.add_early_listener(self._on_applied)
                     self.workers[message.index] = worker
                     self.exchange.enqueue_barrier(partial(self._welcome, worker))
                 elif isinstance(message, Stats) and worker is not None:
@@ -412,8 +433,7 @@ class WorkerHub:
         commands: list[Command] = [c for item in run for c in item.commands]
         total = len(commands)
 
-        def done(result: list[Sequenced]) -> None:
-            replies = worker.replies
+        def answers(result: list[Sequenced], replies: list[Answer] | list[Reply]) -> None:
             first = result[0][0].seq if result else 0
             ahead = len(result) - total  # the timers that ran before the run
             for n, item in enumerate(run):
@@ -421,12 +441,22 @@ class WorkerHub:
                 replies.append(Answer(item.id, first, count))
                 first += count
 
+        def done(result: list[Sequenced]) -> None:
+            answers(result, worker.replies)
+
         def failed(error: Exception) -> None:
             for item in run:
                 worker.replies.append(Failed(item.id, f"{error}"))
 
         try:
-            self.exchange.enqueue_group(commands, done, failed)
+            if worker.early:
+
+                def applied(result: list[Sequenced]) -> None:
+                    answers(result, worker.applied)  # the list of the batch applied now
+
+                self.exchange.enqueue_early(commands, applied, done, failed)
+            else:
+                self.exchange.enqueue_group(commands, done, failed)
         except Busy as e:
             for item in run:
                 worker.replies.append(Failed(item.id, f"{e}", busy=True))
@@ -441,7 +471,10 @@ class WorkerHub:
             worker.replies.append(Failed(item.id, f"{error}"))
 
         try:
-            if item.group:
+            if worker.early:
+                applied = self._applied_answer(worker, item.id)
+                self.exchange.enqueue_early(list(item.commands), applied, done, failed)
+            elif item.group:
                 commands: list[Command] = list(item.commands)
                 self.exchange.enqueue_group(commands, done, failed)
             else:
@@ -458,6 +491,14 @@ class WorkerHub:
             worker.replies.append(Answer(request, first, len(result)))
 
         return done
+
+    @staticmethod
+    def _applied_answer(worker: _Worker, request: int) -> Callable[[list[Sequenced]], None]:
+        def applied(result: list[Sequenced]) -> None:
+            first = result[0][0].seq if result else 0
+            worker.applied.append(Answer(request, first, len(result)))
+
+        return applied
 
     @staticmethod
     def _checked(worker: _Worker, request: int) -> Callable[[Refusal | None], None]:
@@ -528,29 +569,58 @@ class WorkerHub:
 
     # ------------------------------------------------------------ sending
 
+    def _on_applied(self, applied: list[Sequenced]) -> None:
+        """The pipeline's early listener: an early worker gets the batch as applied, with
+        its requests' results (what it sends of them waits for :class:`Durable`)."""
+        raw: msgspec.Raw | None = None
+        for worker in self.workers.values():
+            if not (worker.early and worker.live):
+                continue
+            if raw is None:
+                raw = encode_applied(applied) if applied else EMPTY
+            replies, worker.applied = worker.applied, []
+            worker.writer.write(frame(encode(Applied(replies, raw, self._clock()))))
+
     def _on_batch(self, applied: list[Sequenced]) -> None:
-        """The pipeline's listener: each worker gets its answers, then the batch, in one frame."""
+        """The pipeline's listener: each worker gets its answers, then the batch, in one frame
+        (an early worker had the batch: it gets the answers and the word it is durable)."""
         live = [w for w in self.workers.values() if w.live]
         if not live:
             return
-        if not applied:
-            raw = EMPTY
-        else:
-            # The commands as the journal encoded them, when the committer has them at
-            # hand (the same msgpack): a batch is encoded once for the journal and all.
-            encoded = self.exchange.encoded
-            raw = encode_applied(applied) if encoded is None else applied_from_journal(encoded)
+        raw: msgspec.Raw | None = None
         busy = self.exchange.busy
         clock = self._clock()
         for worker in live:
             replies, worker.replies = worker.replies, []
+            if worker.early:
+                upto = applied[-1][0].seq if applied else 0
+                worker.writer.write(frame(encode(Durable(replies, upto, busy, clock))))
+                continue
+            if raw is None:
+                if not applied:
+                    raw = EMPTY
+                else:
+                    # The commands as the journal encoded them, when the committer has them
+                    # at hand (the same msgpack): a batch is encoded once for the journal
+                    # and all.
+                    encoded = self.exchange.encoded
+                    raw = (
+                        encode_applied(applied)
+                        if encoded is None
+                        else applied_from_journal(encoded)
+                    )
             worker.writer.write(frame(encode(Batch(replies, raw, busy, clock))))
 
     def _flush(self, worker: _Worker) -> None:
         if worker.replies and worker.live:
             replies, worker.replies = worker.replies, []
-            batch = Batch(replies, EMPTY, self.exchange.busy, self._clock())
-            worker.writer.write(frame(encode(batch)))
+            busy, clock = self.exchange.busy, self._clock()
+            message = (
+                Durable(replies, 0, busy, clock)
+                if worker.early
+                else Batch(replies, EMPTY, busy, clock)
+            )
+            worker.writer.write(frame(encode(message)))
 
     def _flush_later(self) -> None:
         if not self._flush_soon:

@@ -39,11 +39,13 @@ from node.channel import (
     Admitted,
     Advance,
     Answer,
+    Applied,
     Barrier,
     BarrierDone,
     Batch,
     Check,
     Checked,
+    Durable,
     Enqueue,
     Failed,
     FrameReader,
@@ -117,6 +119,8 @@ class RemoteNode:
         self.early_listeners: list[Listener] = []
         self._callbacks: dict[int, tuple[Any, Any]] = {}
         self._on_applied: dict[int, Done] = {}
+        self._ahead: list[Sequenced] = []
+        """An early worker's batches applied and not yet durable (:meth:`on_applied`)."""
         """The ``on_applied`` of requests queued with :meth:`enqueue_early`, by request."""
         self._next_id = 1
         self._out: list[Request] = []
@@ -376,6 +380,48 @@ class RemoteNode:
             for listener in self.listeners:
                 _guarded(listener, applied)
 
+    def on_applied(self, message: Applied) -> None:
+        """An early worker's frame: a batch the node applied, not yet durable.
+
+        The copy applies it; this worker's requests in it hear their results
+        (``enqueue_early``'s ``on_applied``), then the early listeners hear the
+        batch. It is kept until :meth:`on_durable` says it is durable.
+        """
+        if message.clock > self._clock:
+            self._clock = message.clock
+        process = self.engine.process
+        applied = [(command, process(command)) for command in decode_applied(message.applied)]
+        self._ahead += applied
+        base = applied[0][0].seq if applied else 0
+        for reply in message.replies:
+            on_applied = self._on_applied.pop(reply.id, None)
+            if on_applied is not None:
+                start = reply.first - base
+                _guarded(on_applied, applied[start : start + reply.count] if reply.count else [])
+        if applied:
+            for listener in self.early_listeners:
+                _guarded(listener, applied)
+
+    def on_durable(self, message: Durable) -> None:
+        """An early worker's frame: what was applied up to ``upto`` is durable; the answers."""
+        self._node_busy = message.busy
+        if message.clock > self._clock:
+            self._clock = message.clock
+        durable: list[Sequenced] = []
+        if message.upto:
+            ahead = self._ahead
+            count = 0
+            while count < len(ahead) and ahead[count][0].seq <= message.upto:
+                count += 1
+            durable, self._ahead = ahead[:count], ahead[count:]
+        base = durable[0][0].seq if durable else 0
+        for reply in message.replies:
+            self._reply(reply, durable, base)
+        if durable:
+            self.batches += 1
+            for listener in self.listeners:
+                _guarded(listener, durable)
+
     def _reply(self, reply: object, applied: list[Sequenced], base: int) -> None:
         if isinstance(reply, TokenIssued):
             if reply.api_key is not None:
@@ -536,10 +582,16 @@ def _counts(g: GatewayMetrics) -> GatewayCounts:
     )
 
 
-async def connect(path: str, index: int) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
-    """Join the node: say hello, wait for the welcome (the engine as durable now)."""
+async def connect(
+    path: str, index: int, early: bool = False
+) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
+    """Join the node: say hello, wait for the welcome (the engine as durable now).
+
+    ``early``: have the node send each batch as soon as it is applied
+    (:meth:`RemoteNode.on_applied`), the answers once durable.
+    """
     reader, writer = await asyncio.open_unix_connection(path)
-    writer.write(frame(encode(Hello(index, os.getpid()))))
+    writer.write(frame(encode(Hello(index, os.getpid(), early))))
     frames = FrameReader(reader)
     while True:
         got = await frames.frames()

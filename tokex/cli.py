@@ -151,7 +151,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument(
         "--workers",
         type=int,
-        help="gateway worker processes: WebSocket in each, FIX in worker 0 (default:"
+        help="WebSocket gateway worker processes, plus one FIX worker (default:"
         " $TOKEX_WORKERS, exchange.workers, or the number of cores minus one; 0: one process)",
     )
     p_serve.set_defaults(func=_serve)

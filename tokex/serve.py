@@ -236,7 +236,7 @@ async def serve_forever(
     try:
         if workers:
             # The workers' ports, held by the node: a worker started again takes them again.
-            # Worker 0 runs the FIX gateway (node/worker.py's FIX_WORKER).
+            # The FIX gateway runs in a worker of its own (index N, after the WebSocket ones).
             held.append(_reserve(host, ports[0]))
             port = int(held[0].getsockname()[1])
             try:
@@ -247,11 +247,12 @@ async def serve_forever(
                 await settlement.close()
                 raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
             fix_port = int(held[1].getsockname()[1])
-            args = ["--host", host, "--port", str(port), "--fix-port", str(fix_port)]
-            args += ["--data", str(data)]
+            common = ["--host", host, "--data", str(data)]
             if config_path is not None:
-                args += ["--config", str(config_path)]
-            gateway = WorkerHub(exchange, workers, args)
+                common += ["--config", str(config_path)]
+            ws_args = [*common, "--port", str(port)]
+            fix_args = [*common, "--fix-port", str(fix_port)]
+            gateway = WorkerHub(exchange, workers, ws_args, fix_args)
             await gateway.start()
         else:
             gateway = WsGateway(exchange)
@@ -300,10 +301,11 @@ async def serve_forever(
         flush=True,
     )
     if isinstance(gateway, WorkerHub):
-        pids = ", ".join(str(p) for _, p in sorted(gateway.pids.items()))
+        pids = ", ".join(str(p) for i, p in sorted(gateway.pids.items()) if i < workers)
         print(
             f"tokex serve: WebSocket gateway in {workers} worker processes (pids {pids}),"
-            f" FIX gateway in worker 0, node pid {os.getpid()}",
+            f" FIX gateway in worker {workers} (pid {gateway.pids.get(workers, 0)}),"
+            f" node pid {os.getpid()}",
             flush=True,
         )
     worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"

@@ -1,14 +1,14 @@
-"""A gateway worker process: the WebSocket gateway (and in worker 0 the FIX gateway)
-in front of the node's channel.
+"""A gateway worker process: the WebSocket gateway, or the FIX gateway, in front of the
+node's channel.
 
-``python -m tokex.worker --channel PATH --index I --host H --port P --data DIR
-[--fix-port F] [--config FILE]``: started (and restarted) by ``tokex serve
+``python -m tokex.worker --channel PATH --index I --host H (--port P | --fix-port F)
+--data DIR [--config FILE]``: started (and restarted) by ``tokex serve
 --workers N`` (:mod:`node.hub`, docs/WORKERS.md), never by hand. It connects
-to the node's channel, is sent the engine as durable now, and listens on the
-WebSocket port with SO_REUSEPORT beside the other workers; worker 0 also
-listens on the FIX port (held by the node, so a restarted worker 0 takes it
-again). The gateways are written against :class:`node.worker.RemoteNode`, the
-node carried over the channel.
+to the node's channel and is sent the engine as durable now. A WebSocket
+worker listens on the WebSocket port with SO_REUSEPORT beside the others; the
+FIX worker (index N, one per node) listens on the FIX port, held by the node
+so that a FIX worker started again takes it again. The gateways are written
+against :class:`node.worker.RemoteNode`, the node carried over the channel.
 """
 
 from __future__ import annotations
@@ -31,16 +31,14 @@ from websockets.http11 import Request, Response
 
 from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway, _address
-from node.channel import Batch, Listening, Report, decode_down, encode, frame
+from node.channel import Applied, Batch, Durable, Listening, Report, decode_down, encode, frame
 from node.config import DEMO_CONFIG, Config, load_config, parse_config
 from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 
-__all__ = ["FIX_WORKER", "STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
+__all__ = ["STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
 
 PR_SET_PDEATHSIG = 1
 """Linux prctl(2): the signal a process gets when its parent dies."""
-FIX_WORKER = 0
-"""The worker that runs the FIX gateway (``--fix-port``): all the sessions, one store."""
 
 STATS_EVERY_S = 1.0
 """A worker sends its metrics to the node this often (the node's ``/metrics``)."""
@@ -91,14 +89,22 @@ class WorkerGateway(WsGateway):
 
 
 async def run_worker(args: argparse.Namespace, config: Config) -> int:
-    """Serve until SIGTERM (0), the node's channel closing (0), or a failure (1)."""
-    frames, writer, welcome = await connect(args.channel, args.index)
+    """Serve until SIGTERM (0), the node's channel closing (0), or a failure (1).
+
+    A WebSocket worker (``--port``) hears each batch durable; the FIX worker
+    (``--fix-port``) hears it as soon as the node applied it, and the
+    answers once it is durable (docs/WORKERS.md, "The FIX worker").
+    """
+    fix_worker = args.fix_port is not None
+    frames, writer, welcome = await connect(args.channel, args.index, early=fix_worker)
     node = RemoteNode(config, welcome, args.data / "history.sqlite")
     node.writer = writer
-    gateway = WorkerGateway(node)
-    # Connection ids unique across workers: the worker's index in the high bits.
-    gateway._next_id = (args.index << CONNECTION_ID_BITS) + 1
-    await gateway.start(args.host, args.port, reuse_port=True)
+    gateway: WorkerGateway | None = None
+    if not fix_worker:
+        gateway = WorkerGateway(node)
+        # Connection ids unique across workers: the worker's index in the high bits.
+        gateway._next_id = (args.index << CONNECTION_ID_BITS) + 1
+        await gateway.start(args.host, args.port, reuse_port=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -113,6 +119,10 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
                 message = decode_down(payload)
                 if isinstance(message, Batch):
                     node.on_batch(message)
+                elif isinstance(message, Applied):
+                    node.on_applied(message)
+                elif isinstance(message, Durable):
+                    node.on_durable(message)
                 elif isinstance(message, Report):
                     node.reports = dict(message.reports)
 
@@ -123,10 +133,10 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
 
     receiving = loop.create_task(receive())
     fix: FixGateway | None = None
-    if args.fix_port is not None and args.index == FIX_WORKER:
+    if fix_worker:
         # Every FIX session in one worker: their store is one file, synced once a turn.
         # (Its start waits for the node's answer to a barrier: after ``receive`` runs.)
-        fix = FixGateway(node, args.data / "fix", journal_first=True)
+        fix = FixGateway(node, args.data / "fix")
         await fix.start(args.host, args.fix_port, reuse_port=True)
     writer.write(frame(encode(Listening())))
     lag = loop.create_task(node.metrics.watch_loop())
@@ -136,7 +146,7 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
     if stopping.done() and not receiving.done():
         # Stopping: take no new connections, log the FIX sessions out (what they leave
         # open is cancelled), and let what was sent to the node be answered.
-        if gateway.server is not None:
+        if gateway is not None and gateway.server is not None:
             gateway.server.close(close_connections=False)
         if fix is not None:
             with contextlib.suppress(Exception):
@@ -145,8 +155,9 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
             if not node.queued:
                 break
             await asyncio.sleep(0.05)
-    with contextlib.suppress(Exception):
-        await asyncio.wait_for(gateway.close(), 5)
+    if gateway is not None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(gateway.close(), 5)
     if fix is not None:
         # What the sessions were sent is stored; what the node did not answer in time
         # the next start's cancel-on-disconnect covers.
@@ -189,8 +200,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--channel", required=True)
     parser.add_argument("--index", type=int, required=True)
     parser.add_argument("--host", required=True)
-    parser.add_argument("--port", type=int, required=True)
-    parser.add_argument("--fix-port", type=int, help="the FIX port (worker 0 runs the FIX gateway)")
+    gateways = parser.add_mutually_exclusive_group(required=True)
+    gateways.add_argument("--port", type=int, help="the WebSocket port (a WebSocket worker)")
+    gateways.add_argument("--fix-port", type=int, help="the FIX port (the FIX worker)")
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--config", type=Path)
     args = parser.parse_args(argv)

@@ -7,15 +7,15 @@ the application messages it delivers become commands on the node's pipeline
 reports (:mod:`gateway.fix.executions`) and market data
 (:mod:`gateway.fix.marketdata`). It is written against
 :class:`node.interface.InProcessNode`: the node itself (``--workers 0``, on
-the node's event loop), or, with gateway workers, worker 0's
+the node's event loop), or, with gateway workers, the FIX worker's
 :class:`node.worker.RemoteNode` (docs/WORKERS.md), so that the FIX protocol
 work runs on a core of its own as the WebSocket gateway's does.
 
-In the node, reports are made as soon as the engine has applied a batch,
-while the journal syncs it (the node's early listener), so that the store's
-sync of them runs at the same time as the journal's instead of after it. In
-a worker every batch arrives durable (``journal_first``): the store's sync
-comes after the journal's, and a quiet commit may run it on the loop.
+Reports are made as soon as the engine has applied a batch, while the
+journal syncs it (the early listener: in the node, or in the FIX worker,
+which the node sends each batch as soon as it is applied), so that the
+store's sync of them runs at the same time as the journal's instead of after
+it.
 
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
@@ -152,15 +152,10 @@ class Connection(asyncio.Protocol):
 
 
 class FixGateway(Requests, Executions):
-    """The FIX acceptor of one node: in its process, or in its worker 0."""
+    """The FIX acceptor of one node: in its process, or in its FIX worker."""
 
-    def __init__(
-        self, node: InProcessNode, store_dir: Path, *, journal_first: bool = False
-    ) -> None:
+    def __init__(self, node: InProcessNode, store_dir: Path) -> None:
         self.node = node
-        self.journal_first = journal_first
-        """The node publishes each batch durable before the early listener hears it (a
-        worker's :class:`node.worker.RemoteNode`): no store sync runs beside the journal's."""
         self.metrics = node.metrics.gateway("fix")
         self.read_at = 0
         config = node.config
@@ -532,13 +527,11 @@ class FixGateway(Requests, Executions):
                 conn.release()
             return
         quiet = len(conns) <= INLINE_CONNS and not self.node.queued
-        beside_journal = self.early and not self.journal_first
-        if quiet and not beside_journal and store.sync_is_fast():
+        if quiet and not self.early and store.sync_is_fast():
             # Quiet (a message or two, nothing waiting for the pipeline) and a quick
             # disk: on the loop, cheaper than the round trip through a worker thread.
-            # Never for a batch's reports in the node (early): the journal is about to
-            # sync that batch, and in a thread the store's sync runs beside it, not
-            # before it.
+            # Never for a batch's reports (early): the journal is about to sync that
+            # batch, and in a thread the store's sync runs beside it, not before it.
             error: Exception | None = None
             try:
                 store.sync()

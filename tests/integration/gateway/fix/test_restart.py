@@ -48,11 +48,11 @@ def _children(pid: int) -> list[tuple[int, str]]:
 
 
 def _fix_worker(proc: subprocess.Popen[str]) -> int:
-    """The pid of the server's worker 0 (the one running the FIX gateway)."""
+    """The pid of the server's FIX worker."""
     for pid, command in _children(proc.pid):
-        if "tokex.worker" in command and "--index 0 " in command:
+        if "tokex.worker" in command and "--fix-port" in command:
             return pid
-    raise AssertionError(f"no worker 0 under {proc.pid}: {_children(proc.pid)}")
+    raise AssertionError(f"no FIX worker under {proc.pid}: {_children(proc.pid)}")
 
 
 def _wait_listening(port: int, timeout: float = 20.0) -> None:

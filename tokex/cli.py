@@ -151,7 +151,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     p_serve.add_argument(
         "--workers",
         type=int,
-        help="WebSocket gateway worker processes, plus one FIX worker (default:"
+        help="WebSocket gateway worker processes, plus a FIX worker if FIX sessions are"
+        " configured (default:"
         " $TOKEX_WORKERS, exchange.workers, or the number of cores minus one; 0: one process)",
     )
     p_serve.set_defaults(func=_serve)

@@ -233,25 +233,30 @@ async def serve_forever(
     fix: FixGateway | None = None
     # One HTTP port for every HTTP edge: the console and /metrics now.
     http = HttpServer()
+    # With workers, the FIX gateway runs in a worker of its own (index N, after the
+    # WebSocket ones) when any FIX session is configured; without one it stays in the node,
+    # where it costs nothing (a worker would apply every batch to its copy of the engine).
+    fix_worker = bool(workers) and any(a.fix_sessions for a in config.access.values())
     try:
         if workers:
             # The workers' ports, held by the node: a worker started again takes them again.
-            # The FIX gateway runs in a worker of its own (index N, after the WebSocket ones).
             held.append(_reserve(host, ports[0]))
             port = int(held[0].getsockname()[1])
-            try:
-                held.append(_reserve(host, ports[2]))
-            except OSError as e:
-                await exchange.close()
-                gauges.cancel()
-                await settlement.close()
-                raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
-            fix_port = int(held[1].getsockname()[1])
+            fix_args: list[str] | None = None
             common = ["--host", host, "--data", str(data)]
             if config_path is not None:
                 common += ["--config", str(config_path)]
+            if fix_worker:
+                try:
+                    held.append(_reserve(host, ports[2]))
+                except OSError as e:
+                    await exchange.close()
+                    gauges.cancel()
+                    await settlement.close()
+                    raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
+                fix_port = int(held[1].getsockname()[1])
+                fix_args = [*common, "--fix-port", str(fix_port)]
             ws_args = [*common, "--port", str(port)]
-            fix_args = [*common, "--fix-port", str(fix_port)]
             gateway = WorkerHub(exchange, workers, ws_args, fix_args)
             await gateway.start()
         else:
@@ -276,7 +281,7 @@ async def serve_forever(
         gauges.cancel()
         await settlement.close()
         raise CannotListen(listen_error(1, host, ports[1], e, source)) from e
-    if not workers:
+    if not fix_worker:
         fix = FixGateway(exchange, data / "fix")
         try:
             fix_port = await fix.start(host, ports[2])
@@ -302,10 +307,14 @@ async def serve_forever(
     )
     if isinstance(gateway, WorkerHub):
         pids = ", ".join(str(p) for i, p in sorted(gateway.pids.items()) if i < workers)
+        where = (
+            f"in worker {workers} (pid {gateway.pids.get(workers, 0)})"
+            if fix_worker
+            else "in the node (no FIX session is configured)"
+        )
         print(
             f"tokex serve: WebSocket gateway in {workers} worker processes (pids {pids}),"
-            f" FIX gateway in worker {workers} (pid {gateway.pids.get(workers, 0)}),"
-            f" node pid {os.getpid()}",
+            f" FIX gateway {where}, node pid {os.getpid()}",
             flush=True,
         )
     worker = "a child process" if config.settlement.embedded_worker else "tokex settlement run"

@@ -43,9 +43,9 @@ def test_a_run_with_gateway_workers_reports_each_process_and_the_disks_fsync() -
     [step] = ws_report(("tokex",), [200], load, do_sweep=False)["targets"]["tokex"]["rates"]
     assert step["acked"] == step["sent"] == 300 and step["errors"] == {}
     assert step["disconnects"] == [] and step["exec_missing"] == 0
-    # The FIX worker runs beside the WebSocket workers (idle here, and counted all the same).
-    assert set(step["cpu_pct_by_process"]) == {"node", "worker0", "worker1", "fix"}
-    assert set(step["cpu_us_per_order"]) == {"node", "worker0", "worker1", "fix"}
+    # No FIX session in the bench's WebSocket config: no FIX worker either.
+    assert set(step["cpu_pct_by_process"]) == {"node", "worker0", "worker1"}
+    assert set(step["cpu_us_per_order"]) == {"node", "worker0", "worker1"}
     assert step["cpu_us_per_order"]["node"] > 0  # the node sequenced every order
     fsync = step["fsync_us"]
     assert fsync["count"] > 0 and 0 < fsync["p50"] <= fsync["p99"] <= fsync["max"]

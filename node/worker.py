@@ -26,6 +26,7 @@ import sqlite3
 import sys
 import time
 import traceback
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -410,9 +411,7 @@ class RemoteNode:
         durable: list[Sequenced] = []
         if message.upto:
             ahead = self._ahead
-            count = 0
-            while count < len(ahead) and ahead[count][0].seq <= message.upto:
-                count += 1
+            count = bisect_right(ahead, message.upto, key=_seq_of)  # in seq order
             durable, self._ahead = ahead[:count], ahead[count:]
         base = durable[0][0].seq if durable else 0
         for reply in message.replies:
@@ -558,6 +557,10 @@ class RemoteNode:
             .fetchall()
         )
         return [LedgerEntry(*r) for r in reversed(rows)]
+
+
+def _seq_of(item: Sequenced) -> int:
+    return item[0].seq
 
 
 def _guarded(listener: Callable[[list[Sequenced]], None], applied: list[Sequenced]) -> None:

@@ -224,6 +224,9 @@ class Welcome(msgspec.Struct, tag="welcome", array_like=True):
     reports: dict[str, Any]
     clock: int = 0
     """A simulated clock's time now (0: the exchange runs on the system clock)."""
+    journal_end: int | None = None
+    """To the node's first FIX worker: the journal's last record when the node started
+    (what its FIX store may say of later records a crash took; ``FixStore.open``)."""
 
 
 class Admitted(msgspec.Struct, tag="admitted", array_like=True):
@@ -462,10 +465,16 @@ class FrameReader:
     def __init__(self, reader: asyncio.StreamReader) -> None:
         self.reader = reader
         self._frames = Frames()
+        self._unread: list[bytes] = []
+
+    def unread(self, frames: list[bytes]) -> None:
+        """Give back ``frames`` (read with others, not taken): :meth:`frames` returns them first."""
+        self._unread = frames + self._unread
 
     async def frames(self) -> list[bytes]:
         """The frames available (waiting for at least one); [] at the end of the stream."""
-        out = self._frames.feed(b"")
+        out = self._unread + self._frames.feed(b"")
+        self._unread = []
         while not out:
             chunk = await self.reader.read(1 << 20)
             if not chunk:

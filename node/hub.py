@@ -145,6 +145,10 @@ class WorkerHub:
         self._flush_soon = False
         self._early = False
         """The early listener is on (a worker asked for early batches)."""
+        self._fix_welcomed = False
+        recovered = exchange.recovered
+        self.journal_end = recovered.last_seq if recovered else exchange.engine.last_seq
+        """The journal's last record when the node started (as recovery found it)."""
         self._ready: dict[int, asyncio.Event] = {}
         self.addresses: Counter[str] = Counter()
         """Client connections by address on every worker (``connections_per_address``)."""
@@ -293,12 +297,18 @@ class WorkerHub:
         found = exchange.report("settlement")
         if found is not None:
             reports["settlement"] = found
+        journal_end: int | None = None
+        if worker.early and not self._fix_welcomed:
+            # The node's first FIX worker: the store may tell of records a crash took.
+            self._fix_welcomed = True
+            journal_end = self.journal_end
         welcome = Welcome(
             engine_snapshot.encode(exchange.engine),
             dict(access.nonces),
             tokens,
             reports,
             self._clock(),
+            journal_end,
         )
         worker.writer.write(frame(encode(welcome)))
         worker.live = True

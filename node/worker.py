@@ -31,6 +31,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from engine import snapshot as engine_snapshot
 from engine.engine import Engine
 from model.commands import CancelAll, Command, NewOrder
@@ -120,9 +122,9 @@ class RemoteNode:
         self.early_listeners: list[Listener] = []
         self._callbacks: dict[int, tuple[Any, Any]] = {}
         self._on_applied: dict[int, Done] = {}
+        """The ``on_applied`` of requests queued with :meth:`enqueue_early`, by request."""
         self._ahead: list[Sequenced] = []
         """An early worker's batches applied and not yet durable (:meth:`on_applied`)."""
-        """The ``on_applied`` of requests queued with :meth:`enqueue_early`, by request."""
         self._next_id = 1
         self._out: list[Request] = []
         self._node_busy = False
@@ -204,12 +206,11 @@ class RemoteNode:
         on_done: Done | None = None,
         on_error: Any = None,
     ) -> None:
-        """:meth:`enqueue_group`, and ``on_applied`` hears the result before ``on_done``.
+        """:meth:`enqueue_group`, and ``on_applied`` hears the result as soon as the node
+        applied it (an early worker's :meth:`on_applied`), before ``on_done``.
 
         For the FIX gateway, written against the node's in-process pipeline
-        (:class:`node.interface.InProcessNode`). Here every batch comes
-        durable, so "applied" and "durable" arrive in one frame: ``on_applied``
-        runs, then the early listeners, then ``on_done`` and the listeners.
+        (:class:`node.interface.InProcessNode`), in the FIX worker.
         """
         request = self._register(on_done, on_error)
         self._on_applied[request] = on_applied
@@ -361,25 +362,28 @@ class RemoteNode:
         self._node_busy = batch.busy
         if batch.clock > self._clock:
             self._clock = batch.clock
-        # The copy makes the batch's events: the same as the node's (deterministic).
-        process = self.engine.process
-        applied = [(command, process(command)) for command in decode_applied(batch.applied)]
+        applied = self._apply(batch.applied)
         base = applied[0][0].seq if applied else 0
-        if self._on_applied or self.early_listeners:
-            # What the node's in-process pipeline does before the batch is durable.
-            for reply in batch.replies:
-                if isinstance(reply, Answer) and reply.id in self._on_applied:
-                    start = reply.first - base
-                    _guarded(self._on_applied.pop(reply.id), applied[start : start + reply.count])
-            if applied:
-                for listener in self.early_listeners:
-                    _guarded(listener, applied)
         for reply in batch.replies:
             self._reply(reply, applied, base)
         if applied:
             self.batches += 1
             for listener in self.listeners:
                 _guarded(listener, applied)
+
+    def _apply(self, raw: msgspec.Raw) -> list[Sequenced]:
+        """The copy applies a batch's commands and makes its events (the same as the node's:
+        the engine is deterministic). A batch that does not start right after the copy's
+        last record means a frame was lost: the copy is no longer the node's, so this
+        raises (the worker stops, and the node starts it again from a fresh copy)."""
+        commands = decode_applied(raw)
+        if commands and commands[0].seq != self.engine.last_seq + 1:
+            raise ConnectionError(
+                f"the node's batch starts at record {commands[0].seq}, this worker's copy of"
+                f" the engine is at {self.engine.last_seq}: a frame was lost"
+            )
+        process = self.engine.process
+        return [(command, process(command)) for command in commands]
 
     def on_applied(self, message: Applied) -> None:
         """An early worker's frame: a batch the node applied, not yet durable.
@@ -390,8 +394,7 @@ class RemoteNode:
         """
         if message.clock > self._clock:
             self._clock = message.clock
-        process = self.engine.process
-        applied = [(command, process(command)) for command in decode_applied(message.applied)]
+        applied = self._apply(message.applied)
         self._ahead += applied
         base = applied[0][0].seq if applied else 0
         for reply in message.replies:
@@ -600,7 +603,9 @@ async def connect(
         got = await frames.frames()
         if not got:
             raise ConnectionError("the node closed the channel before welcoming this worker")
-        for payload in got:
+        for n, payload in enumerate(got):
             message = decode_down(payload)
             if isinstance(message, Welcome):
+                # What came in the same read (the next batch, often) is the worker's next.
+                frames.unread(got[n + 1 :])
                 return frames, writer, message

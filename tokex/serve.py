@@ -284,7 +284,8 @@ async def serve_forever(
     if not fix_worker:
         fix = FixGateway(exchange, data / "fix")
         try:
-            fix_port = await fix.start(host, ports[2])
+            assert exchange.recovered is not None
+            fix_port = await fix.start(host, ports[2], exchange.recovered.last_seq)
         except OSError as e:
             await fix.stop()
             await http.close()

@@ -137,7 +137,18 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
         # Every FIX session in one worker: their store is one file, synced once a turn.
         # (Its start waits for the node's answer to a barrier: after ``receive`` runs.)
         fix = FixGateway(node, args.data / "fix")
-        await fix.start(args.host, args.fix_port, reuse_port=True)
+        starting = loop.create_task(
+            fix.start(args.host, args.fix_port, welcome.journal_end, reuse_port=True)
+        )
+        # Its start waits for the node to answer a barrier: not if the channel is gone.
+        await asyncio.wait((starting, receiving), return_when=asyncio.FIRST_COMPLETED)
+        if not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
+            writer.close()
+            return 1
+        starting.result()
     writer.write(frame(encode(Listening())))
     lag = loop.create_task(node.metrics.watch_loop())
     stats = loop.create_task(report_stats())

@@ -209,7 +209,14 @@ class Requests:
         def failed(error: Exception) -> None:
             if handle.epoch == epoch:
                 handle.in_flight.pop(seq, None)
-            self._business_reject(handle, message, 0, error_for("invalid_arguments", str(error)))
+            # Through a worker's channel the node's refusals come here, not raised below.
+            if isinstance(error, Busy):
+                self._business_reject(handle, message, 4, BUSY)
+            elif str(error).startswith(UNAVAILABLE):
+                self._business_reject(handle, message, 4, str(error))
+            else:
+                text = error_for("invalid_arguments", str(error))
+                self._business_reject(handle, message, 0, text)
 
         try:
             self.node.enqueue_early(commands, self._gated(applied), done, failed)

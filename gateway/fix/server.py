@@ -208,14 +208,20 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ start and stop
 
-    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+    async def start(
+        self, host: str, port: int, journal_end: int | None, reuse_port: bool = False
+    ) -> int:
         """Open the store, cancel what lost sessions left open, listen; return the port.
 
+        ``journal_end``: the journal's last record when the node started (after a
+        crash, what the store says of later records never happened: the store
+        drops it); None when the node has not started since the store was last
+        open (a FIX worker started again): all the store holds is true.
         ``reuse_port``: listen with SO_REUSEPORT on a port the node holds for
         the worker that runs this gateway (and for the one started after it).
         """
         self.durable_seq = self.node.applied_seq  # all that was recovered is durable
-        self.store.open(self.durable_seq)
+        self.store.open(journal_end)
         for name, handle in self.handles.items():
             stored = self.store.session(name)
             session = handle.session
@@ -452,18 +458,21 @@ class FixGateway(Requests, Executions):
                 handle.epoch += 1
                 handle.in_flight.clear()
                 handle.subscriptions.clear()
-            early = self.node.applied_seq if self.early else 0
+            # Whatever a message says may rest on state the engine applied and the journal
+            # has not synced yet (a batch's reports, or a status read between batches):
+            # it waits for all that is applied now, and is stored as telling of it.
+            need = self.node.applied_seq
             for message in out:
                 if message.resend:
                     # A copy from the store may tell of a record not yet durable (made
                     # while the session was away): it waits for all that is applied.
                     if conn is not None:
-                        conn.queue(message.raw, self.node.applied_seq)
+                        conn.queue(message.raw, need)
                     continue
                 if message.app:
-                    store.save_message(name, message.seq, message.raw, early)
+                    store.save_message(name, message.seq, message.raw, need)
                 if conn is not None:
-                    conn.queue(message.raw, early)
+                    conn.queue(message.raw, need)
             for action in actions:
                 if isinstance(action, Deliver):
                     self._deliver(handle, action)

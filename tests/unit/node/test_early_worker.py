@@ -12,10 +12,22 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+import msgspec
 import pytest
 
 import node.exchange as exchange_module
-from node.channel import Applied, Durable, decode_down
+from engine import snapshot as engine_snapshot
+from node.channel import (
+    EMPTY,
+    Applied,
+    Batch,
+    Durable,
+    Welcome,
+    decode_down,
+    encode,
+    encode_applied,
+    frame,
+)
 from node.hub import WorkerHub
 from node.sequencer import Sequenced
 from node.worker import RemoteNode, connect
@@ -85,5 +97,53 @@ def test_an_early_worker_hears_a_batch_applied_then_its_answer_once_durable(
         await hub.close()
         await exchange.close()
         receiving.cancel()
+
+    asyncio.run(run())
+
+
+def test_a_frame_read_with_the_welcome_is_the_next_one_the_worker_gets(tmp_path: Path) -> None:
+    """The node often writes the next batch right behind a worker's welcome; one read then
+    takes both, and joining must hand the batch on, not drop it (the copy would lag)."""
+
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        welcome = Welcome(engine_snapshot.encode(exchange.engine), {}, [], {}, 0)
+        batch = Batch([], EMPTY, False, 0)
+        hellos: list[bytes] = []
+
+        async def node(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            hellos.append(await reader.read(1024))
+            writer.write(frame(encode(welcome)) + frame(encode(batch)))  # one write, one read
+            await writer.drain()
+            await reader.read()  # until the worker goes
+            writer.close()
+
+        path = tmp_path / "channel.sock"
+        server = await asyncio.start_unix_server(node, path=str(path))
+        frames, writer, got = await asyncio.wait_for(connect(str(path), 1), 10)
+        assert got.engine == welcome.engine and hellos
+        after = await asyncio.wait_for(frames.frames(), 10)
+        assert [type(decode_down(f)) for f in after] == [Batch]
+        writer.close()
+        server.close()
+        await exchange.close()
+
+    asyncio.run(run())
+
+
+def test_a_batch_that_skips_records_stops_the_worker(tmp_path: Path) -> None:
+    """A lost frame would leave the copy behind the node for good: the next batch says so."""
+
+    async def run() -> None:
+        exchange = _exchange(tmp_path / "data")
+        await exchange.start()
+        welcome = Welcome(engine_snapshot.encode(exchange.engine), {}, [], {}, 0)
+        remote = RemoteNode(exchange.config, welcome, tmp_path / "data" / "history.sqlite")
+        last = exchange.engine.last_seq
+        ahead = msgspec.structs.replace(_order(2), seq=last + 2, ts=1)
+        with pytest.raises(ConnectionError, match="a frame was lost"):
+            remote.on_batch(Batch([], encode_applied([(ahead, [])]), False, 0))
+        assert remote.engine.last_seq == last  # nothing of it applied
+        await exchange.close()
 
     asyncio.run(run())

@@ -207,7 +207,12 @@ class Listening(msgspec.Struct, tag="listening", array_like=True):
     """The worker's gateways listen: its ports take connections now."""
 
 
-Up = Hello | Requests | Stats | Listening
+class Stopped(msgspec.Struct, tag="stopped", array_like=True):
+    """The FIX worker, told to stop, has logged its sessions out and its requests are
+    answered: the node may close its pipeline (the worker still hears every batch)."""
+
+
+Up = Hello | Requests | Stats | Listening | Stopped
 
 
 # ----------------------------------------------------------------- node -> worker

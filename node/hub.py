@@ -35,6 +35,7 @@ import signal
 import sys
 import tempfile
 import traceback
+from asyncio import FIRST_COMPLETED
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -73,6 +74,7 @@ from node.channel import (
     Report,
     Requests,
     Stats,
+    Stopped,
     Tick,
     TokenIssued,
     Touch,
@@ -146,6 +148,8 @@ class WorkerHub:
         self._early = False
         """The early listener is on (a worker asked for early batches)."""
         self._fix_welcomed = False
+        self._fix_stopped = asyncio.Event()
+        """The FIX worker said :class:`~node.channel.Stopped` (its sessions logged out)."""
         recovered = exchange.recovered
         self.journal_end = recovered.last_seq if recovered else exchange.engine.last_seq
         """The journal's last record when the node started (as recovery found it)."""
@@ -175,18 +179,42 @@ class WorkerHub:
                     f"gateway worker {index} did not start in {START_TIMEOUT_S:.0f} s"
                 ) from None
 
-    async def close(self) -> None:
-        """Stop the workers (their clients are disconnected) and the channel."""
+    async def close(self, finish: bool = True) -> None:
+        """Stop the workers (their clients are disconnected) and, with ``finish``, the channel.
+
+        The FIX worker is told to stop too, and waited for until it has logged
+        its sessions out (:class:`~node.channel.Stopped`); it goes on hearing
+        every batch, so that what the node does until it closes (the
+        cancels of those sessions' orders, the last timers) is reported and
+        stored for the sessions. ``finish`` False: the caller closes the
+        node's pipeline first, then calls :meth:`finish`.
+        """
         self._stopping = True
+        fix = self.count if self.fix_args is not None else None
         for proc in self.processes.values():
             with contextlib.suppress(ProcessLookupError):
                 proc.send_signal(signal.SIGTERM)
+        for index, proc in list(self.processes.items()):
+            if index == fix:
+                continue
+            await _reap(proc)
+        fix_proc = self.processes.get(fix) if fix is not None else None
+        if fix_proc is not None:
+            stopped = asyncio.ensure_future(self._fix_stopped.wait())
+            exited = asyncio.ensure_future(fix_proc.wait())
+            await asyncio.wait((stopped, exited), timeout=10, return_when=FIRST_COMPLETED)
+            stopped.cancel()
+            exited.cancel()
+        if finish:
+            await self.finish()
+
+    async def finish(self) -> None:
+        """After the node's pipeline closed: let the FIX worker go, close the channel."""
+        self._stopping = True
+        for worker in list(self.workers.values()):
+            worker.writer.close()  # the FIX worker's end of the stream: it closes its store
         for proc in list(self.processes.values()):
-            try:
-                await asyncio.wait_for(proc.wait(), 10)
-            except TimeoutError:
-                proc.kill()
-                await proc.wait()
+            await _reap(proc)
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -194,8 +222,6 @@ class WorkerHub:
                 await task
         if self._server is not None:
             self._server.close()
-        for worker in list(self.workers.values()):
-            worker.writer.close()
         shutil.rmtree(self._folder, ignore_errors=True)
 
     async def _supervise(self, index: int) -> None:
@@ -267,6 +293,8 @@ class WorkerHub:
                     self.exchange.enqueue_barrier(partial(self._welcome, worker))
                 elif isinstance(message, Stats) and worker is not None:
                     self._stats(worker, message)
+                elif isinstance(message, Stopped):
+                    self._fix_stopped.set()
                 elif isinstance(message, Listening) and worker is not None:
                     ready = self._ready.get(worker.index)
                     if ready is not None:
@@ -641,6 +669,16 @@ class WorkerHub:
         self._flush_soon = False
         for worker in list(self.workers.values()):
             self._flush(worker)
+
+
+async def _reap(proc: asyncio.subprocess.Process) -> None:
+    """Wait for ``proc`` to exit (10 s), then kill it."""
+    try:
+        await asyncio.wait_for(proc.wait(), 10)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        await proc.wait()
 
 
 def _fill(hist: Histogram, buckets: list[int], total: float) -> None:

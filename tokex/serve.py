@@ -367,8 +367,13 @@ async def serve_forever(
     if fix is not None:
         await fix.stop()
     await http.close()
-    await gateway.close()
+    if isinstance(gateway, WorkerHub):
+        await gateway.close(finish=False)  # the FIX worker hears the pipeline out
+    else:
+        await gateway.close()
     await exchange.close()
+    if isinstance(gateway, WorkerHub):
+        await gateway.finish()
     if fix is not None:
         await fix.close()
     gauges.cancel()

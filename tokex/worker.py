@@ -31,12 +31,24 @@ from websockets.http11 import Request, Response
 
 from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway, _address
-from node.channel import Applied, Batch, Durable, Listening, Report, decode_down, encode, frame
+from node.channel import (
+    Applied,
+    Batch,
+    Durable,
+    Listening,
+    Report,
+    Stopped,
+    decode_down,
+    encode,
+    frame,
+)
 from node.config import DEMO_CONFIG, Config, load_config, parse_config
 from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 
 __all__ = ["STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
 
+FINAL_BATCHES_S = 30.0
+"""How long the FIX worker, told to stop, waits for the node to close the channel."""
 PR_SET_PDEATHSIG = 1
 """Linux prctl(2): the signal a process gets when its parent dies."""
 
@@ -166,6 +178,12 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
             if not node.queued:
                 break
             await asyncio.sleep(0.05)
+        if fix is not None:
+            # Logged out; go on hearing every batch until the node has closed its pipeline
+            # (it closes the channel then): what it does until then is reported and stored.
+            writer.write(frame(encode(Stopped())))
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(receiving), FINAL_BATCHES_S)
     if gateway is not None:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(gateway.close(), 5)

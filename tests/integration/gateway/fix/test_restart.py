@@ -214,3 +214,32 @@ def test_cancel_on_disconnect_covers_a_server_killed_under_the_session(
     finally:
         d.close()
         server.stop()
+
+
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-node", "in-worker"])
+def test_a_graceful_stop_logs_out_and_stores_the_cancels_for_the_next_logon(
+    tmp_path: Path, workers: int
+) -> None:
+    """SIGTERM: the session is logged out, its orders are cancelled (cancel-on-disconnect),
+    and the cancel's report, made while the server stopped, waits in the store."""
+    accounts = {"c": [{"sender_comp_id": "C", "password": "c-fix"}]}
+    data, config = tmp_path / "data", config_text(accounts)
+    d = Driver()
+    try:
+        with server(data, config, workers) as (_, port, proc):
+            d.connect("C", port, "C", "c-fix", "c-key", validate=True)
+            d.send("C", "D", _order("open-at-stop", "1", "1"))
+            order_id = tags(d.received("C", "8", t11="open-at-stop"))[37]
+            proc.send_signal(signal.SIGTERM)
+            logout = d.received("C", "5", timeout=15)
+            assert "shutting down" in tags(logout)[58]
+            assert proc.wait(timeout=30) == 0
+            d.wait_for("stopped", session="C", timeout=15)
+        d.drop("C")
+        with server(data, config, workers) as (_, port, _proc):
+            d.connect("C", port, "C", "c-fix", "c-key", validate=True, reset_seq=False)
+            d.wait_for("tx", session="C", type="2")  # the cancel came after the Logout
+            cancel = tags(d.received("C", "8", t43="Y"))
+            assert (cancel[37], cancel[150], cancel[11]) == (order_id, "4", "open-at-stop")
+    finally:
+        d.close()

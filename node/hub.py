@@ -18,7 +18,13 @@ a Unix socket):
   accounts have connections on which worker (cancel-on-disconnect acts only
   when an account's last connection on every worker is gone);
 * a worker that exits is started again; the accounts it had connections for
-  count as disconnected from it.
+  count as disconnected from it;
+* the FIX worker (index N, when a FIX session is configured) is an early
+  worker: it gets each batch as soon as the engine applied it
+  (:class:`~node.channel.Applied`, with its own requests' results) and the
+  answers once the batch is durable (:class:`~node.channel.Durable`); at a
+  stop it logs its sessions out first and hears the pipeline out
+  (:meth:`WorkerHub.close`, :meth:`WorkerHub.finish`).
 
 A worker joins at a barrier: it is sent the engine exactly as durable then
 (as a snapshot holds it: engine/snapshot.py's data), the nonces and live tokens, and from then on
@@ -30,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 import signal
 import sys
@@ -90,7 +97,7 @@ from node.interface import Busy, NonceUsed, Refusal
 from node.metrics import GatewayMetrics, Histogram, WorkerMetrics
 from node.sequencer import Sequenced
 
-__all__ = ["WorkerHub"]
+__all__ = ["WorkerDidNotStart", "WorkerHub"]
 
 START_TIMEOUT_S = 60.0
 RESTART_DELAY_S = 0.2
@@ -117,6 +124,10 @@ class _Worker:
     (:class:`~node.channel.Durable`): the FIX worker."""
     applied: list[Answer] = field(default_factory=list)
     """An early worker's results of the batch being applied, for its Applied frame."""
+
+
+class WorkerDidNotStart(RuntimeError):
+    """A gateway worker did not say it listens in time (``tokex serve`` says which)."""
 
 
 class WorkerHub:
@@ -175,8 +186,9 @@ class WorkerHub:
                 await asyncio.wait_for(self._ready[index].wait(), START_TIMEOUT_S)
             except TimeoutError:
                 await self.close()
-                raise OSError(
-                    f"gateway worker {index} did not start in {START_TIMEOUT_S:.0f} s"
+                what = "the FIX worker" if index == self.count else f"gateway worker {index}"
+                raise WorkerDidNotStart(
+                    f"{what} did not start in {START_TIMEOUT_S:.0f} s (its errors are above)"
                 ) from None
 
     async def close(self, finish: bool = True) -> None:
@@ -236,6 +248,8 @@ class WorkerHub:
                 str(self.path),
                 "--index",
                 str(index),
+                "--node-pid",
+                str(os.getpid()),
                 *args,
             )
             self.processes[index] = proc
@@ -612,8 +626,8 @@ class WorkerHub:
         its requests' results (what it sends of them waits for :class:`Durable`)."""
         raw: msgspec.Raw | None = None
         for worker in self.workers.values():
-            if not (worker.early and worker.live):
-                continue
+            if not (worker.early and worker.live) or not (applied or worker.applied):
+                continue  # nothing applied and nothing of its own: no frame
             if raw is None:
                 raw = encode_applied(applied) if applied else EMPTY
             replies, worker.applied = worker.applied, []

@@ -387,7 +387,8 @@ class Node(Protocol):
 
 
 class InProcessNode(Node, Protocol):
-    """The node as a gateway running in its own process sees it (the FIX gateway).
+    """The node as a gateway running in its own process sees it (the FIX gateway), or
+    in the FIX worker, whose :class:`node.worker.RemoteNode` hears every batch early.
 
     Such a gateway may prepare what it says about a batch while the journal
     syncs it (:meth:`add_early_listener`), as long as nothing of it leaves

@@ -15,6 +15,12 @@ balances, market state) are answered from a copy of the engine that applies
 every durable batch's commands in order (the engine is deterministic, so the
 copy holds exactly the node's durable state); the history is read from the
 node's history file (read-only), up to the batch this worker has applied.
+
+The FIX worker is an early worker: it is sent each batch as soon as the node
+applied it (:meth:`RemoteNode.on_applied`, its copy runs ahead of the
+journal) and the answers once it is durable (:meth:`RemoteNode.on_durable`),
+which is what :class:`node.interface.InProcessNode` gives a gateway in the
+node's own process.
 """
 
 from __future__ import annotations

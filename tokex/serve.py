@@ -41,7 +41,7 @@ from node.config import (
     parse_config,
 )
 from node.exchange import Exchange
-from node.hub import WorkerHub
+from node.hub import WorkerDidNotStart, WorkerHub
 from node.journal import JournalError
 from node.store import SnapshotError
 from settlement.backfill import BackfillError
@@ -258,7 +258,15 @@ async def serve_forever(
                 fix_args = [*common, "--fix-port", str(fix_port)]
             ws_args = [*common, "--port", str(port)]
             gateway = WorkerHub(exchange, workers, ws_args, fix_args)
-            await gateway.start()
+            try:
+                await gateway.start()
+            except WorkerDidNotStart:
+                for sock in held:
+                    sock.close()
+                await exchange.close()
+                gauges.cancel()
+                await settlement.close()
+                raise
         else:
             gateway = WsGateway(exchange)
             port = await gateway.start(host, ports[0])
@@ -451,7 +459,7 @@ def run_server(
     except (JournalError, SnapshotError) as e:
         print(f"tokex serve: {data}: cannot be recovered: {e}", file=sys.stderr)
         return 1
-    except CannotListen as e:
+    except (CannotListen, WorkerDidNotStart) as e:
         print(f"tokex serve: {e}", file=sys.stderr)
         return 1
     except (QueueError, BackfillError, WorkerBusy) as e:

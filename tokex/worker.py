@@ -207,27 +207,27 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
     return status
 
 
-def _die_with_the_node() -> None:
+def _die_with_the_node(node_pid: int) -> None:
     """Have the kernel kill this worker when the node that started it dies.
 
     A worker without its node can only go on writing what nobody will read
     (the FIX store, which the node's next start opens again): it goes as the
-    node did, at once (Linux ``PR_SET_PDEATHSIG``; elsewhere the channel's
-    end stops it a moment later).
+    node did, at once (Linux ``PR_SET_PDEATHSIG``; where that is missing,
+    the channel's end stops it a moment later).
     """
-    parent = os.getppid()
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-    if os.getppid() != parent:
+        if libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL) != 0:
+            print("tokex worker: PR_SET_PDEATHSIG refused", file=sys.stderr, flush=True)
+    if os.getppid() != node_pid:
         os._exit(1)  # the node died before the request took effect
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    _die_with_the_node()
     parser = argparse.ArgumentParser(prog="python -m tokex.worker", description=__doc__)
     parser.add_argument("--channel", required=True)
     parser.add_argument("--index", type=int, required=True)
+    parser.add_argument("--node-pid", type=int, required=True, help="the node that started it")
     parser.add_argument("--host", required=True)
     gateways = parser.add_mutually_exclusive_group(required=True)
     gateways.add_argument("--port", type=int, help="the WebSocket port (a WebSocket worker)")
@@ -235,6 +235,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--data", type=Path, required=True)
     parser.add_argument("--config", type=Path)
     args = parser.parse_args(argv)
+    _die_with_the_node(args.node_pid)
     config = (
         parse_config(DEMO_CONFIG, "built-in demo config")
         if args.config is None

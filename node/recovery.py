@@ -184,3 +184,31 @@ def prune(data: Path, floor: int | None = None) -> list[Path]:
                 marks.unlink()
                 removed.append(marks)
     return removed
+
+
+def read_range(data: Path, after: int, through: int) -> tuple[Engine, list[Command]]:
+    """The engine as it stood after record ``after``, and the commands after it up to
+    ``through``, read from ``data`` without changing anything in it (a live node may be
+    appending to its journal meanwhile: records past ``through`` are not read).
+
+    For a FIX worker that makes the reports a dead one could not (tokex/worker.py).
+    Raises JournalError or SnapshotError when the snapshots and the journal no
+    longer reach back to ``after`` or do not reach ``through``.
+    """
+    engine, _, _ = _load(data, after)
+    found = scan(data / "journal", after=engine.last_seq, covered=False)
+    process = engine.process
+    rest: list[Command] = []
+    for command in found.commands:
+        if command.seq <= after:
+            process(command)
+        elif command.seq <= through:
+            rest.append(command)
+        else:
+            break
+    if engine.last_seq != after or (rest[-1].seq if rest else after) != through:
+        raise JournalError(
+            f"{data / 'journal'}: records {after} to {through} are not all there"
+            f" (read to {engine.last_seq} and {rest[-1].seq if rest else after})"
+        )
+    return engine, rest

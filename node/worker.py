@@ -377,6 +377,22 @@ class RemoteNode:
             for listener in self.listeners:
                 _guarded(listener, applied)
 
+    def catch_up(self, commands: list[Command], target: int) -> None:
+        """Have the copy (set to an older state than the node sent) apply ``commands`` up
+        to record ``target``, each heard by the early listeners and the listeners as a
+        durable batch (they are: the node's journal holds them). The FIX worker does this
+        to report what a worker before it could not (tokex/worker.py)."""
+        engine = self.engine
+        process = engine.process
+        for command in commands:
+            applied = [(command, process(command))]
+            for listener in self.early_listeners:
+                _guarded(listener, applied)
+            for listener in self.listeners:
+                _guarded(listener, applied)
+        if engine.last_seq != target:
+            raise ConnectionError(f"caught up to record {engine.last_seq}, not {target}")
+
     def _apply(self, raw: msgspec.Raw) -> list[Sequenced]:
         """The copy applies a batch's commands and makes its events (the same as the node's:
         the engine is deterministic). A batch that does not start right after the copy's

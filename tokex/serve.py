@@ -293,7 +293,9 @@ async def serve_forever(
         fix = FixGateway(exchange, data / "fix")
         try:
             assert exchange.recovered is not None
-            fix_port = await fix.start(host, ports[2], exchange.recovered.last_seq)
+            fix.open(exchange.recovered.last_seq)
+            fix.track()
+            fix_port = await fix.start(host, ports[2])
         except OSError as e:
             await fix.stop()
             await http.close()

@@ -66,6 +66,8 @@ TICK_S = 0.1
 """How often the session timers run (heartbeats, TestRequests, timeouts)."""
 SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
 """Bytes written to a connection and not yet taken by the client, at most."""
+MARK_EVERY_S = 1.0
+"""How often the store's mark (:meth:`FixStore.save_mark`) is brought up to date, at least."""
 INLINE_CONNS = 2
 """A store commit whose messages go to at most this many connections, with nothing
 waiting for the pipeline, is quiet: its sync may run on the event loop."""
@@ -208,17 +210,15 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ start and stop
 
-    async def start(
-        self, host: str, port: int, journal_end: int | None, reuse_port: bool = False
-    ) -> int:
-        """Open the store, cancel what lost sessions left open, listen; return the port.
+    def open(self, journal_end: int | None) -> int | None:
+        """Open the store and load the sessions from it; the journal record up to which
+        the store holds every report (None: a store from before that was kept).
 
         ``journal_end``: the journal's last record when the node started (after a
         crash, what the store says of later records never happened: the store
         drops it); None when the node has not started since the store was last
         open (a FIX worker started again): all the store holds is true.
-        ``reuse_port``: listen with SO_REUSEPORT on a port the node holds for
-        the worker that runs this gateway (and for the one started after it).
+        Then :meth:`track` (the engine's open orders), then :meth:`start`.
         """
         self.durable_seq = self.node.applied_seq  # all that was recovered is durable
         self.store.open(journal_end)
@@ -229,9 +229,27 @@ class FixGateway(Requests, Executions):
             handle.saved = (stored.next_in, stored.next_out)
             handle.owned = set(stored.owned)
             session.history = self._history(name)
+        return self.store.reported
+
+    def track(self) -> None:
+        """Know the sessions' accounts' open orders as the engine holds them now.
+
+        A FIX worker that makes the reports a dead one could not (tokex/worker.py)
+        calls this with its copy of the engine where the store's reports stop,
+        then has the copy apply the rest, heard by the listeners.
+        """
         for account in self.by_account:
             for order in self.node.open_orders(account):
                 self.tracked[order.order_id] = tracked_view(order)
+
+    async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
+        """Cancel what lost sessions left open, listen; return the port (after
+        :meth:`open` and :meth:`track`).
+
+        ``reuse_port``: listen with SO_REUSEPORT on a port the node holds for
+        the worker that runs this gateway (and for the one started after it).
+        """
+        self.store.save_mark(self.node.applied_seq)  # all reported up to here
         # Every session is disconnected now: what a crash left open goes as if it just
         # dropped, and is reported (stored for the sessions) before anyone can log on.
         for handle in self.handles.values():
@@ -523,6 +541,9 @@ class FixGateway(Requests, Executions):
         if self._syncing:
             return  # the sync in flight commits again when it is done
         self._write_states()
+        # Every report of what the engine applied so far is queued by now (the early
+        # listener makes them as each batch is applied): the mark says so.
+        self.store.save_mark(self.node.applied_seq)
         conns = list(self.waiting.values())
         self.waiting.clear()
         for conn in conns:
@@ -570,9 +591,17 @@ class FixGateway(Requests, Executions):
     # ------------------------------------------------------------ timers
 
     async def _ticker(self) -> None:
+        marked = time.monotonic()
         while True:
             await asyncio.sleep(TICK_S)
             now, mono = self.node.now(), time.monotonic()
+            if mono - marked >= MARK_EVERY_S:
+                # While no session hears anything the commits stop, and with them the
+                # mark: a commit of the mark alone keeps a FIX worker started again
+                # from reporting over a long stretch of the journal (or one pruned).
+                marked = mono
+                if (self.store.reported or 0) < self.node.applied_seq:
+                    self._schedule_commit()
             for handle in self.handles.values():
                 if handle.session.connected:
                     handle.session.tick(now, mono)

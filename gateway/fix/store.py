@@ -12,7 +12,10 @@ frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
 * ``("R", session)``: both numbers back to 1, what was stored before is void;
 * ``("O", session, added, removed, journal)``: orders the session entered
   that are open (for cancel-on-disconnect after a restart), as of the
-  journal's record ``journal``.
+  journal's record ``journal``;
+* ``("J", journal)``: every report of the journal's records up to
+  ``journal`` is in the frames before it (a FIX worker started again makes
+  the reports of the records after it; docs/FIX.md).
 
 Reports are stored while the journal syncs the records they tell of (both
 syncs run at once; the gateway sends nothing before both are done), so after
@@ -108,6 +111,10 @@ class FixStore:
         self._fd = -1
         self._lock_fd = -1
         self._journal_end: int | None = None
+        self.reported: int | None = None
+        """The journal record up to which every report is in the store (its last ``J``
+        frame; None: a store from before marks). What a new gateway must report again
+        starts after it."""
         self._dropped = False
         """Opening dropped what told of records the journal lost (then the file is rewritten:
         the journal's next records reuse those numbers)."""
@@ -139,6 +146,8 @@ class FixStore:
             os.fsync(self._fd)
             self._allocated = good
         self._size = good
+        if journal_end is not None and self.reported is not None:
+            self.reported = min(self.reported, journal_end)  # beyond it, the crash took
         self._reserve(PREALLOCATE)
         os.fsync(self._fd)
         live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
@@ -165,6 +174,9 @@ class FixStore:
 
     def _apply(self, frame: list[Any], offset: int, size: int) -> None:
         kind, name = frame[0], frame[1]
+        if kind == "J":
+            self.reported = int(name)
+            return
         stored = self.sessions.setdefault(name, StoredSession())
         end = self._journal_end
         if kind == "S":
@@ -209,6 +221,8 @@ class FixStore:
                     self.save_message(name, seq, raw)
                 if stored.owned:
                     self.save_owned(name, sorted(stored.owned), [])
+            if self.reported is not None:
+                self._frame(("J", self.reported))
             self.write()
             os.fsync(fd)
         finally:
@@ -247,6 +261,12 @@ class FixStore:
         _put(stored.offsets, seq, self._frame(("M", name, seq, raw, journal)))
         stored.next_out = max(stored.next_out, seq + 1)
         stored.message_bytes += len(self._pending) - before
+
+    def save_mark(self, journal: int) -> None:
+        """Every report of the journal's records up to ``journal`` is queued before this."""
+        if self.reported is None or journal > self.reported:
+            self.reported = journal
+            self._frame(("J", journal))
 
     def reset(self, name: str) -> None:
         stored = self.session(name)

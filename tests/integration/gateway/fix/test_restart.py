@@ -14,6 +14,7 @@ and OrigSendingTime. The order itself came back from the journal.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import socket
@@ -21,10 +22,12 @@ import subprocess
 import time
 from contextlib import AbstractContextManager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.integration.gateway.fix.driver import Driver, config_text, server, stamp, tags
+from tests.integration.gateway.ws.client import connect
 
 KILLS = ["server", "node-with-worker", "fix-worker"]
 
@@ -241,5 +244,53 @@ def test_a_graceful_stop_logs_out_and_stores_the_cancels_for_the_next_logon(
             d.wait_for("tx", session="C", type="2")  # the cancel came after the Logout
             cancel = tags(d.received("C", "8", t43="Y"))
             assert (cancel[37], cancel[150], cancel[11]) == (order_id, "4", "open-at-stop")
+    finally:
+        d.close()
+
+
+def test_a_fill_while_no_fix_worker_runs_is_reported_by_the_next_one(tmp_path: Path) -> None:
+    """The FIX worker is stopped (it hears nothing more), a WebSocket client fills the
+    session's order, the worker is killed: the next FIX worker reads the journal from
+    where its store's reports stop and makes the fill's report, resent at the logon."""
+    accounts = {
+        "r": [{"sender_comp_id": "R", "password": "r-fix", "cancel_on_disconnect": False}],
+        "alice": [{"sender_comp_id": "ALICE", "password": "alice-fix"}],
+    }
+    d = Driver()
+    try:
+        with server(tmp_path / "data", config_text(accounts), 1) as (ws_port, port, proc):
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
+            d.send("R", "D", _order("rest-gap", "1", "1"))
+            new = d.received("R", "8", t11="rest-gap")
+            worker = _fix_worker(proc)
+            os.kill(worker, signal.SIGSTOP)
+
+            async def take() -> dict[str, Any]:
+                ws = await connect(ws_port)
+                assert (await ws.login("alice"))["success"]
+                placed = await ws.call(
+                    "add_order",
+                    symbol="AAPLx/USD",
+                    side="sell",
+                    order_type="limit",
+                    order_qty="1",
+                    limit_price="227.00",
+                    time_in_force="ioc",
+                )
+                await ws.ws.close()
+                return placed
+
+            placed = asyncio.run(take())
+            assert placed["success"], placed  # durable: the fill is in the journal
+            os.kill(worker, signal.SIGKILL)
+            d.wait_for("stopped", session="R", timeout=15)
+            d.drop("R")
+            _wait_listening(port)
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
+            logon = d.received("R", "A")
+            assert logon["seq"] == new["seq"] + 2  # the fill's report took the next number
+            d.wait_for("tx", session="R", type="2")
+            fill = tags(d.received("R", "8", t150="F"))
+            assert (fill[43], fill[11], fill[39]) == ("Y", "rest-gap", "2")
     finally:
         d.close()

@@ -269,3 +269,24 @@ def test_nothing_is_dropped_while_the_journal_holds_every_record(tmp_path: Path)
     assert kept.history("MM", 1, 10) == [(1, b"fill of record 9")]
     assert kept.session("MM").owned == {23}
     kept.close()
+
+
+def test_the_mark_of_what_is_reported_survives_and_is_cut_back_to_the_journal(
+    tmp_path: Path,
+) -> None:
+    store = _store(tmp_path)
+    assert store.reported is None  # a store from before marks: nothing to go by
+    store.save_mark(40)
+    store.save_mark(35)  # never back
+    store.save_message("MM", 1, b"m1", 40)
+    store.close()
+    again = _store(tmp_path)
+    assert again.reported == 40
+    again.close()
+    # After a crash that took the journal back to 37, the reports stop there at most.
+    cut = FixStore(tmp_path)
+    cut.open(journal_end=37)
+    assert cut.reported == 37
+    cut.close()  # (opening dropped m1, told of record 40: the file was rewritten)
+    final = _store(tmp_path)
+    assert final.reported == 37 and final.history("MM", 1, 5) == []

@@ -44,10 +44,11 @@ from risk._fast cimport (
     c_market,
     c_reamend,
     c_release,
+    c_reserve,
 )
 
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
-from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
+from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher, _fok_fillable, _preview
 from engine.events import (
     IcebergRefilled,
     OrderAccepted,
@@ -57,6 +58,7 @@ from engine.events import (
     TradeExecuted,
 )
 from model.commands import AmendOrder, CancelOrder, NewOrder
+from risk.risk import Market
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
@@ -105,6 +107,8 @@ cdef Py_ssize_t B_LO = slot_offset(OrderBook, "lo")
 cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
 cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
 cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
+cdef Py_ssize_t B_SYMBOL = slot_offset(OrderBook, "symbol")
+cdef Py_ssize_t V_ORDER = slot_offset(OrderAccepted, "order")
 cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
 cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
 cdef Py_ssize_t S_STALE = slot_offset(BookSide, "stale")
@@ -123,28 +127,49 @@ cdef Py_ssize_t E_LAST_SEQ = slot_offset(Matcher, "last_seq")
 cdef Py_ssize_t E_NEXT_PRIORITY = slot_offset(Matcher, "next_priority")
 cdef Py_ssize_t E_NEXT_TRADE_ID = slot_offset(Matcher, "next_trade_id")
 cdef Py_ssize_t E_ORDERS = slot_offset(Matcher, "orders")
+cdef Py_ssize_t E_EXPIRIES = slot_offset(Matcher, "expiries")
 cdef Py_ssize_t E_RISK = slot_offset(Matcher, "risk")
 cdef Py_ssize_t E_HOOKS = -1
 cdef Py_ssize_t E_HANDLERS = -1
 cdef Py_ssize_t E_SESSIONS = -1
+cdef Py_ssize_t E_CALLS = -1
 cdef Py_ssize_t P_PHASE = -1
+cdef Py_ssize_t P_BOOK = -1
+cdef Py_ssize_t P_EDGE_SINCE = -1
+cdef Py_ssize_t M_LOW = slot_offset(Market, "low")
+cdef Py_ssize_t M_HIGH = slot_offset(Market, "high")
 cdef object PURE_ON_AMEND = None
+cdef object PURE_AFTER = None
+cdef object NO_REFERENCE = None  # engine.engine._NO_REFERENCE, the refusal's text
+# The offset of each event class's ``symbol`` field (engine.events.event_symbol
+# reads it by name), for _after; OrderAccepted's symbol is its command's.
+cdef dict EVENT_SYMBOL = {}
 
 
-def bind(cls):
+def bind(cls, no_reference):
     """Read the offsets of ``cls``'s (engine.engine.Engine's) own slots; called once,
     before its methods are replaced by this module's.
 
     :func:`process` runs only on instances of ``cls`` (or its subclasses).
     """
-    global E_HOOKS, E_HANDLERS, E_SESSIONS, P_PHASE, PURE_ON_AMEND
+    global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
+    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE
+    from engine import events
     from engine.phases import Session
 
     E_HOOKS = slot_offset(cls, "hooks")
     E_SESSIONS = slot_offset(cls, "sessions")
+    E_CALLS = slot_offset(cls, "calls")
     P_PHASE = slot_offset(Session, "phase")
+    P_BOOK = slot_offset(Session, "book")
+    P_EDGE_SINCE = slot_offset(Session, "edge_since")
     E_HANDLERS = slot_offset(cls, "_handlers")
     PURE_ON_AMEND = cls._on_amend
+    PURE_AFTER = cls._after
+    NO_REFERENCE = no_reference
+    for kind in events.Event.__args__:
+        if kind is not OrderAccepted and "symbol" in kind.__struct_fields__:
+            EVENT_SYMBOL[kind] = slot_offset(kind, "symbol")
 
 
 cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
@@ -389,6 +414,299 @@ cdef object _ioc(self, c, book, object seq, bint market):
     return events
 
 
+# ------------------------------------------------------------------ the general order path
+#
+# The paths above take the commonest orders whole. Everything else that is
+# still an ordinary limit, iceberg or market order (post-only, GTD, DAY, FOK,
+# IOC in a book with a reference window, any order outside regular hours or
+# in a book that keeps a reference window) ran the pure build's
+# _on_new_order, _admit, _place, _execute, _rest and _index, and every
+# command in regular hours on a schedule ran the pure _after; those are the
+# most of the xstocks workload's time. The functions below are those methods,
+# step for step, on the compiled record; the rare branches inside them (a
+# volatility pause, a fill-or-kill's dry run, a cash-sized buy's budget,
+# auction indications) call the pure build's code as it is.
+
+
+cdef object _best(side):
+    """BookSide.best: the best level, or None; pops the stale keys it meets on top."""
+    cdef list heap = slot(side, S_HEAP)
+    cdef set stale
+    cdef dict levels
+    if not heap:
+        return None
+    stale = slot(side, S_STALE)
+    while heap:
+        key = heap[0]
+        if key in stale:
+            stale.discard(key)
+            heappop(heap)
+            continue
+        levels = slot(side, S_LEVELS)
+        return levels[key]
+    return None
+
+
+cdef inline bint _crosses(opp, long long price) except -1:
+    """engine.matching.crosses: would an order at ``price`` take from ``opp``?"""
+    cdef long long sign = slot(opp, S_SIGN)
+    best = _best(opp)
+    return best is not None and <long long>slot(best, L_PRICE) * sign <= price * sign
+
+
+cdef void _index_c(self, Order order) except *:
+    """Matcher._index: the open-order indexes (id, account, cl_ord_id, expiry)."""
+    cdef dict by_account
+    order_id = order.order_id
+    (<dict>slot(self, E_ORDERS))[order_id] = order
+    by_account = slot(self, E_BY_ACCOUNT)
+    mine = by_account.get(order.account)
+    if mine is None:
+        by_account[order.account] = mine = {}
+    (<dict>mine)[order_id] = order
+    if order.cl_ord_id is not None:
+        (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)] = order
+    if order.expire_ts is not None:
+        heappush(slot(self, E_EXPIRIES), (order.expire_ts, order_id))
+
+
+cdef void _forget_c(self, Order order) except *:
+    """Matcher._forget: out of the indexes (an expiry entry goes stale)."""
+    order_id = order.order_id
+    del (<dict>slot(self, E_ORDERS))[order_id]
+    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[order.account])[order_id]
+    if order.cl_ord_id is not None:
+        del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
+
+
+cdef void _rest_c(self, Order order, book, long long remaining, seq, bint indexed) except *:
+    """Matcher._rest: ``order`` with ``remaining`` lots open to the back of its level."""
+    cdef long long display = order.display_qty
+    order.filled = order.qty - remaining
+    if display and remaining > display:
+        order.shown = display
+        order.hidden = remaining - display
+    else:
+        order.shown = remaining
+        order.hidden = 0
+    order.priority = _stamp(self, seq)
+    if order.side == "buy":
+        _join(slot(book, B_BIDS), order, -order.price)
+    else:
+        _join(slot(book, B_ASKS), order, order.price)
+    if not indexed:
+        _index_c(self, order)
+
+
+cdef bint _breaks_band_c(self, book, opp, bint buy, long long limit_key) except -1:
+    """Matcher._breaks_band: would the first trade against ``opp`` print outside the band?"""
+    best = _best(opp)
+    if best is None:
+        return False
+    price = slot(best, L_PRICE)
+    if <long long>price * <long long>slot(opp, S_SIGN) > limit_key:
+        return False
+    risk = slot(self, E_RISK)
+    if risk is None:
+        return False
+    m = c_market(risk, slot(book, B_SYMBOL))
+    low = slot(m, M_LOW)
+    high = slot(m, M_HIGH)
+    if low is None or high is None:
+        return False
+    return price < low if buy else price > high
+
+
+cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed) except *:
+    """Matcher._execute: trade ``order`` (leaves in ``order.shown``) against the book,
+    then rest it or cancel the rest (see engine/matching.py for each branch)."""
+    cdef long long limit_key, remaining, budget, sign
+    cdef bint market, wait, buy = order.side == "buy"
+    cdef str kind = order.order_type
+    cdef str tif = order.tif
+    opp = slot(book, B_ASKS) if buy else slot(book, B_BIDS)
+    sign = slot(opp, S_SIGN)
+    market = kind == "market" or kind == "stop-loss" or kind == "take-profit"  # MARKET_KINDS
+    # An order that can wait in the book (not market, IOC or FOK).
+    wait = not (market or tif == "ioc" or tif == "fok")
+    limit_key = NO_LIMIT if market and not order.price else order.price * sign
+    remaining = order.shown
+    budget = remaining
+    risk = slot(self, E_RISK)
+    reason = None
+    if order.cash_qty and risk is not None:
+        budget = risk.affordable(
+            order, _preview(opp, limit_key, remaining, order.account, order.stp)
+        )
+    if not slot(book, B_OPEN):
+        if wait:
+            _rest_c(self, order, book, remaining, seq, indexed)
+            return
+        reason = "halted"
+    elif not slot_none(book, B_WINDOW) and _breaks_band_c(self, book, opp, buy, limit_key):
+        self._volatility_pause(book, events, seq, ts)
+        if wait:
+            _rest_c(self, order, book, remaining, seq, indexed)
+            return
+        reason = "halted"
+    elif tif == "fok" and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
+        reason = "fok_unfillable"
+    else:
+        if budget:
+            remaining = _match_c(self, order, book, opp, limit_key, remaining, budget, events,
+                                 seq, ts)
+        if remaining > 0 and not wait:
+            best = _best(opp)
+            reason = "ioc_remainder"
+            if market and best is not None and <long long>slot(best, L_PRICE) * sign > limit_key:
+                reason = "price_band"
+    if reason is not None or remaining <= 0:
+        if reason is not None:
+            events.append(
+                OrderCancelled(
+                    seq, ts, order.order_id, order.account, order.symbol, remaining, reason
+                )
+            )
+        order.shown = 0
+        if risk is not None:
+            c_release(risk, order)
+        if indexed:
+            _forget_c(self, order)
+        return
+    _rest_c(self, order, book, remaining, seq, indexed)
+
+
+def _execute(self, Order order, book, list events, seq, ts, bint indexed):
+    """Matcher._execute, compiled (see engine/matching.py)."""
+    _execute_c(self, order, book, events, seq, ts, indexed)
+
+
+def _rest(self, Order order, book, long long remaining, seq, bint indexed):
+    """Matcher._rest, compiled (see engine/matching.py)."""
+    _rest_c(self, order, book, remaining, seq, indexed)
+
+
+cdef object _new_order_c(self, c, book, seq):
+    """Engine._on_new_order (with _admit and Matcher._place) for a limit, iceberg or
+    market order with no cash size, in a listed symbol; None (nothing changed)
+    for any other order, which the pure build's method then takes."""
+    cdef Order order
+    cdef str order_type = slot(c, C_ORDER_TYPE)
+    cdef Py_ssize_t open_orders
+    if (
+        not (order_type == "limit" or order_type == "iceberg" or order_type == "market")
+        or not slot_none(c, C_CASH_QTY)
+    ):
+        return None
+    symbol = slot(c, C_SYMBOL)
+    ts = slot(c, C_TS)
+    account = slot(c, C_ACCOUNT)
+    clid = slot(c, C_CL_ORD_ID)
+    if slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE) != "regular":
+        refusal = self._phase_refusal(symbol, order_type, slot(c, C_TIF))
+        if refusal is not None:
+            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+    order = _new_order(c, seq)
+    # Engine._admit: risk (the hold computed, not yet taken), then post-only and
+    # the no-reference rule.
+    duplicate = clid is not None and (account, clid) in <dict>slot(self, E_BY_CLID)
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        open_orders = len(<dict>mine) if mine is not None else 0
+        refusal = c_admit(risk, c, order, open_orders, duplicate, False)
+        if refusal is not None:
+            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+    elif duplicate:
+        text = f"cl_ord_id {clid!r}: already open"
+        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+    opp = slot(book, B_ASKS) if order.side == "buy" else slot(book, B_BIDS)
+    if slot(c, C_POST_ONLY) and _crosses(opp, order.price):
+        text = "post_only: order would take liquidity"
+        return [OrderRejected(seq, ts, account, "post_only", text, None, clid)]
+    if not slot(book, B_FAST) and slot(book, B_OPEN) and _crosses(opp, order.price):
+        return [OrderRejected(seq, ts, account, "price_band", NO_REFERENCE, None, clid)]
+    # Matcher._place for an order that is not a stop.
+    events = [OrderAccepted(seq, ts, seq, c, None)]
+    if risk is not None:
+        c_reserve(risk, order)
+    if not slot(book, B_OPEN):
+        _rest_c(self, order, book, order.shown, seq, False)
+        return events
+    _execute_c(self, order, book, events, seq, ts, False)
+    if not slot_none(book, B_LO):
+        self._run_stops(book, events, seq, ts)
+    return events
+
+
+def _after(self, list events, seq, ts):
+    """Phases._after, compiled (see engine/phases.py): the band-edge watch of each
+    instrument the events name. With an auction call open (auction indications
+    to publish) it is the pure build's method."""
+    _after_c(self, events, seq, ts)
+
+
+cdef void _after_c(self, list events, seq, ts) except *:
+    cdef dict sessions
+    if slot(self, E_CALLS):
+        PURE_AFTER(self, events, seq, ts)
+        return
+    # The symbols the events name, each once (engine.events.event_symbol):
+    # nearly always one, so a set is made only for a second.
+    first = None
+    touched = None
+    for event in events:
+        kind = type(event)
+        if kind is OrderAccepted:
+            symbol = slot(slot(event, V_ORDER), C_SYMBOL)
+        else:
+            off = EVENT_SYMBOL.get(kind)
+            if off is None:
+                continue
+            symbol = slot(event, <Py_ssize_t>off)
+        if first is None:
+            first = symbol
+        elif symbol != first:
+            if touched is None:
+                touched = {first}
+            touched.add(symbol)
+    if first is None:
+        return
+    sessions = slot(self, E_SESSIONS)
+    if touched is None:
+        _check_edge_c(self, sessions[first], ts)
+    else:
+        for symbol in touched:  # independent per instrument: order does not matter
+            _check_edge_c(self, sessions[symbol], ts)
+
+
+def _check_edge(self, session, ts):
+    """Phases._check_edge, compiled (see engine/phases.py)."""
+    _check_edge_c(self, session, ts)
+
+
+cdef void _check_edge_c(self, session, ts) except *:
+    """Start or stop the clock of a best bid or offer sitting at its band edge."""
+    cdef bint at_edge = False
+    book = slot(session, P_BOOK)
+    risk = slot(self, E_RISK)
+    if not slot_none(book, B_WINDOW) and risk is not None:
+        m = c_market(risk, slot(book, B_SYMBOL))
+        low = slot(m, M_LOW)
+        high = slot(m, M_HIGH)
+        if low is not None and high is not None:
+            # Both sides' best, as the pure build reads them (each may pop stale keys).
+            bid = _best(slot(book, B_BIDS))
+            ask = _best(slot(book, B_ASKS))
+            at_edge = (bid is not None and slot(bid, L_PRICE) >= high) or (
+                ask is not None and slot(ask, L_PRICE) <= low
+            )
+    if not at_edge:
+        slot_set(session, P_EDGE_SINCE, None)
+    elif slot_none(session, P_EDGE_SINCE):
+        slot_set(session, P_EDGE_SINCE, ts)
+
+
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
@@ -421,7 +739,7 @@ def process(self, c):
         else:
             out = (<dict>slot(self, E_HANDLERS))[kind](c)
         if slot(self, E_HOOKS):
-            self._after(out, seq, c.ts)
+            _after_c(self, out, seq, c.ts)
         return out
     # A NewOrder: every field it has is read once, by offset.
     symbol = slot(c, C_SYMBOL)
@@ -441,10 +759,12 @@ def process(self, c):
                 out = _ioc(self, c, book, seq, True)
             elif order_type == "limit" and not slot(c, C_POST_ONLY):
                 out = _ioc(self, c, book, seq, False)
+        if out is None and book is not None:
+            out = _new_order_c(self, c, book, seq)
         if out is None:
             out = self._on_new_order(c)
         if slot(self, E_HOOKS):
-            self._after(out, seq, slot(c, C_TS))
+            _after_c(self, out, seq, slot(c, C_TS))
         return out
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
@@ -472,7 +792,7 @@ def process(self, c):
     heap = slot(opp, S_HEAP)
     if heap and <long long>heap[0] <= key:
         if not slot_none(book, B_WINDOW) or not slot(book, B_OPEN):
-            self._execute(order, book, events, seq, ts, False)
+            _execute_c(self, order, book, events, seq, ts, False)
         else:
             # Matcher._execute for this order (a GTC limit, no cash size, an
             # open book with no reference window): match, then rest what is
@@ -493,13 +813,13 @@ def process(self, c):
         if not slot_none(book, B_LO):
             self._run_stops(book, events, seq, ts)
         if slot(self, E_HOOKS):
-            self._after(events, seq, ts)
+            _after_c(self, events, seq, ts)
         return events
     order.priority = _shifted(seq)
     _join(own, order, -key)
     _index_plain(self, order, seq, account, clid, mine)
     if not slot_none(book, B_WINDOW):
-        self._check_edge(self.sessions[symbol], ts)
+        _check_edge_c(self, (<dict>slot(self, E_SESSIONS))[symbol], ts)
     return events
 
 
@@ -660,7 +980,7 @@ cdef object _amend_price(self, c):
     heap = slot(opp, S_HEAP)
     key = price * <long long>slot(opp, S_SIGN)
     if heap and <long long>heap[0] <= key:
-        self._execute(moved, book, events, seq, ts, True)
+        _execute_c(self, moved, book, events, seq, ts, True)
         if not slot_none(book, B_LO):
             self._run_stops(book, events, seq, ts)
     else:

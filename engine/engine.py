@@ -550,7 +550,13 @@ if COMPILED and not TYPE_CHECKING:
     # stand in for the methods above, on the same state.
     from engine import _core
 
-    _core.bind(Engine)  # the offsets of Engine's own slots (hooks, the handler table)
+    # The offsets of Engine's own slots (hooks, the handler table, sessions),
+    # and the pure methods the compiled ones fall back on (read before the
+    # compiled ones replace them below).
+    _core.bind(Engine, _NO_REFERENCE)
     Engine.process = _core.process  # type: ignore[method-assign]
+    # engine/phases.py's band-edge watch after each command.
+    Engine._after = _core._after  # type: ignore[method-assign]
+    Engine._check_edge = _core._check_edge  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

@@ -58,6 +58,7 @@ SOURCES = (
     "engine/book.py",
     "engine/engine.py",
     "engine/matching.py",
+    "engine/phases.py",
     "node/_journal.pyx",
     "node/journal.py",
 )

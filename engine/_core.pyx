@@ -57,7 +57,7 @@ from engine.events import (
     OrderRejected,
     TradeExecuted,
 )
-from model.commands import AmendOrder, CancelOrder, NewOrder
+from model.commands import STOP_KINDS, AmendOrder, CancelOrder, NewOrder
 from risk.risk import Market
 
 
@@ -136,6 +136,11 @@ cdef Py_ssize_t E_CALLS = -1
 cdef Py_ssize_t P_PHASE = -1
 cdef Py_ssize_t P_BOOK = -1
 cdef Py_ssize_t P_EDGE_SINCE = -1
+cdef Py_ssize_t P_UNTIL = -1
+cdef Py_ssize_t P_NEXT_CHANGE = -1
+cdef Py_ssize_t B_REFERENCE_TS = slot_offset(OrderBook, "reference_ts")
+cdef object EDGE_NS = None  # engine.phases.EDGE_NS and STALE_NS (read by bind)
+cdef object STALE_NS = None
 cdef Py_ssize_t M_LOW = slot_offset(Market, "low")
 cdef Py_ssize_t M_HIGH = slot_offset(Market, "high")
 cdef object PURE_ON_AMEND = None
@@ -153,8 +158,8 @@ def bind(cls, no_reference):
     :func:`process` runs only on instances of ``cls`` (or its subclasses).
     """
     global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
-    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE
-    from engine import events
+    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
+    from engine import events, phases
     from engine.phases import Session
 
     E_HOOKS = slot_offset(cls, "hooks")
@@ -163,6 +168,10 @@ def bind(cls, no_reference):
     P_PHASE = slot_offset(Session, "phase")
     P_BOOK = slot_offset(Session, "book")
     P_EDGE_SINCE = slot_offset(Session, "edge_since")
+    P_UNTIL = slot_offset(Session, "until")
+    P_NEXT_CHANGE = slot_offset(Session, "next_change")
+    EDGE_NS = phases.EDGE_NS
+    STALE_NS = phases.STALE_NS
     E_HANDLERS = slot_offset(cls, "_handlers")
     PURE_ON_AMEND = cls._on_amend
     PURE_AFTER = cls._after
@@ -586,56 +595,102 @@ def _rest(self, Order order, book, long long remaining, seq, bint indexed):
     _rest_c(self, order, book, remaining, seq, indexed)
 
 
-cdef object _new_order_c(self, c, book, seq):
-    """Engine._on_new_order (with _admit and Matcher._place) for a limit, iceberg or
-    market order with no cash size, in a listed symbol; None (nothing changed)
-    for any other order, which the pure build's method then takes."""
-    cdef Order order
-    cdef str order_type = slot(c, C_ORDER_TYPE)
+cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
+    """Engine._admit: every check a new order faces, in the rulebook's order; its
+    refusal (reason, text) or None. Changes nothing (the hold is computed, not
+    taken). ``c`` is a NewOrder or a BatchOrder (its subclass: the same offsets)."""
     cdef Py_ssize_t open_orders
-    if (
-        not (order_type == "limit" or order_type == "iceberg" or order_type == "market")
-        or not slot_none(c, C_CASH_QTY)
-    ):
-        return None
-    symbol = slot(c, C_SYMBOL)
-    ts = slot(c, C_TS)
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
-    if slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE) != "regular":
-        refusal = self._phase_refusal(symbol, order_type, slot(c, C_TIF))
-        if refusal is not None:
-            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
-    order = _new_order(c, seq)
-    # Engine._admit: risk (the hold computed, not yet taken), then post-only and
-    # the no-reference rule.
-    duplicate = clid is not None and (account, clid) in <dict>slot(self, E_BY_CLID)
+    holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
+    duplicate = holder is not None and holder is not replacing
     risk = slot(self, E_RISK)
     if risk is not None:
         mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-        open_orders = len(<dict>mine) if mine is not None else 0
+        open_orders = (len(<dict>mine) if mine is not None else 0) + pending
+        if replacing is not None:
+            open_orders -= 1
         refusal = c_admit(risk, c, order, open_orders, duplicate, False)
         if refusal is not None:
-            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+            return refusal
     elif duplicate:
-        text = f"cl_ord_id {clid!r}: already open"
-        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
-    opp = slot(book, B_ASKS) if order.side == "buy" else slot(book, B_BIDS)
-    if slot(c, C_POST_ONLY) and _crosses(opp, order.price):
-        text = "post_only: order would take liquidity"
-        return [OrderRejected(seq, ts, account, "post_only", text, None, clid)]
-    if not slot(book, B_FAST) and slot(book, B_OPEN) and _crosses(opp, order.price):
-        return [OrderRejected(seq, ts, account, "price_band", NO_REFERENCE, None, clid)]
-    # Matcher._place for an order that is not a stop.
-    events = [OrderAccepted(seq, ts, seq, c, None)]
+        return "duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open"
+    if slot(c, C_POST_ONLY) or (slot(book, B_OPEN) and not slot(book, B_FAST)):
+        opp = slot(book, B_ASKS) if slot(c, C_SIDE) == "buy" else slot(book, B_BIDS)
+        if slot(c, C_POST_ONLY):
+            if _crosses(opp, slot(c, C_PRICE)):
+                return "post_only", "post_only: order would take liquidity"
+        if (
+            not slot(book, B_FAST)
+            and slot(book, B_OPEN)
+            and slot(c, C_ORDER_TYPE) not in STOP_KINDS
+            and _crosses(opp, slot(c, C_PRICE))
+        ):
+            # No reference price (market orders were refused by risk already).
+            return "price_band", NO_REFERENCE
+    return None
+
+
+def _admit(self, c, Order order, book, replacing, Py_ssize_t pending=0):
+    """Engine._admit, compiled (see engine/engine.py)."""
+    return _admit_c(self, c, order, book, replacing, pending)
+
+
+cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
+    """Matcher._place: accept a checked new order, take its hold, then match and
+    rest it, or park it as a stop."""
+    seq = slot(c, C_SEQ)
+    ts = slot(c, C_TS)
+    events.append(OrderAccepted(seq, ts, seq, c, replaces))
+    risk = slot(self, E_RISK)
     if risk is not None:
         c_reserve(risk, order)
+    if order.order_type in STOP_KINDS:
+        order.stop = True
+        order.priority = _stamp(self, seq)
+        _index_c(self, order)
+        book.stops.push(order)
+        last = book.last_price
+        if last is not None and slot(book, B_OPEN):
+            # Already reached by the last trade price: it triggers at once.
+            book.note_prints(last, last)
+            self._run_stops(book, events, seq, ts)
+        return
     if not slot(book, B_OPEN):
+        # An auction call: orders wait in the book, crossed or not, for the uncross.
         _rest_c(self, order, book, order.shown, seq, False)
-        return events
+        return
     _execute_c(self, order, book, events, seq, ts, False)
     if not slot_none(book, B_LO):
         self._run_stops(book, events, seq, ts)
+
+
+def _place(self, c, Order order, book, list events, replaces):
+    """Matcher._place, compiled (see engine/matching.py)."""
+    _place_c(self, c, order, book, events, replaces)
+
+
+cdef object _new_order_c(self, c, book, seq):
+    """Engine._on_new_order for an order in a listed symbol (``book`` is its book):
+    the phase's rules, _admit and _place."""
+    cdef Order order
+    symbol = slot(c, C_SYMBOL)
+    if slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE) != "regular":
+        refusal = self._phase_refusal(symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
+        if refusal is not None:
+            return [
+                OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1],
+                              None, slot(c, C_CL_ORD_ID))
+            ]
+    order = _new_order(c, seq)
+    refusal = _admit_c(self, c, order, book, None, 0)
+    if refusal is not None:
+        return [
+            OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1], None,
+                          slot(c, C_CL_ORD_ID))
+        ]
+    events = []
+    _place_c(self, c, order, book, events, None)
     return events
 
 
@@ -678,6 +733,36 @@ cdef void _after_c(self, list events, seq, ts) except *:
     else:
         for symbol in touched:  # independent per instrument: order does not matter
             _check_edge_c(self, sessions[symbol], ts)
+
+
+def _next_due(self, ts):
+    """Phases._next_due, compiled (see engine/phases.py): the same instants in the
+    same order, read from the sessions' slots (Session.edge_deadline and
+    stale_at inlined), without a tuple or a method call per session."""
+    cdef dict sessions = slot(self, E_SESSIONS)
+    due = None
+    due_session = None
+    for session in sessions.values():
+        until = slot(session, P_UNTIL)
+        if until is not None and until <= ts and (due is None or until < due):
+            due, due_session = until, session
+        since = slot(session, P_EDGE_SINCE)
+        if since is not None:
+            instant = since + EDGE_NS
+            if instant <= ts and (due is None or instant < due):
+                due, due_session = instant, session
+        change = slot(session, P_NEXT_CHANGE)
+        if change is not None:
+            reference_ts = slot(slot(session, P_BOOK), B_REFERENCE_TS)
+            if reference_ts is not None:
+                instant = reference_ts + STALE_NS
+                if instant <= ts and (due is None or instant < due):
+                    due, due_session = instant, session
+            if change <= ts and (due is None or change < due):
+                due, due_session = change, session
+    if due is None:
+        return None
+    return due, due_session
 
 
 def _check_edge(self, session, ts):

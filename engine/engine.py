@@ -555,8 +555,10 @@ if COMPILED and not TYPE_CHECKING:
     # compiled ones replace them below).
     _core.bind(Engine, _NO_REFERENCE)
     Engine.process = _core.process  # type: ignore[method-assign]
-    # engine/phases.py's band-edge watch after each command.
+    Engine._admit = _core._admit  # type: ignore[method-assign]
+    # engine/phases.py's band-edge watch after each command, and its timers' scan.
     Engine._after = _core._after  # type: ignore[method-assign]
     Engine._check_edge = _core._check_edge  # type: ignore[method-assign]
+    Engine._next_due = _core._next_due  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

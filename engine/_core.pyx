@@ -48,7 +48,7 @@ from risk._fast cimport (
 )
 
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
-from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher, _fok_fillable, _preview
+from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
 from engine.events import (
     IcebergRefilled,
     OrderAccepted,
@@ -733,6 +733,108 @@ cdef void _after_c(self, list events, seq, ts) except *:
     else:
         for symbol in touched:  # independent per instrument: order does not matter
             _check_edge_c(self, sessions[symbol], ts)
+
+
+def _lots(levels, wanted):
+    """engine.uncross._lots, compiled: ``(price, live lots)`` of each level (in the
+    iteration order of ``levels``) whose price passes ``wanted``. The call per
+    level stays (the caller's predicate); the sum over the queue runs in C."""
+    cdef Order o
+    cdef long long lots
+    out = []
+    for level in levels:
+        price = slot(level, L_PRICE)
+        if not wanted(price):
+            continue
+        lots = 0
+        for o in slot(level, L_QUEUE):
+            if o.shown:  # Level.live: tombstones skipped
+                lots += o.shown + o.hidden
+        out.append((price, lots))
+    return out
+
+
+def _preview(opp, limit_key, qty, account, stp):
+    """engine.matching._preview, compiled: the fills (price, lots) an incoming order
+    of ``qty`` would get now, a dry run of the matcher that reads only.
+
+    The pure function copies each level's live orders into a list of tuples and
+    appends an iceberg's refills to that list; here the queue is read in place
+    and only refills go to a list, read after the queue in the order they were
+    made, which is the same walk."""
+    cdef Order o
+    cdef long long need = qty, limit = limit_key, shown, hidden, display, slice_, take
+    cdef dict levels = slot(opp, S_LEVELS)
+    cdef list keys = [k for k in levels if <long long>k <= limit]
+    cdef list refills
+    cdef Py_ssize_t i
+    fills = []
+    keys.sort()
+    for key in keys:
+        level = levels[key]
+        price = slot(level, L_PRICE)
+        refills = []
+        for o in slot(level, L_QUEUE):
+            if not o.shown:
+                continue
+            if o.account == account:
+                if stp != "cancel_oldest":
+                    return fills
+                continue
+            shown = o.shown
+            take = need if need < shown else shown
+            fills.append((price, take))
+            need -= take
+            if not need:
+                return fills
+            hidden = o.hidden
+            if hidden:
+                display = o.display_qty
+                slice_ = display if hidden > display else hidden
+                refills.append((o.account, slice_, hidden - slice_, display))
+        i = 0
+        while i < len(refills):
+            acct, shown, hidden, display = refills[i]
+            i += 1
+            if acct == account:
+                if stp != "cancel_oldest":
+                    return fills
+                continue
+            take = need if need < shown else shown
+            fills.append((price, take))
+            need -= take
+            if not need:
+                return fills
+            if hidden:
+                slice_ = display if hidden > display else hidden
+                refills.append((acct, slice_, hidden - slice_, display))
+    return fills
+
+
+def _fok_fillable(opp, limit_key, qty, account, stp):
+    """engine.matching._fok_fillable, compiled."""
+    cdef long long total = 0
+    for _, lots in _preview(opp, limit_key, qty, account, stp):
+        total += <long long>lots
+    return total == qty
+
+
+def _unbook(self, Order order):
+    """Matcher._unbook, compiled: take an open order out of its book or stop book and
+    the indexes; return its leaves."""
+    leaves = order.shown + order.hidden
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        c_release(risk, order)
+    if order.stop:
+        order.stop = False
+        order.shown = 0
+    else:
+        book = (<dict>slot(self, E_BOOKS))[order.symbol]
+        _remove(slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS), order)
+    order.hidden = 0
+    _forget_c(self, order)
+    return leaves
 
 
 def _next_due(self, ts):

@@ -59,6 +59,7 @@ SOURCES = (
     "engine/engine.py",
     "engine/matching.py",
     "engine/phases.py",
+    "engine/uncross.py",
     "node/_journal.pyx",
     "node/journal.py",
 )

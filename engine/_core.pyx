@@ -55,9 +55,10 @@ from engine.events import (
     OrderAmended,
     OrderCancelled,
     OrderRejected,
+    OrderTriggered,
     TradeExecuted,
 )
-from model.commands import STOP_KINDS, AmendOrder, CancelOrder, NewOrder
+from model.commands import STOP_KINDS, AmendOrder, CancelOrder, CommandError, NewOrder
 from risk.risk import Market
 
 
@@ -146,19 +147,20 @@ cdef Py_ssize_t M_HIGH = slot_offset(Market, "high")
 cdef object PURE_ON_AMEND = None
 cdef object PURE_AFTER = None
 cdef object NO_REFERENCE = None  # engine.engine._NO_REFERENCE, the refusal's text
+cdef object REJECT = None  # engine.engine._reject
 # The offset of each event class's ``symbol`` field (engine.events.event_symbol
 # reads it by name), for _after; OrderAccepted's symbol is its command's.
 cdef dict EVENT_SYMBOL = {}
 
 
-def bind(cls, no_reference):
+def bind(cls, no_reference, reject):
     """Read the offsets of ``cls``'s (engine.engine.Engine's) own slots; called once,
     before its methods are replaced by this module's.
 
     :func:`process` runs only on instances of ``cls`` (or its subclasses).
     """
     global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
-    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
+    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE, REJECT, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
     from engine import events, phases
     from engine.phases import Session
 
@@ -176,6 +178,7 @@ def bind(cls, no_reference):
     PURE_ON_AMEND = cls._on_amend
     PURE_AFTER = cls._after
     NO_REFERENCE = no_reference
+    REJECT = reject
     for kind in events.Event.__args__:
         if kind is not OrderAccepted and "symbol" in kind.__struct_fields__:
             EVENT_SYMBOL[kind] = slot_offset(kind, "symbol")
@@ -419,7 +422,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     if risk is not None:
         c_release(risk, order)
     if not slot_none(book, B_LO):
-        self._run_stops(book, events, seq, ts)
+        _run_stops_c(self, book, events, seq, ts)
     return events
 
 
@@ -654,7 +657,7 @@ cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
         if last is not None and slot(book, B_OPEN):
             # Already reached by the last trade price: it triggers at once.
             book.note_prints(last, last)
-            self._run_stops(book, events, seq, ts)
+            _run_stops_c(self, book, events, seq, ts)
         return
     if not slot(book, B_OPEN):
         # An auction call: orders wait in the book, crossed or not, for the uncross.
@@ -662,7 +665,7 @@ cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
         return
     _execute_c(self, order, book, events, seq, ts, False)
     if not slot_none(book, B_LO):
-        self._run_stops(book, events, seq, ts)
+        _run_stops_c(self, book, events, seq, ts)
 
 
 def _place(self, c, Order order, book, list events, replaces):
@@ -837,6 +840,127 @@ def _unbook(self, Order order):
     return leaves
 
 
+def _run_stops(self, book, list events, seq, ts):
+    """Matcher._run_stops, compiled (see engine/matching.py): the same steps, with
+    the stop book's pops and risk's band rules called as they are."""
+    _run_stops_c(self, book, events, seq, ts)
+
+
+cdef void _run_stops_c(self, book, list events, seq, ts) except *:
+    cdef Order order
+    stops = book.stops
+    low = slot(book, B_LO)
+    high = book.hi
+    while low is not None and high is not None and slot(book, B_OPEN):
+        book.lo = book.hi = None
+        if not stops:
+            return
+        risk = slot(self, E_RISK)
+        for order in stops.pop_due(low, high, slot(self, E_ORDERS)):
+            order.stop = False
+            last = book.last_price
+            events.append(
+                OrderTriggered(
+                    seq,
+                    ts,
+                    order.order_id,
+                    order.account,
+                    order.symbol,
+                    order.trigger_price,
+                    last if last else 0,  # ``book.last_price or 0``
+                )
+            )
+            if risk is not None:
+                # It enters the book now: the band applies as to a new order,
+                # and with no reference price there is no band to trade in.
+                if risk.band(order.symbol) is None:
+                    self._close(order, "price_band", events, seq, ts)
+                    continue
+                kind = order.order_type
+                if kind == "market" or kind == "stop-loss" or kind == "take-profit":
+                    risk.cap_market(order)
+                elif risk.band_check(order.symbol, order.side, order.price) is not None:
+                    self._close(order, "price_band", events, seq, ts)
+                    continue
+            _execute_c(self, order, book, events, seq, ts, True)
+        low = slot(book, B_LO)
+        high = book.hi
+
+
+def _on_replace(self, c):
+    """Engine._on_replace, compiled (see engine/engine.py: every step and its
+    reason is explained there). The new order's record, its checks and its
+    placing are the compiled _new_order, _admit_c and _place_c."""
+    cdef Order old, order
+    seq = c.seq
+    ts = c.ts
+    old = self._find(c.account, c.order_id, c.cl_ord_id)
+    if old is None:
+        return [REJECT(c, "unknown_order", "", c.order_id, c.cl_ord_id)]
+    qty = old.qty if c.qty is None else c.qty
+    if qty <= old.filled:
+        return [
+            REJECT(
+                c,
+                "invalid_arguments",
+                f"order_qty {qty}: at or below the filled {old.filled}",
+                old.order_id,
+                old.cl_ord_id,
+            )
+        ]
+    new_qty = qty - old.filled
+    kind = old.order_type
+    display = (old.display_qty or None) if c.display_qty is None else c.display_qty
+    trigger = (old.trigger_price or None) if c.trigger_price is None else c.trigger_price
+    if kind in STOP_KINDS and not old.stop:
+        if c.trigger_price is not None:
+            text = f"triggers {c.trigger_price}: only a waiting stop has a trigger"
+            return [REJECT(c, "invalid_arguments", text, old.order_id, old.cl_ord_id)]
+        kind, trigger = "limit", None
+    if kind == "iceberg" and c.display_qty is None and display and display >= new_qty:
+        kind, display = "limit", None
+    try:
+        new = NewOrder(
+            seq,
+            ts,
+            old.account,
+            old.symbol,
+            old.side,
+            new_qty,
+            (old.price or None) if c.price is None else c.price,
+            kind,
+            old.tif,
+            old.expire_ts,
+            old.post_only if c.post_only is None else c.post_only,
+            display,
+            trigger,
+            old.cl_ord_id if c.new_cl_ord_id is None else c.new_cl_ord_id,
+            old.userref if c.userref is None else c.userref,
+            old.stp,
+        )
+    except CommandError as e:
+        return [REJECT(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
+    refusal = self._phase_refusal(new.symbol, new.order_type, new.tif)
+    if refusal is not None:
+        return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
+    book = (<dict>slot(self, E_BOOKS))[old.symbol]
+    order = _new_order(new, seq)
+    held = old.hold
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        c_release(risk, old)
+    refusal = _admit_c(self, new, order, book, old, 0)
+    if refusal is not None:
+        if risk is not None:
+            old.hold = held
+            c_reserve(risk, old)
+        return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
+    events = []
+    self._cancel_open(old, "replaced", events, seq, ts)
+    _place_c(self, new, order, book, events, old.order_id)
+    return events
+
+
 def _next_due(self, ts):
     """Phases._next_due, compiled (see engine/phases.py): the same instants in the
     same order, read from the sessions' slots (Session.edge_deadline and
@@ -998,7 +1122,7 @@ def process(self, c):
                 _join(own, order, -key)
                 _index_plain(self, order, seq, account, clid, mine)
         if not slot_none(book, B_LO):
-            self._run_stops(book, events, seq, ts)
+            _run_stops_c(self, book, events, seq, ts)
         if slot(self, E_HOOKS):
             _after_c(self, events, seq, ts)
         return events
@@ -1053,7 +1177,7 @@ cdef object _cancel(self, c):
 def _on_amend(self, c):
     """Engine._on_amend, compiled (see engine/engine.py).
 
-    The common amend, a resting plain limit order given a new price and
+    The common amend, a resting limit or iceberg order given a new price and
     nothing else, runs here on C integers: the steps of ``_amend`` for it
     (check_amend, rehold, the tombstone, the new record, OrderAmended, and
     matching or resting at the back of the new level). Any other amend, and
@@ -1067,7 +1191,8 @@ def _on_amend(self, c):
 
 
 cdef object _amend_price(self, c):
-    """The new-price amend of a resting limit order, or None (nothing changed)."""
+    """The new-price amend of a resting limit or iceberg order (post-only or not),
+    or None (nothing changed)."""
     cdef Order order, moved
     cdef long long price, qty, leaves, key
     cdef dict orders
@@ -1090,8 +1215,7 @@ cdef object _amend_price(self, c):
         order is None
         or order.account != account
         or order.stop
-        or order.post_only
-        or order.order_type != "limit"
+        or not (order.order_type == "limit" or order.order_type == "iceberg")
     ):
         return None
     if not as_ll(new_price, &price) or price <= 0 or price == order.price:
@@ -1099,6 +1223,18 @@ cdef object _amend_price(self, c):
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
     if not slot(book, B_FAST) or not slot(book, B_OPEN):
         return None
+    if order.post_only:
+        # The pure build refuses a post-only order's price that would take
+        # liquidity (engine.matching.crosses). Read here without popping stale
+        # keys: a stale key on top (rare) or a crossing price goes to the pure
+        # build, which then finds the book as it was.
+        opp = slot(book, B_ASKS) if order.side == "buy" else slot(book, B_BIDS)
+        heap = slot(opp, S_HEAP)
+        if heap:
+            if heap[0] in <set>slot(opp, S_STALE):
+                return None
+            if <long long>heap[0] <= price * <long long>slot(opp, S_SIGN):
+                return None
     qty = order.qty
     leaves = qty - order.filled
     risk = slot(self, E_RISK)
@@ -1135,7 +1271,7 @@ cdef object _amend_price(self, c):
     moved.tif = order.tif
     moved.display_qty = order.display_qty
     moved.expire_ts = order.expire_ts
-    moved.post_only = False
+    moved.post_only = order.post_only
     moved.trigger_price = order.trigger_price
     moved.hold = order.hold
     moved.cost = order.cost
@@ -1169,7 +1305,7 @@ cdef object _amend_price(self, c):
     if heap and <long long>heap[0] <= key:
         _execute_c(self, moved, book, events, seq, ts, True)
         if not slot_none(book, B_LO):
-            self._run_stops(book, events, seq, ts)
+            _run_stops_c(self, book, events, seq, ts)
     else:
         # Matcher._rest (nothing filled here): to the back of the new level.
         display = moved.display_qty

@@ -553,9 +553,10 @@ if COMPILED and not TYPE_CHECKING:
     # The offsets of Engine's own slots (hooks, the handler table, sessions),
     # and the pure methods the compiled ones fall back on (read before the
     # compiled ones replace them below).
-    _core.bind(Engine, _NO_REFERENCE)
+    _core.bind(Engine, _NO_REFERENCE, _reject)
     Engine.process = _core.process  # type: ignore[method-assign]
     Engine._admit = _core._admit  # type: ignore[method-assign]
+    Engine._on_replace = _core._on_replace  # type: ignore[method-assign]
     # engine/phases.py's band-edge watch after each command, and its timers' scan.
     Engine._after = _core._after  # type: ignore[method-assign]
     Engine._check_edge = _core._check_edge  # type: ignore[method-assign]

@@ -23,7 +23,7 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 
 from cpython.long cimport PyLong_FromLongLong
-from model._i128 cimport add128, as_ll, fits64, tokex_i128
+from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
 from model._order cimport Order
 from model._slots cimport (
     METH_NOARGS,
@@ -47,6 +47,7 @@ from risk._fast cimport (
     c_reserve,
 )
 
+from engine.auction import uncross_price
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
 from engine.events import (
@@ -148,6 +149,9 @@ cdef object PURE_ON_AMEND = None
 cdef object PURE_AFTER = None
 cdef object NO_REFERENCE = None  # engine.engine._NO_REFERENCE, the refusal's text
 cdef object REJECT = None  # engine.engine._reject
+cdef object PURE_PHASE_REFUSAL = None
+cdef object REJECT_REASON = None  # engine.sessions.reject_reason
+cdef dict PHASE_ACCEPTS = {}
 # The offset of each event class's ``symbol`` field (engine.events.event_symbol
 # reads it by name), for _after; OrderAccepted's symbol is its command's.
 cdef dict EVENT_SYMBOL = {}
@@ -160,7 +164,8 @@ def bind(cls, no_reference, reject):
     :func:`process` runs only on instances of ``cls`` (or its subclasses).
     """
     global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
-    global PURE_ON_AMEND, PURE_AFTER, NO_REFERENCE, REJECT, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
+    global PURE_ON_AMEND, PURE_AFTER, PURE_PHASE_REFUSAL, REJECT_REASON
+    global NO_REFERENCE, REJECT, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
     from engine import events, phases
     from engine.phases import Session
 
@@ -177,6 +182,8 @@ def bind(cls, no_reference, reject):
     E_HANDLERS = slot_offset(cls, "_handlers")
     PURE_ON_AMEND = cls._on_amend
     PURE_AFTER = cls._after
+    PURE_PHASE_REFUSAL = cls._phase_refusal
+    REJECT_REASON = phases.reject_reason
     NO_REFERENCE = no_reference
     REJECT = reject
     for kind in events.Event.__args__:
@@ -679,7 +686,7 @@ cdef object _new_order_c(self, c, book, seq):
     cdef Order order
     symbol = slot(c, C_SYMBOL)
     if slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE) != "regular":
-        refusal = self._phase_refusal(symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
+        refusal = _phase_refusal(self, symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
         if refusal is not None:
             return [
                 OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1],
@@ -736,25 +743,6 @@ cdef void _after_c(self, list events, seq, ts) except *:
     else:
         for symbol in touched:  # independent per instrument: order does not matter
             _check_edge_c(self, sessions[symbol], ts)
-
-
-def _lots(levels, wanted):
-    """engine.uncross._lots, compiled: ``(price, live lots)`` of each level (in the
-    iteration order of ``levels``) whose price passes ``wanted``. The call per
-    level stays (the caller's predicate); the sum over the queue runs in C."""
-    cdef Order o
-    cdef long long lots
-    out = []
-    for level in levels:
-        price = slot(level, L_PRICE)
-        if not wanted(price):
-            continue
-        lots = 0
-        for o in slot(level, L_QUEUE):
-            if o.shown:  # Level.live: tombstones skipped
-                lots += o.shown + o.hidden
-        out.append((price, lots))
-    return out
 
 
 def _preview(opp, limit_key, qty, account, stp):
@@ -940,7 +928,7 @@ def _on_replace(self, c):
         )
     except CommandError as e:
         return [REJECT(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
-    refusal = self._phase_refusal(new.symbol, new.order_type, new.tif)
+    refusal = _phase_refusal(self, new.symbol, new.order_type, new.tif)
     if refusal is not None:
         return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
     book = (<dict>slot(self, E_BOOKS))[old.symbol]
@@ -959,6 +947,74 @@ def _on_replace(self, c):
     self._cancel_open(old, "replaced", events, seq, ts)
     _place_c(self, new, order, book, events, old.order_id)
     return events
+
+
+def _indication(self, book):
+    """Auctions._indication, compiled (see engine/uncross.py): where ``book`` would
+    uncross now, every live lot counting, hidden ones too. An auction call's
+    indication is recomputed after every command that touches its book, and
+    the pure build's walk over every live order was most of its cost."""
+    bids = slot(book, B_BIDS)
+    asks = slot(book, B_ASKS)
+    # Both sides' best, as the pure build reads them (each may pop stale keys).
+    best_bid = _best(bids)
+    best_ask = _best(asks)
+    if best_bid is None or best_ask is None:
+        return None
+    bid_price = slot(best_bid, L_PRICE)
+    ask_price = slot(best_ask, L_PRICE)
+    if bid_price < ask_price:
+        return None
+    bid_lots = _lots_c(slot(bids, S_LEVELS), ask_price, True)
+    ask_lots = _lots_c(slot(asks, S_LEVELS), bid_price, False)
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        reference = c_market(risk, slot(book, B_SYMBOL)).reference
+    else:
+        reference = self.instruments[slot(book, B_SYMBOL)].reference_price
+    return uncross_price(bid_lots, ask_lots, reference)
+
+
+cdef list _lots_c(dict levels, object bound, bint at_least):
+    """engine.uncross._lots: ``(price, live lots)`` of each level, in the levels'
+    order, whose price is at least ``bound`` (bids) or at most ``bound`` (asks)."""
+    cdef Order o
+    cdef long long limit = bound
+    cdef long long price
+    cdef tokex_i128 lots  # a sum of 64-bit quantities: 128 bits cannot overflow here
+    out = []
+    for level in levels.values():
+        price = slot(level, L_PRICE)
+        if (price < limit) if at_least else (price > limit):
+            continue
+        lots = 0
+        for o in slot(level, L_QUEUE):
+            if o.shown:  # Level.live: tombstones skipped
+                lots += <tokex_i128>o.shown + o.hidden
+        out.append((slot(level, L_PRICE), from_i128(lots)))
+    return out
+
+
+def _phase_refusal(self, symbol, order_type, tif):
+    """Phases._phase_refusal, compiled (see engine/phases.py) for the orders every
+    phase takes: None without a call. Whenever the phase may refuse, the pure
+    method answers (and words the refusal)."""
+    phase = slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE)
+    if phase == "regular":
+        return None
+    if phase == "halted" or phase == "closed":
+        return PURE_PHASE_REFUSAL(self, symbol, order_type, tif)
+    if order_type == "amend":
+        return None
+    # engine.sessions.reject_reason is a function of its two arguments alone:
+    # whether it accepts, remembered per (phase, order type).
+    key = (phase, order_type)
+    accepted = PHASE_ACCEPTS.get(key)
+    if accepted is None:
+        accepted = PHASE_ACCEPTS[key] = REJECT_REASON(phase, order_type) is None
+    if not accepted or (phase == "auction" and (tif == "ioc" or tif == "fok")):
+        return PURE_PHASE_REFUSAL(self, symbol, order_type, tif)
+    return None
 
 
 def _next_due(self, ts):

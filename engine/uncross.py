@@ -179,9 +179,9 @@ def _lots(levels: Iterable[Level], wanted: Callable[[int], bool]) -> list[tuple[
 
 
 if COMPILED and not TYPE_CHECKING:
-    # The compiled build's sum over each level's queue (engine/_core.pyx): an
-    # auction call's indication is recomputed after every command that touches
-    # its book, and the pure loop over every live order was most of its cost.
+    # The compiled build's indication (engine/_core.pyx): recomputed after
+    # every command that touches a book in an auction call, and the pure
+    # walk over every live order was most of its cost.
     from engine import _core
 
-    _lots = _core._lots
+    Auctions._indication = _core._indication

@@ -34,9 +34,8 @@ import hashlib
 import json
 import random
 import sys
-from typing import Any
-
 from datetime import date
+from typing import Any
 
 import msgspec
 

@@ -1074,6 +1074,13 @@ cdef void _check_edge_c(self, session, ts) except *:
         slot_set(session, P_EDGE_SINCE, ts)
 
 
+cdef inline bint _is(str a, str b) except -1:
+    """``a == b`` for two words of a command's vocabulary ("limit", "buy"...): the
+    identity test inline first (the words are interned, so it nearly always
+    decides), then the full comparison."""
+    return a is b or a == b
+
+
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
@@ -1116,15 +1123,15 @@ def process(self, c):
     if (
         book is None
         or not slot(book, B_FAST)
-        or order_type != "limit"
-        or tif != "gtc"
+        or not _is(order_type, "limit")
+        or not _is(tif, "gtc")
         or slot(c, C_POST_ONLY)
     ):
         out = None
-        if book is not None and slot(book, B_FAST) and tif == "ioc":
-            if order_type == "market":
+        if book is not None and slot(book, B_FAST) and _is(tif, "ioc"):
+            if _is(order_type, "market"):
                 out = _ioc(self, c, book, seq, True)
-            elif order_type == "limit" and not slot(c, C_POST_ONLY):
+            elif _is(order_type, "limit") and not slot(c, C_POST_ONLY):
                 out = _ioc(self, c, book, seq, False)
         if out is None and book is not None:
             out = _new_order_c(self, c, book, seq)
@@ -1148,7 +1155,7 @@ def process(self, c):
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c)]
-    if side == "buy":
+    if _is(side, "buy"):
         opp = slot(book, B_ASKS)
         own = slot(book, B_BIDS)
         key = price

@@ -1017,6 +1017,34 @@ def _phase_refusal(self, symbol, order_type, tif):
     return None
 
 
+def _sessions_due(self):
+    """Phases._sessions_due, compiled (see engine/phases.py): the earliest of every
+    session's timers, read from the sessions' slots (Session.edge_deadline and
+    stale_at inlined). The sequencer asks before every command, so with many
+    instruments this loop is paid per command."""
+    cdef dict sessions = slot(self, E_SESSIONS)
+    due = None
+    for session in sessions.values():
+        change = slot(session, P_NEXT_CHANGE)
+        if change is not None:
+            if due is None or change < due:
+                due = change
+            reference_ts = slot(slot(session, P_BOOK), B_REFERENCE_TS)
+            if reference_ts is not None:
+                instant = reference_ts + STALE_NS
+                if instant < due:
+                    due = instant
+        until = slot(session, P_UNTIL)
+        if until is not None and (due is None or until < due):
+            due = until
+        since = slot(session, P_EDGE_SINCE)
+        if since is not None:
+            instant = since + EDGE_NS
+            if due is None or instant < due:
+                due = instant
+    return due
+
+
 def _next_due(self, ts):
     """Phases._next_due, compiled (see engine/phases.py): the same instants in the
     same order, read from the sessions' slots (Session.edge_deadline and

@@ -561,6 +561,7 @@ if COMPILED and not TYPE_CHECKING:
     Engine._after = _core._after  # type: ignore[method-assign]
     Engine._check_edge = _core._check_edge  # type: ignore[method-assign]
     Engine._next_due = _core._next_due  # type: ignore[method-assign]
+    Engine._sessions_due = _core._sessions_due  # type: ignore[method-assign]
     Engine._phase_refusal = _core._phase_refusal  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

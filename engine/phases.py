@@ -147,6 +147,16 @@ class Phases(Auctions):
     def next_timer(self) -> int | None:
         """The earliest instant any timer is due: expiries, dead man's switches, phases."""
         due = super().next_timer()
+        sessions = self._sessions_due()
+        if sessions is not None and (due is None or sessions < due):
+            due = sessions
+        return due
+
+    def _sessions_due(self) -> int | None:
+        """The earliest instant a session's timer is due (schedule change, end of a
+        pause or call, band-edge deadline, stale reference), or None. O(instruments);
+        the sequencer asks before every command."""
+        due = None
         for session in self.sessions.values():
             for instant in (
                 session.next_change,

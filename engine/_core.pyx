@@ -47,6 +47,26 @@ from risk._fast cimport (
     c_reserve,
 )
 
+# ``a == b`` for two words of the commands' and orders' vocabulary ("limit",
+# "buy", "regular"...), inline: identity first (the words are mostly interned),
+# then length, kind and bytes. Cython's own str comparison is a function the C
+# compiler stopped inlining once the module had many call sites, which cost
+# peer-flow about 60 instructions a command. Anything but two exact str
+# objects (None, a subclass) takes Python's comparison.
+cdef extern from *:
+    """
+    static inline __attribute__((always_inline)) int tokex_same_str(PyObject *a, PyObject *b) {
+        Py_ssize_t n;
+        if (a == b) return 1;
+        if (!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b))
+            return PyObject_RichCompareBool(a, b, Py_EQ);
+        n = PyUnicode_GET_LENGTH(a);
+        if (n != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b)) return 0;
+        return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * PyUnicode_KIND(a)) == 0;
+    }
+    """
+    bint _is "tokex_same_str"(object a, object b) except -1
+
 from engine.auction import uncross_price
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
@@ -389,7 +409,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
         not slot_none(c, C_CASH_QTY)
         or not slot_none(book, B_WINDOW)
         or not slot(book, B_OPEN)
-        or slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE) != "regular"
+        or not _is(slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE), "regular")
     ):
         return None
     ts = slot(c, C_TS)
@@ -402,7 +422,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c, None)]
-    if order.side == "buy":
+    if _is(order.side, "buy"):
         opp = slot(book, B_ASKS)
     else:
         opp = slot(book, B_BIDS)
@@ -509,7 +529,7 @@ cdef void _rest_c(self, Order order, book, long long remaining, seq, bint indexe
         order.shown = remaining
         order.hidden = 0
     order.priority = _stamp(self, seq)
-    if order.side == "buy":
+    if _is(order.side, "buy"):
         _join(slot(book, B_BIDS), order, -order.price)
     else:
         _join(slot(book, B_ASKS), order, order.price)
@@ -540,14 +560,15 @@ cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed
     """Matcher._execute: trade ``order`` (leaves in ``order.shown``) against the book,
     then rest it or cancel the rest (see engine/matching.py for each branch)."""
     cdef long long limit_key, remaining, budget, sign
-    cdef bint market, wait, buy = order.side == "buy"
+    cdef bint market, wait, buy = _is(order.side, "buy")
     cdef str kind = order.order_type
     cdef str tif = order.tif
     opp = slot(book, B_ASKS) if buy else slot(book, B_BIDS)
     sign = slot(opp, S_SIGN)
-    market = kind == "market" or kind == "stop-loss" or kind == "take-profit"  # MARKET_KINDS
+    # MARKET_KINDS
+    market = _is(kind, "market") or _is(kind, "stop-loss") or _is(kind, "take-profit")
     # An order that can wait in the book (not market, IOC or FOK).
-    wait = not (market or tif == "ioc" or tif == "fok")
+    wait = not (market or _is(tif, "ioc") or _is(tif, "fok"))
     limit_key = NO_LIMIT if market and not order.price else order.price * sign
     remaining = order.shown
     budget = remaining
@@ -568,7 +589,7 @@ cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed
             _rest_c(self, order, book, remaining, seq, indexed)
             return
         reason = "halted"
-    elif tif == "fok" and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
+    elif _is(tif, "fok") and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
         reason = "fok_unfillable"
     else:
         if budget:
@@ -626,7 +647,7 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
     elif duplicate:
         return "duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open"
     if slot(c, C_POST_ONLY) or (slot(book, B_OPEN) and not slot(book, B_FAST)):
-        opp = slot(book, B_ASKS) if slot(c, C_SIDE) == "buy" else slot(book, B_BIDS)
+        opp = slot(book, B_ASKS) if _is(slot(c, C_SIDE), "buy") else slot(book, B_BIDS)
         if slot(c, C_POST_ONLY):
             if _crosses(opp, slot(c, C_PRICE)):
                 return "post_only", "post_only: order would take liquidity"
@@ -685,7 +706,7 @@ cdef object _new_order_c(self, c, book, seq):
     the phase's rules, _admit and _place."""
     cdef Order order
     symbol = slot(c, C_SYMBOL)
-    if slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE) != "regular":
+    if not _is(slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE), "regular"):
         refusal = _phase_refusal(self, symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
         if refusal is not None:
             return [
@@ -822,7 +843,7 @@ def _unbook(self, Order order):
         order.shown = 0
     else:
         book = (<dict>slot(self, E_BOOKS))[order.symbol]
-        _remove(slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS), order)
+        _remove(slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS), order)
     order.hidden = 0
     _forget_c(self, order)
     return leaves
@@ -1102,13 +1123,6 @@ cdef void _check_edge_c(self, session, ts) except *:
         slot_set(session, P_EDGE_SINCE, ts)
 
 
-cdef inline bint _is(str a, str b) except -1:
-    """``a == b`` for two words of a command's vocabulary ("limit", "buy"...): the
-    identity test inline first (the words are interned, so it nearly always
-    decides), then the full comparison."""
-    return a is b or a == b
-
-
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
@@ -1253,7 +1267,7 @@ cdef object _cancel(self, c):
     if risk is not None:
         c_release(risk, order)
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
-    side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
+    side = slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS)
     _remove(side, order)
     order.hidden = 0
     # The indexes by account are keyed by the order's own account text (equal to
@@ -1306,7 +1320,7 @@ cdef object _amend_price(self, c):
         order is None
         or order.account != account
         or order.stop
-        or not (order.order_type == "limit" or order.order_type == "iceberg")
+        or not (_is(order.order_type, "limit") or _is(order.order_type, "iceberg"))
     ):
         return None
     if not as_ll(new_price, &price) or price <= 0 or price == order.price:
@@ -1319,7 +1333,7 @@ cdef object _amend_price(self, c):
         # liquidity (engine.matching.crosses). Read here without popping stale
         # keys: a stale key on top (rare) or a crossing price goes to the pure
         # build, which then finds the book as it was.
-        opp = slot(book, B_ASKS) if order.side == "buy" else slot(book, B_BIDS)
+        opp = slot(book, B_ASKS) if _is(order.side, "buy") else slot(book, B_BIDS)
         heap = slot(opp, S_HEAP)
         if heap:
             if heap[0] in <set>slot(opp, S_STALE):
@@ -1334,7 +1348,7 @@ cdef object _amend_price(self, c):
     # Every check passed: from here on nothing is refused.
     seq = slot(c, A_SEQ)
     ts = slot(c, A_TS)
-    if order.side == "buy":
+    if _is(order.side, "buy"):
         own = slot(book, B_BIDS)
         opp = slot(book, B_ASKS)
     else:
@@ -1460,9 +1474,9 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 continue
             if maker.account == account:
                 stp = taker.stp
-                if stp != "cancel_newest":
+                if not _is(stp, "cancel_newest"):
                     self._cancel_open(maker, "self_trade", events, seq, ts)
-                if stp != "cancel_oldest":
+                if not _is(stp, "cancel_oldest"):
                     append(
                         OrderCancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")
                     )

@@ -75,6 +75,7 @@ from engine.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderExpired,
     OrderRejected,
     OrderTriggered,
     TradeExecuted,
@@ -1064,6 +1065,35 @@ def _sessions_due(self):
             if due is None or instant < due:
                 due = instant
     return due
+
+
+def _cancel_open(self, Order order, reason, list events, seq, ts):
+    """Matcher._cancel_open, compiled (see engine/matching.py)."""
+    leaves = _unbook(self, order)
+    events.append(
+        OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
+    )
+
+
+def _expire(self, c, list events):
+    """Operations._expire, compiled (see engine/operations.py): the GTD and DAY
+    orders due at ``c.ts``, in order of expiry time then order id; stale heap
+    entries (orders gone or re-stamped) are dropped on the way."""
+    cdef list heap = slot(self, E_EXPIRIES)
+    cdef dict orders = slot(self, E_ORDERS)
+    cdef Order order
+    seq = c.seq
+    ts = c.ts
+    while heap and (<tuple>heap[0])[0] <= ts:
+        expire_ts, order_id = heappop(heap)
+        found = orders.get(order_id)
+        if found is None:
+            continue
+        order = found
+        if order.expire_ts != expire_ts:
+            continue
+        leaves = _unbook(self, order)
+        events.append(OrderExpired(seq, ts, order_id, order.account, order.symbol, leaves))
 
 
 def _next_due(self, ts):

@@ -563,5 +563,6 @@ if COMPILED and not TYPE_CHECKING:
     Engine._next_due = _core._next_due  # type: ignore[method-assign]
     Engine._sessions_due = _core._sessions_due  # type: ignore[method-assign]
     Engine._phase_refusal = _core._phase_refusal  # type: ignore[method-assign]
+    Engine._expire = _core._expire  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

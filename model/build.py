@@ -58,6 +58,7 @@ SOURCES = (
     "engine/book.py",
     "engine/engine.py",
     "engine/matching.py",
+    "engine/operations.py",
     "engine/phases.py",
     "engine/uncross.py",
     "node/_journal.pyx",

@@ -23,7 +23,7 @@ from collections import deque
 from heapq import heapify, heappop, heappush
 
 from cpython.long cimport PyLong_FromLongLong
-from model._i128 cimport add128, as_ll, fits64, tokex_i128
+from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
 from model._order cimport Order
 from model._slots cimport (
     METH_NOARGS,
@@ -44,8 +44,30 @@ from risk._fast cimport (
     c_market,
     c_reamend,
     c_release,
+    c_reserve,
 )
 
+# ``a == b`` for two words of the commands' and orders' vocabulary ("limit",
+# "buy", "regular"...), inline: identity first (the words are mostly interned),
+# then length, kind and bytes. Cython's own str comparison is a function the C
+# compiler stopped inlining once the module had many call sites, which cost
+# peer-flow about 60 instructions a command. Anything but two exact str
+# objects (None, a subclass) takes Python's comparison.
+cdef extern from *:
+    """
+    static inline __attribute__((always_inline)) int tokex_same_str(PyObject *a, PyObject *b) {
+        Py_ssize_t n;
+        if (a == b) return 1;
+        if (!PyUnicode_CheckExact(a) || !PyUnicode_CheckExact(b))
+            return PyObject_RichCompareBool(a, b, Py_EQ);
+        n = PyUnicode_GET_LENGTH(a);
+        if (n != PyUnicode_GET_LENGTH(b) || PyUnicode_KIND(a) != PyUnicode_KIND(b)) return 0;
+        return memcmp(PyUnicode_DATA(a), PyUnicode_DATA(b), (size_t)n * PyUnicode_KIND(a)) == 0;
+    }
+    """
+    bint _is "tokex_same_str"(object a, object b) except -1
+
+from engine.auction import uncross_price
 from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
 from engine.events import (
@@ -53,10 +75,13 @@ from engine.events import (
     OrderAccepted,
     OrderAmended,
     OrderCancelled,
+    OrderExpired,
     OrderRejected,
+    OrderTriggered,
     TradeExecuted,
 )
-from model.commands import AmendOrder, CancelOrder, NewOrder
+from model.commands import STOP_KINDS, AmendOrder, CancelOrder, CommandError, NewOrder
+from risk.risk import Market
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
@@ -105,6 +130,8 @@ cdef Py_ssize_t B_LO = slot_offset(OrderBook, "lo")
 cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
 cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
 cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
+cdef Py_ssize_t B_SYMBOL = slot_offset(OrderBook, "symbol")
+cdef Py_ssize_t V_ORDER = slot_offset(OrderAccepted, "order")
 cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
 cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
 cdef Py_ssize_t S_STALE = slot_offset(BookSide, "stale")
@@ -123,28 +150,66 @@ cdef Py_ssize_t E_LAST_SEQ = slot_offset(Matcher, "last_seq")
 cdef Py_ssize_t E_NEXT_PRIORITY = slot_offset(Matcher, "next_priority")
 cdef Py_ssize_t E_NEXT_TRADE_ID = slot_offset(Matcher, "next_trade_id")
 cdef Py_ssize_t E_ORDERS = slot_offset(Matcher, "orders")
+cdef Py_ssize_t E_EXPIRIES = slot_offset(Matcher, "expiries")
 cdef Py_ssize_t E_RISK = slot_offset(Matcher, "risk")
 cdef Py_ssize_t E_HOOKS = -1
 cdef Py_ssize_t E_HANDLERS = -1
 cdef Py_ssize_t E_SESSIONS = -1
+cdef Py_ssize_t E_CALLS = -1
 cdef Py_ssize_t P_PHASE = -1
+cdef Py_ssize_t P_BOOK = -1
+cdef Py_ssize_t P_EDGE_SINCE = -1
+cdef Py_ssize_t P_UNTIL = -1
+cdef Py_ssize_t P_NEXT_CHANGE = -1
+cdef Py_ssize_t B_REFERENCE_TS = slot_offset(OrderBook, "reference_ts")
+cdef object EDGE_NS = None  # engine.phases.EDGE_NS and STALE_NS (read by bind)
+cdef object STALE_NS = None
+cdef Py_ssize_t M_LOW = slot_offset(Market, "low")
+cdef Py_ssize_t M_HIGH = slot_offset(Market, "high")
 cdef object PURE_ON_AMEND = None
+cdef object PURE_AFTER = None
+cdef object NO_REFERENCE = None  # engine.engine._NO_REFERENCE, the refusal's text
+cdef object REJECT = None  # engine.engine._reject
+cdef object PURE_PHASE_REFUSAL = None
+cdef object REJECT_REASON = None  # engine.sessions.reject_reason
+cdef dict PHASE_ACCEPTS = {}
+# The offset of each event class's ``symbol`` field (engine.events.event_symbol
+# reads it by name), for _after; OrderAccepted's symbol is its command's.
+cdef dict EVENT_SYMBOL = {}
 
 
-def bind(cls):
+def bind(cls, no_reference, reject):
     """Read the offsets of ``cls``'s (engine.engine.Engine's) own slots; called once,
     before its methods are replaced by this module's.
 
     :func:`process` runs only on instances of ``cls`` (or its subclasses).
     """
-    global E_HOOKS, E_HANDLERS, E_SESSIONS, P_PHASE, PURE_ON_AMEND
+    global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
+    global PURE_ON_AMEND, PURE_AFTER, PURE_PHASE_REFUSAL, REJECT_REASON
+    global NO_REFERENCE, REJECT, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
+    from engine import events, phases
     from engine.phases import Session
 
     E_HOOKS = slot_offset(cls, "hooks")
     E_SESSIONS = slot_offset(cls, "sessions")
+    E_CALLS = slot_offset(cls, "calls")
     P_PHASE = slot_offset(Session, "phase")
+    P_BOOK = slot_offset(Session, "book")
+    P_EDGE_SINCE = slot_offset(Session, "edge_since")
+    P_UNTIL = slot_offset(Session, "until")
+    P_NEXT_CHANGE = slot_offset(Session, "next_change")
+    EDGE_NS = phases.EDGE_NS
+    STALE_NS = phases.STALE_NS
     E_HANDLERS = slot_offset(cls, "_handlers")
     PURE_ON_AMEND = cls._on_amend
+    PURE_AFTER = cls._after
+    PURE_PHASE_REFUSAL = cls._phase_refusal
+    REJECT_REASON = phases.reject_reason
+    NO_REFERENCE = no_reference
+    REJECT = reject
+    for kind in events.Event.__args__:
+        if kind is not OrderAccepted and "symbol" in kind.__struct_fields__:
+            EVENT_SYMBOL[kind] = slot_offset(kind, "symbol")
 
 
 cdef inline Order _new_limit(long long seq, str account, str symbol, str side,
@@ -345,7 +410,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
         not slot_none(c, C_CASH_QTY)
         or not slot_none(book, B_WINDOW)
         or not slot(book, B_OPEN)
-        or slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE) != "regular"
+        or not _is(slot((<dict>slot(self, E_SESSIONS))[slot(c, C_SYMBOL)], P_PHASE), "regular")
     ):
         return None
     ts = slot(c, C_TS)
@@ -358,7 +423,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c, None)]
-    if order.side == "buy":
+    if _is(order.side, "buy"):
         opp = slot(book, B_ASKS)
     else:
         opp = slot(book, B_BIDS)
@@ -385,8 +450,707 @@ cdef object _ioc(self, c, book, object seq, bint market):
     if risk is not None:
         c_release(risk, order)
     if not slot_none(book, B_LO):
-        self._run_stops(book, events, seq, ts)
+        _run_stops_c(self, book, events, seq, ts)
     return events
+
+
+# ------------------------------------------------------------------ the general order path
+#
+# The paths above take the commonest orders whole. Everything else that is
+# still an ordinary limit, iceberg or market order (post-only, GTD, DAY, FOK,
+# IOC in a book with a reference window, any order outside regular hours or
+# in a book that keeps a reference window) ran the pure build's
+# _on_new_order, _admit, _place, _execute, _rest and _index, and every
+# command in regular hours on a schedule ran the pure _after; those are the
+# most of the xstocks workload's time. The functions below are those methods,
+# step for step, on the compiled record; the rare branches inside them (a
+# volatility pause, a fill-or-kill's dry run, a cash-sized buy's budget,
+# auction indications) call the pure build's code as it is.
+
+
+cdef object _best(side):
+    """BookSide.best: the best level, or None; pops the stale keys it meets on top."""
+    cdef list heap = slot(side, S_HEAP)
+    cdef set stale
+    cdef dict levels
+    if not heap:
+        return None
+    stale = slot(side, S_STALE)
+    while heap:
+        key = heap[0]
+        if key in stale:
+            stale.discard(key)
+            heappop(heap)
+            continue
+        levels = slot(side, S_LEVELS)
+        return levels[key]
+    return None
+
+
+cdef inline bint _crosses(opp, long long price) except -1:
+    """engine.matching.crosses: would an order at ``price`` take from ``opp``?"""
+    cdef long long sign = slot(opp, S_SIGN)
+    best = _best(opp)
+    return best is not None and <long long>slot(best, L_PRICE) * sign <= price * sign
+
+
+cdef void _index_c(self, Order order) except *:
+    """Matcher._index: the open-order indexes (id, account, cl_ord_id, expiry)."""
+    cdef dict by_account
+    order_id = order.order_id
+    (<dict>slot(self, E_ORDERS))[order_id] = order
+    by_account = slot(self, E_BY_ACCOUNT)
+    mine = by_account.get(order.account)
+    if mine is None:
+        by_account[order.account] = mine = {}
+    (<dict>mine)[order_id] = order
+    if order.cl_ord_id is not None:
+        (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)] = order
+    if order.expire_ts is not None:
+        heappush(slot(self, E_EXPIRIES), (order.expire_ts, order_id))
+
+
+cdef void _forget_c(self, Order order) except *:
+    """Matcher._forget: out of the indexes (an expiry entry goes stale)."""
+    order_id = order.order_id
+    del (<dict>slot(self, E_ORDERS))[order_id]
+    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[order.account])[order_id]
+    if order.cl_ord_id is not None:
+        del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
+
+
+cdef void _rest_c(self, Order order, book, long long remaining, seq, bint indexed) except *:
+    """Matcher._rest: ``order`` with ``remaining`` lots open to the back of its level."""
+    cdef long long display = order.display_qty
+    order.filled = order.qty - remaining
+    if display and remaining > display:
+        order.shown = display
+        order.hidden = remaining - display
+    else:
+        order.shown = remaining
+        order.hidden = 0
+    order.priority = _stamp(self, seq)
+    if _is(order.side, "buy"):
+        _join(slot(book, B_BIDS), order, -order.price)
+    else:
+        _join(slot(book, B_ASKS), order, order.price)
+    if not indexed:
+        _index_c(self, order)
+
+
+cdef bint _breaks_band_c(self, book, opp, bint buy, long long limit_key) except -1:
+    """Matcher._breaks_band: would the first trade against ``opp`` print outside the band?"""
+    best = _best(opp)
+    if best is None:
+        return False
+    price = slot(best, L_PRICE)
+    if <long long>price * <long long>slot(opp, S_SIGN) > limit_key:
+        return False
+    risk = slot(self, E_RISK)
+    if risk is None:
+        return False
+    m = c_market(risk, slot(book, B_SYMBOL))
+    low = slot(m, M_LOW)
+    high = slot(m, M_HIGH)
+    if low is None or high is None:
+        return False
+    return price < low if buy else price > high
+
+
+cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed) except *:
+    """Matcher._execute: trade ``order`` (leaves in ``order.shown``) against the book,
+    then rest it or cancel the rest (see engine/matching.py for each branch)."""
+    cdef long long limit_key, remaining, budget, sign
+    cdef bint market, wait, buy = _is(order.side, "buy")
+    cdef str kind = order.order_type
+    cdef str tif = order.tif
+    opp = slot(book, B_ASKS) if buy else slot(book, B_BIDS)
+    sign = slot(opp, S_SIGN)
+    # MARKET_KINDS
+    market = _is(kind, "market") or _is(kind, "stop-loss") or _is(kind, "take-profit")
+    # An order that can wait in the book (not market, IOC or FOK).
+    wait = not (market or _is(tif, "ioc") or _is(tif, "fok"))
+    limit_key = NO_LIMIT if market and not order.price else order.price * sign
+    remaining = order.shown
+    budget = remaining
+    risk = slot(self, E_RISK)
+    reason = None
+    if order.cash_qty and risk is not None:
+        budget = risk.affordable(
+            order, _preview(opp, limit_key, remaining, order.account, order.stp)
+        )
+    if not slot(book, B_OPEN):
+        if wait:
+            _rest_c(self, order, book, remaining, seq, indexed)
+            return
+        reason = "halted"
+    elif not slot_none(book, B_WINDOW) and _breaks_band_c(self, book, opp, buy, limit_key):
+        self._volatility_pause(book, events, seq, ts)
+        if wait:
+            _rest_c(self, order, book, remaining, seq, indexed)
+            return
+        reason = "halted"
+    elif _is(tif, "fok") and not _fok_fillable(opp, limit_key, remaining, order.account, order.stp):
+        reason = "fok_unfillable"
+    else:
+        if budget:
+            remaining = _match_c(self, order, book, opp, limit_key, remaining, budget, events,
+                                 seq, ts)
+        if remaining > 0 and not wait:
+            best = _best(opp)
+            reason = "ioc_remainder"
+            if market and best is not None and <long long>slot(best, L_PRICE) * sign > limit_key:
+                reason = "price_band"
+    if reason is not None or remaining <= 0:
+        if reason is not None:
+            events.append(
+                OrderCancelled(
+                    seq, ts, order.order_id, order.account, order.symbol, remaining, reason
+                )
+            )
+        order.shown = 0
+        if risk is not None:
+            c_release(risk, order)
+        if indexed:
+            _forget_c(self, order)
+        return
+    _rest_c(self, order, book, remaining, seq, indexed)
+
+
+def _execute(self, Order order, book, list events, seq, ts, bint indexed):
+    """Matcher._execute, compiled (see engine/matching.py)."""
+    _execute_c(self, order, book, events, seq, ts, indexed)
+
+
+def _rest(self, Order order, book, long long remaining, seq, bint indexed):
+    """Matcher._rest, compiled (see engine/matching.py)."""
+    _rest_c(self, order, book, remaining, seq, indexed)
+
+
+cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
+    """Engine._admit: every check a new order faces, in the rulebook's order; its
+    refusal (reason, text) or None. Changes nothing (the hold is computed, not
+    taken). ``c`` is a NewOrder or a BatchOrder (its subclass: the same offsets)."""
+    cdef Py_ssize_t open_orders
+    account = slot(c, C_ACCOUNT)
+    clid = slot(c, C_CL_ORD_ID)
+    holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
+    duplicate = holder is not None and holder is not replacing
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        open_orders = (len(<dict>mine) if mine is not None else 0) + pending
+        if replacing is not None:
+            open_orders -= 1
+        refusal = c_admit(risk, c, order, open_orders, duplicate, False)
+        if refusal is not None:
+            return refusal
+    elif duplicate:
+        return "duplicate_cl_ord_id", f"cl_ord_id {clid!r}: already open"
+    if slot(c, C_POST_ONLY) or (slot(book, B_OPEN) and not slot(book, B_FAST)):
+        opp = slot(book, B_ASKS) if _is(slot(c, C_SIDE), "buy") else slot(book, B_BIDS)
+        if slot(c, C_POST_ONLY):
+            if _crosses(opp, slot(c, C_PRICE)):
+                return "post_only", "post_only: order would take liquidity"
+        if (
+            not slot(book, B_FAST)
+            and slot(book, B_OPEN)
+            and slot(c, C_ORDER_TYPE) not in STOP_KINDS
+            and _crosses(opp, slot(c, C_PRICE))
+        ):
+            # No reference price (market orders were refused by risk already).
+            return "price_band", NO_REFERENCE
+    return None
+
+
+def _admit(self, c, Order order, book, replacing, Py_ssize_t pending=0):
+    """Engine._admit, compiled (see engine/engine.py)."""
+    return _admit_c(self, c, order, book, replacing, pending)
+
+
+cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
+    """Matcher._place: accept a checked new order, take its hold, then match and
+    rest it, or park it as a stop."""
+    seq = slot(c, C_SEQ)
+    ts = slot(c, C_TS)
+    events.append(OrderAccepted(seq, ts, seq, c, replaces))
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        c_reserve(risk, order)
+    if order.order_type in STOP_KINDS:
+        order.stop = True
+        order.priority = _stamp(self, seq)
+        _index_c(self, order)
+        book.stops.push(order)
+        last = book.last_price
+        if last is not None and slot(book, B_OPEN):
+            # Already reached by the last trade price: it triggers at once.
+            book.note_prints(last, last)
+            _run_stops_c(self, book, events, seq, ts)
+        return
+    if not slot(book, B_OPEN):
+        # An auction call: orders wait in the book, crossed or not, for the uncross.
+        _rest_c(self, order, book, order.shown, seq, False)
+        return
+    _execute_c(self, order, book, events, seq, ts, False)
+    if not slot_none(book, B_LO):
+        _run_stops_c(self, book, events, seq, ts)
+
+
+def _place(self, c, Order order, book, list events, replaces):
+    """Matcher._place, compiled (see engine/matching.py)."""
+    _place_c(self, c, order, book, events, replaces)
+
+
+cdef object _new_order_c(self, c, book, seq):
+    """Engine._on_new_order for an order in a listed symbol (``book`` is its book):
+    the phase's rules, _admit and _place."""
+    cdef Order order
+    symbol = slot(c, C_SYMBOL)
+    if not _is(slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE), "regular"):
+        refusal = _phase_refusal(self, symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
+        if refusal is not None:
+            return [
+                OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1],
+                              None, slot(c, C_CL_ORD_ID))
+            ]
+    order = _new_order(c, seq)
+    refusal = _admit_c(self, c, order, book, None, 0)
+    if refusal is not None:
+        return [
+            OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1], None,
+                          slot(c, C_CL_ORD_ID))
+        ]
+    events = []
+    _place_c(self, c, order, book, events, None)
+    return events
+
+
+def _after(self, list events, seq, ts):
+    """Phases._after, compiled (see engine/phases.py): the band-edge watch of each
+    instrument the events name. With an auction call open (auction indications
+    to publish) it is the pure build's method."""
+    _after_c(self, events, seq, ts)
+
+
+cdef void _after_c(self, list events, seq, ts) except *:
+    cdef dict sessions
+    if slot(self, E_CALLS):
+        PURE_AFTER(self, events, seq, ts)
+        return
+    # The symbols the events name, each once (engine.events.event_symbol):
+    # nearly always one, so a set is made only for a second.
+    first = None
+    touched = None
+    for event in events:
+        kind = type(event)
+        if kind is OrderAccepted:
+            symbol = slot(slot(event, V_ORDER), C_SYMBOL)
+        else:
+            off = EVENT_SYMBOL.get(kind)
+            if off is None:
+                continue
+            symbol = slot(event, <Py_ssize_t>off)
+        if first is None:
+            first = symbol
+        elif symbol != first:
+            if touched is None:
+                touched = {first}
+            touched.add(symbol)
+    if first is None:
+        return
+    sessions = slot(self, E_SESSIONS)
+    if touched is None:
+        _check_edge_c(self, sessions[first], ts)
+    else:
+        for symbol in touched:  # independent per instrument: order does not matter
+            _check_edge_c(self, sessions[symbol], ts)
+
+
+def _preview(opp, limit_key, qty, account, stp):
+    """engine.matching._preview, compiled: the fills (price, lots) an incoming order
+    of ``qty`` would get now, a dry run of the matcher that reads only.
+
+    The pure function copies each level's live orders into a list of tuples and
+    appends an iceberg's refills to that list; here the queue is read in place
+    and only refills go to a list, read after the queue in the order they were
+    made, which is the same walk."""
+    cdef Order o
+    cdef long long need = qty, limit = limit_key, shown, hidden, display, slice_, take
+    cdef dict levels = slot(opp, S_LEVELS)
+    cdef list keys = [k for k in levels if <long long>k <= limit]
+    cdef list refills
+    cdef Py_ssize_t i
+    fills = []
+    keys.sort()
+    for key in keys:
+        level = levels[key]
+        price = slot(level, L_PRICE)
+        refills = []
+        for o in slot(level, L_QUEUE):
+            if not o.shown:
+                continue
+            if o.account == account:
+                if stp != "cancel_oldest":
+                    return fills
+                continue
+            shown = o.shown
+            take = need if need < shown else shown
+            fills.append((price, take))
+            need -= take
+            if not need:
+                return fills
+            hidden = o.hidden
+            if hidden:
+                display = o.display_qty
+                slice_ = display if hidden > display else hidden
+                refills.append((o.account, slice_, hidden - slice_, display))
+        i = 0
+        while i < len(refills):
+            acct, shown, hidden, display = refills[i]
+            i += 1
+            if acct == account:
+                if stp != "cancel_oldest":
+                    return fills
+                continue
+            take = need if need < shown else shown
+            fills.append((price, take))
+            need -= take
+            if not need:
+                return fills
+            if hidden:
+                slice_ = display if hidden > display else hidden
+                refills.append((acct, slice_, hidden - slice_, display))
+    return fills
+
+
+def _fok_fillable(opp, limit_key, qty, account, stp):
+    """engine.matching._fok_fillable, compiled."""
+    cdef long long total = 0
+    for _, lots in _preview(opp, limit_key, qty, account, stp):
+        total += <long long>lots
+    return total == qty
+
+
+def _unbook(self, Order order):
+    """Matcher._unbook, compiled: take an open order out of its book or stop book and
+    the indexes; return its leaves."""
+    leaves = order.shown + order.hidden
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        c_release(risk, order)
+    if order.stop:
+        order.stop = False
+        order.shown = 0
+    else:
+        book = (<dict>slot(self, E_BOOKS))[order.symbol]
+        _remove(slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS), order)
+    order.hidden = 0
+    _forget_c(self, order)
+    return leaves
+
+
+def _run_stops(self, book, list events, seq, ts):
+    """Matcher._run_stops, compiled (see engine/matching.py): the same steps, with
+    the stop book's pops and risk's band rules called as they are."""
+    _run_stops_c(self, book, events, seq, ts)
+
+
+cdef void _run_stops_c(self, book, list events, seq, ts) except *:
+    cdef Order order
+    stops = book.stops
+    low = slot(book, B_LO)
+    high = book.hi
+    while low is not None and high is not None and slot(book, B_OPEN):
+        book.lo = book.hi = None
+        if not stops:
+            return
+        risk = slot(self, E_RISK)
+        for order in stops.pop_due(low, high, slot(self, E_ORDERS)):
+            order.stop = False
+            last = book.last_price
+            events.append(
+                OrderTriggered(
+                    seq,
+                    ts,
+                    order.order_id,
+                    order.account,
+                    order.symbol,
+                    order.trigger_price,
+                    last if last else 0,  # ``book.last_price or 0``
+                )
+            )
+            if risk is not None:
+                # It enters the book now: the band applies as to a new order,
+                # and with no reference price there is no band to trade in.
+                if risk.band(order.symbol) is None:
+                    self._close(order, "price_band", events, seq, ts)
+                    continue
+                kind = order.order_type
+                if kind == "market" or kind == "stop-loss" or kind == "take-profit":
+                    risk.cap_market(order)
+                elif risk.band_check(order.symbol, order.side, order.price) is not None:
+                    self._close(order, "price_band", events, seq, ts)
+                    continue
+            _execute_c(self, order, book, events, seq, ts, True)
+        low = slot(book, B_LO)
+        high = book.hi
+
+
+def _on_replace(self, c):
+    """Engine._on_replace, compiled (see engine/engine.py: every step and its
+    reason is explained there). The new order's record, its checks and its
+    placing are the compiled _new_order, _admit_c and _place_c."""
+    cdef Order old, order
+    seq = c.seq
+    ts = c.ts
+    old = self._find(c.account, c.order_id, c.cl_ord_id)
+    if old is None:
+        return [REJECT(c, "unknown_order", "", c.order_id, c.cl_ord_id)]
+    qty = old.qty if c.qty is None else c.qty
+    if qty <= old.filled:
+        return [
+            REJECT(
+                c,
+                "invalid_arguments",
+                f"order_qty {qty}: at or below the filled {old.filled}",
+                old.order_id,
+                old.cl_ord_id,
+            )
+        ]
+    new_qty = qty - old.filled
+    kind = old.order_type
+    display = (old.display_qty or None) if c.display_qty is None else c.display_qty
+    trigger = (old.trigger_price or None) if c.trigger_price is None else c.trigger_price
+    if kind in STOP_KINDS and not old.stop:
+        if c.trigger_price is not None:
+            text = f"triggers {c.trigger_price}: only a waiting stop has a trigger"
+            return [REJECT(c, "invalid_arguments", text, old.order_id, old.cl_ord_id)]
+        kind, trigger = "limit", None
+    if kind == "iceberg" and c.display_qty is None and display and display >= new_qty:
+        kind, display = "limit", None
+    try:
+        new = NewOrder(
+            seq,
+            ts,
+            old.account,
+            old.symbol,
+            old.side,
+            new_qty,
+            (old.price or None) if c.price is None else c.price,
+            kind,
+            old.tif,
+            old.expire_ts,
+            old.post_only if c.post_only is None else c.post_only,
+            display,
+            trigger,
+            old.cl_ord_id if c.new_cl_ord_id is None else c.new_cl_ord_id,
+            old.userref if c.userref is None else c.userref,
+            old.stp,
+        )
+    except CommandError as e:
+        return [REJECT(c, "invalid_arguments", str(e), old.order_id, old.cl_ord_id)]
+    refusal = _phase_refusal(self, new.symbol, new.order_type, new.tif)
+    if refusal is not None:
+        return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
+    book = (<dict>slot(self, E_BOOKS))[old.symbol]
+    order = _new_order(new, seq)
+    held = old.hold
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        c_release(risk, old)
+    refusal = _admit_c(self, new, order, book, old, 0)
+    if refusal is not None:
+        if risk is not None:
+            old.hold = held
+            c_reserve(risk, old)
+        return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
+    events = []
+    self._cancel_open(old, "replaced", events, seq, ts)
+    _place_c(self, new, order, book, events, old.order_id)
+    return events
+
+
+def _indication(self, book):
+    """Auctions._indication, compiled (see engine/uncross.py): where ``book`` would
+    uncross now, every live lot counting, hidden ones too. An auction call's
+    indication is recomputed after every command that touches its book, and
+    the pure build's walk over every live order was most of its cost."""
+    bids = slot(book, B_BIDS)
+    asks = slot(book, B_ASKS)
+    # Both sides' best, as the pure build reads them (each may pop stale keys).
+    best_bid = _best(bids)
+    best_ask = _best(asks)
+    if best_bid is None or best_ask is None:
+        return None
+    bid_price = slot(best_bid, L_PRICE)
+    ask_price = slot(best_ask, L_PRICE)
+    if bid_price < ask_price:
+        return None
+    bid_lots = _lots_c(slot(bids, S_LEVELS), ask_price, True)
+    ask_lots = _lots_c(slot(asks, S_LEVELS), bid_price, False)
+    risk = slot(self, E_RISK)
+    if risk is not None:
+        reference = c_market(risk, slot(book, B_SYMBOL)).reference
+    else:
+        reference = self.instruments[slot(book, B_SYMBOL)].reference_price
+    return uncross_price(bid_lots, ask_lots, reference)
+
+
+cdef list _lots_c(dict levels, object bound, bint at_least):
+    """engine.uncross._lots: ``(price, live lots)`` of each level, in the levels'
+    order, whose price is at least ``bound`` (bids) or at most ``bound`` (asks)."""
+    cdef Order o
+    cdef long long limit = bound
+    cdef long long price
+    cdef tokex_i128 lots  # a sum of 64-bit quantities: 128 bits cannot overflow here
+    out = []
+    for level in levels.values():
+        price = slot(level, L_PRICE)
+        if (price < limit) if at_least else (price > limit):
+            continue
+        lots = 0
+        for o in slot(level, L_QUEUE):
+            if o.shown:  # Level.live: tombstones skipped
+                lots += <tokex_i128>o.shown + o.hidden
+        out.append((slot(level, L_PRICE), from_i128(lots)))
+    return out
+
+
+def _phase_refusal(self, symbol, order_type, tif):
+    """Phases._phase_refusal, compiled (see engine/phases.py) for the orders every
+    phase takes: None without a call. Whenever the phase may refuse, the pure
+    method answers (and words the refusal)."""
+    phase = slot((<dict>slot(self, E_SESSIONS))[symbol], P_PHASE)
+    if phase == "regular":
+        return None
+    if phase == "halted" or phase == "closed":
+        return PURE_PHASE_REFUSAL(self, symbol, order_type, tif)
+    if order_type == "amend":
+        return None
+    # engine.sessions.reject_reason is a function of its two arguments alone:
+    # whether it accepts, remembered per (phase, order type).
+    key = (phase, order_type)
+    accepted = PHASE_ACCEPTS.get(key)
+    if accepted is None:
+        accepted = PHASE_ACCEPTS[key] = REJECT_REASON(phase, order_type) is None
+    if not accepted or (phase == "auction" and (tif == "ioc" or tif == "fok")):
+        return PURE_PHASE_REFUSAL(self, symbol, order_type, tif)
+    return None
+
+
+def _sessions_due(self):
+    """Phases._sessions_due, compiled (see engine/phases.py): the earliest of every
+    session's timers, read from the sessions' slots (Session.edge_deadline and
+    stale_at inlined). The sequencer asks before every command, so with many
+    instruments this loop is paid per command."""
+    cdef dict sessions = slot(self, E_SESSIONS)
+    due = None
+    for session in sessions.values():
+        change = slot(session, P_NEXT_CHANGE)
+        if change is not None:
+            if due is None or change < due:
+                due = change
+            reference_ts = slot(slot(session, P_BOOK), B_REFERENCE_TS)
+            if reference_ts is not None:
+                instant = reference_ts + STALE_NS
+                if instant < due:
+                    due = instant
+        until = slot(session, P_UNTIL)
+        if until is not None and (due is None or until < due):
+            due = until
+        since = slot(session, P_EDGE_SINCE)
+        if since is not None:
+            instant = since + EDGE_NS
+            if due is None or instant < due:
+                due = instant
+    return due
+
+
+def _cancel_open(self, Order order, reason, list events, seq, ts):
+    """Matcher._cancel_open, compiled (see engine/matching.py)."""
+    leaves = _unbook(self, order)
+    events.append(
+        OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
+    )
+
+
+def _expire(self, c, list events):
+    """Operations._expire, compiled (see engine/operations.py): the GTD and DAY
+    orders due at ``c.ts``, in order of expiry time then order id; stale heap
+    entries (orders gone or re-stamped) are dropped on the way."""
+    cdef list heap = slot(self, E_EXPIRIES)
+    cdef dict orders = slot(self, E_ORDERS)
+    cdef Order order
+    seq = c.seq
+    ts = c.ts
+    while heap and (<tuple>heap[0])[0] <= ts:
+        expire_ts, order_id = heappop(heap)
+        found = orders.get(order_id)
+        if found is None:
+            continue
+        order = found
+        if order.expire_ts != expire_ts:
+            continue
+        leaves = _unbook(self, order)
+        events.append(OrderExpired(seq, ts, order_id, order.account, order.symbol, leaves))
+
+
+def _next_due(self, ts):
+    """Phases._next_due, compiled (see engine/phases.py): the same instants in the
+    same order, read from the sessions' slots (Session.edge_deadline and
+    stale_at inlined), without a tuple or a method call per session."""
+    cdef dict sessions = slot(self, E_SESSIONS)
+    due = None
+    due_session = None
+    for session in sessions.values():
+        until = slot(session, P_UNTIL)
+        if until is not None and until <= ts and (due is None or until < due):
+            due, due_session = until, session
+        since = slot(session, P_EDGE_SINCE)
+        if since is not None:
+            instant = since + EDGE_NS
+            if instant <= ts and (due is None or instant < due):
+                due, due_session = instant, session
+        change = slot(session, P_NEXT_CHANGE)
+        if change is not None:
+            reference_ts = slot(slot(session, P_BOOK), B_REFERENCE_TS)
+            if reference_ts is not None:
+                instant = reference_ts + STALE_NS
+                if instant <= ts and (due is None or instant < due):
+                    due, due_session = instant, session
+            if change <= ts and (due is None or change < due):
+                due, due_session = change, session
+    if due is None:
+        return None
+    return due, due_session
+
+
+def _check_edge(self, session, ts):
+    """Phases._check_edge, compiled (see engine/phases.py)."""
+    _check_edge_c(self, session, ts)
+
+
+cdef void _check_edge_c(self, session, ts) except *:
+    """Start or stop the clock of a best bid or offer sitting at its band edge."""
+    cdef bint at_edge = False
+    book = slot(session, P_BOOK)
+    risk = slot(self, E_RISK)
+    if not slot_none(book, B_WINDOW) and risk is not None:
+        m = c_market(risk, slot(book, B_SYMBOL))
+        low = slot(m, M_LOW)
+        high = slot(m, M_HIGH)
+        if low is not None and high is not None:
+            # Both sides' best, as the pure build reads them (each may pop stale keys).
+            bid = _best(slot(book, B_BIDS))
+            ask = _best(slot(book, B_ASKS))
+            at_edge = (bid is not None and slot(bid, L_PRICE) >= high) or (
+                ask is not None and slot(ask, L_PRICE) <= low
+            )
+    if not at_edge:
+        slot_set(session, P_EDGE_SINCE, None)
+    elif slot_none(session, P_EDGE_SINCE):
+        slot_set(session, P_EDGE_SINCE, ts)
 
 
 def process(self, c):
@@ -421,7 +1185,7 @@ def process(self, c):
         else:
             out = (<dict>slot(self, E_HANDLERS))[kind](c)
         if slot(self, E_HOOKS):
-            self._after(out, seq, c.ts)
+            _after_c(self, out, seq, c.ts)
         return out
     # A NewOrder: every field it has is read once, by offset.
     symbol = slot(c, C_SYMBOL)
@@ -431,20 +1195,22 @@ def process(self, c):
     if (
         book is None
         or not slot(book, B_FAST)
-        or order_type != "limit"
-        or tif != "gtc"
+        or not _is(order_type, "limit")
+        or not _is(tif, "gtc")
         or slot(c, C_POST_ONLY)
     ):
         out = None
-        if book is not None and slot(book, B_FAST) and tif == "ioc":
-            if order_type == "market":
+        if book is not None and slot(book, B_FAST) and _is(tif, "ioc"):
+            if _is(order_type, "market"):
                 out = _ioc(self, c, book, seq, True)
-            elif order_type == "limit" and not slot(c, C_POST_ONLY):
+            elif _is(order_type, "limit") and not slot(c, C_POST_ONLY):
                 out = _ioc(self, c, book, seq, False)
+        if out is None and book is not None:
+            out = _new_order_c(self, c, book, seq)
         if out is None:
             out = self._on_new_order(c)
         if slot(self, E_HOOKS):
-            self._after(out, seq, slot(c, C_TS))
+            _after_c(self, out, seq, slot(c, C_TS))
         return out
     account = slot(c, C_ACCOUNT)
     clid = slot(c, C_CL_ORD_ID)
@@ -461,7 +1227,7 @@ def process(self, c):
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c)]
-    if side == "buy":
+    if _is(side, "buy"):
         opp = slot(book, B_ASKS)
         own = slot(book, B_BIDS)
         key = price
@@ -472,7 +1238,7 @@ def process(self, c):
     heap = slot(opp, S_HEAP)
     if heap and <long long>heap[0] <= key:
         if not slot_none(book, B_WINDOW) or not slot(book, B_OPEN):
-            self._execute(order, book, events, seq, ts, False)
+            _execute_c(self, order, book, events, seq, ts, False)
         else:
             # Matcher._execute for this order (a GTC limit, no cash size, an
             # open book with no reference window): match, then rest what is
@@ -491,15 +1257,15 @@ def process(self, c):
                 _join(own, order, -key)
                 _index_plain(self, order, seq, account, clid, mine)
         if not slot_none(book, B_LO):
-            self._run_stops(book, events, seq, ts)
+            _run_stops_c(self, book, events, seq, ts)
         if slot(self, E_HOOKS):
-            self._after(events, seq, ts)
+            _after_c(self, events, seq, ts)
         return events
     order.priority = _shifted(seq)
     _join(own, order, -key)
     _index_plain(self, order, seq, account, clid, mine)
     if not slot_none(book, B_WINDOW):
-        self._check_edge(self.sessions[symbol], ts)
+        _check_edge_c(self, (<dict>slot(self, E_SESSIONS))[symbol], ts)
     return events
 
 
@@ -531,7 +1297,7 @@ cdef object _cancel(self, c):
     if risk is not None:
         c_release(risk, order)
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
-    side = slot(book, B_BIDS) if order.side == "buy" else slot(book, B_ASKS)
+    side = slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS)
     _remove(side, order)
     order.hidden = 0
     # The indexes by account are keyed by the order's own account text (equal to
@@ -546,7 +1312,7 @@ cdef object _cancel(self, c):
 def _on_amend(self, c):
     """Engine._on_amend, compiled (see engine/engine.py).
 
-    The common amend, a resting plain limit order given a new price and
+    The common amend, a resting limit or iceberg order given a new price and
     nothing else, runs here on C integers: the steps of ``_amend`` for it
     (check_amend, rehold, the tombstone, the new record, OrderAmended, and
     matching or resting at the back of the new level). Any other amend, and
@@ -560,7 +1326,8 @@ def _on_amend(self, c):
 
 
 cdef object _amend_price(self, c):
-    """The new-price amend of a resting limit order, or None (nothing changed)."""
+    """The new-price amend of a resting limit or iceberg order (post-only or not),
+    or None (nothing changed)."""
     cdef Order order, moved
     cdef long long price, qty, leaves, key
     cdef dict orders
@@ -583,8 +1350,7 @@ cdef object _amend_price(self, c):
         order is None
         or order.account != account
         or order.stop
-        or order.post_only
-        or order.order_type != "limit"
+        or not (_is(order.order_type, "limit") or _is(order.order_type, "iceberg"))
     ):
         return None
     if not as_ll(new_price, &price) or price <= 0 or price == order.price:
@@ -592,6 +1358,18 @@ cdef object _amend_price(self, c):
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
     if not slot(book, B_FAST) or not slot(book, B_OPEN):
         return None
+    if order.post_only:
+        # The pure build refuses a post-only order's price that would take
+        # liquidity (engine.matching.crosses). Read here without popping stale
+        # keys: a stale key on top (rare) or a crossing price goes to the pure
+        # build, which then finds the book as it was.
+        opp = slot(book, B_ASKS) if _is(order.side, "buy") else slot(book, B_BIDS)
+        heap = slot(opp, S_HEAP)
+        if heap:
+            if heap[0] in <set>slot(opp, S_STALE):
+                return None
+            if <long long>heap[0] <= price * <long long>slot(opp, S_SIGN):
+                return None
     qty = order.qty
     leaves = qty - order.filled
     risk = slot(self, E_RISK)
@@ -600,7 +1378,7 @@ cdef object _amend_price(self, c):
     # Every check passed: from here on nothing is refused.
     seq = slot(c, A_SEQ)
     ts = slot(c, A_TS)
-    if order.side == "buy":
+    if _is(order.side, "buy"):
         own = slot(book, B_BIDS)
         opp = slot(book, B_ASKS)
     else:
@@ -628,7 +1406,7 @@ cdef object _amend_price(self, c):
     moved.tif = order.tif
     moved.display_qty = order.display_qty
     moved.expire_ts = order.expire_ts
-    moved.post_only = False
+    moved.post_only = order.post_only
     moved.trigger_price = order.trigger_price
     moved.hold = order.hold
     moved.cost = order.cost
@@ -660,9 +1438,9 @@ cdef object _amend_price(self, c):
     heap = slot(opp, S_HEAP)
     key = price * <long long>slot(opp, S_SIGN)
     if heap and <long long>heap[0] <= key:
-        self._execute(moved, book, events, seq, ts, True)
+        _execute_c(self, moved, book, events, seq, ts, True)
         if not slot_none(book, B_LO):
-            self._run_stops(book, events, seq, ts)
+            _run_stops_c(self, book, events, seq, ts)
     else:
         # Matcher._rest (nothing filled here): to the back of the new level.
         display = moved.display_qty
@@ -726,9 +1504,9 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 continue
             if maker.account == account:
                 stp = taker.stp
-                if stp != "cancel_newest":
+                if not _is(stp, "cancel_newest"):
                     self._cancel_open(maker, "self_trade", events, seq, ts)
-                if stp != "cancel_oldest":
+                if not _is(stp, "cancel_oldest"):
                     append(
                         OrderCancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")
                     )

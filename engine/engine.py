@@ -550,7 +550,19 @@ if COMPILED and not TYPE_CHECKING:
     # stand in for the methods above, on the same state.
     from engine import _core
 
-    _core.bind(Engine)  # the offsets of Engine's own slots (hooks, the handler table)
+    # The offsets of Engine's own slots (hooks, the handler table, sessions),
+    # and the pure methods the compiled ones fall back on (read before the
+    # compiled ones replace them below).
+    _core.bind(Engine, _NO_REFERENCE, _reject)
     Engine.process = _core.process  # type: ignore[method-assign]
+    Engine._admit = _core._admit  # type: ignore[method-assign]
+    Engine._on_replace = _core._on_replace  # type: ignore[method-assign]
+    # engine/phases.py's band-edge watch after each command, and its timers' scan.
+    Engine._after = _core._after  # type: ignore[method-assign]
+    Engine._check_edge = _core._check_edge  # type: ignore[method-assign]
+    Engine._next_due = _core._next_due  # type: ignore[method-assign]
+    Engine._sessions_due = _core._sessions_due  # type: ignore[method-assign]
+    Engine._phase_refusal = _core._phase_refusal  # type: ignore[method-assign]
+    Engine._expire = _core._expire  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

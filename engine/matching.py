@@ -555,7 +555,16 @@ def _fok_fillable(opp: BookSide, limit_key: int, qty: int, account: str, stp: st
 
 
 if COMPILED and not TYPE_CHECKING:
-    # The compiled build's matching loop (engine/_core.pyx), on the same state.
+    # The compiled build's _place, _execute, _rest, _unbook, _cancel_open,
+    # _run_stops, matching loop and dry run (engine/_core.pyx), on the same state.
     from engine import _core
 
     Matcher._match = _core._match  # type: ignore[method-assign]
+    Matcher._place = _core._place  # type: ignore[method-assign]
+    Matcher._execute = _core._execute  # type: ignore[method-assign]
+    Matcher._rest = _core._rest  # type: ignore[method-assign]
+    Matcher._unbook = _core._unbook  # type: ignore[method-assign]
+    Matcher._run_stops = _core._run_stops  # type: ignore[method-assign]
+    Matcher._cancel_open = _core._cancel_open  # type: ignore[method-assign]
+    _preview = _core._preview
+    _fok_fillable = _core._fok_fillable

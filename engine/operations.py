@@ -76,6 +76,19 @@ class Operations(Matcher):
     def _on_timers(self, c: RunTimers) -> list[Event]:
         """Expire due GTD and DAY orders, then fire due dead man's switches."""
         events: list[Event] = []
+        ts = c.ts
+        self._expire(c, events)
+        if self.risk is not None and self.armed:
+            for account in sorted(a for a, deadline in self.armed.items() if deadline <= ts):
+                del self.armed[account]
+                self.risk.accounts[account].dms_deadline = None
+                events.append(DeadManSwitchSet(c.seq, ts, account, None))
+                self._cancel_account(account, None, "dead_man_switch", events, c.seq, ts)
+        return events
+
+    def _expire(self, c: RunTimers, events: list[Event]) -> None:
+        """Expire the GTD and DAY orders due at ``c.ts``, in order of expiry time then
+        order id. Entries of orders no longer open, or re-stamped, are dropped."""
         heap = self.expiries
         orders = self.orders
         ts = c.ts
@@ -86,13 +99,6 @@ class Operations(Matcher):
                 continue
             leaves = self._unbook(order)
             events.append(OrderExpired(c.seq, ts, order_id, order.account, order.symbol, leaves))
-        if self.risk is not None and self.armed:
-            for account in sorted(a for a, deadline in self.armed.items() if deadline <= ts):
-                del self.armed[account]
-                self.risk.accounts[account].dms_deadline = None
-                events.append(DeadManSwitchSet(c.seq, ts, account, None))
-                self._cancel_account(account, None, "dead_man_switch", events, c.seq, ts)
-        return events
 
     def _cancel_account(
         self,

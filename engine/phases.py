@@ -147,6 +147,16 @@ class Phases(Auctions):
     def next_timer(self) -> int | None:
         """The earliest instant any timer is due: expiries, dead man's switches, phases."""
         due = super().next_timer()
+        sessions = self._sessions_due()
+        if sessions is not None and (due is None or sessions < due):
+            due = sessions
+        return due
+
+    def _sessions_due(self) -> int | None:
+        """The earliest instant a session's timer is due (schedule change, end of a
+        pause or call, band-edge deadline, stale reference), or None. O(instruments);
+        the sequencer asks before every command."""
+        due = None
         for session in self.sessions.values():
             for instant in (
                 session.next_change,
@@ -163,16 +173,7 @@ class Phases(Auctions):
         events = super()._on_timers(c)
         seq, ts = c.seq, c.ts
         while True:
-            due: tuple[int, Session] | None = None
-            for session in self.sessions.values():
-                for instant in (
-                    session.until,
-                    session.edge_deadline(),
-                    session.stale_at(),
-                    session.next_change,
-                ):
-                    if instant is not None and instant <= ts and (due is None or instant < due[0]):
-                        due = (instant, session)
+            due = self._next_due(ts)
             if due is None:
                 return events
             instant, session = due
@@ -187,6 +188,25 @@ class Phases(Auctions):
                 self._go_stale(session, events, seq, ts)
             else:
                 self._clock_change(session, instant, events, seq, ts)
+
+    def _next_due(self, ts: int) -> tuple[int, Session] | None:
+        """The earliest session timer due at or before ``ts`` and its session, or None.
+
+        Of equal instants the first found wins: sessions in listing order,
+        and within one the end of a pause or call, the band-edge deadline,
+        the reference going stale, the schedule's next change. O(instruments).
+        """
+        due: tuple[int, Session] | None = None
+        for session in self.sessions.values():
+            for instant in (
+                session.until,
+                session.edge_deadline(),
+                session.stale_at(),
+                session.next_change,
+            ):
+                if instant is not None and instant <= ts and (due is None or instant < due[0]):
+                    due = (instant, session)
+        return due
 
     def _clock_change(
         self, session: Session, instant: int, events: list[Event], seq: int, ts: int

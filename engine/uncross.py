@@ -9,7 +9,9 @@ when calls start and end. The rulebook as built is docs/SESSIONS.md.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
 
+from model.build import COMPILED
 from model.instrument import Instrument
 from model.order import Order
 from risk.risk import Risk
@@ -174,3 +176,12 @@ def _lots(levels: Iterable[Level], wanted: Callable[[int], bool]) -> list[tuple[
         for level in levels
         if wanted(level.price)
     ]
+
+
+if COMPILED and not TYPE_CHECKING:
+    # The compiled build's indication (engine/_core.pyx): recomputed after
+    # every command that touches a book in an auction call, and the pure
+    # walk over every live order was most of its cost.
+    from engine import _core
+
+    Auctions._indication = _core._indication

@@ -58,6 +58,9 @@ SOURCES = (
     "engine/book.py",
     "engine/engine.py",
     "engine/matching.py",
+    "engine/operations.py",
+    "engine/phases.py",
+    "engine/uncross.py",
     "node/_journal.pyx",
     "node/journal.py",
 )

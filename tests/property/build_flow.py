@@ -1,6 +1,6 @@
 """One long random flow through whichever engine build this process runs.
 
-Run as ``python -m tests.property.build_flow SEED COUNT [wide]``: prints one JSON
+Run as ``python -m tests.property.build_flow SEED COUNT [wide|sessions]``: prints one JSON
 document with the build (``compiled`` or ``pure``), a digest of each
 command's events (msgpack, BLAKE2b) and the engine's ``state_hash`` every
 500 commands and at the end. tests/property/test_builds.py runs it once per
@@ -17,6 +17,15 @@ replaces, cancel-all, deposits, withdrawals and reference price moves.
 larger, with balances near the 64-bit limit: orders' costs and fees pass 64
 bits, so the compiled core's 128-bit arithmetic and its fallback to Python's
 integers (risk/_fast.pyx) are compared with the pure build too.
+
+``sessions`` runs the same flow on the instruments' schedules, as the
+xstocks benchmark does: it starts ten minutes before the 16:00 New York close
+(regular hours: the rolling reference window, band-edge watch and volatility
+pauses), the close falls 40% of the way in (extended hours: limit orders
+only), a fifth of the limit orders are GTD or DAY, one symbol is halted a
+third of the way in and resumed into a 60-second call (auction indications,
+the uncross), and a RunTimers goes in before any command whose time has
+passed a timer (expiries, phase changes, the end of the call).
 """
 
 from __future__ import annotations
@@ -25,11 +34,14 @@ import hashlib
 import json
 import random
 import sys
+from datetime import date
 from typing import Any
 
 import msgspec
 
+from engine.calendar import eastern_to_utc_ns
 from engine.engine import Engine
+from engine.sessions import trading_day_end_ns
 from model import build
 from model.commands import (
     AmendOrder,
@@ -37,8 +49,11 @@ from model.commands import (
     CancelOrder,
     Command,
     Deposit,
+    Halt,
     NewOrder,
     ReplaceOrder,
+    Resume,
+    RunTimers,
     SetReferencePrice,
     Withdraw,
 )
@@ -60,10 +75,23 @@ WIDE_PRICE = 1_000
 WIDE_QTY = 10**9
 
 
-def make_engine(wide: bool = False) -> Engine:
+# The sessions flow: a Monday, ten minutes before the close.
+START = eastern_to_utc_ns(date(2026, 11, 23), 15, 50)
+TO_CLOSE_NS = 10 * 60 * 10**9
+
+
+def make_engine(wide: bool = False, sessions: bool = False) -> Engine:
     mid = MID * WIDE_PRICE if wide else MID
-    inst = {"reference_price": mid, "qty_max": 10**15} if wide else {"reference_price": MID}
-    instruments = [instrument(s, **inst) for s in SYMBOLS]
+    inst: dict[str, Any] = (
+        {"reference_price": mid, "qty_max": 10**15} if wide else {"reference_price": MID}
+    )
+    if sessions:
+        instruments = [
+            instrument(s, schedule=sched, **inst)
+            for s, sched in zip(SYMBOLS, ("24/7", "24/5"), strict=True)
+        ]
+    else:
+        instruments = [instrument(s, **inst) for s in SYMBOLS]
     risk = risk_for(instruments, ACCOUNTS)
     for account in ACCOUNTS:
         poor = account in POOR
@@ -76,7 +104,7 @@ def make_engine(wide: bool = False) -> Engine:
         risk.deposit(account, "USD", 50_000 if poor else 10**13)
         for base in ("AAPLx", "TSLAx"):
             risk.deposit(account, base, 10**7 if poor else 10**15)
-    return Engine(instruments, risk)
+    return Engine(instruments, risk, START if sessions else None)
 
 
 def flow(seed: int, count: int, wide: bool = False) -> list[Command]:
@@ -237,11 +265,50 @@ def _flow(seed: int, count: int) -> list[Command]:
     return out
 
 
-def run(seed: int, count: int, wide: bool = False) -> dict[str, Any]:
-    engine = make_engine(wide)
+def on_schedule(seed: int, commands: list[Command]) -> list[Command]:
+    """The sessions flow's commands: restamped on the clock, some limits GTD or DAY,
+    a halt and a resume. Sequence numbers (and so order ids) are doubled, which
+    leaves the odd ones free for the RunTimers :func:`run` puts in."""
+    rng = random.Random(seed)
+    count = len(commands)
+    step = TO_CLOSE_NS * 10 // (4 * max(count, 1))  # the close at 40% of the flow
+    halt_at, resume_at = count // 3, count // 3 + max(2, count // 200)
+    out: list[Command] = []
+    for i, c in enumerate(commands):
+        seq = 2 * c.seq
+        ts = START + c.seq * step
+        if i == halt_at:
+            out.append(Halt(seq, ts, "ops", SYMBOLS[0], "news pending"))
+            continue
+        if i == resume_at:
+            out.append(Resume(seq, ts, "ops", SYMBOLS[0], 60 * 10**9))
+            continue
+        changes: dict[str, Any] = {"seq": seq, "ts": ts}
+        order_id = getattr(c, "order_id", None)
+        if order_id is not None:
+            changes["order_id"] = 2 * order_id
+        if type(c) is NewOrder and c.order_type == "limit" and c.tif == "gtc":
+            roll = rng.random()
+            if roll < 0.1:
+                changes |= {"tif": "gtd", "expire_ts": ts + rng.randint(1, 120) * 10**9}
+            elif roll < 0.2:
+                changes |= {"tif": "day", "expire_ts": trading_day_end_ns(ts)}
+        out.append(msgspec.structs.replace(c, **changes))
+    return out
+
+
+def run(seed: int, count: int, wide: bool = False, sessions: bool = False) -> dict[str, Any]:
+    engine = make_engine(wide, sessions)
     digests: list[str] = []
     hashes: dict[int, str] = {}
-    for cmd in flow(seed, count, wide):
+    commands = flow(seed, count, wide)
+    if sessions:
+        commands = on_schedule(seed, commands)
+    for cmd in commands:
+        due = engine.next_timer() if sessions else None
+        if due is not None and due <= cmd.ts:
+            timers = engine.process(RunTimers(cmd.seq - 1, cmd.ts))
+            digests.append(hashlib.blake2b(_encode(timers), digest_size=12).hexdigest())
         events = engine.process(cmd)
         digests.append(hashlib.blake2b(_encode(events), digest_size=12).hexdigest())
         if cmd.seq % 500 == 0:
@@ -257,4 +324,7 @@ def run(seed: int, count: int, wide: bool = False) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    print(json.dumps(run(int(sys.argv[1]), int(sys.argv[2]), sys.argv[3:] == ["wide"])))
+    mode = sys.argv[3:4]
+    print(
+        json.dumps(run(int(sys.argv[1]), int(sys.argv[2]), mode == ["wide"], mode == ["sessions"]))
+    )

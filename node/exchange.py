@@ -52,7 +52,6 @@ import msgspec
 from engine.engine import Engine
 from engine.events import Event
 from model.commands import AmendOrder, Command, NewOrder, ReplaceOrder, RunTimers
-from model.order import Order
 from node.access import AccessStore
 from node.clock import Clock
 from node.config import Config
@@ -69,6 +68,8 @@ from node.interface import (
     OrderView,
     Refusal,
     TradeRecord,
+    open_order_views,
+    order_view,
 )
 from node.journal import JournalError, JournalWriter, payloads
 from node.metrics import Metrics
@@ -690,18 +691,17 @@ class Exchange:
     # -------------------------------------------------------------- queries
 
     def open_orders(self, account: str) -> list[OrderView]:
-        mine = self.engine.by_account.get(account, {})
-        return [_view(o) for o in sorted(mine.values(), key=_order_id)]
+        return open_order_views(self.engine, account)
 
     def order(self, order_id: int) -> OrderView | None:
         order = self.engine.orders.get(order_id)
-        return None if order is None else _view(order)
+        return None if order is None else order_view(order)
 
     def find_order(
         self, account: str, order_id: int | None, cl_ord_id: str | None
     ) -> OrderView | None:
         order = self.engine.find_order(account, order_id, cl_ord_id)
-        return None if order is None else _view(order)
+        return None if order is None else order_view(order)
 
     def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         return self.engine.books[symbol].depth(depth)
@@ -790,35 +790,6 @@ def _lot_units(config: Config) -> dict[str, int]:
         s: Pair.of(i, assets[i.base], assets[i.quote]).lot_units
         for s, i in config.instruments.items()
     }
-
-
-def _order_id(order: Order) -> int:
-    return order.order_id
-
-
-def _view(o: Order) -> OrderView:
-    """A copy of an open order as plain data (what crosses to a gateway)."""
-    return OrderView(
-        order_id=o.order_id,
-        account=o.account,
-        symbol=o.symbol,
-        side=o.side,
-        order_type=o.order_type,
-        tif=o.tif,
-        price=o.price,
-        qty=o.qty,
-        leaves=o.shown + o.hidden,
-        filled=o.filled,
-        cost=o.cost,
-        stop=o.stop,
-        trigger_price=o.trigger_price,
-        display_qty=o.display_qty,
-        expire_ts=o.expire_ts,
-        post_only=o.post_only,
-        stp=o.stp,
-        cl_ord_id=o.cl_ord_id,
-        userref=o.userref,
-    )
 
 
 def _guarded(callback: Callable[..., None], *args: object) -> None:

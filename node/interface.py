@@ -36,7 +36,9 @@ from typing import Any, Protocol
 
 import msgspec
 
+from engine.engine import Engine
 from model.commands import Command, NewOrder
+from model.order import Order
 from node.config import Config
 from node.metrics import Metrics
 from node.sequencer import Sequenced
@@ -96,6 +98,41 @@ class OrderView(msgspec.Struct, frozen=True, kw_only=True):
     stp: str
     cl_ord_id: str | None
     userref: int | None
+
+
+def order_view(o: Order) -> OrderView:
+    """A copy of an open order as plain data (what crosses to a gateway)."""
+    return OrderView(
+        order_id=o.order_id,
+        account=o.account,
+        symbol=o.symbol,
+        side=o.side,
+        order_type=o.order_type,
+        tif=o.tif,
+        price=o.price,
+        qty=o.qty,
+        leaves=o.shown + o.hidden,
+        filled=o.filled,
+        cost=o.cost,
+        stop=o.stop,
+        trigger_price=o.trigger_price,
+        display_qty=o.display_qty,
+        expire_ts=o.expire_ts,
+        post_only=o.post_only,
+        stp=o.stp,
+        cl_ord_id=o.cl_ord_id,
+        userref=o.userref,
+    )
+
+
+def open_order_views(engine: Engine, account: str) -> list[OrderView]:
+    """``account``'s open orders in ``engine``, oldest first, as plain data."""
+    mine = engine.by_account.get(account, {})
+    return [order_view(o) for o in sorted(mine.values(), key=_order_id)]
+
+
+def _order_id(order: Order) -> int:
+    return order.order_id
 
 
 class Balance(msgspec.Struct, frozen=True):

@@ -78,7 +78,6 @@ from node.channel import (
     frame,
 )
 from node.config import Config
-from node.exchange import _order_id, _view
 from node.history import _LEDGER_COLUMNS, _ORDER_COLUMNS, _TRADE_COLUMNS, _trade
 from node.interface import (
     Balance,
@@ -92,6 +91,8 @@ from node.interface import (
     OrderView,
     Refusal,
     TradeRecord,
+    open_order_views,
+    order_view,
 )
 from node.metrics import GatewayMetrics, Metrics
 from node.sequencer import Sequenced
@@ -377,22 +378,6 @@ class RemoteNode:
             for listener in self.listeners:
                 _guarded(listener, applied)
 
-    def catch_up(self, commands: list[Command], target: int) -> None:
-        """Have the copy (set to an older state than the node sent) apply ``commands`` up
-        to record ``target``, each heard by the early listeners and the listeners as a
-        durable batch (they are: the node's journal holds them). The FIX worker does this
-        to report what a worker before it could not (tokex/worker.py)."""
-        engine = self.engine
-        process = engine.process
-        for command in commands:
-            applied = [(command, process(command))]
-            for listener in self.early_listeners:
-                _guarded(listener, applied)
-            for listener in self.listeners:
-                _guarded(listener, applied)
-        if engine.last_seq != target:
-            raise ConnectionError(f"caught up to record {engine.last_seq}, not {target}")
-
     def _apply(self, raw: msgspec.Raw) -> list[Sequenced]:
         """The copy applies a batch's commands and makes its events (the same as the node's:
         the engine is deterministic). A batch that does not start right after the copy's
@@ -486,18 +471,17 @@ class RemoteNode:
     # ---------------------------------------------------------------- queries
 
     def open_orders(self, account: str) -> list[OrderView]:
-        mine = self.engine.by_account.get(account, {})
-        return [_view(o) for o in sorted(mine.values(), key=_order_id)]
+        return open_order_views(self.engine, account)
 
     def order(self, order_id: int) -> OrderView | None:
         order = self.engine.orders.get(order_id)
-        return None if order is None else _view(order)
+        return None if order is None else order_view(order)
 
     def find_order(
         self, account: str, order_id: int | None, cl_ord_id: str | None
     ) -> OrderView | None:
         order = self.engine.find_order(account, order_id, cl_ord_id)
-        return None if order is None else _view(order)
+        return None if order is None else order_view(order)
 
     def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         return self.engine.books[symbol].depth(depth)

@@ -293,8 +293,10 @@ async def serve_forever(
         fix = FixGateway(exchange, data / "fix")
         try:
             assert exchange.recovered is not None
-            fix.open(exchange.recovered.last_seq)
-            fix.track()
+            end = exchange.recovered.last_seq
+            # What the store's reports miss of the recovered journal (a crash between
+            # the journal's sync of a batch and the store's) is reported now.
+            fix.catch_up(data, fix.open(end), end)
             fix_port = await fix.start(host, ports[2])
         except OSError as e:
             await fix.stop()

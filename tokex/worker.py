@@ -29,10 +29,8 @@ import uvloop
 from websockets.asyncio.server import ServerConnection
 from websockets.http11 import Request, Response
 
-from engine.engine import Engine
 from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway, _address
-from model.commands import Command
 from node.channel import (
     Applied,
     Batch,
@@ -45,9 +43,6 @@ from node.channel import (
     frame,
 )
 from node.config import DEMO_CONFIG, Config, load_config, parse_config
-from node.journal import JournalError
-from node.recovery import read_range
-from node.store import SnapshotError
 from node.worker import CONNECTION_ID_BITS, RemoteNode, connect
 
 __all__ = ["STATS_EVERY_S", "WorkerGateway", "main", "run_worker"]
@@ -155,20 +150,9 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
         # (Its start waits for the node's answer to a barrier: after ``receive`` runs.)
         fix = FixGateway(node, args.data / "fix")
         reported = fix.open(welcome.journal_end)
-        missed = None if reported is None else _missed(args.data, reported, node.applied_seq)
-        if reported is not None and missed is not None:
-            target = node.applied_seq
-            node.engine, commands = missed  # the copy as it was where the reports stop
-            fix.track()
-            node.catch_up(commands, target)  # ... and the reports of what followed
-            print(
-                f"tokex fix: reported records {reported + 1} to {node.applied_seq}"
-                " that happened while no FIX worker ran",
-                file=sys.stderr,
-                flush=True,
-            )
-        else:
-            fix.track()
+        # What a FIX worker before this one could not report (it died, or was not
+        # started yet): the journal from the store's mark to the engine it was sent.
+        fix.catch_up(args.data, reported, node.applied_seq)
         starting = loop.create_task(fix.start(args.host, args.fix_port, reuse_port=True))
         # Its start waits for the node to answer a barrier: not if the channel is gone.
         await asyncio.wait((starting, receiving), return_when=asyncio.FIRST_COMPLETED)
@@ -223,24 +207,6 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
     stats.cancel()
     writer.close()
     return status
-
-
-def _missed(data: Path, reported: int, applied: int) -> tuple[Engine, list[Command]] | None:
-    """The engine where the FIX store's reports stop (record ``reported``) and the
-    commands after it to ``applied`` (the copy's record), read from the data directory;
-    None if there is nothing to catch up, or the journal no longer reaches back (then it
-    is said, and those reports are not made)."""
-    if reported >= applied:
-        return None
-    try:
-        return read_range(data, reported, applied)
-    except (JournalError, SnapshotError, OSError) as e:
-        print(
-            f"tokex fix: the reports of records {reported + 1} to {applied} cannot be made: {e}",
-            file=sys.stderr,
-            flush=True,
-        )
-        return None
 
 
 def _die_with_the_node(node_pid: int) -> None:

@@ -40,6 +40,7 @@ from functools import partial
 from pathlib import Path
 from typing import cast
 
+from engine.engine import Engine
 from gateway.fix.codec import Garbled, Message, Parser, encode
 from gateway.fix.executions import Executions
 from gateway.fix.handle import SessionHandle
@@ -57,7 +58,10 @@ from gateway.fix.session import (
 from gateway.fix.store import FixStore
 from gateway.fix.times import format_timestamp
 from model.commands import CancelOrder, Command
-from node.interface import Done, InProcessNode, Sequenced
+from node.interface import Done, InProcessNode, Sequenced, open_order_views
+from node.journal import JournalError
+from node.recovery import read_range
+from node.store import SnapshotError
 from node.syncs import SyncThread
 
 __all__ = ["Connection", "FixGateway"]
@@ -202,7 +206,8 @@ class FixGateway(Requests, Executions):
                 handle = SessionHandle(fix.sender_comp_id, access.account, fix, Session(settings))
                 self.handles[handle.name] = handle
                 self.by_account.setdefault(access.account, []).append(handle)
-        node.add_early_listener(self._gated(self._on_batch))
+        self._early_listener = self._gated(self._on_batch)
+        node.add_early_listener(self._early_listener)
         node.add_listener(self._published)
         # Market data reads the books in the early listener, right after its batch is
         # applied, and a subscription's snapshot is taken at a barrier (nothing is
@@ -218,7 +223,8 @@ class FixGateway(Requests, Executions):
         crash, what the store says of later records never happened: the store
         drops it); None when the node has not started since the store was last
         open (a FIX worker started again): all the store holds is true.
-        Then :meth:`track` (the engine's open orders), then :meth:`start`.
+        Then :meth:`catch_up` (the reports the store misses; the open orders), then
+        :meth:`start`.
         """
         self.durable_seq = self.node.applied_seq  # all that was recovered is durable
         self.store.open(journal_end)
@@ -231,20 +237,57 @@ class FixGateway(Requests, Executions):
             session.history = self._history(name)
         return self.store.reported
 
-    def track(self) -> None:
-        """Know the sessions' accounts' open orders as the engine holds them now.
-
-        A FIX worker that makes the reports a dead one could not (tokex/worker.py)
-        calls this with its copy of the engine where the store's reports stop,
-        then has the copy apply the rest, heard by the listeners.
-        """
+    def track(self, engine: Engine | None = None) -> None:
+        """Know the sessions' accounts' open orders as the node's engine holds them now
+        (or ``engine``: an older state, where the store's reports stop)."""
         for account in self.by_account:
-            for order in self.node.open_orders(account):
+            if engine is None:
+                views = self.node.open_orders(account)
+            else:
+                views = open_order_views(engine, account)
+            for order in views:
                 self.tracked[order.order_id] = tracked_view(order)
+
+    def catch_up(self, data: Path, reported: int | None, through: int) -> None:
+        """Make the reports of the journal's records after ``reported`` (the store's mark)
+        up to ``through``, which no gateway heard (a FIX worker that died, a crash
+        between the journal's sync and the store's), then know the open orders.
+
+        Reads the data directory (the newest snapshot at or before the mark, then
+        the journal; nothing in it changes) and applies the records to that older
+        engine, each heard by the listeners as a durable batch (they are). If the
+        journal no longer reaches back, says so: those reports are not made.
+        """
+        if reported is None or reported >= through:
+            self.track()
+            return
+        try:
+            engine, commands = read_range(data, reported, through)
+        except (JournalError, SnapshotError, OSError) as e:
+            print(
+                f"tokex fix: the reports of records {reported + 1} to {through} cannot be"
+                f" made: {e}",
+                file=sys.stderr,
+                flush=True,
+            )
+            self.track()
+            return
+        self.track(engine)
+        process = engine.process
+        for command in commands:
+            applied = [(command, process(command))]
+            self._early_listener(applied)
+            self._published(applied)
+        print(
+            f"tokex fix: made the reports of records {reported + 1} to {through},"
+            " which no FIX gateway heard",
+            file=sys.stderr,
+            flush=True,
+        )
 
     async def start(self, host: str, port: int, reuse_port: bool = False) -> int:
         """Cancel what lost sessions left open, listen; return the port (after
-        :meth:`open` and :meth:`track`).
+        :meth:`open` and :meth:`catch_up`).
 
         ``reuse_port``: listen with SO_REUSEPORT on a port the node holds for
         the worker that runs this gateway (and for the one started after it).

@@ -294,3 +294,69 @@ def test_a_fill_while_no_fix_worker_runs_is_reported_by_the_next_one(tmp_path: P
             assert (fill[43], fill[11], fill[39]) == ("Y", "rest-gap", "2")
     finally:
         d.close()
+
+
+def _frames_end(path: Path) -> int:
+    """Where the store's frames end (a zero length, or the end of the file)."""
+    data = path.read_bytes()
+    pos = 0
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "little")
+        if length == 0 or pos + 8 + length > len(data):
+            break
+        pos += 8 + length
+    return pos
+
+
+def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_path: Path) -> None:
+    """In the node (``--workers 0``) a crash between the journal's sync of a batch and the
+    store's leaves the batch durable and its reports unmade, never sent. The store is cut
+    back here to where it stood before such a batch (a fill while the session was away),
+    as the crash would leave it: the next start reads the journal from the store's mark
+    and makes the fill's report, resent at the next logon."""
+    accounts = {
+        "r": [{"sender_comp_id": "R", "password": "r-fix", "cancel_on_disconnect": False}],
+        "alice": [{"sender_comp_id": "ALICE", "password": "alice-fix"}],
+    }
+    data, config = tmp_path / "data", config_text(accounts)
+    store = data / "fix" / "sessions.log"
+    d = Driver()
+    try:
+        with server(data, config) as (ws_port, port, _proc):
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
+            d.send("R", "D", _order("rest-cut", "1", "1"))
+            new = d.received("R", "8", t11="rest-cut")
+            d.cmd("logout", session="R")
+            d.received("R", "5")
+            d.wait_for("stopped", session="R")
+            time.sleep(1.5)  # the store's mark is brought up once a second while idle
+            before = _frames_end(store)
+
+            async def take() -> dict[str, Any]:
+                ws = await connect(ws_port)
+                assert (await ws.login("alice"))["success"]
+                placed = await ws.call(
+                    "add_order",
+                    symbol="AAPLx/USD",
+                    side="sell",
+                    order_type="limit",
+                    order_qty="1",
+                    limit_price="227.00",
+                    time_in_force="ioc",
+                )
+                await ws.ws.close()
+                return placed
+
+            assert asyncio.run(take())["success"]  # the fill is in the journal
+        with open(store, "r+b") as f:
+            f.truncate(before)  # what the store held before the fill: its report is gone
+        d.drop("R")
+        with server(data, config) as (_, port, _proc):
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
+            logon = d.received("R", "A")
+            assert logon["seq"] == new["seq"] + 3  # the Logout was +1, the fill's report +2
+            d.wait_for("tx", session="R", type="2")
+            fill = tags(d.received("R", "8", t150="F"))
+            assert (fill[43], fill[11], fill[39]) == ("Y", "rest-cut", "2")
+    finally:
+        d.close()

@@ -524,7 +524,7 @@ class WorkerHub:
 
         try:
             if worker.early:
-                applied = self._applied_answer(worker, item.id)
+                applied = self._done(worker, item.id, early=True)
                 self.exchange.enqueue_early(list(item.commands), applied, done, failed)
             elif item.group:
                 commands: list[Command] = list(item.commands)
@@ -537,20 +537,19 @@ class WorkerHub:
             worker.replies.append(Failed(item.id, f"EService:Unavailable:{e}"))
 
     @staticmethod
-    def _done(worker: _Worker, request: int) -> Callable[[list[Sequenced]], None]:
+    def _done(
+        worker: _Worker, request: int, early: bool = False
+    ) -> Callable[[list[Sequenced]], None]:
+        """The answer to ``request`` once its result is durable; ``early``: its result as
+        soon as it is applied, for an early worker's Applied frame."""
+
         def done(result: list[Sequenced]) -> None:
             first = result[0][0].seq if result else 0
-            worker.replies.append(Answer(request, first, len(result)))
+            # The list of the batch answered (or applied) now, not of when it was queued.
+            into: list[Answer] | list[Reply] = worker.applied if early else worker.replies
+            into.append(Answer(request, first, len(result)))
 
         return done
-
-    @staticmethod
-    def _applied_answer(worker: _Worker, request: int) -> Callable[[list[Sequenced]], None]:
-        def applied(result: list[Sequenced]) -> None:
-            first = result[0][0].seq if result else 0
-            worker.applied.append(Answer(request, first, len(result)))
-
-        return applied
 
     @staticmethod
     def _checked(worker: _Worker, request: int) -> Callable[[Refusal | None], None]:

@@ -65,6 +65,7 @@ from node.channel import (
     LoginFailed,
     Presence,
     Release,
+    Reply,
     Request,
     Requests,
     Stats,
@@ -367,16 +368,24 @@ class RemoteNode:
     def on_batch(self, batch: Batch) -> None:
         """One frame from the node: apply its commands to the copy, answer, then publish."""
         self._node_busy = batch.busy
-        if batch.clock > self._clock:
-            self._clock = batch.clock
-        applied = self._apply(batch.applied)
-        base = applied[0][0].seq if applied else 0
-        for reply in batch.replies:
-            self._reply(reply, applied, base)
-        if applied:
+        self._saw_clock(batch.clock)
+        self._publish(batch.replies, self._apply(batch.applied))
+
+    def _saw_clock(self, clock: int) -> None:
+        """The node's simulated clock as a frame says (never back)."""
+        if clock > self._clock:
+            self._clock = clock
+
+    def _publish(self, replies: list[Reply], durable: list[Sequenced]) -> None:
+        """Answer ``replies`` (their results are in ``durable``), then have the listeners
+        hear ``durable``."""
+        base = durable[0][0].seq if durable else 0
+        for reply in replies:
+            self._reply(reply, durable, base)
+        if durable:
             self.batches += 1
             for listener in self.listeners:
-                _guarded(listener, applied)
+                _guarded(listener, durable)
 
     def _apply(self, raw: msgspec.Raw) -> list[Sequenced]:
         """The copy applies a batch's commands and makes its events (the same as the node's:
@@ -399,16 +408,14 @@ class RemoteNode:
         (``enqueue_early``'s ``on_applied``), then the early listeners hear the
         batch. It is kept until :meth:`on_durable` says it is durable.
         """
-        if message.clock > self._clock:
-            self._clock = message.clock
+        self._saw_clock(message.clock)
         applied = self._apply(message.applied)
         self._ahead += applied
         base = applied[0][0].seq if applied else 0
         for reply in message.replies:
             on_applied = self._on_applied.pop(reply.id, None)
             if on_applied is not None:
-                start = reply.first - base
-                _guarded(on_applied, applied[start : start + reply.count] if reply.count else [])
+                _guarded(on_applied, _result(reply, applied, base))
         if applied:
             for listener in self.early_listeners:
                 _guarded(listener, applied)
@@ -416,20 +423,13 @@ class RemoteNode:
     def on_durable(self, message: Durable) -> None:
         """An early worker's frame: what was applied up to ``upto`` is durable; the answers."""
         self._node_busy = message.busy
-        if message.clock > self._clock:
-            self._clock = message.clock
+        self._saw_clock(message.clock)
         durable: list[Sequenced] = []
         if message.upto:
             ahead = self._ahead
             count = bisect_right(ahead, message.upto, key=_seq_of)  # in seq order
             durable, self._ahead = ahead[:count], ahead[count:]
-        base = durable[0][0].seq if durable else 0
-        for reply in message.replies:
-            self._reply(reply, durable, base)
-        if durable:
-            self.batches += 1
-            for listener in self.listeners:
-                _guarded(listener, durable)
+        self._publish(message.replies, durable)
 
     def _reply(self, reply: object, applied: list[Sequenced], base: int) -> None:
         if isinstance(reply, TokenIssued):
@@ -448,8 +448,7 @@ class RemoteNode:
         try:
             if isinstance(reply, Answer):
                 if on_done is not None:
-                    start = reply.first - base
-                    on_done(applied[start : start + reply.count] if reply.count else [])
+                    on_done(_result(reply, applied, base))
             elif isinstance(reply, Failed):
                 self._on_applied.pop(request, None)
                 if on_error is not None:
@@ -566,6 +565,12 @@ class RemoteNode:
             .fetchall()
         )
         return [LedgerEntry(*r) for r in reversed(rows)]
+
+
+def _result(answer: Answer, applied: list[Sequenced], base: int) -> list[Sequenced]:
+    """The items of ``applied`` (its first record is ``base``) that ``answer`` names."""
+    start = answer.first - base
+    return applied[start : start + answer.count] if answer.count else []
 
 
 def _seq_of(item: Sequenced) -> int:

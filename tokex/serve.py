@@ -231,6 +231,17 @@ async def serve_forever(
     gateway: WsGateway | WorkerHub
     held: list[socket.socket] = []
     fix: FixGateway | None = None
+    recovered = exchange.recovered
+    assert recovered is not None
+
+    async def abandon() -> None:
+        """A port could not be listened on: undo the node, its settlement, the held ports."""
+        for sock in held:
+            sock.close()
+        await exchange.close()
+        gauges.cancel()
+        await settlement.close()
+
     # One HTTP port for every HTTP edge: the console and /metrics now.
     http = HttpServer()
     # With workers, the FIX gateway runs in a worker of its own (index N, after the
@@ -250,9 +261,7 @@ async def serve_forever(
                 try:
                     held.append(_reserve(host, ports[2]))
                 except OSError as e:
-                    await exchange.close()
-                    gauges.cancel()
-                    await settlement.close()
+                    await abandon()
                     raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
                 fix_port = int(held[1].getsockname()[1])
                 fix_args = [*common, "--fix-port", str(fix_port)]
@@ -261,19 +270,13 @@ async def serve_forever(
             try:
                 await gateway.start()
             except WorkerDidNotStart:
-                for sock in held:
-                    sock.close()
-                await exchange.close()
-                gauges.cancel()
-                await settlement.close()
+                await abandon()
                 raise
         else:
             gateway = WsGateway(exchange)
             port = await gateway.start(host, ports[0])
     except OSError as e:
-        await exchange.close()
-        gauges.cancel()
-        await settlement.close()
+        await abandon()
         raise CannotListen(listen_error(0, host, ports[0], e, source)) from e
     http.add_routes(console_routes(exchange, port, VERSION))
     rest = RestGateway(exchange)
@@ -285,17 +288,14 @@ async def serve_forever(
     except OSError as e:
         await http.close()
         await gateway.close()
-        await exchange.close()
-        gauges.cancel()
-        await settlement.close()
+        await abandon()
         raise CannotListen(listen_error(1, host, ports[1], e, source)) from e
     if not fix_worker:
         fix = FixGateway(exchange, data / "fix")
         try:
-            assert exchange.recovered is not None
-            end = exchange.recovered.last_seq
             # What the store's reports miss of the recovered journal (a crash between
             # the journal's sync of a batch and the store's) is reported now.
+            end = recovered.last_seq
             fix.catch_up(data, fix.open(end), end)
             fix_port = await fix.start(host, ports[2])
         except OSError as e:
@@ -307,8 +307,6 @@ async def serve_forever(
             gauges.cancel()
             await settlement.close()
             raise CannotListen(listen_error(2, host, ports[2], e, source)) from e
-    recovered = exchange.recovered
-    assert recovered is not None
     print(
         f"tokex serve: {config.name}: WebSocket on ws://{host}:{port}/v2,"
         f" FIX 4.4 on tcp://{host}:{fix_port} (TargetCompID {config.fix_comp_id}),"

@@ -146,6 +146,30 @@ def _order(clid: str, side: str, tif: str) -> dict[str, str]:
     }
 
 
+WITH_ALICE = {
+    **ACCOUNTS,
+    "alice": [{"sender_comp_id": "ALICE", "password": "alice-fix"}],
+}
+"""R and a WebSocket trader, alice, who takes R's resting buy (:func:`_alice_sells`)."""
+
+
+async def _alice_sells(ws_port: int) -> dict[str, Any]:
+    """alice sells 1 AAPLx at 227.00 IOC over WebSocket; the answer (once durable)."""
+    ws = await connect(ws_port)
+    assert (await ws.login("alice"))["success"]
+    placed = await ws.call(
+        "add_order",
+        symbol="AAPLx/USD",
+        side="sell",
+        order_type="limit",
+        order_qty="1",
+        limit_price="227.00",
+        time_in_force="ioc",
+    )
+    await ws.ws.close()
+    return placed
+
+
 @pytest.mark.parametrize("kill", KILLS)
 def test_a_resend_request_after_a_sigkill_and_restart(tmp_path: Path, kill: str) -> None:
     server = _Lifecycle(kill, tmp_path / "data", config_text(ACCOUNTS))
@@ -252,35 +276,16 @@ def test_a_fill_while_no_fix_worker_runs_is_reported_by_the_next_one(tmp_path: P
     """The FIX worker is stopped (it hears nothing more), a WebSocket client fills the
     session's order, the worker is killed: the next FIX worker reads the journal from
     where its store's reports stop and makes the fill's report, resent at the logon."""
-    accounts = {
-        "r": [{"sender_comp_id": "R", "password": "r-fix", "cancel_on_disconnect": False}],
-        "alice": [{"sender_comp_id": "ALICE", "password": "alice-fix"}],
-    }
     d = Driver()
     try:
-        with server(tmp_path / "data", config_text(accounts), 1) as (ws_port, port, proc):
+        with server(tmp_path / "data", config_text(WITH_ALICE), 1) as (ws_port, port, proc):
             d.connect("R", port, "R", "r-fix", "r-key", validate=True)
             d.send("R", "D", _order("rest-gap", "1", "1"))
             new = d.received("R", "8", t11="rest-gap")
             worker = _fix_worker(proc)
             os.kill(worker, signal.SIGSTOP)
 
-            async def take() -> dict[str, Any]:
-                ws = await connect(ws_port)
-                assert (await ws.login("alice"))["success"]
-                placed = await ws.call(
-                    "add_order",
-                    symbol="AAPLx/USD",
-                    side="sell",
-                    order_type="limit",
-                    order_qty="1",
-                    limit_price="227.00",
-                    time_in_force="ioc",
-                )
-                await ws.ws.close()
-                return placed
-
-            placed = asyncio.run(take())
+            placed = asyncio.run(_alice_sells(ws_port))
             assert placed["success"], placed  # durable: the fill is in the journal
             os.kill(worker, signal.SIGKILL)
             d.wait_for("stopped", session="R", timeout=15)
@@ -314,11 +319,7 @@ def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_pa
     back here to where it stood before such a batch (a fill while the session was away),
     as the crash would leave it: the next start reads the journal from the store's mark
     and makes the fill's report, resent at the next logon."""
-    accounts = {
-        "r": [{"sender_comp_id": "R", "password": "r-fix", "cancel_on_disconnect": False}],
-        "alice": [{"sender_comp_id": "ALICE", "password": "alice-fix"}],
-    }
-    data, config = tmp_path / "data", config_text(accounts)
+    data, config = tmp_path / "data", config_text(WITH_ALICE)
     store = data / "fix" / "sessions.log"
     d = Driver()
     try:
@@ -329,25 +330,10 @@ def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_pa
             d.cmd("logout", session="R")
             d.received("R", "5")
             d.wait_for("stopped", session="R")
-            time.sleep(1.5)  # the store's mark is brought up once a second while idle
-            before = _frames_end(store)
+            before = _frames_end(store)  # the mark covers the order: its ack's commit set it
 
-            async def take() -> dict[str, Any]:
-                ws = await connect(ws_port)
-                assert (await ws.login("alice"))["success"]
-                placed = await ws.call(
-                    "add_order",
-                    symbol="AAPLx/USD",
-                    side="sell",
-                    order_type="limit",
-                    order_qty="1",
-                    limit_price="227.00",
-                    time_in_force="ioc",
-                )
-                await ws.ws.close()
-                return placed
-
-            assert asyncio.run(take())["success"]  # the fill is in the journal
+            placed = asyncio.run(_alice_sells(ws_port))
+            assert placed["success"], placed  # the fill is in the journal
         with open(store, "r+b") as f:
             f.truncate(before)  # what the store held before the fill: its report is gone
         d.drop("R")

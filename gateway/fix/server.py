@@ -20,13 +20,14 @@ it.
 Everything a session sends goes through one gate: the store frames that
 record it (its sequence number, the message itself when it is an
 application message, tagged with the journal record it tells of) are written
-and synced first (one ``fdatasync`` for everything a turn of the loop
-produced: on the loop while the gateway is quiet and the disk quick, else in
-a worker thread while the loop goes on; see :data:`INLINE_CONNS` and
-:meth:`FixStore.sync_is_fast`), and the bytes go to the socket, in order,
-once the journal has published the records they tell of too. So no
-counterparty ever sees a sequence number or a report that a crash could take
-back.
+first, and the bytes go to the socket, in order, once the journal has
+published the records they tell of. The store is synced beside that, in a
+worker thread, without holding the bytes back: a process that dies loses
+nothing it wrote (the kernel has it), and for a crash of the machine each
+session's numbers are reserved ahead in blocks (:data:`RESERVE_BLOCK`), a
+message going out only under a reservation already synced, so no number is
+ever used twice; the reports the store lost are made again from the journal,
+which was synced before they went (docs/FIX.md, "The store").
 """
 
 from __future__ import annotations
@@ -70,11 +71,15 @@ TICK_S = 0.1
 """How often the session timers run (heartbeats, TestRequests, timeouts)."""
 SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
 """Bytes written to a connection and not yet taken by the client, at most."""
+RESERVE_BLOCK = 4096
+"""Sequence numbers a session's reservation runs ahead of its next number (see
+:meth:`FixGateway._reserve`): after a crash of the machine the session goes on
+from there, and a ResendRequest of the numbers skipped gets a gap fill."""
+SYNC_EVERY_S = 0.005
+"""While no bytes wait for it, the store is synced at most this often (what a crash of
+the machine can take from it; the reports are made again from the journal)."""
 MARK_EVERY_S = 1.0
 """How often the store's mark (:meth:`FixStore.save_mark`) is brought up to date, at least."""
-INLINE_CONNS = 2
-"""A store commit whose messages go to at most this many connections, with nothing
-waiting for the pipeline, is quiet: its sync may run on the event loop."""
 
 
 class Connection(asyncio.Protocol):
@@ -190,6 +195,18 @@ class FixGateway(Requests, Executions):
         self.server: asyncio.Server | None = None
         self._commit_soon = False
         self._syncing = False
+        self._unsynced = False
+        """Frames were written since the last sync began."""
+        self._last_sync = -SYNC_EVERY_S
+        """When the last sync began (the loop's clock)."""
+        self._sync_timer: asyncio.TimerHandle | None = None
+        self._in_flight: dict[int, Connection] = {}
+        """Connections whose bytes wait for the sync in flight (their numbers' reservation)."""
+        self._next: dict[int, Connection] = {}
+        """Connections whose bytes wait for the next sync."""
+        self.poss_resend = False
+        """While reports lost with the store in a crash of the machine are made again:
+        they may have been sent before, and say so (PossResend, 97=Y)."""
         self._store_closed = False
         self._sync_thread: SyncThread | None = None
         self._timer: asyncio.Task[None] | None = None
@@ -233,6 +250,7 @@ class FixGateway(Requests, Executions):
             session = handle.session
             session.next_in, session.next_out = stored.next_in, stored.next_out
             handle.saved = (stored.next_in, stored.next_out)
+            handle.reserved = handle.reserved_durable = stored.reserved  # synced at opening
             handle.owned = set(stored.owned)
             session.history = self._history(name)
         return self.store.reported
@@ -274,10 +292,15 @@ class FixGateway(Requests, Executions):
             return
         self.track(engine)
         process = engine.process
-        for command in commands:
-            applied = [(command, process(command))]
-            self._early_listener(applied)
-            self._published(applied)
+        # After a crash of the machine the store may have lost reports that went out.
+        self.poss_resend = self.store.machine_crashed
+        try:
+            for command in commands:
+                applied = [(command, process(command))]
+                self._early_listener(applied)
+                self._published(applied)
+        finally:
+            self.poss_resend = False
         print(
             f"tokex fix: made the reports of records {reported + 1} to {through},"
             " which no FIX gateway heard",
@@ -339,6 +362,9 @@ class FixGateway(Requests, Executions):
         """Make what the sessions were sent durable and close the store (after the node)."""
         while self._syncing or self._commit_soon:
             await asyncio.sleep(0.005)
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()  # the close syncs everything
+            self._sync_timer = None
         self._unsaved.update(self.handles)
         self._write_states()
         self.store.close()
@@ -492,7 +518,7 @@ class FixGateway(Requests, Executions):
 
     def _send(self, handle: SessionHandle, msg_type: str, body: str) -> None:
         """Send an application message on ``handle`` (kept for a resend if it is away)."""
-        handle.session.send_app(msg_type, body, self.node.now())
+        handle.session.send_app(msg_type, body, self.node.now(), self.poss_resend)
         if self._deferred is None:
             self._drain(handle)
         else:
@@ -516,6 +542,7 @@ class FixGateway(Requests, Executions):
                 # A Logon reset the numbers: forget the old ones before storing new messages.
                 store.reset(name)
                 handle.saved = (1, 1)
+                handle.reserved = handle.reserved_durable = 1
                 handle.epoch += 1
                 handle.in_flight.clear()
                 handle.subscriptions.clear()
@@ -557,10 +584,21 @@ class FixGateway(Requests, Executions):
         self._unsaved[handle.name] = handle
         self._schedule_commit()
 
-    def _write_states(self) -> None:
+    def _write_states(self) -> bool:
+        """Store the numbers that moved; True if some message used a number that no
+        synced reservation covers yet (its bytes wait for the next sync)."""
         store = self.store
+        beyond = False
         for handle in self._unsaved.values():
-            state = (handle.durable_in, handle.session.next_out)
+            next_out = handle.session.next_out
+            if next_out + RESERVE_BLOCK // 2 > handle.reserved:
+                # Half the block used: reserve the next one now, so that the sync
+                # which makes it durable is done long before a message needs it.
+                handle.reserved = next_out + RESERVE_BLOCK
+                store.reserve(handle.name, handle.reserved)
+            if next_out > handle.reserved_durable:
+                beyond = True
+            state = (handle.durable_in, next_out)
             if state != handle.saved:
                 store.save_state(handle.name, *state)
                 handle.saved = state
@@ -570,6 +608,7 @@ class FixGateway(Requests, Executions):
                 )
                 handle.owned_added, handle.owned_removed = [], []
         self._unsaved.clear()
+        return beyond
 
     # ------------------------------------------------------------ the store gate
 
@@ -579,11 +618,16 @@ class FixGateway(Requests, Executions):
             asyncio.get_running_loop().call_soon(self._commit)
 
     def _commit(self) -> None:
-        """Write what the sessions queued, sync it (worker thread), then send it."""
+        """Write what the sessions queued, send what may go, and have the store synced.
+
+        Bytes go (once the journal has published what they tell of) as soon as
+        their frames are written, unless a number in them is beyond the
+        session's synced reservation (a Logon after a reset, or a burst past
+        half a block within one sync): then they, and whatever that
+        connection queues after them, wait for the sync.
+        """
         self._commit_soon = False
-        if self._syncing:
-            return  # the sync in flight commits again when it is done
-        self._write_states()
+        beyond = self._write_states()
         # Every report of what the engine applied so far is queued by now (the early
         # listener makes them as each batch is applied): the mark says so.
         self.store.save_mark(self.node.applied_seq)
@@ -593,43 +637,77 @@ class FixGateway(Requests, Executions):
             conn.sealed += conn.pending
             conn.pending = []
         store = self.store
-        wrote = store.dirty
-        store.write()
-        if not wrote or not store.sync_enabled:
+        if store.dirty:
+            store.write()
+            self._unsynced = True
+        if not store.sync_enabled:
             for conn in conns:
                 conn.release()
             return
-        quiet = len(conns) <= INLINE_CONNS and not self.node.queued
-        if quiet and not self.early and store.sync_is_fast():
-            # Quiet (a message or two, nothing waiting for the pipeline) and a quick
-            # disk: on the loop, cheaper than the round trip through a worker thread.
-            # Never for a batch's reports (early): the journal is about to sync that
-            # batch, and in a thread the store's sync runs beside it, not before it.
-            error: Exception | None = None
-            try:
-                store.sync()
-            except Exception as e:
-                error = e
-            self._synced(error, conns)
-            return
-        self._syncing = True
-        if self._sync_thread is None:
-            self._sync_thread = SyncThread("fix-store-sync", asyncio.get_running_loop())
-        self._sync_thread.run(store.sync, partial(self._synced, conns=conns))
+        for conn in conns:
+            key = id(conn)
+            if beyond or key in self._next or key in self._in_flight:
+                # Behind bytes that wait, or waiting itself: for the next sync, which
+                # covers everything written by now (the one in flight may not).
+                self._in_flight.pop(key, None)
+                self._next[key] = conn
+            else:
+                conn.release()
+        self._start_sync()
 
-    def _synced(self, error: BaseException | None, conns: list[Connection]) -> None:
+    def _start_sync(self) -> None:
+        """Sync what was written (worker thread), unless a sync is in flight.
+
+        With bytes waiting for it, at once; otherwise (it only bounds what a crash
+        of the machine can take from the store) no sooner than
+        :data:`SYNC_EVERY_S` after the last one began, so that under load one
+        sync covers many commits rather than one each.
+        """
+        if self._syncing or self._store_closed or not (self._unsynced or self._next):
+            return
+        loop = asyncio.get_running_loop()
+        if not self._next:
+            wait = self._last_sync + SYNC_EVERY_S - loop.time()
+            if wait > 0:
+                if self._sync_timer is None:
+                    self._sync_timer = loop.call_later(wait, self._sync_due)
+                return
+        if self._sync_timer is not None:
+            self._sync_timer.cancel()
+            self._sync_timer = None
+        self._last_sync = loop.time()
+        self._syncing = True
+        self._unsynced = False
+        self._in_flight, self._next = self._next, {}
+        covers = [(h, h.epoch, h.reserved) for h in self.handles.values()]
+        if self._sync_thread is None:
+            self._sync_thread = SyncThread("fix-store-sync", loop)
+        self._sync_thread.run(self.store.sync, partial(self._synced, covers=covers))
+
+    def _sync_due(self) -> None:
+        self._sync_timer = None
+        self._last_sync = -SYNC_EVERY_S
+        self._start_sync()
+
+    def _synced(
+        self, error: BaseException | None, covers: list[tuple[SessionHandle, int, int]]
+    ) -> None:
         self._syncing = False
+        conns, self._in_flight = self._in_flight, {}
         if error is not None:
             # The store cannot be trusted: say nothing more rather than something it lost.
             print(f"tokex fix: the session store failed: {error!r}", file=sys.stderr, flush=True)
-            for conn in conns:
+            self._store_closed = True
+            for conn in (*conns.values(), *self._next.values(), *self.connections):
                 if conn.transport is not None:
                     conn.transport.abort()
             return
-        for conn in conns:
+        for handle, epoch, reserved in covers:
+            if handle.epoch == epoch:  # not reset since: that reservation holds
+                handle.reserved_durable = max(handle.reserved_durable, reserved)
+        for conn in conns.values():
             conn.release()
-        if self.waiting or self.store.dirty or self._unsaved:
-            self._commit()
+        self._start_sync()
 
     # ------------------------------------------------------------ timers
 

@@ -55,6 +55,9 @@ LOGOUT_TIMEOUT_S = 2.0
 TEST_REQUEST_AFTER = 1.2
 """Silence (in heartbeat intervals) that earns a TestRequest; 2.4 of them, a disconnect."""
 
+_POSS_RESEND = "97=Y\x01"
+"""PossResend (97): a message that may have been sent before under another number."""
+
 
 @dataclass(frozen=True)
 class SessionSettings:
@@ -170,13 +173,15 @@ class Session:
 
     # ------------------------------------------------------------ sending
 
-    def _send(self, msg_type: str, body: str, app: bool = False) -> Outgoing:
+    def _send(
+        self, msg_type: str, body: str, app: bool = False, poss_resend: bool = False
+    ) -> Outgoing:
         s = self.settings
         seq = self.next_out
         self.next_out = seq + 1
         header = (
             f"35={msg_type}\x0149={s.our_comp_id}\x0156={s.their_comp_id}\x01"
-            f"34={seq}\x0152={format_timestamp(self._now)}\x01"
+            f"34={seq}\x01{_POSS_RESEND if poss_resend else ''}52={format_timestamp(self._now)}\x01"
         )
         out = Outgoing(seq, msg_type, encode(header, body), app)
         self.outbox.append(out)
@@ -184,10 +189,11 @@ class Session:
             self._last_sent = self._mono
         return out
 
-    def send_app(self, msg_type: str, body: str, now: int) -> Outgoing:
-        """Stamp and encode an application message (sent now, or kept for a resend if away)."""
+    def send_app(self, msg_type: str, body: str, now: int, poss_resend: bool = False) -> Outgoing:
+        """Stamp and encode an application message (sent now, or kept for a resend if away);
+        ``poss_resend``: it may have been sent before under another number (97=Y)."""
         self._now = now
-        return self._send(msg_type, body, app=True)
+        return self._send(msg_type, body, app=True, poss_resend=poss_resend)
 
     def logout(self, text: str, now: int, mono: float) -> None:
         """Start a Logout (the server is stopping); the counterparty's answer closes it."""
@@ -467,12 +473,15 @@ class Session:
         fields = _fields_of(raw)
         msg_type = fields[2][1]
         original = next(v for t, v in fields if t == 52)
+        # Our messages carry 8, 9, 35, 49, 56, 34, then 97 (PossResend) or not, then 52
+        # before the body.
+        poss_resend = fields[6][0] == 97
         header = (
             f"35={msg_type}\x0149={s.our_comp_id}\x0156={s.their_comp_id}\x0134={seq}\x01"
-            f"43=Y\x0152={format_timestamp(self._now)}\x01122={original}\x01"
+            f"43=Y\x01{_POSS_RESEND if poss_resend else ''}52={format_timestamp(self._now)}\x01"
+            f"122={original}\x01"
         )
-        # Our messages carry exactly 8, 9, 35, 49, 56, 34, 52 before the body.
-        body = render(fields[7:-1])
+        body = render(fields[8 if poss_resend else 7 : -1])
         self.outbox.append(Outgoing(seq, msg_type, encode(header, body), True, True))
 
     # ------------------------------------------------------------ timers

@@ -1,8 +1,8 @@
 """The FIX sessions' persistent store: sequence numbers, sent application messages, owned orders.
 
 One append-only file, ``<data>/fix/sessions.log``, for every session, so a
-turn of the event loop makes all of its changes durable with one write and
-one ``fdatasync`` (group commit, as the journal does). Each change is a
+turn of the event loop writes all of its changes with one write, and one
+``fdatasync`` covers many turns (group commit, as the journal does). Each change is a
 frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
 
 * ``("S", session, next_in, next_out)``: the sequence numbers;
@@ -15,10 +15,25 @@ frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
   journal's record ``journal``;
 * ``("J", journal)``: every report of the journal's records up to
   ``journal`` is in the frames before it (a FIX worker started again makes
-  the reports of the records after it; docs/FIX.md).
+  the reports of the records after it; docs/FIX.md);
+* ``("N", session, upto)``: a reservation: the session's numbers below
+  ``upto`` may have been sent;
+* ``("B", boot)``: the store was opened by a process of this boot of the
+  machine (its kernel's boot id);
+* ``("C",)``: the store was closed cleanly (everything before it synced).
 
-Reports are stored while the journal syncs the records they tell of (both
-syncs run at once; the gateway sends nothing before both are done), so after
+A message goes out once its frames are written, synced or not: a process
+that dies loses nothing it wrote (the kernel holds it). What a crash of the
+machine can take is what was not synced yet; it is recognised at the next
+opening (the last frame is not ``C`` and the last ``B`` names another boot,
+or no boot can be read), and then each session goes on from its
+reservation, which a message never passes before it is synced, so no number
+once sent is used again (the numbers skipped get a gap fill on a resend).
+The reports the lost frames held are made again from the journal, synced
+before they went, with PossResend (docs/FIX.md, "The store").
+
+Reports are stored while the journal syncs the records they tell of (the
+gateway sends nothing before the journal's sync is done), so after
 a crash the store may hold a message about a record the journal lost. Opening
 is told how far the journal goes: such a message is not kept for resends (its
 number stays used: a resend fills it with a gap fill, as an admin message),
@@ -37,10 +52,8 @@ leaves the file's size and block map alone, so ``fdatasync`` writes the data
 only, with no filesystem journal commit (on this machine's ext4, p50 120 us
 and p99 0.25-0.3 ms against 170 us and 0.4-0.6 ms for an append). A zero
 length ends the frames (a real frame is never empty); a clean close trims the
-zeros. The transport
-sends a message only after the frames that record it are written (and, with
-``sync``, on disk): a message the counterparty saw is always one a resend
-can repeat, and a sequence number once used is never used again.
+zeros. The transport sends a message only after the frames that record it
+are written (and its number's reservation is on disk).
 
 One process has the store open at a time: it holds ``<data>/fix/store.lock``
 (``flock``) while open, and another waits for it a while, then gives up
@@ -66,9 +79,7 @@ from typing import Any
 
 import msgspec
 
-from node.syncs import RecentSyncs
-
-__all__ = ["FixStore", "StoredSession"]
+__all__ = ["FixStore", "StoredSession", "current_boot"]
 
 _HEAD = struct.Struct("<II")
 _MAX_FRAME = 16 * 1024 * 1024
@@ -92,13 +103,25 @@ class StoredSession:
     """File offset of the frame holding the message numbered ``i + 1`` (-1: none)."""
     message_bytes: int = 0
     """Bytes of the file its messages take (what a reset makes dead)."""
+    reserved: int = 1
+    """Numbers below it may have been sent (its last ``N`` frame): after a crash of the
+    machine, the session goes on from here (see the module's text)."""
 
 
 class FixStore:
     """The store in ``directory`` (created when missing); ``sync``: fdatasync every commit."""
 
-    def __init__(self, directory: Path, sync: bool = True) -> None:
+    def __init__(self, directory: Path, sync: bool = True, boot_id: str | None = None) -> None:
         self.directory = directory
+        self.boot_id = boot_id if boot_id is not None else current_boot()
+        """The running kernel's boot (``B`` frames): a store left open by a process of
+        the same boot lost nothing it wrote, whether or not it was synced."""
+        self.machine_crashed = False
+        """Opening found the store left open by a process of an earlier boot: what it
+        wrote and did not sync may be gone (sessions then go on from their
+        reservations, and the reports made again may have been sent)."""
+        self._last_boot: str | None = None
+        self._clean = False
         self.path = directory / "sessions.log"
         self.sync_enabled = sync
         self.sessions: dict[str, StoredSession] = {}
@@ -106,8 +129,6 @@ class FixStore:
         self._size = 0
         self._allocated = 0
         """The file's size: the frames (``_size``) and the zeros after them."""
-        self.syncs = RecentSyncs()
-        """How long the last syncs took (:meth:`sync_is_fast`)."""
         self._fd = -1
         self._lock_fd = -1
         self._journal_end: int | None = None
@@ -148,11 +169,26 @@ class FixStore:
         self._size = good
         if journal_end is not None and self.reported is not None:
             self.reported = min(self.reported, journal_end)  # beyond it, the crash took
-        self._reserve(PREALLOCATE)
-        os.fsync(self._fd)
+        # Left open (no C frame last) by a process of another boot: the machine went
+        # down, and frames written but not synced may be gone. Numbers up to each
+        # reservation may have been sent: none of them is used again.
+        self.machine_crashed = (
+            not self._clean
+            and self._last_boot is not None
+            and (self._last_boot != self.boot_id or not self.boot_id)
+        )
+        if self.machine_crashed:
+            for name, stored in self.sessions.items():
+                if stored.reserved > stored.next_out:
+                    self.save_state(name, stored.next_in, stored.reserved)
         live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
         if self._dropped or (self._size > _COMPACT_BYTES and live < self._size // 2):
             self._compact()
+        # This process's boot, durable before anything is sent.
+        self._frame(("B", self.boot_id))
+        self.write()
+        self._reserve(PREALLOCATE)
+        os.fsync(self._fd)
 
     def _replay(self, data: bytes) -> int:
         """Apply every whole frame of ``data``; the length of the good prefix."""
@@ -173,9 +209,16 @@ class FixStore:
         return pos
 
     def _apply(self, frame: list[Any], offset: int, size: int) -> None:
-        kind, name = frame[0], frame[1]
+        kind = frame[0]
+        self._clean = kind == "C"
+        if kind == "C":
+            return
+        name = frame[1]
         if kind == "J":
             self.reported = int(name)
+            return
+        if kind == "B":
+            self._last_boot = str(name)
             return
         stored = self.sessions.setdefault(name, StoredSession())
         end = self._journal_end
@@ -191,8 +234,10 @@ class FixStore:
             stored.message_bytes += size
         elif kind == "R":
             stored.message_bytes = 0
-            stored.next_in = stored.next_out = 1
+            stored.next_in = stored.next_out = stored.reserved = 1
             stored.offsets = array("q")
+        elif kind == "N":
+            stored.reserved = int(frame[2])
         elif kind == "O":
             stored.owned.update(int(x) for x in frame[2])
             if end is None or len(frame) < 5 or int(frame[4]) <= end:
@@ -217,6 +262,8 @@ class FixStore:
                 stored.offsets = array("q")
                 stored.message_bytes = 0
                 self.save_state(name, stored.next_in, stored.next_out)
+                if stored.reserved > 1:
+                    self.reserve(name, stored.reserved)
                 for seq, raw in moved[name]:
                     self.save_message(name, seq, raw)
                 if stored.owned:
@@ -268,9 +315,14 @@ class FixStore:
             self.reported = journal
             self._frame(("J", journal))
 
+    def reserve(self, name: str, upto: int) -> None:
+        """Numbers of ``name`` below ``upto`` may be sent (once this frame is synced)."""
+        self.session(name).reserved = upto
+        self._frame(("N", name, upto))
+
     def reset(self, name: str) -> None:
         stored = self.session(name)
-        stored.next_in = stored.next_out = 1
+        stored.next_in = stored.next_out = stored.reserved = 1
         stored.offsets = array("q")
         stored.message_bytes = 0
         self._frame(("R", name))
@@ -341,24 +393,14 @@ class FixStore:
         """Wait until what was written is on disk (fdatasync); nothing when sync is off.
 
         Safe to run in a worker thread while the loop queues the next frames.
-        Its duration is kept for :meth:`sync_is_fast`.
         """
         if self.sync_enabled:
-            began = time.perf_counter_ns()
             os.fdatasync(self._fd)
-            self.syncs.add(time.perf_counter_ns() - began)
-
-    def sync_is_fast(self) -> bool:
-        """Whether the disk has been quick (node/syncs.py: the last syncs all under 2 ms).
-
-        While the gateway is also quiet it then syncs on the event loop itself: a
-        hand-off to a worker thread and back costs as much as a quick sync.
-        """
-        return self.syncs.quick()
 
     def close(self) -> None:
         """Write and sync what is queued, trim the zeros after the last frame, close."""
         if self._fd >= 0:
+            self._frame(("C",))  # closed cleanly: everything before it is on disk
             self.write()
             self.sync()
             os.ftruncate(self._fd, self._size)
@@ -396,6 +438,17 @@ class FixStore:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
         self._lock_fd = fd
+
+
+def current_boot() -> str:
+    """The running kernel's boot id (Linux); empty where there is none to read.
+
+    With no boot id, every store left open counts as a machine crash (the
+    safe side: the sessions go on from their reservations)."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return ""
 
 
 def _put(offsets: array[int], seq: int, offset: int) -> None:

@@ -18,12 +18,15 @@ import asyncio
 import os
 import signal
 import socket
+import struct
 import subprocess
 import time
+import zlib
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from tests.integration.gateway.fix.driver import Driver, config_text, server, stamp, tags
@@ -344,5 +347,67 @@ def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_pa
             d.wait_for("tx", session="R", type="2")
             fill = tags(d.received("R", "8", t150="F"))
             assert (fill[43], fill[11], fill[39]) == ("Y", "rest-cut", "2")
+    finally:
+        d.close()
+
+
+def _as_if_another_boot(path: Path) -> None:
+    """Rewrite the boot id of the store's last B frame (its CRC too): the process that
+    left the store ran under an earlier boot of the machine, as after a power cut."""
+    data = bytearray(path.read_bytes())
+    pos, last = 0, -1
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "little")
+        if length == 0 or pos + 8 + length > len(data):
+            break
+        if msgspec.msgpack.decode(bytes(data[pos + 8 : pos + 8 + length]))[0] == "B":
+            last = pos
+        pos += 8 + length
+    assert last >= 0, "no B frame in the store"
+    length = int.from_bytes(data[last : last + 4], "little")
+    kind, boot = msgspec.msgpack.decode(bytes(data[last + 8 : last + 8 + length]))
+    other = boot[::-1] if boot[::-1] != boot else boot + "x"
+    body = msgspec.msgpack.encode((kind, other))
+    data[last:] = struct.pack("<II", len(body), zlib.crc32(body)) + body + data[last + 8 + length :]
+    path.write_bytes(bytes(data))
+
+
+def test_after_a_machine_crash_numbers_jump_and_lost_reports_come_again_as_poss_resend(
+    tmp_path: Path,
+) -> None:
+    """The store is synced beside the sending, not before it: a power cut can take
+    frames of messages the counterparty already has. Here R gets its fill report live;
+    then the store is cut back to before it, under a boot id of an earlier boot, as a
+    power cut would leave it. The next start goes on from R's synced reservation (no
+    number R saw is used again), and makes the fill's report again from the journal,
+    with PossResend (97=Y): R's resend request gets a gap fill and that report."""
+    data, config = tmp_path / "data", config_text(WITH_ALICE)
+    store = data / "fix" / "sessions.log"
+    d = Driver()
+    try:
+        with server(data, config) as (ws_port, port, _proc):
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
+            d.send("R", "D", _order("rest-power", "1", "1"))
+            new = d.received("R", "8", t11="rest-power")
+            before = _frames_end(store)  # synced at least this far (the Logon waited for it)
+            placed = asyncio.run(_alice_sells(ws_port))
+            assert placed["success"], placed
+            live = tags(d.received("R", "8", t150="F"))
+            assert (live[11], live[39]) == ("rest-power", "2") and 97 not in live
+        d.wait_for("stopped", session="R")
+        with open(store, "r+b") as f:
+            f.truncate(before)  # the power cut: what was not synced is gone
+        _as_if_another_boot(store)
+        d.drop("R")
+        with server(data, config) as (_, port, _proc):
+            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
+            logon = d.received("R", "A")
+            assert logon["seq"] > new["seq"] + 1000  # past the reservation, nothing reused
+            d.wait_for("tx", session="R", type="2")
+            gap = tags(d.received("R", "4"))
+            assert gap.get(123) == "Y" and int(gap[36]) <= logon["seq"]
+            again = tags(d.received("R", "8", t150="F"))
+            assert (again[43], again[97], again[11], again[39]) == ("Y", "Y", "rest-power", "2")
+            assert again[17] == live[17]  # the same execution, by its ExecID
     finally:
         d.close()

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from gateway.fix.codec import Message, encode
+from gateway.fix.codec import Message, encode, split_fields
 from gateway.fix.session import Deliver, Disconnect, LoggedOn, Reset, Session, SessionSettings
 from gateway.fix.times import format_timestamp
 from tests.unit.gateway.fix.peer import NOW, SETTINGS, Peer, logon_body, types
@@ -581,6 +581,30 @@ def test_a_resend_request_gets_the_stored_application_messages_and_gap_fills() -
     assert resent.get(43) == "Y" and resent.get(37) == "O0"
     assert resent.get(122) != resent.get(52)
     assert session.next_out == 6  # resending takes no new numbers
+
+
+def test_a_report_that_may_have_gone_before_says_so_and_keeps_saying_it_when_resent() -> None:
+    """PossResend (97=Y): a report made again after the store lost it in a machine crash."""
+    stored: dict[int, bytes] = {}
+    session = Session(
+        SETTINGS, history=lambda b, e: [(s, stored[s]) for s in range(b, e + 1) if s in stored]
+    )
+    peer = Peer(session)
+    peer.logon()  # our Logon is 1
+    out = session.send_app("8", "37=O1\x0117=E1\x01", peer.now, poss_resend=True)
+    plain = session.send_app("8", "37=O2\x0117=E2\x01", peer.now)
+    stored[out.seq], stored[plain.seq] = out.raw, plain.raw
+    session.outbox.clear()
+    first = [(t, v) for t, v in split_fields(out.raw.decode()) or []]
+    assert [t for t, _ in first[:8]] == [8, 9, 35, 49, 56, 34, 97, 52] and first[6][1] == "Y"
+    peer.now += 5 * 10**9
+    sent = peer.send("2", "7=2\x0116=3\x01")
+    assert [(m.msg_type, m.get(34), m.get(43), m.get(97)) for m in sent] == [
+        ("8", "2", "Y", "Y"),
+        ("8", "3", "Y", None),
+    ]
+    assert [(m.get(37), m.get(17)) for m in sent] == [("O1", "E1"), ("O2", "E2")]
+    assert sent[0].get(122) == next(v for t, v in first if t == 52)
 
 
 def test_their_resend_request_is_answered_while_ours_is_outstanding() -> None:

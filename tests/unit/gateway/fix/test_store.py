@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import msgspec
 import pytest
 
-from gateway.fix.store import PREALLOCATE, FixStore
-from node.syncs import INLINE_SYNC_NS, WINDOW
+from gateway.fix.store import PREALLOCATE, FixStore, current_boot
 
 _OPEN: dict[Path, FixStore] = {}
 """The store each test opened last in a directory (:func:`_store`)."""
@@ -112,14 +112,19 @@ def test_a_torn_last_frame_is_cut_off_at_every_length(tmp_path: Path) -> None:
     store.close()
     path = tmp_path / "sessions.log"
     data = path.read_bytes()
-    first = _store_size_after_state(tmp_path)
-    for cut in range(first, len(data)):
+    # The file: this boot's B frame, S, M, and the C frame of a clean close.
+    empty = _store_size_after(tmp_path / "empty", [])  # B and C
+    good = _store_size_after(tmp_path / "one", [("MM", 2, 5)]) - _C_FRAME  # B and S
+    for cut in range(good, len(data) - _C_FRAME):
         path.write_bytes(data[:cut])
         again = _store(tmp_path)
         assert again.history("MM", 1, 10) == []
         assert (again.session("MM").next_in, again.session("MM").next_out) == (2, 5)
         again.close()
-        assert os.path.getsize(path) == first  # the torn frame is gone from the file
+        # The torn frame is gone from the file: after the good prefix come the
+        # reopening's B frame and the close's C frame only.
+        assert os.path.getsize(path) == good + empty
+        assert path.read_bytes()[:good] == data[:good]
         # and the store goes on appending after the good prefix
         again = _store(tmp_path)
         again.save_message("MM", 6, b"y")
@@ -127,12 +132,17 @@ def test_a_torn_last_frame_is_cut_off_at_every_length(tmp_path: Path) -> None:
         assert _store(tmp_path).history("MM", 1, 10) == [(6, b"y")]
 
 
-def _store_size_after_state(tmp_path: Path) -> int:
-    other = tmp_path / "one"
-    store = _store(other)
-    store.save_state("MM", 2, 5)
+_C_FRAME = 8 + len(msgspec.msgpack.encode(("C",)))
+"""The bytes of a clean close's frame."""
+
+
+def _store_size_after(path: Path, states: list[tuple[str, int, int]]) -> int:
+    """The size of a new store in ``path`` with ``states`` saved, once closed."""
+    store = _store(path)
+    for name, next_in, next_out in states:
+        store.save_state(name, next_in, next_out)
     store.close()
-    return os.path.getsize(other / "sessions.log")
+    return os.path.getsize(path / "sessions.log")
 
 
 def test_a_corrupted_frame_ends_what_is_read(tmp_path: Path) -> None:
@@ -142,7 +152,7 @@ def test_a_corrupted_frame_ends_what_is_read(tmp_path: Path) -> None:
     store.close()
     path = tmp_path / "sessions.log"
     data = bytearray(path.read_bytes())
-    data[-3] ^= 0xFF
+    data[-_C_FRAME - 3] ^= 0xFF  # in the last S frame (the C frame follows it)
     path.write_bytes(bytes(data))
     assert _store(tmp_path).session("MM").next_in == 2
 
@@ -166,43 +176,143 @@ def test_compaction_keeps_what_is_in_force(tmp_path: Path, resets: bool) -> None
         assert after < before // 10
         assert again.history("MM", 1, 5) == [(1, b"last")]
     else:
-        assert after == before  # nothing to drop
+        boot = 8 + len(msgspec.msgpack.encode(("B", again.boot_id)))
+        assert after == before + boot  # nothing to drop: only this opening's B frame
         assert again.history("MM", 40_000, 40_001) == [(40_000, b"z" * 400), (40_001, b"last")]
     assert again.session("MM").owned == {7}
     again.close()
-    assert os.path.getsize(tmp_path / "sessions.log") == after
+    assert os.path.getsize(tmp_path / "sessions.log") == after + _C_FRAME
 
 
-def test_syncs_go_on_the_loop_only_while_the_recent_ones_were_quick(tmp_path: Path) -> None:
-    # The durations are planted (the policy is what is tested, not this disk's speed).
-    store = _store(tmp_path)
-    quick, slow = INLINE_SYNC_NS // 10, INLINE_SYNC_NS * 5
-    assert store.sync_is_fast()  # nothing measured yet
-    store.syncs.add(quick)
-    assert store.sync_is_fast()
-    store.syncs.add(slow)
-    assert not store.sync_is_fast()  # one slow sync sends the next ones to the thread
-    for _ in range(WINDOW - 1):
-        store.syncs.add(quick)
-        assert not store.sync_is_fast()  # ... while it is among the last WINDOW
-    store.syncs.add(quick)
-    assert store.sync_is_fast()
-    # A real sync notes its own duration.
-    store.syncs.add(-1)
-    store.save_state("MM", 1, 2)
+def _on_disk(path: Path) -> bytes:
+    return (path / "sessions.log").read_bytes()
+
+
+def _lose_unsynced(store: FixStore, path: Path, synced: bytes) -> None:
+    """A crash of the machine: the process goes, and the file is what the last sync left."""
+    _crash(store)
+    _OPEN.pop(path, None)
+    (path / "sessions.log").write_bytes(synced)
+
+
+def test_a_machine_crash_resumes_each_session_from_its_synced_reservation(
+    tmp_path: Path,
+) -> None:
+    store = FixStore(tmp_path, boot_id="boot-1")
+    store.open()
+    store.save_state("MM", 3, 10)
+    store.reserve("MM", 100)
+    store.save_state("DC", 1, 5)  # no reservation: it never sent past what is synced
     store.write()
     store.sync()
-    assert store.syncs.last is not None and store.syncs.last >= 0
+    synced = _on_disk(tmp_path)
+    store.save_state("MM", 4, 40)  # written, sent, never synced: the machine goes down
+    store.save_message("MM", 39, b"lost")
+    store.write()
+    _lose_unsynced(store, tmp_path, synced)
+    again = FixStore(tmp_path, boot_id="boot-2")
+    again.open()
+    assert again.machine_crashed
+    mm, dc = again.session("MM"), again.session("DC")
+    # Numbers up to the reservation may have gone out: none is used again.
+    assert (mm.next_in, mm.next_out) == (3, 100)
+    assert (dc.next_in, dc.next_out) == (1, 5)
+    assert again.history("MM", 1, 200) == []  # 39 is gone: a resend fills it with a gap
+    again.close()
+    # The jump is stored: a clean restart goes on from it, and is no machine crash.
+    third = FixStore(tmp_path, boot_id="boot-3")
+    third.open()
+    assert not third.machine_crashed
+    assert third.session("MM").next_out == 100
+    third.close()
+
+
+def test_a_process_crash_in_the_same_boot_loses_nothing_written(tmp_path: Path) -> None:
+    store = FixStore(tmp_path, boot_id="boot-1")
+    store.open()
+    store.reserve("MM", 100)
+    store.save_state("MM", 3, 40)
+    store.save_message("MM", 39, b"kept")
+    store.write()  # not synced: the kernel has it, and a killed process loses nothing
+    _crash(store)
+    again = FixStore(tmp_path, boot_id="boot-1")
+    again.open()
+    assert not again.machine_crashed
+    assert again.session("MM").next_out == 40
+    assert again.history("MM", 39, 39) == [(39, b"kept")]
+    again.close()
+
+
+def test_a_store_closed_cleanly_is_whole_whatever_booted_since(tmp_path: Path) -> None:
+    store = FixStore(tmp_path, boot_id="boot-1")
+    store.open()
+    store.reserve("MM", 100)
+    store.save_state("MM", 3, 40)
+    store.close()
+    again = FixStore(tmp_path, boot_id="boot-2")
+    again.open()
+    assert not again.machine_crashed
+    assert again.session("MM").next_out == 40
+    again.close()
+
+
+def test_without_a_boot_id_a_store_left_open_counts_as_a_machine_crash(tmp_path: Path) -> None:
+    store = FixStore(tmp_path, boot_id="")
+    store.open()
+    store.reserve("MM", 100)
+    store.save_state("MM", 3, 40)
+    store.write()
+    store.sync()
+    _crash(store)
+    again = FixStore(tmp_path, boot_id="")
+    again.open()
+    assert again.machine_crashed
+    assert again.session("MM").next_out == 100
+    again.close()
+
+
+def test_a_reset_voids_the_reservation_and_compaction_keeps_it(tmp_path: Path) -> None:
+    store = FixStore(tmp_path, boot_id="boot-1")
+    store.open()
+    store.reserve("MM", 100)
+    store.reserve("DC", 50)
+    store.reset("MM")
+    assert store.session("MM").reserved == 1
+    store.reserve("MM", 20)
+    store.write()
+    store.sync()
+    synced = _on_disk(tmp_path)
+    _lose_unsynced(store, tmp_path, synced)
+    again = FixStore(tmp_path, boot_id="boot-2")
+    again.open()
+    assert again.machine_crashed
+    assert again.session("MM").next_out == 20
+    assert again.session("DC").next_out == 50
+    again._compact()  # rewritten: the reservations stay in force
+    again.close()
+    third = FixStore(tmp_path, boot_id="boot-3")
+    third.open()
+    assert (third.session("MM").reserved, third.session("DC").reserved) == (20, 50)
+    third.close()
+
+
+def test_the_current_boot_is_read_from_the_kernel() -> None:
+    boot = current_boot()
+    if Path("/proc/sys/kernel/random/boot_id").exists():
+        assert len(boot) == 36 and boot.count("-") == 4
+    else:
+        assert boot == ""
 
 
 def test_frames_are_written_over_zeros_kept_after_the_last_one(tmp_path: Path) -> None:
     store = _store(tmp_path)
     path = tmp_path / "sessions.log"
-    assert store.size == 0 and os.path.getsize(path) == PREALLOCATE
+    opened = store.size  # the opening's B frame
+    assert 0 < opened < 100 and os.path.getsize(path) == opened + PREALLOCATE
     store.save_state("MM", 2, 2)
     store.write()
     first = store.size
-    assert first > 0 and os.path.getsize(path) == PREALLOCATE  # written over the zeros
+    assert first > opened and os.path.getsize(path) == opened + PREALLOCATE  # over the zeros
     # Past the end of the zeros: more are added, and the frames stay whole.
     for seq in range(1, 4):
         store.save_message("MM", seq, b"m" * (PREALLOCATE // 2))
@@ -213,12 +323,12 @@ def test_frames_are_written_over_zeros_kept_after_the_last_one(tmp_path: Path) -
     killed = path.read_bytes()
     again = _store(tmp_path)
     assert again.history("MM", 1, 3) == [(s, b"m" * (PREALLOCATE // 2)) for s in (1, 2, 3)]
-    assert again.size == store.size
+    assert again.size == store.size + opened  # and its own B frame
     # A frame torn over the zeros (its first bytes written, the rest still zeros) is cut.
     again.close()
-    path.write_bytes(killed[: store.size] + killed[:first][:6] + bytes(PREALLOCATE))
+    path.write_bytes(killed[: store.size] + killed[opened:first][:6] + bytes(PREALLOCATE))
     torn = _store(tmp_path)
-    assert torn.size == store.size
+    assert torn.size == store.size + opened
     torn.save_message("MM", 4, b"after")
     torn.close()
     assert _store(tmp_path).history("MM", 4, 4) == [(4, b"after")]

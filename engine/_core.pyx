@@ -47,6 +47,12 @@ from risk._fast cimport (
     c_reserve,
 )
 
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
+
 # ``a == b`` for two words of the commands' and orders' vocabulary ("limit",
 # "buy", "regular"...), inline: identity first (the words are mostly interned),
 # then length, kind and bytes. Cython's own str comparison is a function the C

@@ -35,6 +35,12 @@ from model._i128 cimport (
 from model._order cimport Order
 from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
+
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 
 # risk.risk imports this module at its end, with Market and Risk defined.

@@ -29,6 +29,10 @@ def _copy_checkout(to: Path) -> None:
     shutil.copy(ROOT / "setup.py", to / "setup.py")
     for package in ("model", "risk", "engine", "node", "bench", "gateway", "settlement"):
         shutil.copytree(ROOT / package, to / package, ignore=skip)
+    # The builds' comparison flow (tests/property/build_flow.py) and what it imports.
+    for name in ("__init__.py", "builders.py", "property/__init__.py", "property/build_flow.py"):
+        (to / "tests" / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / "tests" / name, to / "tests" / name)
 
 
 def test_the_312_core_is_built_in_the_peers_venv_and_runs_peer_flow(tmp_path: Path) -> None:
@@ -68,6 +72,26 @@ def test_the_312_core_is_built_in_the_peers_venv_and_runs_peer_flow(tmp_path: Pa
     # The same commands end in the same book and trades on both builds.
     assert compiled["trades"] == pure["trades"] > 0
     assert compiled["resting_orders_end"] == pure["resting_orders_end"] > 0
+
+    # And on Python 3.12 the two builds give the same events and state hash on
+    # a random flow of every order type (as tests/property/test_builds.py
+    # holds on the harness's Python), with costs past 64 bits too.
+    for mode in ("", "wide"):
+        docs = {}
+        for row in ("tokex-py3.12", "tokex-py3.12-pure"):
+            proc = subprocess.run(
+                [str(python), "-m", "tests.property.build_flow", "7", "3000", mode],
+                cwd=checkout,
+                env=runner_env(row, checkout),
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=True,
+            )
+            docs[row] = json.loads(proc.stdout)
+        compiled_doc, pure_doc = docs["tokex-py3.12"], docs["tokex-py3.12-pure"]
+        assert (compiled_doc.pop("build"), pure_doc.pop("build")) == ("compiled", "pure")
+        assert compiled_doc["events"] and compiled_doc == pure_doc, mode
 
 
 def test_bench_peers_reports_both_312_rows_and_the_equal_interpreter_ratio(

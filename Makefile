@@ -9,7 +9,7 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 
 # The compiled core (setup.py, model/build.py): rebuilt in place when its
 # sources or the Python files it stands in for change.
-CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* risk/_fast.p* engine/_core.p*) model/build.py \
+CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* model/_build_hash.pxd risk/_fast.p* engine/_core.p*) model/build.py \
 	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
 	engine/operations.py engine/phases.py engine/uncross.py \
 	node/_journal.pyx node/journal.py
@@ -105,5 +105,5 @@ bench-micro-baseline: $(STAMP) ## run the micro-benchmarks and save them as the 
 
 clean: ## remove the venv and caches
 	rm -rf $(VENV) .mypy_cache .ruff_cache .hypothesis build *.egg-info $(FIX_CLIENT)/node_modules
-	rm -f model/_order.c risk/_fast.c engine/_core.c node/_journal.c model/_build_hash.pxi \
+	rm -f model/_order.c risk/_fast.c engine/_core.c node/_journal.c model/_build_hash.h \
 		*/_*.cpython-*.so

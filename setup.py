@@ -6,6 +6,11 @@ Everything else is in pyproject.toml. Without a compiler (or with
 ``TOKEX_PURE=1`` at install) tokex installs as the pure-Python build; see
 model/build.py for how the build in use is chosen, and docs/MATCHING.md
 ("The compiled core").
+
+``TOKEX_CORE_REQUIRED=1`` turns every reason the core would not be built
+(Cython missing, ``TOKEX_PURE`` set, a module that fails to compile) into a
+failure of the build, so that CI and the benchmarks' Python 3.12 venv
+(bench/peers/env.py) cannot fall back to the pure build without saying so.
 """
 
 from __future__ import annotations
@@ -20,6 +25,15 @@ from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
 MODULES = ("model._order", "risk._fast", "engine._core", "node._journal")
+REQUIRED_ENV = "TOKEX_CORE_REQUIRED"
+
+
+def _required() -> bool:
+    return os.environ.get(REQUIRED_ENV, "") not in ("", "0")
+
+
+class CoreNotBuilt(RuntimeError):
+    """With TOKEX_CORE_REQUIRED=1: the compiled core could not be built."""
 
 
 def _source_hash() -> str:
@@ -38,26 +52,40 @@ class OptionalBuildExt(build_ext):
     def run(self) -> None:
         try:
             super().run()
+        except CoreNotBuilt:
+            raise
         except Exception as e:  # no compiler, no headers: the pure build runs
+            if _required():
+                raise CoreNotBuilt(f"tokex: the compiled core was not built: {e}") from e
             print(f"tokex: the compiled core was not built ({e}); the pure build runs")
 
     def build_extension(self, ext):  # type: ignore[no-untyped-def]
         try:
             super().build_extension(ext)
         except Exception as e:
+            if _required():
+                raise CoreNotBuilt(f"tokex: {ext.name} was not built: {e}") from e
             print(f"tokex: {ext.name} was not built ({e}); the pure build runs")
 
 
 def _extensions() -> list[object]:
     if os.environ.get("TOKEX_PURE", "") not in ("", "0"):
+        if _required():
+            raise CoreNotBuilt(f"tokex: TOKEX_PURE and {REQUIRED_ENV} are both set")
         return []
     try:
         from Cython.Build import cythonize
-    except ImportError:
+    except ImportError as e:
+        if _required():
+            raise CoreNotBuilt("tokex: Cython is missing; the core cannot be built") from e
         print("tokex: Cython is missing; the pure build runs", file=sys.stderr)
         return []
-    (ROOT / "model" / "_build_hash.pxi").write_text(
-        f'BUILD_HASH = "{_source_hash()}"\n', encoding="utf-8"
+    # Every module carries this string in its binary (model/_build_hash.pxd);
+    # model.build reads it from each module's file before importing any.
+    (ROOT / "model" / "_build_hash.h").write_text(
+        "/* Written by setup.py: model.build.source_hash() of the sources built. */\n"
+        f'static const char tokex_build_hash[] = "tokex-build-hash:{_source_hash()}";\n',
+        encoding="utf-8",
     )
     paths = [f"{m.replace('.', '/')}.pyx" for m in MODULES]
     extensions = cythonize(

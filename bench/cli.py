@@ -2,10 +2,11 @@
 
 * ``engine --workload NAME --commands N [--runs R] [--json OUT]``: tokex's
   engine in-process (no I/O), throughput and latency percentiles.
-* ``peers [--commands N] [--runs R] [--json OUT]``: the same peer-flow ops
-  through tokex and the peers (each in its own venv where it needs one),
-  run in interleaved rounds so drifting machine load hits all of them alike;
-  prints the ratios.
+* ``peers [--commands N] [--runs R] [--no-py312] [--no-pure312] [--json OUT]``:
+  the same peer-flow ops through tokex (on the harness's Python, and on
+  Python 3.12 compiled and pure) and the peers (each in its own venv where
+  it needs one), run in interleaved rounds so drifting machine load hits all
+  of them alike; prints the ratios, and at equal interpreter versions.
 * ``recovery [--commands N] [--runs R] [--json OUT]``: journal append per
   fsync policy, replay from the journal, snapshot plus tail (bench/recovery.py).
 * ``ws [--clients C] [--rate R] [--seconds S] [--sweep] [--json OUT]``: order
@@ -42,7 +43,7 @@ from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine, measure_engine
 from bench.memory import add_memory_parser
 from bench.microcompare import add_micro_parser
-from bench.peers.run import PEERS, run_peer, run_runner
+from bench.peers.run import PEERS, prepare, run_peer, run_runner
 from bench.recovery import print_recovery, recovery_report
 from bench.settlement import add_settlement_parser
 from bench.suite import add_all_parser
@@ -112,10 +113,23 @@ def _cmd_engine(args: argparse.Namespace) -> None:
     _write_json(args.json, report)
 
 
-def peers_engines(with_py312: bool) -> list[str]:
-    """The engines the peers report measures side by side: tokex first."""
-    py312 = with_py312 and sys.version_info[:2] != (3, 12)
-    return [TOKEX, *PEERS, *(["tokex-py3.12"] if py312 else [])]
+#: tokex on Python 3.12 in the peers' venv: its compiled core, then its pure build.
+PY312_ROWS = ("tokex-py3.12", "tokex-py3.12-pure")
+
+
+def peers_engines(with_py312: bool, with_pure312: bool = True) -> list[str]:
+    """The engines the peers report measures side by side, in report order: tokex first.
+
+    tokex on the harness's Python, then on Python 3.12 (compiled; and pure
+    unless ``with_pure312`` is false), then the peers. A 3.12 row is left
+    out where the harness's own row already is it.
+    """
+    py312 = [
+        name
+        for name in PY312_ROWS
+        if with_py312 and name != TOKEX and (with_pure312 or not name.endswith("-pure"))
+    ]
+    return [TOKEX, *py312, *PEERS]
 
 
 def _instruction_counts(engines: list[str], commands: int, seed: int) -> dict[str, int]:
@@ -133,11 +147,45 @@ def _instruction_counts(engines: list[str], commands: int, seed: int) -> dict[st
         ops_path.unlink(missing_ok=True)
 
 
-def _same_python_tokex(peer: str, table: dict[str, Any], own: str) -> str:
-    """The tokex entry measured on the same Python version as ``peer``, else ``own``."""
-    major_minor = ".".join(str(table[peer]["python"]).split(".")[:2])
-    candidate = f"tokex-py{major_minor}"
-    return candidate if candidate in table else own
+def _python(version: object) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
+def equal_python_ratios(
+    table: dict[str, Any], own: str, key: str = "throughput_cmd_s", fewer: bool = False
+) -> dict[str, dict[str, Any]]:
+    """For each peer on another Python than ``own``: tokex's rows on the peer's Python.
+
+    ``{peer: {"tokex": name, "build": kind, "ratio": r}}`` for the first
+    compiled tokex row on that Python (the equal-interpreter ratio), with the
+    pure row's beside it (``"pure"``) when it was measured. ``ratio`` is
+    tokex over the peer for ``key`` in ``table``'s rows, or the peer over
+    tokex when ``fewer`` (instructions: how many times fewer tokex runs).
+    """
+    out: dict[str, dict[str, Any]] = {}
+    tokex = [n for n in table if n.startswith("tokex-")]
+    for peer, row in table.items():
+        if peer in tokex or _python(row["python"]) == _python(table[own]["python"]):
+            continue
+        same = [
+            n for n in tokex if n != own and _python(table[n]["python"]) == _python(row["python"])
+        ]
+
+        def ratio(name: str, peer_value: float = row[key]) -> float:
+            ours = float(table[name][key])
+            return round(peer_value / ours if fewer else ours / peer_value, 2)
+
+        compiled = [n for n in same if not n.endswith("-pure")]
+        pure = [n for n in same if n.endswith("-pure")]
+        if compiled:
+            out[peer] = {"tokex": compiled[0], "build": "compiled", "ratio": ratio(compiled[0])}
+        if pure:
+            entry = {"tokex": pure[0], "build": "pure", "ratio": ratio(pure[0])}
+            if peer in out:
+                out[peer]["pure"] = entry
+            else:
+                out[peer] = entry
+    return out
 
 
 def _peers_report(
@@ -147,6 +195,7 @@ def _peers_report(
     with_py312: bool,
     count: int,
     on_run: Callable[[str], None] | None = None,
+    with_pure312: bool = True,
 ) -> dict[str, Any]:
     ops = WORKLOADS["peer-flow"](commands, seed)
     RESULTS.mkdir(parents=True, exist_ok=True)
@@ -155,13 +204,13 @@ def _peers_report(
     # tokex runs in a fresh process of its own, as every peer does, so no
     # engine shares a heap (and garbage collections) with the harness.
     own = TOKEX
-    others = (
-        [*PEERS, "tokex-py3.12"] if with_py312 and sys.version_info[:2] != (3, 12) else [*PEERS]
-    )
-    rates: dict[str, list[float]] = {name: [] for name in (own, *others)}
+    engines = peers_engines(with_py312, with_pure312)
+    rates: dict[str, list[float]] = {name: [] for name in engines}
     latency: dict[str, Any] = {}
     info: dict[str, dict[str, Any]] = {}
     try:
+        for name in engines[1:]:
+            prepare(name)  # venvs and the 3.12 core, before any round is timed
         for round_ in range(runs):
             last = round_ == runs - 1
             for name in rates:
@@ -175,6 +224,8 @@ def _peers_report(
                 if last:
                     latency[name] = rep["latency_ns"]
                     info[name] = {"python": rep["python"], "version": rep["version"]}
+                    if "build" in rep:
+                        info[name]["build"] = rep["build"]
                 if on_run is not None:
                     on_run(name)
             print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
@@ -188,27 +239,25 @@ def _peers_report(
             "throughput_range": [round(min(xs)), round(max(xs))],
             "latency_ns": latency[name],
         }
-    # Each peer is compared with tokex on the same Python version when that
-    # was measured (tokex-py3.12 for matching-engine), else with the harness's.
-    partner = {
-        p: _same_python_tokex(p, table, own) for p in others if p.startswith("tokex") is False
-    }
+    peers = [p for p in engines if not p.startswith("tokex-")]
+    # Every peer against tokex on the harness's Python; and, for a peer on
+    # another Python (matching-engine needs 3.12), against tokex on that one.
     ratios = {
         p: {
-            "tokex": t,
-            "ratio": round(table[t]["throughput_cmd_s"] / table[p]["throughput_cmd_s"], 2),
+            "tokex": own,
+            "ratio": round(table[own]["throughput_cmd_s"] / table[p]["throughput_cmd_s"], 2),
         }
-        for p, t in partner.items()
+        for p in peers
     }
     instructions: dict[str, Any] = {}
     if count and valgrind_available():
-        per = _instruction_counts([own, *others], count, seed)
+        per = _instruction_counts(engines, count, seed)
+        counted = {n: {"python": table[n]["python"], "n": per[n]} for n in engines}
         instructions = {
             "commands": count,
             "per_command": per,
-            "tokex_ratio": {
-                p: {"tokex": t, "ratio": round(per[p] / per[t], 2)} for p, t in partner.items()
-            },
+            "tokex_ratio": {p: {"tokex": own, "ratio": round(per[p] / per[own], 2)} for p in peers},
+            "equal_python_ratio": equal_python_ratios(counted, own, "n", fewer=True),
         }
     return {
         "workload": "peer-flow",
@@ -217,10 +266,20 @@ def _peers_report(
         "seed": seed,
         "engines": table,
         "tokex_ratio": ratios,
+        "equal_python_ratio": equal_python_ratios(table, own),
         "instructions": instructions,
         "python": platform.python_version(),
         "machine": machine(),
     }
+
+
+def _ratio_text(pair: dict[str, Any] | None, same: dict[str, Any] | None, word: str) -> str:
+    parts = [f"{pair['tokex']} {word} {pair['ratio']}x"] if pair else []
+    if same:
+        parts.append(f"same Python: {same['tokex']} {word} {same['ratio']}x")
+        if "pure" in same:
+            parts.append(f"{same['pure']['tokex']} {same['pure']['ratio']}x")
+    return "; ".join(parts)
 
 
 def _print_peers(report: dict[str, Any]) -> None:
@@ -228,28 +287,37 @@ def _print_peers(report: dict[str, Any]) -> None:
         f"peer-flow: {report['commands']:,} commands, {report['runs']} interleaved rounds, "
         f"{report['machine']}"
     )
-    print(f"  {'engine':<18}{'python':<9}{'median cmd/s':>14}{'range':>18}{'p99 ns':>10}  ratio")
+    print(
+        f"  {'engine':<19}{'build':<10}{'python':<9}{'median cmd/s':>14}{'range':>18}"
+        f"{'p99 ns':>10}  ratio"
+    )
+    same = report.get("equal_python_ratio", {})
     for name, row in report["engines"].items():
         lo, hi = row["throughput_range"]
-        pair = report["tokex_ratio"].get(name)
         p99 = row["latency_ns"]["p99"] if row["latency_ns"] else 0
+        kind = row.get("build", {}).get("kind", "-")
         print(
-            f"  {name:<18}{row['python']:<9}{_fmt_rate(row['throughput_cmd_s']):>14}"
+            f"  {name:<19}{kind:<10}{row['python']:<9}{_fmt_rate(row['throughput_cmd_s']):>14}"
             f"{_fmt_rate(lo) + '-' + _fmt_rate(hi):>18}{p99:>10,}  "
-            + (f"{pair['tokex']} is {pair['ratio']}x" if pair else "")
+            + _ratio_text(report["tokex_ratio"].get(name), same.get(name), "is")
         )
     instr = report.get("instructions")
     if instr:
         print(f"  instructions per command (callgrind, {instr['commands']:,} commands):")
+        same = instr.get("equal_python_ratio", {})
         for name, n in instr["per_command"].items():
-            pair = instr["tokex_ratio"].get(name)
-            tail = f"  {pair['tokex']} uses {pair['ratio']}x fewer" if pair else ""
-            print(f"  {name:<18}{n:>10,}{tail}")
+            text = _ratio_text(instr["tokex_ratio"].get(name), same.get(name), "uses fewer by")
+            print(f"  {name:<19}{n:>10,}  {text}")
 
 
 def _cmd_peers(args: argparse.Namespace) -> None:
     report = _peers_report(
-        args.commands, args.runs, args.seed, not args.no_py312, args.instructions
+        args.commands,
+        args.runs,
+        args.seed,
+        not args.no_py312,
+        args.instructions,
+        with_pure312=not args.no_pure312,
     )
     _print_peers(report)
     _write_json(args.json, report)
@@ -288,7 +356,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     p_peers = sub.add_parser("peers", help="tokex and the peers on the same peer-flow ops")
     p_peers.add_argument("--json", type=Path, help="write the report here")
-    p_peers.add_argument("--no-py312", action="store_true", help="skip tokex on Python 3.12")
+    p_peers.add_argument(
+        "--no-py312", action="store_true", help="skip tokex on Python 3.12 (both builds)"
+    )
+    p_peers.add_argument(
+        "--no-pure312", action="store_true", help="skip tokex's pure build on Python 3.12"
+    )
     p_peers.add_argument(
         "--instructions",
         type=int,

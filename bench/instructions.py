@@ -22,8 +22,7 @@ import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from bench.peers.env import ensure_env
-from bench.peers.run import runner_path
+from bench.peers.run import prepare, runner_path
 
 __all__ = ["instructions_per_command", "valgrind_available"]
 
@@ -36,8 +35,10 @@ def valgrind_available() -> bool:
     return shutil.which("valgrind") is not None
 
 
-def _count(python: Path, runner: Path, ops: Path, mode: str) -> int:
-    env = dict(os.environ, PYTHONHASHSEED="0")
+def _count(
+    python: Path, runner: Path, ops: Path, mode: str, base: dict[str, str] | None = None
+) -> int:
+    env = dict(os.environ if base is None else base, PYTHONHASHSEED="0")
     proc = subprocess.run(
         [
             "valgrind",
@@ -63,16 +64,17 @@ def _count(python: Path, runner: Path, ops: Path, mode: str) -> int:
 def instructions_per_command(engine: str, ops: Path, commands: int) -> int:
     """Instructions per command of ``engine`` on ``ops``.
 
-    ``engine`` is a peer name, or ``tokex-pyX.Y`` for tokex on the harness's
-    own Python.
+    ``engine`` is a peer name (``tokex-py3.12`` and ``tokex-py3.12-pure`` among
+    them), or ``tokex-pyX.Y`` for tokex on the harness's own Python.
     """
+    env: dict[str, str] | None = None
     if engine == f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}":
         python, runner = Path(sys.executable), _TOKEX_RUNNER
     else:
-        python, runner = ensure_env(engine), runner_path(engine)
+        (python, env), runner = prepare(engine), runner_path(engine)
     # The two counts are independent and each is the same whatever runs beside
     # it (instructions, not time): run them side by side, one per core.
     with ThreadPoolExecutor(max_workers=2) as pool:
-        setup = pool.submit(_count, python, runner, ops, "setup")
-        once = pool.submit(_count, python, runner, ops, "once")
+        setup = pool.submit(_count, python, runner, ops, "setup", env)
+        once = pool.submit(_count, python, runner, ops, "once", env)
         return round((once.result() - setup.result()) / commands)

@@ -10,6 +10,7 @@ while other work held the cores says so.
 
 from __future__ import annotations
 
+import importlib.machinery
 import os
 import platform
 import resource
@@ -40,8 +41,10 @@ def build(
 ) -> dict[str, Any]:
     """``{"kind": "pure" | "compiled", "compiled": [modules]}`` of the tree under ``root``.
 
-    A module counts as compiled when an extension module (``.so``/``.pyd``)
-    stands for it in the package (Python imports that before the source),
+    A module counts as compiled when an extension module of this interpreter
+    (``.cpython-311-x86_64-linux-gnu.so`` and the like; another Python's
+    beside it does not count) stands for it in the package (Python imports
+    that before the source),
     unless ``TOKEX_PURE`` in ``env`` (the process's environment by default)
     asks for the pure build (model/build.py): then the kind is pure whatever
     is built, and ``forced_pure`` says so.
@@ -50,9 +53,11 @@ def build(
     if env.get(PURE_ENV, "") not in ("", "0"):
         return {"kind": "pure", "compiled": [], "forced_pure": True}
     compiled = []
+    # Only this interpreter's modules: the 3.12 core sits beside the 3.11 one.
+    suffixes = set(importlib.machinery.EXTENSION_SUFFIXES)
     for package in packages:
         for path in sorted((root / package).rglob("*")):
-            if path.suffix in (".so", ".pyd"):
+            if "." + path.name.partition(".")[2] in suffixes:
                 rel = path.relative_to(root).with_name(path.name.split(".", 1)[0])
                 compiled.append(".".join(rel.parts))
     return {"kind": "compiled" if compiled else "pure", "compiled": compiled}

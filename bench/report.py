@@ -110,6 +110,22 @@ def _engine_section(results: dict[str, dict[str, Any]]) -> list[str]:
     return lines
 
 
+def _row_build(name: str, row: dict[str, Any], peers: dict[str, Any]) -> str:
+    """The build a peers row ran: recorded by the runner, else what is known of older runs."""
+    if "build" in row:
+        return str(row["build"]["kind"])
+    if not name.startswith("tokex-"):
+        return "-"
+    if _python(row["python"]) == _python(peers.get("meta", {}).get("python", peers["python"])):
+        return str(peers.get("meta", {}).get("build", {}).get("kind", "-"))
+    # Before the peers' venv built tokex's core, tokex on another Python ran pure.
+    return "pure"
+
+
+def _python(version: object) -> str:
+    return ".".join(str(version).split(".")[:2])
+
+
 def _peers_section(peers: dict[str, Any]) -> list[str]:
     lines = [
         "### Peers, side by side on peer-flow",
@@ -117,22 +133,34 @@ def _peers_section(peers: dict[str, Any]) -> list[str]:
         f"{_n(peers['commands'])} commands, {peers['runs']} interleaved rounds; every engine in"
         " a fresh process of its own.",
         "",
-        "| engine | Python | throughput (cmd/s) | p50 | p99 | p99.9 |",
-        "|---|---|---|---|---|---|",
+        "| engine | build | Python | throughput (cmd/s) | p50 | p99 | p99.9 |",
+        "|---|---|---|---|---|---|---|",
     ]
     for name, row in peers["engines"].items():
         lat = row["latency_ns"]
         lo, hi = row["throughput_range"]
         lines.append(
-            f"| {name} | {row['python']} | {_n(row['throughput_cmd_s'])} [{_n(lo)}-{_n(hi)}] |"
+            f"| {name} | {_row_build(name, row, peers)} | {row['python']} |"
+            f" {_n(row['throughput_cmd_s'])} [{_n(lo)}-{_n(hi)}] |"
             f" {_n(lat['p50'])} ns | {_n(lat['p99'])} ns | {_n(lat['p999'])} ns |"
         )
     lines.append("")
+    engines = peers["engines"]
     for peer, pair in peers["tokex_ratio"].items():
-        python = peers["engines"][peer]["python"]
+        ours, theirs = engines[pair["tokex"]]["python"], engines[peer]["python"]
+        both = f"Python {theirs} both" if ours == theirs else f"Python {ours} and {theirs}"
         lines.append(
-            f"- {pair['tokex']} / {peer} (Python {python} both): **{pair['ratio']}x**"
-            " throughput, same run."
+            f"- {pair['tokex']} ({_row_build(pair['tokex'], engines[pair['tokex']], peers)})"
+            f" / {peer} ({both}): **{pair['ratio']}x** throughput, same run."
+        )
+    for peer, same in peers.get("equal_python_ratio", {}).items():
+        python = engines[peer]["python"]
+        pure = (
+            f"; {same['pure']['tokex']} (pure): {same['pure']['ratio']}x" if "pure" in same else ""
+        )
+        lines.append(
+            f"- At equal interpreter versions, {same['tokex']} ({same['build']}) / {peer}"
+            f" (Python {python} both): **{same['ratio']}x**{pure}."
         )
     instr = peers.get("instructions")
     if instr:
@@ -141,13 +169,16 @@ def _peers_section(peers: dict[str, Any]) -> list[str]:
             f"Machine instructions per command ({_n(instr['commands'])} commands, callgrind;"
             " steady where wall-clock time is not):",
             "",
-            "| engine | instructions/command | tokex on the same Python uses fewer by |",
+            "| engine | instructions/command | tokex uses fewer by |",
             "|---|---|---|",
         ]
+        same_instr = instr.get("equal_python_ratio", {})
         for name, n in instr["per_command"].items():
             pair = instr["tokex_ratio"].get(name)
-            fewer = f"{pair['ratio']}x" if pair else "-"
-            lines.append(f"| {name} | {_n(n)} | {fewer} |")
+            fewer = [f"{pair['ratio']}x ({pair['tokex']})"] if pair else []
+            if name in same_instr:
+                fewer.append(f"{same_instr[name]['ratio']}x ({same_instr[name]['tokex']})")
+            lines.append(f"| {name} | {_n(n)} | {', '.join(fewer) or '-'} |")
     return [*lines, "", _run_line(peers), ""]
 
 

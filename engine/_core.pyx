@@ -19,8 +19,8 @@ auctions, corporate actions, reference windows), runs the pure build's code
 on the same state.
 """
 
-from collections import deque
-from heapq import heapify, heappop, heappush
+from collections import deque as _deque
+from heapq import heapify as _heapify, heappop as _heappop, heappush as _heappush
 
 from cpython.long cimport PyLong_FromLongLong
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
@@ -47,6 +47,12 @@ from risk._fast cimport (
     c_reserve,
 )
 
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
+
 # ``a == b`` for two words of the commands' and orders' vocabulary ("limit",
 # "buy", "regular"...), inline: identity first (the words are mostly interned),
 # then length, kind and bytes. Cython's own str comparison is a function the C
@@ -67,21 +73,61 @@ cdef extern from *:
     """
     bint _is "tokex_same_str"(object a, object b) except -1
 
-from engine.auction import uncross_price
-from engine.book import COMPACT_SLACK as _COMPACT_SLACK, BookSide, Level, OrderBook
-from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher
-from engine.events import (
-    IcebergRefilled,
-    OrderAccepted,
-    OrderAmended,
-    OrderCancelled,
-    OrderExpired,
-    OrderRejected,
-    OrderTriggered,
-    TradeExecuted,
+from engine.auction import uncross_price as _uncross_price
+from engine.book import (
+    COMPACT_SLACK as _COMPACT_SLACK,
+    BookSide as _BookSide,
+    Level as _Level,
+    OrderBook as _OrderBook,
 )
-from model.commands import STOP_KINDS, AmendOrder, CancelOrder, CommandError, NewOrder
-from risk.risk import Market
+from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher as _Matcher
+from engine.events import (
+    IcebergRefilled as _IcebergRefilled,
+    OrderAccepted as _OrderAccepted,
+    OrderAmended as _OrderAmended,
+    OrderCancelled as _OrderCancelled,
+    OrderExpired as _OrderExpired,
+    OrderRejected as _OrderRejected,
+    OrderTriggered as _OrderTriggered,
+    TradeExecuted as _TradeExecuted,
+)
+from model.commands import (
+    STOP_KINDS as _STOP_KINDS,
+    AmendOrder as _AmendOrder,
+    CancelOrder as _CancelOrder,
+    CommandError as _CommandError,
+    NewOrder as _NewOrder,
+)
+from risk.risk import Market as _Market
+
+# The classes, constants and functions the paths below use, held in C
+# variables set once here. A module global read by name is a dict lookup on
+# every use from Python 3.12 on (Cython caches it against the module dict's
+# version tag only before 3.12); a C variable is one load. None of these is
+# ever rebound.
+cdef object deque = _deque
+cdef object heapify = _heapify
+cdef object heappop = _heappop
+cdef object heappush = _heappush
+cdef object uncross_price = _uncross_price
+cdef object BookSide = _BookSide
+cdef object Level = _Level
+cdef object OrderBook = _OrderBook
+cdef object Matcher = _Matcher
+cdef object IcebergRefilled = _IcebergRefilled
+cdef object OrderAccepted = _OrderAccepted
+cdef object OrderAmended = _OrderAmended
+cdef object OrderCancelled = _OrderCancelled
+cdef object OrderExpired = _OrderExpired
+cdef object OrderRejected = _OrderRejected
+cdef object OrderTriggered = _OrderTriggered
+cdef object TradeExecuted = _TradeExecuted
+cdef object STOP_KINDS = _STOP_KINDS
+cdef object AmendOrder = _AmendOrder
+cdef object CancelOrder = _CancelOrder
+cdef object CommandError = _CommandError
+cdef object NewOrder = _NewOrder
+cdef object Market = _Market
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK

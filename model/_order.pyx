@@ -17,9 +17,11 @@ the pure record.
 
 cimport cython
 
-# BUILD_HASH: model.build.source_hash() of the sources this build was made from,
-# written by setup.py before compiling (model.build compares it at import).
-include "_build_hash.pxi"
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
 
 _FIELDS = (
     "order_id", "account", "symbol", "side", "price", "qty", "shown", "stp", "hidden",

@@ -14,9 +14,14 @@ Chosen once, at import:
 * Compiled modules built from other sources than the ones on disk: an
   ImportError (:class:`StaleCore`) naming the files, never a silent run of
   stale code. The build records a hash of :data:`SOURCES` (the compiled
-  modules and every Python file whose functions they stand in for); editing
-  any of them asks for a rebuild (``make install``, or ``pip install -e .``)
-  or ``TOKEX_PURE=1``.
+  modules and every Python file whose functions they stand in for) in every
+  module it compiles (:data:`MODULES`): the C string
+  ``tokex-build-hash:<hash>`` of model/_build_hash.h, which setup.py writes.
+  Each module's file is checked before any of them is imported, so a
+  part-finished build (one module rebuilt, another left from an older build)
+  is refused too, naming the files that do not carry the sources' hash.
+  Editing any source asks for a rebuild (``make core``, or ``pip install -e
+  .``) or ``TOKEX_PURE=1``.
 
 Reading the environment and hashing source files happens here, once, at
 import: the engine itself stays pure (no I/O while it runs).
@@ -27,22 +32,32 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 
 __all__ = [
     "COMPILED",
+    "MODULES",
     "PURE_ENV",
     "SOURCES",
     "StaleCore",
+    "built_hash",
+    "check_build",
     "check_fresh",
+    "compiled_files",
     "compiled_order",
     "source_hash",
 ]
 
 PURE_ENV = "TOKEX_PURE"
 
+MODULES = ("model._order", "risk._fast", "engine._core", "node._journal")
+"""The compiled modules, built together by setup.py; each carries the build's hash."""
+
 SOURCES = (
+    "model/_build_hash.pxd",
     "model/_order.pxd",
     "model/_order.pyx",
     "model/_i128.h",
@@ -84,20 +99,73 @@ def source_hash(root: Path = ROOT) -> str:
     return h.hexdigest()
 
 
+_MARKER = re.compile(rb"tokex-build-hash:([0-9a-f]{32})")
+
+
+def built_hash(path: Path) -> str | None:
+    """The source hash a compiled module's file was built from, read from its bytes.
+
+    ``None`` when the file carries none (a module built before every module
+    carried one). Read from the file, not by importing it: the modules import
+    the packages that import this one.
+    """
+    found = _MARKER.search(path.read_bytes())
+    return found.group(1).decode("ascii") if found else None
+
+
+def compiled_files() -> dict[str, Path]:
+    """The file each of :data:`MODULES` would be imported from, for those that are built."""
+    found = {}
+    for name in MODULES:
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.origin is not None and not spec.origin.endswith(".py"):
+            found[name] = Path(spec.origin)
+    return found
+
+
+def check_build(files: Mapping[str, Path], root: Path | None = ROOT) -> None:
+    """Raise :class:`StaleCore` unless every file in ``files`` was built from the same sources.
+
+    ``files`` maps a module's name to its compiled file. With ``root`` (a
+    source checkout) each must carry the hash of the sources under ``root``;
+    without one (an installed build: no sources to hash) they must at least
+    all carry the same hash, so a part-finished build is refused either way.
+    """
+    built = {name: built_hash(path) for name, path in files.items()}
+    found = set(built.values())
+    if root is None:
+        if len(found) <= 1 and None not in found:
+            return
+        wrong = [f"{files[n]} ({h or 'no build hash'})" for n, h in built.items()]
+        what = f"its modules were built from different sources: {', '.join(wrong)}"
+    else:
+        want = source_hash(root)
+        if found <= {want}:
+            return
+        wrong = [f"{files[n]} ({h or 'no build hash'})" for n, h in built.items() if h != want]
+        what = f"the sources hash to {want}, and {', '.join(wrong)} built from others"
+    partial = " (a part-finished build: its modules disagree)" if len(found) > 1 else ""
+    raise StaleCore(
+        f"the compiled core is stale{partial}: {what}. One of {', '.join(SOURCES)} "
+        f"changed since. Rebuild it (make core, or pip install -e .) "
+        f"or run the pure build ({PURE_ENV}=1)."
+    )
+
+
 def _load() -> ModuleType | None:
     if os.environ.get(PURE_ENV, "") not in ("", "0"):
         return None
-    # The modules are built together; a build cut short leaves the pure build.
-    if any(
-        importlib.util.find_spec(m) is None for m in ("risk._fast", "engine._core", "node._journal")
-    ):
+    files = compiled_files()
+    # The modules are built together; where one could not be built (no
+    # compiler, no zlib header) the pure build runs. setup.py says which, and
+    # fails instead with TOKEX_CORE_REQUIRED=1.
+    if len(files) < len(MODULES):
         return None
-    try:
-        from model import _order  # type: ignore[attr-defined]
-    except ImportError:
-        return None
-    if (ROOT / SOURCES[0]).exists():  # a source checkout (an installed wheel has no sources)
-        check_fresh(str(_order.BUILD_HASH), ROOT)
+    # Every module's file before any is imported: in a source checkout against
+    # its sources, in an installed build (no sources) against each other.
+    check_build(files, ROOT if (ROOT / SOURCES[0]).exists() else None)
+    from model import _order  # type: ignore[attr-defined]
+
     return _order  # type: ignore[no-any-return]
 
 
@@ -117,9 +185,10 @@ _ORDER = _load()
 COMPILED = _ORDER is not None
 """True when the compiled core runs; False for the pure-Python build.
 
-The compiled modules are built together: model/_order carries the
-build's hash, and risk/risk.py, engine/engine.py and node/journal.py import
-theirs (risk._fast, engine._core, node._journal) when this is True.
+The compiled modules are built together, and each was checked to carry
+the sources' hash before model/_order was imported; risk/risk.py,
+engine/engine.py and node/journal.py import theirs (risk._fast,
+engine._core, node._journal) when this is True.
 """
 
 

@@ -41,6 +41,12 @@ from cpython.unicode cimport PyUnicode_DecodeUTF8
 from libc.stdint cimport int8_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.string cimport memcpy
 
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
+
 from typing import get_args
 
 from model.commands import CancelOrder, NewOrder, OrderType, Side, StpType, TimeInForce

@@ -35,11 +35,30 @@ from model._i128 cimport (
 from model._order cimport Order
 from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
-from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
+# BUILD_HASH: model.build.source_hash() of the sources this build was made from
+# (model/_build_hash.pxd); model.build checks it for every compiled module.
+from model._build_hash cimport tokex_build_hash
+
+BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
+
+from model.commands import (
+    MARKET_KINDS as _MARKET_KINDS,
+    STOP_KINDS as _STOP_KINDS,
+    NewOrder as _NewOrder,
+)
 
 # risk.risk imports this module at its end, with Market and Risk defined.
-from risk.accounts import Account
-from risk.risk import Market, Risk
+from risk.accounts import Account as _Account
+from risk.risk import Market as _Market, Risk as _Risk
+
+# Held in C variables set once here: from Python 3.12 on a module global read
+# by name is a dict lookup on every use (engine/_core.pyx says more). Never rebound.
+cdef object MARKET_KINDS = _MARKET_KINDS
+cdef object STOP_KINDS = _STOP_KINDS
+cdef object NewOrder = _NewOrder
+cdef object Account = _Account
+cdef object Market = _Market
+cdef object Risk = _Risk
 
 cdef object BPS = 10_000
 cdef long long C_BPS = 10_000

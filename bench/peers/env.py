@@ -11,11 +11,20 @@ A venv that fails that check is deleted and rebuilt. Anything missing (a
 suitable Python, the ``venv`` module, the package on PyPI) raises
 :class:`PeerEnvError` naming what is missing and what was tried.
 
+tokex itself on Python 3.12 (``tokex-py3.12``, compiled, and
+``tokex-py3.12-pure``) shares one venv holding tokex's runtime dependencies
+and the build tools, all pinned (:data:`TOKEX_PINS`); :func:`ensure_core`
+then builds tokex's compiled core for that interpreter, in place in this
+checkout (the ``.so`` files of each Python sit side by side), whenever the
+venv's Python does not already import a compiled core fresh from these
+sources.
+
 Only POSIX venv layouts (``bin/python``) are supported.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -27,19 +36,37 @@ from pathlib import Path
 __all__ = [
     "PEERS_ROOT",
     "PEER_SPECS",
+    "REPO_ROOT",
+    "TOKEX_PINS",
     "PeerEnvError",
     "PeerSpec",
+    "core_build",
+    "ensure_core",
     "ensure_env",
     "env_python",
     "find_python",
     "get_spec",
     "probe_python",
     "python_candidates",
+    "runner_env",
     "version_key",
 ]
 
 #: Where the peer venvs live (git-ignored): ``bench/.peers/<peer>/``.
 PEERS_ROOT: Path = Path(__file__).resolve().parent.parent / ".peers"
+
+#: The checkout whose tokex the ``tokex-py*`` runners import (and whose core is built).
+REPO_ROOT: Path = Path(__file__).resolve().parents[2]
+
+#: tokex's runtime dependencies (the versions the 3.11 venv runs) and its core's
+#: build tools (Cython as pyproject.toml pins it), for the 3.12 venv.
+TOKEX_PINS: tuple[str, ...] = (
+    "sortedcontainers==2.4.0",
+    "hdrhistogram==0.10.8",
+    "Cython==3.1.4",
+    "setuptools==84.2.1",
+)
+_BUILD_TIMEOUT_S = 900.0
 
 _PROBE_TIMEOUT_S = 30.0
 _INSTALL_TIMEOUT_S = 900.0
@@ -67,6 +94,10 @@ class PeerSpec:
     runner: str
     extra: tuple[str, ...] = ()
     """Further pip requirements installed beside the pinned one."""
+    venv: str = ""
+    """The venv's directory under the peers' root; empty: ``name``."""
+    tokex_build: str = ""
+    """For tokex's own rows: ``compiled`` or ``pure``, the build the runner must run."""
 
     @property
     def requirement(self) -> str:
@@ -106,16 +137,30 @@ PEER_SPECS: dict[str, PeerSpec] = {
         extra=("matching-engine[gateway]==0.1.1",),
     ),
     # tokex itself on the Python the matching-engine peer needs, so a ratio can
-    # also be read at equal interpreter versions. The venv holds tokex's
-    # runtime dependencies; the runner imports tokex from this checkout.
+    # also be read at equal interpreter versions: its compiled core (built for
+    # 3.12 by ensure_core) and its pure build, in one venv holding tokex's
+    # runtime dependencies and build tools. The runner imports tokex from this
+    # checkout.
     "tokex-py3.12": PeerSpec(
         name="tokex-py3.12",
         distribution="msgspec",
-        version="0.22.0",
+        version="0.23.0",
         module="msgspec",
         python=(3, 12),
         runner="runner_tokex.py",
-        extra=("sortedcontainers>=2.4", "hdrhistogram>=0.10"),
+        extra=TOKEX_PINS,
+        tokex_build="compiled",
+    ),
+    "tokex-py3.12-pure": PeerSpec(
+        name="tokex-py3.12-pure",
+        distribution="msgspec",
+        version="0.23.0",
+        module="msgspec",
+        python=(3, 12),
+        runner="runner_tokex.py",
+        extra=TOKEX_PINS,
+        venv="tokex-py3.12",
+        tokex_build="pure",
     ),
 }
 
@@ -216,17 +261,22 @@ def find_python(
 
 def env_python(peer: str, root: Path = PEERS_ROOT) -> Path:
     """Where the interpreter of ``peer``'s venv is (whether or not it exists yet)."""
-    return root / get_spec(peer).name / "bin" / "python"
+    spec = get_spec(peer)
+    return root / (spec.venv or spec.name) / "bin" / "python"
 
 
 def _env_ok(python: Path, spec: PeerSpec, want: tuple[int, int]) -> bool:
     """Whether ``python`` runs as ``want`` and imports the pinned version of the peer."""
     if not python.exists():
         return False
+    # The pinned extras too (tokex's venv: its dependencies and build tools).
+    pins = [m.group(1, 3) for m in map(_PIN.fullmatch, spec.extra) if m is not None]
     code = (
         "import sys, importlib.metadata as md\n"
         f"import {spec.module}\n"
-        f"print('%d.%d' % sys.version_info[:2], md.version({spec.distribution!r}))\n"
+        f"pins = {pins!r}\n"
+        "ok = all(md.version(d) == v for d, v in pins)\n"
+        f"print('%d.%d' % sys.version_info[:2], md.version({spec.distribution!r}), ok)\n"
     )
     try:
         proc = subprocess.run(
@@ -241,13 +291,24 @@ def _env_ok(python: Path, spec: PeerSpec, want: tuple[int, int]) -> bool:
     return proc.returncode == 0 and proc.stdout.split() == [
         f"{want[0]}.{want[1]}",
         spec.version,
+        "True",
     ]
 
 
-def _run(cmd: list[str], what: str) -> None:
+_PIN = re.compile(r"([A-Za-z0-9_.-]+)(\[[^\]]*\])?==(\S+)")
+
+
+def _run(
+    cmd: list[str],
+    what: str,
+    *,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    timeout: float = _INSTALL_TIMEOUT_S,
+) -> None:
     try:
         proc = subprocess.run(
-            cmd, capture_output=True, text=True, timeout=_INSTALL_TIMEOUT_S, check=False
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, env=env
         )
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise PeerEnvError(f"{what} failed: {exc}") from exc
@@ -304,3 +365,87 @@ def ensure_env(peer: str, root: Path = PEERS_ROOT) -> Path:
             f"under Python {want[0]}.{want[1]} still fails"
         )
     return python
+
+
+def runner_env(peer: str, root: Path = REPO_ROOT) -> dict[str, str] | None:
+    """The environment ``peer``'s runner runs in: ``None`` (the harness's) but for tokex's rows.
+
+    tokex's rows import tokex from ``root`` and run the build their spec
+    names: ``TOKEX_PURE=1`` for the pure row, and never for the compiled one
+    (whatever the harness was started with).
+    """
+    spec = get_spec(peer)
+    if not spec.tokex_build:
+        return None
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKEX_PURE", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(root)
+    if spec.tokex_build == "pure":
+        env["TOKEX_PURE"] = "1"
+    return env
+
+
+_BUILD_PROBE = (
+    "import json\n"
+    "from model import build\n"
+    "print(json.dumps({'kind': 'compiled' if build.COMPILED else 'pure', "
+    "'modules': sorted(build.compiled_files()) if build.COMPILED else []}))\n"
+)
+
+
+def core_build(python: Path, root: Path = REPO_ROOT) -> dict[str, object]:
+    """The build tokex under ``root`` runs on ``python`` when nothing forces the pure one.
+
+    ``{"kind": "compiled" | "pure", "modules": [...]}``, or ``{"kind":
+    "stale", "error": ...}`` when importing it raises (a ``StaleCore``: built
+    from other sources, or part-finished).
+    """
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKEX_PURE", "PYTHONPATH")}
+    env["PYTHONPATH"] = str(root)
+    try:
+        proc = subprocess.run(
+            [str(python), "-c", _BUILD_PROBE],
+            capture_output=True,
+            text=True,
+            timeout=_PROBE_TIMEOUT_S,
+            check=False,
+            cwd=root,
+            env=env,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return {"kind": "stale", "error": str(exc)}
+    if proc.returncode != 0:
+        return {"kind": "stale", "error": proc.stderr.strip()[-_STDERR_TAIL:]}
+    found: dict[str, object] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return found
+
+
+def ensure_core(python: Path, root: Path = REPO_ROOT) -> dict[str, object]:
+    """Make ``python`` (a venv with :data:`TOKEX_PINS`) run tokex's compiled core from ``root``.
+
+    Idempotent: when ``python`` already imports a compiled core built from
+    the sources under ``root``, nothing is built. Otherwise the core is
+    compiled for that interpreter in place (``setup.py build_ext
+    --inplace`` with ``TOKEX_CORE_REQUIRED=1``, so a module that does not
+    compile is an error, not a silent pure build) beside the other
+    interpreters' modules. Returns :func:`core_build`'s answer; raises
+    :class:`PeerEnvError` when the core cannot be built or still does not load.
+    """
+    found = core_build(python, root)
+    if found["kind"] == "compiled":
+        return found
+    env = {k: v for k, v in os.environ.items() if k not in ("TOKEX_PURE", "PYTHONPATH")}
+    env["TOKEX_CORE_REQUIRED"] = "1"
+    _run(
+        [str(python), "setup.py", "-q", "build_ext", "--inplace"],
+        f"building tokex's compiled core for {python} in {root}",
+        cwd=root,
+        env=env,
+        timeout=_BUILD_TIMEOUT_S,
+    )
+    found = core_build(python, root)
+    if found["kind"] != "compiled":
+        raise PeerEnvError(
+            f"tokex's compiled core was built for {python} but does not load: "
+            f"{found.get('error') or found}"
+        )
+    return found

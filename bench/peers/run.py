@@ -2,7 +2,9 @@
 
 Contract
 --------
-:func:`run_peer` makes sure the peer's venv exists (:func:`bench.peers.env.ensure_env`),
+:func:`run_peer` makes sure the peer's venv exists (:func:`bench.peers.env.ensure_env`)
+and, for tokex's compiled row on Python 3.12, that tokex's core is built for it
+(:func:`bench.peers.env.ensure_core`),
 runs ``<venv python> bench/peers/runner_<peer>.py OPS_JSON --runs R --latency`` as
 a subprocess, and returns the one JSON object the runner prints on stdout as a
 dict. That dict has at least the keys of :data:`REQUIRED_KEYS`: ``peer``,
@@ -20,13 +22,15 @@ import json
 import subprocess
 from pathlib import Path
 
-from bench.peers.env import ensure_env, get_spec
+from bench.peers.env import ensure_core, ensure_env, get_spec, runner_env
 
 __all__ = [
     "PEERS",
     "REQUIRED_KEYS",
     "PeerRunError",
+    "check_build",
     "parse_runner_output",
+    "prepare",
     "run_peer",
     "run_runner",
     "runner_command",
@@ -116,15 +120,19 @@ def run_runner(
     *,
     latency: bool = True,
     timeout: float | None = _DEFAULT_TIMEOUT_S,
+    env: dict[str, str] | None = None,
 ) -> dict[str, object]:
     """Run one runner script as a subprocess and return its parsed report.
 
-    Raises :class:`PeerRunError` with the runner's stderr if it cannot start,
-    times out, exits non-zero, or prints no valid report.
+    ``env``: the runner's environment (``None``: the harness's). Raises
+    :class:`PeerRunError` with the runner's stderr if it cannot start, times
+    out, exits non-zero, or prints no valid report.
     """
     cmd = runner_command(python, runner, ops_path, runs, latency=latency)
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False)
+        proc = subprocess.run(
+            cmd, capture_output=True, text=True, timeout=timeout, check=False, env=env
+        )
     except subprocess.TimeoutExpired as exc:
         err = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else ""
         raise PeerRunError(
@@ -153,8 +161,32 @@ def run_peer(
     Builds the peer's venv on first use (see :func:`bench.peers.env.ensure_env`),
     which needs PyPI; later calls reuse it. Returns the runner's report.
     """
-    python = ensure_env(peer)
+    python, env = prepare(peer)
     ops = Path(ops_path).resolve()
     if not ops.is_file():
         raise PeerRunError(f"ops file not found: {ops}")
-    return run_runner(peer, python, runner_path(peer), ops, runs, latency=latency, timeout=timeout)
+    report = run_runner(
+        peer, python, runner_path(peer), ops, runs, latency=latency, timeout=timeout, env=env
+    )
+    check_build(peer, report)
+    return report
+
+
+def prepare(peer: str) -> tuple[Path, dict[str, str] | None]:
+    """The interpreter and environment ``peer``'s runner runs with, its venv built first.
+
+    For ``tokex-py3.12`` the venv's compiled core too (:func:`ensure_core`).
+    """
+    python = ensure_env(peer)
+    if get_spec(peer).tokex_build == "compiled":
+        ensure_core(python)
+    return python, runner_env(peer)
+
+
+def check_build(peer: str, report: dict[str, object]) -> None:
+    """:class:`PeerRunError` unless a tokex row ran the build its name promises."""
+    want = get_spec(peer).tokex_build
+    got = report.get("build")
+    kind = got.get("kind") if isinstance(got, dict) else None
+    if want and kind != want:
+        raise PeerRunError(f"{peer} was to run tokex's {want} build but ran {kind or 'unknown'}")

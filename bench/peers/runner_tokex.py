@@ -6,13 +6,16 @@ Usage::
 
 Runs inside a venv that has tokex's runtime dependencies; tokex is imported
 from the checkout this file lives in. Prints the same JSON report as the peer
-runners (``peer`` is ``tokex-pyX.Y``).
+runners (``peer`` is ``tokex-pyX.Y``, or ``tokex-pyX.Y-pure`` when
+``TOKEX_PURE`` asks for the pure build), with ``build``: the build that ran
+(``kind``, compiled or pure, and the compiled modules' files).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 from pathlib import Path
@@ -21,6 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from bench.measure import measure_engine
 from bench.workloads import bench_engine, to_commands
+from model import build
 
 
 def main() -> None:
@@ -48,7 +52,12 @@ def main() -> None:
         return
     report = measure_engine(bench_engine, commands, args.runs, workload)
     major, minor = sys.version_info[:2]
-    report["peer"] = f"tokex-py{major}.{minor}"
+    forced_pure = os.environ.get(build.PURE_ENV, "") not in ("", "0")
+    report["peer"] = f"tokex-py{major}.{minor}" + ("-pure" if forced_pure else "")
+    report["build"] = {
+        "kind": "compiled" if build.COMPILED else "pure",
+        "modules": [p.name for p in build.compiled_files().values()] if build.COMPILED else [],
+    }
     report["version"] = "checkout"
     report["python"] = platform.python_version()
     report["throughput_cmd_s"] = report.pop("throughput_runs")

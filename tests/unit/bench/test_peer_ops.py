@@ -22,12 +22,14 @@ from bench.peers.env import (
     get_spec,
     probe_python,
     python_candidates,
+    runner_env,
     version_key,
 )
 from bench.peers.run import (
     PEERS,
     REQUIRED_KEYS,
     PeerRunError,
+    check_build,
     parse_runner_output,
     run_runner,
     runner_command,
@@ -112,8 +114,44 @@ def test_peer_specs_cover_the_peers_and_their_runners() -> None:
         spec = get_spec(peer)
         assert spec.requirement == f"{spec.distribution}=={spec.version}"
         assert runner_path(peer).is_file()
-        assert env_python(peer, Path("/x")) == Path("/x") / peer / "bin" / "python"
+        venv = "tokex-py3.12" if peer == "tokex-py3.12-pure" else peer
+        assert env_python(peer, Path("/x")) == Path("/x") / venv / "bin" / "python"
     assert get_spec("matching-engine").python == (3, 12)
+
+
+def test_tokex_on_312_shares_one_venv_pinned_like_the_311_one() -> None:
+    compiled, pure = get_spec("tokex-py3.12"), get_spec("tokex-py3.12-pure")
+    assert (compiled.tokex_build, pure.tokex_build) == ("compiled", "pure")
+    assert env_python("tokex-py3.12") == env_python("tokex-py3.12-pure")
+    pins = {compiled.requirement, *compiled.extra}
+    assert pins == {pure.requirement, *pure.extra}
+    assert {"msgspec==0.23.0", "Cython==3.1.4", "setuptools==84.2.1"} <= pins
+    assert all("==" in pin for pin in pins)  # exact versions, never ranges
+    # The same Cython as the build system's pin in pyproject.toml.
+    pyproject = (Path(__file__).resolve().parents[3] / "pyproject.toml").read_text()
+    assert '"Cython==3.1.4"' in pyproject
+
+
+def test_the_runner_env_forces_the_build_each_tokex_row_names(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("TOKEX_PURE", "1")  # the harness's own setting does not leak
+    compiled = runner_env("tokex-py3.12", Path("/repo"))
+    pure = runner_env("tokex-py3.12-pure", Path("/repo"))
+    assert compiled is not None and pure is not None
+    assert "TOKEX_PURE" not in compiled and pure["TOKEX_PURE"] == "1"
+    assert compiled["PYTHONPATH"] == pure["PYTHONPATH"] == "/repo"
+    assert runner_env("matching-engine") is None
+
+
+def test_a_tokex_row_that_ran_another_build_is_an_error() -> None:
+    check_build("tokex-py3.12", _report("tokex-py3.12", build={"kind": "compiled"}))
+    check_build("tokex-py3.12-pure", _report("tokex-py3.12-pure", build={"kind": "pure"}))
+    check_build("fastlob", _report())
+    with pytest.raises(PeerRunError, match="compiled build but ran pure"):
+        check_build("tokex-py3.12", _report("tokex-py3.12", build={"kind": "pure"}))
+    with pytest.raises(PeerRunError, match="pure build but ran unknown"):
+        check_build("tokex-py3.12-pure", _report("tokex-py3.12-pure"))
 
 
 def test_unknown_peer_is_a_clear_error(tmp_path: Path) -> None:

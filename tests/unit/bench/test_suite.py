@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.machinery
 import json
 import subprocess
 import time
@@ -126,7 +127,11 @@ def test_the_build_is_compiled_when_an_extension_module_stands_in_the_packages(
     (tmp_path / "engine").mkdir()
     (tmp_path / "engine" / "book.py").write_text("")
     assert build(tmp_path, ["engine"], env={}) == {"kind": "pure", "compiled": []}
-    (tmp_path / "engine" / "book.cpython-311-x86_64-linux-gnu.so").write_bytes(b"")
+    # Another interpreter's module (the 3.12 core beside the 3.11 one) is not this build.
+    (tmp_path / "engine" / "book.cpython-399-x86_64-linux-gnu.so").write_bytes(b"")
+    assert build(tmp_path, ["engine"], env={}) == {"kind": "pure", "compiled": []}
+    suffix = importlib.machinery.EXTENSION_SUFFIXES[0]
+    (tmp_path / "engine" / f"book{suffix}").write_bytes(b"")
     assert build(tmp_path, ["engine"], env={}) == {
         "kind": "compiled",
         "compiled": ["engine.book"],

@@ -30,7 +30,7 @@ import re
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 __all__ = [
@@ -151,18 +151,11 @@ PEER_SPECS: dict[str, PeerSpec] = {
         extra=TOKEX_PINS,
         tokex_build="compiled",
     ),
-    "tokex-py3.12-pure": PeerSpec(
-        name="tokex-py3.12-pure",
-        distribution="msgspec",
-        version="0.23.0",
-        module="msgspec",
-        python=(3, 12),
-        runner="runner_tokex.py",
-        extra=TOKEX_PINS,
-        venv="tokex-py3.12",
-        tokex_build="pure",
-    ),
 }
+# The pure build beside it: the same venv, only the build differs.
+PEER_SPECS["tokex-py3.12-pure"] = replace(
+    PEER_SPECS["tokex-py3.12"], name="tokex-py3.12-pure", venv="tokex-py3.12", tokex_build="pure"
+)
 
 
 def get_spec(peer: str) -> PeerSpec:

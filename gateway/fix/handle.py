@@ -39,8 +39,6 @@ class SessionHandle:
     """Moves on at every sequence reset, so late answers of an older epoch are dropped."""
     saved: tuple[int, int] = (0, 0)
     """(next_in, next_out) as last written to the store."""
-    reserved: int = 1
-    """Numbers below it may be sent once the store has synced its last reservation."""
     reserved_durable: int = 1
     """Numbers below it may be sent now: the store has synced a reservation this far."""
     tokens: float = 0.0

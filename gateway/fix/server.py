@@ -73,7 +73,7 @@ SLOW_CONSUMER_BYTES = 16 * 1024 * 1024
 """Bytes written to a connection and not yet taken by the client, at most."""
 RESERVE_BLOCK = 4096
 """Sequence numbers a session's reservation runs ahead of its next number (see
-:meth:`FixGateway._reserve`): after a crash of the machine the session goes on
+:meth:`FixGateway._write_states`): after a crash of the machine the session goes on
 from there, and a ResendRequest of the numbers skipped gets a gap fill."""
 SYNC_EVERY_S = 0.005
 """While no bytes wait for it, the store is synced at most this often (what a crash of
@@ -250,7 +250,7 @@ class FixGateway(Requests, Executions):
             session = handle.session
             session.next_in, session.next_out = stored.next_in, stored.next_out
             handle.saved = (stored.next_in, stored.next_out)
-            handle.reserved = handle.reserved_durable = stored.reserved  # synced at opening
+            handle.reserved_durable = stored.reserved  # synced at opening
             handle.owned = set(stored.owned)
             session.history = self._history(name)
         return self.store.reported
@@ -542,7 +542,7 @@ class FixGateway(Requests, Executions):
                 # A Logon reset the numbers: forget the old ones before storing new messages.
                 store.reset(name)
                 handle.saved = (1, 1)
-                handle.reserved = handle.reserved_durable = 1
+                handle.reserved_durable = 1
                 handle.epoch += 1
                 handle.in_flight.clear()
                 handle.subscriptions.clear()
@@ -591,11 +591,10 @@ class FixGateway(Requests, Executions):
         beyond = False
         for handle in self._unsaved.values():
             next_out = handle.session.next_out
-            if next_out + RESERVE_BLOCK // 2 > handle.reserved:
+            if next_out + RESERVE_BLOCK // 2 > store.session(handle.name).reserved:
                 # Half the block used: reserve the next one now, so that the sync
                 # which makes it durable is done long before a message needs it.
-                handle.reserved = next_out + RESERVE_BLOCK
-                store.reserve(handle.name, handle.reserved)
+                store.reserve(handle.name, next_out + RESERVE_BLOCK)
             if next_out > handle.reserved_durable:
                 beyond = True
             state = (handle.durable_in, next_out)
@@ -679,10 +678,11 @@ class FixGateway(Requests, Executions):
         self._syncing = True
         self._unsynced = False
         self._in_flight, self._next = self._next, {}
-        covers = [(h, h.epoch, h.reserved) for h in self.handles.values()]
+        store = self.store
+        covers = [(h, h.epoch, store.session(h.name).reserved) for h in self.handles.values()]
         if self._sync_thread is None:
             self._sync_thread = SyncThread("fix-store-sync", loop)
-        self._sync_thread.run(self.store.sync, partial(self._synced, covers=covers))
+        self._sync_thread.run(store.sync, partial(self._synced, covers=covers))
 
     def _sync_due(self) -> None:
         self._sync_timer = None

@@ -109,7 +109,8 @@ class StoredSession:
 
 
 class FixStore:
-    """The store in ``directory`` (created when missing); ``sync``: fdatasync every commit."""
+    """The store in ``directory`` (created when missing); ``sync``: :meth:`sync` fdatasyncs
+    what was written (else it does nothing)."""
 
     def __init__(self, directory: Path, sync: bool = True, boot_id: str | None = None) -> None:
         self.directory = directory

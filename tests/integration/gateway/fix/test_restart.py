@@ -29,7 +29,14 @@ from typing import Any
 import msgspec
 import pytest
 
-from tests.integration.gateway.fix.driver import Driver, config_text, server, stamp, tags
+from tests.integration.gateway.fix.driver import (
+    Driver,
+    Event,
+    config_text,
+    server,
+    stamp,
+    tags,
+)
 from tests.integration.gateway.ws.client import connect
 
 KILLS = ["server", "node-with-worker", "fix-worker"]
@@ -156,6 +163,19 @@ WITH_ALICE = {
 """R and a WebSocket trader, alice, who takes R's resting buy (:func:`_alice_sells`)."""
 
 
+def _r_rests(d: Driver, port: int, clid: str) -> Event:
+    """R logs on (numbers from 1) and rests a buy, ``clid``; its acknowledgement."""
+    d.connect("R", port, "R", "r-fix", "r-key", validate=True)
+    d.send("R", "D", _order(clid, "1", "1"))
+    return d.received("R", "8", t11=clid)
+
+
+def _r_back(d: Driver, port: int) -> Event:
+    """R logs on again with its numbers where they were; our Logon."""
+    d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
+    return d.received("R", "A")
+
+
 async def _alice_sells(ws_port: int) -> dict[str, Any]:
     """alice sells 1 AAPLx at 227.00 IOC over WebSocket; the answer (once durable)."""
     ws = await connect(ws_port)
@@ -179,9 +199,7 @@ def test_a_resend_request_after_a_sigkill_and_restart(tmp_path: Path, kill: str)
     d = Driver()
     try:
         port = server.start()
-        d.connect("R", port, "R", "r-fix", "r-key", validate=True)
-        d.send("R", "D", _order("rest-1", "1", "1"))
-        new = d.received("R", "8", t11="rest-1")
+        new = _r_rests(d, port, "rest-1")
         assert tags(new)[150] == "0"
         lost = server.lose(d, "R")
         assert lost["next_target_seq"] == new["seq"] + 1
@@ -282,9 +300,7 @@ def test_a_fill_while_no_fix_worker_runs_is_reported_by_the_next_one(tmp_path: P
     d = Driver()
     try:
         with server(tmp_path / "data", config_text(WITH_ALICE), 1) as (ws_port, port, proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
-            d.send("R", "D", _order("rest-gap", "1", "1"))
-            new = d.received("R", "8", t11="rest-gap")
+            new = _r_rests(d, port, "rest-gap")
             worker = _fix_worker(proc)
             os.kill(worker, signal.SIGSTOP)
 
@@ -294,8 +310,7 @@ def test_a_fill_while_no_fix_worker_runs_is_reported_by_the_next_one(tmp_path: P
             d.wait_for("stopped", session="R", timeout=15)
             d.drop("R")
             _wait_listening(port)
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
-            logon = d.received("R", "A")
+            logon = _r_back(d, port)
             assert logon["seq"] == new["seq"] + 2  # the fill's report took the next number
             d.wait_for("tx", session="R", type="2")
             fill = tags(d.received("R", "8", t150="F"))
@@ -327,9 +342,7 @@ def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_pa
     d = Driver()
     try:
         with server(data, config) as (ws_port, port, _proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
-            d.send("R", "D", _order("rest-cut", "1", "1"))
-            new = d.received("R", "8", t11="rest-cut")
+            new = _r_rests(d, port, "rest-cut")
             d.cmd("logout", session="R")
             d.received("R", "5")
             d.wait_for("stopped", session="R")
@@ -341,8 +354,7 @@ def test_reports_a_crash_kept_out_of_the_store_are_made_at_the_next_start(tmp_pa
             f.truncate(before)  # what the store held before the fill: its report is gone
         d.drop("R")
         with server(data, config) as (_, port, _proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
-            logon = d.received("R", "A")
+            logon = _r_back(d, port)
             assert logon["seq"] == new["seq"] + 3  # the Logout was +1, the fill's report +2
             d.wait_for("tx", session="R", type="2")
             fill = tags(d.received("R", "8", t150="F"))
@@ -386,10 +398,10 @@ def test_after_a_machine_crash_numbers_jump_and_lost_reports_come_again_as_poss_
     d = Driver()
     try:
         with server(data, config) as (ws_port, port, _proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True)
-            d.send("R", "D", _order("rest-power", "1", "1"))
-            new = d.received("R", "8", t11="rest-power")
-            before = _frames_end(store)  # synced at least this far (the Logon waited for it)
+            new = _r_rests(d, port, "rest-power")
+            # A state a power cut can leave: a prefix of what was written, R's
+            # reservation in it (the Logon went only once that was synced).
+            before = _frames_end(store)
             placed = asyncio.run(_alice_sells(ws_port))
             assert placed["success"], placed
             live = tags(d.received("R", "8", t150="F"))
@@ -400,8 +412,7 @@ def test_after_a_machine_crash_numbers_jump_and_lost_reports_come_again_as_poss_
         _as_if_another_boot(store)
         d.drop("R")
         with server(data, config) as (_, port, _proc):
-            d.connect("R", port, "R", "r-fix", "r-key", validate=True, reset_seq=False)
-            logon = d.received("R", "A")
+            logon = _r_back(d, port)
             assert logon["seq"] > new["seq"] + 1000  # past the reservation, nothing reused
             d.wait_for("tx", session="R", type="2")
             gap = tags(d.received("R", "4"))

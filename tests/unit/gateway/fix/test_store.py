@@ -17,12 +17,13 @@ _OPEN: dict[Path, FixStore] = {}
 """The store each test opened last in a directory (:func:`_store`)."""
 
 
-def _store(path: Path) -> FixStore:
-    """Open the store in ``path``; one still open there goes first as in a crash."""
+def _store(path: Path, boot_id: str | None = None) -> FixStore:
+    """Open the store in ``path`` (as a process of boot ``boot_id``: default, this one);
+    one still open there goes first as in a crash."""
     before = _OPEN.pop(path, None)
     if before is not None:
         _crash(before)
-    store = FixStore(path)
+    store = FixStore(path, boot_id=boot_id)
     store.open()
     _OPEN[path] = store
     return store
@@ -198,8 +199,7 @@ def _lose_unsynced(store: FixStore, path: Path, synced: bytes) -> None:
 def test_a_machine_crash_resumes_each_session_from_its_synced_reservation(
     tmp_path: Path,
 ) -> None:
-    store = FixStore(tmp_path, boot_id="boot-1")
-    store.open()
+    store = _store(tmp_path, "boot-1")
     store.save_state("MM", 3, 10)
     store.reserve("MM", 100)
     store.save_state("DC", 1, 5)  # no reservation: it never sent past what is synced
@@ -210,8 +210,7 @@ def test_a_machine_crash_resumes_each_session_from_its_synced_reservation(
     store.save_message("MM", 39, b"lost")
     store.write()
     _lose_unsynced(store, tmp_path, synced)
-    again = FixStore(tmp_path, boot_id="boot-2")
-    again.open()
+    again = _store(tmp_path, "boot-2")
     assert again.machine_crashed
     mm, dc = again.session("MM"), again.session("DC")
     # Numbers up to the reservation may have gone out: none is used again.
@@ -220,23 +219,20 @@ def test_a_machine_crash_resumes_each_session_from_its_synced_reservation(
     assert again.history("MM", 1, 200) == []  # 39 is gone: a resend fills it with a gap
     again.close()
     # The jump is stored: a clean restart goes on from it, and is no machine crash.
-    third = FixStore(tmp_path, boot_id="boot-3")
-    third.open()
+    third = _store(tmp_path, "boot-3")
     assert not third.machine_crashed
     assert third.session("MM").next_out == 100
     third.close()
 
 
 def test_a_process_crash_in_the_same_boot_loses_nothing_written(tmp_path: Path) -> None:
-    store = FixStore(tmp_path, boot_id="boot-1")
-    store.open()
+    store = _store(tmp_path, "boot-1")
     store.reserve("MM", 100)
     store.save_state("MM", 3, 40)
     store.save_message("MM", 39, b"kept")
     store.write()  # not synced: the kernel has it, and a killed process loses nothing
     _crash(store)
-    again = FixStore(tmp_path, boot_id="boot-1")
-    again.open()
+    again = _store(tmp_path, "boot-1")
     assert not again.machine_crashed
     assert again.session("MM").next_out == 40
     assert again.history("MM", 39, 39) == [(39, b"kept")]
@@ -244,36 +240,31 @@ def test_a_process_crash_in_the_same_boot_loses_nothing_written(tmp_path: Path) 
 
 
 def test_a_store_closed_cleanly_is_whole_whatever_booted_since(tmp_path: Path) -> None:
-    store = FixStore(tmp_path, boot_id="boot-1")
-    store.open()
+    store = _store(tmp_path, "boot-1")
     store.reserve("MM", 100)
     store.save_state("MM", 3, 40)
     store.close()
-    again = FixStore(tmp_path, boot_id="boot-2")
-    again.open()
+    again = _store(tmp_path, "boot-2")
     assert not again.machine_crashed
     assert again.session("MM").next_out == 40
     again.close()
 
 
 def test_without_a_boot_id_a_store_left_open_counts_as_a_machine_crash(tmp_path: Path) -> None:
-    store = FixStore(tmp_path, boot_id="")
-    store.open()
+    store = _store(tmp_path, "")
     store.reserve("MM", 100)
     store.save_state("MM", 3, 40)
     store.write()
     store.sync()
     _crash(store)
-    again = FixStore(tmp_path, boot_id="")
-    again.open()
+    again = _store(tmp_path, "")
     assert again.machine_crashed
     assert again.session("MM").next_out == 100
     again.close()
 
 
 def test_a_reset_voids_the_reservation_and_compaction_keeps_it(tmp_path: Path) -> None:
-    store = FixStore(tmp_path, boot_id="boot-1")
-    store.open()
+    store = _store(tmp_path, "boot-1")
     store.reserve("MM", 100)
     store.reserve("DC", 50)
     store.reset("MM")
@@ -283,15 +274,13 @@ def test_a_reset_voids_the_reservation_and_compaction_keeps_it(tmp_path: Path) -
     store.sync()
     synced = _on_disk(tmp_path)
     _lose_unsynced(store, tmp_path, synced)
-    again = FixStore(tmp_path, boot_id="boot-2")
-    again.open()
+    again = _store(tmp_path, "boot-2")
     assert again.machine_crashed
     assert again.session("MM").next_out == 20
     assert again.session("DC").next_out == 50
     again._compact()  # rewritten: the reservations stay in force
     again.close()
-    third = FixStore(tmp_path, boot_id="boot-3")
-    third.open()
+    third = _store(tmp_path, "boot-3")
     assert (third.session("MM").reserved, third.session("DC").reserved) == (20, 50)
     third.close()
 

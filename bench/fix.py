@@ -1,7 +1,7 @@
 """``python -m bench fix``: order entry end to end through tokex's FIX and WebSocket gateways.
 
 ``python -m bench fix [--clients C] [--rate R ...] [--seconds S] [--runs N] [--sweep]
-[--target both|tokex-fix|tokex] [--json OUT]``
+[--target both|tokex-fix|tokex] [--fix-gateway] [--json OUT]``
 
 The method is ``bench ws``'s (:mod:`bench.ws`, BENCHMARKS.md "Harness"): each
 step starts a fresh ``tokex serve`` (journal fsynced per batch, the FIX
@@ -18,6 +18,14 @@ seeds go through both gateways:
   fill report of a marketable IOC;
 * ``tokex``: each client a WebSocket connection, exactly as in ``bench ws``;
   ``exec`` is the first ``executions`` item of an order.
+
+By default each target's server has the configuration its gateway needs:
+the WebSocket steps run a server without FIX sessions (no FIX worker),
+the FIX steps one with them (and an idle WebSocket worker beside the FIX
+worker). ``--fix-gateway`` has the WebSocket steps' server run the FIX
+gateway too (one more account, a market maker whose FIX session never logs
+on): each gateway is then measured beside the other one, idle, as on an
+exchange that has both.
 
 The machine is shared: ``--runs N`` measures every rate of every target N
 times, the two targets alternating (which goes first swaps every run), and
@@ -211,6 +219,7 @@ def _cmd_fix(args: argparse.Namespace) -> None:
         clock=args.clock,
         max_inflight=args.max_inflight,
         workers=args.workers,
+        fix_gateway=args.fix_gateway,
     )
     print_header()
     report = fix_report(
@@ -245,5 +254,11 @@ def add_fix_parser(sub: Any) -> None:
     p.add_argument("--max-rate", type=float, default=100_000.0, help="sweep ceiling")
     p.add_argument("--target", choices=("both", *TARGETS), default="both")
     p.add_argument("--clock", default=DEFAULT_CLOCK, help="tokex serve --clock (simulated)")
+    p.add_argument(
+        "--fix-gateway",
+        action="store_true",
+        help="the WebSocket target's server runs the FIX gateway too (one more account with a"
+        " FIX session that never logs on): each gateway measured beside the other one, idle",
+    )
     add_load_options(p)
     p.set_defaults(func=_cmd_fix)

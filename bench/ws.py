@@ -139,6 +139,11 @@ class Load:
     """Seconds after the schedule to wait for the last answers."""
     workers: int | None = None
     """``tokex serve --workers``: gateway worker processes (None: the server's default)."""
+    fix_gateway: bool = False
+    """The WebSocket target's server runs the FIX gateway too (``bench fix
+    --fix-gateway``): one more account has a FIX session, never logged on, so
+    the WebSocket steps run beside an idle FIX gateway as the FIX steps run
+    beside an idle WebSocket one."""
 
     @property
     def warmup(self) -> float:
@@ -171,9 +176,16 @@ def _ccdf(raw: list[bytes]) -> dict[str, Any] | None:
     return None if hist is None else ccdf(hist)
 
 
-def _start(target: str, workdir: Path, clients: int, clock: str, workers: int | None) -> Running:
+def _start(target: str, workdir: Path, load: Load) -> Running:
     if target in ("tokex", FIX_TARGET):
-        return start_tokex(workdir, clients, clock, fix=target == FIX_TARGET, workers=workers)
+        return start_tokex(
+            workdir,
+            load.clients,
+            load.clock,
+            fix=target == FIX_TARGET,
+            workers=load.workers,
+            fix_gateway=load.fix_gateway,
+        )
     if target == PEER:
         return start_peer(workdir)
     raise ValueError(f"unknown target {target!r}; known: {', '.join(TARGETS)}")
@@ -234,7 +246,7 @@ def run_step(target: str, rate: float, load: Load) -> dict[str, Any]:
     loadavg = os.getloadavg()[0]  # other work on the machine, for the record
     ctx = multiprocessing.get_context("fork")
     with tempfile.TemporaryDirectory(prefix="tokex-bench-ws-") as tmp:
-        server = _start(target, Path(tmp), load.clients, load.clock, load.workers)
+        server = _start(target, Path(tmp), load)
         workers: list[tuple[Any, Connection]] = []
         try:
             specs = _worker_specs(target, server.port, rate, load)

@@ -106,7 +106,9 @@ def fix_password(index: int) -> str:
     return f"{client_id(index)}-fix"
 
 
-def tokex_config(clients: int, extra: str = "", fix: bool = False) -> str:
+def tokex_config(
+    clients: int, extra: str = "", fix: bool = False, fix_gateway: bool = False
+) -> str:
     """A bench configuration for ``clients`` traders on one 24/7 instrument (TOML text).
 
     Balances are written as decimal strings: 10 billion USD and 10 million
@@ -163,6 +165,20 @@ def tokex_config(clients: int, extra: str = "", fix: bool = False) -> str:
                 f'fix = {{ sender_comp_id = "B{i:03d}", password = "{fix_password(i)}",'
                 " cancel_on_disconnect = false }"
             )
+    if fix_gateway and not fix:
+        # A market maker's FIX session that never logs on: the FIX gateway runs (in its
+        # worker) beside the WebSocket clients, whose executions are not its account's.
+        lines += [
+            "",
+            "[[accounts]]",
+            'id = "mm-fix"',
+            'role = "market_maker"',
+            'api_key = "mm-fix-key"',
+            f'secret = "{client_secret("mm-fix")}"',
+            'fee_tier = "default"',
+            'balances = { USD = "10000000.00", AAPLx = "10000" }',
+            'fix = { sender_comp_id = "MMFIX", password = "mm-fix-password" }',
+        ]
     return "\n".join(lines) + "\n" + extra
 
 
@@ -183,15 +199,19 @@ def start_tokex(
     extra: str = "",
     fix: bool = False,
     workers: int | None = None,
+    fix_gateway: bool = False,
 ) -> Running:
     """``tokex serve`` on a fresh data directory under ``workdir``, with the bench config
     (and ``extra`` TOML appended to it).
 
     ``fix``: each client has a FIX session, and the port returned is the FIX one.
+    ``fix_gateway`` (without ``fix``): one more account, a market maker with a FIX
+    session that never logs on, so the FIX gateway runs (in its worker with
+    workers on) beside the WebSocket clients, as on an exchange that has both.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     config = workdir / "bench.toml"
-    config.write_text(tokex_config(clients, extra, fix), encoding="utf-8")
+    config.write_text(tokex_config(clients, extra, fix, fix_gateway), encoding="utf-8")
     command = [sys.executable, "-m", "tokex.cli", "serve", "--config", str(config)]
     command += ["--data", str(workdir / "data"), "--ws-port", "0", "--http-port", "0"]
     command += ["--fix-port", "0", "--clock", clock]

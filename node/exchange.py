@@ -153,8 +153,9 @@ class Exchange:
         self._retention: list[Callable[[], int]] = []
         self._syncer: SyncThread | None = None
         self.encoded: list[bytes] | None = None
-        """While the listeners hear a batch: its commands as encoded for the journal, one
-        payload per item of the batch, in order (None: not at hand, encode them)."""
+        """While the listeners (or the early listeners) hear a batch: its commands as
+        encoded for the journal, one payload per item of the batch, in order (None:
+        not at hand, encode them)."""
 
     # ---------------------------------------------------------------- start
 
@@ -485,6 +486,7 @@ class Exchange:
         self._queued -= count
         results: list[list[Sequenced]] = []
         sequencer = self.sequencer
+        gathered = sequencer.writer.gathered()
         for pending in batch:
             if pending.query is not None or pending.after is not None:
                 if pending.query is not None:
@@ -504,8 +506,15 @@ class Exchange:
                 _guarded(pending.on_applied, result)
         if self.early_listeners:
             applied = [item for result in results for item in result]
-            for listener in self.early_listeners:
-                _guarded(listener, applied)
+            # The commands as the journal's batch holds them (each encoded once, as
+            # :meth:`_deliver` hands them on): an early worker's frame reuses them.
+            encoded = sequencer.writer.gathered_payloads(gathered)
+            self.encoded = encoded if len(encoded) == len(applied) else None
+            try:
+                for listener in self.early_listeners:
+                    _guarded(listener, applied)
+            finally:
+                self.encoded = None
         return batch, results
 
     def _deliver(

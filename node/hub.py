@@ -628,7 +628,16 @@ class WorkerHub:
             if not (worker.early and worker.live) or not (applied or worker.applied):
                 continue  # nothing applied and nothing of its own: no frame
             if raw is None:
-                raw = encode_applied(applied) if applied else EMPTY
+                # The commands as the journal encoded them when the pipeline has them (the
+                # same msgpack), as for a durable batch (:meth:`_on_batch`).
+                encoded = self.exchange.encoded
+                raw = (
+                    EMPTY
+                    if not applied
+                    else encode_applied(applied)
+                    if encoded is None
+                    else applied_from_journal(encoded)
+                )
             replies, worker.applied = worker.applied, []
             worker.writer.write(frame(encode(Applied(replies, raw, self._clock()))))
 

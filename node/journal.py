@@ -250,6 +250,15 @@ class JournalWriter:
         """
         return self.write(self.take())
 
+    def gathered(self) -> int:
+        """How many records the batch being gathered holds (see :meth:`gathered_payloads`)."""
+        return len(self._batch) // 2
+
+    def gathered_payloads(self, start: int) -> list[bytes]:
+        """The encoded commands added to the batch being gathered since it held ``start``
+        records (:meth:`gathered`), in order, before it is taken."""
+        return self._batch[2 * start + 1 :: 2]
+
     def take(self) -> tuple[int, list[bytes]]:
         """Hand over the gathered batch (its first seq and its records) for :meth:`write`.
 

@@ -135,6 +135,7 @@ class RemoteNode:
         """An early worker's batches applied and not yet durable (:meth:`on_applied`)."""
         self._next_id = 1
         self._out: list[Request] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._node_busy = False
         self._history_path = history
         self._history: sqlite3.Connection | None = None
@@ -172,7 +173,10 @@ class RemoteNode:
 
     def _send(self, request: Request) -> None:
         if not self._out:
-            asyncio.get_running_loop().call_soon(self._flush)
+            loop = self._loop
+            if loop is None:  # asked once: on Python 3.11 each ask is a getpid system call
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._flush)
         self._out.append(request)
 
     def _flush(self) -> None:

@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import contextlib
 import ctypes
+import gc
 import os
 import signal
 import sys
@@ -163,6 +164,10 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
             writer.close()
             return 1
         starting.result()
+    # The copy of the engine the node sent lives as long as the worker: keep the
+    # collector from walking it again at every full collection (as the node does).
+    gc.collect()
+    gc.freeze()
     writer.write(frame(encode(Listening())))
     lag = loop.create_task(node.metrics.watch_loop())
     stats = loop.create_task(report_stats())

@@ -209,6 +209,9 @@ class FixGateway(Requests, Executions):
         they may have been sent before, and say so (PossResend, 97=Y)."""
         self._store_closed = False
         self._sync_thread: SyncThread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        """The running loop, once asked for (each ``asyncio.get_running_loop()`` is a
+        ``getpid`` system call on Python 3.11, and a commit asks twice)."""
         self._timer: asyncio.Task[None] | None = None
         for access in config.access.values():
             for fix in access.fix_sessions:
@@ -611,10 +614,16 @@ class FixGateway(Requests, Executions):
 
     # ------------------------------------------------------------ the store gate
 
+    def _running_loop(self) -> asyncio.AbstractEventLoop:
+        loop = self._loop
+        if loop is None:
+            loop = self._loop = asyncio.get_running_loop()
+        return loop
+
     def _schedule_commit(self) -> None:
         if not self._commit_soon and not self._store_closed:
             self._commit_soon = True
-            asyncio.get_running_loop().call_soon(self._commit)
+            self._running_loop().call_soon(self._commit)
 
     def _commit(self) -> None:
         """Write what the sessions queued, send what may go, and have the store synced.
@@ -664,7 +673,7 @@ class FixGateway(Requests, Executions):
         """
         if self._syncing or self._store_closed or not (self._unsynced or self._next):
             return
-        loop = asyncio.get_running_loop()
+        loop = self._running_loop()
         if not self._next:
             wait = self._last_sync + SYNC_EVERY_S - loop.time()
             if wait > 0:

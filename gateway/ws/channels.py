@@ -351,7 +351,7 @@ class Channels:
         """
         self._publish_balances(applied)
         touched: set[str] = set()
-        trades = self._trades(applied)
+        traded, trades = self._trades(applied)
         phases: set[str] = set()
         # Execution items are built only while someone is subscribed to them: the
         # same node serves FIX sessions, whose batches would otherwise pay for them.
@@ -373,8 +373,9 @@ class Channels:
                     if conn is not None and conn.executions is not None:
                         self._push_executions(conn, "update", [item])
             touched.update(s for s in map(event_symbol, events) if s is not None)
-        if trades:
-            self._publish_trades(trades)
+        if traded:
+            if trades:
+                self._publish_trades(trades)
             self._publish_ohlc(applied)
         if phases:
             update = self._instrument(phases)
@@ -489,20 +490,37 @@ class Channels:
 
     # ------------------------------------------------------------------ trade
 
-    def _trades(self, applied: list[Sequenced]) -> list[dict[str, Any]]:
-        """The public trade items of a batch (and each trade into its 24-hour statistics)."""
-        kinds = {c.seq: c.order_type for c, _ in applied if isinstance(c, NewOrder)}
+    def _trades(self, applied: list[Sequenced]) -> tuple[bool, list[dict[str, Any]]]:
+        """Whether the batch traded, and its public trade items on the symbols some
+        connection subscribes to (every trade goes into its 24-hour statistics).
+
+        The items are made only where someone reads them: a worker whose
+        clients do not watch trades (or one with no clients while FIX sessions
+        trade) would otherwise format every price, quantity and time for nothing.
+        """
+        kinds: dict[int, str] | None = None
+        wanted: set[str] | None = None
         node = self.node
+        traded = False
         out = []
         for _, events in applied:
             for e in events:
                 if not isinstance(e, TradeExecuted):
                     continue
+                traded = True
+                self.rolling[e.symbol].add(e.ts, e.price, e.qty)
+                if wanted is None:
+                    wanted = set()
+                    for conn in self.connections.values():
+                        wanted |= conn.trades
+                if e.symbol not in wanted:
+                    continue
+                if kinds is None:
+                    kinds = {c.seq: c.order_type for c, _ in applied if isinstance(c, NewOrder)}
                 taker = None if e.taker_order_id in kinds else node.order(e.taker_order_id)
                 kind = kinds.get(e.taker_order_id) or (taker.order_type if taker else "limit")
-                self.rolling[e.symbol].add(e.ts, e.price, e.qty)
                 out.append(self._trade_item(e.symbol, e.taker_side, e.price, e.qty, kind, e))
-        return out
+        return traded, out
 
     def _trade_item(
         self, symbol: str, side: str, price: int, qty: int, kind: str, trade: Any

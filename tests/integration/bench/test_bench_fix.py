@@ -47,3 +47,20 @@ def test_the_command_line_writes_both_gateways_into_one_report(tmp_path: Path) -
         [row] = entry["rates"]
         [step] = row["steps"]
         assert step["acked"] == step["sent"] == 100 and step["errors"] == {}
+
+
+def test_with_fix_gateway_the_websocket_steps_run_beside_an_idle_fix_worker(
+    tmp_path: Path,
+) -> None:
+    out = tmp_path / "fix.json"
+    args = ["--rate", "100", "--clients", "1", "--seconds", "1", "--procs", "1"]
+    bench_main(
+        ["fix", *args, "--target", "tokex", "--workers", "1", "--fix-gateway", "--json", str(out)]
+    )
+    report = json.loads(out.read_text(encoding="utf-8"))
+    assert report["load"]["fix_gateway"] is True
+    [row] = report["targets"]["tokex"]["rates"]
+    [step] = row["steps"]
+    assert step["acked"] == step["sent"] == 100 and step["errors"] == {}
+    # The node, the WebSocket worker and the FIX worker, each measured.
+    assert set(step["cpu_us_per_order"]) == {"node", "worker0", "fix"}

@@ -24,7 +24,12 @@ a Unix socket):
   (:class:`~node.channel.Applied`, with its own requests' results) and the
   answers once the batch is durable (:class:`~node.channel.Durable`); at a
   stop it logs its sessions out first and hears the pipeline out
-  (:meth:`WorkerHub.close`, :meth:`WorkerHub.finish`).
+  (:meth:`WorkerHub.close`, :meth:`WorkerHub.finish`);
+* a WebSocket worker with no connection (none admitted, nothing to answer)
+  is sent the durable batches together, up to :data:`HOLD_COMMANDS` commands
+  or :data:`HOLD_S` later, and at once before anything it asks: its copy
+  of the engine is read by nobody meanwhile, and it wakes a few times a
+  second instead of once a batch.
 
 A worker joins at a barrier: it is sent the engine exactly as durable then
 (as a snapshot holds it: engine/snapshot.py's data), the nonces and live tokens, and from then on
@@ -94,6 +99,7 @@ from node.channel import (
 )
 from node.exchange import Exchange
 from node.interface import Busy, NonceUsed, Refusal
+from node.journal import encode_command
 from node.metrics import GatewayMetrics, Histogram, WorkerMetrics
 from node.sequencer import Sequenced
 
@@ -104,6 +110,10 @@ RESTART_DELAY_S = 0.2
 """A worker that exited is started again after this long."""
 RUN_COMMANDS = 128
 """Consecutive commands of a worker's frame that go into the pipeline as one entry, at most."""
+HOLD_COMMANDS = 2048
+"""Durable commands held for a WebSocket worker with no connection, at most."""
+HOLD_S = 0.5
+"""How long a WebSocket worker with no connection may be left behind the journal, at most."""
 
 
 @dataclass
@@ -124,6 +134,15 @@ class _Worker:
     (:class:`~node.channel.Durable`): the FIX worker."""
     applied: list[Answer] = field(default_factory=list)
     """An early worker's results of the batch being applied, for its Applied frame."""
+    held: list[bytes] = field(default_factory=list)
+    """Durable commands not sent yet to this worker, which has no connection (each
+    encoded as the journal holds it; :meth:`WorkerHub._send_held`)."""
+    hold_timer: asyncio.TimerHandle | None = None
+
+    @property
+    def idle(self) -> bool:
+        """A WebSocket worker with no connection admitted and nothing to answer."""
+        return not (self.early or self.addresses or self.replies)
 
 
 class WorkerDidNotStart(RuntimeError):
@@ -404,6 +423,10 @@ class WorkerHub:
         """A worker's channel closed: its connections no longer count against their
         addresses' quota; its counters stay in the metrics' totals."""
         self.exchange.metrics.worker_gone(worker.index, worker.pid)
+        worker.held.clear()
+        if worker.hold_timer is not None:
+            worker.hold_timer.cancel()
+            worker.hold_timer = None
         for address, count in list(worker.addresses.items()):
             self.addresses[address] -= count
             if self.addresses[address] <= 0:
@@ -425,6 +448,9 @@ class WorkerHub:
         return any(w.accounts.get(account, 0) > 0 for w in self.workers.values())
 
     def _requests(self, worker: _Worker, message: Requests) -> None:
+        # Whatever it asks (a connection to admit, first of all) is answered after every
+        # batch before it: its copy of the engine is the node's durable state again.
+        self._send_held(worker)
         exchange = self.exchange
         run: list[Enqueue] = []
         commands = 0
@@ -651,6 +677,10 @@ class WorkerHub:
         busy = self.exchange.busy
         clock = self._clock()
         for worker in live:
+            if worker.idle:
+                self._hold(worker, applied)
+                continue
+            self._send_held(worker)
             replies, worker.replies = worker.replies, []
             if worker.early:
                 upto = applied[-1][0].seq if applied else 0
@@ -671,8 +701,33 @@ class WorkerHub:
                     )
             worker.writer.write(frame(encode(Batch(replies, raw, busy, clock))))
 
+    def _hold(self, worker: _Worker, applied: list[Sequenced]) -> None:
+        """Keep a durable batch for ``worker`` (:attr:`_Worker.idle`) to send later."""
+        if not applied:
+            return
+        encoded = self.exchange.encoded
+        worker.held += encoded if encoded is not None else [encode_command(c) for c, _ in applied]
+        if len(worker.held) >= HOLD_COMMANDS:
+            self._send_held(worker)
+        elif worker.hold_timer is None:
+            loop = asyncio.get_running_loop()
+            worker.hold_timer = loop.call_later(HOLD_S, self._send_held, worker)
+
+    def _send_held(self, worker: _Worker) -> None:
+        """Send ``worker`` the batches held for it, as one batch with no answers."""
+        if worker.hold_timer is not None:
+            worker.hold_timer.cancel()
+            worker.hold_timer = None
+        if not worker.held:
+            return
+        held, worker.held = worker.held, []
+        if worker.live:
+            message = Batch([], applied_from_journal(held), self.exchange.busy, self._clock())
+            worker.writer.write(frame(encode(message)))
+
     def _flush(self, worker: _Worker) -> None:
         if worker.replies and worker.live:
+            self._send_held(worker)
             replies, worker.replies = worker.replies, []
             busy, clock = self.exchange.busy, self._clock()
             message = (

@@ -37,6 +37,7 @@ __all__ = [
     "Barrier",
     "BarrierDone",
     "Batch",
+    "ChannelReader",
     "Check",
     "Checked",
     "Down",
@@ -462,6 +463,82 @@ class FrameProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.on_lost(self)
+
+
+class ChannelReader(asyncio.Protocol):
+    """A worker's end of the channel as an :class:`asyncio.Protocol` (:func:`node.worker.connect`).
+
+    Until :meth:`push`, frames wait to be taken with :meth:`frames` (the
+    worker waits so for its welcome); from then on each chunk the loop reads
+    is cut into frames and handed to the callback at once, with no stream
+    buffer, future or task wake-up between the socket and the worker's copy
+    of the engine (a FIX worker gets two frames a batch).
+    """
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self._frames = Frames()
+        self._ready: list[bytes] = []
+        self._ended = False
+        self._waiter: asyncio.Future[None] | None = None
+        self._on_frames: Callable[[list[bytes]], None] | None = None
+        self._on_end: Callable[[], None] | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            got = self._frames.feed(data)
+        except ConnectionError:
+            if self.transport is not None:
+                self.transport.close()  # a broken peer: the end follows (connection_lost)
+            return
+        if not got:
+            return
+        if self._on_frames is not None:
+            self._on_frames(got)
+            return
+        self._ready += got
+        self._wake()
+
+    def eof_received(self) -> bool:
+        return False  # close the transport
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._ended = True
+        self._wake()
+        if self._on_end is not None:
+            self._on_end()
+
+    def _wake(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def unread(self, frames: list[bytes]) -> None:
+        """Give back ``frames`` (read with others, not taken): they come first."""
+        self._ready = frames + self._ready
+
+    async def frames(self) -> list[bytes]:
+        """The frames read (waiting for at least one); [] at the end of the channel."""
+        while not self._ready:
+            if self._ended:
+                return []
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
+        out, self._ready = self._ready, []
+        return out
+
+    def push(self, on_frames: Callable[[list[bytes]], None], on_end: Callable[[], None]) -> None:
+        """From now on hand each read's frames to ``on_frames`` (those waiting first), and
+        call ``on_end`` once when the channel ends."""
+        self._on_frames, self._on_end = on_frames, on_end
+        ready, self._ready = self._ready, []
+        if ready:
+            on_frames(ready)
+        if self._ended:
+            on_end()
 
 
 class FrameReader:

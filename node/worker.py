@@ -52,12 +52,12 @@ from node.channel import (
     Barrier,
     BarrierDone,
     Batch,
+    ChannelReader,
     Check,
     Checked,
     Durable,
     Enqueue,
     Failed,
-    FrameReader,
     GatewayCounts,
     Hello,
     LoggedIn,
@@ -140,7 +140,7 @@ class RemoteNode:
         self._history_path = history
         self._history: sqlite3.Connection | None = None
         self._access: sqlite3.Connection | None = None
-        self.writer: asyncio.StreamWriter | None = None
+        self.writer: asyncio.WriteTransport | asyncio.StreamWriter | None = None
         self.simulated_clock = welcome.clock != 0
         self._clock = welcome.clock
         """A simulated clock's time as the node last said (or as this worker moved it)."""
@@ -605,15 +605,17 @@ def _counts(g: GatewayMetrics) -> GatewayCounts:
 
 async def connect(
     path: str, index: int, early: bool = False
-) -> tuple[FrameReader, asyncio.StreamWriter, Welcome]:
+) -> tuple[ChannelReader, asyncio.Transport, Welcome]:
     """Join the node: say hello, wait for the welcome (the engine as durable now).
 
     ``early``: have the node send each batch as soon as it is applied
-    (:meth:`RemoteNode.on_applied`), the answers once durable.
+    (:meth:`RemoteNode.on_applied`), the answers once durable. What follows the
+    welcome is read with the reader's :meth:`~node.channel.ChannelReader.frames`,
+    or handed over as read (:meth:`~node.channel.ChannelReader.push`).
     """
-    reader, writer = await asyncio.open_unix_connection(path)
+    loop = asyncio.get_running_loop()
+    writer, frames = await loop.create_unix_connection(ChannelReader, path)
     writer.write(frame(encode(Hello(index, os.getpid(), early))))
-    frames = FrameReader(reader)
     while True:
         got = await frames.frames()
         if not got:

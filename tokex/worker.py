@@ -124,20 +124,33 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
         loop.add_signal_handler(sig, stop.set)
 
     async def receive() -> None:
-        while True:
-            got = await frames.frames()
-            if not got:
-                return  # the node is gone
-            for payload in got:
-                message = decode_down(payload)
-                if isinstance(message, Batch):
-                    node.on_batch(message)
-                elif isinstance(message, Applied):
-                    node.on_applied(message)
-                elif isinstance(message, Durable):
-                    node.on_durable(message)
-                elif isinstance(message, Report):
-                    node.reports = dict(message.reports)
+        """Take the node's frames as the loop reads them, until the channel ends (the
+        node is gone) or one cannot be taken (raises)."""
+        ended: asyncio.Future[None] = loop.create_future()
+
+        def on_frames(got: list[bytes]) -> None:
+            if ended.done():
+                return  # a frame could not be taken: nothing after it either
+            try:
+                for payload in got:
+                    message = decode_down(payload)
+                    if isinstance(message, Batch):
+                        node.on_batch(message)
+                    elif isinstance(message, Applied):
+                        node.on_applied(message)
+                    elif isinstance(message, Durable):
+                        node.on_durable(message)
+                    elif isinstance(message, Report):
+                        node.reports = dict(message.reports)
+            except Exception as e:  # the copy is no longer the node's: the worker stops
+                ended.set_exception(e)
+
+        def on_end() -> None:
+            if not ended.done():
+                ended.set_result(None)
+
+        frames.push(on_frames, on_end)
+        await ended
 
     async def report_stats() -> None:
         while True:

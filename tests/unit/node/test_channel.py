@@ -19,6 +19,7 @@ from node.channel import (
     Advance,
     Answer,
     Batch,
+    ChannelReader,
     Enqueue,
     FrameProtocol,
     FrameReader,
@@ -111,6 +112,55 @@ def test_frames_are_read_whole_however_the_stream_is_cut() -> None:
 
     for step in (1, 3, 7, 64, len(stream)):
         assert asyncio.run(run(step)) == messages
+
+
+def test_a_worker_reads_frames_then_has_them_pushed_as_read(tmp_path: Path) -> None:
+    """ChannelReader (a worker's end, node.worker.connect): frames taken with ``frames()``
+    until ``push``, then handed over as each chunk is read, however the chunks are cut;
+    what was read and not taken comes first; the end is told once."""
+    messages = [encode(Requests([Enqueue(n, [ORDER], False)])) for n in range(40)]
+    stream = b"".join(frame(m) for m in messages)
+
+    async def run() -> tuple[list[bytes], list[bytes], int]:
+        peers: list[asyncio.StreamWriter] = []
+        accepted = asyncio.Event()
+
+        async def node(_: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            peers.append(writer)
+            accepted.set()
+
+        path = str(tmp_path / "channel.sock")
+        server = await asyncio.start_unix_server(node, path=path)
+        loop = asyncio.get_running_loop()
+        transport, reader = await loop.create_unix_connection(ChannelReader, path)
+        await accepted.wait()
+        [peer] = peers
+        first = len(frame(messages[0]))
+        peer.write(stream[: first + 5])  # one frame and a piece of the next
+        await peer.drain()
+        pulled = await reader.frames()
+        pushed: list[bytes] = []
+        ends: list[int] = []
+        done: asyncio.Future[None] = loop.create_future()
+
+        def ended() -> None:
+            ends.append(1)
+            done.set_result(None)
+
+        reader.push(pushed.extend, ended)
+        for start in range(first + 5, len(stream), 7):  # the rest, 7 bytes at a time
+            peer.write(stream[start : start + 7])
+            await peer.drain()
+        peer.close()
+        await asyncio.wait_for(done, 10)
+        transport.close()
+        server.close()
+        return pulled, pushed, len(ends)
+
+    pulled, pushed, ends = asyncio.run(run())
+    assert pulled == messages[:1]
+    assert pushed == messages[1:]
+    assert ends == 1
 
 
 def test_a_frame_longer_than_the_limit_is_a_broken_peer() -> None:

@@ -22,7 +22,7 @@ from tests.unit.node.test_pipelined_commit import _exchange, _order, _wait
 
 async def _joined(
     tmp_path: Path,
-) -> tuple[Exchange, WorkerHub, RemoteNode, list[object], asyncio.Task[None], asyncio.StreamWriter]:
+) -> tuple[Exchange, WorkerHub, RemoteNode, list[object], asyncio.Task[None], asyncio.Transport]:
     exchange = _exchange(tmp_path / "data")
     hub = WorkerHub(exchange, 0, [])
     await exchange.start()

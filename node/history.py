@@ -214,6 +214,12 @@ class _Rows:
         self.ledger: list[tuple[object, ...]] = []
         self.balances: list[tuple[str, str, int]] = []
 
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.trades or self.orders or self.fills or self.amends or self.closes or self.ledger
+        )
+
 
 class _Writer:
     """One thread running the jobs it is given, in order (a queue and no futures: a
@@ -323,8 +329,9 @@ class History:
             self._pool = _Writer()
 
     def _drain(self) -> None:
-        """Wait until every batch handed to the writer thread is written."""
+        """Hand over what was taken, and wait until the writer thread has written it all."""
         if self._pool is not None:
+            self._hand_over()
             self._pool.drain()
 
     def close(self) -> None:
@@ -365,14 +372,19 @@ class History:
     def apply(self, applied: list[Sequenced]) -> None:
         """Take one durable batch, in engine order (the pipeline calls it before any listener).
 
-        Its rows are written at once; the transaction is committed when
-        :data:`COMMIT_S` have passed since the last commit.
+        With the writer thread (:meth:`start_writer`) its rows go to the thread
+        with the commit, once :data:`COMMIT_S` have passed since the last one
+        (one hand-over and one wake-up of the thread per commit, not per batch:
+        nothing uncommitted is visible to another reader anyway, and this
+        store's own queries hand over first); without it they are written at
+        once into the open transaction.
         """
         if self.failed is not None:
             return
         for command, events in applied:
             self._take(command, events)
-        self._hand_over()
+        if self._pool is None:
+            self._hand_over()
         self.commit_due()
 
     def commit_due(self) -> None:
@@ -538,6 +550,8 @@ class History:
         writer thread (in order), or now."""
         if self._db is None or self.failed is not None:
             return
+        if not self._touched and self._rows.empty:
+            return  # nothing taken since the last hand-over
         rows, self._rows = self._rows, _Rows()
         touched, self._touched = self._touched, set()
         balances = self.balances

@@ -175,6 +175,7 @@ class WorkerHub:
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._flush_soon = False
+        self._loop: asyncio.AbstractEventLoop | None = None
         self._early = False
         """The early listener is on (a worker asked for early batches)."""
         self._fix_welcomed = False
@@ -740,7 +741,10 @@ class WorkerHub:
     def _flush_later(self) -> None:
         if not self._flush_soon:
             self._flush_soon = True
-            asyncio.get_running_loop().call_soon(self._flush_all)
+            loop = self._loop
+            if loop is None:  # asked once: on Python 3.11 each ask is a getpid system call
+                loop = self._loop = asyncio.get_running_loop()
+            loop.call_soon(self._flush_all)
 
     def _flush_all(self) -> None:
         self._flush_soon = False

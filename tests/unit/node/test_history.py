@@ -227,9 +227,10 @@ def test_a_history_written_by_its_own_thread_is_the_same_and_on_file_after_commi
     tmp_path: Path,
 ) -> None:
     """Proves :meth:`History.start_writer` (the node with gateway workers): the same flow
-    gives the same answers as a store written on the loop, every query sees the batch
-    just handed over, and after ``commit`` another connection (a worker reading the file)
-    sees every row."""
+    gives the same answers as a store written on the loop, every query sees every batch
+    applied so far (the rows go to the thread with each commit, and a query hands over
+    what is left first), and after ``commit`` another connection (a worker reading the
+    file) sees every row."""
     inline, threaded = _open(tmp_path / "inline"), _open(tmp_path / "threaded")
     threaded.history.start_writer()
     flow = _flow(1_200, 7, _next_seq(inline))

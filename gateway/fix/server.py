@@ -583,7 +583,20 @@ class FixGateway(Requests, Executions):
         self._save(handle)
 
     def _save(self, handle: SessionHandle) -> None:
-        """Have the next commit store ``handle``'s numbers (once, however often they moved)."""
+        """Have the next commit store ``handle``'s numbers (once, however often they moved).
+
+        Nothing to commit (the numbers as stored, no order entered or closed, no
+        frame queued, no connection waiting: a request just passed to the node,
+        whose number is stored once its commands are durable) asks for no commit.
+        """
+        if (
+            not self.waiting
+            and not self.store.dirty
+            and not handle.owned_added
+            and not handle.owned_removed
+            and handle.saved == (handle.durable_in, handle.session.next_out)
+        ):
+            return
         self._unsaved[handle.name] = handle
         self._schedule_commit()
 
@@ -623,7 +636,12 @@ class FixGateway(Requests, Executions):
     def _schedule_commit(self) -> None:
         if not self._commit_soon and not self._store_closed:
             self._commit_soon = True
-            self._running_loop().call_soon(self._commit)
+            self._running_loop().call_soon(self._commit_if_due)
+
+    def _commit_if_due(self) -> None:
+        """The loop's turn for the commit asked for, unless one ran since (a batch's)."""
+        if self._commit_soon:
+            self._commit()
 
     def _commit(self) -> None:
         """Write what the sessions queued, send what may go, and have the store synced.

@@ -284,7 +284,10 @@ class FixStore:
 
     def session(self, name: str) -> StoredSession:
         """What is stored for session ``name`` (a fresh one starts at 1 and 1)."""
-        return self.sessions.setdefault(name, StoredSession())
+        found = self.sessions.get(name)
+        if found is None:  # not setdefault: that would build a record at every call
+            found = self.sessions[name] = StoredSession()
+        return found
 
     def _frame(self, body: tuple[Any, ...]) -> int:
         """Queue a frame; its offset in the file once written."""

@@ -2,8 +2,8 @@
 
 ``settlement/queue.sqlite`` holds one row per message, keyed by its engine
 seq (``INSERT OR IGNORE``: storing a message twice changes nothing). The
-node's writer stores in a thread of its own (each put is one transaction),
-so the event loop only extracts; ``synchronous=NORMAL``: a
+node's writer stores in a thread of its own (what was put within
+:data:`PUT_EVERY_S` is one transaction), so the event loop only extracts; ``synchronous=NORMAL``: a
 commit survives the process being killed, and what a power cut takes from
 the end of the WAL the node re-derives from the journal on start, which is
 fsynced (docs/SETTLEMENT.md). The reader (the worker, in the same process or
@@ -24,7 +24,11 @@ from pathlib import Path
 from settlement.queue import Delivery, QueueError
 from settlement.records import Message, decode_message, encode_message
 
-__all__ = ["SqliteReader", "SqliteWriter"]
+__all__ = ["PUT_EVERY_S", "SqliteReader", "SqliteWriter"]
+
+PUT_EVERY_S = 0.005
+"""The node's puts within this long go to the writing thread together (one hand-over,
+one transaction), rather than one per batch that traded."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS queue (
@@ -51,10 +55,15 @@ def _connect(path: Path) -> sqlite3.Connection:
 
 
 class SqliteWriter:
-    """The node's side: each put is one transaction, written in order on a thread of its own.
+    """The node's side: puts written in order, in transactions, on a thread of its own.
 
-    ``put`` hands the messages straight to the writing thread (no hop through
-    the event loop, which is busy with the gateways under load). A write that
+    ``put`` gathers the messages; the first put after a hand-over has the loop
+    hand everything gathered to the writing thread :data:`PUT_EVERY_S` later,
+    as one transaction (a thread's wake-up and a transaction per batch that
+    traded cost the node's loop more than the messages; the queue's lag is
+    hundreds of milliseconds, and what a crash takes from the gathered ones is
+    re-derived from the journal at the next start, as after a power cut).
+    Without a running loop (before :meth:`open`) a put goes at once. A write that
     fails is retried by that thread until it succeeds, so later puts never
     overtake it and the queue never has a hole; ``error`` says what is wrong
     meanwhile.
@@ -69,6 +78,8 @@ class SqliteWriter:
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="settlement-queue")
         self._db: sqlite3.Connection | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._gathered: list[Message] = []
+        self._hand_over_at: asyncio.TimerHandle | None = None
         self.error: str | None = None
 
     async def open(self) -> int:
@@ -79,8 +90,23 @@ class SqliteWriter:
         return self._stored
 
     def put(self, messages: list[Message]) -> None:
-        if messages:
-            self._last = self._pool.submit(self._write, messages)
+        if not messages:
+            return
+        self._gathered += messages
+        if self._hand_over_at is None:
+            if self._loop is None:
+                self._hand_over()
+                return
+            self._hand_over_at = self._loop.call_later(PUT_EVERY_S, self._hand_over)
+
+    def _hand_over(self) -> None:
+        """What was put so far, to the writing thread (one transaction)."""
+        if self._hand_over_at is not None:
+            self._hand_over_at.cancel()
+            self._hand_over_at = None
+        if self._gathered:
+            gathered, self._gathered = self._gathered, []
+            self._last = self._pool.submit(self._write, gathered)
 
     @property
     def stored(self) -> int:
@@ -105,6 +131,8 @@ class SqliteWriter:
             self._loop.call_soon_threadsafe(self.on_stored, self._stored)
 
     async def flush(self) -> None:
+        """Return once everything put so far is stored."""
+        self._hand_over()
         if self._last is not None:
             await asyncio.wrap_future(self._last)
 

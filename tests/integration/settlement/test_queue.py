@@ -71,3 +71,36 @@ def test_messages_come_out_in_order_once_and_again_from_a_cursor(
         await writer.close()
 
     asyncio.run(scenario())
+
+
+def test_the_nodes_puts_within_a_moment_are_stored_together_without_a_flush(
+    tmp_path: Path,
+) -> None:
+    """The SQLite writer gathers the puts of PUT_EVERY_S (the node's batches that traded)
+    and has its thread store them as one transaction, with no flush asked for."""
+    from node.config import DEMO_CONFIG, parse_config
+    from settlement.sqlite_queue import PUT_EVERY_S, SqliteWriter
+
+    _, messages = flow(300, seed=5)
+    config = parse_config(DEMO_CONFIG, "demo").settlement
+
+    async def scenario() -> None:
+        writer = open_writer(config, tmp_path)
+        assert isinstance(writer, SqliteWriter)
+        assert await writer.open() == 0
+        third = len(messages) // 3
+        for part in (messages[:third], messages[third : 2 * third], messages[2 * third :]):
+            writer.put(part)
+        assert writer.stored == 0  # gathered: the loop has not turned since
+        deadline = time.monotonic() + 30
+        while writer.stored < messages[-1].seq and time.monotonic() < deadline:
+            await asyncio.sleep(PUT_EVERY_S)
+        assert writer.stored == messages[-1].seq
+        reader = open_reader(config, tmp_path)
+        assert [m.seq for m in await _drain(reader, 1000, len(messages))] == [
+            m.seq for m in messages
+        ]
+        await reader.close()
+        await writer.close()
+
+    asyncio.run(scenario())

@@ -9,7 +9,8 @@ Each engine's runner runs twice under callgrind on the same ops file: once
 only building its commands (``--count-mode setup``), once building and
 running them (``--count-mode once``), the two side by side. The difference
 divided by the number of commands is the engine's cost per command. ``PYTHONHASHSEED=0`` keeps dict
-layouts, and so the counts, repeatable.
+layouts, and so the counts, repeatable; ``PYTHONDONTWRITEBYTECODE=1`` keeps
+the two runs from racing to write bytecode caches.
 """
 
 from __future__ import annotations
@@ -38,7 +39,12 @@ def valgrind_available() -> bool:
 def _count(
     python: Path, runner: Path, ops: Path, mode: str, base: dict[str, str] | None = None
 ) -> int:
-    env = dict(os.environ if base is None else base, PYTHONHASHSEED="0")
+    # Neither run writes bytecode caches: the two run side by side, and one that
+    # found a module's .pyc the other had just written would count less of its
+    # import than the other did (seen: a negative count on a fresh checkout).
+    env = dict(
+        os.environ if base is None else base, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1"
+    )
     proc = subprocess.run(
         [
             "valgrind",

@@ -41,6 +41,7 @@ Pure like the rest of the engine: no I/O; files are node/store.py's.
 
 from __future__ import annotations
 
+from array import array
 from itertools import starmap
 from operator import attrgetter
 
@@ -50,7 +51,7 @@ from model.instrument import Instrument
 from model.order import Order, order_tuple
 from risk.accounts import AccountSpec, FeeTier, Role
 from risk.money import Asset
-from risk.risk import Risk
+from risk.risk import MAX_UNITS, Risk
 
 from engine.book import BookSide, Level
 from engine.engine import Engine
@@ -495,12 +496,17 @@ def _fill_side(
 def _fill_risk(risk: Risk, state: RiskState) -> None:
     for a in state.accounts:
         acct = risk.accounts[a.id]
-        if len(a.funds) != len(acct.funds) or min(a.funds, default=0) < 0:
+        funds = a.funds
+        if (
+            len(funds) != len(acct.funds)
+            or min(funds, default=0) < 0
+            or max(funds, default=0) > MAX_UNITS
+        ):
             raise SnapshotFormatError(
-                f"risk.accounts[{a.id}].funds: must be a balance and a hold, neither negative, "
-                f"for each of the {len(state.assets)} assets"
+                f"risk.accounts[{a.id}].funds: must be a balance and a hold, neither negative "
+                f"nor above {MAX_UNITS}, for each of the {len(state.assets)} assets"
             )
-        acct.funds[:] = a.funds
+        acct.funds[:] = array("q", funds)
         acct.set_killed(a.killed)
         acct.dms_deadline = a.dms_deadline
     net_in = dict(state.net_in)

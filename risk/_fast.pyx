@@ -14,13 +14,16 @@ so the cumulative venue-favour rounding of MARKET_RULES section 6 is the
 same bit for bit (the property tests compare both builds on long random
 flows). The C paths decide only the common outcome (admitted, settled);
 anything else (a refusal and its text) is left to the exact path, which
-runs from the start and changes nothing before it answers.
+runs from the start and changes nothing before it answers. Balances and
+holds (``Account.funds``, an ``array('q')``) are read and written in place
+through the array's buffer (``_funds``), never boxed; a sum past 64 bits is
+never wrapped (``_add_at``, ``_fill_c``).
 
 The engine's compiled core calls the ``c_`` functions directly; the ``def``
 wrappers replace the methods of :class:`~risk.risk.Risk` in the compiled build.
 """
 
-from cpython.long cimport PyLong_FromLongLong
+from cpython cimport array
 from model._i128 cimport (
     add128,
     as_ll,
@@ -96,6 +99,31 @@ cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
 cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
 
 
+cdef inline long long *_funds(object acct) except NULL:
+    """The account's balances and holds (``Account.funds``, an ``array('q')``) as
+    C integers, read and written in place: no boxed int per step. The pointer
+    stays good while the account keeps the array, whose length never changes
+    (snapshots restore into it)."""
+    f = slot(acct, A_FUNDS)
+    if type(f) is not array.array or (<array.array>f).ob_descr.typecode != c'q':
+        raise TypeError(f"account {acct.id!r}: funds must be an array('q'), not {f!r}")
+    return (<array.array>f).data.as_longlongs
+
+
+cdef int _add_at(object acct, long long *f, Py_ssize_t i, tokex_i128 d) except -1:
+    """``acct.funds[i] += d`` in place. A sum past 64 bits is written as the pure
+    build writes it, through the array's own item assignment, so it raises the
+    same OverflowError there (a broken invariant: balances are at most
+    MAX_UNITS and a hold never passes its balance); it never wraps."""
+    cdef tokex_i128 r = 0
+    if add128(f[i], d, &r) and fits64(r):
+        f[i] = <long long>r
+    else:
+        funds = slot(acct, A_FUNDS)
+        funds[i] = funds[i] + from_i128(d)
+    return 0
+
+
 cdef inline bint _worth_ok(object acct, object m, tokex_i128 worth, long long num,
                            long long den) except -1:
     """The checks on an order's worth (price x qty), on C integers: at least the
@@ -133,7 +161,7 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     cdef tokex_i128 worth = 0, a = 0, b = 0, hold = 0
     cdef Py_ssize_t i
     cdef bint buy
-    cdef list funds
+    cdef long long *funds
     cdef str side
     if not slot(acct, A_TRADING):
         return 0
@@ -184,9 +212,9 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         if not slot_ll(m, M_LOT_UNITS, &lot) or not mul128(qty, lot, &hold):
             return 0
         i = slot(m, M_BI)
-    funds = slot(acct, A_FUNDS)
-    if not as_ll(funds[i], &bal) or not as_ll(funds[i + 1], &now):
-        return 0
+    funds = _funds(acct)
+    bal = funds[i]
+    now = funds[i + 1]
     if not fits64(hold) or not fits64(now + hold):
         return 0
     if market:
@@ -196,7 +224,7 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         return 2
     order.hold = <long long>hold
     if take:
-        funds[i + 1] = PyLong_FromLongLong(<long long>(now + hold))
+        funds[i + 1] = <long long>(now + hold)
     return 1
 
 
@@ -205,7 +233,6 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
     # ``c`` is a NewOrder (or its subclass BatchOrder): its slots are read by offset.
     cdef bint buy, market
     cdef Py_ssize_t i
-    cdef list funds
     cdef str order_type
     cdef int admitted
     cdef tokex_i128 need = 0
@@ -311,7 +338,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef tokex_i128 worth, a = 0, b = 0, rest, new = 0, more
     cdef Py_ssize_t i
     cdef bint buy = order.side == "buy"
-    cdef list funds
+    cdef long long *funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
     # check_amend: size, band (the price changed), cost and notional (the order of
@@ -351,14 +378,14 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
         i = slot(m, M_BI)
     held = order.hold
     more = new - held
-    funds = slot(acct, A_FUNDS)
-    if not as_ll(funds[i], &bal) or not as_ll(funds[i + 1], &now):
-        return 0
+    funds = _funds(acct)
+    bal = funds[i]
+    now = funds[i + 1]
     if more > 0 and <tokex_i128>bal - now < more:
         return 0
     if not fits64(new) or not fits64(now + more):
         return 0
-    funds[i + 1] = PyLong_FromLongLong(<long long>(now + more))
+    funds[i + 1] = <long long>(now + more)
     order.hold = <long long>new
     return 1
 
@@ -366,8 +393,8 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-    cdef list funds = slot((<dict>slot(risk, R_ACCOUNTS))[order.account], A_FUNDS)
-    funds[i + 1] = funds[i + 1] + order.hold
+    acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+    _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
 cdef void c_release(object risk, Order order) except *:
@@ -376,20 +403,9 @@ cdef void c_release(object risk, Order order) except *:
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        _add_at(slot((<dict>slot(risk, R_ACCOUNTS))[order.account], A_FUNDS), i + 1, -hold)
+        acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+        _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)
         order.hold = 0
-
-
-cdef int _add_at(list f, Py_ssize_t i, tokex_i128 d) except -1:
-    """``f[i] += d``, on C integers while the sum fits 64 bits."""
-    cdef long long v
-    cdef tokex_i128 r
-    item = f[i]
-    if as_ll(item, &v) and add128(v, d, &r) and fits64(r):
-        f[i] = PyLong_FromLongLong(<long long>r)
-    else:
-        f[i] = item + from_i128(d)
-    return 0
 
 
 cdef tuple _fill_c(object m, object tacct, object macct, object fees,
@@ -402,6 +418,10 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
     cdef tokex_i128 worth, scale, bcost = 0, bfee = 0, btotal, paid, bnotional, quote, hold
     cdef tokex_i128 rest, a = 0, b = 0, units = 0, scost = 0, sfee = 0, stotal, got
     cdef tokex_i128 old_hold, seller_hold
+    cdef tokex_i128 b_quote, b_quote_held, b_base, s_base, s_base_held, s_quote, f_quote
+    cdef long long *bf
+    cdef long long *sf
+    cdef long long *ff
     cdef Py_ssize_t qi, bi
     if taker.side == "buy":
         buyer, bacct, left = taker, tacct, taker_left
@@ -462,6 +482,30 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
     seller_hold = seller.hold - units
     if not fits64(seller_hold):
         return None
+    # The seven balances and holds the fill moves, each checked to fit 64 bits
+    # before anything is written (buyer, seller and fee account are three
+    # accounts: no trade between two orders of one account ever prints, and the
+    # fee account places no orders). None of these steps can pass 128 bits:
+    # every term is within 66. If one would not fit (balances are at most
+    # MAX_UNITS, so only a broken invariant gets here), the exact path settles
+    # the fill as the pure build does and raises where it raises.
+    qi = slot(m, M_QI)
+    bi = slot(m, M_BI)
+    if bacct is sacct or fees is bacct or fees is sacct or qi == bi:
+        return None
+    bf = _funds(bacct)
+    sf = _funds(sacct)
+    ff = _funds(fees)
+    b_quote = bf[qi] - paid
+    b_quote_held = bf[qi + 1] + (hold - old_hold)
+    b_base = bf[bi] + units
+    s_base = sf[bi] - units
+    s_base_held = sf[bi + 1] - units
+    s_quote = sf[qi] + got
+    f_quote = ff[qi] + (paid - got)
+    if not (fits64(b_quote) and fits64(b_quote_held) and fits64(b_base) and fits64(s_base)
+            and fits64(s_base_held) and fits64(s_quote) and fits64(f_quote)):
+        return None
     buyer.cost = from_i128(bcost)
     buyer.fee = from_i128(bfee)
     buyer.paid = <long long>btotal
@@ -471,17 +515,13 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
     seller.fee = from_i128(sfee)
     seller.paid = <long long>stotal
     seller.hold = <long long>seller_hold
-    qi = slot(m, M_QI)
-    bi = slot(m, M_BI)
-    f = slot(bacct, A_FUNDS)
-    _add_at(f, qi, -paid)
-    _add_at(f, qi + 1, hold - old_hold)
-    _add_at(f, bi, units)
-    f = slot(sacct, A_FUNDS)
-    _add_at(f, bi, -units)
-    _add_at(f, bi + 1, -units)
-    _add_at(f, qi, got)
-    _add_at(slot(fees, A_FUNDS), qi, paid - got)
+    bf[qi] = <long long>b_quote
+    bf[qi + 1] = <long long>b_quote_held
+    bf[bi] = <long long>b_base
+    sf[bi] = <long long>s_base
+    sf[bi + 1] = <long long>s_base_held
+    sf[qi] = <long long>s_quote
+    ff[qi] = <long long>f_quote
     if taker is buyer:
         return from_i128(quote), from_i128(paid - quote), from_i128(quote - got)
     return from_i128(quote), from_i128(quote - got), from_i128(paid - quote)
@@ -519,7 +559,6 @@ cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order ta
     account already looked up: the matcher looks up the first three once per
     incoming order rather than once per fill."""
     cdef Order buyer, seller
-    cdef list f
     cdef Py_ssize_t qi, bi
     r = _fill_c(m, tacct, macct, fees, taker, maker, price, qty, taker_left)
     if r is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable
 from typing import Literal
 
@@ -44,11 +45,17 @@ class AccountSpec(msgspec.Struct, frozen=True, kw_only=True):
 class Account:
     """Live state of one account: its terms, balances, holds and controls.
 
-    ``funds`` keeps every asset's balance and hold in one flat list, in the
-    order of ``assets``: ``funds[2 * i]`` is the balance of asset ``i`` and
-    ``funds[2 * i + 1]`` what is held of it. One small list per account
-    (instead of two dicts keyed by asset id) is what the per-order hot paths
-    index, with positions :class:`~risk.risk.Market` computes once.
+    ``funds`` keeps every asset's balance and hold in one flat array of
+    signed 64-bit integers (``array('q')``), in the order of ``assets``:
+    ``funds[2 * i]`` is the balance of asset ``i`` and ``funds[2 * i + 1]``
+    what is held of it. One small array per account (instead of two dicts
+    keyed by asset id) is what the per-order hot paths index, with positions
+    :class:`~risk.risk.Market` computes once: the pure build through plain
+    indexing, the compiled core (risk/_fast.pyx) through the array's buffer
+    as C ``long long``, so a fill writes no boxed int. Every balance fits:
+    they are at most :data:`~risk.risk.MAX_UNITS` (the deposits', rebases'
+    and snapshots' checks), and a hold never passes its balance. A write
+    past 64 bits raises OverflowError (a bug) rather than wrap.
     ``balance``, ``held`` and ``available`` are the by-name views for
     everything else; available never goes negative. ``killed`` is the
     operator's kill switch; ``dms_deadline`` the dead man's switch instant.
@@ -84,7 +91,7 @@ class Account:
         """May place orders now: enabled and not killed (kept by :meth:`set_killed`)."""
         self.dms_deadline: int | None = None
         self.assets: tuple[str, ...] = tuple(assets)
-        self.funds = [0] * (2 * len(self.assets))
+        self.funds = array("q", [0]) * (2 * len(self.assets))
 
     def slot(self, asset: str) -> int:
         """Position of ``asset``'s balance in ``funds`` (its hold is the next one)."""

@@ -20,6 +20,7 @@ PURE_PACKAGES = ("model", "engine", "risk")
 # Everything a pure module may import: computation only.
 ALLOWED_TOP_LEVEL = {
     "__future__",
+    "array",  # balances and holds as signed 64-bit integers (risk.accounts.Account.funds)
     "bisect",
     "collections",
     "dataclasses",

@@ -40,6 +40,7 @@ __all__ = [
     "ChannelReader",
     "Check",
     "Checked",
+    "Connections",
     "Down",
     "Enqueue",
     "Failed",
@@ -130,6 +131,13 @@ class Login(msgspec.Struct, tag="login", array_like=True):
     issue: bool = True
 
 
+class Connections(msgspec.Struct, tag="connections", array_like=True):
+    """The FIX worker's client connections changed by ``delta``: while it has none the
+    node holds its batches (as for a WebSocket worker with no connection)."""
+
+    delta: int
+
+
 class Presence(msgspec.Struct, tag="presence", array_like=True):
     """Connections logged in to ``account`` on this worker changed by ``delta``.
 
@@ -169,7 +177,19 @@ class Release(msgspec.Struct, tag="release", array_like=True):
     address: str
 
 
-Request = Enqueue | Check | Barrier | Tick | Login | Presence | Touch | Advance | Admit | Release
+Request = (
+    Enqueue
+    | Check
+    | Barrier
+    | Tick
+    | Login
+    | Presence
+    | Touch
+    | Advance
+    | Admit
+    | Release
+    | Connections
+)
 
 
 class Requests(msgspec.Struct, tag="requests", array_like=True):

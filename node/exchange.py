@@ -300,6 +300,9 @@ class Exchange:
     def add_listener(self, listener: Listener) -> None:
         self.listeners.append(listener)
 
+    def connected(self, delta: int) -> None:
+        """A gateway in this process counts its connections: nothing to do here."""
+
     def add_early_listener(self, listener: Listener) -> None:
         """Hear every batch as soon as the engine has applied it, before it is durable.
 

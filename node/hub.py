@@ -71,6 +71,7 @@ from node.channel import (
     Batch,
     Check,
     Checked,
+    Connections,
     Durable,
     Enqueue,
     Failed,
@@ -138,11 +139,20 @@ class _Worker:
     """Durable commands not sent yet to this worker, which has no connection (each
     encoded as the journal holds it; :meth:`WorkerHub._send_held`)."""
     hold_timer: asyncio.TimerHandle | None = None
+    held_durable: int = 0
+    """An early worker's: how far the journal is durable, not told yet (0: told)."""
+    connections: int = 0
+    """An early worker's (the FIX worker's) client connections."""
+    draining: bool = False
+    """The FIX worker is stopping and hears the pipeline out: nothing is held for it."""
 
     @property
     def idle(self) -> bool:
-        """A WebSocket worker with no connection admitted and nothing to answer."""
-        return not (self.early or self.addresses or self.replies)
+        """A worker with no connection and nothing to answer: a WebSocket worker with no
+        connection admitted, or the FIX worker with no client connected (not stopping)."""
+        if self.early:
+            return not (self.connections or self.applied or self.replies or self.draining)
+        return not (self.addresses or self.replies)
 
 
 class WorkerDidNotStart(RuntimeError):
@@ -328,6 +338,9 @@ class WorkerHub:
                 elif isinstance(message, Stats) and worker is not None:
                     self._stats(worker, message)
                 elif isinstance(message, Stopped):
+                    if worker is not None:
+                        worker.draining = True
+                        self._send_held(worker)
                     self._fix_stopped.set()
                 elif isinstance(message, Listening) and worker is not None:
                     ready = self._ready.get(worker.index)
@@ -425,6 +438,7 @@ class WorkerHub:
         addresses' quota; its counters stay in the metrics' totals."""
         self.exchange.metrics.worker_gone(worker.index, worker.pid)
         worker.held.clear()
+        worker.held_durable = 0
         if worker.hold_timer is not None:
             worker.hold_timer.cancel()
             worker.hold_timer = None
@@ -485,6 +499,8 @@ class WorkerHub:
                 self._admit(worker, item)
             elif isinstance(item, Release):
                 self._release(worker, item.address)
+            elif isinstance(item, Connections):
+                worker.connections += item.delta
             elif isinstance(item, Advance):
                 # Checked by the worker (simulated clock, not backwards); the node's
                 # own check is the last word, and a refusal leaves the clock as it was.
@@ -654,6 +670,10 @@ class WorkerHub:
         for worker in self.workers.values():
             if not (worker.early and worker.live) or not (applied or worker.applied):
                 continue  # nothing applied and nothing of its own: no frame
+            if worker.idle:
+                self._hold(worker, applied)
+                continue
+            self._send_held(worker)
             if raw is None:
                 # The commands as the journal encoded them when the pipeline has them (the
                 # same msgpack), as for a durable batch (:meth:`_on_batch`).
@@ -679,7 +699,7 @@ class WorkerHub:
         clock = self._clock()
         for worker in live:
             if worker.idle:
-                self._hold(worker, applied)
+                self._hold(worker, applied, durable=worker.early)
                 continue
             self._send_held(worker)
             replies, worker.replies = worker.replies, []
@@ -702,12 +722,19 @@ class WorkerHub:
                     )
             worker.writer.write(frame(encode(Batch(replies, raw, busy, clock))))
 
-    def _hold(self, worker: _Worker, applied: list[Sequenced]) -> None:
-        """Keep a durable batch for ``worker`` (:attr:`_Worker.idle`) to send later."""
+    def _hold(self, worker: _Worker, applied: list[Sequenced], durable: bool = False) -> None:
+        """Keep a batch for ``worker`` (:attr:`_Worker.idle`) to send later: a durable one
+        for a WebSocket worker; for an early worker each batch as applied, and (``durable``)
+        how far the journal is durable."""
         if not applied:
             return
-        encoded = self.exchange.encoded
-        worker.held += encoded if encoded is not None else [encode_command(c) for c, _ in applied]
+        if durable:
+            worker.held_durable = applied[-1][0].seq
+        else:
+            encoded = self.exchange.encoded
+            worker.held += (
+                encoded if encoded is not None else [encode_command(c) for c, _ in applied]
+            )
         if len(worker.held) >= HOLD_COMMANDS:
             self._send_held(worker)
         elif worker.hold_timer is None:
@@ -715,16 +742,26 @@ class WorkerHub:
             worker.hold_timer = loop.call_later(HOLD_S, self._send_held, worker)
 
     def _send_held(self, worker: _Worker) -> None:
-        """Send ``worker`` the batches held for it, as one batch with no answers."""
+        """Send ``worker`` what was held for it: one batch with no answers (an early
+        worker: the batches as applied, then how far they are durable)."""
         if worker.hold_timer is not None:
             worker.hold_timer.cancel()
             worker.hold_timer = None
-        if not worker.held:
+        if not (worker.held or worker.held_durable):
             return
         held, worker.held = worker.held, []
-        if worker.live:
-            message = Batch([], applied_from_journal(held), self.exchange.busy, self._clock())
+        upto, worker.held_durable = worker.held_durable, 0
+        if not worker.live:
+            return
+        busy, clock = self.exchange.busy, self._clock()
+        if not worker.early:
+            message = Batch([], applied_from_journal(held), busy, clock)
             worker.writer.write(frame(encode(message)))
+            return
+        if held:
+            worker.writer.write(frame(encode(Applied([], applied_from_journal(held), clock))))
+        if upto:
+            worker.writer.write(frame(encode(Durable([], upto, busy, clock))))
 
     def _flush(self, worker: _Worker) -> None:
         if worker.replies and worker.live:

@@ -441,6 +441,11 @@ class InProcessNode(Node, Protocol):
         """Hear every batch as soon as it is applied, before it is durable."""
         ...
 
+    def connected(self, delta: int) -> None:
+        """The gateway's client connections changed by ``delta`` (the FIX worker's node
+        holds its batches while it has none; in the node's own process, nothing)."""
+        ...
+
     def enqueue_early(
         self,
         commands: list[Command],

@@ -55,6 +55,7 @@ from node.channel import (
     ChannelReader,
     Check,
     Checked,
+    Connections,
     Durable,
     Enqueue,
     Failed,
@@ -239,6 +240,11 @@ class RemoteNode:
     def applied_seq(self) -> int:
         """The journal number of the last record this worker's copy applied (durable)."""
         return int(self.engine.last_seq)
+
+    def connected(self, delta: int) -> None:
+        """The FIX gateway's client connections changed by ``delta`` (the node holds this
+        worker's batches while it has none, and sends them before answering anything)."""
+        self._send(Connections(delta))
 
     def present(self, account: str, delta: int, cancel: CancelAll | None) -> None:
         """This worker's logged-in connections of ``account`` changed (cancel-on-disconnect

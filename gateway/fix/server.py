@@ -103,10 +103,26 @@ class Connection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, but behave as one.
         self.transport = cast(asyncio.Transport, transport)
-        self.gateway.connections.add(self)
-        metrics = self.gateway.metrics
+        gateway = self.gateway
+        gateway.connections.add(self)
+        metrics = gateway.metrics
         metrics.connections += 1
         metrics.connections_total += 1
+        # With no connection the FIX worker's node holds its batches; the first bytes are
+        # read once everything before this connection is applied here (the barrier's
+        # answer follows the held batches), so a Logon meets the copy of the engine and
+        # the store as they are now.
+        gateway.node.connected(1)
+        self.transport.pause_reading()
+        try:
+            gateway.node.enqueue_barrier(self._resume)
+        except RuntimeError:  # shutting down
+            self._resume()
+
+    def _resume(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         gateway = self.gateway
@@ -443,6 +459,7 @@ class FixGateway(Requests, Executions):
         """The connection is gone: its session (if any) is away from now on."""
         if conn in self.connections:
             self.metrics.connections -= 1
+            self.node.connected(-1)
         self.connections.discard(conn)
         self.waiting.pop(id(conn), None)
         handle = conn.handle

@@ -1,8 +1,10 @@
-"""A WebSocket worker with no connection is sent the durable batches together
-(node/hub.py: HOLD_COMMANDS, HOLD_S), and everything held before anything it asks.
+"""A worker with no connection is sent the batches together (node/hub.py:
+HOLD_COMMANDS, HOLD_S), and everything held before anything it asks: a WebSocket
+worker with no connection admitted, and the FIX worker (an early worker) with no
+client connected.
 
 A real Exchange on a real data directory, the node's real hub on its Unix socket,
-and a RemoteNode joined to it as a WebSocket worker in the same event loop.
+and a RemoteNode joined to it as a worker in the same event loop.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from pathlib import Path
 import pytest
 
 import node.hub as hub_module
-from node.channel import Admitted, Batch, decode_applied, decode_down
+from node.channel import Admitted, Applied, Batch, Durable, decode_applied, decode_down
 from node.exchange import Exchange
 from node.hub import WorkerHub
 from node.worker import RemoteNode, connect
@@ -21,13 +23,13 @@ from tests.unit.node.test_pipelined_commit import _exchange, _order, _wait
 
 
 async def _joined(
-    tmp_path: Path,
+    tmp_path: Path, early: bool = False
 ) -> tuple[Exchange, WorkerHub, RemoteNode, list[object], asyncio.Task[None], asyncio.Transport]:
     exchange = _exchange(tmp_path / "data")
     hub = WorkerHub(exchange, 0, [])
     await exchange.start()
     await hub.start()
-    frames, writer, welcome = await asyncio.wait_for(connect(str(hub.path), 0), 10)
+    frames, writer, welcome = await asyncio.wait_for(connect(str(hub.path), 0, early), 10)
     remote = RemoteNode(exchange.config, welcome, tmp_path / "data" / "history.sqlite")
     remote.writer = writer
     got: list[object] = []
@@ -39,6 +41,10 @@ async def _joined(
                 got.append(message)
                 if isinstance(message, Batch):
                     remote.on_batch(message)
+                elif isinstance(message, Applied):
+                    remote.on_applied(message)
+                elif isinstance(message, Durable):
+                    remote.on_durable(message)
 
     receiving = asyncio.get_running_loop().create_task(receive())
     return exchange, hub, remote, got, receiving, writer
@@ -100,6 +106,51 @@ def test_held_batches_go_after_hold_s_or_at_hold_commands(
         await _wait(lambda: remote.engine.last_seq == start + 5, "the fifth after HOLD_S")
         assert _batches(got)[1:] == [[start + 5]]
         assert remote.engine.state_hash() == exchange.engine.state_hash()
+        writer.close()
+        await hub.close()
+        await exchange.close()
+        receiving.cancel()
+
+    asyncio.run(run())
+
+
+def test_the_fix_worker_with_no_client_gets_the_batches_held_once_one_connects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An early worker (the FIX worker) with no client connection: nothing is sent until
+    it says a client connected; then the batches as applied (one Applied) and how far
+    they are durable (one Durable), and from then on each batch at once."""
+    monkeypatch.setattr(hub_module, "HOLD_S", 60.0)
+
+    async def run() -> None:
+        exchange, hub, remote, got, receiving, writer = await _joined(tmp_path, early=True)
+        published: list[int] = []
+        remote.add_listener(lambda applied: published.extend(c.seq for c, _ in applied))
+        start = exchange.engine.last_seq
+        for n in range(5):
+            await exchange.submit(_order(n))
+        await asyncio.sleep(0.05)
+        assert got == [] and remote.engine.last_seq == start
+        remote.connected(1)
+        await _wait(lambda: published == [start + n for n in range(1, 6)], "the held batches")
+        applied = [m for m in got if isinstance(m, Applied)]
+        durable = [m for m in got if isinstance(m, Durable)]
+        assert [[c.seq for c in decode_applied(m.applied)] for m in applied] == [
+            [start + n for n in range(1, 6)]
+        ]
+        assert [m.upto for m in durable] == [start + 5]
+        assert remote.engine.state_hash() == exchange.engine.state_hash()
+        # A client connected: the next batch comes as applied, then durable, at once.
+        await exchange.submit(_order(6))
+        await _wait(lambda: published[-1:] == [start + 6], "the next batch at once")
+        assert [type(m).__name__ for m in got[-2:]] == ["Applied", "Durable"]
+        # The last client gone: held again.
+        remote.connected(-1)
+        await asyncio.sleep(0.05)
+        before = len(got)
+        await exchange.submit(_order(7))
+        await asyncio.sleep(0.05)
+        assert len(got) == before and remote.engine.last_seq == start + 6
         writer.close()
         await hub.close()
         await exchange.close()

@@ -1,8 +1,10 @@
 """The transport's gate: bytes go out only when the store and the journal have what they tell,
-in order, and a client that does not read goes."""
+in order, and a client that does not read goes; a new connection is read from once the
+node's barrier asked for at its opening is answered."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,6 +17,13 @@ class FakeTransport:
         self.written: list[bytes] = []
         self.unread = unread
         self.closed = self.aborted = False
+        self.reading = True
+
+    def pause_reading(self) -> None:
+        self.reading = False
+
+    def resume_reading(self) -> None:
+        self.reading = True
 
     def write(self, data: bytes) -> None:
         self.written.append(data)
@@ -32,17 +41,47 @@ class FakeTransport:
         self.aborted = True
 
 
-def _connection(transport: FakeTransport) -> Connection:
+class FakeNode:
+    """What a connection asks of the node at its opening: it counts, and a barrier."""
+
+    def __init__(self, answer_at_once: bool = True) -> None:
+        self.connections = 0
+        self.barriers: list[Callable[[], None]] = []
+        self.answer_at_once = answer_at_once
+
+    def connected(self, delta: int) -> None:
+        self.connections += delta
+
+    def enqueue_barrier(self, after: Callable[[], None]) -> None:
+        if self.answer_at_once:
+            after()
+        else:
+            self.barriers.append(after)
+
+
+def _connection(transport: FakeTransport, node: FakeNode | None = None) -> Connection:
     gateway: Any = SimpleNamespace(
         connections=set(),
         waiting={},
         holding={},
         metrics=GatewayMetrics("fix"),
         durable_seq=0,
+        node=node or FakeNode(),
     )
     conn = Connection(gateway)
     conn.connection_made(transport)  # type: ignore[arg-type]
     return conn
+
+
+def test_a_new_connection_is_counted_and_read_from_once_its_barrier_is_answered() -> None:
+    transport = FakeTransport()
+    node = FakeNode(answer_at_once=False)
+    _connection(transport, node)
+    assert node.connections == 1
+    assert not transport.reading  # the node's held batches first
+    [answer] = node.barriers
+    answer()
+    assert transport.reading
 
 
 def test_queued_bytes_wait_for_the_commit_then_go_in_one_write() -> None:

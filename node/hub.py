@@ -25,11 +25,12 @@ a Unix socket):
   answers once the batch is durable (:class:`~node.channel.Durable`); at a
   stop it logs its sessions out first and hears the pipeline out
   (:meth:`WorkerHub.close`, :meth:`WorkerHub.finish`);
-* a WebSocket worker with no connection (none admitted, nothing to answer)
-  is sent the durable batches together, up to :data:`HOLD_COMMANDS` commands
-  or :data:`HOLD_S` later, and at once before anything it asks: its copy
-  of the engine is read by nobody meanwhile, and it wakes a few times a
-  second instead of once a batch.
+* a worker with no connection (a WebSocket worker with none admitted, the
+  FIX worker with no client connected; nothing to answer) is sent the
+  batches together, up to :data:`HOLD_COMMANDS` commands or :data:`HOLD_S`
+  later, and at once before anything it asks: its copy of the engine is
+  read by nobody meanwhile, and it wakes a few times a second instead of
+  once a batch.
 
 A worker joins at a barrier: it is sent the engine exactly as durable then
 (as a snapshot holds it: engine/snapshot.py's data), the nonces and live tokens, and from then on
@@ -112,9 +113,9 @@ RESTART_DELAY_S = 0.2
 RUN_COMMANDS = 128
 """Consecutive commands of a worker's frame that go into the pipeline as one entry, at most."""
 HOLD_COMMANDS = 2048
-"""Durable commands held for a WebSocket worker with no connection, at most."""
+"""Commands held for a worker with no connection, at most."""
 HOLD_S = 0.5
-"""How long a WebSocket worker with no connection may be left behind the journal, at most."""
+"""How long a worker with no connection may be left behind the journal, at most."""
 
 
 @dataclass
@@ -136,8 +137,9 @@ class _Worker:
     applied: list[Answer] = field(default_factory=list)
     """An early worker's results of the batch being applied, for its Applied frame."""
     held: list[bytes] = field(default_factory=list)
-    """Durable commands not sent yet to this worker, which has no connection (each
-    encoded as the journal holds it; :meth:`WorkerHub._send_held`)."""
+    """Commands not sent yet to this worker, which has no connection (durable ones, or
+    for an early worker as applied; each encoded as the journal holds it;
+    :meth:`WorkerHub._send_held`)."""
     hold_timer: asyncio.TimerHandle | None = None
     held_durable: int = 0
     """An early worker's: how far the journal is durable, not told yet (0: told)."""

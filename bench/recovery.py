@@ -74,12 +74,22 @@ def _genesis() -> Genesis:
 
 
 def _commands(count: int, seed: int) -> list[Command]:
-    """Deposits for every account, then peer-flow up to ``count`` commands in all."""
+    """Deposits for every account, then peer-flow up to ``count`` commands in all.
+
+    An order's id is its command's seq, and the flow's commands come after the
+    deposits in the journal: a cancel names the order it cancels by the flow's
+    own numbering moved on by the deposits (without that, nearly every cancel
+    named another account's order and was refused, and the book only grew).
+    """
     deposits: list[Command] = []
     for n in range(1, _ACCOUNTS + 1):
         deposits.append(Deposit(0, 0, f"acct{n}", "USD", 500_000_000))
         deposits.append(Deposit(0, 0, f"acct{n}", "AAPLx", 5_000 * 10**8))
-    flow = to_commands(peer_flow(max(0, count - len(deposits)), seed))
+    shift = len(deposits)
+    ops = peer_flow(max(0, count - shift), seed)
+    flow = to_commands(
+        [["C", int(op[1]) + shift, op[2]] if op[0] == "C" else op for op in ops]  # type: ignore[call-overload]
+    )
     assert all(getattr(c, "symbol", BENCH_SYMBOL) == BENCH_SYMBOL for c in flow)
     return (deposits + flow)[:count]
 

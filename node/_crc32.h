@@ -37,15 +37,16 @@
 static uint32_t tokex_crc_table[8][256];
 static int tokex_crc_clmul = 0; /* 1 once tokex_crc32_init has found PCLMULQDQ */
 
-/* The raw (not inverted) CRC state after ``len`` bytes from ``state``: eight bytes
- * a step, each looked up in its own table (eight independent loads, not a chain
- * of eight), then byte by byte. */
+/* The raw (not inverted) CRC state after ``len`` bytes from ``state``: on a
+ * little-endian machine eight bytes a step, each looked up in its own table
+ * (eight independent loads, not a chain of eight), then byte by byte. */
 static inline uint32_t
 tokex_crc_bytes(uint32_t state, const unsigned char *buf, size_t len)
 {
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
     while (len >= 8) {
         uint64_t w;
-        memcpy(&w, buf, 8); /* little-endian, as on every x86-64 */
+        memcpy(&w, buf, 8); /* the eight bytes, first in the low bits */
         w ^= state;
         state = tokex_crc_table[7][w & 0xff] ^ tokex_crc_table[6][(w >> 8) & 0xff]
               ^ tokex_crc_table[5][(w >> 16) & 0xff] ^ tokex_crc_table[4][(w >> 24) & 0xff]
@@ -54,6 +55,7 @@ tokex_crc_bytes(uint32_t state, const unsigned char *buf, size_t len)
         buf += 8;
         len -= 8;
     }
+#endif
     while (len--)
         state = tokex_crc_table[0][(state ^ *buf++) & 0xff] ^ (state >> 8);
     return state;

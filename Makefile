@@ -12,7 +12,7 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* model/_build_hash.pxd risk/_fast.p* engine/_core.p*) model/build.py \
 	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
 	engine/operations.py engine/phases.py engine/uncross.py \
-	node/_journal.pyx node/journal.py
+	node/_journal.pyx node/_crc32.h node/journal.py
 CORE_STAMP := $(VENV)/.core-built
 # What the pure build runs again in `make unit` (the compiled build runs everything).
 PURE_TESTS := tests/property tests/golden tests/unit/engine tests/unit/risk tests/unit/model \

@@ -45,6 +45,7 @@ from bench.memory import add_memory_parser
 from bench.microcompare import add_micro_parser
 from bench.peers.run import PEERS, prepare, run_peer, run_runner
 from bench.recovery import print_recovery, recovery_report
+from bench.replay import add_replay_parser
 from bench.settlement import add_settlement_parser
 from bench.suite import add_all_parser
 from bench.workloads import WORKLOADS, bench_engine, to_commands
@@ -384,6 +385,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_fix_parser(sub)
     add_settlement_parser(sub)
     add_builds_parser(sub)
+    add_replay_parser(sub)
     add_memory_parser(sub)
 
     add_all_parser(sub)

@@ -76,6 +76,7 @@ SOURCES = (
     "engine/operations.py",
     "engine/phases.py",
     "engine/uncross.py",
+    "node/_crc32.h",
     "node/_journal.pyx",
     "node/journal.py",
 )

@@ -13,9 +13,12 @@ payload.
 
 What a replay spends per record, and how this loop keeps it small:
 
-* The checksum is zlib's ``crc32`` called on the record in place (the
-  function ``zlib.crc32`` calls), over the header's length and seq and then
-  the payload: no slices cut, no Python call made.
+* The checksum is computed on the record in place, over the header's length
+  and seq and then the payload: no slices cut, no Python call made. It is
+  zlib's CRC-32 (the value ``zlib.crc32`` gives), by carry-less
+  multiplication where the processor has PCLMULQDQ (node/_crc32.h: about 27 ns
+  for a 184-byte payload against zlib's 145 ns on the Intel Xeon VM), else
+  zlib's own ``crc32`` (:data:`CRC32_PATH` says which).
 * The two commands that make up nearly every journal, a new order and a
   cancel (``NewOrder``, ``CancelOrder``), are read straight from the
   payload's msgpack by :func:`_new_order` and :func:`_cancel_order`. They
@@ -51,8 +54,21 @@ from typing import get_args
 
 from model.commands import CancelOrder, NewOrder, OrderType, Side, StpType, TimeInForce
 
-cdef extern from "zlib.h":
-    unsigned long crc32(unsigned long crc, const unsigned char *buf, unsigned int len)
+cdef extern from "_crc32.h":
+    void tokex_crc32_init() noexcept
+    uint32_t tokex_crc32(uint32_t crc, const unsigned char *buf, size_t len) noexcept nogil
+    int tokex_crc_clmul
+
+tokex_crc32_init()
+CRC32_PATH = "pclmulqdq" if tokex_crc_clmul else "zlib"
+"""How :func:`crc32` and the reader compute the checksum: ``pclmulqdq`` or ``zlib``."""
+
+
+def crc32(const unsigned char[::1] data, uint32_t value=0):
+    """``zlib.crc32(data, value)``, computed as the reader computes a record's checksum."""
+    if data.shape[0] == 0:
+        return value
+    return tokex_crc32(value, &data[0], <size_t>data.shape[0])
 
 cdef extern from "Python.h":
     bint PyUnicode_IS_ASCII(object o)
@@ -80,7 +96,7 @@ def take_records(bytes data, Py_ssize_t pos, long long expected, long long after
             break
         if seq != <uint64_t>expected:
             break
-        if crc32(crc32(0, buf + pos, SPAN), buf + pos + HEAD, size) != crc:
+        if tokex_crc32(tokex_crc32(0, buf + pos, SPAN), buf + pos + HEAD, size) != crc:
             break
         if expected > after:
             command = _fast(buf + pos + HEAD, size, expected)

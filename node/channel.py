@@ -459,7 +459,7 @@ class FrameProtocol(asyncio.Protocol):
     ) -> None:
         self.on_frames = on_frames
         self.on_lost = on_lost
-        self.frames = Frames()
+        self._cut = Frames()
         self.transport: asyncio.Transport | None = None
         self.state: Any = None
         """What the owner keeps for this connection (the hub: its worker)."""
@@ -470,10 +470,10 @@ class FrameProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         try:
-            got = self.frames.feed(data)
+            got = self._cut.feed(data)
         except ConnectionError:
             if self.transport is not None:
-                self.transport.close()
+                self.transport.close()  # a broken peer: the end follows (connection_lost)
             return
         if got:
             self.on_frames(self, got)
@@ -485,8 +485,9 @@ class FrameProtocol(asyncio.Protocol):
         self.on_lost(self)
 
 
-class ChannelReader(asyncio.Protocol):
-    """A worker's end of the channel as an :class:`asyncio.Protocol` (:func:`node.worker.connect`).
+class ChannelReader(FrameProtocol):
+    """A worker's end of the channel (:func:`node.worker.connect`): the node's
+    :class:`FrameProtocol`, with frames that wait to be taken.
 
     Until :meth:`push`, frames wait to be taken with :meth:`frames` (the
     worker waits so for its welcome); from then on each chunk the loop reads
@@ -496,36 +497,21 @@ class ChannelReader(asyncio.Protocol):
     """
 
     def __init__(self) -> None:
-        self.transport: asyncio.Transport | None = None
-        self._frames = Frames()
+        super().__init__(self._read, self._closed)
         self._ready: list[bytes] = []
         self._ended = False
         self._waiter: asyncio.Future[None] | None = None
         self._on_frames: Callable[[list[bytes]], None] | None = None
         self._on_end: Callable[[], None] | None = None
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = cast(asyncio.Transport, transport)
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            got = self._frames.feed(data)
-        except ConnectionError:
-            if self.transport is not None:
-                self.transport.close()  # a broken peer: the end follows (connection_lost)
-            return
-        if not got:
-            return
+    def _read(self, _: FrameProtocol, got: list[bytes]) -> None:
         if self._on_frames is not None:
             self._on_frames(got)
             return
         self._ready += got
         self._wake()
 
-    def eof_received(self) -> bool:
-        return False  # close the transport
-
-    def connection_lost(self, exc: Exception | None) -> None:
+    def _closed(self, _: FrameProtocol) -> None:
         self._ended = True
         self._wake()
         if self._on_end is not None:

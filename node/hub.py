@@ -96,7 +96,6 @@ from node.channel import (
     applied_from_journal,
     decode_up,
     encode,
-    encode_applied,
     frame,
 )
 from node.exchange import Exchange
@@ -677,16 +676,7 @@ class WorkerHub:
                 continue
             self._send_held(worker)
             if raw is None:
-                # The commands as the journal encoded them when the pipeline has them (the
-                # same msgpack), as for a durable batch (:meth:`_on_batch`).
-                encoded = self.exchange.encoded
-                raw = (
-                    EMPTY
-                    if not applied
-                    else encode_applied(applied)
-                    if encoded is None
-                    else applied_from_journal(encoded)
-                )
+                raw = applied_from_journal(self._payloads(applied)) if applied else EMPTY
             replies, worker.applied = worker.applied, []
             worker.writer.write(frame(encode(Applied(replies, raw, self._clock()))))
 
@@ -710,19 +700,15 @@ class WorkerHub:
                 worker.writer.write(frame(encode(Durable(replies, upto, busy, clock))))
                 continue
             if raw is None:
-                if not applied:
-                    raw = EMPTY
-                else:
-                    # The commands as the journal encoded them, when the committer has them
-                    # at hand (the same msgpack): a batch is encoded once for the journal
-                    # and all.
-                    encoded = self.exchange.encoded
-                    raw = (
-                        encode_applied(applied)
-                        if encoded is None
-                        else applied_from_journal(encoded)
-                    )
+                raw = applied_from_journal(self._payloads(applied)) if applied else EMPTY
             worker.writer.write(frame(encode(Batch(replies, raw, busy, clock))))
+
+    def _payloads(self, applied: list[Sequenced]) -> list[bytes]:
+        """The batch's commands as the journal encoded them, when the pipeline has them at
+        hand (the same msgpack: a batch is encoded once for the journal and every
+        worker), else encoded now."""
+        encoded = self.exchange.encoded
+        return encoded if encoded is not None else [encode_command(c) for c, _ in applied]
 
     def _hold(self, worker: _Worker, applied: list[Sequenced], durable: bool = False) -> None:
         """Keep a batch for ``worker`` (:attr:`_Worker.idle`) to send later: a durable one
@@ -733,10 +719,7 @@ class WorkerHub:
         if durable:
             worker.held_durable = applied[-1][0].seq
         else:
-            encoded = self.exchange.encoded
-            worker.held += (
-                encoded if encoded is not None else [encode_command(c) for c, _ in applied]
-            )
+            worker.held += self._payloads(applied)
         if len(worker.held) >= HOLD_COMMANDS:
             self._send_held(worker)
         elif worker.hold_timer is None:

@@ -56,6 +56,7 @@ from node.channel import (
     Check,
     Checked,
     Connections,
+    Down,
     Durable,
     Enqueue,
     Failed,
@@ -67,6 +68,7 @@ from node.channel import (
     Presence,
     Release,
     Reply,
+    Report,
     Request,
     Requests,
     Stats,
@@ -374,6 +376,17 @@ class RemoteNode:
         return True
 
     # ---------------------------------------------------------------- receiving
+
+    def on_message(self, message: Down) -> None:
+        """One frame from the node after the welcome, to the method that takes it."""
+        if isinstance(message, Batch):
+            self.on_batch(message)
+        elif isinstance(message, Applied):
+            self.on_applied(message)
+        elif isinstance(message, Durable):
+            self.on_durable(message)
+        elif isinstance(message, Report):
+            self.reports = dict(message.reports)
 
     def on_batch(self, batch: Batch) -> None:
         """One frame from the node: apply its commands to the copy, answer, then publish."""

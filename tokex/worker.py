@@ -33,11 +33,7 @@ from websockets.http11 import Request, Response
 from gateway.fix.server import FixGateway
 from gateway.ws.server import WsGateway, _address
 from node.channel import (
-    Applied,
-    Batch,
-    Durable,
     Listening,
-    Report,
     Stopped,
     decode_down,
     encode,
@@ -133,15 +129,7 @@ async def run_worker(args: argparse.Namespace, config: Config) -> int:
                 return  # a frame could not be taken: nothing after it either
             try:
                 for payload in got:
-                    message = decode_down(payload)
-                    if isinstance(message, Batch):
-                        node.on_batch(message)
-                    elif isinstance(message, Applied):
-                        node.on_applied(message)
-                    elif isinstance(message, Durable):
-                        node.on_durable(message)
-                    elif isinstance(message, Report):
-                        node.reports = dict(message.reports)
+                    node.on_message(decode_down(payload))
             except Exception as e:  # the copy is no longer the node's: the worker stops
                 ended.set_exception(e)
 

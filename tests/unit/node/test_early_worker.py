@@ -19,9 +19,7 @@ import node.exchange as exchange_module
 from engine import snapshot as engine_snapshot
 from node.channel import (
     EMPTY,
-    Applied,
     Batch,
-    Durable,
     Welcome,
     decode_down,
     encode,
@@ -65,10 +63,7 @@ def test_an_early_worker_hears_a_batch_applied_then_its_answer_once_durable(
                 for payload in got:
                     message = decode_down(payload)
                     kinds.append(type(message).__name__)
-                    if isinstance(message, Applied):
-                        remote.on_applied(message)
-                    elif isinstance(message, Durable):
-                        remote.on_durable(message)
+                    remote.on_message(message)
 
         receiving = asyncio.get_running_loop().create_task(receive())
         start = exchange.engine.last_seq

@@ -39,15 +39,19 @@ async def _joined(
             for payload in more:
                 message = decode_down(payload)
                 got.append(message)
-                if isinstance(message, Batch):
-                    remote.on_batch(message)
-                elif isinstance(message, Applied):
-                    remote.on_applied(message)
-                elif isinstance(message, Durable):
-                    remote.on_durable(message)
+                remote.on_message(message)
 
     receiving = asyncio.get_running_loop().create_task(receive())
     return exchange, hub, remote, got, receiving, writer
+
+
+async def _leave(
+    exchange: Exchange, hub: WorkerHub, receiving: asyncio.Task[None], writer: asyncio.Transport
+) -> None:
+    writer.close()
+    await hub.close()
+    await exchange.close()
+    receiving.cancel()
 
 
 def _batches(got: list[object]) -> list[list[int]]:
@@ -81,10 +85,7 @@ def test_an_idle_worker_gets_the_held_batches_before_the_answer_to_what_it_asks(
         # With a connection admitted, each batch goes at once.
         await exchange.submit(_order(7))
         await _wait(lambda: remote.engine.last_seq == start + 7, "the next batch at once")
-        writer.close()
-        await hub.close()
-        await exchange.close()
-        receiving.cancel()
+        await _leave(exchange, hub, receiving, writer)
 
     asyncio.run(run())
 
@@ -106,10 +107,7 @@ def test_held_batches_go_after_hold_s_or_at_hold_commands(
         await _wait(lambda: remote.engine.last_seq == start + 5, "the fifth after HOLD_S")
         assert _batches(got)[1:] == [[start + 5]]
         assert remote.engine.state_hash() == exchange.engine.state_hash()
-        writer.close()
-        await hub.close()
-        await exchange.close()
-        receiving.cancel()
+        await _leave(exchange, hub, receiving, writer)
 
     asyncio.run(run())
 
@@ -151,9 +149,6 @@ def test_the_fix_worker_with_no_client_gets_the_batches_held_once_one_connects(
         await exchange.submit(_order(7))
         await asyncio.sleep(0.05)
         assert len(got) == before and remote.engine.last_seq == start + 6
-        writer.close()
-        await hub.close()
-        await exchange.close()
-        receiving.cancel()
+        await _leave(exchange, hub, receiving, writer)
 
     asyncio.run(run())

@@ -39,6 +39,13 @@ class SessionHandle:
     """Moves on at every sequence reset, so late answers of an older epoch are dropped."""
     saved: tuple[int, int] = (0, 0)
     """(next_in, next_out) as last written to the store."""
+    behind: bool = False
+    """Opened after a crash of the machine: the stored ``next_in`` may be behind what the
+    counterparty sent and had journaled. Until the session is in step with its
+    counterparty again (:attr:`Session.in_step`), every state stored keeps the floor
+    it was opened with (``behind_floor``), so that another crash still looks for those
+    orders from there."""
+    behind_floor: int | None = None
     reserved_durable: int = 1
     """Numbers below it may be sent now: the store has synced a reservation this far."""
     tokens: float = 0.0

@@ -107,6 +107,7 @@ class Requests:
     numbers: dict[str, Numbers]
     tracked: dict[int, Tracked]
     contexts: dict[int, Context]
+    recovered: dict[tuple[str, str], int]
     metrics: GatewayMetrics
     read_at: int
     """When the message being handled was read (``perf_counter_ns``), for the ack latency."""
@@ -119,6 +120,9 @@ class Requests:
 
     def _save(self, handle: SessionHandle) -> None:
         raise NotImplementedError
+
+    # The gateway's Executions (after this class in its bases) provides it.
+    _owned: Callable[[str, int, SessionHandle | None, int | None], None]
 
     # ------------------------------------------------------------ dispatch
 
@@ -255,8 +259,18 @@ class Requests:
             # Resent after a crash that lost our count of it: if that order is open, it
             # was placed; say where it stands instead of placing it twice.
             existing = self.node.find_order(handle.account, None, order.cl_ord_id)
+            recovered = self.recovered.pop((handle.account, order.cl_ord_id), None)
             if existing is not None:
+                if recovered == existing.order_id and recovered not in handle.owned:
+                    # Entered through this session: the store lost that with the count.
+                    self._owned(handle.account, recovered, handle, None)
                 self._status(handle, existing)
+                return
+            if recovered is not None:
+                # Journaled after the floor and closed since (filled, cancelled): the
+                # reports of it are resent; placing it again would trade it twice.
+                duplicate = Refused(ERRORS["duplicate_cl_ord_id"], reason="6")
+                self._refused_order(handle, message, duplicate)
                 return
         self._enqueue(handle, message, [order], Context(handle, "D", message=message))
 

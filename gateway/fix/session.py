@@ -157,6 +157,12 @@ class Session:
     def connected(self) -> bool:
         return self.status != _AWAY
 
+    @property
+    def in_step(self) -> bool:
+        """Logged on with no gap outstanding: every number the counterparty used before
+        its Logon has been processed (resent or gap-filled)."""
+        return self.logged_on and self._resend_to is None and not self._queue
+
     def connect(self, mono: float) -> None:
         """A connection was accepted for this session; its Logon comes next."""
         self.status = _LOGON

@@ -5,7 +5,10 @@ turn of the event loop writes all of its changes with one write, and one
 ``fdatasync`` covers many turns (group commit, as the journal does). Each change is a
 frame: a 4-byte length, a 4-byte CRC32 and a msgpack body, one of
 
-* ``("S", session, next_in, next_out)``: the sequence numbers;
+* ``("S", session, next_in, next_out, floor)``: the sequence numbers, and
+  the journal's record up to which it was durable then (every message
+  ``next_in`` does not count yet has its commands, if any, after it; a
+  store from before floors writes none);
 * ``("M", session, seq, raw, journal)``: an application message as sent (for
   resends), made from the journal's records up to number ``journal`` (0: from
   none of them);
@@ -106,6 +109,12 @@ class StoredSession:
     reserved: int = 1
     """Numbers below it may have been sent (its last ``N`` frame): after a crash of the
     machine, the session goes on from here (see the module's text)."""
+    floor: int | None = None
+    """The journal's durable end when ``next_in`` was stored (its last ``S`` frame; None:
+    a store from before floors): the commands of the messages ``next_in`` does
+    not count, if they reached the journal, are after it. After a crash of the
+    machine ``next_in`` may be behind what the counterparty sent and had
+    answered; the gateway looks for those orders there (docs/FIX.md)."""
 
 
 class FixStore:
@@ -181,7 +190,7 @@ class FixStore:
         if self.machine_crashed:
             for name, stored in self.sessions.items():
                 if stored.reserved > stored.next_out:
-                    self.save_state(name, stored.next_in, stored.reserved)
+                    self.save_state(name, stored.next_in, stored.reserved, stored.floor)
         live = sum(s.message_bytes + 64 + 16 * len(s.owned) for s in self.sessions.values())
         if self._dropped or (self._size > _COMPACT_BYTES and live < self._size // 2):
             self._compact()
@@ -225,6 +234,7 @@ class FixStore:
         end = self._journal_end
         if kind == "S":
             stored.next_in, stored.next_out = int(frame[2]), int(frame[3])
+            stored.floor = int(frame[4]) if len(frame) > 4 and frame[4] is not None else None
         elif kind == "M":
             seq = int(frame[2])
             stored.next_out = max(stored.next_out, seq + 1)
@@ -236,6 +246,7 @@ class FixStore:
         elif kind == "R":
             stored.message_bytes = 0
             stored.next_in = stored.next_out = stored.reserved = 1
+            stored.floor = None
             stored.offsets = array("q")
         elif kind == "N":
             stored.reserved = int(frame[2])
@@ -262,7 +273,7 @@ class FixStore:
             for name, stored in self.sessions.items():
                 stored.offsets = array("q")
                 stored.message_bytes = 0
-                self.save_state(name, stored.next_in, stored.next_out)
+                self.save_state(name, stored.next_in, stored.next_out, stored.floor)
                 if stored.reserved > 1:
                     self.reserve(name, stored.reserved)
                 for seq, raw in moved[name]:
@@ -297,10 +308,11 @@ class FixStore:
         self._pending += data
         return offset
 
-    def save_state(self, name: str, next_in: int, next_out: int) -> None:
+    def save_state(self, name: str, next_in: int, next_out: int, floor: int | None = None) -> None:
+        """The session's numbers, and the floor of ``next_in`` (:attr:`StoredSession.floor`)."""
         stored = self.session(name)
-        stored.next_in, stored.next_out = next_in, next_out
-        self._frame(("S", name, next_in, next_out))
+        stored.next_in, stored.next_out, stored.floor = next_in, next_out, floor
+        self._frame(("S", name, next_in, next_out, floor))
 
     def save_message(self, name: str, seq: int, raw: bytes, journal: int = 0) -> None:
         """An application message sent (or kept for a resend) with number ``seq``.
@@ -327,6 +339,7 @@ class FixStore:
     def reset(self, name: str) -> None:
         stored = self.session(name)
         stored.next_in = stored.next_out = stored.reserved = 1
+        stored.floor = None
         stored.offsets = array("q")
         stored.message_bytes = 0
         self._frame(("R", name))

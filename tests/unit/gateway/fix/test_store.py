@@ -389,3 +389,31 @@ def test_the_mark_of_what_is_reported_survives_and_is_cut_back_to_the_journal(
     cut.close()  # (opening dropped m1, told of record 40: the file was rewritten)
     final = _store(tmp_path)
     assert final.reported == 37 and final.history("MM", 1, 5) == []
+
+
+def test_the_floor_of_next_in_is_kept_through_a_machine_crash_and_a_compaction(
+    tmp_path: Path,
+) -> None:
+    """Each state carries the journal's durable end when it was stored (the floor); after a
+    crash of the machine the synced floor is what the gateway looks for lost orders from."""
+    store = _store(tmp_path, "boot-1")
+    store.save_state("MM", 3, 10, 500)
+    store.reserve("MM", 100)
+    store._frame(("S", "OLD", 2, 2))  # a state written before floors were stored
+    store.write()
+    store.sync()
+    synced = _on_disk(tmp_path)
+    store.save_state("MM", 4, 40, 900)  # never synced: the machine goes down
+    store.write()
+    _lose_unsynced(store, tmp_path, synced)
+    again = _store(tmp_path, "boot-2")
+    assert again.machine_crashed
+    assert (again.session("MM").next_in, again.session("MM").floor) == (3, 500)
+    assert again.session("OLD").floor is None
+    again._compact()  # rewritten: the floor is part of the state kept
+    again.close()
+    third = _store(tmp_path, "boot-3")
+    assert (third.session("MM").next_out, third.session("MM").floor) == (100, 500)
+    third.reset("MM")
+    assert third.session("MM").floor is None  # numbers from 1: nothing before counts
+    third.close()

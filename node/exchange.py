@@ -57,19 +57,15 @@ from node.clock import Clock
 from node.config import Config
 from node.history import History
 from node.interface import (
-    Balance,
     Busy,
     ClosedOrder,
     Done,
+    EngineQueries,
     Failed,
     LedgerEntry,
     Listener,
-    MarketState,
-    OrderView,
     Refusal,
     TradeRecord,
-    open_order_views,
-    order_view,
 )
 from node.journal import JournalError, JournalWriter, payloads
 from node.metrics import Metrics
@@ -117,7 +113,7 @@ _ORDER_ENTRY = (NewOrder, AmendOrder, ReplaceOrder)
 
 
 @dataclass
-class Exchange:
+class Exchange(EngineQueries):
     """One exchange: recover or create ``data``, then serve commands through the pipeline.
 
     It is the :class:`node.interface.Node` every gateway is written against:
@@ -699,40 +695,6 @@ class Exchange:
                 await asyncio.sleep(0.05)
             else:
                 await asyncio.sleep(min(0.05, (due - now) / 1e9))
-
-    # -------------------------------------------------------------- queries
-
-    def open_orders(self, account: str) -> list[OrderView]:
-        return open_order_views(self.engine, account)
-
-    def order(self, order_id: int) -> OrderView | None:
-        order = self.engine.orders.get(order_id)
-        return None if order is None else order_view(order)
-
-    def find_order(
-        self, account: str, order_id: int | None, cl_ord_id: str | None
-    ) -> OrderView | None:
-        order = self.engine.find_order(account, order_id, cl_ord_id)
-        return None if order is None else order_view(order)
-
-    def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        return self.engine.books[symbol].depth(depth)
-
-    def balance(self, account: str, asset: str) -> Balance:
-        risk = self.engine.risk
-        if risk is None:
-            return Balance(asset, 0, 0)
-        acct = risk.accounts[account]
-        return Balance(asset, acct.balance[asset], acct.held[asset])
-
-    def market(self, symbol: str) -> MarketState:
-        engine = self.engine
-        risk = engine.risk
-        if risk is None:
-            return MarketState(symbol, engine.sessions[symbol].phase, 0)
-        band = risk.band(symbol) or (0, 0)
-        reference = risk.markets[symbol].reference or 0
-        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
     # -------------------------------------------------------------- history
 

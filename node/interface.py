@@ -32,7 +32,7 @@ units of the asset, times integer nanoseconds since the epoch (UTC).
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import msgspec
 
@@ -232,6 +232,48 @@ class LedgerEntry(msgspec.Struct, frozen=True):
     balance: int
     ref_id: str
     """``T<trade_id>``, ``D<seq>``, ``W<seq>`` or ``C<seq>``."""
+
+
+class EngineQueries:
+    """The :class:`Node` queries answered from a copy of the engine (``self.engine``): the
+    node's own, or a worker's (node/worker.py), kept to the node's durable state."""
+
+    if TYPE_CHECKING:  # the node's is a property, a worker's an attribute
+
+        @property
+        def engine(self) -> Engine: ...
+
+    def open_orders(self, account: str) -> list[OrderView]:
+        return open_order_views(self.engine, account)
+
+    def order(self, order_id: int) -> OrderView | None:
+        order = self.engine.orders.get(order_id)
+        return None if order is None else order_view(order)
+
+    def find_order(
+        self, account: str, order_id: int | None, cl_ord_id: str | None
+    ) -> OrderView | None:
+        order = self.engine.find_order(account, order_id, cl_ord_id)
+        return None if order is None else order_view(order)
+
+    def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+        return self.engine.books[symbol].depth(depth)
+
+    def balance(self, account: str, asset: str) -> Balance:
+        risk = self.engine.risk
+        if risk is None:
+            return Balance(asset, 0, 0)
+        acct = risk.accounts[account]
+        return Balance(asset, acct.balance[asset], acct.held[asset])
+
+    def market(self, symbol: str) -> MarketState:
+        engine = self.engine
+        risk = engine.risk
+        if risk is None:
+            return MarketState(symbol, engine.sessions[symbol].phase, 0)
+        band = risk.band(symbol) or (0, 0)
+        reference = risk.markets[symbol].reference or 0
+        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
 
 class Busy(RuntimeError):

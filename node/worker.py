@@ -84,19 +84,15 @@ from node.channel import (
 from node.config import Config
 from node.history import _LEDGER_COLUMNS, _ORDER_COLUMNS, _TRADE_COLUMNS, _trade
 from node.interface import (
-    Balance,
     Busy,
     ClosedOrder,
     Done,
+    EngineQueries,
     LedgerEntry,
     Listener,
-    MarketState,
     NonceUsed,
-    OrderView,
     Refusal,
     TradeRecord,
-    open_order_views,
-    order_view,
 )
 from node.metrics import GatewayMetrics, Metrics
 from node.sequencer import Sequenced
@@ -118,7 +114,7 @@ class _Token:
         self.reported = last_used
 
 
-class RemoteNode:
+class RemoteNode(EngineQueries):
     """The node as a gateway in a worker sees it (:class:`node.interface.Node`)."""
 
     def __init__(self, config: Config, welcome: Welcome, history: Path) -> None:
@@ -489,40 +485,6 @@ class RemoteNode:
                 on_error(error)
         except Exception:
             traceback.print_exc(file=sys.stderr)
-
-    # ---------------------------------------------------------------- queries
-
-    def open_orders(self, account: str) -> list[OrderView]:
-        return open_order_views(self.engine, account)
-
-    def order(self, order_id: int) -> OrderView | None:
-        order = self.engine.orders.get(order_id)
-        return None if order is None else order_view(order)
-
-    def find_order(
-        self, account: str, order_id: int | None, cl_ord_id: str | None
-    ) -> OrderView | None:
-        order = self.engine.find_order(account, order_id, cl_ord_id)
-        return None if order is None else order_view(order)
-
-    def book(self, symbol: str, depth: int) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
-        return self.engine.books[symbol].depth(depth)
-
-    def balance(self, account: str, asset: str) -> Balance:
-        risk = self.engine.risk
-        if risk is None:
-            return Balance(asset, 0, 0)
-        acct = risk.accounts[account]
-        return Balance(asset, acct.balance[asset], acct.held[asset])
-
-    def market(self, symbol: str) -> MarketState:
-        engine = self.engine
-        risk = engine.risk
-        if risk is None:
-            return MarketState(symbol, engine.sessions[symbol].phase, 0)
-        band = risk.band(symbol) or (0, 0)
-        reference = risk.markets[symbol].reference or 0
-        return MarketState(symbol, engine.sessions[symbol].phase, reference, *band)
 
     # ---------------------------------------------------------------- history
 

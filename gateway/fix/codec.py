@@ -30,6 +30,7 @@ without a trailer is dropped up to the next ``8=FIX``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from zlib import adler32
 
 __all__ = ["SOH", "Garbled", "Message", "Parser", "checksum", "encode", "render"]
 
@@ -106,8 +107,21 @@ class Garbled:
 
 
 def checksum(data: bytes | bytearray | memoryview) -> int:
-    """FIX CheckSum: the sum of the bytes modulo 256."""
-    return sum(data) & 255
+    """FIX CheckSum: the sum of the bytes modulo 256.
+
+    Summed in C by zlib's Adler-32, whose low 16 bits are 1 plus the sum of
+    the bytes modulo 65,521: the plain sum for up to 256 bytes (256 x 255 is
+    65,280), so longer data goes 256 bytes at a time; the high 16 bits add
+    multiples of 65,536, nothing modulo 256. Python's ``sum`` over the bytes
+    took 1.2-1.3 us for a 230-300 byte message against 0.3-0.6 here, and a
+    message is summed once when read and once when written.
+    """
+    if len(data) <= 256:
+        return (adler32(data) - 1) & 255
+    total = 0
+    for start in range(0, len(data), 256):
+        total += adler32(data[start : start + 256]) - 1
+    return total & 255
 
 
 def _digits(data: bytes | bytearray, start: int, end: int) -> int | None:
@@ -193,7 +207,7 @@ class Parser:
         raw = bytes(buf[pos : end + 7])
         cut = end - pos
         sent = _digits(raw, cut + 3, cut + 6)
-        if sent is None or sent != sum(memoryview(raw)[:cut]) & 255:
+        if sent is None or sent != checksum(memoryview(raw)[:cut]):
             return Garbled(raw, f"CheckSum (10) {raw[cut + 3 : cut + 6]!r} is wrong")
         text = raw.decode("latin-1")
         fields = split_fields(text)
@@ -308,4 +322,4 @@ def encode(header: str, body: str, begin_string: str = "FIX.4.4") -> bytes:
         data = text.encode("utf-8")
     head = f"8={begin_string}\x019={len(data)}\x01".encode("ascii")
     whole = head + data
-    return whole + b"10=%03d\x01" % (sum(whole) & 255)
+    return whole + b"10=%03d\x01" % checksum(whole)

@@ -165,3 +165,16 @@ def test_any_split_into_reads_parses_the_same(parts: list[bytes], cuts: list[int
         pos += cut
     chunks.append(stream[pos:])
     assert [(type(m), m.raw) for m in _feed(*chunks)] == whole
+
+
+@settings(max_examples=500)
+@given(st.binary(max_size=2000), st.sampled_from([bytes, bytearray, memoryview]))
+def test_checksum_is_the_sum_of_the_bytes_modulo_256(data: bytes, kind: type) -> None:
+    assert checksum(kind(data)) == sum(data) % 256
+
+
+def test_checksum_at_the_chunk_edges() -> None:
+    for size in (0, 1, 255, 256, 257, 511, 512, 513, 4096):
+        for fill in (0, 1, 255):
+            data = bytes([fill]) * size
+            assert checksum(data) == sum(data) % 256, (size, fill)

@@ -12,11 +12,11 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* model/_build_hash.pxd risk/_fast.p* engine/_core.p*) model/build.py \
 	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
 	engine/operations.py engine/phases.py engine/uncross.py \
-	node/_journal.pyx node/_crc32.h node/journal.py
+	node/_journal.pyx node/_crc32.h node/journal.py gateway/fix/_codec.pyx gateway/fix/codec.py
 CORE_STAMP := $(VENV)/.core-built
 # What the pure build runs again in `make unit` (the compiled build runs everything).
 PURE_TESTS := tests/property tests/golden tests/unit/engine tests/unit/risk tests/unit/model \
-	tests/unit/node/test_journal.py
+	tests/unit/node/test_journal.py tests/unit/gateway/fix/test_codec.py
 
 .DEFAULT_GOAL := help
 .PHONY: help install fix-client run test lint unit bench bench-micro bench-micro-baseline clean browser nats-server core

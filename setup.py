@@ -20,11 +20,11 @@ import os
 import sys
 from pathlib import Path
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 ROOT = Path(__file__).resolve().parent
-MODULES = ("model._order", "risk._fast", "engine._core", "node._journal")
+MODULES = ("model._order", "risk._fast", "engine._core", "node._journal", "gateway.fix._codec")
 REQUIRED_ENV = "TOKEX_CORE_REQUIRED"
 
 
@@ -87,9 +87,11 @@ def _extensions() -> list[object]:
         f'static const char tokex_build_hash[] = "tokex-build-hash:{_source_hash()}";\n',
         encoding="utf-8",
     )
-    paths = [f"{m.replace('.', '/')}.pyx" for m in MODULES]
+    # Named explicitly: gateway/fix is a namespace package (no __init__.py), from
+    # which cythonize could not tell a module's full name.
+    modules = [Extension(m, [f"{m.replace('.', '/')}.pyx"]) for m in MODULES]
     extensions = cythonize(
-        paths,
+        modules,
         compiler_directives={"language_level": "3"},
         quiet=True,
         force=True,

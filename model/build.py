@@ -53,7 +53,7 @@ __all__ = [
 
 PURE_ENV = "TOKEX_PURE"
 
-MODULES = ("model._order", "risk._fast", "engine._core", "node._journal")
+MODULES = ("model._order", "risk._fast", "engine._core", "node._journal", "gateway.fix._codec")
 """The compiled modules, built together by setup.py; each carries the build's hash."""
 
 SOURCES = (
@@ -79,6 +79,8 @@ SOURCES = (
     "node/_crc32.h",
     "node/_journal.pyx",
     "node/journal.py",
+    "gateway/fix/_codec.pyx",
+    "gateway/fix/codec.py",
 )
 """The compiled modules' sources and the Python files they stand in for, from the repo root."""
 

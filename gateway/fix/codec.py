@@ -30,7 +30,10 @@ without a trailer is dropped up to the next ``8=FIX``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zlib import adler32
+
+from model.build import COMPILED
 
 __all__ = ["SOH", "Garbled", "Message", "Parser", "checksum", "encode", "render"]
 
@@ -323,3 +326,14 @@ def encode(header: str, body: str, begin_string: str = "FIX.4.4") -> bytes:
     head = f"8={begin_string}\x019={len(data)}\x01".encode("ascii")
     whole = head + data
     return whole + b"10=%03d\x01" % checksum(whole)
+
+
+PURE_FEED = Parser.feed
+"""The pure build's :meth:`Parser.feed`, which the compiled one is held to (tests)."""
+
+if COMPILED and not TYPE_CHECKING:
+    # The compiled build (model/build.py): gateway/fix/_codec.pyx frames each good
+    # message in one pass and leaves every other position to Parser._next above.
+    from gateway.fix import _codec
+
+    Parser.feed = _codec.feed  # type: ignore[method-assign]

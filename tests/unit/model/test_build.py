@@ -107,7 +107,7 @@ def test_a_module_without_a_build_hash_is_refused(tmp_path: Path) -> None:
 def test_importing_a_part_finished_build_fails_naming_the_stale_file(tmp_path: Path) -> None:
     """The real import path: a copy of the tree in which one compiled module is stale."""
     files = _compiled_files()
-    for package in ("model", "risk", "engine", "node"):
+    for package in ("model", "risk", "engine", "node", "gateway"):
         shutil.copytree(
             ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__")
         )

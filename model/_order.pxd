@@ -28,3 +28,20 @@ cdef class Order:
     cdef public long long notional
     cdef public long long cash_qty
     cpdef tuple astuple(self)
+
+
+cdef struct _IndexSlot:
+    long long key
+    void *value  # a strong reference to an Order; NULL: the slot is empty
+
+
+cdef class OrderIndex:
+    cdef _IndexSlot *slots
+    cdef Py_ssize_t mask
+    cdef Py_ssize_t used
+    cdef Py_ssize_t _find(self, long long key) noexcept
+    cdef int _resize(self, Py_ssize_t size) except -1
+    cdef list _sorted(self, int what)
+    cdef object get_c(self, long long key)
+    cdef int set_c(self, long long key, Order value) except -1
+    cdef int del_c(self, long long key) except -1

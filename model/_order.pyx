@@ -249,6 +249,7 @@ from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
 from libc.stdlib cimport qsort
 
 cdef Py_ssize_t _MIN_SLOTS = 8
+cdef Py_ssize_t _KEEP_SLOTS = 64
 
 
 cdef int _by_key(const void *a, const void *b) noexcept nogil:
@@ -264,12 +265,13 @@ cdef class OrderIndex:
 
     An open-addressing table of (64-bit id, order) slots with linear probing
     from ``id & mask`` and deletion by backward shift (no tombstones), at most
-    half full. A look-up reads one slot (the id is stored in it, not in a
-    separate int object the way a dict's key is) and then the order; order
-    ids are sequence numbers, so the ids of orders placed one after another
-    sit in neighbouring slots and inserting them touches few cache lines. A
-    dict keyed by Python ints takes a miss on its index, another on its
-    entry and a third on the key object for every cancel.
+    half full (doubled past that; above 64 slots, halved below an eighth). A
+    look-up reads one slot (the id is stored in it, not in a separate int
+    object the way a dict's key is) and then the order; order ids are
+    sequence numbers, so the ids of orders placed one after another sit in
+    neighbouring slots and inserting them touches few cache lines. A dict
+    keyed by Python ints takes a miss on its index, another on its entry and
+    a third on the key object for every cancel.
 
     Python sees a mapping of int to order with the dict methods the engine,
     the snapshots and the tests use. Iteration (``keys``, ``values``,
@@ -376,6 +378,13 @@ cdef class OrderIndex:
         s[i].key = 0
         self.used -= 1
         Py_DECREF(<object>old)
+        if 8 * self.used < mask + 1 and mask + 1 > _KEEP_SLOTS:
+            # An eighth full: half the size (a quarter full then), so a table
+            # that once held many orders gives its memory back, as a dict
+            # does when churn makes it resize. Tables of up to 64 slots
+            # (1 KiB) keep their size: an account with a handful of orders
+            # would otherwise reallocate back and forth.
+            self._resize((mask + 1) // 2)
         return 0
 
     cdef list _sorted(self, int what):
@@ -406,6 +415,11 @@ cdef class OrderIndex:
 
     def __len__(self):
         return self.used
+
+    @property
+    def capacity(self):
+        """Slots in the table (a power of two, at least 8)."""
+        return self.mask + 1
 
     def __contains__(self, key):
         cdef long long k = 0

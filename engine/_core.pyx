@@ -24,7 +24,7 @@ from heapq import heapify as _heapify, heappop as _heappop, heappush as _heappus
 
 from cpython.long cimport PyLong_FromLongLong
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
-from model._order cimport Order
+from model._order cimport Order, OrderIndex
 from model._slots cimport (
     METH_NOARGS,
     METH_O,
@@ -38,7 +38,9 @@ from model._slots cimport (
 )
 from risk._fast cimport (
     c_account,
-    c_admit,
+    c_account_get,
+    c_account_text,
+    c_admit_at,
     c_fee_account,
     c_fill_at,
     c_market,
@@ -318,13 +320,14 @@ cdef inline void _index_plain(self, Order order, object seq, str account, object
     it (an account's entry, once made, is never replaced), else None.
     """
     cdef dict by_account
-    (<dict>slot(self, E_ORDERS))[seq] = order
+    cdef long long key = order.order_id
+    (<OrderIndex?>slot(self, E_ORDERS)).set_c(key, order)
     if mine is None:
         by_account = slot(self, E_BY_ACCOUNT)
         mine = by_account.get(account)
         if mine is None:
-            by_account[account] = mine = {}
-    (<dict>mine)[seq] = order
+            by_account[account] = mine = OrderIndex()
+    (<OrderIndex?>mine).set_c(key, order)
     if clid is not None:
         (<dict>slot(self, E_BY_CLID))[(account, clid)] = order
 
@@ -429,14 +432,16 @@ cdef Order _new_order(c, object seq):
     return o
 
 
-cdef inline list _refused(self, risk, c, Order order, seq, ts, account, clid, mine):
+cdef inline list _refused(self, risk, c, acct, Order order, seq, ts, account, clid, mine):
     """Engine._admit for a new order on the compiled paths: its refusal (one
-    OrderRejected), or None once it is admitted and its hold taken. ``mine`` is
-    the account's entry in the by-account index (None if it has none, or if
-    the engine runs without risk)."""
+    OrderRejected), or None once it is admitted and its hold taken. ``acct`` is
+    the command's account in risk's accounts (None if unknown, or without
+    risk); ``mine`` is the account's entry in the by-account index (None if it
+    has none, or if the engine runs without risk)."""
     duplicate = clid is not None and (account, clid) in <dict>slot(self, E_BY_CLID)
     if risk is not None:
-        refusal = c_admit(risk, c, order, len(<dict>mine) if mine else 0, duplicate, True)
+        refusal = c_admit_at(risk, c, acct, order, (<OrderIndex?>mine).used if mine is not None else 0, duplicate,
+                             True)
         if refusal is not None:
             return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
     elif duplicate:
@@ -464,8 +469,14 @@ cdef object _ioc(self, c, book, object seq, bint market):
     clid = slot(c, C_CL_ORD_ID)
     order = _new_order(c, seq)
     risk = slot(self, E_RISK)
-    mine = None if risk is None else (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-    refused = _refused(self, risk, c, order, seq, ts, account, clid, mine)
+    acct = mine = None
+    if risk is not None:
+        acct = c_account_get(risk, account)
+        if acct is not None:
+            # The account's own id from here on (risk/_fast.pyx, c_account_text).
+            account = order.account = c_account_text(acct, account)
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+    refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c, None)]
@@ -543,24 +554,24 @@ cdef inline bint _crosses(opp, long long price) except -1:
 cdef void _index_c(self, Order order) except *:
     """Matcher._index: the open-order indexes (id, account, cl_ord_id, expiry)."""
     cdef dict by_account
-    order_id = order.order_id
-    (<dict>slot(self, E_ORDERS))[order_id] = order
+    cdef long long key = order.order_id
+    (<OrderIndex?>slot(self, E_ORDERS)).set_c(key, order)
     by_account = slot(self, E_BY_ACCOUNT)
     mine = by_account.get(order.account)
     if mine is None:
-        by_account[order.account] = mine = {}
-    (<dict>mine)[order_id] = order
+        by_account[order.account] = mine = OrderIndex()
+    (<OrderIndex?>mine).set_c(key, order)
     if order.cl_ord_id is not None:
         (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)] = order
     if order.expire_ts is not None:
-        heappush(slot(self, E_EXPIRIES), (order.expire_ts, order_id))
+        heappush(slot(self, E_EXPIRIES), (order.expire_ts, order.order_id))
 
 
 cdef void _forget_c(self, Order order) except *:
     """Matcher._forget: out of the indexes (an expiry entry goes stale)."""
-    order_id = order.order_id
-    del (<dict>slot(self, E_ORDERS))[order_id]
-    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[order.account])[order_id]
+    cdef long long key = order.order_id
+    (<OrderIndex?>slot(self, E_ORDERS)).del_c(key)
+    (<OrderIndex?>(<dict>slot(self, E_BY_ACCOUNT))[order.account]).del_c(key)
     if order.cl_ord_id is not None:
         del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
 
@@ -679,16 +690,22 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
     taken). ``c`` is a NewOrder or a BatchOrder (its subclass: the same offsets)."""
     cdef Py_ssize_t open_orders
     account = slot(c, C_ACCOUNT)
+    risk = slot(self, E_RISK)
+    acct = None
+    if risk is not None:
+        acct = c_account_get(risk, account)
+        if acct is not None and order.account == account:
+            # The account's own id in the record (risk/_fast.pyx, c_account_text).
+            account = order.account = c_account_text(acct, account)
     clid = slot(c, C_CL_ORD_ID)
     holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
     duplicate = holder is not None and holder is not replacing
-    risk = slot(self, E_RISK)
     if risk is not None:
         mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-        open_orders = (len(<dict>mine) if mine is not None else 0) + pending
+        open_orders = ((<OrderIndex?>mine).used if mine is not None else 0) + pending
         if replacing is not None:
             open_orders -= 1
-        refusal = c_admit(risk, c, order, open_orders, duplicate, False)
+        refusal = c_admit_at(risk, c, acct, order, open_orders, duplicate, False)
         if refusal is not None:
             return refusal
     elif duplicate:
@@ -1126,7 +1143,7 @@ def _expire(self, c, list events):
     orders due at ``c.ts``, in order of expiry time then order id; stale heap
     entries (orders gone or re-stamped) are dropped on the way."""
     cdef list heap = slot(self, E_EXPIRIES)
-    cdef dict orders = slot(self, E_ORDERS)
+    cdef OrderIndex orders = slot(self, E_ORDERS)
     cdef Order order
     seq = c.seq
     ts = c.ts
@@ -1264,12 +1281,18 @@ def process(self, c):
     qty = slot(c, C_QTY)
     price = slot(c, C_PRICE)
     ts = slot(c, C_TS)
+    risk = slot(self, E_RISK)
+    acct = mine = None
+    if risk is not None:
+        acct = c_account_get(risk, account)
+        if acct is not None:
+            # The account's own id from here on (risk/_fast.pyx, c_account_text).
+            account = c_account_text(acct, account)
+        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
     order = _new_limit(
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
     )
-    risk = slot(self, E_RISK)
-    mine = None if risk is None else (<dict>slot(self, E_BY_ACCOUNT)).get(account)
-    refused = _refused(self, risk, c, order, seq, ts, account, clid, mine)
+    refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
     events = [OrderAccepted(seq, ts, seq, c)]
@@ -1322,8 +1345,8 @@ def _on_cancel(self, c):
 
 cdef object _cancel(self, c):
     cdef Order order
-    cdef long long leaves
-    cdef dict orders
+    cdef long long leaves, key = 0
+    cdef OrderIndex orders
     order_id = slot(c, X_ORDER_ID)
     if order_id is None:
         return self._cancel_by_tag(c)
@@ -1331,7 +1354,8 @@ cdef object _cancel(self, c):
     ts = slot(c, X_TS)
     account = slot(c, X_ACCOUNT)
     orders = slot(self, E_ORDERS)
-    order = orders.get(order_id)
+    found = orders.get_c(key) if as_ll(order_id, &key) else None
+    order = found
     if order is None or order.account != account:
         return [OrderRejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
@@ -1348,8 +1372,8 @@ cdef object _cancel(self, c):
     order.hidden = 0
     # The indexes by account are keyed by the order's own account text (equal to
     # the command's, and with its hash already computed).
-    del orders[order_id]
-    del (<dict>(<dict>slot(self, E_BY_ACCOUNT))[order.account])[order_id]
+    orders.del_c(key)
+    (<OrderIndex?>(<dict>slot(self, E_BY_ACCOUNT))[order.account]).del_c(key)
     if order.cl_ord_id is not None:
         del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
     return [OrderCancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
@@ -1375,8 +1399,8 @@ cdef object _amend_price(self, c):
     """The new-price amend of a resting limit or iceberg order (post-only or not),
     or None (nothing changed)."""
     cdef Order order, moved
-    cdef long long price, qty, leaves, key
-    cdef dict orders
+    cdef long long price, qty, leaves, key, oid = 0
+    cdef OrderIndex orders
     cdef list heap
     if (
         not slot_none(c, A_QTY)
@@ -1391,7 +1415,10 @@ cdef object _amend_price(self, c):
         return None
     account = slot(c, A_ACCOUNT)
     orders = slot(self, E_ORDERS)
-    order = orders.get(order_id)
+    if not as_ll(order_id, &oid):
+        return None
+    found = orders.get_c(oid)
+    order = found
     if (
         order is None
         or order.account != account
@@ -1462,8 +1489,8 @@ cdef object _amend_price(self, c):
     moved.cash_qty = order.cash_qty
     order.hold = 0  # the new record holds it now
     # Engine._reindex (by the order's own account text, as in _cancel).
-    orders[order_id] = moved
-    (<dict>(<dict>slot(self, E_BY_ACCOUNT))[moved.account])[order_id] = moved
+    orders.set_c(oid, moved)
+    (<OrderIndex?>(<dict>slot(self, E_BY_ACCOUNT))[moved.account]).set_c(oid, moved)
     if moved.cl_ord_id is not None:
         (<dict>slot(self, E_BY_CLID))[(moved.account, moved.cl_ord_id)] = moved
     events = [
@@ -1514,7 +1541,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     cdef list heap = slot(opp, S_HEAP)
     cdef dict levels = slot(opp, S_LEVELS)
     cdef set stale = slot(opp, S_STALE)
-    cdef dict orders = slot(self, E_ORDERS)
+    cdef OrderIndex orders = slot(self, E_ORDERS)
     cdef dict by_account = slot(self, E_BY_ACCOUNT)
     account = taker.account
     taker_id = taker.order_id
@@ -1631,9 +1658,8 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 else:
                     if settle and maker.hold:
                         c_release(risk, maker)
-                    maker_id = maker.order_id
-                    del orders[maker_id]
-                    del (<dict>by_account[maker.account])[maker_id]
+                    orders.del_c(maker.order_id)
+                    (<OrderIndex?>by_account[maker.account]).del_c(maker.order_id)
                     if maker.cl_ord_id is not None:
                         del (<dict>slot(self, E_BY_CLID))[(maker.account, maker.cl_ord_id)]
                     if not slot(level, L_QTY):

@@ -38,7 +38,7 @@ from model.commands import (
     Withdraw,
 )
 from model.instrument import Instrument
-from model.order import Order, order_for
+from model.order import Order, OrderIndex, order_for
 from risk.risk import Risk
 
 from engine.batch import Batches
@@ -182,9 +182,8 @@ class Engine(Batches):
         self.orders[seq] = order
         acct = self.by_account.get(account)
         if acct is None:
-            self.by_account[account] = {seq: order}
-        else:
-            acct[seq] = order
+            acct = self.by_account[account] = OrderIndex()
+        acct[seq] = order
         if clid is not None:
             self.by_clid[(account, clid)] = order
         if book.window is not None:

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from model.build import COMPILED
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from model.instrument import Instrument
-from model.order import Order
+from model.order import Order, OrderIndex
 from risk.risk import Risk
 
 from engine.book import BookSide, OrderBook
@@ -60,7 +60,9 @@ class Matcher(EngineStateMixin):
     def __init__(self, instruments: Iterable[Instrument], risk: Risk | None = None) -> None:
         self.instruments: dict[str, Instrument] = {i.symbol: i for i in instruments}
         self.books: dict[str, OrderBook] = {s: OrderBook(s) for s in self.instruments}
-        self.orders: dict[int, Order] = {}
+        # Open orders by id, and by account then id (model.order.OrderIndex:
+        # a dict in the pure build).
+        self.orders: dict[int, Order] = OrderIndex()
         self.by_account: dict[str, dict[int, Order]] = {}
         self.by_clid: dict[tuple[str, str], Order] = {}
         self.expiries: list[tuple[int, int]] = []
@@ -444,7 +446,7 @@ class Matcher(EngineStateMixin):
         self.orders[order_id] = order
         acct = self.by_account.get(order.account)
         if acct is None:
-            acct = self.by_account[order.account] = {}
+            acct = self.by_account[order.account] = OrderIndex()
         acct[order_id] = order
         if order.cl_ord_id is not None:
             self.by_clid[(order.account, order.cl_ord_id)] = order

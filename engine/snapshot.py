@@ -48,7 +48,7 @@ from operator import attrgetter
 import msgspec
 from model.commands import BatchOrder, CorporateAction, OrderType, Side, StpType, TimeInForce
 from model.instrument import Instrument
-from model.order import Order, order_tuple
+from model.order import Order, OrderIndex, order_tuple
 from risk.accounts import AccountSpec, FeeTier, Role
 from risk.money import Asset
 from risk.risk import MAX_UNITS, Risk
@@ -580,7 +580,7 @@ def _restore(s: EngineSnapshot) -> Engine:
         raise SnapshotFormatError("orders: an order id twice")
     by_account = engine.by_account
     for account in s.order_accounts:
-        by_account[account] = {}
+        by_account[account] = OrderIndex()
     by_clid = engine.by_clid
     for order_id, order in orders.items():
         mine = by_account.get(order.account)

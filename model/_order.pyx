@@ -240,3 +240,291 @@ def cancel_order_post_init(c):
         and v > 0
     ):
         CHECK_CANCEL_ORDER(c)
+
+
+# ------------------------------------------- the open orders' indexes by id
+
+from cpython.mem cimport PyMem_Calloc, PyMem_Free
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from libc.stdlib cimport qsort
+
+cdef Py_ssize_t _MIN_SLOTS = 8
+cdef Py_ssize_t _KEEP_SLOTS = 64
+
+
+cdef int _by_key(const void *a, const void *b) noexcept nogil:
+    cdef long long x = (<_IndexSlot *>a).key, y = (<_IndexSlot *>b).key
+    return (x > y) - (x < y)
+
+
+@cython.no_gc
+@cython.final
+cdef class OrderIndex:
+    """Open orders by order id: the compiled build's ``Matcher.orders`` and the
+    per-account tables of ``Matcher.by_account`` (a dict in the pure build).
+
+    An open-addressing table of (64-bit id, order) slots with linear probing
+    from ``id & mask`` and deletion by backward shift (no tombstones), at most
+    half full (doubled past that; above 64 slots, halved below an eighth). A
+    look-up reads one slot (the id is stored in it, not in a separate int
+    object the way a dict's key is) and then the order; order ids are
+    sequence numbers, so the ids of orders placed one after another sit in
+    neighbouring slots and inserting them touches few cache lines. A dict
+    keyed by Python ints takes a miss on its index, another on its entry and
+    a third on the key object for every cancel.
+
+    Python sees a mapping of int to order with the dict methods the engine,
+    the snapshots and the tests use. Iteration (``keys``, ``values``,
+    ``items``, ``iter``) is in increasing order id, which is the order a
+    dict of the same orders iterates in: an order enters the indexes when
+    it is made, with its own seq as id, and is never put back after it
+    leaves. Those views are copies, so the table may change while one is
+    walked. Values must be orders (``no_gc``: an order refers only to texts
+    and ints, so the table can be part of no reference cycle and the
+    collector never walks it).
+    """
+
+    def __cinit__(self):
+        self.slots = <_IndexSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_IndexSlot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = _MIN_SLOTS - 1
+        self.used = 0
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.slots != NULL:
+            for i in range(self.mask + 1):
+                if self.slots[i].value != NULL:
+                    Py_DECREF(<object>self.slots[i].value)
+            PyMem_Free(self.slots)
+
+    cdef Py_ssize_t _find(self, long long key) noexcept:
+        """The slot holding ``key``, or -1."""
+        cdef Py_ssize_t i = <Py_ssize_t>(<unsigned long long>key & <unsigned long long>self.mask)
+        cdef _IndexSlot *s = self.slots
+        while s[i].value != NULL:
+            if s[i].key == key:
+                return i
+            i = (i + 1) & self.mask
+        return -1
+
+    cdef int _resize(self, Py_ssize_t size) except -1:
+        cdef _IndexSlot *old = self.slots
+        cdef Py_ssize_t n = self.mask + 1, i, j, mask = size - 1
+        cdef _IndexSlot *new = <_IndexSlot *>PyMem_Calloc(size, sizeof(_IndexSlot))
+        if new == NULL:
+            raise MemoryError()
+        for i in range(n):
+            if old[i].value != NULL:
+                j = <Py_ssize_t>(<unsigned long long>old[i].key & <unsigned long long>mask)
+                while new[j].value != NULL:
+                    j = (j + 1) & mask
+                new[j] = old[i]
+        self.slots = new
+        self.mask = mask
+        PyMem_Free(old)
+        return 0
+
+    cdef object get_c(self, long long key):
+        """The order with id ``key``, or None."""
+        cdef Py_ssize_t i = self._find(key)
+        if i < 0:
+            return None
+        return <object>self.slots[i].value
+
+    cdef int set_c(self, long long key, Order value) except -1:
+        """``self[key] = value``."""
+        cdef Py_ssize_t i
+        cdef void *old
+        if 2 * (self.used + 1) > self.mask + 1:
+            self._resize(2 * (self.mask + 1))
+        i = <Py_ssize_t>(<unsigned long long>key & <unsigned long long>self.mask)
+        while self.slots[i].value != NULL:
+            if self.slots[i].key == key:
+                old = self.slots[i].value
+                Py_INCREF(value)
+                self.slots[i].value = <void *>value
+                Py_DECREF(<object>old)
+                return 0
+            i = (i + 1) & self.mask
+        Py_INCREF(value)
+        self.slots[i].key = key
+        self.slots[i].value = <void *>value
+        self.used += 1
+        return 0
+
+    cdef int del_c(self, long long key) except -1:
+        """``del self[key]``: KeyError if it is not there."""
+        cdef Py_ssize_t i = self._find(key), j, home, mask = self.mask
+        cdef _IndexSlot *s = self.slots
+        cdef void *old
+        if i < 0:
+            raise KeyError(key)
+        old = s[i].value
+        # Backward shift: move each later entry of the run whose home slot is not
+        # cyclically within (i, j] into the hole, so that no look-up that passes
+        # the hole stops short of its entry.
+        j = i
+        while True:
+            j = (j + 1) & mask
+            if s[j].value == NULL:
+                break
+            home = <Py_ssize_t>(<unsigned long long>s[j].key & <unsigned long long>mask)
+            if (home <= i or home > j) if i < j else (home <= i and home > j):
+                s[i] = s[j]
+                i = j
+        s[i].value = NULL
+        s[i].key = 0
+        self.used -= 1
+        Py_DECREF(<object>old)
+        if 8 * self.used < mask + 1 and mask + 1 > _KEEP_SLOTS:
+            # An eighth full: half the size (a quarter full then), so a table
+            # that once held many orders gives its memory back, as a dict
+            # does when churn makes it resize. Tables of up to 64 slots
+            # (1 KiB) keep their size: an account with a handful of orders
+            # would otherwise reallocate back and forth.
+            self._resize((mask + 1) // 2)
+        return 0
+
+    cdef list _sorted(self, int what):
+        """Keys (0), values (1) or (key, value) pairs (2), in increasing key."""
+        cdef Py_ssize_t i, n = 0
+        cdef _IndexSlot *live = <_IndexSlot *>PyMem_Calloc(self.used + 1, sizeof(_IndexSlot))
+        if live == NULL:
+            raise MemoryError()
+        try:
+            for i in range(self.mask + 1):
+                if self.slots[i].value != NULL:
+                    live[n] = self.slots[i]
+                    n += 1
+            qsort(live, n, sizeof(_IndexSlot), _by_key)
+            out = []
+            for i in range(n):
+                if what == 0:
+                    out.append(live[i].key)
+                elif what == 1:
+                    out.append(<object>live[i].value)
+                else:
+                    out.append((live[i].key, <object>live[i].value))
+            return out
+        finally:
+            PyMem_Free(live)
+
+    # ---------------------------------------------------------- as a mapping
+
+    def __len__(self):
+        return self.used
+
+    @property
+    def capacity(self):
+        """Slots in the table (a power of two, at least 8)."""
+        return self.mask + 1
+
+    def __contains__(self, key):
+        cdef long long k = 0
+        return as_ll(key, &k) and self._find(k) >= 0
+
+    def __getitem__(self, key):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = self._find(k)
+            if i >= 0:
+                return <object>self.slots[i].value
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = self._find(k)
+            if i >= 0:
+                return <object>self.slots[i].value
+        return default
+
+    def __setitem__(self, key, Order value not None):
+        cdef long long k = 0
+        if not as_ll(key, &k):
+            raise TypeError(f"an order id must be a 64-bit int, not {key!r}")
+        self.set_c(k, value)
+
+    def __delitem__(self, key):
+        cdef long long k = 0
+        if not as_ll(key, &k):
+            raise KeyError(key)
+        self.del_c(k)
+
+    def pop(self, key, *default):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = self._find(k)
+            if i >= 0:
+                value = <object>self.slots[i].value
+                self.del_c(k)
+                return value
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self._sorted(0))
+
+    def keys(self):
+        """The ids, increasing, as a set-like view (a copy)."""
+        return dict.fromkeys(self._sorted(0)).keys()
+
+    def values(self):
+        """The orders, by increasing id (a list: a copy)."""
+        return self._sorted(1)
+
+    def items(self):
+        """``(id, order)`` pairs by increasing id (a list: a copy)."""
+        return self._sorted(2)
+
+    def update(self, other=()):
+        pairs = other.items() if hasattr(other, "items") else other
+        for key, value in pairs:
+            self[key] = value
+
+    def clear(self):
+        cdef Py_ssize_t i
+        cdef _IndexSlot *s = self.slots
+        cdef void *v
+        for i in range(self.mask + 1):
+            v = s[i].value
+            if v != NULL:
+                s[i].value = NULL
+                self.used -= 1
+                Py_DECREF(<object>v)
+
+    def __eq__(self, other):
+        if not hasattr(other, "items") or not hasattr(other, "__len__"):
+            return NotImplemented
+        if len(other) != self.used:
+            return False
+        for key, value in other.items():
+            mine = self.get(key, _MISSING)
+            if mine is _MISSING or not (mine is value or mine == value):
+                return False
+        return True
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"OrderIndex({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return (_index_from_items, (self.items(),))
+
+
+cdef object _MISSING = object()
+
+
+def _index_from_items(items):
+    """An OrderIndex holding ``items`` (how one pickles)."""
+    index = OrderIndex()
+    index.update(items)
+    return index

@@ -11,7 +11,7 @@ from model import build
 if TYPE_CHECKING:
     from model.commands import NewOrder
 
-__all__ = ["Order", "order_for", "order_from_fields", "order_tuple"]
+__all__ = ["Order", "OrderIndex", "order_for", "order_from_fields", "order_tuple"]
 
 
 class Order(msgspec.Struct, gc=False):
@@ -75,6 +75,13 @@ class Order(msgspec.Struct, gc=False):
         return self.shown + self.hidden
 
 
+OrderIndex = dict
+"""Open orders by order id (``Matcher.orders`` and each account's table in
+``Matcher.by_account``): a dict in the pure build; in the compiled build the
+open-addressing table of model/_order.pyx, a mapping with the dict methods the
+engine uses that iterates in increasing id, as such a dict does."""
+
+
 def order_tuple(order: Order) -> tuple[object, ...]:
     """Every field of ``order`` in declaration order (either build's record)."""
     return msgspec.structs.astuple(order)
@@ -90,6 +97,7 @@ if build.COMPILED and not TYPE_CHECKING:
     # never tracked by the garbage collector. Everything below and every
     # caller use whichever record the build has.
     Order = build.compiled_order().Order
+    OrderIndex = build.compiled_order().OrderIndex
     order_tuple = build.compiled_order().order_tuple
 
 

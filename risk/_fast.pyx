@@ -97,6 +97,7 @@ cdef Py_ssize_t A_MAX_BPS = slot_offset(Account, "max_bps")
 cdef Py_ssize_t A_TAKER_BPS = slot_offset(Account, "taker_bps")
 cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
 cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
+cdef Py_ssize_t A_ID = slot_offset(Account, "id")
 
 
 cdef inline long long *_funds(object acct) except NULL:
@@ -228,16 +229,49 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     return 1
 
 
+cdef object c_account_get(object risk, object account):
+    """``risk.accounts.get(account)``."""
+    return (<dict>slot(risk, R_ACCOUNTS)).get(account)
+
+
+cdef object c_account_text(object acct, object account):
+    """The text keying ``acct`` in ``risk.accounts`` (its ``id``) when it equals
+    ``account``, else ``account``.
+
+    A command's account text is usually a string of its own (decoded or built
+    at the edge), equal to the account's id but another object. The compiled
+    core puts the account's own id in the order record and looks the indexes
+    up by it, so a later look-up by the order's account (its cancel, its fills,
+    releasing its hold, the index by account) finds its key by identity,
+    without reading the key's text (a cache miss per look-up in a large
+    index). Equal texts: the events and the state are the same."""
+    aid = slot(acct, A_ID)
+    if aid is account:
+        return account
+    if type(aid) is str and type(account) is str and <str>aid == <str>account:
+        return aid
+    return account
+
+
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take):
     # ``c`` is a NewOrder (or its subclass BatchOrder): its slots are read by offset.
+    return c_admit_at(
+        risk, c, (<dict>slot(risk, R_ACCOUNTS)).get(slot(c, C_ACCOUNT)), order, open_orders,
+        duplicate, take
+    )
+
+
+cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize_t open_orders,
+                       bint duplicate, bint take):
+    """:func:`c_admit` with the command's account already looked up in
+    ``risk.accounts`` (``acct``: None if there is none)."""
     cdef bint buy, market
     cdef Py_ssize_t i
     cdef str order_type
     cdef int admitted
     cdef tokex_i128 need = 0
     account = slot(c, C_ACCOUNT)
-    acct = (<dict>slot(risk, R_ACCOUNTS)).get(account)
     if acct is not None and not duplicate:
         # The common orders first, on C integers (see _admit_plain).
         order_type = slot(c, C_ORDER_TYPE)

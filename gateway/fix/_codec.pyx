@@ -1,8 +1,9 @@
 # cython: language_level=3, boundscheck=False, wraparound=False
 """The compiled build's framing of a good FIX message (gateway/fix/codec.py).
 
-:func:`feed` is ``Parser.feed`` with a fast path: at each position it first
-tries :func:`_good`, which frames one message only when everything about it
+:func:`next_item` is ``Parser._next`` with a fast path (``Parser.feed``'s loop
+calls it at each position as in the pure build): it first tries
+:func:`_good`, which frames one message only when everything about it
 is right (it starts with ``8=``, no ``8=FIX`` of noise before its first
 SOH, ``9=`` BodyLength as its second field leads exactly to a trailer
 ``<SOH>10=nnn<SOH>``, the CheckSum matches, every field is ``tag=value``
@@ -10,7 +11,7 @@ with a tag of 1 to 9 decimal digits and no leading zero, no data field
 whose value may hold SOH, and MsgType is the third field). Anything else
 (noise, a message not complete yet, a wrong length or checksum, a bad
 field, a data field) returns None and the pure ``Parser._next`` takes that
-position, so every Garbled, every wait and every skip is the pure build's,
+position (:data:`_pure_next`), so every Garbled, every wait and every skip is the pure build's,
 word for word. A good message gives the same :class:`Message` both ways:
 the same fields, in order, as (int, str) pairs, each value the bytes as
 sent decoded one to one (latin-1), and the same raw bytes
@@ -32,7 +33,7 @@ from cpython.unicode cimport PyUnicode_DecodeLatin1
 
 from model._build_hash cimport tokex_build_hash
 
-from gateway.fix.codec import DATA_FIELDS, Message
+from gateway.fix.codec import DATA_FIELDS, Message, Parser
 
 # The build's hash (model/_build_hash.pxd); model.build checks it for every compiled module.
 BUILD_HASH = tokex_build_hash.decode("ascii").partition(":")[2]
@@ -45,6 +46,7 @@ for _tag in DATA_FIELDS:
         raise ImportError(f"data field {_tag} is past the compiled table")
 
 cdef object _new_message = Message.__new__
+cdef object _pure_next = Parser._next  # imported before codec.py replaces it
 
 
 cdef Py_ssize_t _find_soh(const unsigned char* p, Py_ssize_t start, Py_ssize_t stop) noexcept:
@@ -137,26 +139,8 @@ cdef object _good(const unsigned char* p, Py_ssize_t size, Py_ssize_t pos):
     return message, end + 7
 
 
-def feed(parser, data):
-    """``Parser.feed``: the messages ``data`` completed, in order (see the module's text)."""
-    buf = parser._buf
-    buf += data
+def next_item(parser, buf, Py_ssize_t pos):
+    """``Parser._next``: the message (or garbage) at ``pos`` and where it ends; None: wait."""
     cdef bytearray b = buf
-    cdef Py_ssize_t pos = 0
-    cdef Py_ssize_t size = len(b)
-    cdef const unsigned char* p
-    out = []
-    pure_next = parser._next
-    while pos < size:
-        p = <const unsigned char*>(<char*>b)
-        found = _good(p, size, pos)
-        if found is None:
-            found = pure_next(b, pos)
-            if found is None:
-                break
-        item, pos = found
-        if item is not None:
-            out.append(item)
-    if pos:
-        del b[:pos]
-    return out
+    found = _good(<const unsigned char*>(<char*>b), len(b), pos)
+    return found if found is not None else _pure_next(parser, buf, pos)

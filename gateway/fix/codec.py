@@ -328,12 +328,12 @@ def encode(header: str, body: str, begin_string: str = "FIX.4.4") -> bytes:
     return whole + b"10=%03d\x01" % checksum(whole)
 
 
-PURE_FEED = Parser.feed
-"""The pure build's :meth:`Parser.feed`, which the compiled one is held to (tests)."""
+PURE_NEXT = Parser._next
+"""The pure build's ``Parser._next``, which the compiled one is held to (tests)."""
 
 if COMPILED and not TYPE_CHECKING:
     # The compiled build (model/build.py): gateway/fix/_codec.pyx frames each good
     # message in one pass and leaves every other position to Parser._next above.
     from gateway.fix import _codec
 
-    Parser.feed = _codec.feed  # type: ignore[method-assign]
+    Parser._next = _codec.next_item  # type: ignore[method-assign]

@@ -23,6 +23,8 @@ from collections import deque as _deque
 from heapq import heapify as _heapify, heappop as _heappop, heappush as _heappush
 
 from cpython.long cimport PyLong_FromLongLong
+from cpython.object cimport PyObject
+from cpython.ref cimport Py_DECREF
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
 from model._order cimport Order, OrderIndex
 from model._slots cimport (
@@ -31,6 +33,9 @@ from model._slots cimport (
     call_c,
     cmethod,
     method_c,
+    shape,
+    shape_init,
+    shape_new,
     slot,
     slot_none,
     slot_offset,
@@ -133,6 +138,147 @@ cdef object Market = _Market
 
 
 cdef long long COMPACT_SLACK = _COMPACT_SLACK
+
+# The events the compiled paths make most, built in place (model/_slots.h,
+# tokex_shape_new) instead of by calling their class: each helper takes every
+# field in the class's order and gives the same object the call would. If
+# msgspec ever lays a class out otherwise, its shape's type is NULL and the
+# helper calls the class. tests/unit/engine/test_events_fast.py holds both.
+cdef shape ACCEPTED, CANCELLED, REJECTED, TRADE, AMENDED
+shape_init(&ACCEPTED, OrderAccepted)
+shape_init(&CANCELLED, OrderCancelled)
+shape_init(&REJECTED, OrderRejected)
+shape_init(&TRADE, TradeExecuted)
+shape_init(&AMENDED, OrderAmended)
+# Which classes are built in place (for the tests).
+FAST_EVENTS = frozenset(
+    cls.__name__
+    for cls, fast in (
+        (OrderAccepted, ACCEPTED.type != NULL),
+        (OrderCancelled, CANCELLED.type != NULL),
+        (OrderRejected, REJECTED.type != NULL),
+        (TradeExecuted, TRADE.type != NULL),
+        (OrderAmended, AMENDED.type != NULL),
+    )
+    if fast
+)
+
+
+cdef inline object _accepted(seq, ts, order_id, order, replaces):
+    cdef PyObject *v[5]
+    if ACCEPTED.type == NULL:
+        return OrderAccepted(seq, ts, order_id, order, replaces)
+    v[0] = <PyObject *>seq
+    v[1] = <PyObject *>ts
+    v[2] = <PyObject *>order_id
+    v[3] = <PyObject *>order
+    v[4] = <PyObject *>replaces
+    return shape_new(&ACCEPTED, v)
+
+
+cdef inline object _cancelled(seq, ts, order_id, account, symbol, leaves, reason):
+    cdef PyObject *v[7]
+    if CANCELLED.type == NULL:
+        return OrderCancelled(seq, ts, order_id, account, symbol, leaves, reason)
+    v[0] = <PyObject *>seq
+    v[1] = <PyObject *>ts
+    v[2] = <PyObject *>order_id
+    v[3] = <PyObject *>account
+    v[4] = <PyObject *>symbol
+    v[5] = <PyObject *>leaves
+    v[6] = <PyObject *>reason
+    return shape_new(&CANCELLED, v)
+
+
+cdef inline object _rejected(seq, ts, account, reason, text, order_id, cl_ord_id):
+    cdef PyObject *v[7]
+    if REJECTED.type == NULL:
+        return OrderRejected(seq, ts, account, reason, text, order_id, cl_ord_id)
+    v[0] = <PyObject *>seq
+    v[1] = <PyObject *>ts
+    v[2] = <PyObject *>account
+    v[3] = <PyObject *>reason
+    v[4] = <PyObject *>text
+    v[5] = <PyObject *>order_id
+    v[6] = <PyObject *>cl_ord_id
+    return shape_new(&REJECTED, v)
+
+
+cdef inline object _trade(seq, ts, trade_id, symbol, price, qty, taker_side, taker_order_id,
+                          taker_account, taker_leaves, maker_order_id, maker_account,
+                          maker_leaves, quote_qty, taker_fee, maker_fee):
+    cdef PyObject *v[16]
+    if TRADE.type == NULL:
+        return TradeExecuted(
+            seq, ts, trade_id, symbol, price, qty, taker_side, taker_order_id, taker_account,
+            taker_leaves, maker_order_id, maker_account, maker_leaves, quote_qty, taker_fee,
+            maker_fee,
+        )
+    v[0] = <PyObject *>seq
+    v[1] = <PyObject *>ts
+    v[2] = <PyObject *>trade_id
+    v[3] = <PyObject *>symbol
+    v[4] = <PyObject *>price
+    v[5] = <PyObject *>qty
+    v[6] = <PyObject *>taker_side
+    v[7] = <PyObject *>taker_order_id
+    v[8] = <PyObject *>taker_account
+    v[9] = <PyObject *>taker_leaves
+    v[10] = <PyObject *>maker_order_id
+    v[11] = <PyObject *>maker_account
+    v[12] = <PyObject *>maker_leaves
+    v[13] = <PyObject *>quote_qty
+    v[14] = <PyObject *>taker_fee
+    v[15] = <PyObject *>maker_fee
+    return shape_new(&TRADE, v)
+
+
+cdef inline object _amended(seq, ts, order_id, account, symbol, qty, price, leaves, display_qty,
+                            trigger_price, priority_kept):
+    cdef PyObject *v[11]
+    if AMENDED.type == NULL:
+        return OrderAmended(
+            seq, ts, order_id, account, symbol, qty, price, leaves, display_qty, trigger_price,
+            priority_kept,
+        )
+    v[0] = <PyObject *>seq
+    v[1] = <PyObject *>ts
+    v[2] = <PyObject *>order_id
+    v[3] = <PyObject *>account
+    v[4] = <PyObject *>symbol
+    v[5] = <PyObject *>qty
+    v[6] = <PyObject *>price
+    v[7] = <PyObject *>leaves
+    v[8] = <PyObject *>display_qty
+    v[9] = <PyObject *>trigger_price
+    v[10] = <PyObject *>priority_kept
+    return shape_new(&AMENDED, v)
+
+
+def _shape_fast(cls):
+    """Whether ``cls`` is of the shape built in place (model/_slots.h): for the tests."""
+    cdef shape probe
+    if shape_init(&probe, cls) != 1:
+        return False
+    Py_DECREF(<object>probe.type)  # the reference shape_init took
+    return True
+
+
+def _build_event(cls, tuple f):
+    """The helper's object for ``cls(*f)`` (every field given): for the tests."""
+    if cls is OrderAccepted:
+        return _accepted(f[0], f[1], f[2], f[3], f[4])
+    if cls is OrderCancelled:
+        return _cancelled(f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+    if cls is OrderRejected:
+        return _rejected(f[0], f[1], f[2], f[3], f[4], f[5], f[6])
+    if cls is TradeExecuted:
+        return _trade(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10], f[11],
+                      f[12], f[13], f[14], f[15])
+    if cls is OrderAmended:
+        return _amended(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10])
+    raise TypeError(f"{cls!r}: not built in place")
+
 # deque.append and deque.popleft, called on a level's queue through their C
 # functions (model/_slots.h): no method lookup or generic call each time.
 cdef cmethod DEQUE_APPEND = method_c(deque.append, METH_O)
@@ -443,10 +589,10 @@ cdef inline list _refused(self, risk, c, acct, Order order, seq, ts, account, cl
         refusal = c_admit_at(risk, c, acct, order, (<OrderIndex?>mine).used if mine is not None else 0, duplicate,
                              True)
         if refusal is not None:
-            return [OrderRejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
+            return [_rejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
     elif duplicate:
         text = f"cl_ord_id {clid!r}: already open"
-        return [OrderRejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
+        return [_rejected(seq, ts, account, "duplicate_cl_ord_id", text, None, clid)]
     return None
 
 
@@ -479,7 +625,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
-    events = [OrderAccepted(seq, ts, seq, c, None)]
+    events = [_accepted(seq, ts, seq, c, None)]
     if _is(order.side, "buy"):
         opp = slot(book, B_ASKS)
     else:
@@ -501,7 +647,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
         ):
             reason = "price_band"
         events.append(
-            OrderCancelled(seq, ts, seq, account, order.symbol, remaining, reason)
+            _cancelled(seq, ts, seq, account, order.symbol, remaining, reason)
         )
     order.shown = 0
     if risk is not None:
@@ -661,7 +807,7 @@ cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed
     if reason is not None or remaining <= 0:
         if reason is not None:
             events.append(
-                OrderCancelled(
+                _cancelled(
                     seq, ts, order.order_id, order.account, order.symbol, remaining, reason
                 )
             )
@@ -736,7 +882,7 @@ cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
     rest it, or park it as a stop."""
     seq = slot(c, C_SEQ)
     ts = slot(c, C_TS)
-    events.append(OrderAccepted(seq, ts, seq, c, replaces))
+    events.append(_accepted(seq, ts, seq, c, replaces))
     risk = slot(self, E_RISK)
     if risk is not None:
         c_reserve(risk, order)
@@ -774,15 +920,15 @@ cdef object _new_order_c(self, c, book, seq):
         refusal = _phase_refusal(self, symbol, slot(c, C_ORDER_TYPE), slot(c, C_TIF))
         if refusal is not None:
             return [
-                OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1],
-                              None, slot(c, C_CL_ORD_ID))
+                _rejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1],
+                          None, slot(c, C_CL_ORD_ID))
             ]
     order = _new_order(c, seq)
     refusal = _admit_c(self, c, order, book, None, 0)
     if refusal is not None:
         return [
-            OrderRejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1], None,
-                          slot(c, C_CL_ORD_ID))
+            _rejected(seq, slot(c, C_TS), slot(c, C_ACCOUNT), refusal[0], refusal[1], None,
+                      slot(c, C_CL_ORD_ID))
         ]
     events = []
     _place_c(self, c, order, book, events, None)
@@ -1134,7 +1280,7 @@ def _cancel_open(self, Order order, reason, list events, seq, ts):
     """Matcher._cancel_open, compiled (see engine/matching.py)."""
     leaves = _unbook(self, order)
     events.append(
-        OrderCancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
+        _cancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
     )
 
 
@@ -1295,7 +1441,7 @@ def process(self, c):
     refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
-    events = [OrderAccepted(seq, ts, seq, c)]
+    events = [_accepted(seq, ts, seq, c, None)]
     if _is(side, "buy"):
         opp = slot(book, B_ASKS)
         own = slot(book, B_BIDS)
@@ -1357,7 +1503,7 @@ cdef object _cancel(self, c):
     found = orders.get_c(key) if as_ll(order_id, &key) else None
     order = found
     if order is None or order.account != account:
-        return [OrderRejected(seq, ts, account, "unknown_order", "", order_id, None)]
+        return [_rejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
         events = []
         self._cancel_open(order, "user", events, seq, ts)
@@ -1376,7 +1522,7 @@ cdef object _cancel(self, c):
     (<OrderIndex?>(<dict>slot(self, E_BY_ACCOUNT))[order.account]).del_c(key)
     if order.cl_ord_id is not None:
         del (<dict>slot(self, E_BY_CLID))[(order.account, order.cl_ord_id)]
-    return [OrderCancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
+    return [_cancelled(seq, ts, order_id, account, order.symbol, leaves, "user")]
 
 
 def _on_amend(self, c):
@@ -1494,7 +1640,7 @@ cdef object _amend_price(self, c):
     if moved.cl_ord_id is not None:
         (<dict>slot(self, E_BY_CLID))[(moved.account, moved.cl_ord_id)] = moved
     events = [
-        OrderAmended(
+        _amended(
             seq,
             ts,
             order_id,
@@ -1581,7 +1727,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     self._cancel_open(maker, "self_trade", events, seq, ts)
                 if not _is(stp, "cancel_oldest"):
                     append(
-                        OrderCancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")
+                        _cancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")
                     )
                     remaining = -1
                     break
@@ -1616,7 +1762,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             else:
                 quote = taker_fee = maker_fee = 0
             append(
-                TradeExecuted(
+                _trade(
                     seq,
                     ts,
                     trade_id,

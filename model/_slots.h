@@ -95,4 +95,91 @@ static inline int tokex_slot_none(PyObject *o, Py_ssize_t off) {
     }
     return v == Py_None;
 }
+/* Building a msgspec Struct in place. Calling an event class (msgspec's
+ * Struct_vectorcall) walks its positional and keyword arguments and fills
+ * defaults for every object it makes: about 260 instructions an event,
+ * which the compiled paths paid once or twice a command. For a class of the
+ * plain shape checked here (gc=False, so not tracked by the collector; only
+ * its fields as slots, no __dict__, no weak references, no __post_init__)
+ * the object is one block of the header and the fields: tokex_shape_new
+ * allocates it as msgspec does for such a class (PyObject_Malloc; its
+ * dealloc frees it with PyObject_Free or keeps it on msgspec's free list)
+ * and stores a new reference to each field's value at the offset the
+ * field's member descriptor gives. The caller passes every field, in the
+ * order of __struct_fields__. A class of any other shape (another msgspec
+ * release could lay them out otherwise) gets s->type == NULL, and the
+ * caller then calls the class as before. */
+#define TOKEX_SHAPE_MAX 16
+typedef struct {
+    PyTypeObject *type; /* a strong reference, held for the module's life; NULL: call the class */
+    Py_ssize_t n;
+    Py_ssize_t off[TOKEX_SHAPE_MAX];
+} tokex_shape;
+
+/* 1: s describes cls; 0: cls is not of that shape (s->type stays NULL);
+ * -1 with an error set. */
+static __attribute__((unused)) int tokex_shape_init(tokex_shape *s, PyObject *cls) {
+    PyTypeObject *t;
+    PyObject *fields, *name;
+    Py_ssize_t i, n, off;
+    const char *text;
+    int has_post_init;
+    s->type = NULL;
+    s->n = 0;
+    if (!PyType_Check(cls)) {
+        PyErr_Format(PyExc_TypeError, "%R: not a class", cls);
+        return -1;
+    }
+    t = (PyTypeObject *)cls;
+    has_post_init = PyObject_HasAttrString(cls, "__post_init__");
+    fields = PyObject_GetAttrString(cls, "__struct_fields__");
+    if (fields == NULL) return -1;
+    if (!PyTuple_Check(fields) || has_post_init) {
+        Py_DECREF(fields);
+        return 0;
+    }
+    n = PyTuple_GET_SIZE(fields);
+    if (n > TOKEX_SHAPE_MAX || (t->tp_flags & Py_TPFLAGS_HAVE_GC) || t->tp_itemsize != 0
+        || t->tp_dictoffset != 0 || t->tp_weaklistoffset != 0
+        || t->tp_basicsize != (Py_ssize_t)(sizeof(PyObject) + (size_t)n * sizeof(PyObject *))) {
+        Py_DECREF(fields);
+        return 0;
+    }
+    for (i = 0; i < n; i++) {
+        name = PyTuple_GET_ITEM(fields, i);
+        text = PyUnicode_Check(name) ? PyUnicode_AsUTF8(name) : NULL;
+        off = text == NULL ? -1 : tokex_slot_offset(cls, text);
+        if (off < 0) {
+            Py_DECREF(fields);
+            if (!PyErr_Occurred()) PyErr_Format(PyExc_TypeError, "%R: a field name is not text", cls);
+            return -1;
+        }
+        if (off < (Py_ssize_t)sizeof(PyObject) || off + (Py_ssize_t)sizeof(PyObject *) > t->tp_basicsize
+            || off % (Py_ssize_t)sizeof(PyObject *) != 0) {
+            Py_DECREF(fields);
+            return 0;
+        }
+        s->off[i] = off;
+    }
+    Py_DECREF(fields);
+    Py_INCREF(cls);
+    s->type = t;
+    s->n = n;
+    return 1;
+}
+
+/* A new instance of s's class with v[i] as its i-th field (new references);
+ * NULL with MemoryError. Only for s->type != NULL. Every slot is written,
+ * since the header and the n fields are the whole object. */
+static inline PyObject *tokex_shape_new(const tokex_shape *s, PyObject *const *v) {
+    PyObject *o = (PyObject *)PyObject_Malloc((size_t)s->type->tp_basicsize);
+    Py_ssize_t i;
+    if (o == NULL) return PyErr_NoMemory();
+    PyObject_Init(o, s->type);
+    for (i = 0; i < s->n; i++) {
+        Py_INCREF(v[i]);
+        *(PyObject **)((char *)o + s->off[i]) = v[i];
+    }
+    return o;
+}
 #endif

@@ -1,3 +1,5 @@
+from cpython.object cimport PyObject
+
 # Slot access by offset (model/_slots.h): see the comment there.
 cdef extern from "_slots.h":
     Py_ssize_t slot_offset "tokex_slot_offset"(object cls, const char *name) except -1
@@ -10,3 +12,9 @@ cdef extern from "_slots.h":
     object call_c "tokex_call_c"(cmethod f, object self, object arg)
     int METH_O
     int METH_NOARGS
+    # Building a msgspec Struct in place (see the comment in _slots.h).
+    ctypedef struct shape "tokex_shape":
+        void *type
+        Py_ssize_t n
+    int shape_init "tokex_shape_init"(shape *s, object cls) except -1
+    object shape_new "tokex_shape_new"(const shape *s, PyObject **v)

@@ -1502,7 +1502,7 @@ cdef object _cancel(self, c):
     orders = slot(self, E_ORDERS)
     found = orders.get_c(key) if as_ll(order_id, &key) else None
     order = found
-    if order is None or order.account != account:
+    if order is None or not _is(order.account, account):
         return [_rejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
         events = []
@@ -1567,7 +1567,7 @@ cdef object _amend_price(self, c):
     order = found
     if (
         order is None
-        or order.account != account
+        or not _is(order.account, account)
         or order.stop
         or not (_is(order.order_type, "limit") or _is(order.order_type, "iceberg"))
     ):
@@ -1703,14 +1703,18 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     notional = 0
     price = 0
     while budget and heap:
-        key = heap[0]
-        if key in stale:
-            stale.discard(key)
+        # The heap's own key object, which is also the level's key in ``levels``
+        # and ``stale`` (_join boxes it once for all three): looked up by
+        # identity, where a new boxed int would be compared by value.
+        top = heap[0]
+        if top in stale:
+            stale.discard(top)
             heappop(heap)
             continue
+        key = top
         if key > limit_key:
             break
-        level = levels[key]
+        level = levels[top]
         queue = slot(level, L_QUEUE)
         price = slot(level, L_PRICE)
         while True:
@@ -1721,7 +1725,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 dead = slot(level, L_DEAD)
                 slot_set(level, L_DEAD, dead - 1)
                 continue
-            if maker.account == account:
+            if _is(maker.account, account):
                 stp = taker.stp
                 if not _is(stp, "cancel_newest"):
                     self._cancel_open(maker, "self_trade", events, seq, ts)

@@ -26,7 +26,7 @@ from cpython.long cimport PyLong_FromLongLong
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
-from model._order cimport Order, OrderIndex
+from model._order cimport Order, OrderIndex, TextIndex
 from model._slots cimport (
     METH_NOARGS,
     METH_O,
@@ -43,8 +43,7 @@ from model._slots cimport (
 )
 from risk._fast cimport (
     c_account,
-    c_account_get,
-    c_account_text,
+    c_accounts,
     c_admit_at,
     c_fee_account,
     c_fill_at,
@@ -458,6 +457,12 @@ cdef inline object _stamp(self, object seq):
     return stamp
 
 
+cdef inline Py_ssize_t _find_account(TextIndex accounts, object account) except -2:
+    """The entry of a command's ``account`` in risk's accounts (model/_order.pyx,
+    TextIndex.find_c), or -1 (none, or not a text)."""
+    return accounts.find_c(<str>account) if type(account) is str else -1
+
+
 cdef inline void _index_plain(self, Order order, object seq, str account, object clid,
                               object mine) except *:
     """Matcher._index for an order with no expiry (``order.order_id`` is ``seq``).
@@ -603,6 +608,8 @@ cdef object _ioc(self, c, book, object seq, bint market):
     changed) for any other order, which the pure build's steps then take."""
     cdef Order order
     cdef long long limit_key, remaining
+    cdef TextIndex accounts
+    cdef Py_ssize_t pos
     if (
         not slot_none(c, C_CASH_QTY)
         or not slot_none(book, B_WINDOW)
@@ -617,10 +624,12 @@ cdef object _ioc(self, c, book, object seq, bint market):
     risk = slot(self, E_RISK)
     acct = mine = None
     if risk is not None:
-        acct = c_account_get(risk, account)
-        if acct is not None:
-            # The account's own id from here on (risk/_fast.pyx, c_account_text).
-            account = order.account = c_account_text(acct, account)
+        accounts = c_accounts(risk)
+        pos = _find_account(accounts, account)
+        if pos >= 0:
+            acct = accounts.value_at(pos)
+            # The table's own text for the account from here on (see process).
+            account = order.account = accounts.key_at(pos)
         mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
     refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
@@ -834,15 +843,19 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
     """Engine._admit: every check a new order faces, in the rulebook's order; its
     refusal (reason, text) or None. Changes nothing (the hold is computed, not
     taken). ``c`` is a NewOrder or a BatchOrder (its subclass: the same offsets)."""
-    cdef Py_ssize_t open_orders
+    cdef Py_ssize_t open_orders, pos
+    cdef TextIndex accounts
     account = slot(c, C_ACCOUNT)
     risk = slot(self, E_RISK)
     acct = None
     if risk is not None:
-        acct = c_account_get(risk, account)
-        if acct is not None and order.account == account:
-            # The account's own id in the record (risk/_fast.pyx, c_account_text).
-            account = order.account = c_account_text(acct, account)
+        accounts = c_accounts(risk)
+        pos = _find_account(accounts, account)
+        if pos >= 0:
+            acct = accounts.value_at(pos)
+            if _is(order.account, account):
+                # The table's own text for the account in the record (see process).
+                account = order.account = accounts.key_at(pos)
     clid = slot(c, C_CL_ORD_ID)
     holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
     duplicate = holder is not None and holder is not replacing
@@ -1365,6 +1378,8 @@ cdef void _check_edge_c(self, session, ts) except *:
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
+    cdef TextIndex accounts
+    cdef Py_ssize_t pos
     cdef long long price, qty, key, remaining, s = 0, t = 0
     cdef list heap
     # Typed: compared by identity first (the literal words are interned).
@@ -1430,10 +1445,20 @@ def process(self, c):
     risk = slot(self, E_RISK)
     acct = mine = None
     if risk is not None:
-        acct = c_account_get(risk, account)
-        if acct is not None:
-            # The account's own id from here on (risk/_fast.pyx, c_account_text).
-            account = c_account_text(acct, account)
+        accounts = c_accounts(risk)
+        pos = _find_account(accounts, account)
+        if pos >= 0:
+            acct = accounts.value_at(pos)
+            # The table's own text for the account from here on (the account's
+            # id, the key it was entered under), equal to the command's. A
+            # command's account text is usually a string of its own (decoded
+            # or built at the edge); the order record holds this one and the
+            # indexes are looked up by it, so a later look-up by the order's
+            # account (its cancel, its fills, releasing its hold, the index by
+            # account) finds its key by identity, with its hash computed,
+            # without reading the key's text. Equal texts: the events and the
+            # state are the same.
+            account = accounts.key_at(pos)
         mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
     order = _new_limit(
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)

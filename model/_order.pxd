@@ -50,3 +50,25 @@ cdef class OrderIndex:
     cdef object get_c(self, long long key)
     cdef int set_c(self, long long key, Order value) except -1
     cdef int del_c(self, long long key) except -1
+
+
+cdef struct _TextSlot:
+    unsigned long long h  # the key's hash, its length in the top byte; 0: the slot is empty
+    Py_ssize_t pos  # the entry's place in ``keys`` and ``values``
+    unsigned long long head0  # the key's first 16 bytes when it is one byte a character
+    unsigned long long head1
+
+
+cdef class TextIndex:
+    cdef _TextSlot *slots
+    cdef Py_ssize_t mask
+    cdef list keys_
+    cdef list values_
+    cdef bint collide
+    cdef unsigned long long _hash(self, str key, unsigned long long *head0,
+                                  unsigned long long *head1) noexcept
+    cdef Py_ssize_t find_c(self, str key) except -2
+    cdef int _resize(self, Py_ssize_t size) except -1
+    cdef object get_c(self, str key)
+    cdef object key_at(self, Py_ssize_t pos)
+    cdef object value_at(self, Py_ssize_t pos)

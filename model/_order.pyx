@@ -528,3 +528,259 @@ def _index_from_items(items):
     index = OrderIndex()
     index.update(items)
     return index
+
+
+# ------------------------------------------------- the accounts by their text
+
+from cpython.list cimport PyList_GET_ITEM
+from cpython.unicode cimport PyUnicode_GET_LENGTH
+from libc.string cimport memcpy
+
+cdef extern from "Python.h":
+    int PyUnicode_KIND(object o)
+    void *PyUnicode_DATA(object o)
+
+cdef unsigned long long _K0 = 0x9E3779B97F4A7C15ULL
+cdef unsigned long long _K1 = 0xC2B2AE3D27D4EB4FULL
+cdef unsigned long long _FNV = 0x100000001B3ULL
+
+
+cdef inline unsigned long long _text_hash(str key, unsigned long long *head0,
+                                          unsigned long long *head1) noexcept:
+    """The slot hash of ``key``: never 0, its length (up to 255) in the top
+    byte (see below). For a text of at most 16 one-byte characters (the
+    account ids a venue gives out) it is mixed from the two 8-byte words of
+    the text, zero padded, which it also gives back in ``head0`` and
+    ``head1``; equal hash and equal words then mean equal texts. Any other
+    text is hashed byte by byte (FNV-1a over its characters and its kind) and
+    its words are 0: such texts are compared as texts."""
+    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(key), i, size
+    cdef int kind = PyUnicode_KIND(key)
+    cdef unsigned char *data = <unsigned char *>PyUnicode_DATA(key)
+    cdef unsigned long long w[2]
+    cdef unsigned long long h
+    w[0] = 0
+    w[1] = 0
+    if kind == 1 and n <= 16:
+        memcpy(w, data, n)
+        h = (w[0] * _K0) ^ (w[1] * _K1)
+        h ^= h >> 29
+        h *= _K1
+        h ^= h >> 32
+    else:
+        h = 0xCBF29CE484222325ULL ^ <unsigned long long>kind
+        size = n * kind
+        for i in range(size):
+            h = (h ^ data[i]) * _FNV
+    head0[0] = w[0]
+    head1[0] = w[1]
+    # The top byte: the length of a one-byte text (below 255), else 255. So a
+    # short one-byte text's hash can only equal the hash of a text of the same
+    # kind and length, whose words then say all.
+    h = (h & 0x00FFFFFFFFFFFFFFULL) | (
+        <unsigned long long>(n if kind == 1 and n < 255 else 255) << 56
+    )
+    return h if h else 1
+
+
+@cython.final
+cdef class TextIndex:
+    """Accounts by their text: the compiled build's ``Risk.accounts`` (a dict
+    in the pure build).
+
+    Every new order looks its account up by the command's text, which is
+    usually a string object of its own (decoded or built at the edge), so a
+    dict hashes it (SipHash, about 100 instructions) and then compares it
+    with its key's text (a cache miss on the key object). This table keys an
+    open-addressing index (linear probing, at most half full) by a cheap hash
+    of the text and keeps a text of up to 16 one-byte characters inside the
+    slot itself, so a look-up reads one 32-byte slot and, to say the texts
+    are equal, nothing else. Longer texts and texts of wider characters are
+    compared with the key object. The entries live in two lists in the order
+    they were made, which is the order iteration gives, as a dict's does.
+
+    Python sees a mapping of text to object with the dict methods risk, the
+    snapshots and the tests use. Accounts are made once, when risk is, and
+    never removed, so the table has no deletion.
+    """
+
+    def __cinit__(self):
+        self.slots = <_TextSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_TextSlot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = _MIN_SLOTS - 1
+        self.keys_ = []
+        self.values_ = []
+
+    def __dealloc__(self):
+        PyMem_Free(self.slots)
+
+    cdef inline unsigned long long _hash(self, str key, unsigned long long *head0,
+                                         unsigned long long *head1) noexcept:
+        """_text_hash, or for a table made by ``_colliding_index`` (the tests')
+        only its top byte: every text of a length then shares one hash, so the
+        slot's words and the texts alone tell entries apart."""
+        cdef unsigned long long h = _text_hash(key, head0, head1)
+        if self.collide:
+            h = (h & 0xFF00000000000000ULL) | 1
+        return h
+
+    cdef Py_ssize_t find_c(self, str key) except -2:
+        """The entry of ``key`` (its place in ``keys_``), or -1."""
+        cdef unsigned long long head0, head1
+        cdef unsigned long long h = self._hash(key, &head0, &head1)
+        cdef Py_ssize_t i = <Py_ssize_t>(h & <unsigned long long>self.mask)
+        cdef _TextSlot *s = self.slots
+        cdef bint inline = PyUnicode_KIND(key) == 1 and PyUnicode_GET_LENGTH(key) <= 16
+        while s[i].h:
+            if s[i].h == h:
+                if inline:
+                    if s[i].head0 == head0 and s[i].head1 == head1:
+                        return s[i].pos
+                else:
+                    stored = <object>PyList_GET_ITEM(self.keys_, s[i].pos)
+                    if stored is key or <str>stored == key:
+                        return s[i].pos
+            i = (i + 1) & self.mask
+        return -1
+
+    cdef int _resize(self, Py_ssize_t size) except -1:
+        cdef _TextSlot *old = self.slots
+        cdef Py_ssize_t n = self.mask + 1, i, j, mask = size - 1
+        cdef _TextSlot *new = <_TextSlot *>PyMem_Calloc(size, sizeof(_TextSlot))
+        if new == NULL:
+            raise MemoryError()
+        for i in range(n):
+            if old[i].h:
+                j = <Py_ssize_t>(old[i].h & <unsigned long long>mask)
+                while new[j].h:
+                    j = (j + 1) & mask
+                new[j] = old[i]
+        self.slots = new
+        self.mask = mask
+        PyMem_Free(old)
+        return 0
+
+    cdef object get_c(self, str key):
+        """The value of ``key``, or None."""
+        cdef Py_ssize_t pos = self.find_c(key)
+        if pos < 0:
+            return None
+        return <object>PyList_GET_ITEM(self.values_, pos)
+
+    cdef object key_at(self, Py_ssize_t pos):
+        """The key of entry ``pos`` (from ``find_c``): the table's own text object."""
+        return <object>PyList_GET_ITEM(self.keys_, pos)
+
+    cdef object value_at(self, Py_ssize_t pos):
+        """The value of entry ``pos`` (from ``find_c``)."""
+        return <object>PyList_GET_ITEM(self.values_, pos)
+
+    # ---------------------------------------------------------- as a mapping
+
+    def __len__(self):
+        return len(self.keys_)
+
+    def __contains__(self, key):
+        return type(key) is str and self.find_c(key) >= 0
+
+    def __getitem__(self, key):
+        cdef Py_ssize_t pos = self.find_c(key) if type(key) is str else -1
+        if pos < 0:
+            raise KeyError(key)
+        return <object>PyList_GET_ITEM(self.values_, pos)
+
+    def get(self, key, default=None):
+        cdef Py_ssize_t pos = self.find_c(key) if type(key) is str else -1
+        if pos < 0:
+            return default
+        return <object>PyList_GET_ITEM(self.values_, pos)
+
+    def __setitem__(self, key, value):
+        cdef unsigned long long head0, head1, h
+        cdef Py_ssize_t pos, i
+        if type(key) is not str:
+            raise TypeError(f"a TextIndex key must be a str, not {key!r}")
+        pos = self.find_c(key)
+        if pos >= 0:
+            self.values_[pos] = value
+            return
+        if 2 * (len(self.keys_) + 1) > self.mask + 1:
+            self._resize(2 * (self.mask + 1))
+        h = self._hash(key, &head0, &head1)
+        i = <Py_ssize_t>(h & <unsigned long long>self.mask)
+        while self.slots[i].h:
+            i = (i + 1) & self.mask
+        self.keys_.append(key)
+        self.values_.append(value)
+        self.slots[i].h = h
+        self.slots[i].pos = len(self.keys_) - 1
+        self.slots[i].head0 = head0
+        self.slots[i].head1 = head1
+
+    def __delitem__(self, key):
+        raise TypeError(f"{key!r}: a TextIndex keeps its entries (accounts are never removed)")
+
+    def setdefault(self, key, default=None):
+        cdef Py_ssize_t pos = self.find_c(key) if type(key) is str else -1
+        if pos >= 0:
+            return <object>PyList_GET_ITEM(self.values_, pos)
+        self[key] = default
+        return default
+
+    def __iter__(self):
+        return iter(list(self.keys_))
+
+    def keys(self):
+        """The texts in the order they were put in, as a set-like view (a copy)."""
+        return dict.fromkeys(self.keys_).keys()
+
+    def values(self):
+        """The values in the order they were put in (a list: a copy)."""
+        return list(self.values_)
+
+    def items(self):
+        """``(text, value)`` pairs in the order they were put in (a list: a copy)."""
+        return list(zip(self.keys_, self.values_))
+
+    def update(self, other=()):
+        pairs = other.items() if hasattr(other, "items") else other
+        for key, value in pairs:
+            self[key] = value
+
+    def __eq__(self, other):
+        if not hasattr(other, "items") or not hasattr(other, "__len__"):
+            return NotImplemented
+        if len(other) != len(self.keys_):
+            return False
+        for key, value in other.items():
+            mine = self.get(key, _MISSING)
+            if mine is _MISSING or not (mine is value or mine == value):
+                return False
+        return True
+
+    def __ne__(self, other):
+        eq = self.__eq__(other)
+        return eq if eq is NotImplemented else not eq
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"TextIndex({dict(self.items())!r})"
+
+    def __reduce__(self):
+        return (_text_index_from_items, (self.items(),))
+
+
+def _colliding_index():
+    """A TextIndex whose texts of one length all hash alike (for the tests)."""
+    cdef TextIndex index = TextIndex()
+    index.collide = True
+    return index
+
+
+def _text_index_from_items(items):
+    """A TextIndex holding ``items`` (how one pickles)."""
+    index = TextIndex()
+    index.update(items)
+    return index

@@ -11,7 +11,7 @@ from model import build
 if TYPE_CHECKING:
     from model.commands import NewOrder
 
-__all__ = ["Order", "OrderIndex", "order_for", "order_from_fields", "order_tuple"]
+__all__ = ["Order", "OrderIndex", "TextIndex", "order_for", "order_from_fields", "order_tuple"]
 
 
 class Order(msgspec.Struct, gc=False):
@@ -82,6 +82,14 @@ open-addressing table of model/_order.pyx, a mapping with the dict methods the
 engine uses that iterates in increasing id, as such a dict does."""
 
 
+TextIndex = dict
+"""Accounts by their text (``Risk.accounts``): a dict in the pure build; in the
+compiled build the table of model/_order.pyx, whose look-up by a text that is
+a new object (a command's account) reads one slot instead of hashing the text
+and reading the key's. A mapping with the dict methods risk uses, iterating in
+the order its entries were made, as a dict does."""
+
+
 def order_tuple(order: Order) -> tuple[object, ...]:
     """Every field of ``order`` in declaration order (either build's record)."""
     return msgspec.structs.astuple(order)
@@ -98,6 +106,7 @@ if build.COMPILED and not TYPE_CHECKING:
     # caller use whichever record the build has.
     Order = build.compiled_order().Order
     OrderIndex = build.compiled_order().OrderIndex
+    TextIndex = build.compiled_order().TextIndex
     order_tuple = build.compiled_order().order_tuple
 
 

@@ -1,12 +1,12 @@
 # The compiled build's hot risk steps: see risk/_fast.pyx.
-from model._order cimport Order
+from model._order cimport Order, TextIndex
 
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take)
 cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize_t open_orders,
                        bint duplicate, bint take)
 cdef object c_account_get(object risk, object account)
-cdef object c_account_text(object acct, object account)
+cdef TextIndex c_accounts(object risk)
 cdef void c_reserve(object risk, Order order) except *
 cdef int c_reamend(object risk, Order order, long long qty, long long price,
                    long long leaves) except -1

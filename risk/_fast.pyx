@@ -35,7 +35,7 @@ from model._i128 cimport (
     sub128,
     tokex_i128,
 )
-from model._order cimport Order
+from model._order cimport Order, TextIndex
 from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 # BUILD_HASH: model.build.source_hash() of the sources this build was made from
@@ -231,33 +231,30 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
 
 cdef object c_account_get(object risk, object account):
     """``risk.accounts.get(account)``."""
-    return (<dict>slot(risk, R_ACCOUNTS)).get(account)
+    if type(account) is not str:
+        return None
+    return (<TextIndex?>slot(risk, R_ACCOUNTS)).get_c(<str>account)
 
 
-cdef object c_account_text(object acct, object account):
-    """The text keying ``acct`` in ``risk.accounts`` (its ``id``) when it equals
-    ``account``, else ``account``.
+cdef TextIndex c_accounts(object risk):
+    """``risk.accounts``: the compiled build's table (model/_order.pyx)."""
+    return <TextIndex?>slot(risk, R_ACCOUNTS)
 
-    A command's account text is usually a string of its own (decoded or built
-    at the edge), equal to the account's id but another object. The compiled
-    core puts the account's own id in the order record and looks the indexes
-    up by it, so a later look-up by the order's account (its cancel, its fills,
-    releasing its hold, the index by account) finds its key by identity,
-    without reading the key's text (a cache miss per look-up in a large
-    index). Equal texts: the events and the state are the same."""
-    aid = slot(acct, A_ID)
-    if aid is account:
-        return account
-    if type(aid) is str and type(account) is str and <str>aid == <str>account:
-        return aid
-    return account
+
+cdef object _acct(object risk, str account):
+    """``risk.accounts[account]``."""
+    cdef TextIndex accounts = <TextIndex?>slot(risk, R_ACCOUNTS)
+    cdef Py_ssize_t pos = accounts.find_c(account)
+    if pos < 0:
+        raise KeyError(account)
+    return accounts.value_at(pos)
 
 
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take):
     # ``c`` is a NewOrder (or its subclass BatchOrder): its slots are read by offset.
     return c_admit_at(
-        risk, c, (<dict>slot(risk, R_ACCOUNTS)).get(slot(c, C_ACCOUNT)), order, open_orders,
+        risk, c, c_account_get(risk, slot(c, C_ACCOUNT)), order, open_orders,
         duplicate, take
     )
 
@@ -374,7 +371,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef bint buy = order.side == "buy"
     cdef long long *funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
-    acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+    acct = _acct(risk, order.account)
     # check_amend: size, band (the price changed), cost and notional (the order of
     # the checks is the exact path's concern: here any failure hands over).
     if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
@@ -427,7 +424,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-    acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+    acct = _acct(risk, order.account)
     _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
@@ -437,7 +434,7 @@ cdef void c_release(object risk, Order order) except *:
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        acct = (<dict>slot(risk, R_ACCOUNTS))[order.account]
+        acct = _acct(risk, order.account)
         _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)
         order.hold = 0
 
@@ -568,12 +565,12 @@ cdef object c_market(object risk, str symbol):
 
 cdef object c_account(object risk, str account):
     """risk.accounts[account]."""
-    return (<dict>slot(risk, R_ACCOUNTS))[account]
+    return _acct(risk, account)
 
 
 cdef object c_fee_account(object risk):
     """The venue's fee account, which every fill pays."""
-    return (<dict>slot(risk, R_ACCOUNTS))[slot(risk, R_FEE_ACCOUNT)]
+    return _acct(risk, slot(risk, R_FEE_ACCOUNT))
 
 
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,

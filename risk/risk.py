@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from model.build import COMPILED
 from model.commands import MARKET_KINDS, STOP_KINDS, NewOrder
 from model.instrument import Instrument
-from model.order import Order
+from model.order import Order, TextIndex
 
 from risk.accounts import Account, AccountSpec
 from risk.money import BPS, Asset, Pair, ceil_div
@@ -112,7 +112,8 @@ class Risk:
     ) -> None:
         self.assets = {a.id: a for a in assets}
         self.instruments = {i.symbol: i for i in instruments}
-        self.accounts: dict[str, Account] = {}
+        # A dict in the pure build (model.order.TextIndex).
+        self.accounts: dict[str, Account] = TextIndex()
         for spec in accounts:
             self.accounts[spec.id] = Account(spec, self.assets)
         # The fee account collects fees and rounding; it places no orders.

@@ -66,7 +66,7 @@ cdef class TextIndex:
     cdef list values_
     cdef bint collide
     cdef unsigned long long _hash(self, str key, unsigned long long *head0,
-                                  unsigned long long *head1) noexcept
+                                  unsigned long long *head1, int *inline) noexcept
     cdef Py_ssize_t find_c(self, str key) except -2
     cdef int _resize(self, Py_ssize_t size) except -1
     cdef object get_c(self, str key)

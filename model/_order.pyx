@@ -533,54 +533,87 @@ def _index_from_items(items):
 # ------------------------------------------------- the accounts by their text
 
 from cpython.list cimport PyList_GET_ITEM
-from cpython.unicode cimport PyUnicode_GET_LENGTH
-from libc.string cimport memcpy
-
-cdef extern from "Python.h":
-    int PyUnicode_KIND(object o)
-    void *PyUnicode_DATA(object o)
-
-cdef unsigned long long _K0 = 0x9E3779B97F4A7C15ULL
-cdef unsigned long long _K1 = 0xC2B2AE3D27D4EB4FULL
-cdef unsigned long long _FNV = 0x100000001B3ULL
+cdef extern from *:
+    """
+    /* The slot hash of a text and, for a text of at most 16 one-byte
+     * characters, its two 8-byte words (zero padded). See TextIndex's
+     * _text_hash in model/_order.pyx for what the parts mean. The words are
+     * read with loads that may overlap but never pass the text's end: a
+     * CPython text's data is followed by its NUL, and for 8 to 16 characters
+     * the second word is the last 8 bytes shifted down, for 4 to 7 the
+     * first is two overlapping 4-byte loads OR-ed (overlapping bytes are
+     * equal). Little-endian order; elsewhere a byte loop gives the same words. */
+    #include <stdint.h>
+    #include <string.h>
+    static inline unsigned long long tokex_text_hash(PyObject *key, unsigned long long *w0,
+                                                     unsigned long long *w1, int *inl) {
+        Py_ssize_t n = PyUnicode_GET_LENGTH(key), i, size;
+        int kind = PyUnicode_KIND(key);
+        const unsigned char *d = (const unsigned char *)PyUnicode_DATA(key);
+        uint64_t a = 0, b = 0, h;
+        uint32_t lo, hi;
+        if (kind == 1 && n <= 16) {
+    #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+            if (n >= 8) {
+                memcpy(&a, d, 8);
+                if (n > 8) {
+                    memcpy(&b, d + n - 8, 8);
+                    b >>= 8 * (16 - n);
+                }
+            } else if (n >= 4) {
+                memcpy(&lo, d, 4);
+                memcpy(&hi, d + n - 4, 4);
+                a = (uint64_t)lo | ((uint64_t)hi << (8 * (n - 4)));
+            } else if (n > 0) {
+                a = (uint64_t)d[0] | ((uint64_t)d[n / 2] << (8 * (n / 2)))
+                    | ((uint64_t)d[n - 1] << (8 * (n - 1)));
+            }
+    #else
+            for (i = 0; i < n; i++) {
+                if (i < 8) a |= (uint64_t)d[i] << (8 * i);
+                else b |= (uint64_t)d[i] << (8 * (i - 8));
+            }
+    #endif
+            h = (a * 0x9E3779B97F4A7C15ULL) ^ (b * 0xC2B2AE3D27D4EB4FULL);
+            h ^= h >> 29;
+            h *= 0xC2B2AE3D27D4EB4FULL;
+            h ^= h >> 32;
+            *inl = 1;
+        } else {
+            h = 0xCBF29CE484222325ULL ^ (uint64_t)kind;
+            size = n * kind;
+            for (i = 0; i < size; i++) h = (h ^ d[i]) * 0x100000001B3ULL;
+            *inl = 0;
+        }
+        *w0 = a;
+        *w1 = b;
+        h = (h & 0x00FFFFFFFFFFFFFFULL) | ((uint64_t)(kind == 1 && n < 255 ? n : 255) << 56);
+        return h ? h : 1;
+    }
+    """
+    unsigned long long _c_text_hash "tokex_text_hash"(object key, unsigned long long *w0,
+                                                        unsigned long long *w1, int *inl) noexcept
 
 
 cdef inline unsigned long long _text_hash(str key, unsigned long long *head0,
-                                          unsigned long long *head1) noexcept:
+                                          unsigned long long *head1, int *inline) noexcept:
     """The slot hash of ``key``: never 0, its length (up to 255) in the top
     byte (see below). For a text of at most 16 one-byte characters (the
-    account ids a venue gives out) it is mixed from the two 8-byte words of
-    the text, zero padded, which it also gives back in ``head0`` and
-    ``head1``; equal hash and equal words then mean equal texts. Any other
-    text is hashed byte by byte (FNV-1a over its characters and its kind) and
-    its words are 0: such texts are compared as texts."""
-    cdef Py_ssize_t n = PyUnicode_GET_LENGTH(key), i, size
-    cdef int kind = PyUnicode_KIND(key)
-    cdef unsigned char *data = <unsigned char *>PyUnicode_DATA(key)
-    cdef unsigned long long w[2]
-    cdef unsigned long long h
-    w[0] = 0
-    w[1] = 0
-    if kind == 1 and n <= 16:
-        memcpy(w, data, n)
-        h = (w[0] * _K0) ^ (w[1] * _K1)
-        h ^= h >> 29
-        h *= _K1
-        h ^= h >> 32
-    else:
-        h = 0xCBF29CE484222325ULL ^ <unsigned long long>kind
-        size = n * kind
-        for i in range(size):
-            h = (h ^ data[i]) * _FNV
-    head0[0] = w[0]
-    head1[0] = w[1]
-    # The top byte: the length of a one-byte text (below 255), else 255. So a
-    # short one-byte text's hash can only equal the hash of a text of the same
-    # kind and length, whose words then say all.
-    h = (h & 0x00FFFFFFFFFFFFFFULL) | (
-        <unsigned long long>(n if kind == 1 and n < 255 else 255) << 56
-    )
-    return h if h else 1
+    account ids a venue gives out; ``inline`` set) it is mixed from the two
+    8-byte words of the text, zero padded, which it also gives back in
+    ``head0`` and ``head1``; equal hash and equal words then mean equal
+    texts. Any other text is hashed byte by byte (FNV-1a over its characters
+    and its kind) and its words are 0: such texts are compared as texts.
+    The top byte is the length of a one-byte text (below 255), else 255, so
+    a short one-byte text's hash can only equal the hash of a text of the
+    same kind and length, whose words then say all. (The C function above.)"""
+    return _c_text_hash(key, head0, head1, inline)
+
+
+cdef bint _same_text(list keys, Py_ssize_t pos, str key) except -1:
+    """Whether the key of entry ``pos`` is the text ``key`` (long or wide texts)."""
+    stored = <object>PyList_GET_ITEM(keys, pos)
+    return stored is key or <str>stored == key
 
 
 @cython.final
@@ -616,11 +649,11 @@ cdef class TextIndex:
         PyMem_Free(self.slots)
 
     cdef inline unsigned long long _hash(self, str key, unsigned long long *head0,
-                                         unsigned long long *head1) noexcept:
+                                         unsigned long long *head1, int *inline) noexcept:
         """_text_hash, or for a table made by ``_colliding_index`` (the tests')
         only its top byte: every text of a length then shares one hash, so the
         slot's words and the texts alone tell entries apart."""
-        cdef unsigned long long h = _text_hash(key, head0, head1)
+        cdef unsigned long long h = _text_hash(key, head0, head1, inline)
         if self.collide:
             h = (h & 0xFF00000000000000ULL) | 1
         return h
@@ -628,19 +661,17 @@ cdef class TextIndex:
     cdef Py_ssize_t find_c(self, str key) except -2:
         """The entry of ``key`` (its place in ``keys_``), or -1."""
         cdef unsigned long long head0, head1
-        cdef unsigned long long h = self._hash(key, &head0, &head1)
+        cdef int inline
+        cdef unsigned long long h = self._hash(key, &head0, &head1, &inline)
         cdef Py_ssize_t i = <Py_ssize_t>(h & <unsigned long long>self.mask)
         cdef _TextSlot *s = self.slots
-        cdef bint inline = PyUnicode_KIND(key) == 1 and PyUnicode_GET_LENGTH(key) <= 16
         while s[i].h:
             if s[i].h == h:
                 if inline:
                     if s[i].head0 == head0 and s[i].head1 == head1:
                         return s[i].pos
-                else:
-                    stored = <object>PyList_GET_ITEM(self.keys_, s[i].pos)
-                    if stored is key or <str>stored == key:
-                        return s[i].pos
+                elif _same_text(self.keys_, s[i].pos, key):
+                    return s[i].pos
             i = (i + 1) & self.mask
         return -1
 
@@ -699,6 +730,7 @@ cdef class TextIndex:
     def __setitem__(self, key, value):
         cdef unsigned long long head0, head1, h
         cdef Py_ssize_t pos, i
+        cdef int inline
         if type(key) is not str:
             raise TypeError(f"a TextIndex key must be a str, not {key!r}")
         pos = self.find_c(key)
@@ -707,7 +739,7 @@ cdef class TextIndex:
             return
         if 2 * (len(self.keys_) + 1) > self.mask + 1:
             self._resize(2 * (self.mask + 1))
-        h = self._hash(key, &head0, &head1)
+        h = self._hash(key, &head0, &head1, &inline)
         i = <Py_ssize_t>(h & <unsigned long long>self.mask)
         while self.slots[i].h:
             i = (i + 1) & self.mask

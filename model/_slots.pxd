@@ -17,4 +17,4 @@ cdef extern from "_slots.h":
         void *type
         Py_ssize_t n
     int shape_init "tokex_shape_init"(shape *s, object cls) except -1
-    object shape_new "tokex_shape_new"(const shape *s, PyObject **v)
+    object shape_new "tokex_shape_new"(const shape *s, ...)

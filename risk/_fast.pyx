@@ -241,15 +241,6 @@ cdef TextIndex c_accounts(object risk):
     return <TextIndex?>slot(risk, R_ACCOUNTS)
 
 
-cdef object _acct(object risk, str account):
-    """``risk.accounts[account]``."""
-    cdef TextIndex accounts = <TextIndex?>slot(risk, R_ACCOUNTS)
-    cdef Py_ssize_t pos = accounts.find_c(account)
-    if pos < 0:
-        raise KeyError(account)
-    return accounts.value_at(pos)
-
-
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take):
     # ``c`` is a NewOrder (or its subclass BatchOrder): its slots are read by offset.
@@ -371,7 +362,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef bint buy = order.side == "buy"
     cdef long long *funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
-    acct = _acct(risk, order.account)
+    acct = c_account(risk, order.account)
     # check_amend: size, band (the price changed), cost and notional (the order of
     # the checks is the exact path's concern: here any failure hands over).
     if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
@@ -424,7 +415,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-    acct = _acct(risk, order.account)
+    acct = c_account(risk, order.account)
     _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
@@ -434,7 +425,7 @@ cdef void c_release(object risk, Order order) except *:
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        acct = _acct(risk, order.account)
+        acct = c_account(risk, order.account)
         _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)
         order.hold = 0
 
@@ -564,13 +555,17 @@ cdef object c_market(object risk, str symbol):
 
 
 cdef object c_account(object risk, str account):
-    """risk.accounts[account]."""
-    return _acct(risk, account)
+    """``risk.accounts[account]``."""
+    cdef TextIndex accounts = c_accounts(risk)
+    cdef Py_ssize_t pos = accounts.find_c(account)
+    if pos < 0:
+        raise KeyError(account)
+    return accounts.value_at(pos)
 
 
 cdef object c_fee_account(object risk):
     """The venue's fee account, which every fill pays."""
-    return _acct(risk, slot(risk, R_FEE_ACCOUNT))
+    return c_account(risk, slot(risk, R_FEE_ACCOUNT))
 
 
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,

@@ -7,6 +7,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.auction import Uncross, uncross_price
+from model.build import COMPILED
+
+if COMPILED:
+    import engine.engine  # noqa: F401  (binds the compiled core first)
+    from engine import _core
 
 Side = list[tuple[int, int]]
 
@@ -109,3 +114,38 @@ def test_uncross_price_follows_the_rules_in_order(bids: Side, asks: Side, refere
     distance = [abs(p - reference) if reference else 0 for p in tied]
     nearest = min(distance)
     assert found.price == min(p for p, d in zip(tied, distance, strict=True) if d == nearest)
+
+
+# The compiled build's indication chooses the price on C integers
+# (engine/_core.pyx ``_uncross_c``); it must answer as uncross_price does.
+compiled_only = pytest.mark.skipif(not COMPILED, reason="the compiled core's own function")
+
+
+@compiled_only
+@pytest.mark.parametrize(
+    ("bids", "asks", "reference", "expected"),
+    [pytest.param(b, a, r, e, id=case) for case, b, a, r, e in CASES],
+)
+def test_compiled_uncross_cases(
+    bids: Side, asks: Side, reference: int, expected: Uncross | None
+) -> None:
+    assert _core.uncross_price_c(bids, asks, reference) == expected
+
+
+INT64 = 2**63 - 1
+prices = st.one_of(st.integers(90, 110), st.integers(-INT64 - 1, INT64))
+lots = st.one_of(st.integers(0, 20), st.integers(0, INT64))
+wide_side = st.lists(st.tuples(prices, lots), max_size=12)
+
+
+@compiled_only
+@settings(max_examples=600, deadline=None)
+@given(
+    bids=st.one_of(side, wide_side),
+    asks=st.one_of(side, wide_side),
+    reference=st.one_of(st.integers(0, 115), st.integers(-INT64 - 1, INT64)),
+)
+def test_compiled_uncross_is_the_pure_one(bids: Side, asks: Side, reference: int) -> None:
+    """Narrow books (ties, gaps, repeated prices) and prices, lots and references
+    anywhere in 64 bits, where sums and distances pass 64 bits."""
+    assert _core.uncross_price_c(bids, asks, reference) == uncross_price(bids, asks, reference)

@@ -19,7 +19,6 @@ auctions, corporate actions, reference windows), runs the pure build's code
 on the same state.
 """
 
-from collections import deque as _deque
 from heapq import heapify as _heapify, heappop as _heappop, heappush as _heappush
 
 from cpython.dict cimport PyDict_Next
@@ -28,13 +27,16 @@ from cpython.mem cimport PyMem_Free, PyMem_Malloc
 from cpython.object cimport PyObject
 from cpython.ref cimport Py_DECREF
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
-from model._order cimport Order, OrderIndex, TextIndex
+from model._order cimport (
+    Level,
+    Order,
+    OrderIndex,
+    TextIndex,
+    level_at,
+    level_popleft,
+    level_push,
+)
 from model._slots cimport (
-    METH_NOARGS,
-    METH_O,
-    call_c,
-    cmethod,
-    method_c,
     shape,
     shape_init,
     shape_new,
@@ -96,7 +98,6 @@ from engine.auction import Uncross as _Uncross, uncross_price as _uncross_price
 from engine.book import (
     COMPACT_SLACK as _COMPACT_SLACK,
     BookSide as _BookSide,
-    Level as _Level,
     OrderBook as _OrderBook,
 )
 from engine.matching import NO_LIMIT as _NO_LIMIT, Matcher as _Matcher
@@ -125,13 +126,11 @@ from risk.risk import Market as _Market
 # every use from Python 3.12 on (Cython caches it against the module dict's
 # version tag only before 3.12); a C variable is one load. None of these is
 # ever rebound.
-cdef object deque = _deque
 cdef object heapify = _heapify
 cdef object heappop = _heappop
 cdef object heappush = _heappush
 cdef object uncross_price = _uncross_price
 cdef object BookSide = _BookSide
-cdef object Level = _Level
 cdef object OrderBook = _OrderBook
 cdef object StopBook = _StopBook
 cdef object Matcher = _Matcher
@@ -256,10 +255,6 @@ def _build_event(cls, tuple f):
         return _amended(f[0], f[1], f[2], f[3], f[4], f[5], f[6], f[7], f[8], f[9], f[10])
     raise TypeError(f"{cls!r}: not built in place")
 
-# deque.append and deque.popleft, called on a level's queue through their C
-# functions (model/_slots.h): no method lookup or generic call each time.
-cdef cmethod DEQUE_APPEND = method_c(deque.append, METH_O)
-cdef cmethod DEQUE_POPLEFT = method_c(deque.popleft, METH_NOARGS)
 cdef long long NO_LIMIT = _NO_LIMIT
 cdef int PRIORITY_SHIFT = 32
 
@@ -312,10 +307,6 @@ cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
 cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
 cdef Py_ssize_t S_STALE = slot_offset(BookSide, "stale")
 cdef Py_ssize_t S_SIGN = slot_offset(BookSide, "sign")
-cdef Py_ssize_t L_QTY = slot_offset(Level, "qty")
-cdef Py_ssize_t L_DEAD = slot_offset(Level, "dead")
-cdef Py_ssize_t L_QUEUE = slot_offset(Level, "queue")
-cdef Py_ssize_t L_PRICE = slot_offset(Level, "price")
 # The engine's own state (engine/matching.py's Matcher; engine.matching imports
 # this module once Matcher is defined). ``hooks`` and the handler table are
 # slots of subclasses: bind() reads them once Engine is defined.
@@ -470,44 +461,24 @@ cdef inline void _join(own, Order order, long long own_key) except *:
     """BookSide.add for an order whose side keys its level at ``own_key``."""
     cdef dict levels = slot(own, S_LEVELS)
     cdef set stale
+    cdef Level level
     key = PyLong_FromLongLong(own_key)  # boxed once for the index, the stale set and the heap
-    level = levels.get(key)
-    if level is None:
-        # Level(order.price), and its key into the heap (or back from stale).
+    found = levels.get(key)
+    if found is None:
+        # Level(order.price) (model/_order.pyx: no_gc, so never tracked by the
+        # collector), and its key into the heap (or back from stale).
         level = Level.__new__(Level)
-        queue = deque()
-        slot_set(level, L_PRICE, order.price)
-        slot_set(level, L_QTY, 0)
-        slot_set(level, L_DEAD, 0)
-        slot_set(level, L_QUEUE, queue)
-        # Out of the collector's sight: a level refers only to ints and its
-        # queue, the queue only to order records, which refer only to texts
-        # and ints (Order is no_gc), so neither can ever be part of a
-        # reference cycle, and reference counting frees them as before
-        # (tests/unit/engine/test_levels_untracked.py holds those facts).
-        # Tracked, they were nearly all of the young generation, and each
-        # collection walked every order of every young queue: in xstocks,
-        # where most resting orders open a level, 3.3 of 65.5 simulated
-        # last-level misses a command.
-        PyObject_GC_UnTrack(<PyObject *>queue)
-        PyObject_GC_UnTrack(<PyObject *>level)
+        level.price = order.price
         levels[key] = level
         stale = slot(own, S_STALE)
         if key in stale:
             stale.discard(key)
         else:
             heappush(slot(own, S_HEAP), key)
-    call_c(DEQUE_APPEND, slot(level, L_QUEUE), order)
-    slot_set(level, L_QTY, _plus(slot(level, L_QTY), order.shown))
-
-
-cdef inline object _plus(object v, long long d):
-    """``v + d`` for a Python int ``v`` (a level's total), on C integers while it fits."""
-    cdef long long x = 0
-    cdef tokex_i128 r = 0
-    if as_ll(v, &x) and add128(x, d, &r) and fits64(r):
-        return PyLong_FromLongLong(<long long>r)
-    return v + d
+    else:
+        level = <Level>found
+    level_push(level, order)
+    level.total += order.shown
 
 
 cdef void _drop(side, long long key) except *:
@@ -533,18 +504,15 @@ cdef inline void _remove(side, Order order) except *:
     in the queue; an emptied level is dropped, and a queue that is mostly
     tombstones compacted. Zeroes ``order.shown``: read its leaves first."""
     cdef long long key = order.price * <long long>slot(side, S_SIGN)
-    cdef long long qty, dead
-    level = (<dict>slot(side, S_LEVELS))[key]
-    qty = <long long>slot(level, L_QTY) - order.shown
-    slot_set(level, L_QTY, qty)
+    cdef Level level = (<dict>slot(side, S_LEVELS))[key]
+    level.total -= order.shown
     order.shown = 0
-    if not qty:
+    if not level.total:
         _drop(side, key)
     else:
-        dead = <long long>slot(level, L_DEAD) + 1
-        slot_set(level, L_DEAD, dead)
-        if dead > COMPACT_SLACK and 2 * dead > len(slot(level, L_QUEUE)):
-            level.compact()
+        level.dead += 1
+        if level.dead > COMPACT_SLACK and 2 * level.dead > level.count:
+            level.compact_c()
 
 
 cdef Order _new_order(c, object seq):
@@ -704,7 +672,7 @@ cdef inline bint _crosses(opp, long long price) except -1:
     """engine.matching.crosses: would an order at ``price`` take from ``opp``?"""
     cdef long long sign = slot(opp, S_SIGN)
     best = _best(opp)
-    return best is not None and <long long>slot(best, L_PRICE) * sign <= price * sign
+    return best is not None and (<Level>best).price * sign <= price * sign
 
 
 cdef void _index_c(self, Order order) except *:
@@ -756,7 +724,7 @@ cdef bint _breaks_band_c(self, book, opp, bint buy, long long limit_key) except 
     best = _best(opp)
     if best is None:
         return False
-    price = slot(best, L_PRICE)
+    price = (<Level>best).price
     if <long long>price * <long long>slot(opp, S_SIGN) > limit_key:
         return False
     risk = slot(self, E_RISK)
@@ -812,7 +780,7 @@ cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed
         if remaining > 0 and not wait:
             best = _best(opp)
             reason = "ioc_remainder"
-            if market and best is not None and <long long>slot(best, L_PRICE) * sign > limit_key:
+            if market and best is not None and (<Level>best).price * sign > limit_key:
                 reason = "price_band"
     if reason is not None or remaining <= 0:
         if reason is not None:
@@ -1065,7 +1033,8 @@ def _preview(opp, limit_key, qty, account, stp):
     cdef dict levels = slot(opp, S_LEVELS)
     cdef list heap = slot(opp, S_HEAP)
     cdef list refills
-    cdef Py_ssize_t i, at, n = len(heap), size = 0
+    cdef Level level
+    cdef Py_ssize_t i, j, at, n = len(heap), size = 0
     cdef long long *fk
     cdef Py_ssize_t *fi
     fills = []
@@ -1084,12 +1053,14 @@ def _preview(opp, limit_key, qty, account, stp):
                 v = <long long>heap[i]
                 if v <= limit:
                     _frontier_push(fk, fi, &size, v, i)
-            level = levels.get(heap[at])
-            if level is None:
+            found = levels.get(heap[at])
+            if found is None:
                 continue
-            price = slot(level, L_PRICE)
+            level = <Level>found
+            price = level.price
             refills = []
-            for o in slot(level, L_QUEUE):
+            for j in range(level.count):
+                o = level_at(level, j)
                 if not o.shown:
                     continue
                 if o.account == account:
@@ -1328,8 +1299,8 @@ def _indication(self, book):
     best_ask = _best(asks)
     if best_bid is None or best_ask is None:
         return None
-    bid_price = slot(best_bid, L_PRICE)
-    ask_price = slot(best_ask, L_PRICE)
+    bid_price = (<Level>best_bid).price
+    ask_price = (<Level>best_ask).price
     if bid_price < ask_price:
         return None
     risk = slot(self, E_RISK)
@@ -1365,8 +1336,9 @@ cdef Py_ssize_t _lots_c(side, long long limit, PriceLots **out) except -1:
     cdef Order o
     cdef dict levels = slot(side, S_LEVELS)
     cdef list heap = slot(side, S_HEAP)
-    cdef Py_ssize_t n = len(heap), at, i, top = 0, count = 0
+    cdef Py_ssize_t n = len(heap), at, i, j, top = 0, count = 0
     cdef Py_ssize_t *todo
+    cdef Level level
     cdef tokex_i128 lots  # a sum of 64-bit quantities: 128 bits cannot overflow here
     if not n or <long long>heap[0] > limit:
         return 0
@@ -1385,14 +1357,16 @@ cdef Py_ssize_t _lots_c(side, long long limit, PriceLots **out) except -1:
                 if <long long>heap[i] <= limit:
                     todo[top] = i
                     top += 1
-            level = levels.get(heap[at])
-            if level is None:
+            found = levels.get(heap[at])
+            if found is None:
                 continue
+            level = <Level>found
             lots = 0
-            for o in slot(level, L_QUEUE):
+            for j in range(level.count):
+                o = level_at(level, j)
                 if o.shown:  # Level.live: tombstones skipped
                     lots += <tokex_i128>o.shown + o.hidden
-            out[0][count].price = slot(level, L_PRICE)
+            out[0][count].price = level.price
             out[0][count].lots = lots
             count += 1
         return count
@@ -1458,7 +1432,7 @@ cdef object _uncross_c(PriceLots *bids, Py_ssize_t nb, PriceLots *asks, Py_ssize
             p = bids[i].price
         else:
             p = asks[j].price
-        if have_prev and p - prev > 1:
+        if have_prev and <tokex_i128>p - prev > 1:  # 128 bits: no overflow for any two prices
             # The gap's candidate: bids at or above p, asks at or below prev.
             inside = reference if reference > 0 else prev + 1
             if inside < prev + 1:
@@ -1721,8 +1695,8 @@ cdef void _check_edge_c(self, session, ts) except *:
             # Both sides' best, as the pure build reads them (each may pop stale keys).
             bid = _best(slot(book, B_BIDS))
             ask = _best(slot(book, B_ASKS))
-            at_edge = (bid is not None and slot(bid, L_PRICE) >= high) or (
-                ask is not None and slot(ask, L_PRICE) <= low
+            at_edge = (bid is not None and (<Level>bid).price >= high) or (
+                ask is not None and (<Level>ask).price <= low
             )
     if not at_edge:
         slot_set(session, P_EDGE_SINCE, None)
@@ -2061,7 +2035,8 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                         long long remaining, long long budget, list events, seq,
                         ts) except? -3:
     cdef Order maker
-    cdef long long key, price, shown, fill, hidden, slice_, level_qty, dead
+    cdef Level level
+    cdef long long key, price, shown, fill, hidden, slice_
     cdef long long first_price = 0, last_price = 0
     cdef long long traded = 0
     cdef list heap = slot(opp, S_HEAP)
@@ -2088,23 +2063,22 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
         # identity, where a new boxed int would be compared by value. The
         # levels first, the stale set only for a key with no level (_best).
         top = heap[0]
-        level = levels.get(top)
-        if level is None:
+        found = levels.get(top)
+        if found is None:
             stale.remove(top)
             heappop(heap)
             continue
         key = top
         if key > limit_key:
             break
-        queue = slot(level, L_QUEUE)
-        price = slot(level, L_PRICE)
+        level = <Level>found
+        price = level.price
         while True:
-            maker = queue[0]
+            maker = level_at(level, 0)
             shown = maker.shown
             if not shown:
-                call_c(DEQUE_POPLEFT, queue, None)
-                dead = slot(level, L_DEAD)
-                slot_set(level, L_DEAD, dead - 1)
+                level_popleft(level)
+                level.dead -= 1
                 continue
             if _is(maker.account, account):
                 stp = taker.stp
@@ -2132,9 +2106,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 notional += <object>price * fill
             maker.shown = shown
             maker.filled += fill
-            level_qty = slot(level, L_QTY)
-            level_qty -= fill
-            slot_set(level, L_QTY, level_qty)
+            level.total -= fill
             if settle:
                 if market is None:  # the first fill: what every fill of this order settles with
                     market = c_market(risk, symbol)
@@ -2171,16 +2143,15 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             if not first_price:
                 first_price = price
             if not shown:
-                call_c(DEQUE_POPLEFT, queue, None)
+                level_popleft(level)  # ``maker`` keeps its own reference
                 hidden = maker.hidden
                 if hidden:
                     slice_ = maker.display_qty if hidden > maker.display_qty else hidden
                     maker.hidden = hidden - slice_
                     maker.shown = slice_
                     maker.priority = _stamp(self, seq)
-                    call_c(DEQUE_APPEND, queue, maker)
-                    level_qty = slot(level, L_QTY)
-                    slot_set(level, L_QTY, level_qty + slice_)
+                    level_push(level, maker)
+                    level.total += slice_
                     append(
                         IcebergRefilled(
                             seq, ts, maker.order_id, maker.account, symbol, slice_, maker.hidden
@@ -2193,7 +2164,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     (<OrderIndex?>by_account[maker.account]).del_c(maker.order_id)
                     if maker.cl_ord_id is not None:
                         del (<dict>slot(self, E_BY_CLID))[(maker.account, maker.cl_ord_id)]
-                    if not slot(level, L_QTY):
+                    if not level.total:
                         _drop(opp, key)
                         break
             if not budget:

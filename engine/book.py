@@ -13,7 +13,8 @@ side inside its loop.
   the top is not dug out of the heap; its key is put in ``stale`` and dropped
   when it surfaces (or reused if the price comes back first). Every key is in
   the heap at most once: ``set(heap) == set(levels) | stale``, disjoint.
-* A level's queue is a ``deque`` of :class:`~model.order.Order`. Cancel does
+* A level's queue is a ``deque`` of :class:`~model.order.Order` (in the
+  compiled build a ring inside the level with the same methods). Cancel does
   not search the queue: it zeroes the order's ``shown`` (a tombstone) and
   fixes the level's totals; the matcher pops tombstones when they reach the
   head. A queue is compacted once tombstones outnumber live orders, so the
@@ -43,7 +44,9 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterator
 from heapq import heapify, heappop, heappush, nsmallest
+from typing import TYPE_CHECKING
 
+from model import build
 from model.order import Order
 
 from engine.reference import ReferenceWindow
@@ -255,3 +258,11 @@ class OrderBook:
     def depth(self, n: int | None = None) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
         """``(bids, asks)`` as ``(price, visible qty)`` lists, best first."""
         return self.bids.depth(n), self.asks.depth(n)
+
+
+if build.COMPILED and not TYPE_CHECKING:
+    # The compiled build's level (model/_order.pyx): one object with the price,
+    # the total and the queue as C data, and the same fields and queue methods
+    # for the code here and everywhere else; the compiled core reads it in
+    # place.
+    Level = build.compiled_order().Level  # type: ignore[misc]

@@ -1,5 +1,8 @@
 # The compiled build's order record: see model/_order.pyx.
 
+from cpython.ref cimport PyObject, Py_DECREF, Py_INCREF
+from model._i128 cimport tokex_i128
+
 cdef class Order:
     # Laid out by use, not in model/order.py's field order (which the
     # constructor, astuple and pickling keep): what a cancel and a fill read
@@ -72,3 +75,41 @@ cdef class TextIndex:
     cdef object get_c(self, str key)
     cdef object key_at(self, Py_ssize_t pos)
     cdef object value_at(self, Py_ssize_t pos)
+
+
+# A price level of a book side (engine/book.py's Level): see model/_order.pyx.
+cdef class Level:
+    cdef public long long price
+    cdef tokex_i128 total  # the live orders' visible lots (``qty``)
+    cdef public Py_ssize_t dead  # tombstones still queued
+    cdef PyObject **items  # a ring of strong references to orders: ``small`` or a heap block
+    cdef Py_ssize_t head
+    cdef Py_ssize_t count
+    cdef Py_ssize_t mask  # the ring's capacity less one (a power of two)
+    cdef PyObject *small[4]
+    cdef int grow(self) except -1
+    cdef int compact_c(self) except -1
+    cdef list _orders(self)
+
+
+cdef inline Order level_at(Level level, Py_ssize_t i):
+    """The ``i``-th order of the queue, 0 <= i < count (a borrowed reference made strong)."""
+    return <Order>level.items[(level.head + i) & level.mask]
+
+
+cdef inline int level_push(Level level, Order order) except -1:
+    """deque.append: ``order`` to the back of the queue."""
+    if level.count > level.mask:
+        level.grow()
+    Py_INCREF(order)
+    level.items[(level.head + level.count) & level.mask] = <PyObject *>order
+    level.count += 1
+    return 0
+
+
+cdef inline void level_popleft(Level level) noexcept:
+    """deque.popleft, dropping the ring's reference (count > 0)."""
+    cdef PyObject *o = level.items[level.head]
+    level.head = (level.head + 1) & level.mask
+    level.count -= 1
+    Py_DECREF(<object>o)

@@ -1,12 +1,12 @@
 """Price levels and their queues, out of the garbage collector's sight.
 
-The compiled core makes a new level (``BookSide.add``'s step, engine/_core.pyx
-``_join``) and untracks it and its queue from the cyclic garbage collector:
-they can be part of no reference cycle, so reference counting alone frees
-them, and the collections no longer walk every order of every young queue
-(docs/MATCHING.md, "xstocks, the eighth round"). The first tests hold the
-facts that make that safe, on both builds; the last one the untracking itself,
-on the compiled build.
+The compiled build's level (model/_order.pyx) is never tracked by the cyclic
+garbage collector, nor is the view of its queue: they can be part of no
+reference cycle, so reference counting alone frees them, and the collections
+do not walk every order of every young queue (docs/MATCHING.md, "xstocks,
+the eighth round" and "the ninth round"). The first tests hold the facts that
+make that safe, on both builds; the last one the untracking itself, on the
+compiled build.
 """
 
 from __future__ import annotations
@@ -37,7 +37,13 @@ def _levels(d: Driver) -> list[Level]:
 def test_a_level_refers_only_to_ints_and_its_queue() -> None:
     # Untracking is safe only while a level holds nothing that could lead back
     # to it: a new slot here must be thought through against engine/_core.pyx.
-    assert Level.__slots__ == ("dead", "price", "qty", "queue")
+    if COMPILED:
+        # model/_order.pyx: C integers and a ring of order references, and
+        # nothing can be added to it.
+        with pytest.raises(AttributeError):
+            _levels(_rested())[0].note = "x"  # type: ignore[attr-defined]
+    else:
+        assert Level.__slots__ == ("dead", "price", "qty", "queue")
     for level in _levels(_rested()):
         assert all(type(getattr(level, s)) is int for s in ("dead", "price", "qty"))
 
@@ -69,7 +75,7 @@ def test_collecting_keeps_the_book_whole() -> None:
 
 
 @pytest.mark.skipif(not COMPILED, reason="the compiled core's own step")
-def test_the_core_untracks_the_levels_it_makes() -> None:
+def test_the_compiled_levels_are_never_tracked() -> None:
     levels = _levels(_rested())
     assert len(levels) == 3
     for level in levels:

@@ -47,12 +47,12 @@ from model._slots cimport (
     slot_set,
 )
 from risk._fast cimport (
-    c_account,
     c_accounts,
     c_admit_at,
     c_fee_account,
     c_fill_at,
     c_market,
+    c_order_account,
     c_reamend,
     c_release,
     c_reserve,
@@ -2110,10 +2110,10 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             if settle:
                 if market is None:  # the first fill: what every fill of this order settles with
                     market = c_market(risk, symbol)
-                    taker_acct = c_account(risk, account)
+                    taker_acct = c_order_account(risk, taker)
                     fees = c_fee_account(risk)
                 quote, taker_fee, maker_fee = c_fill_at(
-                    market, taker_acct, fees, c_account(risk, maker.account), taker, maker,
+                    market, taker_acct, fees, c_order_account(risk, maker), taker, maker,
                     price, fill, remaining
                 )
             else:

@@ -7,10 +7,14 @@ cdef class Order:
     # Laid out by use, not in model/order.py's field order (which the
     # constructor, astuple and pickling keep): what a cancel and a fill read
     # (ids, sides, quantities, the hold and the flags) in the first 112 bytes,
-    # the money a fill settles next, the rest after. An order is 224 bytes, and
+    # the money a fill settles next, the rest after. An order is 232 bytes, and
     # a cancel of a cold order then reads two cache lines of it, not four.
     cdef public long long order_id
     cdef public str account
+    # Not a field: the risk Account of ``account`` in the engine that holds the
+    # order, once risk has looked it up (risk/_fast.pyx _order_account); None
+    # until then. Never pickled, compared or copied.
+    cdef readonly object acct
     cdef public str symbol
     cdef public str side
     cdef public long long price

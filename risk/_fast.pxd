@@ -15,6 +15,7 @@ cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long l
                   long long taker_left)
 cdef object c_market(object risk, str symbol)
 cdef object c_account(object risk, str account)
+cdef object c_order_account(object risk, Order order)
 cdef object c_fee_account(object risk)
 cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order taker,
                      Order maker, long long price, long long qty, long long taker_left)

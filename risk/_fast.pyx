@@ -260,6 +260,8 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
     cdef int admitted
     cdef tokex_i128 need = 0
     account = slot(c, C_ACCOUNT)
+    if acct is not None:
+        order.acct = acct  # the record's account, for its holds and fills from here on
     if acct is not None and not duplicate:
         # The common orders first, on C integers (see _admit_plain).
         order_type = slot(c, C_ORDER_TYPE)
@@ -362,7 +364,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef bint buy = order.side == "buy"
     cdef long long *funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
-    acct = c_account(risk, order.account)
+    acct = _order_account(risk, order)
     # check_amend: size, band (the price changed), cost and notional (the order of
     # the checks is the exact path's concern: here any failure hands over).
     if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
@@ -415,7 +417,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-    acct = c_account(risk, order.account)
+    acct = _order_account(risk, order)
     _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
@@ -425,7 +427,7 @@ cdef void c_release(object risk, Order order) except *:
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        acct = c_account(risk, order.account)
+        acct = _order_account(risk, order)
         _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)
         order.hold = 0
 
@@ -563,6 +565,28 @@ cdef object c_account(object risk, str account):
     return accounts.value_at(pos)
 
 
+cdef inline object _order_account(object risk, Order order):
+    """``risk.accounts[order.account]``, kept in the record after the first look-up.
+
+    A new order's account is found once, by the command's text, when it is
+    admitted (c_admit_at keeps it in the record); its holds, fills, amends
+    and cancel then reach the account through the record, which is already
+    being read, instead of a look-up in the table of accounts (a slot and
+    the entry's value: two cache misses on a large table, for every cancel
+    and every maker's fill). A record made elsewhere (a snapshot's, the pure
+    paths') looks its account up the first time. Accounts are made with risk
+    and never replaced (risk/risk.py), so the kept one stays the account."""
+    acct = order.acct
+    if acct is None:
+        acct = c_account(risk, order.account)
+        order.acct = acct
+    return acct
+
+
+cdef object c_order_account(object risk, Order order):
+    return _order_account(risk, order)
+
+
 cdef object c_fee_account(object risk):
     """The venue's fee account, which every fill pays."""
     return c_account(risk, slot(risk, R_FEE_ACCOUNT))
@@ -572,9 +596,9 @@ cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long l
                   long long taker_left):
     return c_fill_at(
         c_market(risk, taker.symbol),
-        c_account(risk, taker.account),
+        c_order_account(risk, taker),
         c_fee_account(risk),
-        c_account(risk, maker.account),
+        c_order_account(risk, maker),
         taker, maker, price, qty, taker_left,
     )
 

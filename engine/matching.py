@@ -45,6 +45,8 @@ class Matcher(EngineStateMixin):
     """Engine state plus the shared steps of placing, matching and resting orders."""
 
     __slots__ = (
+        "_by_account_at",
+        "_by_account_for",
         "books",
         "by_account",
         "by_clid",
@@ -64,6 +66,11 @@ class Matcher(EngineStateMixin):
         # a dict in the pure build).
         self.orders: dict[int, Order] = OrderIndex()
         self.by_account: dict[str, dict[int, Order]] = {}
+        # The compiled build's shortcut to ``by_account`` (engine/_core.pyx
+        # _mine_at): its entries by the account's place in risk.accounts (the
+        # table in ``_by_account_for``). Not state: never saved or compared.
+        self._by_account_at: list[dict[int, Order] | None] = []
+        self._by_account_for: object = None
         self.by_clid: dict[tuple[str, str], Order] = {}
         self.expiries: list[tuple[int, int]] = []
         self.last_seq = 0

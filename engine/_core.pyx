@@ -115,6 +115,7 @@ from engine.events import (
 from model.commands import (
     STOP_KINDS as _STOP_KINDS,
     AmendOrder as _AmendOrder,
+    ReplaceOrder as _ReplaceOrder,
     CancelOrder as _CancelOrder,
     CommandError as _CommandError,
     NewOrder as _NewOrder,
@@ -144,6 +145,7 @@ cdef object OrderTriggered = _OrderTriggered
 cdef object TradeExecuted = _TradeExecuted
 cdef object STOP_KINDS = _STOP_KINDS
 cdef object AmendOrder = _AmendOrder
+cdef object ReplaceOrder = _ReplaceOrder
 cdef object CancelOrder = _CancelOrder
 cdef object CommandError = _CommandError
 cdef object NewOrder = _NewOrder
@@ -290,6 +292,18 @@ cdef Py_ssize_t A_PRICE = slot_offset(AmendOrder, "price")
 cdef Py_ssize_t A_DISPLAY_QTY = slot_offset(AmendOrder, "display_qty")
 cdef Py_ssize_t A_TRIGGER_PRICE = slot_offset(AmendOrder, "trigger_price")
 cdef Py_ssize_t A_POST_ONLY = slot_offset(AmendOrder, "post_only")
+cdef Py_ssize_t R_SEQ = slot_offset(ReplaceOrder, "seq")
+cdef Py_ssize_t R_TS = slot_offset(ReplaceOrder, "ts")
+cdef Py_ssize_t R_ACCOUNT = slot_offset(ReplaceOrder, "account")
+cdef Py_ssize_t R_ORDER_ID = slot_offset(ReplaceOrder, "order_id")
+cdef Py_ssize_t R_CL_ORD_ID = slot_offset(ReplaceOrder, "cl_ord_id")
+cdef Py_ssize_t R_QTY = slot_offset(ReplaceOrder, "qty")
+cdef Py_ssize_t R_PRICE = slot_offset(ReplaceOrder, "price")
+cdef Py_ssize_t R_DISPLAY_QTY = slot_offset(ReplaceOrder, "display_qty")
+cdef Py_ssize_t R_TRIGGER_PRICE = slot_offset(ReplaceOrder, "trigger_price")
+cdef Py_ssize_t R_POST_ONLY = slot_offset(ReplaceOrder, "post_only")
+cdef Py_ssize_t R_NEW_CL_ORD_ID = slot_offset(ReplaceOrder, "new_cl_ord_id")
+cdef Py_ssize_t R_USERREF = slot_offset(ReplaceOrder, "userref")
 cdef Py_ssize_t B_FAST = slot_offset(OrderBook, "fast")
 cdef Py_ssize_t B_OPEN = slot_offset(OrderBook, "open")
 cdef Py_ssize_t B_LO = slot_offset(OrderBook, "lo")
@@ -437,6 +451,26 @@ cdef inline Py_ssize_t _find_account(TextIndex accounts, object account) except 
     """The entry of a command's ``account`` in risk's accounts (model/_order.pyx,
     TextIndex.find_c), or -1 (none, or not a text)."""
     return accounts.find_c(<str>account) if type(account) is str else -1
+
+
+cdef object _find_c(self, account, order_id, cl_ord_id):
+    """Matcher._find: the account's open order by id or cl_ord_id; None if unknown
+    or someone else's."""
+    cdef long long oid = 0
+    cdef Order order
+    if order_id is not None:
+        if not as_ll(order_id, &oid):
+            return None  # no order id is past 64 bits
+        found = (<OrderIndex?>slot(self, E_ORDERS)).get_c(oid)
+        if found is None:
+            return None
+        order = found
+        if not _is(order.account, account):
+            return None
+        return order
+    if cl_ord_id is not None:
+        return (<dict>slot(self, E_BY_CLID)).get((account, cl_ord_id))
+    return None
 
 
 cdef object _mine_at(self, TextIndex accounts, Py_ssize_t pos, object account):
@@ -1142,6 +1176,10 @@ def _fok_fillable(opp, limit_key, qty, account, stp):
 def _unbook(self, Order order):
     """Matcher._unbook, compiled: take an open order out of its book or stop book and
     the indexes; return its leaves."""
+    return _unbook_c(self, order)
+
+
+cdef object _unbook_c(self, Order order):
     leaves = order.shown + order.hidden
     risk = slot(self, E_RISK)
     if risk is not None:
@@ -1240,14 +1278,21 @@ cdef void _run_stops_c(self, book, list events, seq, ts) except *:
 def _on_replace(self, c):
     """Engine._on_replace, compiled (see engine/engine.py: every step and its
     reason is explained there). The new order's record, its checks and its
-    placing are the compiled _new_order, _admit_c and _place_c."""
+    placing are the compiled _new_order, _admit_c and _place_c; the command's
+    fields are read by offset (a ReplaceOrder, or a subclass: the same slots)."""
     cdef Order old, order
-    seq = c.seq
-    ts = c.ts
-    old = self._find(c.account, c.order_id, c.cl_ord_id)
-    if old is None:
-        return [REJECT(c, "unknown_order", "", c.order_id, c.cl_ord_id)]
-    qty = old.qty if c.qty is None else c.qty
+    seq = slot(c, R_SEQ)
+    ts = slot(c, R_TS)
+    c_qty = slot(c, R_QTY)
+    c_price = slot(c, R_PRICE)
+    c_display = slot(c, R_DISPLAY_QTY)
+    c_trigger = slot(c, R_TRIGGER_PRICE)
+    c_post_only = slot(c, R_POST_ONLY)
+    found = _find_c(self, slot(c, R_ACCOUNT), slot(c, R_ORDER_ID), slot(c, R_CL_ORD_ID))
+    if found is None:
+        return [REJECT(c, "unknown_order", "", slot(c, R_ORDER_ID), slot(c, R_CL_ORD_ID))]
+    old = found
+    qty = old.qty if c_qty is None else c_qty
     if qty <= old.filled:
         return [
             REJECT(
@@ -1260,15 +1305,17 @@ def _on_replace(self, c):
         ]
     new_qty = qty - old.filled
     kind = old.order_type
-    display = (old.display_qty or None) if c.display_qty is None else c.display_qty
-    trigger = (old.trigger_price or None) if c.trigger_price is None else c.trigger_price
+    display = (old.display_qty or None) if c_display is None else c_display
+    trigger = (old.trigger_price or None) if c_trigger is None else c_trigger
     if kind in STOP_KINDS and not old.stop:
-        if c.trigger_price is not None:
-            text = f"triggers {c.trigger_price}: only a waiting stop has a trigger"
+        if c_trigger is not None:
+            text = f"triggers {c_trigger}: only a waiting stop has a trigger"
             return [REJECT(c, "invalid_arguments", text, old.order_id, old.cl_ord_id)]
         kind, trigger = "limit", None
-    if kind == "iceberg" and c.display_qty is None and display and display >= new_qty:
+    if kind == "iceberg" and c_display is None and display and display >= new_qty:
         kind, display = "limit", None
+    new_clid = slot(c, R_NEW_CL_ORD_ID)
+    userref = slot(c, R_USERREF)
     try:
         new = NewOrder(
             seq,
@@ -1277,15 +1324,15 @@ def _on_replace(self, c):
             old.symbol,
             old.side,
             new_qty,
-            (old.price or None) if c.price is None else c.price,
+            (old.price or None) if c_price is None else c_price,
             kind,
             old.tif,
             old.expire_ts,
-            old.post_only if c.post_only is None else c.post_only,
+            old.post_only if c_post_only is None else c_post_only,
             display,
             trigger,
-            old.cl_ord_id if c.new_cl_ord_id is None else c.new_cl_ord_id,
-            old.userref if c.userref is None else c.userref,
+            old.cl_ord_id if new_clid is None else new_clid,
+            old.userref if userref is None else userref,
             old.stp,
         )
     except CommandError as e:
@@ -1306,7 +1353,7 @@ def _on_replace(self, c):
             c_reserve(risk, old)
         return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
     events = []
-    self._cancel_open(old, "replaced", events, seq, ts)
+    _cancel_open_c(self, old, "replaced", events, seq, ts)
     _place_c(self, new, order, book, events, old.order_id)
     return events
 
@@ -1602,7 +1649,13 @@ def _sessions_due(self):
 
 def _cancel_open(self, Order order, reason, list events, seq, ts):
     """Matcher._cancel_open, compiled (see engine/matching.py)."""
-    leaves = _unbook(self, order)
+    _cancel_open_c(self, order, reason, events, seq, ts)
+
+
+cdef void _cancel_open_c(self, Order order, reason, list events, seq, ts) except *:
+    """_cancel_open, called from C: the method is this module's in every engine
+    (engine/matching.py binds it), so the compiled paths skip its look-up."""
+    leaves = _unbook_c(self, order)
     events.append(
         _cancelled(seq, ts, order.order_id, order.account, order.symbol, leaves, reason)
     )
@@ -1625,7 +1678,7 @@ def _expire(self, c, list events):
         order = found
         if order.expire_ts != expire_ts:
             continue
-        leaves = _unbook(self, order)
+        leaves = _unbook_c(self, order)
         events.append(OrderExpired(seq, ts, order_id, order.account, order.symbol, leaves))
 
 
@@ -1894,7 +1947,7 @@ cdef object _cancel(self, c):
         return [_rejected(seq, ts, account, "unknown_order", "", order_id, None)]
     if order.stop:
         events = []
-        self._cancel_open(order, "user", events, seq, ts)
+        _cancel_open_c(self, order, "user", events, seq, ts)
         return events
     leaves = order.shown + order.hidden
     risk = slot(self, E_RISK)
@@ -2117,7 +2170,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             if _is(maker.account, account):
                 stp = taker.stp
                 if not _is(stp, "cancel_newest"):
-                    self._cancel_open(maker, "self_trade", events, seq, ts)
+                    _cancel_open_c(self, maker, "self_trade", events, seq, ts)
                 if not _is(stp, "cancel_oldest"):
                     append(
                         _cancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")

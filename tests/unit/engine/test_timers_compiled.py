@@ -38,6 +38,7 @@ from engine.events import (
     PhaseChanged,
 )
 from engine.phases import Phases
+from model.build import COMPILED
 from model.commands import (
     CancelAllAfter,
     Command,
@@ -46,6 +47,9 @@ from model.commands import (
     RunTimers,
     SetReferencePrice,
 )
+
+if COMPILED:
+    from engine import _core
 
 
 def _flow(count: int, seed: int) -> tuple[list[Command], Engine, Engine]:
@@ -197,3 +201,34 @@ def test_check_edge_with_a_band_past_64_bits(edge: str, value: int) -> None:
         checked += 1
     assert checked > 10
     assert _edges(compiled) == _edges(pure)
+
+
+def _entries(rng: random.Random, n: int) -> list[object]:
+    """Expiry entries with many equal instants and equal pairs, now and then one
+    past 64 bits or not a pair of ints (which heapq orders as well)."""
+    out: list[object] = []
+    for _ in range(n):
+        ts = rng.choice((10**18, 10**18 + 1, 10**18 + 2, 2**62, 7, 2**61 + rng.randint(0, 3)))
+        out.append((ts, rng.randint(1, 6)))
+    if rng.random() < 0.2:
+        out.append((rng.choice((2**63, 2**64, -(2**63) - 1)), 3))
+    if rng.random() < 0.1:
+        out.append((10**18, True))
+    return out
+
+
+@pytest.mark.skipif(not COMPILED, reason="engine/_core.pyx's heap pop (the compiled build's)")
+def test_pop_expiry_leaves_the_heap_as_heapq_does() -> None:
+    rng = random.Random(7)
+    sizes = 0
+    for _ in range(3_000):
+        heap = _entries(rng, rng.randint(1, 70))
+        heapq.heapify(heap)
+        mine = list(heap)
+        while heap:
+            # The same objects in the same places (equal pairs are told apart).
+            assert _core.pop_expiry(mine) is heapq.heappop(heap)
+            assert len(mine) == len(heap)
+            assert all(a is b for a, b in zip(mine, heap, strict=True))
+            sizes += 1
+    assert sizes > 50_000

@@ -563,5 +563,9 @@ if COMPILED and not TYPE_CHECKING:
     Engine._sessions_due = _core._sessions_due  # type: ignore[method-assign]
     Engine._phase_refusal = _core._phase_refusal  # type: ignore[method-assign]
     Engine._expire = _core._expire  # type: ignore[method-assign]
+    # A RunTimers with no dead man's switch armed and no corporate action
+    # pending: the expiries and the sessions' timers without the three
+    # Python methods above them (the pure chain otherwise).
+    Engine._on_timers = _core._on_timers  # type: ignore[method-assign]
     Engine._on_cancel = _core._on_cancel  # type: ignore[method-assign]
     Engine._on_amend = _core._on_amend  # type: ignore[method-assign]

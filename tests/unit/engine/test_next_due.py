@@ -56,3 +56,50 @@ def test_instants_past_64_bits(flow: tuple[Engine, list[int]], slot: str, value:
             assert engine._next_due(ts) == Phases._next_due(engine, ts)
     finally:
         setattr(session, slot, kept)
+
+
+# Around the in-place read of an instant (engine/_core.pyx, tokex_instant): two
+# 30-bit digits end at 2**60, three at 2**90, a long long at 2**63; negative
+# values and a bool (an int, not an exact one) go to the general read.
+AROUND_THE_READ = (
+    2**60 - 1,
+    2**60,
+    2**60 + 1,
+    2**61 + 12_345,
+    2**63 - 15 * 10**9 - 1,
+    2**63 - 5 * 24 * 3_600 * 10**9,
+    2**63 - 1,
+    2**63,
+    2**90 - 1,
+    2**90,
+    -(2**60),
+    -(2**62),
+    True,
+)
+
+
+@pytest.mark.parametrize("slot", ["until", "edge_since", "next_change", "reference_ts"])
+@pytest.mark.parametrize("value", AROUND_THE_READ)
+def test_instants_around_the_in_place_read(
+    flow: tuple[Engine, list[int]], slot: str, value: int
+) -> None:
+    engine, stamps = flow
+    sessions = list(engine.sessions.values())
+    session = sessions[11]
+    target = session.book if slot == "reference_ts" else session
+    kept = getattr(target, slot)
+    # A second session a little earlier or later, so that ties and order are asked too.
+    other = sessions[3]
+    other_kept = other.until
+    setattr(target, slot, value)
+    try:
+        for near in (value - 1, value, value + 1):
+            other.until = near
+            for ts in (stamps[-1], value - 1, value, value + 1, 2**60, 2**63 - 1, 2**63, 2**90):
+                assert engine._next_due(ts) == Phases._next_due(engine, ts)
+        other.until = other_kept
+        for ts in (stamps[-1], value - 1, value, value + 1, 2**63 - 1, 2**90):
+            assert engine._next_due(ts) == Phases._next_due(engine, ts)
+    finally:
+        setattr(target, slot, kept)
+        other.until = other_kept

@@ -37,6 +37,9 @@ from model._order cimport (
     level_at,
     level_popleft,
     level_push,
+    text_slot_key,
+    text_slot_pos,
+    text_slot_value,
 )
 from model._slots cimport (
     shape,
@@ -504,9 +507,10 @@ cdef inline object _stamp(self, object seq):
 
 
 cdef inline Py_ssize_t _find_account(TextIndex accounts, object account) except -2:
-    """The entry of a command's ``account`` in risk's accounts (model/_order.pyx,
-    TextIndex.find_c), or -1 (none, or not a text)."""
-    return accounts.find_c(<str>account) if type(account) is str else -1
+    """The slot of a command's ``account`` in risk's accounts (model/_order.pyx,
+    TextIndex.find_slot: the slot holds the entry's key, value and place), or
+    -1 (none, or not a text)."""
+    return accounts.find_slot(<str>account) if type(account) is str else -1
 
 
 cdef object _find_c(self, account, order_id, cl_ord_id):
@@ -691,7 +695,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
     cdef Order order
     cdef long long limit_key, remaining
     cdef TextIndex accounts
-    cdef Py_ssize_t pos
+    cdef Py_ssize_t pos, at
     if (
         not slot_none(c, C_CASH_QTY)
         or not slot_none(book, B_WINDOW)
@@ -707,12 +711,14 @@ cdef object _ioc(self, c, book, object seq, bint market):
     acct = mine = None
     if risk is not None:
         accounts = c_accounts(risk)
-        pos = _find_account(accounts, account)
-        if pos >= 0:
-            acct = accounts.value_at(pos)
+        at = _find_account(accounts, account)
+        if at >= 0:
+            acct = text_slot_value(accounts, at)
             # The table's own text for the account from here on (see process).
-            account = order.account = accounts.key_at(pos)
-        mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+            account = order.account = text_slot_key(accounts, at)
+            mine = _mine_at(self, accounts, text_slot_pos(accounts, at), account)
+        else:
+            mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
     refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
@@ -931,19 +937,21 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
     """Engine._admit: every check a new order faces, in the rulebook's order; its
     refusal (reason, text) or None. Changes nothing (the hold is computed, not
     taken). ``c`` is a NewOrder or a BatchOrder (its subclass: the same offsets)."""
-    cdef Py_ssize_t open_orders, pos
+    cdef Py_ssize_t open_orders, pos, at
     cdef TextIndex accounts
     account = slot(c, C_ACCOUNT)
     risk = slot(self, E_RISK)
     acct = None
     if risk is not None:
         accounts = c_accounts(risk)
-        pos = _find_account(accounts, account)
-        if pos >= 0:
-            acct = accounts.value_at(pos)
+        at = _find_account(accounts, account)
+        pos = -1
+        if at >= 0:
+            pos = text_slot_pos(accounts, at)
+            acct = text_slot_value(accounts, at)
             if _is(order.account, account):
                 # The table's own text for the account in the record (see process).
-                account = order.account = accounts.key_at(pos)
+                account = order.account = text_slot_key(accounts, at)
     clid = slot(c, C_CL_ORD_ID)
     holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
     duplicate = holder is not None and holder is not replacing
@@ -2037,7 +2045,7 @@ def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
     cdef TextIndex accounts
-    cdef Py_ssize_t pos
+    cdef Py_ssize_t pos, at
     cdef long long price, qty, key, remaining, s = 0, t = 0
     cdef list heap
     # Typed: compared by identity first (the literal words are interned).
@@ -2104,9 +2112,10 @@ def process(self, c):
     acct = mine = None
     if risk is not None:
         accounts = c_accounts(risk)
-        pos = _find_account(accounts, account)
-        if pos >= 0:
-            acct = accounts.value_at(pos)
+        at = _find_account(accounts, account)
+        if at >= 0:
+            pos = text_slot_pos(accounts, at)
+            acct = text_slot_value(accounts, at)
             # The table's own text for the account from here on (the account's
             # id, the key it was entered under), equal to the command's. A
             # command's account text is usually a string of its own (decoded
@@ -2116,7 +2125,7 @@ def process(self, c):
             # account) finds its key by identity, with its hash computed,
             # without reading the key's text. Equal texts: the events and the
             # state are the same.
-            account = accounts.key_at(pos)
+            account = text_slot_key(accounts, at)
             mine = _mine_at(self, accounts, pos, account)
         else:
             mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)

@@ -60,14 +60,21 @@ cdef class OrderIndex:
 
 
 cdef struct _TextSlot:
+    # 64 bytes, one cache line (the table is aligned to 64): a look-up reads
+    # the entry's key, value and place with its hash and text.
     unsigned long long h  # the key's hash, its length in the top byte; 0: the slot is empty
     Py_ssize_t pos  # the entry's place in ``keys`` and ``values``
     unsigned long long head0  # the key's first 16 bytes when it is one byte a character
     unsigned long long head1
+    PyObject *key  # borrowed: ``keys_`` holds the reference
+    PyObject *value  # borrowed: ``values_`` holds the reference
+    unsigned long long spare0
+    unsigned long long spare1
 
 
 cdef class TextIndex:
-    cdef _TextSlot *slots
+    cdef _TextSlot *slots  # 64-byte aligned, inside ``block``
+    cdef void *block
     cdef Py_ssize_t mask
     cdef list keys_
     cdef list values_
@@ -75,6 +82,7 @@ cdef class TextIndex:
     cdef unsigned long long _hash(self, str key, unsigned long long *head0,
                                   unsigned long long *head1, int *inline) noexcept
     cdef Py_ssize_t find_c(self, str key) except -2
+    cdef Py_ssize_t find_slot(self, str key) except -2
     cdef int _resize(self, Py_ssize_t size) except -1
     cdef object get_c(self, str key)
     cdef object key_at(self, Py_ssize_t pos)
@@ -117,3 +125,18 @@ cdef inline void level_popleft(Level level) noexcept:
     level.head = (level.head + 1) & level.mask
     level.count -= 1
     Py_DECREF(<object>o)
+
+
+cdef inline object text_slot_value(TextIndex index, Py_ssize_t i):
+    """The value of the entry in slot ``i`` (from ``find_slot``)."""
+    return <object>index.slots[i].value
+
+
+cdef inline object text_slot_key(TextIndex index, Py_ssize_t i):
+    """The key of the entry in slot ``i``: the table's own text object."""
+    return <object>index.slots[i].key
+
+
+cdef inline Py_ssize_t text_slot_pos(TextIndex index, Py_ssize_t i) noexcept:
+    """The place of the entry in slot ``i`` (in the order entries were made)."""
+    return index.slots[i].pos

@@ -811,6 +811,18 @@ cdef bint _same_text(list keys, Py_ssize_t pos, str key) except -1:
     return stored is key or <str>stored == key
 
 
+cdef _TextSlot *_aligned_slots(Py_ssize_t size, void **block) except NULL:
+    """``size`` empty slots aligned to 64 bytes (a slot is one cache line), in a
+    new block at ``*block`` (the one to free)."""
+    cdef void *raw = PyMem_Calloc(size + 1, sizeof(_TextSlot))
+    cdef size_t at
+    if raw == NULL:
+        raise MemoryError()
+    block[0] = raw
+    at = (<size_t>raw + 63) & ~(<size_t>63)
+    return <_TextSlot *>at
+
+
 @cython.final
 cdef class TextIndex:
     """Accounts by their text: the compiled build's ``Risk.accounts`` (a dict
@@ -833,15 +845,13 @@ cdef class TextIndex:
     """
 
     def __cinit__(self):
-        self.slots = <_TextSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_TextSlot))
-        if self.slots == NULL:
-            raise MemoryError()
+        self.slots = _aligned_slots(_MIN_SLOTS, &self.block)
         self.mask = _MIN_SLOTS - 1
         self.keys_ = []
         self.values_ = []
 
     def __dealloc__(self):
-        PyMem_Free(self.slots)
+        PyMem_Free(self.block)
 
     cdef inline unsigned long long _hash(self, str key, unsigned long long *head0,
                                          unsigned long long *head1, int *inline) noexcept:
@@ -855,6 +865,14 @@ cdef class TextIndex:
 
     cdef Py_ssize_t find_c(self, str key) except -2:
         """The entry of ``key`` (its place in ``keys_``), or -1."""
+        cdef Py_ssize_t i = self.find_slot(key)
+        return self.slots[i].pos if i >= 0 else -1
+
+    cdef Py_ssize_t find_slot(self, str key) except -2:
+        """The slot of ``key``'s entry, or -1: the slot holds the entry's key,
+        value and place (text_slot_key, text_slot_value, text_slot_pos), so a
+        look-up reads one cache line, not the lists as well. Good until the
+        table next changes."""
         cdef unsigned long long head0, head1
         cdef int inline
         cdef unsigned long long h = self._hash(key, &head0, &head1, &inline)
@@ -864,18 +882,18 @@ cdef class TextIndex:
             if s[i].h == h:
                 if inline:
                     if s[i].head0 == head0 and s[i].head1 == head1:
-                        return s[i].pos
+                        return i
                 elif _same_text(self.keys_, s[i].pos, key):
-                    return s[i].pos
+                    return i
             i = (i + 1) & self.mask
         return -1
 
     cdef int _resize(self, Py_ssize_t size) except -1:
         cdef _TextSlot *old = self.slots
+        cdef void *old_block = self.block
+        cdef void *block = NULL
         cdef Py_ssize_t n = self.mask + 1, i, j, mask = size - 1
-        cdef _TextSlot *new = <_TextSlot *>PyMem_Calloc(size, sizeof(_TextSlot))
-        if new == NULL:
-            raise MemoryError()
+        cdef _TextSlot *new = _aligned_slots(size, &block)
         for i in range(n):
             if old[i].h:
                 j = <Py_ssize_t>(old[i].h & <unsigned long long>mask)
@@ -883,16 +901,17 @@ cdef class TextIndex:
                     j = (j + 1) & mask
                 new[j] = old[i]
         self.slots = new
+        self.block = block
         self.mask = mask
-        PyMem_Free(old)
+        PyMem_Free(old_block)
         return 0
 
     cdef object get_c(self, str key):
         """The value of ``key``, or None."""
-        cdef Py_ssize_t pos = self.find_c(key)
-        if pos < 0:
+        cdef Py_ssize_t i = self.find_slot(key)
+        if i < 0:
             return None
-        return <object>PyList_GET_ITEM(self.values_, pos)
+        return <object>self.slots[i].value
 
     cdef object key_at(self, Py_ssize_t pos):
         """The key of entry ``pos`` (from ``find_c``): the table's own text object."""
@@ -928,9 +947,10 @@ cdef class TextIndex:
         cdef int inline
         if type(key) is not str:
             raise TypeError(f"a TextIndex key must be a str, not {key!r}")
-        pos = self.find_c(key)
-        if pos >= 0:
-            self.values_[pos] = value
+        i = self.find_slot(key)
+        if i >= 0:
+            self.values_[self.slots[i].pos] = value
+            self.slots[i].value = <PyObject *>value
             return
         if 2 * (len(self.keys_) + 1) > self.mask + 1:
             self._resize(2 * (self.mask + 1))
@@ -944,6 +964,8 @@ cdef class TextIndex:
         self.slots[i].pos = len(self.keys_) - 1
         self.slots[i].head0 = head0
         self.slots[i].head1 = head1
+        self.slots[i].key = <PyObject *>key
+        self.slots[i].value = <PyObject *>value
 
     def __delitem__(self, key):
         raise TypeError(f"{key!r}: a TextIndex keeps its entries (accounts are never removed)")
@@ -993,3 +1015,4 @@ def _colliding_index():
     cdef TextIndex index = TextIndex()
     index.collide = True
     return index
+

@@ -35,7 +35,7 @@ from model._i128 cimport (
     sub128,
     tokex_i128,
 )
-from model._order cimport Order, TextIndex
+from model._order cimport Order, TextIndex, text_slot_value
 from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 # BUILD_HASH: model.build.source_hash() of the sources this build was made from
@@ -559,10 +559,10 @@ cdef object c_market(object risk, str symbol):
 cdef object c_account(object risk, str account):
     """``risk.accounts[account]``."""
     cdef TextIndex accounts = c_accounts(risk)
-    cdef Py_ssize_t pos = accounts.find_c(account)
-    if pos < 0:
+    cdef Py_ssize_t at = accounts.find_slot(account)
+    if at < 0:
         raise KeyError(account)
-    return accounts.value_at(pos)
+    return text_slot_value(accounts, at)
 
 
 cdef inline object _order_account(object risk, Order order):

@@ -929,17 +929,19 @@ cdef class TextIndex:
     def __contains__(self, key):
         return type(key) is str and self.find_c(key) >= 0
 
+    # Read through the slot, as the compiled paths read it, so that every
+    # test of the mapping holds the slot's key and value to the lists too.
     def __getitem__(self, key):
-        cdef Py_ssize_t pos = self.find_c(key) if type(key) is str else -1
-        if pos < 0:
+        cdef Py_ssize_t i = self.find_slot(key) if type(key) is str else -1
+        if i < 0:
             raise KeyError(key)
-        return <object>PyList_GET_ITEM(self.values_, pos)
+        return <object>self.slots[i].value
 
     def get(self, key, default=None):
-        cdef Py_ssize_t pos = self.find_c(key) if type(key) is str else -1
-        if pos < 0:
+        cdef Py_ssize_t i = self.find_slot(key) if type(key) is str else -1
+        if i < 0:
             return default
-        return <object>PyList_GET_ITEM(self.values_, pos)
+        return <object>self.slots[i].value
 
     def __setitem__(self, key, value):
         cdef unsigned long long head0, head1, h

@@ -1540,6 +1540,49 @@ cdef Py_ssize_t _merged(PriceLots *a, Py_ssize_t n) noexcept:
     return m
 
 
+# The candidate _uncross_c has chosen so far, and its rank's terms.
+ctypedef struct Chosen:
+    bint found
+    long long price
+    tokex_i128 volume
+    tokex_i128 imbalance  # buy less sell lots willing at the price
+    tokex_i128 distance  # from the reference (0 without one)
+
+
+cdef inline void _consider(Chosen *best, long long price, tokex_i128 buy, tokex_i128 sell,
+                           long long reference) noexcept:
+    """Make ``price`` the choice if its rank (-volume, |imbalance|, distance,
+    price) is below the best's; a price where nothing trades is no candidate."""
+    cdef tokex_i128 volume = buy if buy < sell else sell
+    cdef tokex_i128 imbalance = buy - sell
+    cdef tokex_i128 distance = (<tokex_i128>price - reference) if reference > 0 else 0
+    cdef tokex_i128 a, b
+    if not volume:
+        return
+    if distance < 0:
+        distance = -distance
+    if best.found:
+        if volume != best.volume:
+            if volume < best.volume:
+                return
+        else:
+            a = imbalance if imbalance >= 0 else -imbalance
+            b = best.imbalance if best.imbalance >= 0 else -best.imbalance
+            if a != b:
+                if a > b:
+                    return
+            elif distance != best.distance:
+                if distance > best.distance:
+                    return
+            elif price >= best.price:
+                return
+    best.found = True
+    best.price = price
+    best.volume = volume
+    best.imbalance = imbalance
+    best.distance = distance
+
+
 cdef object _uncross_c(PriceLots *bids, Py_ssize_t nb, PriceLots *asks, Py_ssize_t na,
                        long long reference):
     """engine.auction.uncross_price on C integers; sorts (and merges) the arrays.
@@ -1557,11 +1600,11 @@ cdef object _uncross_c(PriceLots *bids, Py_ssize_t nb, PriceLots *asks, Py_ssize
     128 bits. Candidates are distinct prices and the rank ends in the price,
     so the order they are looked at in cannot change the choice."""
     cdef Py_ssize_t i = 0, j = 0
-    cdef tokex_i128 bid_total = 0, below = 0, sell = 0, buy, volume, gap_buy, gap_sell
-    cdef tokex_i128 best_volume = 0, best_imbalance = 0, best_distance = 0, imbalance
-    cdef tokex_i128 distance, bought = 0, sold = 0
-    cdef long long p, prev = 0, best_price = 0, inside
-    cdef bint found = False, have_prev = False
+    cdef tokex_i128 bid_total = 0, below = 0, sell = 0, buy
+    cdef long long p, prev = 0, inside
+    cdef bint have_prev = False
+    cdef Chosen best
+    best.found = False
     nb = _merged(bids, nb)
     na = _merged(asks, na)
     if not nb or not na or bids[nb - 1].price < asks[0].price:
@@ -1582,20 +1625,7 @@ cdef object _uncross_c(PriceLots *bids, Py_ssize_t nb, PriceLots *asks, Py_ssize
                 inside = prev + 1
             elif inside > p - 1:
                 inside = p - 1
-            gap_buy = bid_total - below
-            gap_sell = sell
-            volume = gap_buy if gap_buy < gap_sell else gap_sell
-            if volume:
-                imbalance = gap_buy - gap_sell
-                distance = (<tokex_i128>inside - reference) if reference > 0 else 0
-                if distance < 0:
-                    distance = -distance
-                if _better(volume, imbalance, distance, inside, found, best_volume,
-                           best_imbalance, best_distance, best_price):
-                    found = True
-                    best_volume, best_imbalance, best_distance, best_price = (
-                        volume, imbalance, distance, inside)
-                    bought, sold = gap_buy, gap_sell
+            _consider(&best, inside, bid_total - below, sell, reference)
         buy = bid_total - below
         while i < nb and bids[i].price == p:
             below += bids[i].lots
@@ -1603,41 +1633,12 @@ cdef object _uncross_c(PriceLots *bids, Py_ssize_t nb, PriceLots *asks, Py_ssize
         while j < na and asks[j].price == p:
             sell += asks[j].lots
             j += 1
-        volume = buy if buy < sell else sell
-        if volume:
-            imbalance = buy - sell
-            distance = (<tokex_i128>p - reference) if reference > 0 else 0
-            if distance < 0:
-                distance = -distance
-            if _better(volume, imbalance, distance, p, found, best_volume, best_imbalance,
-                       best_distance, best_price):
-                found = True
-                best_volume, best_imbalance, best_distance, best_price = (
-                    volume, imbalance, distance, p)
-                bought, sold = buy, sell
+        _consider(&best, p, buy, sell, reference)
         prev = p
         have_prev = True
-    if not found:
+    if not best.found:
         return None
-    return _Uncross(best_price, from_i128(best_volume), from_i128(bought - sold))
-
-
-cdef inline bint _better(tokex_i128 volume, tokex_i128 imbalance, tokex_i128 distance,
-                         long long price, bint found, tokex_i128 best_volume,
-                         tokex_i128 best_imbalance, tokex_i128 best_distance,
-                         long long best_price) noexcept:
-    """Whether the rank (-volume, |imbalance|, distance, price) is below the best's."""
-    cdef tokex_i128 a = imbalance if imbalance >= 0 else -imbalance
-    cdef tokex_i128 b = best_imbalance if best_imbalance >= 0 else -best_imbalance
-    if not found:
-        return True
-    if volume != best_volume:
-        return volume > best_volume
-    if a != b:
-        return a < b
-    if distance != best_distance:
-        return distance < best_distance
-    return price < best_price
+    return _Uncross(best.price, from_i128(best.volume), from_i128(best.imbalance))
 
 
 def uncross_price_c(bids, asks, reference=0):

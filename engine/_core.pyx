@@ -391,9 +391,6 @@ cdef Py_ssize_t P_NEXT_CHANGE = -1
 cdef Py_ssize_t B_REFERENCE_TS = slot_offset(OrderBook, "reference_ts")
 cdef object EDGE_NS = None  # engine.phases.EDGE_NS and STALE_NS (read by bind)
 cdef object STALE_NS = None
-cdef object CALL_NS = None  # engine.phases.CALL_NS, HALTED and AUCTION (read by bind)
-cdef object HALTED = None
-cdef object AUCTION = None
 cdef Py_ssize_t E_ARMED = -1  # Operations.armed, CorporateActions.actions
 cdef Py_ssize_t E_ACTIONS = -1
 cdef object PURE_ON_TIMERS = None  # the pure build's CorporateActions._on_timers
@@ -422,7 +419,7 @@ def bind(cls, no_reference, reject):
     global E_HOOKS, E_HANDLERS, E_SESSIONS, E_CALLS, P_PHASE, P_BOOK, P_EDGE_SINCE
     global PURE_ON_AMEND, PURE_INDICATE, PURE_PHASE_REFUSAL, REJECT_REASON
     global NO_REFERENCE, REJECT, P_UNTIL, P_NEXT_CHANGE, EDGE_NS, STALE_NS
-    global E_ARMED, E_ACTIONS, PURE_ON_TIMERS, HALTED, AUCTION, CALL_NS
+    global E_ARMED, E_ACTIONS, PURE_ON_TIMERS
     from engine import events, phases
     from engine.phases import Session
 
@@ -436,9 +433,6 @@ def bind(cls, no_reference, reject):
     P_NEXT_CHANGE = slot_offset(Session, "next_change")
     EDGE_NS = phases.EDGE_NS
     STALE_NS = phases.STALE_NS
-    CALL_NS = phases.CALL_NS
-    HALTED = phases.HALTED
-    AUCTION = phases.AUCTION
     E_ARMED = slot_offset(cls, "armed")
     E_ACTIONS = slot_offset(cls, "actions")
     PURE_ON_TIMERS = cls._on_timers
@@ -1823,8 +1817,8 @@ def _on_timers(self, c):
     and last parts do nothing, and the middle one cannot change that (a
     switch is armed only by CancelAllAfter, an action is pending only after
     a CorporateAction command): this path runs the expiries and the
-    sessions' loop, step for step as in Phases._on_timers, each timer's
-    handler being the pure build's method. Otherwise the pure methods run as
+    sessions' loop, step for step as in Phases._on_timers, each timer fired
+    by the pure build's Phases._fire. Otherwise the pure methods run as
     they are. (xstocks, 20,000 commands with 349 RunTimers and neither: the
     Python chain cost about 11,000 instructions a RunTimers.)"""
     cdef list events
@@ -1841,17 +1835,7 @@ def _on_timers(self, c):
         if due is None:
             return events
         instant, session = due
-        if session.until == instant and session.phase == HALTED:
-            # A volatility pause is over: the call that reopens it starts.
-            self._enter(session, AUCTION, "resume", instant + CALL_NS, events, seq, ts)
-        elif session.until == instant:
-            self._uncross(session, events, seq, ts)
-        elif session.edge_deadline() == instant:
-            self._volatility_pause(session.book, events, seq, ts)
-        elif session.stale_at() == instant:
-            self._go_stale(session, events, seq, ts)
-        else:
-            self._clock_change(session, instant, events, seq, ts)
+        self._fire(session, instant, events, seq, ts)
 
 
 def _next_due(self, ts):

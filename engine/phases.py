@@ -177,17 +177,21 @@ class Phases(Auctions):
             if due is None:
                 return events
             instant, session = due
-            if session.until == instant and session.phase == HALTED:
-                # A volatility pause is over: the call that reopens it starts.
-                self._enter(session, AUCTION, "resume", instant + CALL_NS, events, seq, ts)
-            elif session.until == instant:
-                self._uncross(session, events, seq, ts)
-            elif session.edge_deadline() == instant:
-                self._volatility_pause(session.book, events, seq, ts)
-            elif session.stale_at() == instant:
-                self._go_stale(session, events, seq, ts)
-            else:
-                self._clock_change(session, instant, events, seq, ts)
+            self._fire(session, instant, events, seq, ts)
+
+    def _fire(self, session: Session, instant: int, events: list[Event], seq: int, ts: int) -> None:
+        """Fire ``session``'s timer due at ``instant`` (found by :meth:`_next_due`)."""
+        if session.until == instant and session.phase == HALTED:
+            # A volatility pause is over: the call that reopens it starts.
+            self._enter(session, AUCTION, "resume", instant + CALL_NS, events, seq, ts)
+        elif session.until == instant:
+            self._uncross(session, events, seq, ts)
+        elif session.edge_deadline() == instant:
+            self._volatility_pause(session.book, events, seq, ts)
+        elif session.stale_at() == instant:
+            self._go_stale(session, events, seq, ts)
+        else:
+            self._clock_change(session, instant, events, seq, ts)
 
     def _next_due(self, ts: int) -> tuple[int, Session] | None:
         """The earliest session timer due at or before ``ts`` and its session, or None.

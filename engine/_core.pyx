@@ -528,7 +528,8 @@ cdef object _find_c(self, account, order_id, cl_ord_id):
 
 
 cdef object _mine_at(self, TextIndex accounts, Py_ssize_t pos, object account):
-    """``by_account.get(account)`` for the account at ``pos`` in risk's table.
+    """``by_account.get(account)`` for the account at ``pos`` in risk's table
+    (-1: not in it, and the dict is asked).
 
     ``by_account`` is a dict of about as many entries as accounts with open
     orders (xstocks: 10,000), and a new order's look-up in it was 6% of
@@ -539,6 +540,8 @@ cdef object _mine_at(self, TextIndex accounts, Py_ssize_t pos, object account):
     in cache). The list is for one table: another (a risk put in its place)
     starts it again."""
     cdef list at = slot(self, E_BY_ACCOUNT_AT)
+    if pos < 0:
+        return (<dict>slot(self, E_BY_ACCOUNT)).get(account)
     if slot(self, E_BY_ACCOUNT_FOR) is not accounts:
         del at[:]
         slot_set(self, E_BY_ACCOUNT_FOR, accounts)
@@ -706,13 +709,13 @@ cdef object _ioc(self, c, book, object seq, bint market):
     if risk is not None:
         accounts = c_accounts(risk)
         at = _find_account(accounts, account)
+        pos = -1
         if at >= 0:
+            pos = text_slot_pos(accounts, at)
             acct = text_slot_value(accounts, at)
             # The table's own text for the account from here on (see process).
             account = order.account = text_slot_key(accounts, at)
-            mine = _mine_at(self, accounts, text_slot_pos(accounts, at), account)
-        else:
-            mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        mine = _mine_at(self, accounts, pos, account)
     refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
@@ -950,10 +953,7 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
     holder = None if clid is None else (<dict>slot(self, E_BY_CLID)).get((account, clid))
     duplicate = holder is not None and holder is not replacing
     if risk is not None:
-        if pos >= 0:
-            mine = _mine_at(self, accounts, pos, account)
-        else:
-            mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        mine = _mine_at(self, accounts, pos, account)
         open_orders = ((<OrderIndex?>mine).used if mine is not None else 0) + pending
         if replacing is not None:
             open_orders -= 1
@@ -2090,6 +2090,7 @@ def process(self, c):
     if risk is not None:
         accounts = c_accounts(risk)
         at = _find_account(accounts, account)
+        pos = -1
         if at >= 0:
             pos = text_slot_pos(accounts, at)
             acct = text_slot_value(accounts, at)
@@ -2103,9 +2104,7 @@ def process(self, c):
             # without reading the key's text. Equal texts: the events and the
             # state are the same.
             account = text_slot_key(accounts, at)
-            mine = _mine_at(self, accounts, pos, account)
-        else:
-            mine = (<dict>slot(self, E_BY_ACCOUNT)).get(account)
+        mine = _mine_at(self, accounts, pos, account)
     order = _new_limit(
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
     )

@@ -12,7 +12,7 @@ cdef class Order:
     cdef public long long order_id
     cdef public str account
     # Not a field: the risk Account of ``account`` in the engine that holds the
-    # order, once risk has looked it up (risk/_fast.pyx _order_account); None
+    # order, once risk has looked it up (risk/_fast.pyx c_order_account); None
     # until then. Never pickled, compared or copied.
     cdef readonly object acct
     cdef public str symbol
@@ -85,8 +85,6 @@ cdef class TextIndex:
     cdef Py_ssize_t find_slot(self, str key) except -2
     cdef int _resize(self, Py_ssize_t size) except -1
     cdef object get_c(self, str key)
-    cdef object key_at(self, Py_ssize_t pos)
-    cdef object value_at(self, Py_ssize_t pos)
 
 
 # A price level of a book side (engine/book.py's Level): see model/_order.pyx.

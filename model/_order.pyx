@@ -913,14 +913,6 @@ cdef class TextIndex:
             return None
         return <object>self.slots[i].value
 
-    cdef object key_at(self, Py_ssize_t pos):
-        """The key of entry ``pos`` (from ``find_c``): the table's own text object."""
-        return <object>PyList_GET_ITEM(self.keys_, pos)
-
-    cdef object value_at(self, Py_ssize_t pos):
-        """The value of entry ``pos`` (from ``find_c``)."""
-        return <object>PyList_GET_ITEM(self.values_, pos)
-
     # ---------------------------------------------------------- as a mapping
 
     def __len__(self):

@@ -364,7 +364,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef bint buy = order.side == "buy"
     cdef long long *funds
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
-    acct = _order_account(risk, order)
+    acct = c_order_account(risk, order)
     # check_amend: size, band (the price changed), cost and notional (the order of
     # the checks is the exact path's concern: here any failure hands over).
     if not slot_ll(m, M_QTY_MAX, &v) or qty > v:
@@ -417,7 +417,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 cdef void c_reserve(object risk, Order order) except *:
     m = (<dict>slot(risk, R_MARKETS))[order.symbol]
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-    acct = _order_account(risk, order)
+    acct = c_order_account(risk, order)
     _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
@@ -427,7 +427,7 @@ cdef void c_release(object risk, Order order) except *:
     if hold:
         m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
-        acct = _order_account(risk, order)
+        acct = c_order_account(risk, order)
         _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)
         order.hold = 0
 
@@ -565,7 +565,7 @@ cdef object c_account(object risk, str account):
     return text_slot_value(accounts, at)
 
 
-cdef inline object _order_account(object risk, Order order):
+cdef object c_order_account(object risk, Order order):
     """``risk.accounts[order.account]``, kept in the record after the first look-up.
 
     A new order's account is found once, by the command's text, when it is
@@ -581,10 +581,6 @@ cdef inline object _order_account(object risk, Order order):
         acct = c_account(risk, order.account)
         order.acct = acct
     return acct
-
-
-cdef object c_order_account(object risk, Order order):
-    return _order_account(risk, order)
 
 
 cdef object c_fee_account(object risk):

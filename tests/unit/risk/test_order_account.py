@@ -1,6 +1,6 @@
 """The compiled build keeps an open order's risk account in its record.
 
-risk/_fast.pyx ``_order_account``: a new order's account is looked up once,
+risk/_fast.pyx ``c_order_account``: a new order's account is looked up once,
 when it is admitted, and its holds, fills, amends and cancel reach the
 account through the record instead of the table of accounts. A record made
 elsewhere (a snapshot's) has none and looks it up the first time. These

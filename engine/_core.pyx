@@ -89,9 +89,6 @@ cdef extern from *:
     """
     bint _is "tokex_same_str"(object a, object b) except -1
 
-cdef extern from "Python.h":
-    void PyObject_GC_UnTrack(void *op)
-
 # The timers' scan (_next_due) and the band-edge watch (_check_edge_c) read
 # slots without taking a reference (``tokex_at``: the slot's value, NULL if
 # it was never set) and instants as C integers. An instant is a time in ns
@@ -1450,7 +1447,7 @@ def _indication(self, book):
         na = _lots_c(asks, bid_price, &ask_lots)
         if as_ll(reference, &ref):
             return _uncross_c(bid_lots, nb, ask_lots, na, ref)
-        return _uncross_price(_pairs(bid_lots, nb), _pairs(ask_lots, na), reference)
+        return uncross_price(_pairs(bid_lots, nb), _pairs(ask_lots, na), reference)
     finally:
         PyMem_Free(bid_lots)
         PyMem_Free(ask_lots)

@@ -232,3 +232,22 @@ def test_pop_expiry_leaves_the_heap_as_heapq_does() -> None:
             assert all(a is b for a, b in zip(mine, heap, strict=True))
             sizes += 1
     assert sizes > 50_000
+
+
+@pytest.mark.skipif(not COMPILED, reason="engine/_core.pyx's heap push (the compiled build's)")
+def test_push_expiry_leaves_the_heap_as_heapq_does() -> None:
+    rng = random.Random(11)
+    pushes = 0
+    for _ in range(1_500):
+        heap = _entries(rng, rng.randint(0, 40))
+        heapq.heapify(heap)
+        mine = list(heap)
+        for entry in _entries(rng, rng.randint(1, 40)):
+            heapq.heappush(heap, entry)
+            _core.push_expiry(mine, entry)
+            assert all(a is b for a, b in zip(mine, heap, strict=True))
+            pushes += 1
+        # and popped in the same order from there
+        while heap:
+            assert _core.pop_expiry(mine) is heapq.heappop(heap)
+    assert pushes > 20_000

@@ -41,7 +41,9 @@ def _fresh(v: int) -> int:
 
 @settings(max_examples=400, deadline=None)
 @given(start=st.lists(_keys, max_size=60), ops=_ops)
-def test_push_and_pop_leave_the_heap_as_heapq_does(start: list[int], ops: list[tuple[str, int]]) -> None:
+def test_push_and_pop_leave_the_heap_as_heapq_does(
+    start: list[int], ops: list[tuple[str, int]]
+) -> None:
     theirs = [_fresh(v) for v in start]
     heapq.heapify(theirs)
     mine = list(theirs)

@@ -19,6 +19,10 @@
   compiled and the pure engine build in interleaved rounds (bench/builds.py).
 * ``memory [--orders N] [--json OUT]``: RSS per resting order at N resting
   orders, for each build (bench/memory.py).
+* ``window [--workload W] [--commands N] [--warm K] [--cache] [--json OUT]``:
+  callgrind's instructions (and with ``--cache`` simulated misses) per
+  command for the commands after a warm-up of K, both builds
+  (bench/window.py).
 * ``all`` (``make bench``): every stage of :mod:`bench.suite` (engine, peers,
   recovery, ws, fix, settlement), several runs each, with a progress bar; JSON
   into ``bench/results/``, then ``report``.
@@ -48,6 +52,7 @@ from bench.recovery import print_recovery, recovery_report
 from bench.replay import add_replay_parser
 from bench.settlement import add_settlement_parser
 from bench.suite import add_all_parser
+from bench.window import add_window_parser
 from bench.workloads import WORKLOADS, bench_engine, to_commands
 from bench.ws import add_ws_parser
 from bench.xstocks import xstocks
@@ -387,6 +392,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     add_builds_parser(sub)
     add_replay_parser(sub)
     add_memory_parser(sub)
+    add_window_parser(sub)
 
     add_all_parser(sub)
     add_micro_parser(sub)

@@ -571,108 +571,6 @@ cdef inline void _index_plain(self, Order order, object seq, str account, object
         (<dict>slot(self, E_BY_CLID))[(account, clid)] = order
 
 
-cdef inline bint _key_at(list heap, Py_ssize_t i, long long *out):
-    """``heap[i]``, a level key, as a C integer, if it is an exact int that fits."""
-    return as_ll(heap[i], out)
-
-
-cdef void _push_key(list heap, object key, long long k) except *:
-    """``heapq.heappush(heap, key)`` on a side's heap of level keys, comparing
-    on C integers (``k`` is ``key``'s value).
-
-    CPython's heappush appends the item and swaps it with its parent while it
-    is smaller (a tie stops it). Here the item's place is found first, reading
-    only, and then the parents on the way are moved down one place each and
-    the item put in: the same list, the same objects in the same places, as
-    heapq leaves it. A key in the heap that is not an int within 64 bits sends
-    the push, before anything moved, to heapq. (xstocks: heapq's siftdown
-    with Python's int comparisons was about 1,300 instructions a push.)"""
-    cdef Py_ssize_t n = len(heap), pos = n, parent
-    cdef long long v = 0
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if not _key_at(heap, parent, &v):
-            heappush(heap, key)
-            return
-        if not k < v:
-            break
-        pos = parent
-    _settle(heap, key, pos)
-
-
-cdef inline void _settle(list heap, object item, Py_ssize_t pos) except *:
-    """Append ``item`` to ``heap`` and move it up to ``pos``, an ancestor of its
-    place found by a push: each parent on the way moves down one place, as
-    heapq's swaps leave them."""
-    cdef Py_ssize_t at = len(heap), parent = at
-    heap.append(item)
-    while parent > pos:
-        at = parent
-        parent = (at - 1) >> 1
-        heap[at] = heap[parent]
-    heap[pos] = item
-
-
-cdef object _pop_key(list heap):
-    """``heapq.heappop(heap)`` on a side's heap of level keys, comparing on C
-    integers: the path and the place found as ``_pop_expiry`` finds them for
-    the expiries' pairs (the smaller child up, ties to the right; then the
-    last item back up while it is smaller), then the same items moved. A key
-    that is not an int within 64 bits, before anything moved, sends the pop
-    to heapq."""
-    cdef Py_ssize_t n = len(heap), end = n - 1, pos = 0, child, depth = 0, j
-    cdef Py_ssize_t path[64]
-    cdef long long a = 0, b = 0, last_key = 0
-    if n <= 1 or not _key_at(heap, end, &last_key):
-        return heappop(heap)
-    path[0] = 0
-    while pos < (end >> 1):
-        child = 2 * pos + 1
-        if child + 1 < end:
-            if not (_key_at(heap, child, &a) and _key_at(heap, child + 1, &b)):
-                return heappop(heap)
-            if not a < b:
-                child += 1
-        pos = child
-        depth += 1
-        path[depth] = pos
-    j = depth
-    while j > 0:
-        if not _key_at(heap, path[j], &a):
-            return heappop(heap)
-        if not last_key < a:
-            break
-        j -= 1
-    return _shift_path(heap, path, j)
-
-
-cdef inline object _shift_path(list heap, Py_ssize_t *path, Py_ssize_t j):
-    """The moves of a heappop whose path and place were found: the root goes,
-    each item on the path up to ``path[j]`` moves up one place and the last
-    item goes to ``path[j]``. Gives the root."""
-    cdef Py_ssize_t pos
-    top = heap[0]
-    last = heap.pop()
-    for pos in range(j):
-        heap[path[pos]] = heap[path[pos + 1]]
-    heap[path[j]] = last
-    return top
-
-
-def push_key(list heap, key):
-    """``_push_key``, for the tests (tests/unit/engine/test_key_heap.py)."""
-    cdef long long k = 0
-    if not as_ll(key, &k):
-        heappush(heap, key)
-        return
-    _push_key(heap, key, k)
-
-
-def pop_key(list heap):
-    """``_pop_key``, for the tests (tests/unit/engine/test_key_heap.py)."""
-    return _pop_key(heap)
-
-
 cdef inline void _join(own, Order order, long long own_key) except *:
     """BookSide.add for an order whose side keys its level at ``own_key``."""
     cdef dict levels = slot(own, S_LEVELS)
@@ -690,7 +588,7 @@ cdef inline void _join(own, Order order, long long own_key) except *:
         if key in stale:
             stale.discard(key)
         else:
-            _push_key(slot(own, S_HEAP), key, own_key)
+            _push_key(slot(own, S_HEAP), key)
     else:
         level = <Level>found
     level_push(level, order)
@@ -1864,31 +1762,78 @@ cdef inline bint _pair(object item, long long *a, long long *b):
     )
 
 
-cdef object _pop_expiry(list heap):
-    """``heapq.heappop(heap)`` on the expiries' heap, comparing on C integers.
+# The heaps the core pushes and pops on C integers: a book side's level keys
+# (ints) and the expiries' ``(expire_ts, order_id)`` pairs. Each item is read
+# as two C integers compared lexicographically (a level key as the key and
+# 0), which is how Python compares those ints and those pairs. heapq's
+# push appends the item and swaps it with its parent while it is smaller (a
+# tie stops it); its pop takes the last item off, puts it at the root,
+# moves the smaller child up level by level to a leaf (the right one unless
+# the left is smaller: ties go right) and sifts the item back up while it is
+# smaller than its parent. Here the same path and the same place are found
+# first, reading only, then the same objects are moved: the list is left
+# exactly as heapq leaves it (the pure build's heaps, walked by both). An
+# item that cannot be read (a key or instant past 64 bits, or not an int),
+# before anything moved, sends the step to heapq. (xstocks: heapq's siftup
+# was 1.9M instructions for 508 expiry pops and its siftdown about 1,300
+# instructions a level key's push, most of it Python's comparisons.)
 
-    CPython's heappop takes the last item off, puts it at the root, moves the
-    smaller child up level by level to a leaf (the right one unless the left
-    is smaller: ties go right) and sifts the item back up while it is smaller
-    than its parent; every comparison a tuple comparison, which for two
-    pairs of ints is the lexicographic one. Here the same path and the same
-    place are found first, reading only, on C integers, then the same items
-    are moved: the list is left as heapq leaves it. An entry that is not a
-    pair of ints within 64 bits, before anything moved, sends the pop to
-    heapq. (xstocks: 1.9M instructions in heapq's siftup for 508 pops, most
-    of it Python's tuple and int comparisons.)"""
+cdef inline bint _entry(object item, bint pairs, long long *a, long long *b):
+    """A heap item as two C integers, if it reads: an expiry's pair, or a level
+    key and 0."""
+    if pairs:
+        return _pair(item, a, b)
+    b[0] = 0
+    return as_ll(item, a)
+
+
+cdef inline bint _less(long long a0, long long a1, long long b0, long long b1) noexcept:
+    return a0 < b0 or (a0 == b0 and a1 < b1)
+
+
+cdef inline void _heap_push(list heap, object item, bint pairs) except *:
+    """``heapq.heappush(heap, item)`` (see above)."""
+    cdef Py_ssize_t pos = len(heap), parent, at
+    cdef long long n0 = 0, n1 = 0, a0 = 0, a1 = 0
+    if not _entry(item, pairs, &n0, &n1):
+        heappush(heap, item)
+        return
+    while pos > 0:
+        parent = (pos - 1) >> 1
+        if not _entry(heap[parent], pairs, &a0, &a1):
+            heappush(heap, item)
+            return
+        if not _less(n0, n1, a0, a1):
+            break
+        pos = parent
+    # Append the item, then move each parent between its slot and ``pos``
+    # down one place, as heapq's swaps leave them.
+    at = parent = len(heap)
+    heap.append(item)
+    while parent > pos:
+        at = parent
+        parent = (at - 1) >> 1
+        heap[at] = heap[parent]
+    heap[pos] = item
+
+
+cdef inline object _heap_pop(list heap, bint pairs):
+    """``heapq.heappop(heap)`` (see above)."""
     cdef Py_ssize_t n = len(heap), end = n - 1, pos = 0, child, depth = 0, j
     cdef Py_ssize_t path[64]
     cdef long long a0 = 0, a1 = 0, b0 = 0, b1 = 0, n0 = 0, n1 = 0
-    if n <= 1 or not _pair(heap[end], &n0, &n1):
+    if n <= 1 or not _entry(heap[end], pairs, &n0, &n1):
         return heappop(heap)
     path[0] = 0
     while pos < (end >> 1):
         child = 2 * pos + 1
         if child + 1 < end:
-            if not (_pair(heap[child], &a0, &a1) and _pair(heap[child + 1], &b0, &b1)):
+            if not (
+                _entry(heap[child], pairs, &a0, &a1)
+                and _entry(heap[child + 1], pairs, &b0, &b1)
+            ):
                 return heappop(heap)
-            if not (a0 < b0 or (a0 == b0 and a1 < b1)):
+            if not _less(a0, a1, b0, b1):
                 child += 1
         pos = child
         depth += 1
@@ -1896,34 +1841,49 @@ cdef object _pop_expiry(list heap):
     # The last item's place: up the path while it is smaller than the item there.
     j = depth
     while j > 0:
-        if not _pair(heap[path[j]], &a0, &a1):
+        if not _entry(heap[path[j]], pairs, &a0, &a1):
             return heappop(heap)
-        if not (n0 < a0 or (n0 == a0 and n1 < a1)):
+        if not _less(n0, n1, a0, a1):
             break
         j -= 1
-    return _shift_path(heap, path, j)
+    # The moves: the root goes, each item on the path up to ``path[j]`` moves
+    # up one place and the last item goes to ``path[j]``.
+    top = heap[0]
+    last = heap.pop()
+    for pos in range(j):
+        heap[path[pos]] = heap[path[pos + 1]]
+    heap[path[j]] = last
+    return top
+
+
+cdef void _push_key(list heap, object key) except *:
+    """``heapq.heappush`` on a side's heap of level keys."""
+    _heap_push(heap, key, False)
+
+
+cdef object _pop_key(list heap):
+    """``heapq.heappop`` on a side's heap of level keys."""
+    return _heap_pop(heap, False)
 
 
 cdef void _push_expiry(list heap, object entry) except *:
-    """``heapq.heappush(heap, entry)`` on the expiries' heap, comparing pairs of
-    C integers: the place found reading only, as ``_push_key`` finds it, then
-    the same moves. An entry that is not a pair of ints within 64 bits, the
-    new one or one on the way up, sends the push to heapq before anything
-    moved."""
-    cdef Py_ssize_t pos = len(heap), parent
-    cdef long long n0 = 0, n1 = 0, a0 = 0, a1 = 0
-    if not _pair(entry, &n0, &n1):
-        heappush(heap, entry)
-        return
-    while pos > 0:
-        parent = (pos - 1) >> 1
-        if not _pair(heap[parent], &a0, &a1):
-            heappush(heap, entry)
-            return
-        if not (n0 < a0 or (n0 == a0 and n1 < a1)):
-            break
-        pos = parent
-    _settle(heap, entry, pos)
+    """``heapq.heappush`` on the expiries' heap."""
+    _heap_push(heap, entry, True)
+
+
+cdef object _pop_expiry(list heap):
+    """``heapq.heappop`` on the expiries' heap."""
+    return _heap_pop(heap, True)
+
+
+def push_key(list heap, key):
+    """``_push_key``, for the tests (tests/unit/engine/test_key_heap.py)."""
+    _push_key(heap, key)
+
+
+def pop_key(list heap):
+    """``_pop_key``, for the tests (tests/unit/engine/test_key_heap.py)."""
+    return _pop_key(heap)
 
 
 def push_expiry(list heap, entry):

@@ -24,19 +24,12 @@ from typing import Any
 
 from bench.instructions import instructions_per_command, valgrind_available
 from bench.measure import machine
+from bench.meta import build_env
 from bench.workloads import WORKLOADS
 
 __all__ = ["add_builds_parser"]
 
 BUILDS = ("compiled", "pure")
-
-
-def _env(build: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.pop("TOKEX_PURE", None)
-    if build == "pure":
-        env["TOKEX_PURE"] = "1"
-    return env
 
 
 def _one_run(build: str, workload: str, commands: int, seed: int) -> dict[str, Any]:
@@ -45,7 +38,9 @@ def _one_run(build: str, workload: str, commands: int, seed: int) -> dict[str, A
         cmd = [sys.executable, "-m", "bench", "engine", "--workload", workload]
         cmd += ["--commands", str(commands), "--runs", "1", "--seed", str(seed)]
         cmd += ["--json", str(out)]
-        proc = subprocess.run(cmd, env=_env(build), capture_output=True, text=True, check=False)
+        proc = subprocess.run(
+            cmd, env=build_env(build), capture_output=True, text=True, check=False
+        )
         if proc.returncode != 0:
             raise SystemExit(f"bench engine ({build}, {workload}):\n{proc.stderr}")
         doc: dict[str, Any] = json.loads(out.read_text(encoding="utf-8"))
@@ -59,7 +54,7 @@ def _instructions(build: str, commands: int, seed: int) -> int:
         ops.write_text(json.dumps(doc), encoding="utf-8")
         saved = dict(os.environ)
         os.environ.clear()
-        os.environ.update(_env(build))
+        os.environ.update(build_env(build))
         try:
             tokex = f"tokex-py{sys.version_info[0]}.{sys.version_info[1]}"
             return instructions_per_command(tokex, ops, commands)

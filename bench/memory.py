@@ -23,6 +23,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from bench.measure import machine
+from bench.meta import build_env
 from bench.workloads import BENCH_SYMBOL, bench_engine
 from model.commands import NewOrder
 
@@ -82,11 +83,8 @@ def memory_child(count: int) -> dict[str, Any]:
 
 
 def _run_build(pure: bool, count: int) -> dict[str, Any]:
-    env = dict(os.environ)
-    env.pop("TOKEX_PURE", None)
-    if pure:
-        env["TOKEX_PURE"] = "1"
     cmd = [sys.executable, "-m", "bench", "memory", "--child", "--orders", str(count)]
+    env = build_env("pure" if pure else "compiled")
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SystemExit(f"bench memory ({'pure' if pure else 'compiled'}):\n{proc.stderr}")

@@ -26,7 +26,7 @@ from typing import Any
 from bench.measure import machine
 from model.build import PURE_ENV
 
-__all__ = ["PACKAGES", "Load", "build", "commit", "new_run_id", "run_meta"]
+__all__ = ["PACKAGES", "Load", "build", "build_env", "commit", "new_run_id", "run_meta"]
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -61,6 +61,17 @@ def build(
                 rel = path.relative_to(root).with_name(path.name.split(".", 1)[0])
                 compiled.append(".".join(rel.parts))
     return {"kind": "compiled" if compiled else "pure", "compiled": compiled}
+
+
+def build_env(build: str, **extra: str) -> dict[str, str]:
+    """This process's environment for a child that is to run ``build``
+    ("compiled" or "pure"): ``TOKEX_PURE=1`` for the pure one, and for the
+    compiled one without any ``TOKEX_PURE`` inherited; ``extra`` on top."""
+    env = dict(os.environ, **extra)
+    env.pop(PURE_ENV, None)
+    if build == "pure":
+        env[PURE_ENV] = "1"
+    return env
 
 
 def commit(root: Path = ROOT) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import machine
+from bench.meta import build_env
 
 __all__ = ["add_replay_parser", "replay_report"]
 
@@ -53,10 +54,7 @@ print(json.dumps({"records": n, "replay": n / (w2 - w0), "replay_cpu": n / (c2 -
 
 
 def _run(python: str, build: str, data: Path) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONHASHSEED="0")
-    env.pop("TOKEX_PURE", None)
-    if build == "pure":
-        env["TOKEX_PURE"] = "1"
+    env = build_env(build, PYTHONHASHSEED="0")
     tree = Path(python).absolute().parent.parent.parent  # <tree>/.venv/bin/python
     cwd = tree if (tree / "node" / "journal.py").exists() else None
     done = subprocess.run(

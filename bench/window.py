@@ -32,7 +32,6 @@ import argparse
 import collections
 import gc
 import json
-import os
 import platform
 import re
 import shutil
@@ -44,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.measure import machine
+from bench.meta import build_env
 from bench.workloads import WORKLOADS, bench_engine, to_commands
 from bench.xstocks import xstocks
 from engine.engine import Engine
@@ -98,10 +98,7 @@ def window_child(name: str, commands: int, warm: int, seed: int) -> dict[str, An
 
 
 def _count(build: str, args: argparse.Namespace) -> dict[str, Any]:
-    env = dict(os.environ, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
-    env.pop("TOKEX_PURE", None)
-    if build == "pure":
-        env["TOKEX_PURE"] = "1"
+    env = build_env(build, PYTHONHASHSEED="0", PYTHONDONTWRITEBYTECODE="1")
     cmd = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null"]
     cmd += ["--collect-atstart=no", f"--toggle-collect={TOGGLE}"]
     if args.cache:

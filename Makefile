@@ -10,7 +10,7 @@ FIX_STAMP  := $(FIX_CLIENT)/node_modules/.installed
 # The compiled core (setup.py, model/build.py): rebuilt in place when its
 # sources or the Python files it stands in for change.
 CORE_SOURCES := $(wildcard model/_order.p* model/_i128.* model/_slots.* model/_build_hash.pxd risk/_fast.p* engine/_core.p*) model/build.py \
-	model/order.py model/commands.py risk/risk.py engine/book.py engine/engine.py engine/matching.py \
+	model/order.py model/commands.py risk/risk.py risk/accounts.py engine/book.py engine/engine.py engine/matching.py \
 	engine/operations.py engine/phases.py engine/uncross.py \
 	node/_journal.pyx node/_crc32.h node/journal.py gateway/fix/_codec.pyx gateway/fix/codec.py
 CORE_STAMP := $(VENV)/.core-built

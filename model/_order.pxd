@@ -138,3 +138,25 @@ cdef inline object text_slot_key(TextIndex index, Py_ssize_t i):
 cdef inline Py_ssize_t text_slot_pos(TextIndex index, Py_ssize_t i) noexcept:
     """The place of the entry in slot ``i`` (in the order entries were made)."""
     return index.slots[i].pos
+
+
+cdef class Account:
+    # risk.accounts.Account's record (see model/_order.pyx). What admission
+    # and a fill read comes first, in the record's first 64 bytes past its
+    # header: the funds' data, the fee rates, the limits and the switch.
+    cdef long long *fp  # ``funds``' items, read and written in place
+    cdef public long long max_bps
+    cdef public long long taker_bps
+    cdef public long long maker_bps
+    cdef public long long max_open_orders
+    cdef public object max_order_notional
+    cdef public bint trading
+    cdef public bint enabled
+    cdef public bint killed
+    cdef Py_buffer view  # held on ``funds``: the array cannot be resized under fp
+    cdef object funds_
+    cdef public str id
+    cdef public str role
+    cdef public tuple assets
+    cdef public object dms_deadline
+    cdef int _take_funds(self, object funds) except -1

@@ -1010,3 +1010,109 @@ def _colliding_index():
     index.collide = True
     return index
 
+
+
+# ------------------------------------------- risk's account record
+
+from array import array as _array
+
+from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+
+
+@cython.no_gc
+@cython.final
+cdef class Account:
+    """risk.accounts.Account in the compiled build: the same attributes and
+    methods (risk/accounts.py is the reference; read its docstring first).
+
+    Why a record of its own: with many accounts, admitting an order reads a
+    cold account, and the pure class's slots are pointers to objects (the
+    limits and rates as int objects, ``funds`` as an ``array('q')`` whose
+    items sit in a block of their own). Here the fee rates and the open
+    orders' limit are C integers and the funds' items are reached through a
+    pointer kept in the record, so risk's hot steps (risk/_fast.pyx) read one
+    cache line of the record and then the funds' items, not the record, the
+    ints and the array's header first. The record holds a buffer on
+    ``funds`` for as long as it uses it, so the array cannot be resized (or
+    its items moved) under the pointer: an append raises BufferError; the
+    length of an account's funds never changes anyway (one balance and one
+    hold per asset; snapshots restore into it in place).
+
+    ``no_gc``: an account refers only to texts, ints, None, a tuple of texts
+    and its funds array, so it can be part of no reference cycle.
+    """
+
+    def __init__(self, spec, assets):
+        self.id = spec.id
+        self.role = spec.role
+        self.maker_bps = spec.fee_tier.maker_bps
+        self.taker_bps = spec.fee_tier.taker_bps
+        self.max_bps = max(self.maker_bps, self.taker_bps)
+        self.max_order_notional = spec.max_order_notional
+        self.max_open_orders = spec.max_open_orders
+        self.enabled = spec.enabled
+        self.killed = False
+        self.trading = self.enabled
+        self.dms_deadline = None
+        self.assets = tuple(assets)
+        self._take_funds(_array("q", [0]) * (2 * len(self.assets)))
+
+    def __dealloc__(self):
+        if self.fp != NULL:
+            PyBuffer_Release(&self.view)
+            self.fp = NULL
+
+    cdef int _take_funds(self, object funds) except -1:
+        """Use ``funds`` (an ``array('q')`` of one balance and one hold per
+        asset) from now on, releasing the one used so far."""
+        if type(funds) is not _array or funds.typecode != "q":
+            raise TypeError(f"account {self.id!r}: funds must be an array('q'), not {funds!r}")
+        if len(funds) != 2 * len(self.assets):
+            raise ValueError(
+                f"account {self.id!r}: funds must hold {2 * len(self.assets)} items "
+                f"(a balance and a hold for each asset), not {len(funds)}"
+            )
+        if self.fp != NULL:
+            PyBuffer_Release(&self.view)
+            self.fp = NULL
+        PyObject_GetBuffer(funds, &self.view, PyBUF_WRITABLE)
+        self.fp = <long long *>self.view.buf
+        self.funds_ = funds
+        return 0
+
+    @property
+    def funds(self):
+        """Balances and holds, an ``array('q')`` (see risk/accounts.py)."""
+        return self.funds_
+
+    @funds.setter
+    def funds(self, value):
+        self._take_funds(value)
+
+    def slot(self, asset):
+        """Position of ``asset``'s balance in ``funds`` (its hold is the next one)."""
+        return 2 * self.assets.index(asset)
+
+    @property
+    def balance(self):
+        """Balances by asset id (a copy)."""
+        return {a: self.fp[2 * i] for i, a in enumerate(self.assets)}
+
+    @property
+    def held(self):
+        """Holds by asset id (a copy)."""
+        return {a: self.fp[2 * i + 1] for i, a in enumerate(self.assets)}
+
+    def set_killed(self, bint killed):
+        """Turn the kill switch on or off."""
+        self.killed = killed
+        self.trading = self.enabled and not killed
+
+    def available(self, asset):
+        """Balance less holds in ``asset``."""
+        cdef Py_ssize_t i = 2 * self.assets.index(asset)
+        # As Python ints, as the pure build subtracts: never wraps.
+        return <object>self.fp[i] - <object>self.fp[i + 1]
+
+    def __repr__(self):
+        return f"Account(id={self.id!r}, role={self.role!r}, trading={self.trading!r})"

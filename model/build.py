@@ -68,6 +68,7 @@ SOURCES = (
     "model/commands.py",
     "risk/_fast.pxd",
     "risk/_fast.pyx",
+    "risk/accounts.py",
     "risk/risk.py",
     "engine/_core.pyx",
     "engine/book.py",

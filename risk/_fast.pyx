@@ -16,14 +16,15 @@ flows). The C paths decide only the common outcome (admitted, settled);
 anything else (a refusal and its text) is left to the exact path, which
 runs from the start and changes nothing before it answers. Balances and
 holds (``Account.funds``, an ``array('q')``) are read and written in place
-through the array's buffer (``_funds``), never boxed; a sum past 64 bits is
-never wrapped (``_add_at``, ``_fill_c``).
+through the pointer the account's record keeps to the array's items
+(``_funds``; the record, its rates and limits as C integers, is in
+model/_order.pyx), never boxed; a sum past 64 bits is never wrapped
+(``_add_at``, ``_fill_c``).
 
 The engine's compiled core calls the ``c_`` functions directly; the ``def``
 wrappers replace the methods of :class:`~risk.risk.Risk` in the compiled build.
 """
 
-from cpython cimport array
 from model._i128 cimport (
     add128,
     as_ll,
@@ -35,7 +36,7 @@ from model._i128 cimport (
     sub128,
     tokex_i128,
 )
-from model._order cimport Order, TextIndex, text_slot_value
+from model._order cimport Account as CAccount, Order, TextIndex, text_slot_value
 from model._slots cimport slot, slot_ll, slot_none, slot_offset
 
 # BUILD_HASH: model.build.source_hash() of the sources this build was made from
@@ -51,7 +52,6 @@ from model.commands import (
 )
 
 # risk.risk imports this module at its end, with Market and Risk defined.
-from risk.accounts import Account as _Account
 from risk.risk import Market as _Market, Risk as _Risk
 
 # Held in C variables set once here: from Python 3.12 on a module global read
@@ -59,7 +59,6 @@ from risk.risk import Market as _Market, Risk as _Risk
 cdef object MARKET_KINDS = _MARKET_KINDS
 cdef object STOP_KINDS = _STOP_KINDS
 cdef object NewOrder = _NewOrder
-cdef object Account = _Account
 cdef object Market = _Market
 cdef object Risk = _Risk
 
@@ -67,7 +66,7 @@ cdef object BPS = 10_000
 cdef long long C_BPS = 10_000
 
 # Offsets of the slots read on every order (model/_slots.h): the command's
-# fields, risk's markets and accounts.
+# fields and risk's markets (an account is a typed record: model/_order.pyx).
 cdef Py_ssize_t C_ACCOUNT = slot_offset(NewOrder, "account")
 cdef Py_ssize_t C_SYMBOL = slot_offset(NewOrder, "symbol")
 cdef Py_ssize_t C_SIDE = slot_offset(NewOrder, "side")
@@ -90,25 +89,24 @@ cdef Py_ssize_t M_DIV = slot_offset(Market, "div")
 cdef Py_ssize_t M_QI = slot_offset(Market, "qi")
 cdef Py_ssize_t M_BI = slot_offset(Market, "bi")
 cdef Py_ssize_t M_LOT_UNITS = slot_offset(Market, "lot_units")
-cdef Py_ssize_t A_TRADING = slot_offset(Account, "trading")
-cdef Py_ssize_t A_MAX_NOTIONAL = slot_offset(Account, "max_order_notional")
-cdef Py_ssize_t A_MAX_OPEN = slot_offset(Account, "max_open_orders")
-cdef Py_ssize_t A_MAX_BPS = slot_offset(Account, "max_bps")
-cdef Py_ssize_t A_TAKER_BPS = slot_offset(Account, "taker_bps")
-cdef Py_ssize_t A_MAKER_BPS = slot_offset(Account, "maker_bps")
-cdef Py_ssize_t A_FUNDS = slot_offset(Account, "funds")
-cdef Py_ssize_t A_ID = slot_offset(Account, "id")
 
 
 cdef inline long long *_funds(object acct) except NULL:
     """The account's balances and holds (``Account.funds``, an ``array('q')``) as
-    C integers, read and written in place: no boxed int per step. The pointer
-    stays good while the account keeps the array, whose length never changes
-    (snapshots restore into it)."""
-    f = slot(acct, A_FUNDS)
-    if type(f) is not array.array or (<array.array>f).ob_descr.typecode != c'q':
-        raise TypeError(f"account {acct.id!r}: funds must be an array('q'), not {f!r}")
-    return (<array.array>f).data.as_longlongs
+    C integers, read and written in place: no boxed int per step. The record
+    (model/_order.pyx) keeps the pointer, and a buffer on the array so that
+    the array cannot be resized under it."""
+    cdef long long *fp = (<CAccount?>acct).fp
+    if fp == NULL:
+        raise TypeError(f"account {acct.id!r}: has no funds (made without __init__)")
+    return fp
+
+
+cdef inline bint _ll(long long *out, long long v) noexcept:
+    """``out[0] = v``; True. An account's rates are C integers already: this
+    keeps the shape of the steps that read a market's fields (``slot_ll``)."""
+    out[0] = v
+    return True
 
 
 cdef int _add_at(object acct, long long *f, Py_ssize_t i, tokex_i128 d) except -1:
@@ -120,7 +118,7 @@ cdef int _add_at(object acct, long long *f, Py_ssize_t i, tokex_i128 d) except -
     if add128(f[i], d, &r) and fits64(r):
         f[i] = <long long>r
     else:
-        funds = slot(acct, A_FUNDS)
+        funds = (<CAccount?>acct).funds_
         funds[i] = funds[i] + from_i128(d)
     return 0
 
@@ -138,7 +136,7 @@ cdef inline bint _worth_ok(object acct, object m, tokex_i128 worth, long long nu
     if v:
         if not mul128(worth, num, &a) or not mul128(v, den, &b) or a < b:
             return False
-    limit = slot(acct, A_MAX_NOTIONAL)
+    limit = (<CAccount?>acct).max_order_notional
     if limit is not None:
         if not as_ll(limit, &v) or not mul128(worth, num, &a) or not mul128(v, den, &b):
             return False
@@ -164,7 +162,7 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     cdef bint buy
     cdef long long *funds
     cdef str side
-    if not slot(acct, A_TRADING):
+    if not (<CAccount?>acct).trading:
         return 0
     if not slot_ll(c, C_QTY, &qty):
         return 0
@@ -199,11 +197,11 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         return 0
     if not _worth_ok(acct, m, worth, num, den):
         return 0
-    if open_orders >= <Py_ssize_t>slot(acct, A_MAX_OPEN):
+    if open_orders >= (<CAccount?>acct).max_open_orders:
         return 0
     if buy:
         a = <tokex_i128>price * qty
-        if not slot_ll(acct, A_MAX_BPS, &v) or not mul128(a, C_BPS + <tokex_i128>v, &a):
+        if not _ll(&v, (<CAccount?>acct).max_bps) or not mul128(a, C_BPS + <tokex_i128>v, &a):
             return 0
         if not mul128(a, num, &a):
             return 0
@@ -282,7 +280,7 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
                 return "insufficient_funds", text
     if acct is None:
         return "unknown_account", f"account {account!r}: not known"
-    if not slot(acct, A_TRADING):
+    if not (<CAccount?>acct).trading:
         why = "kill switch on" if acct.killed else "trading disabled"
         return "account_disabled", f"account {account!r}: {why}"
     m = (<dict>slot(risk, R_MARKETS))[slot(c, C_SYMBOL)]
@@ -322,10 +320,10 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
             low = slot(m, M_LOW)
             if low is not None and price < low:
                 return "price_band", f"limit_price {price}: below the band edge {low}"
-    limit = slot(acct, A_MAX_NOTIONAL)
+    limit = (<CAccount?>acct).max_order_notional
     if limit is not None and worth * num * slot(m, M_DIV) > limit * den:
         return "max_notional", f"order notional above the account limit {limit}"
-    if open_orders >= <Py_ssize_t>slot(acct, A_MAX_OPEN):
+    if open_orders >= (<CAccount?>acct).max_open_orders:
         return "orders_limit", f"open orders: at the limit of {acct.max_open_orders}"
     if duplicate:
         return "duplicate_cl_ord_id", f"cl_ord_id {c.cl_ord_id!r}: already open"
@@ -334,14 +332,14 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
             hold = cash_qty
         else:
             hold = -(
-                -(price * qty * (BPS + slot(acct, A_MAX_BPS)) * slot(m, M_NUM))
+                -(price * qty * (BPS + (<CAccount?>acct).max_bps) * slot(m, M_NUM))
                 // (slot(m, M_DEN) * BPS)
             )
         i = slot(m, M_QI)
     else:
         hold = qty * slot(m, M_LOT_UNITS)
         i = slot(m, M_BI)
-    funds = slot(acct, A_FUNDS)
+    funds = (<CAccount?>acct).funds_
     now = funds[i + 1]
     if funds[i] - now < hold:
         asset = m.quote if buy else m.base
@@ -384,7 +382,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     if buy:
         if not as_ll(order.cost, &cost) or not as_ll(order.fee, &fee):
             return 0
-        if not slot_ll(acct, A_MAX_BPS, &mbps):
+        if not _ll(&mbps, (<CAccount?>acct).max_bps):
             return 0
         rest = <tokex_i128>price * leaves
         if not add128(cost, rest, &a) or not mul128(a, C_BPS, &a) or not add128(a, fee, &a):
@@ -450,16 +448,16 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
     if taker.side == "buy":
         buyer, bacct, left = taker, tacct, taker_left
         seller, sacct = maker, macct
-        if not slot_ll(tacct, A_TAKER_BPS, &bbps) or not slot_ll(macct, A_MAKER_BPS, &sbps):
+        if not _ll(&bbps, (<CAccount?>tacct).taker_bps) or not _ll(&sbps, (<CAccount?>macct).maker_bps):
             return None
     else:
         buyer, bacct, left = maker, macct, maker.shown + maker.hidden
         seller, sacct = taker, tacct
-        if not slot_ll(macct, A_MAKER_BPS, &bbps) or not slot_ll(tacct, A_TAKER_BPS, &sbps):
+        if not _ll(&bbps, (<CAccount?>macct).maker_bps) or not _ll(&sbps, (<CAccount?>tacct).taker_bps):
             return None
     if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return None
-    if not slot_ll(m, M_LOT_UNITS, &lot) or not slot_ll(bacct, A_MAX_BPS, &mbps):
+    if not slot_ll(m, M_LOT_UNITS, &lot) or not _ll(&mbps, (<CAccount?>bacct).max_bps):
         return None
     scale = <tokex_i128>den * C_BPS
     worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
@@ -610,12 +608,12 @@ cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order ta
     if r is not None:
         return r
     if taker.side == "buy":
-        buyer, bacct, bbps, left = taker, tacct, slot(tacct, A_TAKER_BPS), taker_left
-        seller, sacct, sbps = maker, macct, slot(macct, A_MAKER_BPS)
+        buyer, bacct, bbps, left = taker, tacct, (<CAccount?>tacct).taker_bps, taker_left
+        seller, sacct, sbps = maker, macct, (<CAccount?>macct).maker_bps
     else:
-        buyer, bacct, bbps = maker, macct, slot(macct, A_MAKER_BPS)
+        buyer, bacct, bbps = maker, macct, (<CAccount?>macct).maker_bps
         left = maker.shown + maker.hidden
-        seller, sacct, sbps = taker, tacct, slot(tacct, A_TAKER_BPS)
+        seller, sacct, sbps = taker, tacct, (<CAccount?>tacct).taker_bps
     num = slot(m, M_NUM)
     den = slot(m, M_DEN)
     scale = den * BPS
@@ -638,9 +636,9 @@ cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order ta
         hold = buyer.hold - paid
     else:
         rest = buyer.price * left
-        worst = -(-(((cost + rest) * BPS + fee + rest * slot(bacct, A_MAX_BPS)) * num) // scale)
+        worst = -(-(((cost + rest) * BPS + fee + rest * (<CAccount?>bacct).max_bps) * num) // scale)
         hold = worst - total
-    f = slot(bacct, A_FUNDS)
+    f = (<CAccount?>bacct).funds_
     f[qi] = f[qi] - paid
     f[qi + 1] = f[qi + 1] - (buyer.hold - hold)
     buyer.hold = hold
@@ -655,12 +653,12 @@ cdef tuple c_fill_at(object m, object tacct, object fees, object macct, Order ta
     total = ((cost * BPS - fee) * num) // scale
     got = total - seller.paid
     seller.paid = total
-    f = slot(sacct, A_FUNDS)
+    f = (<CAccount?>sacct).funds_
     f[bi] = f[bi] - units
     f[bi + 1] = f[bi + 1] - units
     seller.hold -= units
     f[qi] = f[qi] + got
-    f = slot(fees, A_FUNDS)
+    f = (<CAccount?>fees).funds_
     f[qi] = f[qi] + (paid - got)
     if taker is buyer:
         return quote, paid - quote, quote - got

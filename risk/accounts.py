@@ -4,13 +4,25 @@ from __future__ import annotations
 
 from array import array
 from collections.abc import Iterable
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import msgspec
+from model import build
 
-__all__ = ["ROLES", "Account", "AccountSpec", "FeeTier", "Role"]
+__all__ = [
+    "MAX_OPEN_ORDERS",
+    "ROLES",
+    "Account",
+    "AccountSpec",
+    "FeeTier",
+    "PureAccount",
+    "Role",
+]
 
 Role = Literal["trader", "market_maker", "operator"]
+
+MAX_OPEN_ORDERS = (1 << 63) - 1
+"""The most open orders an account may be allowed: the limit is a signed 64-bit integer."""
 ROLES = frozenset({"trader", "market_maker", "operator"})
 
 
@@ -41,6 +53,13 @@ class AccountSpec(msgspec.Struct, frozen=True, kw_only=True):
     max_open_orders: int = 500
     enabled: bool = True
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_open_orders <= MAX_OPEN_ORDERS:
+            raise ValueError(
+                f"account {self.id!r}: max_open_orders {self.max_open_orders}: "
+                f"must be between 0 and {MAX_OPEN_ORDERS}"
+            )
+
 
 class Account:
     """Live state of one account: its terms, balances, holds and controls.
@@ -59,6 +78,14 @@ class Account:
     ``balance``, ``held`` and ``available`` are the by-name views for
     everything else; available never goes negative. ``killed`` is the
     operator's kill switch; ``dms_deadline`` the dead man's switch instant.
+
+    This class is the reference and the pure build's account. The compiled
+    build's is the typed record of model/_order.pyx (bound to this name at
+    the end of the module; this class stays as :data:`PureAccount`): the
+    same attributes and methods, with the fee rates and the open-order limit
+    as C integers and a pointer to ``funds``' items in the record, so that
+    admitting an order for a cold account reads the record's first cache
+    line and then the items, without the int objects and the array's header.
     """
 
     __slots__ = (
@@ -116,3 +143,13 @@ class Account:
         """Balance less holds in ``asset``."""
         i = self.slot(asset)
         return self.funds[i] - self.funds[i + 1]
+
+
+PureAccount = Account
+"""The pure build's class, kept by this name in both builds: the reference the
+compiled record is tested against."""
+
+if build.COMPILED and not TYPE_CHECKING:
+    # The compiled build's record (model/_order.pyx): the same attributes and
+    # methods, its rates, limits and funds' items reached without a hop.
+    Account = build.compiled_order().Account

@@ -131,6 +131,16 @@ CASES = [
         "cfg.toml: accounts[0].fee_tier: 'vip' is not a fee tier",
     ),
     (
+        "negative max_open_orders",
+        BASE.replace('id = "alice"', 'id = "alice"\nmax_open_orders = -1'),
+        "cfg.toml: accounts[0].max_open_orders: -1: must be between 0 and 9223372036854775807",
+    ),
+    (
+        "max_open_orders past 64 bits",
+        BASE.replace('id = "alice"', 'id = "alice"\nmax_open_orders = 9223372036854775808'),
+        "cfg.toml: accounts[0].max_open_orders: 9223372036854775808: must be between 0 and",
+    ),
+    (
         "no instruments",
         BASE[: BASE.index("[[instruments]]")],
         "cfg.toml: instruments: at least one instrument is needed",

@@ -142,15 +142,17 @@ cdef inline Py_ssize_t text_slot_pos(TextIndex index, Py_ssize_t i) noexcept:
 
 cdef class Account:
     # risk.accounts.Account's record (see model/_order.pyx). What admission
-    # and a fill read comes first, in the record's first 64 bytes past its
-    # header: the funds' data, the fee rates, the limits and the switch.
+    # and a fill read is in the record's first 64 bytes with its header (the
+    # record is allocated on a 64-byte boundary): the funds' data, the
+    # limits, the fee rates and the switch.
     cdef long long *fp  # ``funds``' items, read and written in place
-    cdef public long long max_bps
-    cdef public long long taker_bps
-    cdef public long long maker_bps
     cdef public long long max_open_orders
     cdef public object max_order_notional
+    cdef public int max_bps  # 0..1000 (FeeTier's rule)
+    cdef public int taker_bps
+    cdef public int maker_bps
     cdef public bint trading
+    # The rest, read by Python code.
     cdef public bint enabled
     cdef public bint killed
     cdef Py_buffer view  # held on ``funds``: the array cannot be resized under fp

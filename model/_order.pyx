@@ -1018,6 +1018,35 @@ from array import array as _array
 
 from cpython.buffer cimport PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 
+cdef extern from *:
+    """
+    #include <stdlib.h>
+    /* Records allocated on a 64-byte boundary (a cache line here), so that a
+       record's header and the fields that follow it share one line. The
+       small-object allocator's blocks sit 48 bytes past a line, which puts
+       a header in one line and the first fields in the next. */
+    static PyObject *tokex_aligned_alloc(PyTypeObject *t, Py_ssize_t nitems) {
+        void *p = NULL;
+        size_t size = ((size_t)t->tp_basicsize + 63) & ~(size_t)63;
+        (void)nitems;  /* records have no items */
+        if (posix_memalign(&p, 64, size) != 0) return PyErr_NoMemory();
+        memset(p, 0, size);
+        return PyObject_Init((PyObject *)p, t);
+    }
+    static void tokex_aligned_free(void *p) { free(p); }
+    static int tokex_align_type(PyObject *t) {
+        PyTypeObject *type = (PyTypeObject *)t;
+        if (type->tp_flags & Py_TPFLAGS_HAVE_GC) {
+            PyErr_SetString(PyExc_TypeError, "an aligned record must not be tracked by the collector");
+            return -1;
+        }
+        type->tp_alloc = tokex_aligned_alloc;
+        type->tp_free = tokex_aligned_free;
+        return 0;
+    }
+    """
+    int tokex_align_type(object t) except -1
+
 
 @cython.no_gc
 @cython.final
@@ -1116,3 +1145,6 @@ cdef class Account:
 
     def __repr__(self):
         return f"Account(id={self.id!r}, role={self.role!r}, trading={self.trading!r})"
+
+
+tokex_align_type(Account)

@@ -2,7 +2,7 @@
 
 * ``engine --workload NAME --commands N [--runs R] [--json OUT]``: tokex's
   engine in-process (no I/O), throughput and latency percentiles.
-* ``peers [--commands N] [--runs R] [--no-py312] [--no-pure312] [--json OUT]``:
+* ``peers [--commands N] [--runs R] [--no-py312] [--no-pure312] [--xstocks N] [--json OUT]``:
   the same peer-flow ops through tokex (on the harness's Python, and on
   Python 3.12 compiled and pure) and the peers (each in its own venv where
   it needs one), run in interleaved rounds so drifting machine load hits all
@@ -202,11 +202,20 @@ def _peers_report(
     count: int,
     on_run: Callable[[str], None] | None = None,
     with_pure312: bool = True,
+    xstocks_commands: int = 0,
 ) -> dict[str, Any]:
     ops = WORKLOADS["peer-flow"](commands, seed)
     RESULTS.mkdir(parents=True, exist_ok=True)
     ops_path = RESULTS / "peer-flow-ops.json.tmp"
     ops_path.write_text(json.dumps({"workload": "peer-flow", "ops": ops}), encoding="utf-8")
+    # tokex's xstocks (--xstocks), timed in every round after the peers: its
+    # target is the peer's peer-flow rate, measured side by side.
+    x_path = RESULTS / "xstocks-ops.json.tmp"
+    x_rates: list[float] = []
+    x_latency: Any = None
+    if xstocks_commands:
+        doc = {"workload": "xstocks", "commands": xstocks_commands, "seed": seed}
+        x_path.write_text(json.dumps(doc), encoding="utf-8")
     # tokex runs in a fresh process of its own, as every peer does, so no
     # engine shares a heap (and garbage collections) with the harness.
     own = TOKEX
@@ -234,9 +243,15 @@ def _peers_report(
                         info[name]["build"] = rep["build"]
                 if on_run is not None:
                     on_run(name)
+            if xstocks_commands:
+                rep = run_runner(own, Path(sys.executable), TOKEX_RUNNER, x_path, 1, latency=last)
+                x_rates.extend(float(x) for x in rep["throughput_cmd_s"])  # type: ignore[attr-defined]
+                if last:
+                    x_latency = rep["latency_ns"]
             print(f"round {round_ + 1}/{runs} done", file=sys.stderr)
     finally:
         ops_path.unlink(missing_ok=True)
+        x_path.unlink(missing_ok=True)
     table = {}
     for name, xs in rates.items():
         table[name] = {
@@ -265,7 +280,7 @@ def _peers_report(
             "tokex_ratio": {p: {"tokex": own, "ratio": round(per[p] / per[own], 2)} for p in peers},
             "equal_python_ratio": equal_python_ratios(counted, own, "n", fewer=True),
         }
-    return {
+    report = {
         "workload": "peer-flow",
         "commands": commands,
         "runs": runs,
@@ -276,6 +291,44 @@ def _peers_report(
         "instructions": instructions,
         "python": platform.python_version(),
         "machine": machine(),
+    }
+    if xstocks_commands:
+        report["xstocks"] = xstocks_row(
+            xstocks_commands, x_rates, x_latency, {p: rates[p] for p in peers}
+        )
+    return report
+
+
+def xstocks_row(
+    commands: int,
+    x_rates: list[float],
+    latency: Any,
+    peer_rates: dict[str, list[float]],
+) -> dict[str, Any]:
+    """tokex's xstocks rate in ``bench peers``' rounds, against each peer's peer-flow.
+
+    ``x_rates`` and each of ``peer_rates`` hold one rate a round, in round
+    order. The ratio is the medians' (as the table's ratios are); the ratio
+    of each round (the two timed in the same round) and its median show the
+    spread.
+    """
+    if not x_rates or any(len(xs) != len(x_rates) for xs in peer_rates.values()):
+        raise ValueError(f"one xstocks rate a round and one peer rate a round: {peer_rates}")
+    mid = statistics.median(x_rates)
+    against = {}
+    for peer, xs in peer_rates.items():
+        rounds = [x / y for x, y in zip(x_rates, xs, strict=True)]
+        against[peer] = {
+            "ratio": round(mid / statistics.median(xs), 2),
+            "round_ratios": [round(r, 2) for r in rounds],
+            "round_ratio_median": round(statistics.median(rounds), 2),
+        }
+    return {
+        "commands": commands,
+        "throughput_cmd_s": round(mid),
+        "throughput_range": [round(min(x_rates)), round(max(x_rates))],
+        "latency_ns": latency,
+        "against_peer_flow": against,
     }
 
 
@@ -314,6 +367,30 @@ def _print_peers(report: dict[str, Any]) -> None:
         for name, n in instr["per_command"].items():
             text = _ratio_text(instr["tokex_ratio"].get(name), same.get(name), "uses fewer by")
             print(f"  {name:<19}{n:>10,}  {text}")
+    x = report.get("xstocks")
+    if x:
+        lo, hi = x["throughput_range"]
+        print(
+            f"  {TOKEX + ' xstocks':<28}{_fmt_rate(x['throughput_cmd_s']):>23}"
+            f"{_fmt_rate(lo) + '-' + _fmt_rate(hi):>18}  ({x['commands']:,} commands a round)"
+        )
+        for peer, r in x["against_peer_flow"].items():
+            print(
+                f"    against {peer}'s peer-flow: {r['ratio']}x (each round: "
+                + ", ".join(f"{v}x" for v in r["round_ratios"])
+                + f"; median {r['round_ratio_median']}x)"
+            )
+
+
+def _xstocks_commands(text: str) -> int:
+    """``--xstocks``: a whole number of commands, 0 (off) or at least 1,000."""
+    try:
+        n = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: not a whole number of commands") from None
+    if n != 0 and n < 1_000:
+        raise argparse.ArgumentTypeError(f"{n}: must be 0 (off) or at least 1,000 commands")
+    return n
 
 
 def _cmd_peers(args: argparse.Namespace) -> None:
@@ -324,6 +401,7 @@ def _cmd_peers(args: argparse.Namespace) -> None:
         not args.no_py312,
         args.instructions,
         with_pure312=not args.no_pure312,
+        xstocks_commands=args.xstocks,
     )
     _print_peers(report)
     _write_json(args.json, report)
@@ -367,6 +445,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     p_peers.add_argument(
         "--no-pure312", action="store_true", help="skip tokex's pure build on Python 3.12"
+    )
+    p_peers.add_argument(
+        "--xstocks",
+        type=_xstocks_commands,
+        default=0,
+        metavar="N",
+        help="also time tokex on xstocks (N commands) in every round, against the peers' "
+        "peer-flow (0: not)",
     )
     p_peers.add_argument(
         "--instructions",

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
+import argparse
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
-from bench.cli import TOKEX, equal_python_ratios, peers_engines
+import pytest
+
+from bench.cli import (
+    TOKEX,
+    TOKEX_RUNNER,
+    _xstocks_commands,
+    equal_python_ratios,
+    peers_engines,
+    xstocks_row,
+)
+from bench.peers.run import run_runner
 from bench.report import _peers_section, _row_build
 
 
@@ -110,3 +123,40 @@ def test_rows_of_runs_that_did_not_record_their_build() -> None:
     assert _row_build("tokex-py3.11", table["tokex-py3.11"], peers) == "compiled"
     assert _row_build("tokex-py3.12", table["tokex-py3.12"], peers) == "pure"
     assert _row_build("fastlob", table["fastlob"], peers) == "-"
+
+
+def test_the_xstocks_row_against_each_peer_s_peer_flow() -> None:
+    row = xstocks_row(
+        5_000,
+        [500.0, 400.0, 600.0],
+        {"p99": 9},
+        {"matching-engine": [600.0, 500.0, 500.0], "fastlob": [100.0, 100.0, 100.0]},
+    )
+    assert row["throughput_cmd_s"] == 500 and row["throughput_range"] == [400, 600]
+    me = row["against_peer_flow"]["matching-engine"]
+    assert me["ratio"] == 1.0  # the medians': 500 / 500
+    assert me["round_ratios"] == [0.83, 0.8, 1.2]  # each round's own pair
+    assert me["round_ratio_median"] == 0.83
+    assert row["against_peer_flow"]["fastlob"]["ratio"] == 5.0
+    with pytest.raises(ValueError, match="one xstocks rate a round"):
+        xstocks_row(5_000, [1.0, 2.0], None, {"fastlob": [1.0]})
+
+
+@pytest.mark.parametrize(("text", "why"), [("x", "not a whole number"), ("999", "at least 1,000")])
+def test_a_bad_xstocks_size_is_refused_naming_the_rule(text: str, why: str) -> None:
+    assert _xstocks_commands("0") == 0 and _xstocks_commands("2000") == 2_000
+    with pytest.raises(argparse.ArgumentTypeError, match=why):
+        _xstocks_commands(text)
+
+
+def test_the_tokex_runner_times_xstocks_from_a_size_and_seed(tmp_path: Path) -> None:
+    # The runner generates the workload itself, in its own process, and
+    # reports as for peer-flow: one rate a run and the latency pass.
+    doc = tmp_path / "xstocks.json"
+    doc.write_text(json.dumps({"workload": "xstocks", "commands": 2_000, "seed": 3}))
+    rep = run_runner(TOKEX, Path(sys.executable), TOKEX_RUNNER, doc, 2, latency=True)
+    assert rep["workload"] == "xstocks" and rep["commands"] == 2_000
+    rates = rep["throughput_cmd_s"]
+    assert isinstance(rates, list) and len(rates) == 2 and all(r > 0 for r in rates)
+    assert set(rep["latency_ns"]) >= {"p50", "p99"}  # type: ignore[arg-type]
+    assert rep["build"]["kind"] in ("compiled", "pure")  # type: ignore[index]

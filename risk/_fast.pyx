@@ -102,13 +102,6 @@ cdef inline long long *_funds(object acct) except NULL:
     return fp
 
 
-cdef inline bint _ll(long long *out, long long v) noexcept:
-    """``out[0] = v``; True. An account's rates are C integers already: this
-    keeps the shape of the steps that read a market's fields (``slot_ll``)."""
-    out[0] = v
-    return True
-
-
 cdef int _add_at(object acct, long long *f, Py_ssize_t i, tokex_i128 d) except -1:
     """``acct.funds[i] += d`` in place. A sum past 64 bits is written as the pure
     build writes it, through the array's own item assignment, so it raises the
@@ -162,7 +155,8 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
     cdef bint buy
     cdef long long *funds
     cdef str side
-    if not (<CAccount?>acct).trading:
+    cdef CAccount rec = <CAccount?>acct
+    if not rec.trading:
         return 0
     if not slot_ll(c, C_QTY, &qty):
         return 0
@@ -197,11 +191,11 @@ cdef int _admit_plain(object c, object acct, object m, Order order, Py_ssize_t o
         return 0
     if not _worth_ok(acct, m, worth, num, den):
         return 0
-    if open_orders >= (<CAccount?>acct).max_open_orders:
+    if open_orders >= rec.max_open_orders:
         return 0
     if buy:
         a = <tokex_i128>price * qty
-        if not _ll(&v, (<CAccount?>acct).max_bps) or not mul128(a, C_BPS + <tokex_i128>v, &a):
+        if not mul128(a, C_BPS + <tokex_i128>rec.max_bps, &a):
             return 0
         if not mul128(a, num, &a):
             return 0
@@ -382,8 +376,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     if buy:
         if not as_ll(order.cost, &cost) or not as_ll(order.fee, &fee):
             return 0
-        if not _ll(&mbps, (<CAccount?>acct).max_bps):
-            return 0
+        mbps = (<CAccount?>acct).max_bps
         rest = <tokex_i128>price * leaves
         if not add128(cost, rest, &a) or not mul128(a, C_BPS, &a) or not add128(a, fee, &a):
             return 0
@@ -448,17 +441,18 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
     if taker.side == "buy":
         buyer, bacct, left = taker, tacct, taker_left
         seller, sacct = maker, macct
-        if not _ll(&bbps, (<CAccount?>tacct).taker_bps) or not _ll(&sbps, (<CAccount?>macct).maker_bps):
-            return None
+        bbps = (<CAccount?>tacct).taker_bps
+        sbps = (<CAccount?>macct).maker_bps
     else:
         buyer, bacct, left = maker, macct, maker.shown + maker.hidden
         seller, sacct = taker, tacct
-        if not _ll(&bbps, (<CAccount?>macct).maker_bps) or not _ll(&sbps, (<CAccount?>tacct).taker_bps):
-            return None
+        bbps = (<CAccount?>macct).maker_bps
+        sbps = (<CAccount?>tacct).taker_bps
     if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return None
-    if not slot_ll(m, M_LOT_UNITS, &lot) or not _ll(&mbps, (<CAccount?>bacct).max_bps):
+    if not slot_ll(m, M_LOT_UNITS, &lot):
         return None
+    mbps = (<CAccount?>bacct).max_bps
     scale = <tokex_i128>den * C_BPS
     worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
     # Buyer: the rounded-up cumulative total, and the hold of what its rest can still cost.

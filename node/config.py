@@ -24,7 +24,7 @@ from model.commands import Deposit
 from model.instrument import GridError, Instrument, to_decimal
 from node.journal import FSYNC_POLICIES
 from node.store import Genesis
-from risk.accounts import MAX_OPEN_ORDERS, ROLES, AccountSpec, FeeTier
+from risk.accounts import ROLES, AccountSpec, FeeTier, max_open_orders_problem
 from risk.money import Asset, MoneyError, Pair
 
 __all__ = [
@@ -379,12 +379,9 @@ def parse_config(text: str, source: str = "<config>") -> Config:
             raise _fail(source, f"{key}.fee_tier", f"{acct.fee_tier!r} is not a fee tier")
         if acct.api_key in access:
             raise _fail(source, f"{key}.api_key", "another account has this key")
-        if not 0 <= acct.max_open_orders <= MAX_OPEN_ORDERS:
-            raise _fail(
-                source,
-                f"{key}.max_open_orders",
-                f"{acct.max_open_orders}: must be between 0 and {MAX_OPEN_ORDERS}",
-            )
+        open_problem = max_open_orders_problem(acct.max_open_orders)
+        if open_problem is not None:
+            raise _fail(source, f"{key}.max_open_orders", open_problem)
         notional = None
         if acct.max_order_notional is not None:
             if len(quotes) != 1:

@@ -17,12 +17,22 @@ __all__ = [
     "FeeTier",
     "PureAccount",
     "Role",
+    "max_open_orders_problem",
 ]
 
 Role = Literal["trader", "market_maker", "operator"]
 
 MAX_OPEN_ORDERS = (1 << 63) - 1
 """The most open orders an account may be allowed: the limit is a signed 64-bit integer."""
+
+
+def max_open_orders_problem(limit: int) -> str | None:
+    """What is wrong with ``limit`` as an account's ``max_open_orders``, or None."""
+    if 0 <= limit <= MAX_OPEN_ORDERS:
+        return None
+    return f"{limit}: must be between 0 and {MAX_OPEN_ORDERS}"
+
+
 ROLES = frozenset({"trader", "market_maker", "operator"})
 
 
@@ -54,11 +64,9 @@ class AccountSpec(msgspec.Struct, frozen=True, kw_only=True):
     enabled: bool = True
 
     def __post_init__(self) -> None:
-        if not 0 <= self.max_open_orders <= MAX_OPEN_ORDERS:
-            raise ValueError(
-                f"account {self.id!r}: max_open_orders {self.max_open_orders}: "
-                f"must be between 0 and {MAX_OPEN_ORDERS}"
-            )
+        problem = max_open_orders_problem(self.max_open_orders)
+        if problem is not None:
+            raise ValueError(f"account {self.id!r}: max_open_orders {problem}")
 
 
 class Account:

@@ -18,6 +18,12 @@ by side (counts do not depend on what runs beside them):
   misses: first level (``--d1``, by default this machine's 48 KiB, 12-way)
   and last level (``--ll``, by default 1 MiB, 16-way: the second-level
   cache of one core here, so a "last-level" miss is one that goes past it);
+* ``--until N`` ends the window after the Nth command instead of the last
+  (the rest is generated but not run). xstocks' clock puts its 16:00 close
+  40% of the way into the run, so commands 30,001-40,000 of 40,000 are in
+  extended hours; ``--commands 100000 --warm 20000 --until 30000`` counts
+  regular hours (the rolling reference, the band-edge watch and the
+  volatility rules run only then), with the books as full as at 30,000;
 * ``PYTHONHASHSEED=0`` keeps dict layouts, and so the counts, repeatable;
 * each child prints its engine's ``state_hash`` after the window, and the
   two builds must end in the same state.
@@ -77,9 +83,12 @@ def _workload(name: str, commands: int, seed: int) -> tuple[list[Command], Calla
     return to_commands(WORKLOADS[name](commands, seed)), bench_engine
 
 
-def window_child(name: str, commands: int, warm: int, seed: int) -> dict[str, Any]:
-    """Run ``name``'s first ``warm`` commands, then the rest through the deque
-    that callgrind collects in; the window's size and the final state hash."""
+def window_child(
+    name: str, commands: int, warm: int, seed: int, until: int | None = None
+) -> dict[str, Any]:
+    """Run ``name``'s first ``warm`` commands, then the rest (up to the
+    ``until``th, if given) through the deque that callgrind collects in; the
+    window's size and the final state hash."""
     from model import build
 
     cmds, make = _workload(name, commands, seed)
@@ -87,7 +96,7 @@ def window_child(name: str, commands: int, warm: int, seed: int) -> dict[str, An
     process = engine.process
     for c in cmds[:warm]:
         process(c)
-    window = cmds[warm:]
+    window = cmds[warm:until]
     gc.collect()
     collections.deque(map(process, window), maxlen=0)
     return {
@@ -105,6 +114,7 @@ def _count(build: str, args: argparse.Namespace) -> dict[str, Any]:
         cmd += ["--cache-sim=yes", f"--D1={args.d1}", f"--LL={args.ll}"]
     cmd += [sys.executable, "-m", "bench", "window", "--child", "--workload", args.workload]
     cmd += ["--commands", str(args.commands), "--warm", str(args.warm), "--seed", str(args.seed)]
+    cmd += ["--until", str(_until(args))]
     proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
     collected = _COLLECTED.search(proc.stderr)
     if proc.returncode != 0 or collected is None:
@@ -133,6 +143,11 @@ def _count(build: str, args: argparse.Namespace) -> dict[str, Any]:
     return out
 
 
+def _until(args: argparse.Namespace) -> int:
+    """The command the window ends after: ``--until``, or the last one."""
+    return args.commands if args.until is None else int(args.until)
+
+
 def window_report(args: argparse.Namespace) -> dict[str, Any]:
     """Both builds' counts for the window, side by side."""
     if shutil.which("valgrind") is None:
@@ -140,6 +155,11 @@ def window_report(args: argparse.Namespace) -> dict[str, Any]:
     if not 0 <= args.warm < args.commands:
         raise SystemExit(
             f"--warm {args.warm}: must be at least 0 and below --commands ({args.commands})"
+        )
+    if not args.warm < _until(args) <= args.commands:
+        raise SystemExit(
+            f"--until {args.until}: must be above --warm ({args.warm})"
+            f" and at most --commands ({args.commands})"
         )
     with ThreadPoolExecutor(max_workers=len(BUILDS)) as pool:
         builds = list(pool.map(lambda b: _count(b, args), BUILDS))
@@ -150,7 +170,8 @@ def window_report(args: argparse.Namespace) -> dict[str, Any]:
         "workload": args.workload,
         "commands": args.commands,
         "warm": args.warm,
-        "window": args.commands - args.warm,
+        "until": _until(args),
+        "window": _until(args) - args.warm,
         "seed": args.seed,
         "method": (
             f"valgrind --tool=callgrind --collect-atstart=no --toggle-collect={TOGGLE}"
@@ -165,9 +186,9 @@ def window_report(args: argparse.Namespace) -> dict[str, Any]:
 
 def _print(report: dict[str, Any]) -> None:
     print(
-        f"{report['workload']}: commands {report['warm'] + 1:,}-{report['commands']:,} "
-        f"after a warm-up of {report['warm']:,} (seed {report['seed']}), "
-        f"Python {report['python']}"
+        f"{report['workload']}: commands {report['warm'] + 1:,}-{report['until']:,} "
+        f"of {report['commands']:,}, after a warm-up of {report['warm']:,} "
+        f"(seed {report['seed']}), Python {report['python']}"
     )
     for b in report["builds"]:
         line = f"  {b['build']:>8}: {b['instructions_per_command']:,} instructions a command"
@@ -183,7 +204,11 @@ def _print(report: dict[str, Any]) -> None:
 
 def _cmd_window(args: argparse.Namespace) -> None:
     if args.child:
-        print(json.dumps(window_child(args.workload, args.commands, args.warm, args.seed)))
+        print(
+            json.dumps(
+                window_child(args.workload, args.commands, args.warm, args.seed, _until(args))
+            )
+        )
         return
     report = window_report(args)
     _print(report)
@@ -201,6 +226,9 @@ def add_window_parser(sub: Any) -> None:
     p.add_argument("--commands", type=int, default=40_000, help="commands in all")
     p.add_argument("--warm", type=int, default=30_000, help="commands run before counting")
     p.add_argument("--seed", type=int, default=1, help="workload seed")
+    p.add_argument(
+        "--until", type=int, help="the command the window ends after (default: the last)"
+    )
     p.add_argument("--cache", action="store_true", help="simulate the caches too (slower)")
     p.add_argument("--d1", default=D1, help="first-level data cache: size,ways,line bytes")
     p.add_argument("--ll", default=LL, help="last-level cache: size,ways,line bytes")

@@ -14,6 +14,7 @@ cdef void c_release(object risk, Order order) except *
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
                   long long taker_left)
 cdef object c_market(object risk, str symbol)
+cdef int c_set_reference(object m, object price) except -1
 cdef object c_account(object risk, str account)
 cdef object c_order_account(object risk, Order order)
 cdef object c_fee_account(object risk)

@@ -37,7 +37,7 @@ from model._i128 cimport (
     tokex_i128,
 )
 from model._order cimport Account as CAccount, Order, TextIndex, text_slot_value
-from model._slots cimport slot, slot_ll, slot_none, slot_offset
+from model._slots cimport slot, slot_ll, slot_none, slot_offset, slot_set
 
 # BUILD_HASH: model.build.source_hash() of the sources this build was made from
 # (model/_build_hash.pxd); model.build checks it for every compiled module.
@@ -89,6 +89,7 @@ cdef Py_ssize_t M_DIV = slot_offset(Market, "div")
 cdef Py_ssize_t M_QI = slot_offset(Market, "qi")
 cdef Py_ssize_t M_BI = slot_offset(Market, "bi")
 cdef Py_ssize_t M_LOT_UNITS = slot_offset(Market, "lot_units")
+cdef Py_ssize_t M_BAND_BPS = slot_offset(Market, "band_bps")
 
 
 cdef inline long long *_funds(object acct) except NULL:
@@ -546,6 +547,21 @@ cdef tuple _fill_c(object m, object tacct, object macct, object fees,
 cdef object c_market(object risk, str symbol):
     """risk.markets[symbol]."""
     return (<dict>slot(risk, R_MARKETS))[symbol]
+
+
+cdef int c_set_reference(object m, object price) except -1:
+    """``Risk.set_reference`` for the market ``m`` (already looked up): the same
+    edges, by the same arithmetic on Python's integers (``ceil_div`` is
+    ``-(-a // b)``)."""
+    slot_set(m, M_REFERENCE, price)
+    if price <= 0:
+        slot_set(m, M_LOW, None)
+        slot_set(m, M_HIGH, None)
+        return 0
+    bps = slot(m, M_BAND_BPS)
+    slot_set(m, M_LOW, -(-(price * (BPS - bps)) // BPS))
+    slot_set(m, M_HIGH, price * (BPS + bps) // BPS)
+    return 0
 
 
 cdef object c_account(object risk, str account):

@@ -2370,18 +2370,17 @@ cdef object _amend_price(self, c):
         return None
     found = orders.get_c(oid)
     order = found
-    if (
-        order is None
-        or not _is(order.account, account)
-        or order.stop
-        or not (_is(order.order_type, "limit") or _is(order.order_type, "iceberg"))
-    ):
+    if order is None or not _is(order.account, account):
+        return None
+    if not order.stop and not (_is(order.order_type, "limit") or _is(order.order_type, "iceberg")):
         return None
     if not as_ll(new_price, &price) or price <= 0 or price == order.price:
         return None
     book = (<dict>slot(self, E_BOOKS))[order.symbol]
     if not slot(book, B_FAST) or not slot(book, B_OPEN):
         return None
+    if order.stop:
+        return _amend_stop_price(self, c, order, price)
     if order.post_only:
         # The pure build refuses a post-only order's price that would take
         # liquidity (engine.matching.crosses). Read here without popping stale
@@ -2474,6 +2473,45 @@ cdef object _amend_price(self, c):
         moved.priority = _stamp(self, seq)
         _join(own, moved, -key)
     return events
+
+
+cdef object _amend_stop_price(self, c, Order order, long long price):
+    """Engine._amend's waiting stop given a new price (its limit, or a market
+    stop's protection price) and nothing else: the hold re-sized, the record
+    changed in place, its trigger and its place among the stops kept, and
+    OrderAmended. None (nothing changed) if a check fails, for the pure build
+    to refuse. _amend_price has checked the rest (the command names only a
+    new price, not post-only, of an order of its account; the price is
+    positive and new; the book is open and has a band).
+
+    About 8% of xstocks' amends are of waiting stops; each ran the pure
+    build's chain of Python calls (_on_amend, _amend, check_amend, rehold,
+    buy_hold, _amended)."""
+    cdef long long qty = order.qty, leaves
+    if qty <= order.filled:
+        return None
+    leaves = qty - order.filled
+    risk = slot(self, E_RISK)
+    if risk is not None and not c_reamend(risk, order, qty, price, leaves, True):
+        return None
+    # Every check passed (the hold re-sized): from here on nothing is refused.
+    order.price = price
+    order.shown = leaves
+    return [
+        _amended(
+            slot(c, A_SEQ),
+            slot(c, A_TS),
+            slot(c, A_ORDER_ID),
+            slot(c, A_ACCOUNT),
+            order.symbol,
+            qty,
+            price,
+            order.shown + order.hidden,
+            <object>order.display_qty if order.display_qty else None,
+            <object>order.trigger_price if order.trigger_price else None,
+            True,
+        )
+    ]
 
 
 def _match(self, Order taker, book, opp, long long limit_key, long long remaining,

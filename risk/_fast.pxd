@@ -9,7 +9,7 @@ cdef object c_account_get(object risk, object account)
 cdef TextIndex c_accounts(object risk)
 cdef void c_reserve(object risk, Order order) except *
 cdef int c_reamend(object risk, Order order, long long qty, long long price,
-                   long long leaves) except -1
+                   long long leaves, bint stop=*) except -1
 cdef void c_release(object risk, Order order) except *
 cdef tuple c_fill(object risk, Order taker, Order maker, long long price, long long qty,
                   long long taker_left)

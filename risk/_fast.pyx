@@ -346,12 +346,17 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
 
 
 cdef int c_reamend(object risk, Order order, long long qty, long long price,
-                   long long leaves) except -1:
+                   long long leaves, bint stop=False) except -1:
     """Risk.check_amend then Risk.rehold for a resting limit order's new price, on C
     integers: 1 if both pass (the hold re-sized), 0 if the exact path must decide
     (a check failed, or a value is past 64 bits or a step past 128). Changes
-    nothing unless it returns 1."""
+    nothing unless it returns 1.
+
+    With ``stop``, for a waiting stop's new price (its limit, or a market
+    stop's protection price), as check_amend judges a stop: no band check,
+    and a market stop's worth taken at the reference, not at the price."""
     cdef long long v = 0, num = 0, den = 0, cost = 0, fee = 0, mbps = 0, held, bal = 0, now = 0
+    cdef long long ref = 0
     cdef tokex_i128 worth, a = 0, b = 0, rest, new = 0, more
     cdef Py_ssize_t i
     cdef bint buy = order.side == "buy"
@@ -366,11 +371,19 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
         return 0
     if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return 0
-    worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
-    edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
-    if edge is not None:
-        if not as_ll(edge, &v) or (price > v if buy else price < v):
-            return 0
+    if stop:
+        if order.order_type in MARKET_KINDS:
+            if not slot_ll(m, M_REFERENCE, &ref):
+                return 0
+            worth = <tokex_i128>ref * qty  # |ref|, |qty| < 2**63: the product fits
+        else:
+            worth = <tokex_i128>price * qty
+    else:
+        worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
+        edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
+        if edge is not None:
+            if not as_ll(edge, &v) or (price > v if buy else price < v):
+                return 0
     if not _worth_ok(acct, m, worth, num, den):
         return 0
     # rehold: Pair.buy_hold for a buy, the base quantity for a sell.

@@ -28,6 +28,7 @@ from engine.events import (
     OrderCancelled,
     OrderExpired,
     OrderRejected,
+    OrderTriggered,
     ReferencePriceSet,
     TradeExecuted,
 )
@@ -875,6 +876,70 @@ def test_amend_cannot_exceed_the_max_order_notional() -> None:
     d.deposit("a", "USD", 10**9)
     d.new("a", "buy", 40_000, REF)  # 2: $920.00
     refused(d, lambda: d.amend("a", order_id=2, qty=400_000), "max_notional")
+
+
+def test_a_waiting_stops_new_price_re_sizes_its_hold_and_keeps_its_trigger() -> None:
+    # The compiled build amends a waiting stop's price in C (engine/_core.pyx
+    # _amend_stop_price); the pure build in Engine._amend. Both must do this.
+    d = make(reference_price=REF)
+    d.deposit("a", "USD", 10**9)
+    d.new("a", "buy", 1_000, 23_500, order_type="stop-loss-limit", trigger_price=23_400)
+    limit_stop = d.engine.last_seq
+    assert held(d, "a") == hold_for(23_500, 1_000)
+    events = d.amend("a", order_id=limit_stop, price=23_600)
+    seq = d.engine.last_seq
+    assert events == [
+        OrderAmended(seq, seq * 1000, limit_stop, "a", S, 1_000, 23_600, 1_000, None, 23_400, True)
+    ]
+    assert held(d, "a") == hold_for(23_600, 1_000)
+    order = d.engine.orders[limit_stop]
+    assert (order.stop, order.price, order.shown, order.trigger_price) == (
+        True,
+        23_600,
+        1_000,
+        23_400,
+    )
+    # A market stop's protection price: the hold follows it too.
+    d.new("a", "buy", 1_000, 24_000, order_type="stop-loss", trigger_price=23_400)
+    market_stop = d.engine.last_seq
+    assert isinstance(d.amend("a", order_id=market_stop, price=24_100)[0], OrderAmended)
+    assert held(d, "a") == hold_for(23_600, 1_000) + hold_for(24_100, 1_000)
+    # Beyond the band is no refusal for a stop (it is judged when it triggers).
+    assert isinstance(d.amend("a", order_id=limit_stop, price=HIGH + 500)[0], OrderAmended)
+    assert held(d, "a") == hold_for(HIGH + 500, 1_000) + hold_for(24_100, 1_000)
+    # The triggers and the stops' order are kept: a print at 23,400 fires both.
+    d.deposit("b", "AAPLx", 10 * LOT)
+    d.deposit("c", "USD", 10**9)
+    d.new("b", "sell", 1, 23_400)
+    fired = d.new("c", "buy", 1, 23_400)
+    assert [e.order_id for e in fired if isinstance(e, OrderTriggered)] == [
+        limit_stop,
+        market_stop,
+    ]
+
+
+def test_a_waiting_stops_new_price_is_judged_as_a_stop() -> None:
+    # check_amend for a stop: a market stop's worth is taken at the reference,
+    # a stop-limit's at its new price, and neither meets the band check.
+    d = make({"max_order_notional": 100_000}, reference_price=REF)
+    d.deposit("a", "USD", 10**9)
+    # $1000.00: 43478 lots at the reference ($230.00) is within, 43479 above.
+    d.new("a", "buy", 43_479, 20_000, order_type="stop-loss", trigger_price=23_400)
+    refused_new = d.engine.last_seq
+    assert not d.engine.orders.get(refused_new)  # refused at the reference's worth
+    d.new("a", "buy", 43_478, 20_000, order_type="stop-loss", trigger_price=23_400)  # open
+    market_stop = d.engine.last_seq
+    # A lower protection price leaves the worth at the reference: still within.
+    assert isinstance(d.amend("a", order_id=market_stop, price=10_000)[0], OrderAmended)
+    # With the reference moved up, 43478 lots are worth $1004.34: any new
+    # protection price, however low, is refused.
+    d.reference(23_100)
+    refused(d, lambda: d.amend("a", order_id=market_stop, price=9_000), "max_notional")
+    d.reference(REF)
+    d.new("a", "buy", 40_000, 20_000, order_type="stop-loss-limit", trigger_price=23_400)
+    limit_stop = d.engine.last_seq  # $800.00 at its limit
+    refused(d, lambda: d.amend("a", order_id=limit_stop, price=25_001), "max_notional")
+    assert isinstance(d.amend("a", order_id=limit_stop, price=25_000)[0], OrderAmended)
 
 
 def test_amend_below_qty_min_or_cost_min_is_refused() -> None:

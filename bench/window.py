@@ -156,7 +156,8 @@ def window_report(args: argparse.Namespace) -> dict[str, Any]:
         raise SystemExit(
             f"--warm {args.warm}: must be at least 0 and below --commands ({args.commands})"
         )
-    if not args.warm < _until(args) <= args.commands:
+    until = _until(args)
+    if not args.warm < until <= args.commands:
         raise SystemExit(
             f"--until {args.until}: must be above --warm ({args.warm})"
             f" and at most --commands ({args.commands})"
@@ -170,8 +171,8 @@ def window_report(args: argparse.Namespace) -> dict[str, Any]:
         "workload": args.workload,
         "commands": args.commands,
         "warm": args.warm,
-        "until": _until(args),
-        "window": _until(args) - args.warm,
+        "until": until,
+        "window": until - args.warm,
         "seed": args.seed,
         "method": (
             f"valgrind --tool=callgrind --collect-atstart=no --toggle-collect={TOGGLE}"

@@ -371,19 +371,16 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
         return 0
     if not slot_ll(m, M_NUM, &num) or not slot_ll(m, M_DEN, &den) or den <= 0:
         return 0
-    if stop:
-        if order.order_type in MARKET_KINDS:
-            if not slot_ll(m, M_REFERENCE, &ref):
-                return 0
-            worth = <tokex_i128>ref * qty  # |ref|, |qty| < 2**63: the product fits
-        else:
-            worth = <tokex_i128>price * qty
-    else:
-        worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
+    worth = <tokex_i128>price * qty  # |price|, |qty| < 2**63: the product fits
+    if not stop:
         edge = slot(m, M_HIGH) if buy else slot(m, M_LOW)
         if edge is not None:
             if not as_ll(edge, &v) or (price > v if buy else price < v):
                 return 0
+    elif order.order_type in MARKET_KINDS:
+        if not slot_ll(m, M_REFERENCE, &ref):
+            return 0
+        worth = <tokex_i128>ref * qty  # |ref| < 2**63 too
     if not _worth_ok(acct, m, worth, num, den):
         return 0
     # rehold: Pair.buy_hold for a buy, the base quantity for a sell.

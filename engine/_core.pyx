@@ -607,15 +607,19 @@ cdef inline void _join(own, Order order, long long own_key) except *:
 
 cdef void _drop(side, long long key) except *:
     """BookSide.drop_level: forget an empty level; its heap entry goes stale (or
-    is popped if on top)."""
+    is popped if on top, with the stale keys that surface under it: the top is
+    never stale, book.py)."""
     cdef dict levels = slot(side, S_LEVELS)
     cdef list heap = slot(side, S_HEAP)
-    cdef set stale
+    cdef set stale = slot(side, S_STALE)
     del levels[key]
     if <long long>heap[0] == key:
         _pop_key(heap)
+        # BookSide.surface; nothing to ask while the stale set is empty.
+        while heap and PySet_GET_SIZE(stale) and PySet_Contains(stale, heap[0]):
+            stale.remove(heap[0])
+            _pop_key(heap)
     else:
-        stale = slot(side, S_STALE)
         stale.add(key)
         if len(stale) > len(levels) + COMPACT_SLACK:
             heap[:] = levels
@@ -770,28 +774,13 @@ cdef object _ioc(self, c, book, object seq, bint market):
 
 
 cdef object _best(side):
-    """BookSide.best: the best level, or None; pops the stale keys it meets on top.
-
-    The pure method asks the stale set about the top key first, then the
-    levels. A heap key is in exactly one of the two (book.py: ``set(heap) ==
-    set(levels) | stale``, disjoint), so here the levels are asked first and
-    the stale set only about a key with no level: the same answer, without a
-    probe of the stale set's table (a cache miss on a large book) on the
-    common path. A key in neither (a broken invariant) raises KeyError, as
-    the pure method's ``levels[key]`` does."""
+    """BookSide.best: the best level, or None. The heap's top is never stale
+    (book.py), so it is the best level's key; a key with no level (a broken
+    invariant) raises KeyError, as the pure method's ``levels[key]`` does."""
     cdef list heap = slot(side, S_HEAP)
-    cdef dict levels
     if not heap:
         return None
-    levels = slot(side, S_LEVELS)
-    while heap:
-        key = heap[0]
-        level = levels.get(key)
-        if level is not None:
-            return level
-        (<set>slot(side, S_STALE)).remove(key)
-        _pop_key(heap)
-    return None
+    return (<dict>slot(side, S_LEVELS))[heap[0]]
 
 
 cdef inline bint _crosses(opp, long long price) except -1:
@@ -1456,7 +1445,6 @@ def _indication(self, book):
     cdef long long ref = 0
     bids = slot(book, B_BIDS)
     asks = slot(book, B_ASKS)
-    # Both sides' best, as the pure build reads them (each may pop stale keys).
     best_bid = _best(bids)
     best_ask = _best(asks)
     if best_bid is None or best_ask is None:
@@ -2084,36 +2072,20 @@ def _check_edge(self, session, ts):
 
 
 cdef bint _edge_best(side, long long *price) except -1:
-    """The price of ``side``'s best level as ``_best`` finds it (and with the
-    stale keys ``_best`` pops popped): True and the price, False for an empty
-    side. A level's price is a C integer (model/_order.pyx ``Level``).
-
-    A key in the heap is a live level's or a stale one, never both (book.py:
-    ``set(heap) == set(levels) | stale``, disjoint), and a live level's key is
-    its price times the side's sign (BookSide.add). So a top key that is not
-    in the stale set (a set's look-up, cheaper than the levels' dict's, and
-    none at all while the set is empty, as it often is) is the best level's,
-    and its price is read from the key: ``_best`` would find that level and
-    pop nothing. A stale key on top goes to ``_best``, which pops it."""
+    """The price of ``side``'s best level, as ``_best`` finds it: True and the
+    price, False for an empty side. The heap's top is never stale (book.py)
+    and a live level's key is its price times the side's sign (BookSide.add),
+    so the price is read from the top key with no look-up; a key past 64 bits
+    (never made by a validated order) takes the level's own price."""
     cdef list heap = slot(side, S_HEAP)
-    cdef set stale
     cdef long long key = 0, sign = 0
     if not heap:
         return False
     top = heap[0]
-    stale = slot(side, S_STALE)
-    if (
-        (PySet_GET_SIZE(stale) == 0 or not PySet_Contains(stale, top))
-        and _instant(<PyObject *>top, &key)
-        and slot_ll(side, S_SIGN, &sign)
-        and key != LLONG_MIN
-    ):
+    if _instant(<PyObject *>top, &key) and slot_ll(side, S_SIGN, &sign) and key != LLONG_MIN:
         price[0] = key * sign
         return True
-    level = _best(side)
-    if level is None:
-        return False
-    price[0] = (<Level>level).price
+    price[0] = (<Level>_best(side)).price
     return True
 
 
@@ -2121,12 +2093,8 @@ cdef void _check_edge_c(self, session, ts) except *:
     """Start or stop the clock of a best bid or offer sitting at its band edge.
 
     On C integers where the band fits 64 bits (``_edge_best``: the best
-    price read from the heap's top while the side has no stale key, without
-    the level's look-up), else the prices against Python's integers, as
-    before (xstocks, 20,000 commands: 7.1M instructions in this watch with
-    ``_best`` and Python's comparisons, of which 3.1M in ``_best`` and 1.3M
-    comparing Python ints; 5.5M now, of which 1.4M in the stale set's
-    look-ups)."""
+    price read from the heap's top, which is never stale, without the level's
+    look-up), else the prices against Python's integers."""
     cdef bint at_edge = False
     cdef long long low = 0, high = 0, bid = 0, ask = 0
     cdef bint has_bid, has_ask
@@ -2135,8 +2103,6 @@ cdef void _check_edge_c(self, session, ts) except *:
     if not slot_none(book, B_WINDOW) and risk is not None:
         m = c_market(risk, slot(book, B_SYMBOL))
         if not slot_none(m, M_LOW) and not slot_none(m, M_HIGH):
-            # Both sides' best, bids first, as the pure build reads them (each
-            # may pop stale keys), then the comparisons.
             has_bid = _edge_best(slot(book, B_BIDS), &bid)
             has_ask = _edge_best(slot(book, B_ASKS), &ask)
             if slot_ll(m, M_LOW, &low) and slot_ll(m, M_HIGH, &high):
@@ -2383,16 +2349,12 @@ cdef object _amend_price(self, c):
         return _amend_stop_price(self, c, order, price)
     if order.post_only:
         # The pure build refuses a post-only order's price that would take
-        # liquidity (engine.matching.crosses). Read here without popping stale
-        # keys: a stale key on top (rare) or a crossing price goes to the pure
-        # build, which then finds the book as it was.
+        # liquidity (engine.matching.crosses): a crossing price goes to it.
+        # The heap's top is the best level's key (never stale, book.py).
         opp = slot(book, B_ASKS) if _is(order.side, "buy") else slot(book, B_BIDS)
         heap = slot(opp, S_HEAP)
-        if heap:
-            if heap[0] in <set>slot(opp, S_STALE):
-                return None
-            if <long long>heap[0] <= price * <long long>slot(opp, S_SIGN):
-                return None
+        if heap and <long long>heap[0] <= price * <long long>slot(opp, S_SIGN):
+            return None
     qty = order.qty
     leaves = qty - order.filled
     risk = slot(self, E_RISK)
@@ -2530,7 +2492,6 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     cdef long long traded = 0
     cdef list heap = slot(opp, S_HEAP)
     cdef dict levels = slot(opp, S_LEVELS)
-    cdef set stale = slot(opp, S_STALE)
     cdef OrderIndex orders = slot(self, E_ORDERS)
     cdef dict by_account = slot(self, E_BY_ACCOUNT)
     account = taker.account
@@ -2548,19 +2509,13 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     price = 0
     while budget and heap:
         # The heap's own key object, which is also the level's key in ``levels``
-        # and ``stale`` (_join boxes it once for all three): looked up by
-        # identity, where a new boxed int would be compared by value. The
-        # levels first, the stale set only for a key with no level (_best).
+        # (_join boxes it once for both): looked up by identity, where a new
+        # boxed int would be compared by value. Never stale (book.py).
         top = heap[0]
-        found = levels.get(top)
-        if found is None:
-            stale.remove(top)
-            _pop_key(heap)
-            continue
         key = top
         if key > limit_key:
             break
-        level = <Level>found
+        level = <Level>levels[top]
         price = level.price
         while True:
             maker = level_at(level, 0)

@@ -13,6 +13,10 @@ side inside its loop.
   the top is not dug out of the heap; its key is put in ``stale`` and dropped
   when it surfaces (or reused if the price comes back first). Every key is in
   the heap at most once: ``set(heap) == set(levels) | stale``, disjoint.
+  The top is never stale: when the top level empties, its key is popped and
+  so is every stale key that surfaces under it (:meth:`BookSide.drop_level`).
+  So ``heap[0]`` is the best level's key, read with no look-up: the band-edge
+  watch after every command and the matcher's "does it cross" read it as is.
 * A level's queue is a ``deque`` of :class:`~model.order.Order` (in the
   compiled build a ring inside the level with the same methods). Cancel does
   not search the queue: it zeroes the order's ``shown`` (a tombstone) and
@@ -133,11 +137,13 @@ class BookSide:
                 level.compact()
 
     def drop_level(self, key: int) -> None:
-        """Forget an empty level; its heap entry goes stale (or is popped if on top)."""
+        """Forget an empty level; its heap entry goes stale (or is popped if on top,
+        with the stale keys that surface under it)."""
         del self.levels[key]
         heap = self.heap
         if heap[0] == key:
             heappop(heap)
+            self.surface()
         else:
             self.stale.add(key)
             if len(self.stale) > len(self.levels) + COMPACT_SLACK:
@@ -145,18 +151,20 @@ class BookSide:
                 heapify(heap)
                 self.stale.clear()
 
-    def best(self) -> Level | None:
-        """The best level, or None if the side is empty. Amortised O(1)."""
+    def surface(self) -> None:
+        """Pop stale keys off the top until a live level's key (or nothing) is there.
+
+        Amortised O(log L) a key: each stale key is popped once. Called when
+        the top level empties, and on a snapshot's heap as loaded."""
         heap = self.heap
         stale = self.stale
-        while heap:
-            key = heap[0]
-            if key in stale:
-                stale.discard(key)
-                heappop(heap)
-                continue
-            return self.levels[key]
-        return None
+        while heap and heap[0] in stale:
+            stale.discard(heappop(heap))
+
+    def best(self) -> Level | None:
+        """The best level, or None if the side is empty. O(1): the top is never stale."""
+        heap = self.heap
+        return self.levels[heap[0]] if heap else None
 
     def best_price(self) -> int | None:
         """The best price in ticks, or None."""

@@ -8,7 +8,7 @@ handlers built on it are in :mod:`engine.engine`. Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from heapq import heappop, heappush
+from heapq import heappush
 from typing import TYPE_CHECKING
 
 from model.build import COMPILED
@@ -249,7 +249,6 @@ class Matcher(EngineStateMixin):
         """
         levels = opp.levels
         heap = opp.heap
-        stale = opp.stale
         account = taker.account
         taker_id = taker.order_id
         side = taker.side
@@ -263,11 +262,7 @@ class Matcher(EngineStateMixin):
         price = 0
         notional = traded = 0
         while budget and heap:
-            key = heap[0]
-            if key in stale:
-                stale.discard(key)
-                heappop(heap)
-                continue
+            key = heap[0]  # never stale (book.py)
             if key > limit_key:
                 break
             level = levels[key]

@@ -491,6 +491,9 @@ def _fill_side(
         raise SnapshotFormatError(
             f"books[{symbol}].{side.side}: the heap does not hold each level key once"
         )
+    # A snapshot written before the top was kept live may have a stale key on
+    # top: popped here, as the book would have popped it (the state is the same).
+    side.surface()
 
 
 def _fill_risk(risk: Risk, state: RiskState) -> None:

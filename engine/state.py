@@ -156,6 +156,10 @@ class EngineStateMixin:
             and not (side.levels.keys() & side.stale),
             f"{symbol} {side.side}: heap does not match levels and stale keys",
         )
+        _check(
+            not heap_keys or heap_keys[0] in side.levels,
+            f"{symbol} {side.side}: a stale key on top of the heap",
+        )
         for key, level in side.levels.items():
             _check(key == level.price * side.sign, f"{symbol}: level key {key} for {level.price}")
             live = list(level.live())

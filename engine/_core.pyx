@@ -1063,7 +1063,7 @@ cdef void _after_c(self, list events, seq, ts) except *:
             symbol = slot(event, <Py_ssize_t>off)
         if first is None:
             first = symbol
-        elif symbol != first:
+        elif symbol is not first and symbol != first:
             if touched is None:
                 touched = {first}
             touched.add(symbol)
@@ -2119,6 +2119,18 @@ cdef void _check_edge_c(self, session, ts) except *:
         slot_set(session, P_EDGE_SINCE, ts)
 
 
+cdef inline object _ts_of(c, kind):
+    """``c.ts``, read by offset for the commands that come often (an attribute
+    look-up on a msgspec struct goes through its member descriptor)."""
+    if kind is CancelOrder:
+        return slot(c, X_TS)
+    if kind is AmendOrder:
+        return slot(c, A_TS)
+    if kind is ReplaceOrder:
+        return slot(c, RP_TS)
+    return c.ts
+
+
 def process(self, c):
     """Engine.process, compiled (see engine/engine.py)."""
     cdef Order order
@@ -2133,6 +2145,10 @@ def process(self, c):
         seq = slot(c, C_SEQ)
     elif kind is CancelOrder:
         seq = slot(c, X_SEQ)
+    elif kind is AmendOrder:
+        seq = slot(c, A_SEQ)
+    elif kind is ReplaceOrder:
+        seq = slot(c, RP_SEQ)
     else:
         seq = c.seq
     last = slot(self, E_LAST_SEQ)
@@ -2153,7 +2169,7 @@ def process(self, c):
         else:
             out = (<dict>slot(self, E_HANDLERS))[kind](c)
         if slot(self, E_HOOKS):
-            _after_c(self, out, seq, c.ts)
+            _after_c(self, out, seq, _ts_of(c, kind))
         return out
     # A NewOrder: every field it has is read once, by offset.
     symbol = slot(c, C_SYMBOL)
@@ -2504,7 +2520,6 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     market = taker_acct = fees = None
     window = slot(book, B_WINDOW)
     cdef bint windowed = window is not None
-    append = events.append
     notional = 0
     price = 0
     while budget and heap:
@@ -2529,7 +2544,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 if not _is(stp, "cancel_newest"):
                     _cancel_open_c(self, maker, "self_trade", events, seq, ts)
                 if not _is(stp, "cancel_oldest"):
-                    append(
+                    events.append(
                         _cancelled(seq, ts, taker_id, account, symbol, remaining, "self_trade")
                     )
                     remaining = -1
@@ -2562,7 +2577,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 )
             else:
                 quote = taker_fee = maker_fee = 0
-            append(
+            events.append(
                 _trade(
                     seq,
                     ts,
@@ -2596,7 +2611,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     maker.priority = _stamp(self, seq)
                     level_push(level, maker)
                     level.total += slice_
-                    append(
+                    events.append(
                         IcebergRefilled(
                             seq, ts, maker.order_id, maker.account, symbol, slice_, maker.hidden
                         )
@@ -2615,7 +2630,8 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                 break
         if remaining < 0:
             break
-    if trade_id != first_trade:
+    # Identity: each trade made a new int, so no trade leaves the same object.
+    if trade_id is not first_trade:
         slot_set(self, E_NEXT_TRADE_ID, trade_id)
         slot_set(book, B_LAST_PRICE, last_price)
         stops = slot(book, B_STOPS)

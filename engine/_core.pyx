@@ -164,7 +164,7 @@ from model.commands import (
     NewOrder as _NewOrder,
     RunTimers as _RunTimers,
 )
-from risk.risk import Market as _Market
+from risk.risk import Market as _Market, Risk as _Risk
 
 # The classes, constants and functions the paths below use, held in C
 # variables set once here. A module global read by name is a dict lookup on
@@ -392,6 +392,9 @@ cdef Py_ssize_t P_EDGE_SINCE = -1
 cdef Py_ssize_t P_UNTIL = -1
 cdef Py_ssize_t P_NEXT_CHANGE = -1
 cdef Py_ssize_t B_REFERENCE_TS = slot_offset(OrderBook, "reference_ts")
+cdef Py_ssize_t B_MARKET = slot_offset(OrderBook, "_market")
+cdef Py_ssize_t B_MARKETS = slot_offset(OrderBook, "_markets")
+cdef Py_ssize_t R_MARKETS = slot_offset(_Risk, "markets")
 cdef object EDGE_NS = None  # engine.phases.EDGE_NS and STALE_NS (read by bind)
 cdef object STALE_NS = None
 cdef Py_ssize_t E_ARMED = -1  # Operations.armed, CorporateActions.actions
@@ -674,7 +677,7 @@ cdef Order _new_order(c, object seq):
     return o
 
 
-cdef inline list _refused(self, risk, c, acct, Order order, seq, ts, account, clid, mine):
+cdef inline list _refused(self, risk, c, book, acct, Order order, seq, ts, account, clid, mine):
     """Engine._admit for a new order on the compiled paths: its refusal (one
     OrderRejected), or None once it is admitted and its hold taken. ``acct`` is
     the command's account in risk's accounts (None if unknown, or without
@@ -683,7 +686,7 @@ cdef inline list _refused(self, risk, c, acct, Order order, seq, ts, account, cl
     duplicate = clid is not None and (account, clid) in <dict>slot(self, E_BY_CLID)
     if risk is not None:
         refusal = c_admit_at(risk, c, acct, order, (<OrderIndex?>mine).used if mine is not None else 0, duplicate,
-                             True)
+                             True, _book_market(book, risk))
         if refusal is not None:
             return [_rejected(seq, ts, account, refusal[0], refusal[1], None, clid)]
     elif duplicate:
@@ -724,7 +727,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
             # The table's own text for the account from here on (see process).
             account = order.account = text_slot_key(accounts, at)
         mine = _mine_at(self, accounts, pos, account)
-    refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
+    refused = _refused(self, risk, c, book, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
     events = [_accepted(seq, ts, seq, c, None)]
@@ -771,6 +774,25 @@ cdef object _ioc(self, c, book, object seq, bint market):
 # step for step, on the compiled record; the rare branches inside them (a
 # volatility pause, a fill-or-kill's dry run, a cash-sized buy's budget,
 # auction indications) call the pure build's code as it is.
+
+
+cdef inline object _book_market(book, risk):
+    """``risk.markets[book.symbol]``, kept in the book (OrderBook._market).
+
+    A command reads its book's market several times (its checks, its first
+    fill, the reference after its trades, the band-edge watch): a look-up in
+    the table of markets each, by the symbol's text. The book keeps the market
+    with the table it came from; ``Risk.markets`` is made with the risk and
+    never changes (risk/risk.py), so while the engine's risk has that table
+    the kept market is the one the table holds. Another risk (a test swaps
+    one in) has another table: the market is looked up again and kept."""
+    markets = slot(risk, R_MARKETS)
+    if slot(book, B_MARKETS) is markets:
+        return slot(book, B_MARKET)
+    m = (<dict>markets)[slot(book, B_SYMBOL)]
+    slot_set(book, B_MARKET, m)
+    slot_set(book, B_MARKETS, markets)
+    return m
 
 
 cdef object _best(side):
@@ -845,7 +867,7 @@ cdef bint _breaks_band_c(self, book, opp, bint buy, long long limit_key) except 
     risk = slot(self, E_RISK)
     if risk is None:
         return False
-    m = c_market(risk, slot(book, B_SYMBOL))
+    m = _book_market(book, risk)
     low = slot(m, M_LOW)
     high = slot(m, M_HIGH)
     if low is None or high is None:
@@ -950,7 +972,8 @@ cdef object _admit_c(self, c, Order order, book, replacing, Py_ssize_t pending):
         open_orders = ((<OrderIndex?>mine).used if mine is not None else 0) + pending
         if replacing is not None:
             open_orders -= 1
-        refusal = c_admit_at(risk, c, acct, order, open_orders, duplicate, False)
+        refusal = c_admit_at(risk, c, acct, order, open_orders, duplicate, False,
+                             _book_market(book, risk))
         if refusal is not None:
             return refusal
     elif duplicate:
@@ -1455,7 +1478,7 @@ def _indication(self, book):
         return None
     risk = slot(self, E_RISK)
     if risk is not None:
-        reference = c_market(risk, slot(book, B_SYMBOL)).reference
+        reference = _book_market(book, risk).reference
     else:
         reference = self.instruments[slot(book, B_SYMBOL)].reference_price
     try:
@@ -2101,7 +2124,7 @@ cdef void _check_edge_c(self, session, ts) except *:
     book = slot(session, P_BOOK)
     risk = slot(self, E_RISK)
     if not slot_none(book, B_WINDOW) and risk is not None:
-        m = c_market(risk, slot(book, B_SYMBOL))
+        m = _book_market(book, risk)
         if not slot_none(m, M_LOW) and not slot_none(m, M_HIGH):
             has_bid = _edge_best(slot(book, B_BIDS), &bid)
             has_ask = _edge_best(slot(book, B_ASKS), &ask)
@@ -2225,7 +2248,7 @@ def process(self, c):
     order = _new_limit(
         seq, account, symbol, side, price, qty, slot(c, C_STP), clid, slot(c, C_USERREF)
     )
-    refused = _refused(self, risk, c, acct, order, seq, ts, account, clid, mine)
+    refused = _refused(self, risk, c, book, acct, order, seq, ts, account, clid, mine)
     if refused is not None:
         return refused
     events = [_accepted(seq, ts, seq, c, None)]
@@ -2568,7 +2591,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             level.total -= fill
             if settle:
                 if market is None:  # the first fill: what every fill of this order settles with
-                    market = c_market(risk, symbol)
+                    market = _book_market(book, risk)
                     taker_acct = c_order_account(risk, taker)
                     fees = c_fee_account(risk)
                 quote, taker_fee, maker_fee = c_fill_at(
@@ -2675,7 +2698,7 @@ cdef void _new_reference_c(self, book, window, ts, notional, traded, list events
         return
     price = _window_add(window, ts, notional, traded)
     symbol = slot(book, B_SYMBOL)
-    m = c_market(risk, symbol)
+    m = _book_market(book, risk)
     slot_set(book, B_REFERENCE_TS, ts)
     if price != slot(m, M_REFERENCE):
         c_set_reference(m, price)

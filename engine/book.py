@@ -203,6 +203,8 @@ class OrderBook:
     """
 
     __slots__ = (
+        "_market",
+        "_markets",
         "asks",
         "bids",
         "fast",
@@ -237,6 +239,11 @@ class OrderBook:
         # reaches them, not only on the last one.
         self.lo: int | None = None
         self.hi: int | None = None
+        # The compiled build's shortcut to this book's risk market
+        # (engine/_core.pyx _book_market): the market, and the risk's table of
+        # markets it was found in. Not state: never saved or compared.
+        self._market: object = None
+        self._markets: object = None
 
     def note_prints(self, a: int, b: int) -> None:
         """Widen the range of prints not yet checked against stops to cover ``a`` and ``b``."""

@@ -4,7 +4,7 @@ from model._order cimport Order, TextIndex
 cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
                     bint duplicate, bint take)
 cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize_t open_orders,
-                       bint duplicate, bint take)
+                       bint duplicate, bint take, object m=*)
 cdef object c_account_get(object risk, object account)
 cdef TextIndex c_accounts(object risk)
 cdef void c_reserve(object risk, Order order) except *

@@ -244,9 +244,10 @@ cdef object c_admit(object risk, object c, Order order, Py_ssize_t open_orders,
 
 
 cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize_t open_orders,
-                       bint duplicate, bint take):
+                       bint duplicate, bint take, object m=None):
     """:func:`c_admit` with the command's account already looked up in
-    ``risk.accounts`` (``acct``: None if there is none)."""
+    ``risk.accounts`` (``acct``: None if there is none), and its market if the
+    caller has it (``m``: ``risk.markets[c.symbol]``, or None to look it up)."""
     cdef bint buy, market
     cdef Py_ssize_t i
     cdef str order_type
@@ -259,7 +260,8 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
         # The common orders first, on C integers (see _admit_plain).
         order_type = slot(c, C_ORDER_TYPE)
         market = order_type == "market"
-        m = (<dict>slot(risk, R_MARKETS)).get(slot(c, C_SYMBOL))
+        if m is None:
+            m = (<dict>slot(risk, R_MARKETS)).get(slot(c, C_SYMBOL))
         if (
             m is not None
             and (market or order_type == "limit" or order_type == "iceberg")
@@ -278,7 +280,8 @@ cdef object c_admit_at(object risk, object c, object acct, Order order, Py_ssize
     if not (<CAccount?>acct).trading:
         why = "kill switch on" if acct.killed else "trading disabled"
         return "account_disabled", f"account {account!r}: {why}"
-    m = (<dict>slot(risk, R_MARKETS))[slot(c, C_SYMBOL)]
+    if m is None:
+        m = (<dict>slot(risk, R_MARKETS))[slot(c, C_SYMBOL)]
     qty = slot(c, C_QTY)
     if qty > slot(m, M_QTY_MAX):
         return "invalid_arguments", f"order_qty {qty}: above qty_max {m.qty_max}"

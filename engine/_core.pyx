@@ -59,8 +59,8 @@ from risk._fast cimport (
     c_market,
     c_order_account,
     c_reamend,
-    c_release,
-    c_reserve,
+    c_release_in,
+    c_reserve_in,
     c_set_reference,
 )
 
@@ -756,7 +756,7 @@ cdef object _ioc(self, c, book, object seq, bint market):
         )
     order.shown = 0
     if risk is not None:
-        c_release(risk, order)
+        c_release_in(risk, _book_market(book, risk), order)
     if not slot_none(book, B_LO):
         _run_stops_c(self, book, events, seq, ts)
     return events
@@ -928,7 +928,7 @@ cdef void _execute_c(self, Order order, book, list events, seq, ts, bint indexed
             )
         order.shown = 0
         if risk is not None:
-            c_release(risk, order)
+            c_release_in(risk, _book_market(book, risk), order)
         if indexed:
             _forget_c(self, order)
         return
@@ -1008,7 +1008,7 @@ cdef void _place_c(self, c, Order order, book, list events, replaces) except *:
     events.append(_accepted(seq, ts, seq, c, replaces))
     risk = slot(self, E_RISK)
     if risk is not None:
-        c_reserve(risk, order)
+        c_reserve_in(risk, _book_market(book, risk), order)
     if order.order_type in STOP_KINDS:
         order.stop = True
         order.priority = _stamp(self, seq)
@@ -1260,14 +1260,14 @@ def _unbook(self, Order order):
 
 cdef object _unbook_c(self, Order order):
     leaves = order.shown + order.hidden
+    book = (<dict>slot(self, E_BOOKS))[order.symbol]
     risk = slot(self, E_RISK)
     if risk is not None:
-        c_release(risk, order)
+        c_release_in(risk, _book_market(book, risk), order)
     if order.stop:
         order.stop = False
         order.shown = 0
     else:
-        book = (<dict>slot(self, E_BOOKS))[order.symbol]
         _remove(slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS), order)
     order.hidden = 0
     _forget_c(self, order)
@@ -1440,12 +1440,12 @@ def _on_replace(self, c):
     held = old.hold
     risk = slot(self, E_RISK)
     if risk is not None:
-        c_release(risk, old)
+        c_release_in(risk, _book_market(book, risk), old)
     refusal = _admit_c(self, new, order, book, old, 0)
     if refusal is not None:
         if risk is not None:
             old.hold = held
-            c_reserve(risk, old)
+            c_reserve_in(risk, _book_market(book, risk), old)
         return [REJECT(c, refusal[0], refusal[1], old.order_id, old.cl_ord_id)]
     events = []
     _cancel_open_c(self, old, "replaced", events, seq, ts)
@@ -2272,7 +2272,7 @@ def process(self, c):
             if remaining <= 0:
                 order.shown = 0
                 if risk is not None:
-                    c_release(risk, order)
+                    c_release_in(risk, _book_market(book, risk), order)
             else:
                 # Matcher._rest, with no display quantity.
                 order.filled = qty - remaining
@@ -2319,10 +2319,10 @@ cdef object _cancel(self, c):
         _cancel_open_c(self, order, "user", events, seq, ts)
         return events
     leaves = order.shown + order.hidden
+    book = (<dict>slot(self, E_BOOKS))[order.symbol]
     risk = slot(self, E_RISK)
     if risk is not None:
-        c_release(risk, order)
-    book = (<dict>slot(self, E_BOOKS))[order.symbol]
+        c_release_in(risk, _book_market(book, risk), order)
     side = slot(book, B_BIDS) if _is(order.side, "buy") else slot(book, B_ASKS)
     _remove(side, order)
     order.hidden = 0
@@ -2641,7 +2641,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     )
                 else:
                     if settle and maker.hold:
-                        c_release(risk, maker)
+                        c_release_in(risk, market, maker)  # set at the first fill, above
                     orders.del_c(maker.order_id)
                     (<OrderIndex?>by_account[maker.account]).del_c(maker.order_id)
                     if maker.cl_ord_id is not None:

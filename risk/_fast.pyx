@@ -420,17 +420,27 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 
 
 cdef void c_reserve(object risk, Order order) except *:
-    m = (<dict>slot(risk, R_MARKETS))[order.symbol]
+    c_reserve_in(risk, (<dict>slot(risk, R_MARKETS))[order.symbol], order)
+
+
+cdef void c_reserve_in(object risk, object m, Order order) except *:
+    """``c_reserve`` with the order's market ``m`` already at hand (the engine
+    keeps each book's: engine/_core.pyx ``_book_market``)."""
     cdef Py_ssize_t i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
     acct = c_order_account(risk, order)
     _add_at(acct, _funds(acct), i + 1, order.hold)
 
 
 cdef void c_release(object risk, Order order) except *:
+    if order.hold:
+        c_release_in(risk, (<dict>slot(risk, R_MARKETS))[order.symbol], order)
+
+
+cdef void c_release_in(object risk, object m, Order order) except *:
+    """``c_release`` with the order's market ``m`` already at hand."""
     cdef long long hold = order.hold
     cdef Py_ssize_t i
     if hold:
-        m = (<dict>slot(risk, R_MARKETS))[order.symbol]
         i = slot(m, M_QI) if order.side == "buy" else slot(m, M_BI)
         acct = c_order_account(risk, order)
         _add_at(acct, _funds(acct), i + 1, -<tokex_i128>hold)

@@ -2529,6 +2529,9 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     cdef long long key, price, shown, fill, hidden, slice_
     cdef long long first_price = 0, last_price = 0
     cdef long long traded = 0
+    # The command's ticks x lots for the reference window: each product is
+    # under 2**126 and the lots together under 2**63, so the sum fits 128 bits.
+    cdef tokex_i128 notional = 0
     cdef list heap = slot(opp, S_HEAP)
     cdef dict levels = slot(opp, S_LEVELS)
     cdef OrderIndex orders = slot(self, E_ORDERS)
@@ -2543,7 +2546,6 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     market = taker_acct = fees = None
     window = slot(book, B_WINDOW)
     cdef bint windowed = window is not None
-    notional = 0
     price = 0
     while budget and heap:
         # The heap's own key object, which is also the level's key in ``levels``
@@ -2585,7 +2587,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
             remaining -= fill
             traded += fill
             if windowed:
-                notional += <object>price * fill
+                notional += <tokex_i128>price * fill
             maker.shown = shown
             maker.filled += fill
             level.total -= fill
@@ -2661,18 +2663,64 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
         if len(<list>slot(stops, T_RISING)) or len(<list>slot(stops, T_FALLING)):
             _note_prints(book, first_price, last_price)
         if windowed:
-            _new_reference_c(self, book, window, ts, notional, traded, events, seq)
+            _new_reference_c(self, book, window, ts, from_i128(notional), traded, events, seq)
     return remaining
 
 
 cdef object _window_add(window, ts, notional, lots):
     """ReferenceWindow.add (engine/reference.py), compiled: the same prints in
-    the same deque, the same sums, the same average."""
+    the same deque, the same sums, the same average.
+
+    The sums on C integers (128 bits) while the window's sums and the new
+    print fit 64 bits; the prints' values are parts of those sums (none is
+    negative), so the prints that leave fit too. A value that does not takes
+    Python's integers (``_window_add_exact``, or from the first print that
+    does not, with the sums so far)."""
+    cdef long long t = 0, n = 0, l = 0, tot = 0, cnt = 0, span = 0, v = 0, on = 0, ol = 0
+    cdef tokex_i128 total, count
     prints = slot(window, W_PRINTS)
+    if not (
+        as_ll(ts, &t) and as_ll(notional, &n) and as_ll(lots, &l) and as_ll(WINDOW_NS, &span)
+        and as_ll(slot(window, W_NOTIONAL), &tot) and as_ll(slot(window, W_LOTS), &cnt)
+        and t >= LLONG_MIN + span
+    ):
+        return _window_add_exact(window, prints, ts, notional, lots)
     prints.append((ts, notional, lots))
-    total = slot(window, W_NOTIONAL) + notional
-    count = slot(window, W_LOTS) + lots
-    start = ts - WINDOW_NS
+    total = <tokex_i128>tot + n
+    count = <tokex_i128>cnt + l
+    t -= span  # the window's start: prints at or before it leave
+    while True:
+        old = <tuple>prints[0]
+        if not (as_ll(old[0], &v) and as_ll(old[1], &on) and as_ll(old[2], &ol)):
+            return _window_drop_exact(window, prints, ts - WINDOW_NS, from_i128(total),
+                                      from_i128(count))
+        if v > t:
+            break
+        prints.popleft()
+        total -= on
+        count -= ol
+    slot_set(window, W_NOTIONAL, from_i128(total))
+    slot_set(window, W_LOTS, from_i128(count))
+    return from_i128((2 * total + count) // (2 * count))  # both positive: C's division floors
+
+
+def window_add(window, ts, notional, lots):
+    """``_window_add``, for the tests (tests/unit/engine/test_window_add.py)."""
+    return _window_add(window, ts, notional, lots)
+
+
+cdef object _window_add_exact(window, prints, ts, notional, lots):
+    """``_window_add`` on Python's integers."""
+    prints.append((ts, notional, lots))
+    return _window_drop_exact(
+        window, prints, ts - WINDOW_NS, slot(window, W_NOTIONAL) + notional,
+        slot(window, W_LOTS) + lots,
+    )
+
+
+cdef object _window_drop_exact(window, prints, start, total, count):
+    """The rest of ``_window_add`` on Python's integers: the prints at or before
+    ``start`` leave the sums, which are then kept, and the average."""
     while prints[0][0] <= start:
         old = prints.popleft()
         total -= old[1]

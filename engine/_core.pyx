@@ -56,7 +56,6 @@ from risk._fast cimport (
     c_admit_at,
     c_fee_account,
     c_fill_at,
-    c_market,
     c_order_account,
     c_reamend,
     c_release_in,

@@ -364,7 +364,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
     cdef Py_ssize_t i
     cdef bint buy = order.side == "buy"
     cdef long long *funds
-    m = (<dict>slot(risk, R_MARKETS))[order.symbol]
+    m = c_market(risk, order.symbol)
     acct = c_order_account(risk, order)
     # check_amend: size, band (the price changed), cost and notional (the order of
     # the checks is the exact path's concern: here any failure hands over).
@@ -420,7 +420,7 @@ cdef int c_reamend(object risk, Order order, long long qty, long long price,
 
 
 cdef void c_reserve(object risk, Order order) except *:
-    c_reserve_in(risk, (<dict>slot(risk, R_MARKETS))[order.symbol], order)
+    c_reserve_in(risk, c_market(risk, order.symbol), order)
 
 
 cdef void c_reserve_in(object risk, object m, Order order) except *:
@@ -433,7 +433,7 @@ cdef void c_reserve_in(object risk, object m, Order order) except *:
 
 cdef void c_release(object risk, Order order) except *:
     if order.hold:
-        c_release_in(risk, (<dict>slot(risk, R_MARKETS))[order.symbol], order)
+        c_release_in(risk, c_market(risk, order.symbol), order)
 
 
 cdef void c_release_in(object risk, object m, Order order) except *:

@@ -31,6 +31,7 @@ from cpython.ref cimport Py_DECREF
 from model._i128 cimport add128, as_ll, fits64, from_i128, tokex_i128
 from model._order cimport (
     Level,
+    LevelIndex,
     Order,
     OrderIndex,
     TextIndex,
@@ -583,21 +584,29 @@ cdef inline void _index_plain(self, Order order, object seq, str account, object
         (<dict>slot(self, E_BY_CLID))[(account, clid)] = order
 
 
+cdef inline Level _level(side, long long key):
+    """``side.levels[key]``: KeyError if there is none (a broken invariant)."""
+    found = (<LevelIndex?>slot(side, S_LEVELS)).get_c(key)
+    if found is None:
+        raise KeyError(key)
+    return <Level>found
+
+
 cdef inline void _join(own, Order order, long long own_key) except *:
     """BookSide.add for an order whose side keys its level at ``own_key``."""
-    cdef dict levels = slot(own, S_LEVELS)
+    cdef LevelIndex levels = <LevelIndex?>slot(own, S_LEVELS)
     cdef set stale
     cdef Level level
-    key = PyLong_FromLongLong(own_key)  # boxed once for the index, the stale set and the heap
-    found = levels.get(key)
+    found = levels.get_c(own_key)
     if found is None:
         # Level(order.price) (model/_order.pyx: no_gc, so never tracked by the
         # collector), and its key into the heap (or back from stale).
         level = Level.__new__(Level)
         level.price = order.price
-        levels[key] = level
+        levels.set_c(own_key, level)
+        key = PyLong_FromLongLong(own_key)  # boxed once for the stale set and the heap
         stale = slot(own, S_STALE)
-        if key in stale:
+        if PySet_GET_SIZE(stale) and PySet_Contains(stale, key):
             stale.discard(key)
         else:
             _push_key(slot(own, S_HEAP), key)
@@ -611,10 +620,10 @@ cdef void _drop(side, long long key) except *:
     """BookSide.drop_level: forget an empty level; its heap entry goes stale (or
     is popped if on top, with the stale keys that surface under it: the top is
     never stale, book.py)."""
-    cdef dict levels = slot(side, S_LEVELS)
+    cdef LevelIndex levels = <LevelIndex?>slot(side, S_LEVELS)
     cdef list heap = slot(side, S_HEAP)
     cdef set stale = slot(side, S_STALE)
-    del levels[key]
+    levels.del_c(key)
     if <long long>heap[0] == key:
         _pop_key(heap)
         # BookSide.surface; nothing to ask while the stale set is empty.
@@ -623,8 +632,8 @@ cdef void _drop(side, long long key) except *:
             _pop_key(heap)
     else:
         stale.add(key)
-        if len(stale) > len(levels) + COMPACT_SLACK:
-            heap[:] = levels
+        if len(stale) > levels.used + COMPACT_SLACK:
+            heap[:] = levels._ordered(0)  # the keys in the dict's order, as the pure build
             heapify(heap)
             stale.clear()
 
@@ -634,7 +643,7 @@ cdef inline void _remove(side, Order order) except *:
     in the queue; an emptied level is dropped, and a queue that is mostly
     tombstones compacted. Zeroes ``order.shown``: read its leaves first."""
     cdef long long key = order.price * <long long>slot(side, S_SIGN)
-    cdef Level level = (<dict>slot(side, S_LEVELS))[key]
+    cdef Level level = _level(side, key)
     level.total -= order.shown
     order.shown = 0
     if not level.total:
@@ -801,7 +810,7 @@ cdef object _best(side):
     cdef list heap = slot(side, S_HEAP)
     if not heap:
         return None
-    return (<dict>slot(side, S_LEVELS))[heap[0]]
+    return _level(side, <long long>heap[0])
 
 
 cdef inline bint _crosses(opp, long long price) except -1:
@@ -1174,7 +1183,7 @@ def _preview(opp, limit_key, qty, account, stp):
     over. The same keys in the same order: the same fills."""
     cdef Order o
     cdef long long need = qty, limit = limit_key, shown, hidden, display, slice_, take, v
-    cdef dict levels = slot(opp, S_LEVELS)
+    cdef LevelIndex levels = <LevelIndex?>slot(opp, S_LEVELS)
     cdef list heap = slot(opp, S_HEAP)
     cdef list refills
     cdef Level level
@@ -1197,7 +1206,7 @@ def _preview(opp, limit_key, qty, account, stp):
                 v = <long long>heap[i]
                 if v <= limit:
                     _frontier_push(fk, fi, &size, v, i)
-            found = levels.get(heap[at])
+            found = levels.get_c(<long long>heap[at])
             if found is None:
                 continue
             level = <Level>found
@@ -1506,7 +1515,7 @@ cdef Py_ssize_t _lots_c(side, long long limit, PriceLots **out) except -1:
     levels come in the walk's order, not the levels': _uncross_c sorts them,
     and a side has one level a price."""
     cdef Order o
-    cdef dict levels = slot(side, S_LEVELS)
+    cdef LevelIndex levels = <LevelIndex?>slot(side, S_LEVELS)
     cdef list heap = slot(side, S_HEAP)
     cdef Py_ssize_t n = len(heap), at, i, j, top = 0, count = 0
     cdef Py_ssize_t *todo
@@ -1529,7 +1538,7 @@ cdef Py_ssize_t _lots_c(side, long long limit, PriceLots **out) except -1:
                 if <long long>heap[i] <= limit:
                     todo[top] = i
                     top += 1
-            found = levels.get(heap[at])
+            found = levels.get_c(<long long>heap[at])
             if found is None:
                 continue
             level = <Level>found
@@ -2532,7 +2541,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     # under 2**126 and the lots together under 2**63, so the sum fits 128 bits.
     cdef tokex_i128 notional = 0
     cdef list heap = slot(opp, S_HEAP)
-    cdef dict levels = slot(opp, S_LEVELS)
+    cdef LevelIndex levels = <LevelIndex?>slot(opp, S_LEVELS)
     cdef OrderIndex orders = slot(self, E_ORDERS)
     cdef dict by_account = slot(self, E_BY_ACCOUNT)
     account = taker.account
@@ -2547,14 +2556,14 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
     cdef bint windowed = window is not None
     price = 0
     while budget and heap:
-        # The heap's own key object, which is also the level's key in ``levels``
-        # (_join boxes it once for both): looked up by identity, where a new
-        # boxed int would be compared by value. Never stale (book.py).
-        top = heap[0]
-        key = top
+        # The best level's key, never stale (book.py).
+        key = <long long>heap[0]
         if key > limit_key:
             break
-        level = <Level>levels[top]
+        found = levels.get_c(key)
+        if found is None:
+            raise KeyError(key)
+        level = <Level>found
         price = level.price
         while True:
             maker = level_at(level, 0)
@@ -2573,7 +2582,7 @@ cdef long long _match_c(self, Order taker, book, opp, long long limit_key,
                     )
                     remaining = -1
                     break
-                if key not in levels:
+                if levels.get_c(key) is None:
                     break
                 continue
             if budget < shown:

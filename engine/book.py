@@ -7,7 +7,8 @@ price for asks, the negated price for bids. "Does this level cross a limit"
 is then ``key <= limit_key`` on both sides and the matcher never branches on
 side inside its loop.
 
-* ``levels``: ``dict[key, Level]``: O(1) lookup of a level by price.
+* ``levels``: ``dict[key, Level]``: O(1) lookup of a level by price (in the
+  compiled build a table keyed by C integers, :data:`LevelIndex`).
 * ``heap``: a binary heap (``heapq``, in C) of level keys, smallest first,
   so the best price is ``heap[0]``. A level that empties while it is not at
   the top is not dug out of the heap; its key is put in ``stale`` and dropped
@@ -56,7 +57,7 @@ from model.order import Order
 from engine.reference import ReferenceWindow
 from engine.stops import StopBook
 
-__all__ = ["COMPACT_SLACK", "BookSide", "Level", "OrderBook"]
+__all__ = ["COMPACT_SLACK", "BookSide", "Level", "LevelIndex", "OrderBook"]
 
 # A queue is rebuilt without its tombstones once they are more than half of
 # it and more than this slack (which keeps small levels from compacting on
@@ -95,6 +96,13 @@ class Level:
         self.dead = 0
 
 
+LevelIndex = dict
+"""A side's levels by key: a dict in the pure build; in the compiled build the
+table of model/_order.pyx keyed by C integers, a mapping with the dict
+methods used here, in the snapshots and the checks, iterating in the order
+the keys entered, as a dict does."""
+
+
 class BookSide:
     """One side of a book. See the module docstring for keys and the heap."""
 
@@ -103,7 +111,7 @@ class BookSide:
     def __init__(self, side: str) -> None:
         self.side = side
         self.sign = -1 if side == "buy" else 1
-        self.levels: dict[int, Level] = {}
+        self.levels: dict[int, Level] = LevelIndex()
         self.heap: list[int] = []
         self.stale: set[int] = set()
 
@@ -281,3 +289,4 @@ if build.COMPILED and not TYPE_CHECKING:
     # for the code here and everywhere else; the compiled core reads it in
     # place.
     Level = build.compiled_order().Level  # type: ignore[misc]
+    LevelIndex = build.compiled_order().LevelIndex

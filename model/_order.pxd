@@ -97,9 +97,23 @@ cdef class Level:
     cdef Py_ssize_t count
     cdef Py_ssize_t mask  # the ring's capacity less one (a power of two)
     cdef PyObject *small[4]
+    # Set by the LevelIndex that holds the level: when its key entered the
+    # table, which is the place the table gives it when iterated.
+    cdef long long born
     cdef int grow(self) except -1
     cdef int compact_c(self) except -1
     cdef list _orders(self)
+
+
+cdef class LevelIndex:
+    cdef _IndexSlot *slots  # values are strong references to Levels
+    cdef Py_ssize_t mask
+    cdef Py_ssize_t used
+    cdef long long born  # the next level's place in iteration order
+    cdef list _ordered(self, int what)
+    cdef object get_c(self, long long key)
+    cdef int set_c(self, long long key, Level value) except -1
+    cdef int del_c(self, long long key) except -1
 
 
 cdef inline Order level_at(Level level, Py_ssize_t i):

@@ -435,6 +435,55 @@ cdef int _by_key(const void *a, const void *b) noexcept nogil:
     return (x > y) - (x < y)
 
 
+# The open-addressing table of (64-bit key, strong reference) slots that
+# OrderIndex and LevelIndex are made of: linear probing from ``key & mask``,
+# deletion by backward shift (no tombstones), an empty slot's value NULL.
+
+cdef inline Py_ssize_t _probe(_IndexSlot *s, Py_ssize_t mask, long long key) noexcept:
+    """The slot holding ``key``, or -1."""
+    cdef Py_ssize_t i = <Py_ssize_t>(<unsigned long long>key & <unsigned long long>mask)
+    while s[i].value != NULL:
+        if s[i].key == key:
+            return i
+        i = (i + 1) & mask
+    return -1
+
+
+cdef _IndexSlot *_rehash(_IndexSlot *old, Py_ssize_t mask, Py_ssize_t size) except NULL:
+    """The ``mask + 1`` slots at ``old`` moved into ``size`` new ones (a power of
+    two), ``old`` freed; the new slots."""
+    cdef Py_ssize_t i, j, to = size - 1
+    cdef _IndexSlot *new = <_IndexSlot *>PyMem_Calloc(size, sizeof(_IndexSlot))
+    if new == NULL:
+        raise MemoryError()
+    for i in range(mask + 1):
+        if old[i].value != NULL:
+            j = <Py_ssize_t>(<unsigned long long>old[i].key & <unsigned long long>to)
+            while new[j].value != NULL:
+                j = (j + 1) & to
+            new[j] = old[i]
+    PyMem_Free(old)
+    return new
+
+
+cdef inline void _unlink(_IndexSlot *s, Py_ssize_t mask, Py_ssize_t i) noexcept:
+    """Empty slot ``i`` (its reference is the caller's to drop). Backward shift:
+    move each later entry of the run whose home slot is not cyclically within
+    (i, j] into the hole, so that no look-up that passes the hole stops short
+    of its entry."""
+    cdef Py_ssize_t j = i, home
+    while True:
+        j = (j + 1) & mask
+        if s[j].value == NULL:
+            break
+        home = <Py_ssize_t>(<unsigned long long>s[j].key & <unsigned long long>mask)
+        if (home <= i or home > j) if i < j else (home <= i and home > j):
+            s[i] = s[j]
+            i = j
+    s[i].value = NULL
+    s[i].key = 0
+
+
 @cython.no_gc
 @cython.final
 cdef class OrderIndex:
@@ -479,29 +528,11 @@ cdef class OrderIndex:
 
     cdef Py_ssize_t _find(self, long long key) noexcept:
         """The slot holding ``key``, or -1."""
-        cdef Py_ssize_t i = <Py_ssize_t>(<unsigned long long>key & <unsigned long long>self.mask)
-        cdef _IndexSlot *s = self.slots
-        while s[i].value != NULL:
-            if s[i].key == key:
-                return i
-            i = (i + 1) & self.mask
-        return -1
+        return _probe(self.slots, self.mask, key)
 
     cdef int _resize(self, Py_ssize_t size) except -1:
-        cdef _IndexSlot *old = self.slots
-        cdef Py_ssize_t n = self.mask + 1, i, j, mask = size - 1
-        cdef _IndexSlot *new = <_IndexSlot *>PyMem_Calloc(size, sizeof(_IndexSlot))
-        if new == NULL:
-            raise MemoryError()
-        for i in range(n):
-            if old[i].value != NULL:
-                j = <Py_ssize_t>(<unsigned long long>old[i].key & <unsigned long long>mask)
-                while new[j].value != NULL:
-                    j = (j + 1) & mask
-                new[j] = old[i]
-        self.slots = new
-        self.mask = mask
-        PyMem_Free(old)
+        self.slots = _rehash(self.slots, self.mask, size)
+        self.mask = size - 1
         return 0
 
     cdef object get_c(self, long long key):
@@ -534,26 +565,13 @@ cdef class OrderIndex:
 
     cdef int del_c(self, long long key) except -1:
         """``del self[key]``: KeyError if it is not there."""
-        cdef Py_ssize_t i = self._find(key), j, home, mask = self.mask
+        cdef Py_ssize_t i = self._find(key), mask = self.mask
         cdef _IndexSlot *s = self.slots
         cdef void *old
         if i < 0:
             raise KeyError(key)
         old = s[i].value
-        # Backward shift: move each later entry of the run whose home slot is not
-        # cyclically within (i, j] into the hole, so that no look-up that passes
-        # the hole stops short of its entry.
-        j = i
-        while True:
-            j = (j + 1) & mask
-            if s[j].value == NULL:
-                break
-            home = <Py_ssize_t>(<unsigned long long>s[j].key & <unsigned long long>mask)
-            if (home <= i or home > j) if i < j else (home <= i and home > j):
-                s[i] = s[j]
-                i = j
-        s[i].value = NULL
-        s[i].key = 0
+        _unlink(s, mask, i)
         self.used -= 1
         Py_DECREF(<object>old)
         if 8 * self.used < mask + 1 and mask + 1 > _KEEP_SLOTS:
@@ -687,8 +705,221 @@ cdef class OrderIndex:
         return (_from_items, (OrderIndex, self.items()))
 
 
-# The dict methods OrderIndex and TextIndex both give, on their own get,
-# items and len.
+@cython.no_gc
+@cython.final
+cdef class LevelIndex:
+    """A book side's levels by key (the price, negated on the bid side): the
+    compiled build's ``BookSide.levels`` (a dict in the pure build).
+
+    The same open-addressing table as OrderIndex, holding levels. A dict
+    keyed by Python ints needs the key boxed for every look-up (a new int,
+    then its hash and a comparison by value with the stored key object), an
+    insert, and a delete; here the key is a C integer stored in the slot.
+    Keys of one side are prices a few ticks apart, so ``key & mask`` puts
+    neighbouring prices in neighbouring slots.
+
+    Python sees a mapping of int to level with the dict methods the engine,
+    the snapshots and the tests use, iterating in the order the keys
+    entered, as a dict does (a key put back after it left goes last; a new
+    level put under a key that is there keeps the key's place): each level
+    notes its place (``Level.born``) as it enters, and iteration sorts by
+    it. Snapshots list a side's levels in that order and a compacted heap
+    is rebuilt from it, as in the pure build. Iteration and the views are
+    copies. ``no_gc``: levels refer only to orders, which refer only to
+    texts and integers.
+    """
+
+    def __cinit__(self):
+        self.slots = <_IndexSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_IndexSlot))
+        if self.slots == NULL:
+            raise MemoryError()
+        self.mask = _MIN_SLOTS - 1
+        self.used = 0
+        self.born = 0
+
+    def __dealloc__(self):
+        cdef Py_ssize_t i
+        if self.slots != NULL:
+            for i in range(self.mask + 1):
+                if self.slots[i].value != NULL:
+                    Py_DECREF(<object>self.slots[i].value)
+            PyMem_Free(self.slots)
+
+    cdef object get_c(self, long long key):
+        """The level at ``key``, or None."""
+        cdef Py_ssize_t i = _probe(self.slots, self.mask, key)
+        if i < 0:
+            return None
+        return <object>self.slots[i].value
+
+    cdef int set_c(self, long long key, Level value) except -1:
+        """``self[key] = value``."""
+        cdef Py_ssize_t i
+        cdef void *old
+        if 2 * (self.used + 1) > self.mask + 1:
+            self.slots = _rehash(self.slots, self.mask, 2 * (self.mask + 1))
+            self.mask = 2 * self.mask + 1
+        i = <Py_ssize_t>(<unsigned long long>key & <unsigned long long>self.mask)
+        while self.slots[i].value != NULL:
+            if self.slots[i].key == key:
+                old = self.slots[i].value
+                value.born = (<Level>old).born
+                Py_INCREF(value)
+                self.slots[i].value = <void *>value
+                Py_DECREF(<object>old)
+                return 0
+            i = (i + 1) & self.mask
+        value.born = self.born
+        self.born += 1
+        Py_INCREF(value)
+        self.slots[i].key = key
+        self.slots[i].value = <void *>value
+        self.used += 1
+        return 0
+
+    cdef int del_c(self, long long key) except -1:
+        """``del self[key]``: KeyError if it is not there."""
+        cdef Py_ssize_t i = _probe(self.slots, self.mask, key), mask = self.mask
+        cdef void *old
+        if i < 0:
+            raise KeyError(key)
+        old = self.slots[i].value
+        _unlink(self.slots, mask, i)
+        self.used -= 1
+        Py_DECREF(<object>old)
+        if 8 * self.used < mask + 1 and mask + 1 > _KEEP_SLOTS:
+            # As OrderIndex: a side that once held many levels gives the
+            # memory back.
+            self.slots = _rehash(self.slots, mask, (mask + 1) // 2)
+            self.mask = mask // 2
+        return 0
+
+    cdef list _ordered(self, int what):
+        """Keys (0), levels (1) or (key, level) pairs (2), in the order the
+        keys entered: each live slot's place (``born``) and address sorted
+        by place."""
+        cdef Py_ssize_t i, n = 0
+        cdef _IndexSlot *at
+        cdef _IndexSlot *live = <_IndexSlot *>PyMem_Calloc(self.used + 1, sizeof(_IndexSlot))
+        if live == NULL:
+            raise MemoryError()
+        try:
+            for i in range(self.mask + 1):
+                if self.slots[i].value != NULL:
+                    live[n].key = (<Level>self.slots[i].value).born
+                    live[n].value = <void *>&self.slots[i]
+                    n += 1
+            qsort(live, n, sizeof(_IndexSlot), _by_key)
+            out = []
+            for i in range(n):
+                at = <_IndexSlot *>live[i].value
+                if what == 0:
+                    out.append(at.key)
+                elif what == 1:
+                    out.append(<object>at.value)
+                else:
+                    out.append((at.key, <object>at.value))
+            return out
+        finally:
+            PyMem_Free(live)
+
+    # ---------------------------------------------------------- as a mapping
+
+    def __len__(self):
+        return self.used
+
+    @property
+    def capacity(self):
+        """Slots in the table (a power of two, at least 8)."""
+        return self.mask + 1
+
+    def __contains__(self, key):
+        cdef long long k = 0
+        return as_ll(key, &k) and _probe(self.slots, self.mask, k) >= 0
+
+    def __getitem__(self, key):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = _probe(self.slots, self.mask, k)
+            if i >= 0:
+                return <object>self.slots[i].value
+        raise KeyError(key)
+
+    def get(self, key, default=None):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = _probe(self.slots, self.mask, k)
+            if i >= 0:
+                return <object>self.slots[i].value
+        return default
+
+    def __setitem__(self, key, Level value not None):
+        cdef long long k = 0
+        if not as_ll(key, &k):
+            raise TypeError(f"a level's key must be a 64-bit int, not {key!r}")
+        self.set_c(k, value)
+
+    def __delitem__(self, key):
+        cdef long long k = 0
+        if not as_ll(key, &k):
+            raise KeyError(key)
+        self.del_c(k)
+
+    def pop(self, key, *default):
+        cdef long long k = 0
+        if as_ll(key, &k):
+            i = _probe(self.slots, self.mask, k)
+            if i >= 0:
+                value = <object>self.slots[i].value
+                self.del_c(k)
+                return value
+        if default:
+            return default[0]
+        raise KeyError(key)
+
+    def __iter__(self):
+        return iter(self._ordered(0))
+
+    def keys(self):
+        """The keys in the order they entered, as a set-like view (a copy)."""
+        return dict.fromkeys(self._ordered(0)).keys()
+
+    def values(self):
+        """The levels in the order their keys entered (a list: a copy)."""
+        return self._ordered(1)
+
+    def items(self):
+        """``(key, level)`` pairs in the order the keys entered (a list: a copy)."""
+        return self._ordered(2)
+
+    def update(self, other=()):
+        _update(self, other)
+
+    def clear(self):
+        cdef Py_ssize_t i
+        cdef _IndexSlot *s = self.slots
+        cdef void *v
+        for i in range(self.mask + 1):
+            v = s[i].value
+            if v != NULL:
+                s[i].value = NULL
+                self.used -= 1
+                Py_DECREF(<object>v)
+
+    def __eq__(self, other):
+        return _mapping_eq(self, other)
+
+    def __ne__(self, other):
+        return _mapping_ne(self, other)
+
+    __hash__ = None
+
+    def __repr__(self):
+        return f"LevelIndex({dict(self.items())!r})"
+
+
+# The dict methods OrderIndex, LevelIndex and TextIndex give, on their own
+# get, items and len.
 
 cdef object _MISSING = object()
 

@@ -364,6 +364,9 @@ cdef Py_ssize_t B_STOPS = slot_offset(OrderBook, "stops")
 cdef Py_ssize_t T_RISING = slot_offset(StopBook, "rising")
 cdef Py_ssize_t T_FALLING = slot_offset(StopBook, "falling")
 cdef Py_ssize_t V_ORDER = slot_offset(OrderAccepted, "order")
+cdef Py_ssize_t TE_SYMBOL = slot_offset(TradeExecuted, "symbol")
+cdef Py_ssize_t OC_SYMBOL = slot_offset(OrderCancelled, "symbol")
+cdef Py_ssize_t OA_SYMBOL = slot_offset(OrderAmended, "symbol")
 cdef Py_ssize_t S_HEAP = slot_offset(BookSide, "heap")
 cdef Py_ssize_t S_LEVELS = slot_offset(BookSide, "levels")
 cdef Py_ssize_t S_STALE = slot_offset(BookSide, "stale")
@@ -1084,9 +1087,16 @@ cdef void _after_c(self, list events, seq, ts) except *:
     first = None
     touched = None
     for event in events:
+        # The kinds that come most, by identity; the rest through the table.
         kind = type(event)
         if kind is OrderAccepted:
             symbol = slot(slot(event, V_ORDER), C_SYMBOL)
+        elif kind is TradeExecuted:
+            symbol = slot(event, TE_SYMBOL)
+        elif kind is OrderCancelled:
+            symbol = slot(event, OC_SYMBOL)
+        elif kind is OrderAmended:
+            symbol = slot(event, OA_SYMBOL)
         else:
             off = EVENT_SYMBOL.get(kind)
             if off is None:

@@ -105,7 +105,7 @@ class Session:
 class Phases(Auctions):
     """Sessions per instrument: phase rules for new orders, halts, auctions, the uncross."""
 
-    __slots__ = ("hooks", "sessions")
+    __slots__ = ("_session_list", "hooks", "sessions")
 
     def __init__(
         self,
@@ -123,6 +123,11 @@ class Phases(Auctions):
             if start_ts is not None and risk is not None and inst.reference_price > 0:
                 session.book.reference_ts = start_ts  # the configured close, as of the start
             self._apply(session, start_ts or 0)
+        # The sessions in listing order, for the compiled timers' scan
+        # (engine/_core.pyx _next_due_c), which walks a tuple faster than a
+        # dict. Both are made here and never change: instruments are listed
+        # when the engine is made (a snapshot must list the same ones).
+        self._session_list = tuple(self.sessions.values())
 
     def canonical_state(self) -> list[object]:
         """The matching and money state, plus each instrument's phase state."""

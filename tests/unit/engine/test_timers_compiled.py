@@ -256,3 +256,23 @@ def test_push_expiry_leaves_the_heap_as_heapq_does() -> None:
         while heap:
             assert _core.pop_expiry(mine) is heapq.heappop(heap)
     assert pushes > 20_000
+
+
+def test_next_due_reads_the_listed_sessions_as_the_pure_scan_does() -> None:
+    # The compiled scan walks Phases._session_list (the sessions in listing
+    # order, made with the dict); it must find what the pure scan finds in
+    # the dict, at every instant, and fall back to the dict when the list is
+    # not the dict's length.
+    cmds, make = xstocks(3_000, 5)
+    engine = make()
+    assert engine._session_list == tuple(engine.sessions.values())
+    instants = [c.ts for c in cmds[::50]] + [cmds[-1].ts + 10**15]
+    for c in cmds:
+        engine.process(c)
+    due = [(ts, Phases._next_due(engine, ts)) for ts in instants]
+    assert any(d is not None for _, d in due)
+    for ts, want in due:
+        assert engine._next_due(ts) == want, ts
+    engine._session_list = ()
+    for ts, want in due:
+        assert engine._next_due(ts) == want, ts

@@ -2030,8 +2030,8 @@ cdef object _next_due_c(self, ts):
     window). An
     instant or a sum past 64 bits, or a slot never set, sends the scan to
     ``_next_due_exact``, the same scan on Python's integers (which raises the
-    AttributeError of an unset slot), and so does a list that is not the
-    dict's length (the two are made together and never change)."""
+    AttributeError of an unset slot), and so does a tuple whose length is
+    not the dict's (the two are made together and never change)."""
     cdef dict sessions = slot(self, E_SESSIONS)
     cdef tuple listed = slot(self, E_SESSION_LIST)
     cdef long long t = 0, v = 0, best = 0, edge = 0, stale = 0

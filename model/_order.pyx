@@ -484,6 +484,69 @@ cdef inline void _unlink(_IndexSlot *s, Py_ssize_t mask, Py_ssize_t i) noexcept:
     s[i].key = 0
 
 
+cdef _IndexSlot *_new_slots() except NULL:
+    """An empty table of the smallest size."""
+    cdef _IndexSlot *s = <_IndexSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_IndexSlot))
+    if s == NULL:
+        raise MemoryError()
+    return s
+
+
+cdef void _free_slots(_IndexSlot *s, Py_ssize_t mask) noexcept:
+    """Drop every slot's reference and free the table (NULL: nothing to do)."""
+    cdef Py_ssize_t i
+    if s != NULL:
+        for i in range(mask + 1):
+            if s[i].value != NULL:
+                Py_DECREF(<object>s[i].value)
+        PyMem_Free(s)
+
+
+cdef Py_ssize_t _clear_slots(_IndexSlot *s, Py_ssize_t mask) noexcept:
+    """Empty every slot, dropping its reference; how many were full."""
+    cdef Py_ssize_t i, n = 0
+    cdef void *v
+    for i in range(mask + 1):
+        v = s[i].value
+        if v != NULL:
+            s[i].value = NULL
+            n += 1
+            Py_DECREF(<object>v)
+    return n
+
+
+cdef list _listed(_IndexSlot *s, Py_ssize_t mask, Py_ssize_t used, int what, bint by_born):
+    """Keys (0), values (1) or (key, value) pairs (2) of the ``used`` full
+    slots, in increasing key, or with ``by_born`` (the values are levels) in
+    the order the keys entered (``Level.born``): each full slot's sort key
+    and address, sorted, then read through the address."""
+    cdef Py_ssize_t i, n = 0
+    cdef _IndexSlot *at
+    cdef _IndexSlot *live = <_IndexSlot *>PyMem_Calloc(used + 1, sizeof(_IndexSlot))
+    if live == NULL:
+        raise MemoryError()
+    try:
+        for i in range(mask + 1):
+            if s[i].value != NULL:
+                live[n].key = (<Level>s[i].value).born if by_born else s[i].key
+                live[n].value = <void *>&s[i]
+                n += 1
+        qsort(live, n, sizeof(_IndexSlot), _by_key)
+        out = []
+        for i in range(n):
+            at = <_IndexSlot *>live[i].value
+            if what == 0:
+                out.append(at.key)
+            elif what == 1:
+                out.append(<object>at.value)
+            else:
+                out.append((at.key, <object>at.value))
+        return out
+    finally:
+        PyMem_Free(live)
+
+
+
 @cython.no_gc
 @cython.final
 cdef class OrderIndex:
@@ -512,19 +575,12 @@ cdef class OrderIndex:
     """
 
     def __cinit__(self):
-        self.slots = <_IndexSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_IndexSlot))
-        if self.slots == NULL:
-            raise MemoryError()
+        self.slots = _new_slots()
         self.mask = _MIN_SLOTS - 1
         self.used = 0
 
     def __dealloc__(self):
-        cdef Py_ssize_t i
-        if self.slots != NULL:
-            for i in range(self.mask + 1):
-                if self.slots[i].value != NULL:
-                    Py_DECREF(<object>self.slots[i].value)
-            PyMem_Free(self.slots)
+        _free_slots(self.slots, self.mask)
 
     cdef Py_ssize_t _find(self, long long key) noexcept:
         """The slot holding ``key``, or -1."""
@@ -585,27 +641,7 @@ cdef class OrderIndex:
 
     cdef list _sorted(self, int what):
         """Keys (0), values (1) or (key, value) pairs (2), in increasing key."""
-        cdef Py_ssize_t i, n = 0
-        cdef _IndexSlot *live = <_IndexSlot *>PyMem_Calloc(self.used + 1, sizeof(_IndexSlot))
-        if live == NULL:
-            raise MemoryError()
-        try:
-            for i in range(self.mask + 1):
-                if self.slots[i].value != NULL:
-                    live[n] = self.slots[i]
-                    n += 1
-            qsort(live, n, sizeof(_IndexSlot), _by_key)
-            out = []
-            for i in range(n):
-                if what == 0:
-                    out.append(live[i].key)
-                elif what == 1:
-                    out.append(<object>live[i].value)
-                else:
-                    out.append((live[i].key, <object>live[i].value))
-            return out
-        finally:
-            PyMem_Free(live)
+        return _listed(self.slots, self.mask, self.used, what, False)
 
     # ---------------------------------------------------------- as a mapping
 
@@ -680,15 +716,7 @@ cdef class OrderIndex:
         _update(self, other)
 
     def clear(self):
-        cdef Py_ssize_t i
-        cdef _IndexSlot *s = self.slots
-        cdef void *v
-        for i in range(self.mask + 1):
-            v = s[i].value
-            if v != NULL:
-                s[i].value = NULL
-                self.used -= 1
-                Py_DECREF(<object>v)
+        self.used -= _clear_slots(self.slots, self.mask)
 
     def __eq__(self, other):
         return _mapping_eq(self, other)
@@ -730,20 +758,13 @@ cdef class LevelIndex:
     """
 
     def __cinit__(self):
-        self.slots = <_IndexSlot *>PyMem_Calloc(_MIN_SLOTS, sizeof(_IndexSlot))
-        if self.slots == NULL:
-            raise MemoryError()
+        self.slots = _new_slots()
         self.mask = _MIN_SLOTS - 1
         self.used = 0
         self.born = 0
 
     def __dealloc__(self):
-        cdef Py_ssize_t i
-        if self.slots != NULL:
-            for i in range(self.mask + 1):
-                if self.slots[i].value != NULL:
-                    Py_DECREF(<object>self.slots[i].value)
-            PyMem_Free(self.slots)
+        _free_slots(self.slots, self.mask)
 
     cdef object get_c(self, long long key):
         """The level at ``key``, or None."""
@@ -796,32 +817,8 @@ cdef class LevelIndex:
 
     cdef list _ordered(self, int what):
         """Keys (0), levels (1) or (key, level) pairs (2), in the order the
-        keys entered: each live slot's place (``born``) and address sorted
-        by place."""
-        cdef Py_ssize_t i, n = 0
-        cdef _IndexSlot *at
-        cdef _IndexSlot *live = <_IndexSlot *>PyMem_Calloc(self.used + 1, sizeof(_IndexSlot))
-        if live == NULL:
-            raise MemoryError()
-        try:
-            for i in range(self.mask + 1):
-                if self.slots[i].value != NULL:
-                    live[n].key = (<Level>self.slots[i].value).born
-                    live[n].value = <void *>&self.slots[i]
-                    n += 1
-            qsort(live, n, sizeof(_IndexSlot), _by_key)
-            out = []
-            for i in range(n):
-                at = <_IndexSlot *>live[i].value
-                if what == 0:
-                    out.append(at.key)
-                elif what == 1:
-                    out.append(<object>at.value)
-                else:
-                    out.append((at.key, <object>at.value))
-            return out
-        finally:
-            PyMem_Free(live)
+        keys entered."""
+        return _listed(self.slots, self.mask, self.used, what, True)
 
     # ---------------------------------------------------------- as a mapping
 
@@ -896,15 +893,7 @@ cdef class LevelIndex:
         _update(self, other)
 
     def clear(self):
-        cdef Py_ssize_t i
-        cdef _IndexSlot *s = self.slots
-        cdef void *v
-        for i in range(self.mask + 1):
-            v = s[i].value
-            if v != NULL:
-                s[i].value = NULL
-                self.used -= 1
-                Py_DECREF(<object>v)
+        self.used -= _clear_slots(self.slots, self.mask)
 
     def __eq__(self, other):
         return _mapping_eq(self, other)
